@@ -1,0 +1,55 @@
+# Shequ — the two commands: `make run` and `make test`. Everything else is a helper.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 5000
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test test-pg test-all lint install migrate demo bench translations clean help
+
+help:
+	@echo "make run    - install, migrate, load demo data and serve on http://$(HOST):$(PORT)/"
+	@echo "make test   - the whole suite (SQLite; set SHEQU_TEST_DATABASE_URL for PostgreSQL)"
+	@echo "make bench  - benchmarks against their floors (not part of make test)"
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]' -e docs/example_plugin
+	$(MAKE) --no-print-directory translations
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+translations: 
+	$(BIN)/pybabel compile --use-fuzzy -f -q -d core/translations -D messages || true
+	@for d in plugins/*/translations docs/example_plugin/*/translations; do \
+	  if [ -d $$d ]; then $(BIN)/pybabel compile -f -q -d $$d -D messages; fi; done
+
+migrate: install
+	$(BIN)/shequ db upgrade
+
+demo: migrate
+	$(BIN)/shequ demo
+
+run: demo
+	@$(BIN)/python -c "from core.demo import DEMO_ACCOUNTS as a; print('\nDemo accounts (username / password):'); [print(f'  {r:<18} {u:<12} {p}') for r,(u,p) in a.items()]"
+	@echo "\nShequ: open http://$(HOST):$(PORT)/\n"
+	$(BIN)/shequ run --host $(HOST) --port $(PORT)
+
+test: install
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+test-pg: install
+	SHEQU_TEST_DATABASE_URL=$${SHEQU_TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} \
+	  $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check core plugins tests bench docs
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .hypothesis .schemathesis

@@ -1,0 +1,62 @@
+"""The JSON API: flask-smorest at ``/api/v1``, one error format, one pagination rule.
+
+Every response under ``/api`` is JSON, errors included: ``{"error": {"status", "code",
+"message", "fields"?, "request_id"}}``. A client can always parse the body, and an operator
+can always find the request in the logs by its id.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from flask_smorest import Api
+
+from core.api.errors import ErrorSchema, register_error_handlers
+from core.version import __version__
+
+API_PREFIX = "/api/v1"
+
+
+class ShequApi(Api):
+    """flask-smorest's Api with Shequ's error shape documented as the ``Error`` schema."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+
+def init_app(app: Flask, kernel: Any) -> None:
+    app.config.update(
+        API_TITLE="Shequ API",
+        API_VERSION=__version__,
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX=API_PREFIX,
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH=None,
+        OPENAPI_REDOC_PATH=None,
+        API_SPEC_OPTIONS={
+            "info": {
+                "description": (
+                    "Shequ's JSON API. URLs follow /api/v1/<area>/<resources>, where the "
+                    "area is registry, identity or a plugin id with dashes. Authenticate "
+                    "with `Authorization: Bearer <token>`. Lists are paginated with "
+                    "`page` and `page_size` and return `X-Pagination`; every error has "
+                    "the Error shape."
+                )
+            },
+            "components": {
+                "securitySchemes": {
+                    "bearerAuth": {"type": "http", "scheme": "bearer"},
+                }
+            },
+        },
+    )
+    api = ShequApi(app)
+    kernel.api = api
+    register_error_handlers(app, api)
+
+    from core.api import core_api, health
+
+    app.register_blueprint(health.bp)
+
+    for bp in core_api.blueprints():
+        api.register_blueprint(bp, url_prefix=f"{API_PREFIX}/{bp.name}")

@@ -1,0 +1,46 @@
+"""``/healthz``: what a load balancer and an operator need to know, in one JSON document."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify
+from sqlalchemy import text
+
+bp = Blueprint("health", __name__)
+
+
+@bp.route("/healthz")
+def healthz():
+    kernel = current_app.extensions["shequ"]
+    checks: dict = {}
+    ok = True
+    try:
+        with kernel.db.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        checks["database"] = {"ok": True, "dialect": kernel.db.dialect}
+    except Exception as exc:  # the point is to report, not to raise
+        ok = False
+        checks["database"] = {"ok": False, "error": type(exc).__name__}
+    if checks["database"]["ok"]:
+        from core import migrate
+
+        try:
+            pending = migrate.pending(kernel.db.engine, migrate.trees_for(kernel.plugins))
+            checks["migrations"] = {"ok": not pending, "pending": pending}
+            ok = ok and not pending
+        except Exception as exc:
+            ok = False
+            checks["migrations"] = {"ok": False, "error": type(exc).__name__}
+        if checks["migrations"]["ok"]:
+            try:
+                checks["events"] = kernel.bus.health()
+            except Exception as exc:
+                checks["events"] = {"ok": False, "error": type(exc).__name__}
+            ok = ok and checks["events"]["ok"]
+    failed = [r.id for r in kernel.plugins.failed]
+    checks["plugins"] = {"ok": not failed, "loaded": kernel.plugins.order, "failed": failed}
+    ok = ok and not failed
+    resp = jsonify({"status": "ok" if ok else "unhealthy", "checks": checks})
+    resp.status_code = 200 if ok else 503
+    if not ok:
+        resp.headers["Retry-After"] = "30"
+    return resp

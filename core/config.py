@@ -1,0 +1,352 @@
+"""Loading and validating Shequ's configuration.
+
+One TOML file (``SHEQU_CONFIG``, default ``config/default.toml``) plus environment
+overrides. The rule for overrides is deliberately mechanical so operators can predict it:
+``SHEQU__<SECTION>__<KEY>=value`` sets ``[section] key``; the value is read as a TOML value
+when it parses as one (``8``, ``true``, ``["a", "b"]``) and as a plain string otherwise.
+Nested plugin keys go one level deeper: ``SHEQU__PLUGINS__COMMERCE__SLA_HOURS=4``.
+
+Every problem is collected and reported at once as a :class:`ConfigError` naming the file,
+the key and what is wrong, because an operator fixing a config file wants the whole list,
+not one error per restart.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates
+
+from core.version import CORE_API_VERSION
+
+ENV_PREFIX = "SHEQU__"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = PROJECT_ROOT / "config" / "default.toml"
+
+
+class ConfigError(Exception):
+    """Start-up must stop: the message is meant for an operator, not a traceback."""
+
+    def __init__(self, source: str, problems: list[tuple[str, str]]):
+        self.source = source
+        self.problems = problems
+        lines = [f"Invalid configuration in {source}:"]
+        lines += [f"  - {key}: {problem}" for key, problem in problems]
+        super().__init__("\n".join(lines))
+
+
+def _database_url(value: str) -> None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(value)
+    except ArgumentError as exc:
+        raise ValidationError(f"not a database URL ({exc})") from exc
+    backend = url.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise ValidationError(
+            f"unsupported database '{backend}'; use sqlite:/// or postgresql+psycopg://"
+        )
+    if backend == "postgresql" and url.get_driver_name() not in ("psycopg",):
+        raise ValidationError("PostgreSQL URLs must use the psycopg driver: postgresql+psycopg://")
+
+
+class _Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class AppSection(_Strict):
+    name = fields.String(load_default="Shequ")
+    env = fields.String(
+        load_default="development", validate=validate.OneOf(["development", "production", "test"])
+    )
+    secret_key = fields.String(load_default="")
+    instance_path = fields.String(load_default="instance")
+    default_locale = fields.String(load_default="zh", validate=validate.OneOf(["zh", "en"]))
+    timezone = fields.String(load_default="Asia/Shanghai")
+    demo_data = fields.Boolean(load_default=False)
+    trusted_hosts = fields.List(fields.String(), load_default=list)
+    max_content_length = fields.Integer(load_default=16 * 1024 * 1024, validate=validate.Range(1))
+
+
+class DatabaseSection(_Strict):
+    url = fields.String(load_default="sqlite:///{instance}/shequ.db")
+    echo = fields.Boolean(load_default=False)
+    pool_size = fields.Integer(load_default=5, validate=validate.Range(1, 200))
+
+    @validates("url")
+    def _check_url(self, value: str, **_: Any) -> None:
+        _database_url(value.replace("{instance}", "instance"))
+
+
+class ServerSection(_Strict):
+    host = fields.String(load_default="127.0.0.1")
+    port = fields.Integer(load_default=5000, validate=validate.Range(1, 65535))
+    workers = fields.Integer(load_default=2, validate=validate.Range(1, 64))
+    timeout = fields.Integer(load_default=30, validate=validate.Range(1, 3600))
+
+
+class EventsSection(_Strict):
+    delivery = fields.String(
+        load_default="thread", validate=validate.OneOf(["thread", "worker", "manual"])
+    )
+    max_attempts = fields.Integer(load_default=8, validate=validate.Range(1, 100))
+    backoff_base_seconds = fields.Float(load_default=2.0, validate=validate.Range(0))
+    backoff_max_seconds = fields.Float(load_default=3600.0, validate=validate.Range(0))
+    batch_size = fields.Integer(load_default=100, validate=validate.Range(1, 10000))
+    poll_interval = fields.Float(load_default=1.0, validate=validate.Range(0.01, 60))
+
+
+class LimitsSection(_Strict):
+    storage_uri = fields.String(load_default="memory://")
+
+
+class PluginsSection(Schema):
+    """``enabled`` and ``strict`` are the kernel's; every other key is a plugin's own table,
+    validated later by that plugin's schema (the kernel cannot know it yet)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    enabled = fields.List(fields.String(), load_default=list)
+    strict = fields.Boolean(load_default=True)
+
+
+class ConfigSchema(_Strict):
+    app = fields.Nested(AppSection, load_default=dict)
+    database = fields.Nested(DatabaseSection, load_default=dict)
+    server = fields.Nested(ServerSection, load_default=dict)
+    events = fields.Nested(EventsSection, load_default=dict)
+    limits = fields.Nested(LimitsSection, load_default=dict)
+    plugins = fields.Nested(PluginsSection, load_default=dict)
+
+
+@dataclass
+class Config:
+    """The validated configuration. Sections are plain dicts so they print and compare."""
+
+    source: str
+    app: dict[str, Any]
+    database: dict[str, Any]
+    server: dict[str, Any]
+    events: dict[str, Any]
+    limits: dict[str, Any]
+    plugins_enabled: list[str]
+    plugins_strict: bool
+    plugin_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def instance_path(self) -> Path:
+        return Path(self.app["instance_path"]).resolve()
+
+    @property
+    def database_url(self) -> str:
+        return self.database["url"].replace("{instance}", str(self.instance_path))
+
+    @property
+    def is_production(self) -> bool:
+        return self.app["env"] == "production"
+
+    def as_dict(self, redact: bool = True) -> dict[str, Any]:
+        """The effective configuration, with secrets replaced so it can be printed."""
+        data: dict[str, Any] = {
+            "app": dict(self.app),
+            "database": dict(self.database),
+            "server": dict(self.server),
+            "events": dict(self.events),
+            "limits": dict(self.limits),
+            "plugins": {"enabled": list(self.plugins_enabled), "strict": self.plugins_strict},
+        }
+        for pid, settings in self.plugin_settings.items():
+            data["plugins"][pid] = dict(settings)
+        data["database"]["url"] = self.database_url
+        if redact:
+            _redact(data)
+        return data
+
+
+_SECRET_WORDS = ("secret", "password", "token", "key")
+
+
+def _redact(data: dict[str, Any]) -> None:
+    from sqlalchemy.engine import make_url
+
+    for key, value in data.items():
+        if isinstance(value, dict):
+            _redact(value)
+        elif isinstance(value, str) and value and any(w in key.lower() for w in _SECRET_WORDS):
+            data[key] = "***"
+    db = data.get("database")
+    if isinstance(db, dict) and isinstance(db.get("url"), str):
+        db["url"] = make_url(db["url"]).render_as_string(hide_password=True)
+    limits = data.get("limits")
+    if isinstance(limits, dict) and isinstance(limits.get("storage_uri"), str):
+        uri = limits["storage_uri"]
+        if "@" in uri:
+            scheme, rest = uri.split("://", 1)
+            limits["storage_uri"] = f"{scheme}://***@{rest.split('@', 1)[1]}"
+
+
+def _parse_env_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def apply_env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]:
+    """Apply ``SHEQU__SECTION__KEY`` variables in place; return the keys they set."""
+    applied = []
+    for name in sorted(environ):
+        if not name.startswith(ENV_PREFIX):
+            continue
+        path = [p.lower() for p in name[len(ENV_PREFIX) :].split("__") if p]
+        if len(path) < 2:
+            continue
+        node = data
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                break
+        else:
+            node[path[-1]] = _parse_env_value(environ[name])
+            applied.append(".".join(path))
+    return applied
+
+
+def _flatten_errors(errors: Any, prefix: str = "") -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    if isinstance(errors, dict):
+        for key, value in errors.items():
+            out += _flatten_errors(value, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(errors, list):
+        msgs = [e for e in errors if isinstance(e, str)]
+        if msgs:
+            out.append((prefix, "; ".join(_friendlier(m) for m in msgs)))
+        for e in errors:
+            if isinstance(e, dict | list):
+                out += _flatten_errors(e, prefix)
+    else:
+        out.append((prefix, str(errors)))
+    return out
+
+
+def _friendlier(message: str) -> str:
+    if message == "Unknown field.":
+        return "unknown key (check the spelling; see config/default.toml for every key)"
+    return message
+
+
+def flatten_errors(errors: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """Marshmallow's nested error dict as ``(dotted.key, message)`` pairs."""
+    return _flatten_errors(errors, prefix)
+
+
+def config_path(environ: Mapping[str, str] | None = None) -> Path:
+    environ = os.environ if environ is None else environ
+    return Path(environ.get("SHEQU_CONFIG") or DEFAULT_CONFIG)
+
+
+def load_config(
+    path: str | Path | None = None,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Read, override and validate; raise :class:`ConfigError` with every problem found.
+
+    ``overrides`` is a nested mapping merged over the file (tests use it); the environment
+    is applied last so an operator always has the final word.
+    """
+    environ = os.environ if environ is None else environ
+    file = Path(path) if path is not None else config_path(environ)
+    source = str(file)
+    try:
+        raw = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(source, [("(file)", "file not found")]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(source, [("(file)", f"not valid TOML: {exc}")]) from None
+    if overrides:
+        _deep_merge(raw, overrides)
+    apply_env_overrides(raw, environ)
+    try:
+        data = ConfigSchema().load(raw)
+    except ValidationError as exc:
+        raise ConfigError(source, flatten_errors(exc.messages)) from None
+    plugin_raw = raw.get("plugins", {}) or {}
+    plugin_settings = {
+        k: v for k, v in plugin_raw.items() if k not in ("enabled", "strict")
+    }
+    problems = []
+    for key, value in plugin_settings.items():
+        if not isinstance(value, dict):
+            problems.append((f"plugins.{key}", "must be a table ([plugins.<id>])"))
+    enabled = data["plugins"]["enabled"]
+    duplicates = sorted({p for p in enabled if enabled.count(p) > 1})
+    if duplicates:
+        problems.append(("plugins.enabled", f"listed twice: {', '.join(duplicates)}"))
+    if data["app"]["env"] == "production":
+        if not (data["app"]["secret_key"] or environ.get("SHEQU_SECRET_KEY")):
+            problems.append(
+                ("app.secret_key", "production needs a secret: set SHEQU_SECRET_KEY")
+            )
+        if data["app"]["demo_data"]:
+            problems.append(("app.demo_data", "demo data (and its passwords) is not for production"))
+    if problems:
+        raise ConfigError(source, problems)
+    if environ.get("SHEQU_SECRET_KEY"):
+        data["app"]["secret_key"] = environ["SHEQU_SECRET_KEY"]
+    return Config(
+        source=source,
+        app=data["app"],
+        database=data["database"],
+        server=data["server"],
+        events=data["events"],
+        limits=data["limits"],
+        plugins_enabled=list(enabled),
+        plugins_strict=data["plugins"]["strict"],
+        plugin_settings={k: v for k, v in plugin_settings.items() if isinstance(v, dict)},
+    )
+
+
+def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> None:
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _deep_merge(base[key], value)
+        else:
+            base[key] = value
+
+
+def ensure_secret_key(config: Config) -> str:
+    """Production gets its secret from the environment; development keeps a generated one
+    under ``instance/`` so sessions survive restarts without anyone inventing a password."""
+    if config.app["secret_key"]:
+        return config.app["secret_key"]
+    path = config.instance_path / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+__all__ = [
+    "CORE_API_VERSION",
+    "Config",
+    "ConfigError",
+    "apply_env_overrides",
+    "ensure_secret_key",
+    "flatten_errors",
+    "load_config",
+]

@@ -1,0 +1,58 @@
+"""Demo data: one account per role, then every enabled plugin's ``seed_demo_data``.
+
+Idempotent, so ``make run`` can call it every time. Refused in production (config
+validation already forbids ``demo_data`` there)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import Flask
+from sqlalchemy import select
+
+from core.hookspecs import DemoContext
+from core.identity.models import User
+from core.identity.services import create_user
+
+#: role → (username, password). The passwords are public on purpose: they exist only
+#: where ``app.demo_data`` is on, and the README lists them.
+DEMO_ACCOUNTS: dict[str, tuple[str, str]] = {
+    "admin": ("admin", "demo-admin-2026"),
+    "community_worker": ("worker", "demo-worker-2026"),
+    "committee_member": ("committee", "demo-committee-2026"),
+    "hotline_operator": ("operator", "demo-operator-2026"),
+    "merchant": ("merchant", "demo-merchant-2026"),
+    "security_officer": ("security", "demo-security-2026"),
+    "auditor": ("auditor", "demo-auditor-2026"),
+    "resident": ("resident", "demo-resident-2026"),
+}
+DISPLAY_NAMES = {
+    "admin": "系统管理员", "community_worker": "王社工", "committee_member": "李委员",
+    "hotline_operator": "赵话务", "merchant": "陈师傅", "security_officer": "周保安",
+    "auditor": "孙审计", "resident": "张大爷",
+}
+
+
+def seed(app: Flask, echo: Callable[[str], None] = print) -> dict[str, tuple[str, str]]:
+    kernel = app.extensions["shequ"]
+    if kernel.config.is_production:
+        raise RuntimeError("demo data is refused in production")
+    hasher = app.extensions["shequ.hasher"]
+    demo = DemoContext()
+    with kernel.db.session_scope() as session:
+        created = 0
+        for role, (username, password) in DEMO_ACCOUNTS.items():
+            user = session.scalar(select(User).where(User.username == username))
+            if user is None:
+                user = create_user(
+                    session, hasher, username=username, password=password,
+                    kind="resident" if role == "resident" else "staff", roles=[role],
+                    display_name=DISPLAY_NAMES[role],
+                )
+                created += 1
+            demo.users[role] = user
+        echo(f"demo accounts: {created} created, {len(DEMO_ACCOUNTS) - created} already there")
+        for pid, call in kernel.plugins.each_impl("seed_demo_data"):
+            echo(f"demo data: {pid} ...")
+            call(session=session, demo=demo)
+    return dict(DEMO_ACCOUNTS)

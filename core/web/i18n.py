@@ -1,0 +1,39 @@
+"""Language selection and translation catalogues (core's and each plugin's)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import current_app, request
+from flask_login import current_user
+
+LANGUAGES = {"zh": "中文", "en": "English"}
+LANG_COOKIE = "shequ_lang"
+CORE_TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
+
+
+def translation_directories(kernel: Any) -> list[str]:
+    """Core's catalogue plus every enabled plugin's ``translations/``: Flask-Babel merges
+    them, so a plugin ships its own strings without touching core's."""
+    dirs = [str(CORE_TRANSLATIONS)]
+    for record in kernel.plugins.loaded:
+        file = getattr(record.module, "__file__", None)
+        if file:
+            path = Path(file).resolve().parent / "translations"
+            if path.is_dir():
+                dirs.append(str(path))
+    return dirs
+
+
+def select_locale() -> str:
+    """The cookie set by the language switch, then the account's choice, then the
+    deployment's default. ``Accept-Language`` is ignored on purpose: shared phones and
+    English-configured browsers are common, and the default should be the local language."""
+    lang = request.cookies.get(LANG_COOKIE)
+    if lang in LANGUAGES:
+        return lang
+    user_locale = getattr(current_user, "locale", None) if current_user else None
+    if user_locale in LANGUAGES:
+        return user_locale
+    return current_app.config["BABEL_DEFAULT_LOCALE"]
