@@ -13,6 +13,7 @@ from flask import Flask
 from flask_smorest import Api
 
 from core.api.errors import ErrorSchema, register_error_handlers
+from core.api.pagination import add_pagination_header
 from core.version import __version__
 
 API_PREFIX = "/api/v1"
@@ -57,6 +58,7 @@ def init_app(app: Flask, kernel: Any) -> None:
     from core.api import core_api, health
 
     app.register_blueprint(health.bp)
+    app.after_request(add_pagination_header)
 
-    for bp in core_api.blueprints():
-        api.register_blueprint(bp, url_prefix=f"{API_PREFIX}/{bp.name}")
+    for area, bp in core_api.blueprints().items():
+        api.register_blueprint(bp, url_prefix=f"{API_PREFIX}/{area}")

@@ -36,6 +36,8 @@ def init_app(app: Flask, kernel: Any) -> None:
         # everything that relies on the session cookie is checked.
         if request.headers.get("Authorization", "").startswith("Bearer "):
             return
+        if request.routing_exception is not None:
+            return  # the 404/405 is the answer; there is nothing to protect
         csrf.protect()
 
     security.init_app(app, kernel)
