@@ -278,6 +278,10 @@ def load_config(
     if overrides:
         _deep_merge(raw, overrides)
     apply_env_overrides(raw, environ)
+    for section in ConfigSchema().fields:
+        # A missing section means "all defaults"; marshmallow would not fill a nested
+        # default in, so give it an empty table to load.
+        raw.setdefault(section, {})
     try:
         data = ConfigSchema().load(raw)
     except ValidationError as exc:

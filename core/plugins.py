@@ -87,31 +87,40 @@ def _order(enabled: list[str], infos: Mapping[str, PluginInfo]) -> tuple[list[st
                 bad = [d for d in infos[pid].depends if d in broken]
                 problems.append((pid, f"depends on '{bad[0]}', which cannot be loaded"))
                 changed = True
-    pending = [pid for pid in pending if pid not in broken]
     ordered: list[str] = []
-    while pending:
-        ready = [p for p in pending if all(d in ordered for d in infos[p].depends)]
-        if not ready:
-            cycle = _find_cycle(pending, infos)
-            for pid in pending:
-                problems.append((pid, f"dependency cycle: {' -> '.join(cycle)}"))
-            break
-        ordered.append(ready[0])
-        pending.remove(ready[0])
-    return ordered, problems
+    visiting: list[str] = []
+
+    def visit(pid: str) -> None:
+        # Depth-first: a plugin's dependencies go just before it, so the result keeps the
+        # configured order wherever the dependencies allow.
+        if pid in ordered:
+            return
+        if pid in visiting:
+            cycle = [*visiting[visiting.index(pid) :], pid]
+            raise _Cycle(cycle)
+        visiting.append(pid)
+        for dep in infos[pid].depends:
+            visit(dep)
+        visiting.pop()
+        ordered.append(pid)
+
+    for pid in pending:
+        if pid in broken:
+            continue
+        try:
+            visit(pid)
+        except _Cycle as cyc:
+            for member in dict.fromkeys(cyc.path):
+                if member not in broken:
+                    broken.add(member)
+                    problems.append((member, f"dependency cycle: {' -> '.join(cyc.path)}"))
+            visiting.clear()
+    return [p for p in ordered if p not in broken], problems
 
 
-def _find_cycle(nodes: list[str], infos: Mapping[str, PluginInfo]) -> list[str]:
-    start = nodes[0]
-    path = [start]
-    seen = {start}
-    node = start
-    while True:
-        node = next(d for d in infos[node].depends if d in nodes)
-        if node in seen:
-            return [*path[path.index(node) :], node]
-        path.append(node)
-        seen.add(node)
+class _Cycle(Exception):
+    def __init__(self, path: list[str]):
+        self.path = path
 
 
 def _check_info(pid: str, obj: Any) -> PluginInfo:
@@ -130,6 +139,14 @@ def _check_info(pid: str, obj: Any) -> PluginInfo:
         raise ValueError(
             f"requires core {info.requires_core}, but this Shequ provides core API "
             f"{CORE_API_VERSION}; install a compatible version of the plugin"
+        )
+    from core.registry.scopes import SCOPES
+
+    unknown_scopes = [s for s in info.data_scopes if s not in SCOPES]
+    if unknown_scopes:
+        raise ValueError(
+            f"declares unknown data scope(s) {', '.join(unknown_scopes)}; "
+            f"known: {', '.join(SCOPES)}"
         )
     return info
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask
+from flask import Flask, abort, current_app, request
+from flask_login import current_user
 from flask_smorest import Api
 
 from core.api.errors import ErrorSchema, register_error_handlers
@@ -23,6 +24,32 @@ class ShequApi(Api):
     """flask-smorest's Api with Shequ's error shape documented as the ``Error`` schema."""
 
     ERROR_SCHEMA = ErrorSchema
+
+
+def _check_bearer() -> None:
+    """A request that presents a token must present a valid one: answering it as if
+    anonymous would hide an expired or revoked token from its integrator."""
+    if request.headers.get("Authorization", "").startswith("Bearer ") and not (
+        current_user.is_authenticated
+    ):
+        abort(401, description="The bearer token is unknown, expired or revoked.")
+
+
+def check_body() -> None:
+    """Refuse API bodies the endpoints cannot read before any view runs: too large (413)
+    or not JSON (415). Forms and uploads are for pages, not for /api."""
+    if not request.path.startswith(f"{API_PREFIX}/"):
+        return
+    _check_bearer()
+    if request.method in ("GET", "HEAD", "OPTIONS", "DELETE"):
+        return
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if limit and request.content_length and request.content_length > limit:
+        abort(413, description=f"The body is larger than {limit} bytes.")
+    has_body = bool(request.content_length) or "chunked" in request.headers.get(
+        "Transfer-Encoding", "")
+    if has_body and not request.is_json:
+        abort(415, description="Send the body as JSON with 'Content-Type: application/json'.")
 
 
 def init_app(app: Flask, kernel: Any) -> None:
@@ -58,6 +85,7 @@ def init_app(app: Flask, kernel: Any) -> None:
     from core.api import core_api, health
 
     app.register_blueprint(health.bp)
+    app.before_request(check_body)
     app.after_request(add_pagination_header)
 
     for area, bp in core_api.blueprints().items():

@@ -37,9 +37,11 @@ def healthz():
                 checks["events"] = {"ok": False, "error": type(exc).__name__}
             ok = ok and checks["events"]["ok"]
     failed = [r.id for r in kernel.plugins.failed]
+    # A failed optional plugin (plugins.strict = false) degrades the service but does not
+    # make the node unhealthy: taking it out of rotation would stop every other service.
     checks["plugins"] = {"ok": not failed, "loaded": kernel.plugins.order, "failed": failed}
-    ok = ok and not failed
-    resp = jsonify({"status": "ok" if ok else "unhealthy", "checks": checks})
+    status = ("degraded" if failed else "ok") if ok else "unhealthy"
+    resp = jsonify({"status": status, "checks": checks})
     resp.status_code = 200 if ok else 503
     if not ok:
         resp.headers["Retry-After"] = "30"

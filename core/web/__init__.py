@@ -38,6 +38,8 @@ def init_app(app: Flask, kernel: Any) -> None:
             return
         if request.routing_exception is not None:
             return  # the 404/405 is the answer; there is nothing to protect
+        if request.path.startswith("/api/") and not current_user.is_authenticated:
+            return  # no session to ride on: the endpoint's own 401 is the right answer
         csrf.protect()
 
     security.init_app(app, kernel)

@@ -1,0 +1,1 @@
+"""The resident registry: persons, households, dwellings, organisations, grids."""
