@@ -84,11 +84,14 @@ def main() -> None:
 @main.command()
 @click.option("--host", default=None, help="Interface to listen on (default: server.host).")
 @click.option("--port", default=None, type=int, help="Port (default: server.port).")
-@click.option("--workers", default=None, type=int, help="gunicorn workers (default: server.workers).")
+@click.option(
+    "--workers", default=None, type=int, help="gunicorn workers (default: server.workers)."
+)
 @click.option("--dev", is_flag=True, help="Flask's development server with reloading.")
 @pass_ctx
-def run(ctx: AppContext, host: str | None, port: int | None, workers: int | None,
-        dev: bool) -> None:
+def run(
+    ctx: AppContext, host: str | None, port: int | None, workers: int | None, dev: bool
+) -> None:
     """Serve the platform (gunicorn; --dev for the Flask development server)."""
     config = ctx.kernel.config
     host = host or config.server["host"]
@@ -183,8 +186,18 @@ def plugins_list(as_json: bool) -> None:
     kernel = app.extensions["shequ"]
     rows = plugin_rows(kernel)
     for pid in sorted(set(discover()) - set(kernel.plugins.records)):
-        rows.append({"id": pid, "version": "", "status": "installed, not enabled", "error": "",
-                     "hooks": [], "permissions": [], "data_scopes": [], "depends": []})
+        rows.append(
+            {
+                "id": pid,
+                "version": "",
+                "status": "installed, not enabled",
+                "error": "",
+                "hooks": [],
+                "permissions": [],
+                "data_scopes": [],
+                "depends": [],
+            }
+        )
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
@@ -218,8 +231,10 @@ def config_show() -> None:
     except ConfigError as exc:
         click.echo(str(exc), err=True)
         sys.exit(2)
-    click.echo(f"# from {config.source}" + (" + environment" if any(
-        k.startswith("SHEQU__") for k in os.environ) else ""))
+    click.echo(
+        f"# from {config.source}"
+        + (" + environment" if any(k.startswith("SHEQU__") for k in os.environ) else "")
+    )
     click.echo(_toml(config.as_dict(redact=True)))
 
 

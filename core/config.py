@@ -287,9 +287,7 @@ def load_config(
     except ValidationError as exc:
         raise ConfigError(source, flatten_errors(exc.messages)) from None
     plugin_raw = raw.get("plugins", {}) or {}
-    plugin_settings = {
-        k: v for k, v in plugin_raw.items() if k not in ("enabled", "strict")
-    }
+    plugin_settings = {k: v for k, v in plugin_raw.items() if k not in ("enabled", "strict")}
     problems = []
     for key, value in plugin_settings.items():
         if not isinstance(value, dict):
@@ -300,11 +298,11 @@ def load_config(
         problems.append(("plugins.enabled", f"listed twice: {', '.join(duplicates)}"))
     if data["app"]["env"] == "production":
         if not (data["app"]["secret_key"] or environ.get("SHEQU_SECRET_KEY")):
-            problems.append(
-                ("app.secret_key", "production needs a secret: set SHEQU_SECRET_KEY")
-            )
+            problems.append(("app.secret_key", "production needs a secret: set SHEQU_SECRET_KEY"))
         if data["app"]["demo_data"]:
-            problems.append(("app.demo_data", "demo data (and its passwords) is not for production"))
+            problems.append(
+                ("app.demo_data", "demo data (and its passwords) is not for production")
+            )
     if problems:
         raise ConfigError(source, problems)
     if environ.get("SHEQU_SECRET_KEY"):

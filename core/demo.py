@@ -27,9 +27,14 @@ DEMO_ACCOUNTS: dict[str, tuple[str, str]] = {
     "resident": ("resident", "demo-resident-2026"),
 }
 DISPLAY_NAMES = {
-    "admin": "系统管理员", "community_worker": "王社工", "committee_member": "李委员",
-    "hotline_operator": "赵话务", "merchant": "陈师傅", "security_officer": "周保安",
-    "auditor": "孙审计", "resident": "张大爷",
+    "admin": "系统管理员",
+    "community_worker": "王社工",
+    "committee_member": "李委员",
+    "hotline_operator": "赵话务",
+    "merchant": "陈师傅",
+    "security_officer": "周保安",
+    "auditor": "孙审计",
+    "resident": "张大爷",
 }
 
 
@@ -45,8 +50,12 @@ def seed(app: Flask, echo: Callable[[str], None] = print) -> dict[str, tuple[str
             user = session.scalar(select(User).where(User.username == username))
             if user is None:
                 user = create_user(
-                    session, hasher, username=username, password=password,
-                    kind="resident" if role == "resident" else "staff", roles=[role],
+                    session,
+                    hasher,
+                    username=username,
+                    password=password,
+                    kind="resident" if role == "resident" else "staff",
+                    roles=[role],
                     display_name=DISPLAY_NAMES[role],
                 )
                 created += 1

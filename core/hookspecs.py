@@ -42,8 +42,22 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 PLUGIN_ID_RE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 #: Ids a plugin may not take: they are core's URL areas and table prefixes.
 RESERVED_IDS = frozenset(
-    {"core", "identity", "registry", "events", "audit", "api", "admin", "static", "account",
-     "auth", "healthz", "web", "exchange", "lang"}
+    {
+        "core",
+        "identity",
+        "registry",
+        "events",
+        "audit",
+        "api",
+        "admin",
+        "static",
+        "account",
+        "auth",
+        "healthz",
+        "web",
+        "exchange",
+        "lang",
+    }
 )
 
 

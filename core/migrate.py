@@ -105,8 +105,12 @@ def trees_for(host: Any) -> list[MigrationTree]:
     return trees
 
 
-def upgrade(engine: Engine, trees: Iterable[MigrationTree], revision: str = "heads",
-            echo: Callable[[str], None] | None = None) -> None:
+def upgrade(
+    engine: Engine,
+    trees: Iterable[MigrationTree],
+    revision: str = "heads",
+    echo: Callable[[str], None] | None = None,
+) -> None:
     for tree in trees:
         if echo:
             echo(f"migrating {tree.owner} ...")

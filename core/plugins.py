@@ -162,8 +162,7 @@ def _validate_settings(info: PluginInfo, raw: dict[str, Any]) -> dict[str, Any]:
         return schema.load(raw)
     except ValidationError as exc:
         msgs = "; ".join(
-            f"plugins.{info.id}.{key}: {problem}"
-            for key, problem in flatten_errors(exc.messages)
+            f"plugins.{info.id}.{key}: {problem}" for key, problem in flatten_errors(exc.messages)
         )
         raise ValueError(f"invalid configuration: {msgs}") from None
 
@@ -257,9 +256,7 @@ class PluginHost:
                 self.records[pid].status = "failed"
                 self.records[pid].error = _describe(exc)
                 continue
-            self.records[pid].hooks = sorted(
-                hc.name for hc in self.pm.get_hookcallers(obj) or []
-            )
+            self.records[pid].hooks = sorted(hc.name for hc in self.pm.get_hookcallers(obj) or [])
             self.order.append(pid)
         if problems and strict:
             raise PluginError(problems)
@@ -340,4 +337,3 @@ class PluginHost:
 def _describe(exc: BaseException) -> str:
     text = str(exc).strip().replace("\n", " ")
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-

@@ -31,10 +31,15 @@ from core.config import DEFAULT_CONFIG, load_config
 TEST_DB_ENV = "SHEQU_TEST_DATABASE_URL"
 CHROMIUM = os.environ.get("SHEQU_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
-TEST_PASSWORD = "test-password-123"  # noqa: S105 - fixture accounts only
+TEST_PASSWORD = "test-password-123"  # fixture accounts only
 
 
 def _postgres_schema_url(base: str) -> tuple[str, Callable[[], None]]:
@@ -75,8 +80,12 @@ def build_test_app(
         url, drop = _postgres_schema_url(os.environ[TEST_DB_ENV])
         cleanups.append(drop)
     overrides: dict[str, Any] = {
-        "app": {"env": "test", "instance_path": str(tmp_path / "instance"),
-                "secret_key": "test-secret-key", "demo_data": False},
+        "app": {
+            "env": "test",
+            "instance_path": str(tmp_path / "instance"),
+            "secret_key": "test-secret-key",
+            "demo_data": False,
+        },
         "database": {"url": url},
         "events": {"delivery": "manual"},
         "plugins": {"enabled": list(plugins) if plugins is not None else []},
@@ -119,8 +128,11 @@ def make_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[...,
 def app(request: pytest.FixtureRequest, make_app: Callable[..., Flask]) -> Flask:
     """All four built-in plugins unless ``@pytest.mark.with_plugins(...)`` says otherwise."""
     marker = request.node.get_closest_marker("with_plugins")
-    plugins = list(marker.args) if marker else [
-        "gov_services", "commerce", "self_governance", "surveillance"]
+    plugins = (
+        list(marker.args)
+        if marker
+        else ["gov_services", "commerce", "self_governance", "surveillance"]
+    )
     cfg_marker = request.node.get_closest_marker("shequ_config")
     return make_app(plugins=plugins, config=cfg_marker.args[0] if cfg_marker else None)
 
@@ -156,8 +168,11 @@ def ensure_user(app: Flask, role: str, *, username: str | None = None) -> Any:
         user = session.scalar(select(User).where(User.username == username))
         if user is None:
             user = create_user(
-                session, app.extensions["shequ.hasher"], username=username,
-                password=TEST_PASSWORD, roles=[role],
+                session,
+                app.extensions["shequ.hasher"],
+                username=username,
+                password=TEST_PASSWORD,
+                roles=[role],
                 kind="resident" if role == "resident" else "staff",
             )
         session.flush()
@@ -176,8 +191,11 @@ def login(client: FlaskClient, app: Flask, role: str) -> Any:
         token = re.search(r'name="csrf_token" value="([^"]+)"', page)
     resp = client.post(
         "/account/login",
-        data={"username": user.username, "password": TEST_PASSWORD,
-              "csrf_token": token.group(1) if token else ""},
+        data={
+            "username": user.username,
+            "password": TEST_PASSWORD,
+            "csrf_token": token.group(1) if token else "",
+        },
     )
     assert resp.status_code == 302, f"login as {role} failed: {resp.status_code}"
     return user
@@ -201,13 +219,19 @@ def token_for(app: Flask) -> Callable[..., str]:
     from core.identity.models import User
     from core.identity.services import create_token, resolve_permissions
 
-    def make(role: str, permissions: list[str] | None = None, expires_days: int | None = None) -> str:
+    def make(
+        role: str, permissions: list[str] | None = None, expires_days: int | None = None
+    ) -> str:
         user = ensure_user(app, role)
         kernel = app.extensions["shequ"]
         with kernel.db.session_scope() as session:
             u = session.get(User, user.id)
             _, plaintext = create_token(
-                session, u, name="test", permissions=permissions, expires_days=expires_days,
+                session,
+                u,
+                name="test",
+                permissions=permissions,
+                expires_days=expires_days,
                 granted=set(resolve_permissions(u.role_names, kernel.roles)),
             )
         return plaintext

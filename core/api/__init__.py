@@ -47,7 +47,8 @@ def check_body() -> None:
     if limit and request.content_length and request.content_length > limit:
         abort(413, description=f"The body is larger than {limit} bytes.")
     has_body = bool(request.content_length) or "chunked" in request.headers.get(
-        "Transfer-Encoding", "")
+        "Transfer-Encoding", ""
+    )
     if has_body and not request.is_json:
         abort(415, description="Send the body as JSON with 'Content-Type: application/json'.")
 

@@ -42,12 +42,17 @@ class Me(MethodView):
     def get(self):
         """The signed-in account and its effective permissions."""
         if not current_user.is_authenticated:
-            abort(401, description="Sign in, or send a valid token as "
-                                   "'Authorization: Bearer <token>'.")
+            abort(
+                401,
+                description="Sign in, or send a valid token as 'Authorization: Bearer <token>'.",
+            )
         return {
-            "id": current_user.id, "username": current_user.username,
-            "display_name": current_user.display_name, "kind": current_user.kind,
-            "is_active": current_user.is_active, "role_names": current_user.role_names,
+            "id": current_user.id,
+            "username": current_user.username,
+            "display_name": current_user.display_name,
+            "kind": current_user.kind,
+            "is_active": current_user.is_active,
+            "role_names": current_user.role_names,
             "permissions": sorted(current_user.permissions),
         }
 

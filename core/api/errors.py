@@ -7,7 +7,8 @@ import uuid
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
-from marshmallow import Schema, fields as ma
+from marshmallow import Schema
+from marshmallow import fields as ma
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 log = logging.getLogger("shequ.api")
@@ -43,7 +44,9 @@ class ErrorSchema(Schema):
 def request_id() -> str:
     if "request_id" not in g:
         incoming = request.headers.get("X-Request-ID", "")
-        g.request_id = incoming if 8 <= len(incoming) <= 64 and incoming.isalnum() else uuid.uuid4().hex
+        g.request_id = (
+            incoming if 8 <= len(incoming) <= 64 and incoming.isalnum() else uuid.uuid4().hex
+        )
     return g.request_id
 
 
@@ -51,8 +54,9 @@ def is_api_request() -> bool:
     return request.path == "/api" or request.path.startswith("/api/")
 
 
-def error_response(status: int, message: str, field_errors: Any = None,
-                   headers: Any = None) -> Response:
+def error_response(
+    status: int, message: str, field_errors: Any = None, headers: Any = None
+) -> Response:
     body: dict[str, Any] = {
         "status": status,
         "code": CODES.get(status, "error"),
@@ -75,8 +79,15 @@ def _field_errors(exc: HTTPException) -> Any:
     messages are flattened one level so clients see field names directly."""
     data = getattr(exc, "data", None) or {}
     messages = data.get("messages") if isinstance(data, dict) else None
-    if isinstance(messages, dict) and set(messages) <= {"json", "query", "form", "files",
-                                                        "headers", "path", "view_args"}:
+    if isinstance(messages, dict) and set(messages) <= {
+        "json",
+        "query",
+        "form",
+        "files",
+        "headers",
+        "path",
+        "view_args",
+    }:
         merged: dict[str, Any] = {}
         for part in messages.values():
             if isinstance(part, dict):
@@ -112,8 +123,9 @@ def register_error_handlers(app: Flask, api: Any) -> None:
             from core.web.errors import page_error
 
             return page_error(InternalServerError())
-        return error_response(500, "Something went wrong on our side. Quote the request id "
-                                   "if you report it.")
+        return error_response(
+            500, "Something went wrong on our side. Quote the request id if you report it."
+        )
 
     app.register_error_handler(HTTPException, handle_http)
     app.register_error_handler(Exception, handle_unexpected)

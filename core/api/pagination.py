@@ -27,21 +27,29 @@ class PageArgs(Schema):
 
 def page_schema(item_schema: type[Schema], name: str) -> type[Schema]:
     """A documented page envelope around ``item_schema`` (named for the OpenAPI document)."""
-    return type(name, (Schema,), {
-        "items": fields.List(fields.Nested(item_schema), required=True),
-        "page": fields.Integer(required=True),
-        "page_size": fields.Integer(required=True),
-        "total": fields.Integer(required=True),
-        "pages": fields.Integer(required=True),
-    })
+    return type(
+        name,
+        (Schema,),
+        {
+            "items": fields.List(fields.Nested(item_schema), required=True),
+            "page": fields.Integer(required=True),
+            "page_size": fields.Integer(required=True),
+            "total": fields.Integer(required=True),
+            "pages": fields.Integer(required=True),
+        },
+    )
 
 
 def paginate(session: Session, query: Select, args: dict[str, Any]) -> dict[str, Any]:
     page, size = args["page"], args["page_size"]
     total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
     items = session.scalars(query.limit(size).offset((page - 1) * size)).all()
-    meta = {"page": page, "page_size": size, "total": total or 0,
-            "pages": math.ceil((total or 0) / size)}
+    meta = {
+        "page": page,
+        "page_size": size,
+        "total": total or 0,
+        "pages": math.ceil((total or 0) / size),
+    }
     g.pagination_header = json.dumps(meta)
     return {"items": items, **meta}
 

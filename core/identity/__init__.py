@@ -135,8 +135,11 @@ def require(permission: str) -> Callable:
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             if not current_user.is_authenticated:
                 if request.path.startswith("/api/"):
-                    abort(401, description="Sign in, or send a valid token as "
-                                           "'Authorization: Bearer <token>'.")
+                    abort(
+                        401,
+                        description="Sign in, or send a valid token as "
+                        "'Authorization: Bearer <token>'.",
+                    )
                 return current_app.login_manager.unauthorized()
             if permission not in current_user.permissions:
                 abort(403)

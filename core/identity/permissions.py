@@ -22,7 +22,9 @@ ROLES = (
 
 CORE_PERMISSIONS = (
     Permission("core.plugins.read", "See installed plugins and their status", "查看插件及其状态"),
-    Permission("core.config.read", "See the effective configuration (secrets redacted)", "查看生效配置"),
+    Permission(
+        "core.config.read", "See the effective configuration (secrets redacted)", "查看生效配置"
+    ),
     Permission("core.events.read", "See event deliveries and dead letters", "查看事件投递与死信"),
     Permission("core.events.retry", "Redeliver dead-lettered events", "重新投递死信事件"),
     Permission("identity.user.read", "See accounts", "查看账户"),

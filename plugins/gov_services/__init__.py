@@ -13,7 +13,12 @@ info = PluginInfo(
     title_zh="政务服务",
     description="One-stop public services: apply online, prefilled from the resident registry, tracked to the end.",
     requires_core=">=1.0,<2",
-    data_scopes=("registry.person.basic", "registry.person.identity", "registry.household", "registry.dwelling"),
+    data_scopes=(
+        "registry.person.basic",
+        "registry.person.identity",
+        "registry.household",
+        "registry.dwelling",
+    ),
 )
 
 
@@ -27,8 +32,14 @@ def register_blueprints(app: Any) -> list[Any]:
 @hookimpl
 def register_permissions() -> list[Permission]:
     return [
-        Permission("gov_services.application.read", "See applications in one's communities", "查看所辖社区的申请"),
-        Permission("gov_services.application.approve", "Approve or reject applications", "审批申请"),
+        Permission(
+            "gov_services.application.read",
+            "See applications in one's communities",
+            "查看所辖社区的申请",
+        ),
+        Permission(
+            "gov_services.application.approve", "Approve or reject applications", "审批申请"
+        ),
     ]
 
 

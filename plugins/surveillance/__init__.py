@@ -28,7 +28,11 @@ def register_blueprints(app: Any) -> list[Any]:
 def register_permissions() -> list[Permission]:
     return [
         Permission("surveillance.incident.read", "See incidents", "查看事件"),
-        Permission("surveillance.incident.handle", "Acknowledge, dispatch and resolve incidents", "处置事件"),
+        Permission(
+            "surveillance.incident.handle",
+            "Acknowledge, dispatch and resolve incidents",
+            "处置事件",
+        ),
         Permission("surveillance.camera.manage", "Manage the camera inventory", "管理摄像头"),
     ]
 
@@ -36,7 +40,11 @@ def register_permissions() -> list[Permission]:
 @hookimpl
 def default_roles() -> dict[str, list[str]]:
     return {
-        "security_officer": ["surveillance.incident.read", "surveillance.incident.handle", "surveillance.camera.manage"],
+        "security_officer": [
+            "surveillance.incident.read",
+            "surveillance.incident.handle",
+            "surveillance.camera.manage",
+        ],
     }
 
 

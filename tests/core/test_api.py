@@ -53,8 +53,14 @@ def probe_token(app):
 
     user = ensure_user(app, "resident")
     with app.extensions["shequ"].db.session_scope() as session:
-        return create_token(session, session.get(User, user.id), name="t", permissions=None,
-                            expires_days=None, granted=set())[1]
+        return create_token(
+            session,
+            session.get(User, user.id),
+            name="t",
+            permissions=None,
+            expires_days=None,
+            granted=set(),
+        )[1]
 
 
 def assert_error(resp, status, code):
@@ -77,10 +83,16 @@ def test_unauthenticated_and_forbidden(client, token_for):
     err = assert_error(client.get("/api/v1/identity/users"), 401, "unauthenticated")
     assert "Bearer" in err["message"]
     resident = token_for("resident")
-    assert_error(client.get("/api/v1/identity/users",
-                            headers={"Authorization": f"Bearer {resident}"}), 403, "forbidden")
-    assert_error(client.get("/api/v1/identity/me",
-                            headers={"Authorization": "Bearer shq_forged"}), 401, "unauthenticated")
+    assert_error(
+        client.get("/api/v1/identity/users", headers={"Authorization": f"Bearer {resident}"}),
+        403,
+        "forbidden",
+    )
+    assert_error(
+        client.get("/api/v1/identity/me", headers={"Authorization": "Bearer shq_forged"}),
+        401,
+        "unauthenticated",
+    )
 
 
 def test_token_reads_and_pagination(client, token_for):
@@ -95,8 +107,9 @@ def test_token_reads_and_pagination(client, token_for):
     assert '"total"' in page.headers["X-Pagination"]
     beyond = client.get("/api/v1/identity/users?page=99", headers=auth).get_json()
     assert beyond["items"] == []
-    err = assert_error(client.get("/api/v1/identity/users?page_size=1000", headers=auth),
-                       422, "invalid")
+    err = assert_error(
+        client.get("/api/v1/identity/users?page_size=1000", headers=auth), 422, "invalid"
+    )
     assert "page_size" in err["fields"]
 
 
@@ -109,24 +122,37 @@ def test_token_scope_narrows_permissions(client, token_for):
 def test_body_errors(probe_app):
     client = probe_app.test_client()
     url = "/api/v1/probe/things"
-    err = assert_error(client.post(url, json={"name": "x"}), 400, "bad_request")
-    assert "CSRF" in err["message"]  # a cookie-borne request must carry the token
-    assert_error(client.post(url, json={"name": "x"}, headers={"Authorization": "Bearer nope"}),
-                 401, "unauthenticated")
+    from core.testing import login
+
+    cookie_client = probe_app.test_client()
+    login(cookie_client, probe_app, "resident")
+    err = assert_error(cookie_client.post(url, json={"name": "x"}), 400, "bad_request")
+    assert "CSRF" in err["message"]  # a signed-in cookie request must carry the token
+    assert_error(
+        client.post(url, json={"name": "x"}, headers={"Authorization": "Bearer nope"}),
+        401,
+        "unauthenticated",
+    )
     token_headers = {}
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {probe_token(probe_app)}"
-    assert_error(client.post(url, data="name=x", content_type="application/x-www-form-urlencoded"),
-                 415, "unsupported_media_type")
-    assert_error(client.post(url, data=b'{"name": ', content_type="application/json"),
-                 400, "bad_request")
-    assert_error(client.post(url, data=b"\xff\xfe", content_type="application/json"),
-                 400, "bad_request")
+    assert_error(
+        client.post(url, data="name=x", content_type="application/x-www-form-urlencoded"),
+        415,
+        "unsupported_media_type",
+    )
+    assert_error(
+        client.post(url, data=b'{"name": ', content_type="application/json"), 400, "bad_request"
+    )
+    assert_error(
+        client.post(url, data=b"\xff\xfe", content_type="application/json"), 400, "bad_request"
+    )
     err = assert_error(client.post(url, json={"name": 5, "extra": 1}), 422, "invalid")
     assert set(err["fields"]) == {"name", "extra"}
     assert client.post(url, json={"name": "ok"}, headers=token_headers).status_code == 201
     big = '{"name": "' + "x" * (17 * 1024 * 1024) + '"}'
-    assert_error(client.post(url, data=big, content_type="application/json"),
-                 413, "payload_too_large")
+    assert_error(
+        client.post(url, data=big, content_type="application/json"), 413, "payload_too_large"
+    )
 
 
 def test_conflict_and_server_error_hide_internals(probe_app, caplog):
@@ -163,5 +189,9 @@ def test_healthz_reports_each_check(client):
     assert body["checks"]["database"]["ok"] is True
     assert body["checks"]["migrations"] == {"ok": True, "pending": []}
     assert body["checks"]["plugins"]["loaded"] == [
-        "gov_services", "commerce", "self_governance", "surveillance"]
+        "gov_services",
+        "commerce",
+        "self_governance",
+        "surveillance",
+    ]
     assert "pending" in body["checks"]["events"]

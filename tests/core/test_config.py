@@ -64,7 +64,9 @@ def test_env_override_reaches_plugin_tables():
 
 
 def test_every_problem_is_reported_with_file_and_key(tmp_path):
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 [app]
 nmae = "typo"
 default_locale = "fr"
@@ -74,7 +76,8 @@ url = "mysql://root@localhost/x"
 port = "eighty"
 [colour]
 x = 1
-""")
+""",
+    )
     with pytest.raises(ConfigError) as err:
         load_config(path, environ={})
     text = str(err.value)
@@ -101,11 +104,14 @@ def test_duplicate_plugin_is_refused(tmp_path):
 
 
 def test_redaction_hides_secrets_and_passwords():
-    cfg = load_config(DEFAULT_CONFIG, environ={
-        "SHEQU__DATABASE__URL": "postgresql+psycopg://u:hunter2@127.0.0.1/x",
-        "SHEQU__APP__SECRET_KEY": "topsecret",
-        "SHEQU__LIMITS__STORAGE_URI": "redis://:pw@127.0.0.1:6379/0",
-    })
+    cfg = load_config(
+        DEFAULT_CONFIG,
+        environ={
+            "SHEQU__DATABASE__URL": "postgresql+psycopg://u:hunter2@127.0.0.1/x",
+            "SHEQU__APP__SECRET_KEY": "topsecret",
+            "SHEQU__LIMITS__STORAGE_URI": "redis://:pw@127.0.0.1:6379/0",
+        },
+    )
     shown = str(cfg.as_dict(redact=True))
     assert "hunter2" not in shown and "topsecret" not in shown and ":pw@" not in shown
 
@@ -122,7 +128,7 @@ def run_cli(args, tmp_path, config_text=None, env_extra=None):
 
 
 def test_cli_refuses_invalid_config_without_traceback(tmp_path):
-    result = run_cli(["db", "upgrade"], tmp_path, '[server]\nport = 99999\n')
+    result = run_cli(["db", "upgrade"], tmp_path, "[server]\nport = 99999\n")
     assert result.returncode == 2
     assert "server.port" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
@@ -136,8 +142,12 @@ def test_cli_refuses_unknown_plugin_by_name(tmp_path):
 
 
 def test_config_show_prints_effective_config_redacted(tmp_path):
-    result = run_cli(["config", "show"], tmp_path, '[app]\nsecret_key = "abc123456"\n',
-                     {"SHEQU__SERVER__PORT": "5077"})
+    result = run_cli(
+        ["config", "show"],
+        tmp_path,
+        '[app]\nsecret_key = "abc123456"\n',
+        {"SHEQU__SERVER__PORT": "5077"},
+    )
     assert result.returncode == 0, result.stderr
     assert "port = 5077" in result.stdout
     assert "abc123456" not in result.stdout

@@ -28,15 +28,27 @@ def admin_headers(fuzz_app):
     user = ensure_user(fuzz_app, "admin")
     kernel = fuzz_app.extensions["shequ"]
     with kernel.db.session_scope() as session:
-        _, token = create_token(session, session.get(User, user.id), name="fuzz",
-                                permissions=None, expires_days=None, granted={"*"})
+        _, token = create_token(
+            session,
+            session.get(User, user.id),
+            name="fuzz",
+            permissions=None,
+            expires_days=None,
+            granted={"*"},
+        )
     return {"Authorization": f"Bearer {token}"}
 
 
 schema = schemathesis.pytest.from_fixture("api_schema")
-FUZZ = settings(max_examples=30, deadline=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                       HealthCheck.too_slow, HealthCheck.filter_too_much])
+FUZZ = settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+    ],
+)
 
 
 @schema.parametrize()

@@ -8,7 +8,7 @@ from core import migrate
 def test_empty_database_migrates_to_exactly_the_models(app):
     kernel = app.extensions["shequ"]
     trees = migrate.trees_for(kernel.plugins)
-    assert [t.owner for t in trees][0] == "core"
+    assert next(t.owner for t in trees) == "core"
     for tree in trees:
         assert migrate.schema_diff(kernel.db.engine, tree) == [], tree.owner
     assert migrate.pending(kernel.db.engine, trees) == []

@@ -9,7 +9,13 @@ from flask_smorest import Blueprint as ApiBlueprint
 from marshmallow import Schema, fields
 
 from core.hookspecs import (
-    DemoContext, NavItem, Panel, Permission, PluginInfo, SearchResult, hookimpl,
+    DemoContext,
+    NavItem,
+    Panel,
+    Permission,
+    PluginInfo,
+    SearchResult,
+    hookimpl,
 )
 from core.plugins import PluginError, PluginHost, discover
 
@@ -18,8 +24,16 @@ BUILTIN = ["gov_services", "commerce", "self_governance", "surveillance"]
 
 def make_plugin(pid, *, depends=(), requires_core=">=1.0,<2", config_schema=None, **hooks):
     """A plugin object with ``info`` and the given hook implementations."""
-    attrs = {"info": PluginInfo(id=pid, version="1.0", title=pid.title(), depends=tuple(depends),
-                                requires_core=requires_core, config_schema=config_schema)}
+    attrs = {
+        "info": PluginInfo(
+            id=pid,
+            version="1.0",
+            title=pid.title(),
+            depends=tuple(depends),
+            requires_core=requires_core,
+            config_schema=config_schema,
+        )
+    }
     for name, fn in hooks.items():
         attrs[name] = staticmethod(hookimpl(fn))
     return type(f"Plugin_{pid}", (), attrs)()
@@ -131,8 +145,8 @@ def test_every_hook_fires(make_app):
     demo = DemoContext()
     kernel.plugins.call_ordered("seed_demo_data", session=None, demo=demo)
     assert demo.extra["rec"] == "seeded"
-    from core.hookspecs import UI_SLOT_HOOKS
     import core.hookspecs as specs
+    from core.hookspecs import UI_SLOT_HOOKS
 
     declared = {n for n in dir(specs) if getattr(getattr(specs, n), "shequ_spec", None)}
     assert set(rec.calls) == declared, declared - set(rec.calls)
@@ -146,6 +160,7 @@ def test_order_follows_dependencies_then_config(make_app):
         def impl(user):
             seen.append(tag)
             return [NavItem(label=tag, url=f"/{tag}")]
+
         return impl
 
     plugins = {
@@ -190,11 +205,16 @@ def test_plugin_config_is_validated_with_its_schema(make_app):
         sla_hours = fields.Integer(load_default=24)
 
     plugin = make_plugin("cfg", config_schema=Settings)
-    app = make_app(plugins=["cfg"], extra={"cfg": plugin}, config={"plugins": {"cfg": {"sla_hours": 4}}})
+    app = make_app(
+        plugins=["cfg"], extra={"cfg": plugin}, config={"plugins": {"cfg": {"sla_hours": 4}}}
+    )
     assert app.extensions["shequ"].plugins.settings("cfg") == {"sla_hours": 4}
     with pytest.raises(PluginError) as err:
-        make_app(plugins=["cfg"], extra={"cfg": plugin},
-                 config={"plugins": {"cfg": {"sla_hours": "soon", "colour": 1}}})
+        make_app(
+            plugins=["cfg"],
+            extra={"cfg": plugin},
+            config={"plugins": {"cfg": {"sla_hours": "soon", "colour": 1}}},
+        )
     assert "plugins.cfg.sla_hours: Not a valid integer." in str(err.value)
     assert "plugins.cfg.colour" in str(err.value)
 
@@ -230,8 +250,9 @@ def test_import_failure_is_reported_by_name_strict_and_lenient():
 
 def test_lenient_mode_starts_and_shows_the_failed_plugin(make_app, client_as):
     boom = make_plugin("boom", requires_core=">=9")
-    app = make_app(plugins=["boom", "commerce"], extra={"boom": boom},
-                   config={"plugins": {"strict": False}})
+    app = make_app(
+        plugins=["boom", "commerce"], extra={"boom": boom}, config={"plugins": {"strict": False}}
+    )
     assert app.extensions["shequ"].plugins.order == ["commerce"]
     health = app.test_client().get("/healthz")
     assert health.status_code == 200
@@ -243,7 +264,9 @@ def test_raising_ui_slot_is_isolated(make_app, caplog):
     def explode(user):
         raise RuntimeError("nav exploded")
 
-    app = make_app(plugins=["boom", "commerce"], extra={"boom": make_plugin("boom", nav_items=explode)})
+    app = make_app(
+        plugins=["boom", "commerce"], extra={"boom": make_plugin("boom", nav_items=explode)}
+    )
     resp = app.test_client().get("/")
     assert resp.status_code == 200
     assert "便民服务" in resp.get_data(as_text=True)
