@@ -1,0 +1,111 @@
+"""The ``shequ`` command line, run as a real subprocess like an operator would."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+SHEQU = str(Path(sys.executable).parent / "shequ")
+
+
+@pytest.fixture
+def cli_env(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHEQU")}
+    env["SHEQU__APP__INSTANCE_PATH"] = str(tmp_path / "instance")
+    env["SHEQU__APP__ENV"] = "test"
+    if os.environ.get("SHEQU_TEST_DATABASE_URL"):
+        from core.testing import _postgres_schema_url
+
+        url, drop = _postgres_schema_url(os.environ["SHEQU_TEST_DATABASE_URL"])
+        env["SHEQU__DATABASE__URL"] = url
+        yield env
+        drop()
+    else:
+        yield env
+
+
+def shequ(env, *args, timeout=120):
+    return subprocess.run(
+        [SHEQU, *args], capture_output=True, text=True, env=env, timeout=timeout
+    )
+
+
+def test_db_upgrade_current_and_demo_are_idempotent(cli_env):
+    first = shequ(cli_env, "db", "upgrade")
+    assert first.returncode == 0, first.stderr
+    assert "migrating core" in first.stdout and "migrating surveillance" in first.stdout
+    current = shequ(cli_env, "db", "current")
+    assert current.returncode == 0
+    assert "PENDING" not in current.stdout and "core" in current.stdout
+    demo = shequ(cli_env, "demo")
+    assert demo.returncode == 0, demo.stderr
+    assert "8 created" in demo.stdout
+    assert "admin" in demo.stdout and "demo-admin-2026" in demo.stdout
+    again = shequ(cli_env, "demo")
+    assert "0 created, 8 already there" in again.stdout
+
+
+def test_plugins_list_shows_each_plugin(cli_env):
+    result = shequ(cli_env, "plugins", "list", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = {r["id"]: r for r in json.loads(result.stdout)}
+    assert rows["commerce"]["status"] == "loaded"
+    assert "nav_items" in rows["commerce"]["hooks"]
+    assert "commerce.ticket.dispatch" in rows["commerce"]["permissions"]
+    assert "registry.organisation" in rows["commerce"]["data_scopes"]
+    assert rows["hello"]["status"] == "installed, not enabled"
+
+
+def test_plugins_list_reports_a_broken_plugin_instead_of_failing(cli_env, tmp_path):
+    env = dict(cli_env, SHEQU__PLUGINS__COMMERCE='{ colour = "red" }')
+    result = shequ(env, "plugins", "list")
+    assert result.returncode == 1
+    assert "commerce" in result.stdout and "[failed]" in result.stdout
+    assert "takes no configuration" in result.stdout
+    strict = shequ(env, "db", "upgrade")
+    assert strict.returncode == 2
+    assert "commerce: ValueError: takes no configuration" in strict.stderr
+    assert "Traceback" not in strict.stderr
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_run_serves_the_home_page_under_gunicorn(cli_env):
+    assert shequ(cli_env, "db", "upgrade").returncode == 0
+    port = free_port()
+    proc = subprocess.Popen(
+        [SHEQU, "run", "--host", "127.0.0.1", "--port", str(port)],
+        env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        body = None
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as resp:
+                    body = resp.read().decode()
+                    break
+            except OSError:
+                time.sleep(0.2)
+        assert body is not None, "server did not answer"
+        assert "政务服务" in body and "平安社区" in body
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
+            assert json.load(resp)["status"] == "ok"
+    finally:
+        proc.terminate()
+        try:
+            out, _ = proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+    assert f"http://127.0.0.1:{port}/" in out
