@@ -3,12 +3,14 @@
 ``publish(session, name, payload)`` validates the payload against the declared schema and
 adds an outbox row to the caller's session: the event commits or rolls back with the change
 that caused it. Delivery happens after commit — by a background thread in the embedded
-default, by ``shequ worker`` processes when scaled — see ``core.events.delivery``.
+default, by ``shequ worker`` processes when scaled — see ``core.events.delivery`` and
+docs/events.md. In-process observers use the blinker signals in ``core.events.signals``.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,9 +22,16 @@ from core.events.models import Delivery, OutboxEvent
 
 Handler = Callable[["Event", Session], None]
 
+#: ``<area>.<entity>.<past-tense verb>``, e.g. ``registry.person.moved``.
+EVENT_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
+#: The areas core may publish under; a plugin publishes under its own id only.
+CORE_AREAS = frozenset({"core", "identity", "registry", "events", "audit"})
+
 
 class EventError(ValueError):
-    """Publishing was refused: unknown event name or invalid payload."""
+    """Refused at once, in the caller: an unknown event name or invalid payload at
+    ``publish``, a badly named or duplicate declaration, a duplicate subscriber. Failing
+    here rather than in a worker later keeps the mistake next to the code that made it."""
 
 
 @dataclass(frozen=True)
@@ -46,7 +55,8 @@ class Subscriber:
 
 @dataclass(frozen=True)
 class Event:
-    """What a subscriber receives."""
+    """What a subscriber receives: the outbox ``id`` (a handle for idempotency), ``name``,
+    a private copy of the ``payload``, ``created_at`` (UTC) and the ``attempt`` number."""
 
     id: int
     name: str
@@ -68,13 +78,34 @@ class EventBus:
     # ------------------------------------------------------------------ declaration
 
     def declare(self, name: str, schema: type[Schema], doc: str = "") -> None:
+        """Declare an event the current owner publishes. The name says who publishes it
+        (its first segment is the plugin id, or a core area), so names never collide and a
+        reader of the outbox knows whom to ask."""
+        if not EVENT_NAME_RE.match(name) or len(name) > 120:
+            raise EventError(
+                f"event name '{name}' must look like '<area>.<entity>.<past-tense verb>' "
+                "(lowercase letters, digits and '_', at most 120 characters)"
+            )
+        area = name.split(".", 1)[0]
+        allowed = CORE_AREAS if self._owner == "core" else {self._owner}
+        if area not in allowed:
+            prefixes = " or ".join(f"'{a}.'" for a in sorted(allowed))
+            raise EventError(f"{self._owner}: event '{name}' must start with {prefixes}")
         if name in self.types:
             raise EventError(f"event {name} is declared twice ({self.types[name].owner})")
         self.types[name] = EventType(name, schema, doc, self._owner)
         self._schemas[name] = schema(unknown=RAISE)
 
     def subscribe(self, pattern: str, handler: Handler, *, name: str | None = None) -> Subscriber:
-        sid = f"{self._owner}:{name or handler.__name__}"
+        """Subscribe ``handler(event, session)`` to an event name or a glob. The subscriber
+        id ``<owner>:<name>`` is what delivery rows store, so it must stay the same across
+        processes and releases: renaming a handler orphans its pending deliveries."""
+        local = name or getattr(handler, "__name__", "")
+        if not local or local.startswith("<"):
+            raise EventError(f"{self._owner}: pass name= for this handler (it has no stable name)")
+        sid = f"{self._owner}:{local}"
+        if len(sid) > 200:
+            raise EventError(f"subscriber id {sid[:40]}... is longer than 200 characters")
         if sid in self.subscribers:
             raise EventError(f"subscriber {sid} is registered twice; give it a distinct name")
         sub = Subscriber(sid, pattern, handler, self._owner)
@@ -97,10 +128,13 @@ class EventBus:
 
     def publish(self, session: Session, name: str, payload: dict[str, Any]) -> OutboxEvent:
         """Add the event to ``session``'s transaction. Nothing is delivered until commit."""
+        from core.events.delivery import track_published
+
         row = OutboxEvent(name=name, payload=self.validate(name, payload))
         session.add(row)
-        if self.dispatcher is not None:
-            self.dispatcher.notify_on_commit(session)
+        # After commit: the ``event_published`` signal, and an immediate wake-up of the
+        # embedded dispatcher instead of waiting for its next poll.
+        track_published(self, session, name)
         return row
 
     # ------------------------------------------------------------------ wiring
@@ -133,6 +167,11 @@ class EventBus:
             dead = session.scalar(select(func.count(Delivery.id)).where(Delivery.status == "dead"))
         return {"ok": True, "pending": waiting + unfanned, "dead": dead,
                 "oldest_pending": oldest.isoformat() if oldest else None}
+
+    def wake(self) -> None:
+        """Ask the embedded dispatcher (if any) to deliver now, e.g. after a retry."""
+        if self.dispatcher is not None:
+            self.dispatcher.wake()
 
     def stop(self) -> None:
         """Stop background delivery (app shutdown, test teardown)."""
