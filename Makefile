@@ -22,10 +22,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-translations: 
-	$(BIN)/pybabel compile --use-fuzzy -f -q -d core/translations -D messages || true
-	@for d in plugins/*/translations docs/example_plugin/*/translations; do \
-	  if [ -d $$d ]; then $(BIN)/pybabel compile -f -q -d $$d -D messages; fi; done
+translations:
+	@for d in core/translations plugins/*/translations docs/example_plugin/*/translations; do \
+	  if [ -d $$d ]; then $(BIN)/pybabel -q compile -f -d $$d -D messages || exit 1; fi; done
 
 migrate: install
 	$(BIN)/shequ db upgrade
@@ -33,12 +32,12 @@ migrate: install
 demo: migrate
 	$(BIN)/shequ demo
 
-run: demo
+run: demo translations
 	@$(BIN)/python -c "from core.demo import DEMO_ACCOUNTS as a; print('\nDemo accounts (username / password):'); [print(f'  {r:<18} {u:<12} {p}') for r,(u,p) in a.items()]"
 	@echo "\nShequ: open http://$(HOST):$(PORT)/\n"
 	$(BIN)/shequ run --host $(HOST) --port $(PORT)
 
-test: install
+test: install translations
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 test-pg: install

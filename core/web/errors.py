@@ -31,4 +31,5 @@ def page_error(exc: HTTPException) -> Any:
         log.exception("error page failed to render (request %s)", rid)
         body = _FALLBACK.format(status=status, rid=rid)
     headers = {k: v for k, v in resp.headers.items() if k.lower() in ("allow", "retry-after")}
+    headers["X-Request-ID"] = rid
     return body, status, headers

@@ -37,3 +37,30 @@ def select_locale() -> str:
     if user_locale in LANGUAGES:
         return user_locale
     return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def catalogue_directories() -> list[Path]:
+    """Every ``translations/`` directory shipped in this source tree: core's and each
+    built-in plugin's."""
+    plugins = CORE_TRANSLATIONS.parent.parent / "plugins"
+    return [CORE_TRANSLATIONS, *sorted(p for p in plugins.glob("*/translations") if p.is_dir())]
+
+
+def compile_catalogues(directories: list[Path] | None = None, *, force: bool = False) -> list[Path]:
+    """Compile each ``<dir>/<locale>/LC_MESSAGES/messages.po`` whose ``.mo`` is missing or
+    older than it (what ``make translations`` does). Returns the ``.mo`` files written."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    written = []
+    for directory in directories or catalogue_directories():
+        for po in sorted(Path(directory).glob("*/LC_MESSAGES/messages.po")):
+            mo = po.with_suffix(".mo")
+            if not force and mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
+                continue
+            with po.open("rb") as fh:
+                catalog = read_po(fh, locale=po.parent.parent.name)
+            with mo.open("wb") as fh:
+                write_mo(fh, catalog, use_fuzzy=False)
+            written.append(mo)
+    return written

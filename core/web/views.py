@@ -1,15 +1,46 @@
-"""Core pages: home, language switch, admin overview of plugins."""
+"""Core pages: home, language and elder-mode switches, admin overview of plugins."""
 
 from __future__ import annotations
 
+from typing import Any
+from urllib.parse import urlsplit
+
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from core.identity import require
+from core.identity import has_permission, require
 from core.identity.views import safe_next
 from core.web.i18n import LANG_COOKIE, LANGUAGES
 
 bp = Blueprint("web", __name__)
+
+#: The elder-mode (长辈模式) preference: larger type, bigger targets, fewer items.
+ELDER_COOKIE = "shequ_elder"
+PREF_MAX_AGE = 365 * 24 * 3600
+
+
+#: Core's staff pages, linked from the staff menu for those who hold the permission.
+#: ``(label, endpoint, permission)``; an endpoint that is not registered is skipped.
+ADMIN_PAGES = (
+    (_l("Plugins"), "web.admin_plugins", "core.plugins.read"),
+    (_l("Events"), "events_admin.admin_events", "core.events.read"),
+)
+
+
+@bp.app_context_processor
+def _preferences() -> dict[str, Any]:
+    return {"elder_mode": request.cookies.get(ELDER_COOKIE) == "1", "admin_links": admin_links}
+
+
+def admin_links() -> list[dict[str, Any]]:
+    """The core staff pages the current user may open (called from the base template)."""
+    links = []
+    for label, endpoint, permission in ADMIN_PAGES:
+        if endpoint in current_app.view_functions and has_permission(current_user, permission):
+            links.append({"label": label, "url": url_for(endpoint),
+                          "current": request.endpoint == endpoint})
+    return links
 
 
 @bp.route("/")
@@ -19,21 +50,43 @@ def home():
     return render_template("home.html", widgets=widgets)
 
 
-@bp.route("/lang/<code>", methods=["POST"])
-def set_language(code: str):
-    target = safe_next(request.form.get("next") or request.referrer and _path(request.referrer))
-    resp = redirect(target)
-    if code in LANGUAGES:
-        resp.set_cookie(LANG_COOKIE, code, max_age=365 * 24 * 3600, samesite="Lax",
-                        httponly=True, secure=request.is_secure)
-    return resp
+def _back() -> str:
+    """Where a preference switch returns to: the form's ``next`` field, else the referring
+    page, and only ever a path on this site (``safe_next``)."""
+    target = request.form.get("next")
+    if not target and request.referrer:
+        target = _path(request.referrer)
+    return safe_next(target)
 
 
 def _path(url: str) -> str:
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url)
     return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def _set_pref(resp: Any, name: str, value: str) -> None:
+    resp.set_cookie(name, value, max_age=PREF_MAX_AGE, samesite="Lax", httponly=True,
+                    secure=request.is_secure)
+
+
+@bp.route("/lang/<code>", methods=["POST"])
+def set_language(code: str):
+    resp = redirect(_back())
+    if code in LANGUAGES:
+        _set_pref(resp, LANG_COOKIE, code)
+    return resp
+
+
+@bp.route("/prefs/elder", methods=["POST"])
+def set_elder_mode():
+    """The elder-mode switch: ``elder=on`` turns it on, anything else turns it off."""
+    resp = redirect(_back())
+    if request.form.get("elder") == "on":
+        _set_pref(resp, ELDER_COOKIE, "1")
+    else:
+        resp.delete_cookie(ELDER_COOKIE, samesite="Lax", httponly=True,
+                           secure=request.is_secure)
+    return resp
 
 
 @bp.route("/admin/plugins")
@@ -55,6 +108,7 @@ def plugin_rows(kernel) -> list[dict]:
             "id": pid,
             "version": info.version if info else "",
             "title": info.title if info else pid,
+            "title_zh": info.title_zh if info else "",
             "status": record.status,
             "error": record.error,
             "hooks": record.hooks,
