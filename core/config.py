@@ -109,6 +109,34 @@ class LimitsSection(_Strict):
     storage_uri = fields.String(load_default="memory://")
 
 
+class IdentitySection(_Strict):
+    password_min_length = fields.Integer(load_default=8, validate=validate.Range(8, 128))
+    session_idle_minutes_resident = fields.Integer(load_default=120, validate=validate.Range(5))
+    session_idle_minutes_staff = fields.Integer(load_default=30, validate=validate.Range(5))
+    session_absolute_hours = fields.Integer(load_default=12, validate=validate.Range(1, 24 * 30))
+    login_failures_per_account = fields.String(load_default="5 per 15 minutes")
+    login_failures_per_ip = fields.String(load_default="50 per 15 minutes")
+    verification_attempts = fields.String(load_default="5 per hour")
+    assist_max_minutes = fields.Integer(load_default=60, validate=validate.Range(5, 8 * 60))
+    signup_open = fields.Boolean(load_default=True)
+
+    @validates("login_failures_per_account", "login_failures_per_ip", "verification_attempts")
+    def _check_limit(self, value: str, **_: Any) -> None:
+        from limits import parse_many
+
+        try:
+            parse_many(value)
+        except ValueError as exc:
+            raise ValidationError(f"not a rate limit such as '5 per 15 minutes' ({exc})") from exc
+
+
+class AuditSection(_Strict):
+    #: Floors: 180 days for security logs (Cybersecurity Law Art. 21), 1095 days for
+    #: records of personal-information processing (PIPL Art. 56).
+    retention_days = fields.Integer(load_default=180, validate=validate.Range(min=180))
+    access_retention_days = fields.Integer(load_default=1095, validate=validate.Range(min=1095))
+
+
 class PluginsSection(Schema):
     """``enabled`` and ``strict`` are the kernel's; every other key is a plugin's own table,
     validated later by that plugin's schema (the kernel cannot know it yet)."""
@@ -126,6 +154,8 @@ class ConfigSchema(_Strict):
     server = fields.Nested(ServerSection, load_default=dict)
     events = fields.Nested(EventsSection, load_default=dict)
     limits = fields.Nested(LimitsSection, load_default=dict)
+    identity = fields.Nested(IdentitySection, load_default=dict)
+    audit = fields.Nested(AuditSection, load_default=dict)
     plugins = fields.Nested(PluginsSection, load_default=dict)
 
 
@@ -139,6 +169,8 @@ class Config:
     server: dict[str, Any]
     events: dict[str, Any]
     limits: dict[str, Any]
+    identity: dict[str, Any]
+    audit: dict[str, Any]
     plugins_enabled: list[str]
     plugins_strict: bool
     plugin_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -163,6 +195,8 @@ class Config:
             "server": dict(self.server),
             "events": dict(self.events),
             "limits": dict(self.limits),
+            "identity": dict(self.identity),
+            "audit": dict(self.audit),
             "plugins": {"enabled": list(self.plugins_enabled), "strict": self.plugins_strict},
         }
         for pid, settings in self.plugin_settings.items():
@@ -314,6 +348,8 @@ def load_config(
         server=data["server"],
         events=data["events"],
         limits=data["limits"],
+        identity=data["identity"],
+        audit=data["audit"],
         plugins_enabled=list(enabled),
         plugins_strict=data["plugins"]["strict"],
         plugin_settings={k: v for k, v in plugin_settings.items() if isinstance(v, dict)},

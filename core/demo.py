@@ -17,14 +17,14 @@ from core.identity.services import create_user
 #: role → (username, password). The passwords are public on purpose: they exist only
 #: where ``app.demo_data`` is on, and the README lists them.
 DEMO_ACCOUNTS: dict[str, tuple[str, str]] = {
-    "admin": ("admin", "demo-admin-2026"),
-    "community_worker": ("worker", "demo-worker-2026"),
-    "committee_member": ("committee", "demo-committee-2026"),
-    "hotline_operator": ("operator", "demo-operator-2026"),
-    "merchant": ("merchant", "demo-merchant-2026"),
-    "security_officer": ("security", "demo-security-2026"),
-    "auditor": ("auditor", "demo-auditor-2026"),
-    "resident": ("resident", "demo-resident-2026"),
+    "admin": ("admin", "jade-lantern-41"),
+    "community_worker": ("worker", "plum-garden-52"),
+    "committee_member": ("committee", "bamboo-bridge-63"),
+    "hotline_operator": ("operator", "river-kite-74"),
+    "merchant": ("merchant", "tea-house-85"),
+    "security_officer": ("security", "stone-lion-96"),
+    "auditor": ("auditor", "ledger-cloud-17"),
+    "resident": ("resident", "morning-tea-28"),
 }
 DISPLAY_NAMES = {
     "admin": "系统管理员",
@@ -56,7 +56,7 @@ def seed(app: Flask, echo: Callable[[str], None] = print) -> dict[str, tuple[str
                     password=password,
                     kind="resident" if role == "resident" else "staff",
                     roles=[role],
-                    display_name=DISPLAY_NAMES[role],
+                    display_name=DISPLAY_NAMES[role], bus=kernel.bus,
                 )
                 created += 1
             demo.users[role] = user

@@ -191,6 +191,13 @@ def default_roles() -> dict[str, list[str]]:
     Roles are merged across plugins; admins may change the mapping afterwards."""
 
 
+@hookspec(firstresult=True)
+def send_message(channel: str, recipient: str, subject: str, body: str) -> bool | None:
+    """Send one message through a gateway (an SMS provider, a mail server). Return True
+    when this plugin sent it, None when it does not handle ``channel``; raise to have the
+    event bus retry it later. The first plugin that returns True wins."""
+
+
 # --------------------------------------------------------------------------- UI slots
 
 

@@ -1,4 +1,5 @@
 """Imports every core model module, so the metadata is complete for migrations."""
 
+from core.audit import models as audit_models  # noqa: F401
 from core.events import models as events_models  # noqa: F401
 from core.identity import models as identity_models  # noqa: F401

@@ -1,27 +1,52 @@
 """Identity: who is asking, and what they may do.
 
-``init_app`` wires Flask-Login (cookie sessions for pages) and bearer tokens (for the
-API), and merges the permission and role tables declared by core and by plugins. The
-helpers :func:`has_permission` and :func:`require` are the one place permissions are
-checked, deny by default.
+``init_app`` wires Flask-Login (server-side sessions for pages) and bearer tokens (for the
+API), merges the permission and role tables declared by core and by plugins, and applies
+administrators' overrides. The helpers here are the one place access is decided, deny by
+default: :func:`require` for functions, :func:`can_access` / :func:`check_access` for
+objects (resident A never reaches resident B's records: 404, not 403, so existence does
+not leak either).
 """
 
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 from typing import Any
 
-from argon2 import PasswordHasher
-from flask import Flask, abort, current_app, g, request
+from flask import Flask, abort, current_app, g, redirect, request, url_for
 from flask_login import AnonymousUserMixin, LoginManager, current_user
-from sqlalchemy import select
 
-from core.db import current_session
+from core.audit.services import log_audit
+from core.audit.web import request_facts
+from core.db import current_session, utcnow
 from core.hookspecs import Permission
-from core.identity.models import User
+from core.identity.models import User, UserSession
+from core.identity.passwords import make_hasher
 from core.identity.permissions import CORE_PERMISSIONS, CORE_ROLE_GRANTS, ROLES
-from core.identity.services import resolve_permissions, token_lookup
+from core.identity.services import (
+    SessionPolicy,
+    effective_roles,
+    load_session,
+    resolve_permissions,
+    role_overrides,
+    scope_allows,
+    token_lookup,
+)
+
+__all__ = [
+    "Principal",
+    "can_access",
+    "check_access",
+    "current_principal",
+    "has_permission",
+    "require",
+    "require_verified",
+]
+
+#: Administrators' role changes reach every worker process within this many seconds.
+ROLE_CACHE_SECONDS = 10.0
 
 
 class Anonymous(AnonymousUserMixin):
@@ -31,34 +56,56 @@ class Anonymous(AnonymousUserMixin):
     kind = "anonymous"
     role_names: list[str] = []
     permissions: frozenset[str] = frozenset()
+    is_verified = False
+    person_id = None
+    scopes: list[Any] = []
+    agent = None
+    session_row_id = None
 
 
 class Principal:
-    """Wraps a :class:`User` for the request with its resolved permissions (narrowed by the
-    token when the request came with one)."""
-
-    def __init__(self, user: User, permissions: frozenset[str], via_token: bool = False):
-        self.user = user
-        self.permissions = permissions
-        self.via_token = via_token
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.user, name)
+    """The signed-in account for this request, with its effective permissions (narrowed
+    by the token when the request came with one). In the assisted channel ``user`` is the
+    resident and ``agent`` the worker acting for them: the resident's rights, the worker's
+    name on every record."""
 
     is_authenticated = True
     is_active = True
     is_anonymous = False
 
+    def __init__(
+        self,
+        user: User,
+        permissions: frozenset[str],
+        *,
+        token: str = "",
+        session_row_id: int | None = None,
+        via_token: bool = False,
+        agent: User | None = None,
+        acting_reason: str = "",
+    ):
+        self.user = user
+        self.permissions = permissions
+        self.session_token = token
+        self.session_row_id = session_row_id
+        self.via_token = via_token
+        self.agent = agent
+        self.acting_reason = acting_reason
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.user, name)
+
     def get_id(self) -> str:
-        return f"{self.user.id}.{self.user.session_version}"
+        return self.session_token
+
+    @property
+    def actor(self) -> User:
+        """Who really acts: the agent in the assisted channel, else the user."""
+        return self.agent or self.user
 
 
-def make_hasher(env: str) -> PasswordHasher:
-    """argon2id with the library's defaults; the test environment uses cheap parameters
-    (a real hash costs ~0.3 s on 2 cores and the suite logs in hundreds of times)."""
-    if env == "test":
-        return PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
-    return PasswordHasher()
+def current_principal() -> Any:
+    return current_user._get_current_object()  # type: ignore[attr-defined]
 
 
 def init_app(app: Flask, kernel: Any) -> None:
@@ -83,7 +130,19 @@ def init_app(app: Flask, kernel: Any) -> None:
     roles["admin"] = set(permissions)
     kernel.permissions = permissions
     kernel.roles = roles
+    kernel.role_cache = {"at": -1.0, "roles": roles}
     app.extensions["shequ.hasher"] = make_hasher(kernel.config.app["env"])
+    policy = SessionPolicy.from_config(kernel.config.identity)
+
+    def roles_now() -> dict[str, set[str]]:
+        """Defaults plus administrators' overrides, re-read at most every few seconds."""
+        cache = kernel.role_cache
+        if time.monotonic() - cache["at"] > ROLE_CACHE_SECONDS:
+            cache["roles"] = effective_roles(kernel.roles, role_overrides(current_session()))
+            cache["at"] = time.monotonic()
+        return cache["roles"]
+
+    kernel.roles_now = roles_now
 
     lm = LoginManager()
     lm.anonymous_user = Anonymous
@@ -93,14 +152,30 @@ def init_app(app: Flask, kernel: Any) -> None:
 
     @lm.user_loader
     def load_user(token: str) -> Principal | None:
-        try:
-            uid, version = (int(x) for x in token.split(".", 1))
-        except ValueError:
+        session = current_session()
+        row = load_session(session, token, policy)
+        if row is None:
             return None
-        user = current_session().get(User, uid)
-        if user is None or not user.is_active or user.session_version != version:
-            return None
-        return Principal(user, resolve_permissions(user.role_names, kernel.roles))
+        user, agent, reason = row.user, None, ""
+        if row.acting_for_id is not None:
+            if row.acting_until is not None and row.acting_until > utcnow():
+                resident = session.get(User, row.acting_for_id)
+                if resident is not None and resident.is_active:
+                    user, agent, reason = resident, row.user, row.acting_reason or ""
+                    g.on_behalf_of_id = resident.id
+            else:
+                from core.identity.services import stop_assist
+
+                stop_assist(session, row, agent=row.user)
+                session.commit()
+        return Principal(
+            user,
+            resolve_permissions(user.role_names, roles_now()),
+            token=token,
+            session_row_id=row.id,
+            agent=agent,
+            acting_reason=reason,
+        )
 
     @lm.request_loader
     def load_from_bearer(req: Any) -> Principal | None:
@@ -109,40 +184,81 @@ def init_app(app: Flask, kernel: Any) -> None:
             return None
         token = token_lookup(current_session(), header[7:].strip())
         if token is None:
-            g.bad_token = True
             return None
-        granted = resolve_permissions(token.user.role_names, kernel.roles)
+        granted = resolve_permissions(token.user.role_names, roles_now())
         if token.permissions is not None:
             granted = granted & frozenset(token.permissions)
-        g.via_token = True
         return Principal(token.user, granted, via_token=True)
 
-    from core.identity.views import bp
+    @app.before_request
+    def _force_password_change() -> Any:
+        """After an administrator's reset, pages lead to the password form until done."""
+        if (
+            current_user.is_authenticated
+            and not current_user.via_token
+            and current_user.agent is None
+            and current_user.must_change_password
+            and request.endpoint not in _ALWAYS_ALLOWED
+            and not request.path.startswith("/api/")
+        ):
+            return redirect(url_for("identity.password"))
+        return None
 
-    app.register_blueprint(bp)
+    from core.identity import limits, views
+
+    limits.init_app(app, kernel)
+    app.register_blueprint(views.bp)
+
+    from core.identity.events import register_identity_events
+
+    register_identity_events(kernel.bus, kernel.plugins)
+
+
+_ALWAYS_ALLOWED = frozenset(
+    {"identity.password", "identity.logout", "static", "web.set_language", "web.set_elder"}
+)
 
 
 def has_permission(user: Any, permission: str) -> bool:
     return bool(getattr(user, "is_authenticated", False)) and permission in user.permissions
 
 
+def _deny(status: int, permission: str = "") -> None:
+    """Refuse and record it: permission denials belong in the audit log."""
+    if status == 403 or permission:
+        try:
+            session = current_session()
+            log_audit(
+                session,
+                "auth.denied",
+                actor=getattr(current_user, "actor", None),
+                outcome="denied",
+                target_type="endpoint",
+                target_id=request.endpoint or "",
+                detail={"permission": permission, "path": request.path[:200]},
+                facts=request_facts(),
+            )
+            session.commit()
+        except Exception:  # a failed log write must not turn a 403 into a 500
+            current_app.logger.exception("could not write the audit entry for a denial")
+    if status == 401:
+        abort(401, description="Sign in, or send a valid token as 'Authorization: Bearer <token>'.")
+    abort(status)
+
+
 def require(permission: str) -> Callable:
-    """Deny unless the current user holds ``permission``: 401 when nobody is signed in,
-    403 otherwise (pages turn 401 into a redirect to the login page)."""
+    """Deny unless the current user holds ``permission``: 401 when nobody is signed in
+    (pages redirect to the sign-in page instead), 403 otherwise."""
 
     def decorator(view: Callable) -> Callable:
         @functools.wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             if not current_user.is_authenticated:
                 if request.path.startswith("/api/"):
-                    abort(
-                        401,
-                        description="Sign in, or send a valid token as "
-                        "'Authorization: Bearer <token>'.",
-                    )
+                    _deny(401)
                 return current_app.login_manager.unauthorized()
             if permission not in current_user.permissions:
-                abort(403)
+                _deny(403, permission)
             return view(*args, **kwargs)
 
         wrapped.required_permission = permission  # type: ignore[attr-defined]
@@ -151,5 +267,70 @@ def require(permission: str) -> Callable:
     return decorator
 
 
-def find_user(username: str) -> User | None:
-    return current_session().scalar(select(User).where(User.username == username))
+def require_login(view: Callable) -> Callable:
+    """Any signed-in account (a resident's own pages)."""
+
+    @functools.wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.is_authenticated:
+            if request.path.startswith("/api/"):
+                _deny(401)
+            return current_app.login_manager.unauthorized()
+        return view(*args, **kwargs)
+
+    wrapped.required_permission = "@login"  # type: ignore[attr-defined]
+    return wrapped
+
+
+def require_verified(view: Callable) -> Callable:
+    """Only accounts bound to a registry person (e.g. voting, applying for services)."""
+
+    @functools.wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.is_authenticated:
+            if request.path.startswith("/api/"):
+                _deny(401)
+            return current_app.login_manager.unauthorized()
+        if not current_user.is_verified:
+            _deny(403, "@verified")
+        return view(*args, **kwargs)
+
+    wrapped.required_permission = "@verified"  # type: ignore[attr-defined]
+    return wrapped
+
+
+def can_access(
+    user: Any,
+    *,
+    owner_id: int | None = None,
+    person_id: int | None = None,
+    permission: str | None = None,
+    community: str | None = None,
+    grid: str | None = None,
+) -> bool:
+    """Object-level check, the same everywhere. An object is reachable when the user owns
+    it (``owner_id`` is their account, or ``person_id`` their registry person), or when
+    they hold ``permission`` AND — for staff acting on a place — their scope covers the
+    object's ``community`` or ``grid``."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    if owner_id is not None and owner_id == user.id:
+        return True
+    if person_id is not None and user.person_id is not None and person_id == user.person_id:
+        return True
+    if permission is None or permission not in user.permissions:
+        return False
+    if community is None and grid is None:
+        return True
+    return scope_allows(user, community=community, grid=grid)
+
+
+def check_access(**kwargs: Any) -> None:
+    """:func:`can_access` for the current user, answering 404 when refused."""
+    if not can_access(current_user, **kwargs):
+        _deny(404, kwargs.get("permission") or "@owner")
+
+
+def session_row() -> UserSession | None:
+    rid = getattr(current_user, "session_row_id", None)
+    return current_session().get(UserSession, rid) if rid else None

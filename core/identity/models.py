@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.db import Base, UTCDateTime, utcnow
@@ -21,18 +21,41 @@ class User(Base):
     kind: Mapped[str] = mapped_column(String(16), default="resident")  # resident | staff
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     locale: Mapped[str | None] = mapped_column(String(8))
-    #: Bumped on logout, password change and disable: every older session cookie dies.
+    #: Bumped when every session must die at once (disable, password reset); sessions
+    #: themselves are rows in ``identity_session``.
     session_version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Set by an admin's password reset: the next sign-in must choose a new password.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled_reason: Mapped[str | None] = mapped_column(String(200))
+    #: The registry person this account is bound to; set by verification.
+    person_id: Mapped[int | None] = mapped_column(Integer, unique=True)
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    verified_by_id: Mapped[int | None] = mapped_column(Integer)
+    verification_method: Mapped[str | None] = mapped_column(String(20))  # in_person | self
 
     roles: Mapped[list[UserRole]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+    scopes: Mapped[list[UserScope]] = relationship(
         back_populates="user", cascade="all, delete-orphan", lazy="selectin"
     )
 
     @property
     def role_names(self) -> list[str]:
         return sorted(r.role for r in self.roles)
+
+    @property
+    def is_verified(self) -> bool:
+        """Bound to a registry person: what plugins check ("only verified residents vote")."""
+        return self.person_id is not None and self.verified_at is not None
+
+    @property
+    def is_staff(self) -> bool:
+        return self.kind == "staff"
 
 
 class UserRole(Base):
@@ -67,3 +90,95 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     user: Mapped[User] = relationship(lazy="joined")
+
+
+class UserScope(Base):
+    """Where a staff account may act: a community (12-digit division code) or a grid.
+    Staff with no scope row act nowhere in the registry, by the deny-by-default rule;
+    ``kind = "all"`` (district level) is granted explicitly."""
+
+    __tablename__ = "identity_user_scope"
+    __table_args__ = (UniqueConstraint("user_id", "kind", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("identity_user.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))  # all | community | grid
+    code: Mapped[str] = mapped_column(String(32), default="")
+
+    user: Mapped[User] = relationship(back_populates="scopes")
+
+
+class UserSession(Base):
+    """One signed-in browser. The cookie holds a random token whose SHA-256 is stored
+    here, so ending a session on the server ends it everywhere, copied cookies included."""
+
+    __tablename__ = "identity_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("identity_user.id", ondelete="CASCADE"), index=True
+    )
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    ip: Mapped[str] = mapped_column(String(45), default="")
+    user_agent: Mapped[str] = mapped_column(String(200), default="")
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoke_reason: Mapped[str | None] = mapped_column(String(40))
+    #: While set, the session acts for this resident account (assisted channel).
+    acting_for_id: Mapped[int | None] = mapped_column(Integer)
+    acting_reason: Mapped[str | None] = mapped_column(String(200))
+    acting_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class RolePermission(Base):
+    """An administrator's change to a role's default permissions: ``granted`` adds a
+    permission the role lacks by default, ``granted = False`` removes one it has."""
+
+    __tablename__ = "identity_role_permission"
+    __table_args__ = (UniqueConstraint("role", "permission"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    role: Mapped[str] = mapped_column(String(40))
+    permission: Mapped[str] = mapped_column(String(120))
+    granted: Mapped[bool] = mapped_column(Boolean)
+    changed_by_id: Mapped[int | None] = mapped_column(Integer)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Notification(Base):
+    """An in-app notification: the header shows the unread count."""
+
+    __tablename__ = "identity_notification"
+    __table_args__ = (Index("ix_identity_notification_user_read", "user_id", "read_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("identity_user.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(40), default="info")
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text, default="")
+    link: Mapped[str] = mapped_column(String(300), default="")
+    source: Mapped[str] = mapped_column(String(40), default="core")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class OutboundMessage(Base):
+    """A message for an external channel (SMS, e-mail). Always recorded here, whether a
+    gateway plugin sent it or not, so nothing is sent silently or lost."""
+
+    __tablename__ = "identity_message"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    user_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    recipient: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(String(200), default="")
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: recorded (no gateway configured) | sent | failed
+    status: Mapped[str] = mapped_column(String(16), default="recorded")
+    sent_by: Mapped[str | None] = mapped_column(String(40))
+    error: Mapped[str | None] = mapped_column(Text)

@@ -1,7 +1,9 @@
 """Core's own permissions and the roles every deployment starts with.
 
 Plugins add theirs through the ``register_permissions`` and ``default_roles`` hooks; the
-merged table lives on the kernel (``kernel.permissions``, ``kernel.roles``)."""
+merged table lives on the kernel (``kernel.permissions``, ``kernel.roles``), and
+administrators' overrides are applied on top (``identity_role_permission``).
+"""
 
 from __future__ import annotations
 
@@ -20,22 +22,87 @@ ROLES = (
     "admin",
 )
 
+P = Permission
 CORE_PERMISSIONS = (
-    Permission("core.plugins.read", "See installed plugins and their status", "查看插件及其状态"),
-    Permission(
-        "core.config.read", "See the effective configuration (secrets redacted)", "查看生效配置"
+    P("core.plugins.read", "See installed plugins and their status", "查看插件及其状态"),
+    P("core.config.read", "See the effective configuration (secrets redacted)", "查看生效配置"),
+    P("core.events.read", "See event deliveries and dead letters", "查看事件投递与死信"),
+    P("core.events.retry", "Redeliver dead-lettered events", "重新投递死信事件"),
+    P(
+        "core.messages.read",
+        "See SMS and e-mail messages recorded for sending",
+        "查看待发短信与邮件",
     ),
-    Permission("core.events.read", "See event deliveries and dead letters", "查看事件投递与死信"),
-    Permission("core.events.retry", "Redeliver dead-lettered events", "重新投递死信事件"),
-    Permission("identity.user.read", "See accounts", "查看账户"),
-    Permission("identity.user.manage", "Create, disable and change accounts", "管理账户"),
-    Permission("identity.token.create", "Create personal API tokens", "创建个人 API 令牌"),
+    P("identity.user.read", "See accounts", "查看账户"),
+    P(
+        "identity.user.manage",
+        "Create, disable and reset accounts; assign roles and scopes",
+        "管理账户、角色与范围",
+    ),
+    P("identity.role.manage", "Change which permissions each role has", "调整角色权限"),
+    P("identity.token.create", "Create personal API tokens", "创建个人 API 令牌"),
+    P("identity.assist", "Act for a resident at the counter or on the phone", "为居民代办"),
+    P("identity.verify", "Verify a resident's account in person", "现场核验居民账户"),
+    P("audit.log.read", "Search the audit log", "查询审计日志"),
+    P("audit.access.read", "Search the personal-data access log", "查询个人信息访问记录"),
+    P(
+        "registry.person.read",
+        "Find and read persons (ID numbers and phones masked)",
+        "查询人员（证件号、电话脱敏）",
+    ),
+    P(
+        "registry.person.reveal",
+        "Reveal a full ID number or phone for a stated purpose",
+        "说明用途后查看完整证件号或电话",
+    ),
+    P(
+        "registry.person.write",
+        "Register and change persons, moves and deaths",
+        "登记和变更人员、迁移、死亡",
+    ),
+    P("registry.household.write", "Change households and their members", "变更户及成员"),
+    P("registry.org.read", "Read organisations", "查看单位"),
+    P("registry.org.write", "Register and change organisations", "登记和变更单位"),
+    P("registry.import", "Import persons from spreadsheets", "从表格导入人员"),
+    P("registry.export", "Export persons (masked by default)", "导出人员（默认脱敏）"),
+    P(
+        "registry.correction.review",
+        "Approve or refuse residents' correction requests",
+        "审核居民的信息更正申请",
+    ),
+    P("registry.dashboard.read", "See population statistics", "查看人口统计"),
 )
 
+_WORKER_REGISTRY = [
+    "registry.person.read",
+    "registry.person.reveal",
+    "registry.person.write",
+    "registry.household.write",
+    "registry.org.read",
+    "registry.org.write",
+    "registry.import",
+    "registry.export",
+    "registry.correction.review",
+    "registry.dashboard.read",
+]
+
 CORE_ROLE_GRANTS: dict[str, list[str]] = {
-    "admin": [p.name for p in CORE_PERMISSIONS],
-    "auditor": ["core.plugins.read", "core.events.read", "identity.user.read"],
-    "community_worker": ["identity.token.create"],
-    "hotline_operator": ["identity.token.create"],
-    "security_officer": ["identity.token.create"],
+    "community_worker": [
+        "identity.token.create",
+        "identity.assist",
+        "identity.verify",
+        *_WORKER_REGISTRY,
+    ],
+    "hotline_operator": ["identity.token.create", "identity.assist", "registry.person.read"],
+    "committee_member": ["registry.dashboard.read"],
+    "security_officer": ["identity.token.create", "registry.person.read"],
+    "auditor": [
+        "core.plugins.read",
+        "core.events.read",
+        "core.messages.read",
+        "identity.user.read",
+        "audit.log.read",
+        "audit.access.read",
+    ],
+    # admin: every permission, assigned in core.identity.init_app
 }

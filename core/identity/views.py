@@ -1,4 +1,4 @@
-"""Sign-in and sign-out pages. Thin: the rules are in ``core.identity.services``."""
+"""Sign-in, sign-out and password pages. Thin: the rules are in ``core.identity.services``."""
 
 from __future__ import annotations
 
@@ -12,15 +12,45 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
+from core.audit.services import log_audit
+from core.audit.web import request_facts
 from core.db import current_session
-from core.identity.services import authenticate, end_sessions, resolve_permissions
+from core.identity import limits, require_login, session_row
+from core.identity.services import (
+    IdentityError,
+    authenticate,
+    change_password,
+    end_session,
+    find_login,
+    start_session,
+)
 
 bp = Blueprint("identity", __name__, url_prefix="/account")
 
 
 class LoginForm(FlaskForm):
-    username = StringField(_l("Username"), validators=[DataRequired(), Length(max=64)])
-    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=128)])
+    username = StringField(
+        _l("Username or mobile number"),
+        validators=[
+            DataRequired(message=_l("Enter your username or mobile number")),
+            Length(max=64),
+        ],
+    )
+    password = PasswordField(
+        _l("Password"),
+        validators=[DataRequired(message=_l("Enter your password")), Length(max=128)],
+    )
+
+
+class PasswordForm(FlaskForm):
+    current_password = PasswordField(
+        _l("Current password"),
+        validators=[DataRequired(message=_l("Enter your current password")), Length(max=128)],
+    )
+    password = PasswordField(
+        _l("New password"),
+        validators=[DataRequired(message=_l("Enter a new password")), Length(max=128)],
+    )
 
 
 def safe_next(target: str | None) -> str:
@@ -31,38 +61,126 @@ def safe_next(target: str | None) -> str:
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return url_for("web.home")
+    if "\\" in target:
+        return url_for("web.home")
     return target
 
 
+def login_rate_limits() -> list[str]:
+    cfg = current_app.extensions["shequ"].config.identity
+    return [cfg["login_failures_per_account"], cfg["login_failures_per_ip"]]
+
+
+def _account_limit() -> str:
+    return current_app.extensions["shequ"].config.identity["login_failures_per_account"]
+
+
+def _ip_limit() -> str:
+    return current_app.extensions["shequ"].config.identity["login_failures_per_ip"]
+
+
 @bp.route("/login", methods=["GET", "POST"])
+@limits.limiter.limit(
+    _account_limit,
+    key_func=limits.login_key,
+    deduct_when=limits.failed,
+    methods=["POST"],
+    scope="login-account",
+)
+@limits.limiter.limit(_ip_limit, deduct_when=limits.failed, methods=["POST"], scope="login-ip")
 def login():
     form = LoginForm()
+    status = 200
+    if request.method == "POST":
+        status = 400
     if form.validate_on_submit():
         from core.identity import Principal
 
         session = current_session()
         hasher = current_app.extensions["shequ.hasher"]
-        user = authenticate(session, hasher, form.username.data.strip(), form.password.data)
+        facts = request_facts()
+        user = authenticate(session, hasher, form.username.data, form.password.data)
         if user is None:
+            known = find_login(session, form.username.data)
+            log_audit(
+                session,
+                "auth.login.failed",
+                actor=known,
+                outcome="failed",
+                detail={"login": form.username.data[:64]},
+                facts=facts,
+            )
             session.commit()
             form.password.errors.append(_("The username or password is not right."))
+            status = 401
         else:
+            row, token = start_session(
+                session, user, ip=facts.get("ip", ""), user_agent=facts.get("user_agent", "")
+            )
+            log_audit(session, "auth.login.succeeded", actor=user, facts=facts)
             session.commit()
             kernel = current_app.extensions["shequ"]
-            principal = Principal(user, resolve_permissions(user.role_names, kernel.roles))
+            from core.identity.services import resolve_permissions
+
+            principal = Principal(
+                user,
+                resolve_permissions(user.role_names, kernel.roles_now()),
+                token=token,
+                session_row_id=row.id,
+            )
             login_user(principal)
             flash(_("Signed in."), "success")
+            if user.must_change_password:
+                return redirect(url_for("identity.password"))
             return redirect(safe_next(request.args.get("next")))
-    return render_template("identity/login.html", form=form), 200 if not form.errors else 400
+    return render_template("identity/login.html", form=form), status
 
 
 @bp.route("/logout", methods=["POST"])
 def logout():
-    if current_user.is_authenticated:
+    if current_user.is_authenticated and not current_user.via_token:
         session = current_session()
-        user = session.merge(current_user.user)
-        end_sessions(user)
+        row = session_row()
+        if row is not None:
+            end_session(session, row, "logout")
+        log_audit(session, "auth.logout", actor=current_user.actor, facts=request_facts())
         session.commit()
     logout_user()
     flash(_("Signed out."), "success")
     return redirect(url_for("web.home"))
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@require_login
+def password():
+    """Change the password after re-entering the current one; other sessions end."""
+    if current_user.agent is not None:
+        flash(_("A password cannot be changed for someone you are assisting."), "error")
+        return redirect(url_for("web.home"))
+    form = PasswordForm()
+    status = 200 if request.method == "GET" else 400
+    if form.validate_on_submit():
+        session = current_session()
+        user = session.merge(current_user.user)
+        cfg = current_app.extensions["shequ"].config.identity
+        try:
+            change_password(
+                session,
+                current_app.extensions["shequ.hasher"],
+                user,
+                current=form.current_password.data,
+                new=form.password.data,
+                min_length=cfg["password_min_length"],
+                keep_session_id=current_user.session_row_id,
+            )
+        except IdentityError as exc:
+            target = form.current_password if exc.field == "current_password" else form.password
+            target.errors = [*target.errors, _(exc.message, **exc.params)]
+        else:
+            log_audit(session, "auth.password.changed", actor=user, facts=request_facts())
+            session.commit()
+            flash(
+                _("Your password has been changed. Other devices have been signed out."), "success"
+            )
+            return redirect(url_for("web.home"))
+    return render_template("identity/password.html", form=form), status

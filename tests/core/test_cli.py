@@ -46,7 +46,7 @@ def test_db_upgrade_current_and_demo_are_idempotent(cli_env):
     demo = shequ(cli_env, "demo")
     assert demo.returncode == 0, demo.stderr
     assert "8 created" in demo.stdout
-    assert "admin" in demo.stdout and "demo-admin-2026" in demo.stdout
+    assert "admin" in demo.stdout and "jade-lantern-41" in demo.stdout
     again = shequ(cli_env, "demo")
     assert "0 created, 8 already there" in again.stdout
 

@@ -120,6 +120,11 @@ class Recorder:
         return [SearchResult(title=f"found {query}", url="/rec/hi", kind="thing")]
 
     @hookimpl
+    def send_message(self, channel, recipient, subject, body):
+        self.calls.append("send_message")
+        return channel == "pigeon" or None
+
+    @hookimpl
     def seed_demo_data(self, session, demo):
         self.calls.append("seed_demo_data")
         demo.extra["rec"] = "seeded"
@@ -142,6 +147,8 @@ def test_every_hook_fires(make_app):
     assert "rec-hello" in group.commands
     assert kernel.plugins.call_slot("search", query="x", user=None)[0].title == "found x"
     assert kernel.plugins.call_slot("resident_profile_panels", resident=None, viewer=None)
+    assert kernel.plugins.hook.send_message(
+        channel="pigeon", recipient="x", subject="s", body="b") is True
     demo = DemoContext()
     kernel.plugins.call_ordered("seed_demo_data", session=None, demo=demo)
     assert demo.extra["rec"] == "seeded"

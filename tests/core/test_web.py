@@ -313,7 +313,7 @@ def test_login_errors_use_the_error_summary_pattern(app, client):
     token = csrf_token(client, "/account/login")
     resp = client.post("/account/login", data={"csrf_token": token,
                                                "username": "test_resident", "password": "nope"})
-    assert resp.status_code == 400
+    assert resp.status_code == 401  # refused credentials (counted by the throttle)
     page = html(resp)
     assert 'class="error-summary"' in page
     assert '<a href="#password">用户名或密码不对，请重新输入。</a>' in page

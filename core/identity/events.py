@@ -1,0 +1,65 @@
+"""Identity's side of the event bus: the events it publishes and the registry events it
+acts on (verification is revoked when the bound person moves out or dies)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, fields
+from sqlalchemy.orm import Session
+
+from core.identity.services import revoke_verification
+
+
+class UserCreated(Schema):
+    user_id = fields.Integer(required=True)
+    kind = fields.String(required=True)
+
+
+class UserVerified(Schema):
+    user_id = fields.Integer(required=True)
+    person_id = fields.Integer(required=True)
+    method = fields.String(required=True)
+
+
+class VerificationRevoked(Schema):
+    user_id = fields.Integer(required=True)
+    person_id = fields.Integer(required=True)
+    reason = fields.String(required=True)
+
+
+def revoke_on_move(event: Any, session: Session) -> None:
+    """A person who leaves their community (or the registry's area) is no longer a
+    verified resident of it; a move within the same community changes nothing."""
+    payload = event.payload
+    if payload.get("from_community") == payload.get("to_community"):
+        return
+    revoke_verification(session, payload["person_id"], reason="moved out")
+
+
+def revoke_on_death(event: Any, session: Session) -> None:
+    revoke_verification(session, event.payload["person_id"], reason="deceased")
+
+
+def register_identity_events(bus: Any, host: Any) -> None:
+    from core.identity.notifications import MessageQueued, make_sender
+
+    bus.declare("identity.user.created", UserCreated, "An account was created (sign-up or admin).")
+    bus.declare(
+        "identity.user.verified",
+        UserVerified,
+        "An account was bound to a registry person (in person or self-service).",
+    )
+    bus.declare(
+        "identity.verification.revoked",
+        VerificationRevoked,
+        "A verified account lost its binding (the person moved out or died).",
+    )
+    bus.subscribe("registry.person.moved", revoke_on_move, name="identity_revoke_on_move")
+    bus.subscribe("registry.person.deceased", revoke_on_death, name="identity_revoke_on_death")
+    bus.declare(
+        "identity.message.queued",
+        MessageQueued,
+        "A message for an external channel (sms, email) waits for its gateway.",
+    )
+    bus.subscribe("identity.message.queued", make_sender(host), name="identity_send_message")
