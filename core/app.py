@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -68,11 +69,20 @@ def create_app(
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=config.is_production,
-        SESSION_COOKIE_NAME="shequ_session",
+        # In production the __Host- prefix pins the cookie to this host, over HTTPS, Path=/.
+        SESSION_COOKIE_NAME="__Host-shequ" if config.is_production else "shequ_session",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=config.identity["session_absolute_hours"]),
+        REMEMBER_COOKIE_DURATION=timedelta(seconds=0),
         JSON_SORT_KEYS=False,
         TESTING=config.app["env"] == "test",
         DEBUG=False,
     )
+
+    if config.server["proxy_hops"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = config.server["proxy_hops"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
     host = PluginHost()
     host.load(

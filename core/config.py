@@ -92,6 +92,9 @@ class ServerSection(_Strict):
     port = fields.Integer(load_default=5000, validate=validate.Range(1, 65535))
     workers = fields.Integer(load_default=2, validate=validate.Range(1, 64))
     timeout = fields.Integer(load_default=30, validate=validate.Range(1, 3600))
+    #: Reverse proxies in front of the app (nginx: 1). Their X-Forwarded-For/-Proto are
+    #: trusted for exactly this many hops, and not at all when 0.
+    proxy_hops = fields.Integer(load_default=0, validate=validate.Range(0, 5))
 
 
 class EventsSection(_Strict):

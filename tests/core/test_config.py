@@ -152,3 +152,26 @@ def test_config_show_prints_effective_config_redacted(tmp_path):
     assert "port = 5077" in result.stdout
     assert "abc123456" not in result.stdout
     assert "+ environment" in result.stdout
+
+
+def test_production_app_pins_cookies_and_hosts(tmp_path):
+    from core.app import create_app
+
+    path = DEFAULT_CONFIG.parent / "production.example.toml"
+    cfg = load_config(path, environ={
+        "SHEQU_SECRET_KEY": "k" * 48,
+        "SHEQU__DATABASE__URL": f"sqlite:///{tmp_path}/p.db",
+        "SHEQU__APP__INSTANCE_PATH": str(tmp_path / "instance"),
+        "SHEQU__LIMITS__STORAGE_URI": "memory://",
+    })
+    app = create_app(cfg)
+    assert app.config["SESSION_COOKIE_NAME"] == "__Host-shequ"
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    assert app.config["DEBUG"] is False and app.config["TESTING"] is False
+    assert app.config["SECRET_KEY"] == "k" * 48
+    client = app.test_client()
+    assert client.get("/healthz", headers={"Host": "evil.example"}).status_code == 400
+    resp = client.get("/healthz", headers={"Host": "shequ.example.gov.cn"},
+                      environ_base={"wsgi.url_scheme": "https"})
+    assert resp.status_code in (200, 503)
+    assert "max-age=31536000" in resp.headers["Strict-Transport-Security"]
