@@ -49,23 +49,33 @@ class ShequGroup(click.Group):
     """Adds the commands plugins register, loading the app only when a command is not one
     of core's (so ``shequ --help`` and config errors stay fast and readable)."""
 
-    def _plugin_commands(self) -> None:
-        if getattr(self, "_plugins_added", False):
-            return
-        self._plugins_added = True
+    def _plugin_commands(self) -> str:
+        """Register plugins' commands once; return the start-up error, if any, so that a
+        plugin command that went missing is explained instead of "No such command"."""
+        if hasattr(self, "_plugins_error"):
+            return self._plugins_error
+        self._plugins_error = ""
         try:
             from core.app import create_app
 
             app = create_app(load_config())
-        except (ConfigError, PluginError):
-            return
+        except (ConfigError, PluginError) as exc:
+            self._plugins_error = str(exc)
+            return self._plugins_error
         app.extensions["shequ"].plugins.call_ordered("register_commands", cli=self)
+        return ""
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         cmd = super().get_command(ctx, name)
         if cmd is None:
-            self._plugin_commands()
+            error = self._plugin_commands()
             cmd = super().get_command(ctx, name)
+            if cmd is None and error:
+                click.echo(
+                    f"'{name}' may be a plugin command, but plugins did not load:\n{error}",
+                    err=True,
+                )
+                ctx.exit(2)
         return cmd
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -261,6 +271,9 @@ def demo(ctx: AppContext) -> None:
     """Load the demo data (idempotent): demo accounts, then each plugin's seed."""
     from core.demo import seed
 
+    if not ctx.kernel.config.app["demo_data"]:
+        click.echo("demo data is switched off (app.demo_data = false); nothing loaded")
+        return
     with ctx.app.app_context():
         accounts = seed(ctx.app, echo=click.echo)
     if accounts:

@@ -43,7 +43,7 @@ def seed(app: Flask, echo: Callable[[str], None] = print) -> dict[str, tuple[str
     if kernel.config.is_production:
         raise RuntimeError("demo data is refused in production")
     hasher = app.extensions["shequ.hasher"]
-    demo = DemoContext()
+    demo = DemoContext(bus=kernel.bus)
     with kernel.db.session_scope() as session:
         created = 0
         for role, (username, password) in DEMO_ACCOUNTS.items():
@@ -56,7 +56,8 @@ def seed(app: Flask, echo: Callable[[str], None] = print) -> dict[str, tuple[str
                     password=password,
                     kind="resident" if role == "resident" else "staff",
                     roles=[role],
-                    display_name=DISPLAY_NAMES[role], bus=kernel.bus,
+                    display_name=DISPLAY_NAMES[role],
+                    bus=kernel.bus,
                 )
                 created += 1
             demo.users[role] = user

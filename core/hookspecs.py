@@ -81,6 +81,9 @@ class PluginInfo:
     depends: tuple[str, ...] = ()
     data_scopes: tuple[str, ...] = ()
     config_schema: type[Schema] | None = None
+    #: A module or class of ``@hookspec`` functions this plugin declares for others to
+    #: implement (e.g. gov_services' service types). Added before any plugin registers.
+    hookspecs: Any = None
 
     @property
     def area(self) -> str:
@@ -137,6 +140,8 @@ class DemoContext:
     users: dict[str, Any] = field(default_factory=dict)
     community: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The event bus, so demo data can publish the events real data would.
+    bus: Any = None
 
 
 # --------------------------------------------------------------------------- start-up

@@ -151,5 +151,13 @@ def schema_diff(engine: Engine, tree: MigrationTree) -> list[Any]:
 
 
 def revision(engine: Engine, tree: MigrationTree, message: str, autogenerate: bool = True) -> None:
+    """Write a new revision file. A plugin tree without its own ``script.py.mako`` gets
+    core's template copied in first, so every tree renders revisions the same way."""
+    template = tree.location / "script.py.mako"
+    if not template.exists():
+        import shutil
+
+        shutil.copyfile(CORE_MIGRATIONS / "script.py.mako", template)
+    (tree.location / "versions").mkdir(exist_ok=True)
     with engine.begin() as conn:
         command.revision(alembic_config(tree, conn), message=message, autogenerate=autogenerate)

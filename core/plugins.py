@@ -236,6 +236,9 @@ class PluginHost:
             self.records[pid].status = "failed"
             self.records[pid].error = problem
         for pid in order:
+            if infos[pid].hookspecs is not None:
+                self.pm.add_hookspecs(infos[pid].hookspecs)
+        for pid in order:
             obj = modules[pid]
             try:
                 self.pm.register(obj, name=pid)

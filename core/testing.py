@@ -42,6 +42,13 @@ CHROMIUM_ARGS = [
 TEST_PASSWORD = "test-password-123"  # fixture accounts only
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Declare this plugin's markers, so projects running ``--strict-markers`` can use them."""
+    config.addinivalue_line("markers", "with_plugins(*ids): enable exactly these plugins")
+    config.addinivalue_line("markers", "shequ_config(dict): config overrides for the app")
+    config.addinivalue_line("markers", "e2e: real-browser tests (Chromium via Playwright)")
+
+
 def _postgres_schema_url(base: str) -> tuple[str, Callable[[], None]]:
     """A fresh schema per app on the shared PostgreSQL test database, dropped afterwards:
     tests stay isolated without creating databases (which needs more privileges)."""

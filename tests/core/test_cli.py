@@ -109,3 +109,17 @@ def test_run_serves_the_home_page_under_gunicorn(cli_env):
             proc.kill()
             out, _ = proc.communicate()
     assert f"http://127.0.0.1:{port}/" in out
+
+
+def test_plugin_command_explains_why_it_is_missing(cli_env):
+    env = dict(cli_env, SHEQU__PLUGINS__ENABLED='["hello"]', SHEQU__PLUGINS__HELLO="{ bogus = 1 }")
+    result = shequ(env, "hello", "count")
+    assert result.returncode == 2
+    assert "plugins did not load" in result.stderr and "plugins.hello.bogus" in result.stderr
+
+
+def test_demo_respects_the_demo_data_switch(cli_env):
+    env = dict(cli_env, SHEQU__APP__DEMO_DATA="false")
+    assert shequ(env, "db", "upgrade").returncode == 0
+    result = shequ(env, "demo")
+    assert result.returncode == 0 and "switched off" in result.stdout

@@ -305,3 +305,21 @@ def test_core_runs_with_every_plugin_disabled(make_app):
     assert client.get("/").status_code == 200
     assert client.get("/healthz").get_json()["status"] == "ok"
     assert client.get("/api/v1/openapi.json").status_code == 200
+
+
+def test_a_plugin_can_declare_hookspecs_for_others(make_app):
+    from core.hookspecs import hookspec
+
+    class ServiceTypeSpecs:
+        @hookspec
+        def provider_service_types(self):
+            """Return extra service types."""
+
+    provider = make_plugin("provider")
+    object.__setattr__(provider.info, "hookspecs", ServiceTypeSpecs)
+    contributor = make_plugin("contrib", depends=["provider"],
+                              provider_service_types=lambda: ["longevity_allowance"])
+    app = make_app(plugins=["provider", "contrib"],
+                   extra={"provider": provider, "contrib": contributor})
+    host = app.extensions["shequ"].plugins
+    assert host.call_ordered("provider_service_types") == [("contrib", ["longevity_allowance"])]
