@@ -1,0 +1,124 @@
+"""``python -m bench`` (``make bench``): every benchmark against its floor, in one run.
+
+    python -m bench                      # everything (~4-8 minutes)
+    python -m bench --quick              # shortened runs (~1 minute)
+    python -m bench --only api_read      # one benchmark (repeatable, or comma-separated)
+    python -m bench --python-load        # use the Python load generator even if wrk exists
+    python -m bench --strict             # exit 1 when a target is missed
+
+Prints a table and writes ``bench/results/latest.json`` (a list of
+``{name, value, unit, floor, ratio, target, pass, meta}``) and ``bench/results/machine.json``.
+A partial run (``--only``) replaces its own entries in ``latest.json`` and keeps the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable
+
+from bench import dispatch, http, startup
+from bench.common import (
+    Result,
+    Settings,
+    format_markdown,
+    format_table,
+    log,
+    machine_info,
+    write_results,
+)
+from bench.load import generator_name
+
+#: name -> (function, names of the results it produces)
+BENCHMARKS: dict[str, tuple[Callable[[Settings], list[Result]], tuple[str, ...]]] = {
+    "hook_dispatch": (dispatch.hook_dispatch, ("hook_dispatch",)),
+    "hook_ui_slot": (dispatch.hook_ui_slot, ("hook_ui_slot",)),
+    "api_read": (http.api_read, ("api_read", "api_read_p99")),
+    "api_read_pg": (http.api_read_pg, ("api_read_pg", "api_read_pg_p99")),
+    "startup": (startup.startup, ("startup",)),
+}
+GROUPS = {"dispatch": ["hook_dispatch", "hook_ui_slot"], "http": ["api_read", "api_read_pg"]}
+
+
+def _selected(only: list[str]) -> list[str]:
+    if not only:
+        return list(BENCHMARKS)
+    wanted: list[str] = []
+    for item in only:
+        for name in filter(None, (s.strip() for s in item.split(","))):
+            if name in GROUPS:
+                wanted += GROUPS[name]
+                continue
+            owner = next((b for b, (_, outs) in BENCHMARKS.items() if name in outs), None)
+            if owner is None:
+                choices = ", ".join([*BENCHMARKS, *GROUPS])
+                raise SystemExit(f"unknown benchmark '{name}'; choose from: {choices}")
+            wanted.append(owner)
+    return [b for b in BENCHMARKS if b in wanted]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="shortened runs (~1 minute)")
+    parser.add_argument("--only", action="append", default=[], metavar="NAME",
+                        help=f"run only these ({', '.join([*BENCHMARKS, *GROUPS])})")
+    parser.add_argument("--python-load", action="store_true",
+                        help="use the Python load generator even if wrk is installed")
+    parser.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
+    parser.add_argument("--markdown", action="store_true", help="also print a Markdown table")
+    args = parser.parse_args(argv)
+
+    settings = Settings.make(args.quick, args.python_load)
+    names = _selected(args.only)
+    gen = generator_name(settings.python_load)
+    needs_pg = "api_read_pg" in names
+    machine = machine_info(gen, http.postgres_version() if needs_pg else None)
+    log(f"{'quick' if settings.quick else 'full'} run of {', '.join(names)}; "
+        f"{machine['cpu_usable']} CPUs, Python {machine['python']}, "
+        f"SQLite {machine['sqlite']}, load generator: {gen}")
+    started = time.monotonic()
+    results: list[Result] = []
+    for name in names:
+        fn, _ = BENCHMARKS[name]
+        log(f"--- {name}")
+        t0 = time.monotonic()
+        try:
+            results += fn(settings)
+        except Exception as exc:  # one broken benchmark must not hide the others
+            log(f"{name}: FAILED: {type(exc).__name__}: {exc}")
+            results.append(Result(name, None, "-", None, None,
+                                  meta={"error": f"{type(exc).__name__}: {exc}"[:2000]}))
+        log(f"{name} took {time.monotonic() - t0:.0f}s")
+    for r in results:
+        r.meta.setdefault("date", machine["date"])
+        if settings.quick:
+            r.meta["quick"] = True
+    machine["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    path = write_results(results, machine, merge=bool(args.only))
+
+    print()
+    print(f"Shequ benchmarks ({'quick' if settings.quick else 'full'}), {machine['date']}; "
+          f"{machine['cpu_usable']} CPUs ({machine['cpu_model']}), Python {machine['python']}, "
+          f"SQLite {machine['sqlite']}, PostgreSQL {machine['postgresql'] or '-'}; "
+          f"load: {gen}")
+    busy = max(machine["loadavg_at_start"][0], machine["loadavg_at_end"][0])
+    print(f"load average {machine['loadavg_at_start'][0]} at start, "
+          f"{machine['loadavg_at_end'][0]} at end"
+          + ("  (other work shared the CPUs: read the ratios, not absolute numbers)"
+             if busy > 0.5 * machine["cpu_usable"] else ""))
+    print(format_table(results))
+    if args.markdown:
+        print()
+        print(format_markdown(results))
+    missed = [r.name for r in results if r.passed is False]
+    print(f"\n{len(results)} results in {time.monotonic() - started:.0f}s -> {path}"
+          + (f"; targets missed: {', '.join(missed)}" if missed else ""))
+    if any(m.startswith("api_read") for m in missed):
+        print("where the time goes: python -m bench.profile [--pg]; see docs/performance.md")
+    return 1 if (args.strict and missed) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
