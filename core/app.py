@@ -99,8 +99,9 @@ def create_app(
     app.extensions["shequ"] = kernel
     app.teardown_appcontext(close_request_session)
 
-    from core import api, identity, web
+    from core import api, identity, registry, web
 
+    registry.init_app(app, kernel)
     identity.init_app(app, kernel)
     web.init_app(app, kernel)
     api.init_app(app, kernel)

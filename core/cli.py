@@ -286,3 +286,7 @@ from core.events.cli import events, worker  # noqa: E402
 
 main.add_command(events)
 main.add_command(worker)
+
+from core.registry.cli import registry as registry_cli  # noqa: E402
+
+main.add_command(registry_cli)

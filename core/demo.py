@@ -62,6 +62,9 @@ def seed(app: Flask, echo: Callable[[str], None] = print) -> dict[str, tuple[str
                 created += 1
             demo.users[role] = user
         echo(f"demo accounts: {created} created, {len(DEMO_ACCOUNTS) - created} already there")
+        from core.registry.demo import seed_registry
+
+        seed_registry(session, demo, bus=kernel.bus, echo=echo)
         for pid, call in kernel.plugins.each_impl("seed_demo_data"):
             echo(f"demo data: {pid} ...")
             call(session=session, demo=demo)

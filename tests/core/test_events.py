@@ -232,8 +232,8 @@ def test_declaring_or_subscribing_twice_is_refused(bus_app, rec):
         bus._owner = "core"
     with pytest.raises(EventError, match="must start with"):
         bus.declare("demo.thing.copied", ThingSchema)  # core may not use a plugin's area
-    bus.declare("registry.person.moved", ThingSchema, "core may")
-    assert bus.types["registry.person.moved"].owner == "core"
+    bus.declare("registry.dwelling.painted", ThingSchema, "core may")
+    assert bus.types["registry.dwelling.painted"].owner == "core"
 
 
 # ------------------------------------------------------------------------------ delivery

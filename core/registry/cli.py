@@ -1,0 +1,178 @@
+"""``shequ registry ...``: import, export, template, demo data.
+
+The group is added to the ``shequ`` command by core/cli.py (``main.add_command(registry)``).
+Commands build the app lazily through core's ``AppContext`` so they see the configured
+database, and run as a system actor named after the operating-system user: the access log
+then says who exported what, even from a shell.
+"""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+
+
+@dataclass(frozen=True)
+class _Scope:
+    kind: str
+    code: str
+
+
+@dataclass(frozen=True)
+class CliActor:
+    """Whoever runs the command line: shell access to the server is district-level access
+    already, so all scopes and the registry permissions; the name goes to the logs."""
+
+    username: str
+    id: int | None = None
+    person_id: int | None = None
+    permissions: frozenset[str] = frozenset(
+        {"registry.person.read", "registry.person.reveal", "registry.import", "registry.export"}
+    )
+    scopes: tuple[_Scope, ...] = field(default=(_Scope("all", ""),))
+
+
+def cli_actor() -> CliActor:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return CliActor(username=f"cli:{user}"[:64])
+
+
+def _kernel() -> Any:
+    from core.cli import AppContext
+
+    ctx = click.get_current_context().ensure_object(AppContext)
+    return ctx.kernel
+
+
+def _ensure_events(kernel: Any) -> None:
+    from core.registry.events import declare_registry_events
+
+    declare_registry_events(kernel.bus)
+
+
+@click.group()
+def registry() -> None:
+    """The resident registry: import, export, template, demo data."""
+
+
+@registry.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Validate and report; write nothing.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False),
+              help="Write the rejected rows (row, field, reason) to this CSV file.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), default=None,
+              help="Default: from the file name.")
+def import_cmd(file: str, dry_run: bool, report_path: str | None, fmt: str | None) -> None:
+    """Import persons from a CSV or XLSX FILE (all or nothing; upsert by document number)."""
+    from core.registry.importer import (
+        ImportFileError,
+        estimate_rows,
+        import_persons,
+        write_report,
+    )
+
+    kernel = _kernel()
+    _ensure_events(kernel)
+    estimate = estimate_rows(file, fmt)
+    with kernel.db.session_scope() as session, click.progressbar(
+        length=max(estimate, 1), label="importing", file=sys.stderr
+    ) as bar:
+        try:
+            report = import_persons(session, file, bus=kernel.bus, actor=cli_actor(),
+                                    dry_run=dry_run, fmt=fmt, progress=bar.update)
+        except ImportFileError as exc:
+            click.echo(f"\n{exc}", err=True)
+            sys.exit(2)
+    click.echo(report.summary())
+    for w in report.warnings:
+        click.echo(f"warning: {w}", err=True)
+    for e in report.rejected[:20]:
+        click.echo(f"row {e.row}: {e.field}: {e.message}", err=True)
+    if len(report.rejected) > 20:
+        click.echo(f"... and {len(report.rejected) - 20} more", err=True)
+    if report_path:
+        write_report(report, report_path)
+        click.echo(f"report: {report_path}")
+    if report.indexes_rebuilt:
+        click.echo("indexes were rebuilt after the load")
+    click.echo(f"{report.total / max(report.seconds, 1e-9):,.0f} rows/s")
+    if not report.ok:
+        sys.exit(1)
+
+
+@registry.command("export")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--reveal", is_flag=True,
+              help="Full ID numbers, phones and addresses (logged per person; needs --purpose).")
+@click.option("--purpose", default="", help="Why the data is exported (goes to the access log).")
+@click.option("--community", default=None, help="Only this community (12-digit code).")
+@click.option("--status", default="active", show_default=True,
+              help="Only persons with this status ('' for all).")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
+              help="Header language.")
+def export_cmd(file: str, reveal: bool, purpose: str, community: str | None, status: str,
+               lang: str) -> None:
+    """Export persons to FILE (.csv or .xlsx), masked unless --reveal --purpose."""
+    from core.registry.errors import RegistryError, ScopeError
+    from core.registry.importer import export_persons
+
+    if reveal and not purpose.strip():
+        raise click.UsageError("--reveal needs --purpose: it is written to the access log")
+    kernel = _kernel()
+    with kernel.db.session_scope() as session:
+        try:
+            n = export_persons(session, file, actor=cli_actor(), reveal=reveal,
+                               purpose=purpose, community=community, status=status or None,
+                               lang=lang, via="cli")
+        except (RegistryError, ScopeError) as exc:
+            click.echo(str(exc), err=True)
+            sys.exit(2)
+    click.echo(f"exported {n} persons to {file}" + (" (revealed, logged)" if reveal else
+                                                   " (masked)"))
+
+
+@registry.command("template")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+def template_cmd(file: str, lang: str) -> None:
+    """Write an empty import template (.csv or .xlsx) with the headers in LANG."""
+    from core.registry.importer import write_template
+
+    write_template(file, lang=lang)
+    click.echo(f"template: {file}")
+
+
+@registry.command("demo")
+@click.option("--persons", default=8000, show_default=True, type=click.IntRange(1, 5_000_000))
+@click.option("--seed", default=None, type=int, help="Random seed (default: the demo's).")
+def demo_cmd(persons: int, seed: int | None) -> None:
+    """Fill an empty registry with a synthetic, deterministic population."""
+    from sqlalchemy import select
+
+    from core.demo import DEMO_ACCOUNTS
+    from core.hookspecs import DemoContext
+    from core.identity.models import User
+    from core.registry.demo import DEMO_SEED, seed_registry
+
+    kernel = _kernel()
+    if kernel.config.is_production:
+        click.echo("demo data is refused in production", err=True)
+        sys.exit(2)
+    _ensure_events(kernel)
+    demo = DemoContext()
+    with kernel.db.session_scope() as session:
+        for role, (username, _pw) in DEMO_ACCOUNTS.items():
+            user = session.scalar(select(User).where(User.username == username))
+            if user is not None:
+                demo.users[role] = user
+        stats = seed_registry(session, demo, persons=persons,
+                              seed=DEMO_SEED if seed is None else seed, bus=kernel.bus,
+                              echo=lambda m: click.echo(m, err=True))
+    click.echo(", ".join(f"{k} {v}" for k, v in stats.items()))

@@ -1,0 +1,289 @@
+"""How plugins read the registry: a :class:`RegistryReader` bound to the plugin, its
+declared data scopes, the actor and a purpose.
+
+The registry is the one source of truth and plugins never copy it (ARCHITECTURE.md), so
+every read passes here:
+
+* a read outside the plugin's ``PluginInfo.data_scopes`` raises :class:`ScopeError` — the
+  declaration an operator sees in ``shequ plugins list`` is what is enforced;
+* a staff actor only reads persons in their communities and grids (``enforce_place``;
+  a plugin whose own rules grant access — a merchant and the customer who ordered — passes
+  ``enforce_place=False`` and is still logged under the real actor);
+* sensitive values (ID number, birth date, phone, address) are masked unless revealed,
+  and every reveal is written to the access log with the plugin (``via``) and purpose.
+
+::
+
+    reader = RegistryReader.for_plugin(session, kernel, "gov_services",
+                                       actor=current_user, purpose="application 42")
+    person = reader.person(user.person_id, reveal=["id_number"])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.registry.errors import RegistryError, ScopeError
+from core.registry.models import (
+    Building,
+    Community,
+    Dwelling,
+    Grid,
+    Household,
+    Organisation,
+    Person,
+    Street,
+    Unit,
+)
+from core.registry.present import (
+    ALL_SCOPES,
+    Places,
+    check_reveal,
+    log_reveal,
+    person_view,
+)
+from core.registry.scopes import SCOPES
+from core.registry.search import SearchPage, search_persons
+
+
+class RegistryReader:
+    """Registry reads for one plugin (``"core"`` for core's own pages and API), one actor
+    (``None`` for a system job) and one purpose."""
+
+    def __init__(
+        self,
+        session: Session,
+        *,
+        plugin: str,
+        scopes: Iterable[str],
+        actor: Any = None,
+        purpose: str = "",
+        facts: Mapping[str, Any] | None = None,
+        enforce_place: bool = True,
+    ):
+        scopes = frozenset(scopes)
+        unknown = sorted(scopes - set(SCOPES))
+        if unknown:
+            raise ScopeError(f"unknown data scopes: {', '.join(unknown)}")
+        self.session = session
+        self.plugin = plugin
+        self.scopes = scopes
+        self.actor = actor
+        self.purpose = (purpose or "").strip()
+        self.facts = facts
+        self.enforce_place = enforce_place
+
+    @classmethod
+    def for_plugin(
+        cls,
+        session: Session,
+        kernel: Any,
+        plugin_id: str,
+        *,
+        actor: Any = None,
+        purpose: str = "",
+        facts: Mapping[str, Any] | None = None,
+        enforce_place: bool = True,
+    ) -> RegistryReader:
+        """A reader with exactly the scopes ``plugin_id`` declared (core has them all)."""
+        if plugin_id == "core":
+            scopes: Iterable[str] = ALL_SCOPES
+        else:
+            scopes = kernel.plugins.info(plugin_id).data_scopes
+        return cls(session, plugin=plugin_id, scopes=scopes, actor=actor, purpose=purpose,
+                   facts=facts, enforce_place=enforce_place)
+
+    # ------------------------------------------------------------------ checks
+
+    def require(self, *scopes: str) -> None:
+        missing = [s for s in scopes if s not in self.scopes]
+        if missing:
+            raise ScopeError(
+                f"plugin {self.plugin} did not declare the data scope(s) {', '.join(missing)}"
+            )
+
+    def _in_place(self, person: Person) -> bool:
+        actor = self.actor
+        if actor is None or not self.enforce_place:
+            return True
+        if getattr(actor, "person_id", None) == person.id:
+            return True
+        scopes = {(s.kind, s.code) for s in (getattr(actor, "scopes", None) or [])}
+        if ("all", "") in scopes:
+            return True
+        codes = set()
+        if person.community_id:
+            c = self.session.get(Community, person.community_id)
+            if c is not None:
+                codes.add(("community", c.code))
+        if person.grid_id:
+            g = self.session.get(Grid, person.grid_id)
+            if g is not None:
+                codes.add(("grid", g.code))
+        return bool(codes & scopes)
+
+    def _visible(self, person: Person | None) -> Person:
+        if person is None or not self._in_place(person):
+            # One error for "no such person" and "not yours": existence must not leak.
+            raise ScopeError("no such person within your scope")
+        return person
+
+    # ------------------------------------------------------------------ persons
+
+    def person(self, person_id: int, *, reveal: Iterable[str] = ()) -> dict[str, Any]:
+        """One person as :func:`person_view` shows them within the plugin's scopes."""
+        self.require("registry.person.basic")
+        person = self._visible(self.session.get(Person, person_id))
+        return self._view([person], reveal)[0]
+
+    def persons(self, ids: Iterable[int], *, reveal: Iterable[str] = ()) -> list[dict[str, Any]]:
+        """Several persons (those outside the actor's place scope are left out)."""
+        self.require("registry.person.basic")
+        ids = list(ids)
+        if not ids:
+            return []
+        rows = self.session.scalars(select(Person).where(Person.id.in_(ids)).order_by(Person.id))
+        return self._view([p for p in rows if self._in_place(p)], reveal)
+
+    def _view(self, persons: list[Person], reveal: Iterable[str]) -> list[dict[str, Any]]:
+        wanted = list(reveal)
+        places = Places(self.session, persons, addresses="registry.dwelling" in self.scopes)
+        out = []
+        for person in persons:
+            shown = check_reveal(self.actor, person.id, wanted, self.scopes, self.purpose) \
+                if wanted else []
+            log_reveal(self.session, actor=self.actor, person_id=person.id, fields=shown,
+                       purpose=self.purpose, via=self.plugin, facts=self.facts)
+            out.append(person_view(person, scopes=self.scopes, reveal=shown, places=places))
+        return out
+
+    def search(self, query: str = "", *, reveal: Iterable[str] = (), **criteria: Any
+               ) -> SearchPage:
+        """:func:`core.registry.search.search_persons` within this reader's scopes."""
+        self.require("registry.person.basic")
+        if criteria.get("id_number") or criteria.get("id_last4"):
+            self.require("registry.person.identity")
+        if criteria.get("phone"):
+            self.require("registry.person.contact")
+        if criteria.get("address"):
+            self.require("registry.dwelling")
+        return search_persons(
+            self.session, actor=self.actor, restrict_place=self.enforce_place, query=query,
+            reveal=reveal, purpose=self.purpose, via=self.plugin, scopes=self.scopes,
+            facts=self.facts, **criteria,
+        )
+
+    def age(self, person_id: int, *, on: date | None = None) -> int | None:
+        """A person's exact age (eligibility rules); needs the identity scope."""
+        self.require("registry.person.basic", "registry.person.identity")
+        person = self._visible(self.session.get(Person, person_id))
+        from core.registry.present import age_on
+
+        return age_on(person.birth_date, on or date.today())
+
+    # ------------------------------------------------------------------ households, places
+
+    def household(self, person_id: int) -> dict[str, Any] | None:
+        """The person's household: number, head and members with their relation."""
+        self.require("registry.person.basic", "registry.household")
+        person = self._visible(self.session.get(Person, person_id))
+        if person.household_id is None:
+            return None
+        household = self.session.get(Household, person.household_id)
+        members = self.session.scalars(
+            select(Person).where(Person.household_id == household.id)
+            .order_by(Person.relation, Person.birth_date, Person.id)
+        ).all()
+        return {
+            "id": household.id,
+            "number": household.number,
+            "kind": household.kind,
+            "head_id": household.head_id,
+            "dwelling_id": household.dwelling_id,
+            "members": self._view(list(members), ()),
+        }
+
+    def residents(self, *, dwelling_id: int | None = None, building_id: int | None = None
+                  ) -> list[dict[str, Any]]:
+        """Active persons living in a dwelling or a building (one vote per dwelling,
+        who to notify about a lift)."""
+        self.require("registry.person.basic", "registry.dwelling")
+        query = select(Person).where(Person.status == "active")
+        if dwelling_id is not None:
+            query = query.where(Person.dwelling_id == dwelling_id)
+        elif building_id is not None:
+            query = query.join(Dwelling, Dwelling.id == Person.dwelling_id).join(
+                Unit, Unit.id == Dwelling.unit_id).where(Unit.building_id == building_id)
+        else:
+            raise RegistryError("Name a dwelling or a building.", "dwelling")
+        rows = self.session.scalars(query.order_by(Person.dwelling_id, Person.id)).all()
+        return self._view([p for p in rows if self._in_place(p)], ())
+
+    def buildings(self, community: str) -> list[dict[str, Any]]:
+        self.require("registry.dwelling")
+        rows = self.session.execute(
+            select(Building).join(Community, Community.id == Building.community_id)
+            .where(Community.code == community).order_by(Building.estate, Building.name)
+        ).scalars()
+        return [{"id": b.id, "estate": b.estate, "name": b.name, "address": b.address,
+                 "grid_id": b.grid_id} for b in rows]
+
+    def communities(self) -> list[dict[str, Any]]:
+        self.require("registry.grid")
+        rows = self.session.execute(
+            select(Community, Street).join(Street, Street.id == Community.street_id)
+            .order_by(Community.code)
+        )
+        return [{"code": c.code, "name": c.name, "street": s.code, "street_name": s.name}
+                for c, s in rows]
+
+    def grids(self, community: str | None = None) -> list[dict[str, Any]]:
+        self.require("registry.grid")
+        query = select(Grid, Community.code).join(Community, Community.id == Grid.community_id)
+        if community:
+            query = query.where(Community.code == community)
+        return [{"code": g.code, "name": g.name, "community": code}
+                for g, code in self.session.execute(query.order_by(Grid.code))]
+
+    # ------------------------------------------------------------------ organisations
+
+    def organisation(self, org_id: int | None = None, *, credit_code: str | None = None
+                     ) -> dict[str, Any] | None:
+        self.require("registry.organisation")
+        if org_id is not None:
+            org = self.session.get(Organisation, org_id)
+        elif credit_code:
+            from core.registry.validation import normalise_credit_code
+
+            org = self.session.scalar(select(Organisation).where(
+                Organisation.credit_code == normalise_credit_code(credit_code)))
+        else:
+            raise RegistryError("Name an organisation.", "organisation")
+        return None if org is None else self._org(org)
+
+    def organisations(self, *, community: str | None = None, limit: int = 50
+                      ) -> list[dict[str, Any]]:
+        self.require("registry.organisation")
+        query = select(Organisation).where(Organisation.status == "active")
+        if community:
+            query = query.join(Community, Community.id == Organisation.community_id).where(
+                Community.code == community)
+        rows = self.session.scalars(query.order_by(Organisation.name).limit(min(limit, 500)))
+        return [self._org(o) for o in rows]
+
+    def _org(self, org: Organisation) -> dict[str, Any]:
+        community = self.session.get(Community, org.community_id) if org.community_id else None
+        rep = None
+        if org.legal_rep_id is not None and "registry.person.basic" in self.scopes:
+            person = self.session.get(Person, org.legal_rep_id)
+            rep = {"id": person.id, "name": person.name} if person else None
+        return {
+            "id": org.id, "name": org.name, "credit_code": org.credit_code, "type": org.type,
+            "address": org.address, "status": org.status, "version": org.version,
+            "community": community.code if community else None, "legal_rep": rep,
+        }
