@@ -26,13 +26,15 @@ from core.identity.models import User, UserSession
 from core.identity.passwords import make_hasher
 from core.identity.permissions import CORE_PERMISSIONS, CORE_ROLE_GRANTS, ROLES
 from core.identity.services import (
+    Account,
     SessionPolicy,
+    account_for_session,
+    account_for_token,
     effective_roles,
-    load_session,
+    load_account,
     resolve_permissions,
     role_overrides,
     scope_allows,
-    token_lookup,
 )
 
 __all__ = [
@@ -64,44 +66,50 @@ class Anonymous(AnonymousUserMixin):
 
 
 class Principal:
-    """The signed-in account for this request, with its effective permissions (narrowed
-    by the token when the request came with one). In the assisted channel ``user`` is the
-    resident and ``agent`` the worker acting for them: the resident's rights, the worker's
-    name on every record."""
+    """The signed-in account for this request: a snapshot (:class:`Account`) read in one
+    statement, with its effective permissions (narrowed by the token when the request came
+    with one). ``user`` loads the ORM row only when a view really needs it. In the assisted
+    channel the account is the resident's and ``agent`` the worker acting for them: the
+    resident's rights, the worker's name on every record."""
 
     is_authenticated = True
     is_active = True
     is_anonymous = False
 
-    def __init__(
-        self,
-        user: User,
-        permissions: frozenset[str],
-        *,
-        token: str = "",
-        session_row_id: int | None = None,
-        via_token: bool = False,
-        agent: User | None = None,
-        acting_reason: str = "",
-    ):
-        self.user = user
+    def __init__(self, account: Account | User, permissions: frozenset[str], *, token: str = "",
+                 session_row_id: int | None = None, via_token: bool = False,
+                 agent: Account | None = None, acting_reason: str = ""):
+        self.account = account if isinstance(account, Account) else Account.of(account)
         self.permissions = permissions
         self.session_token = token
         self.session_row_id = session_row_id
         self.via_token = via_token
         self.agent = agent
         self.acting_reason = acting_reason
+        self._user: User | None = account if isinstance(account, User) else None
+
+    @property
+    def user(self) -> User:
+        """The ORM row, loaded on first use in the request's session."""
+        if self._user is None or self._user not in current_session():
+            self._user = current_session().get(User, self.account.id)
+        return self._user  # type: ignore[return-value]
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        account = self.__dict__.get("account")
+        if account is not None and hasattr(account, name):
+            return getattr(account, name)
         return getattr(self.user, name)
 
     def get_id(self) -> str:
         return self.session_token
 
     @property
-    def actor(self) -> User:
-        """Who really acts: the agent in the assisted channel, else the user."""
-        return self.agent or self.user
+    def actor(self) -> Any:
+        """Who really acts: the agent in the assisted channel, else the account."""
+        return self.agent or self.account
 
 
 def current_principal() -> Any:
@@ -153,42 +161,39 @@ def init_app(app: Flask, kernel: Any) -> None:
     @lm.user_loader
     def load_user(token: str) -> Principal | None:
         session = current_session()
-        row = load_session(session, token, policy)
-        if row is None:
+        grant = account_for_session(session, token, policy)
+        if grant is None:
             return None
-        user, agent, reason = row.user, None, ""
-        if row.acting_for_id is not None:
-            if row.acting_until is not None and row.acting_until > utcnow():
-                resident = session.get(User, row.acting_for_id)
-                if resident is not None and resident.is_active:
-                    user, agent, reason = resident, row.user, row.acting_reason or ""
-                    g.on_behalf_of_id = resident.id
+        account, agent, reason = grant.account, None, ""
+        if grant.acting_for_id is not None:
+            resident = None
+            if grant.acting_until is not None and grant.acting_until > utcnow():
+                resident = load_account(session, grant.acting_for_id)
+            if resident is not None and resident.is_active:
+                account, agent, reason = resident, grant.account, grant.acting_reason
+                g.on_behalf_of_id = resident.id
             else:
                 from core.identity.services import stop_assist
 
-                stop_assist(session, row, agent=row.user)
+                row = session.get(UserSession, grant.session_id)
+                stop_assist(session, row, agent=grant.account)
                 session.commit()
-        return Principal(
-            user,
-            resolve_permissions(user.role_names, roles_now()),
-            token=token,
-            session_row_id=row.id,
-            agent=agent,
-            acting_reason=reason,
-        )
+        return Principal(account, resolve_permissions(account.role_names, roles_now()),
+                         token=token, session_row_id=grant.session_id, agent=agent,
+                         acting_reason=reason)
 
     @lm.request_loader
     def load_from_bearer(req: Any) -> Principal | None:
         header = req.headers.get("Authorization", "")
         if not header.startswith("Bearer "):
             return None
-        token = token_lookup(current_session(), header[7:].strip())
-        if token is None:
+        grant = account_for_token(current_session(), header[7:].strip())
+        if grant is None:
             return None
-        granted = resolve_permissions(token.user.role_names, roles_now())
-        if token.permissions is not None:
-            granted = granted & frozenset(token.permissions)
-        return Principal(token.user, granted, via_token=True)
+        granted = resolve_permissions(grant.account.role_names, roles_now())
+        if grant.permissions is not None:
+            granted = granted & frozenset(grant.permissions)
+        return Principal(grant.account, granted, via_token=True)
 
     @app.before_request
     def _force_password_change() -> Any:
@@ -208,6 +213,8 @@ def init_app(app: Flask, kernel: Any) -> None:
 
     limits.init_app(app, kernel)
     app.register_blueprint(views.bp)
+    app.register_blueprint(__import__("core.identity.admin_views", fromlist=["bp"]).bp)
+    app.register_blueprint(__import__("core.identity.account_views", fromlist=["bp"]).bp)
 
     from core.identity.events import register_identity_events
 

@@ -30,6 +30,12 @@ def init_app(app: Flask, kernel: Any) -> None:
     app.config["RATELIMIT_SWALLOW_ERRORS"] = False
     limiter.init_app(app)
 
+    @limiter.request_filter
+    def _not_limited() -> bool:
+        # Limits here guard sign-in, sign-up and verification pages only: skipping the
+        # limiter's per-request work for the API and static files keeps reads cheap.
+        return request.path.startswith(("/api/", "/static/"))
+
 
 def failed(response: Any) -> bool:
     """Deduct only for refused credentials (401), not for a blank form (400)."""

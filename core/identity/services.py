@@ -13,12 +13,13 @@ import re
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from datetime import datetime, timedelta
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select, update
+from sqlalchemy import Select, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.audit.services import log_audit
@@ -358,6 +359,178 @@ def active_sessions(session: Session, user: User) -> list[UserSession]:
     )
 
 
+# ------------------------------------------------------------------------------ per request
+#
+# Who is asking is decided on every request, so it is read with ONE statement of plain
+# columns (token or session, its account, roles and scopes) instead of ORM objects with
+# relationship loads: benchmarks showed the ORM path was most of an API read's cost.
+# Bookkeeping writes (last use) go through their own short transaction, at most once a
+# minute, so a read never commits the request's session.
+
+
+@dataclass(frozen=True)
+class ScopeRef:
+    kind: str
+    code: str
+
+
+@dataclass(frozen=True)
+class Account:
+    """A read-only snapshot of an account for one request."""
+
+    id: int
+    username: str
+    display_name: str
+    kind: str
+    is_active: bool
+    person_id: int | None
+    verified_at: datetime | None
+    must_change_password: bool
+    phone: str | None
+    locale: str | None
+    role_names: tuple[str, ...]
+    scopes: tuple[ScopeRef, ...]
+
+    @property
+    def is_verified(self) -> bool:
+        return self.person_id is not None and self.verified_at is not None
+
+    @property
+    def is_staff(self) -> bool:
+        return self.kind == "staff"
+
+    @classmethod
+    def of(cls, user: User) -> Account:
+        return cls(
+            id=user.id, username=user.username, display_name=user.display_name,
+            kind=user.kind, is_active=user.is_active, person_id=user.person_id,
+            verified_at=user.verified_at, must_change_password=user.must_change_password,
+            phone=user.phone, locale=user.locale, role_names=tuple(user.role_names),
+            scopes=tuple(sorted(ScopeRef(s.kind, s.code) for s in user.scopes)
+                         if user.scopes else ()),
+        )
+
+
+_ACCOUNT_COLUMNS = (
+    User.id.label("u_id"), User.username, User.display_name, User.kind, User.is_active,
+    User.person_id, User.verified_at, User.must_change_password, User.phone, User.locale,
+    UserRole.role, UserScope.kind.label("scope_kind"), UserScope.code.label("scope_code"),
+)
+
+
+def _with_account(stmt: Select) -> Select:
+    return (stmt.outerjoin(UserRole, UserRole.user_id == User.id)
+            .outerjoin(UserScope, UserScope.user_id == User.id))
+
+
+def _account_from_rows(rows: list[Any]) -> Account:
+    first = rows[0]
+    roles = sorted({r.role for r in rows if r.role})
+    scopes = sorted({ScopeRef(r.scope_kind, r.scope_code) for r in rows if r.scope_kind},
+                    key=lambda s: (s.kind, s.code))
+    return Account(
+        id=first.u_id, username=first.username, display_name=first.display_name,
+        kind=first.kind, is_active=first.is_active, person_id=first.person_id,
+        verified_at=first.verified_at, must_change_password=first.must_change_password,
+        phone=first.phone, locale=first.locale, role_names=tuple(roles), scopes=tuple(scopes),
+    )
+
+
+@cache
+def _statements() -> dict[str, Select]:
+    """Built once per process: constructing these selects cost more than running them."""
+    return {
+        "token": _with_account(
+            select(ApiToken.id.label("t_id"), ApiToken.permissions.label("t_perms"),
+                   ApiToken.expires_at, ApiToken.revoked_at, ApiToken.last_used_at,
+                   *_ACCOUNT_COLUMNS)
+            .select_from(ApiToken).join(User, User.id == ApiToken.user_id)
+        ).where(ApiToken.digest == bindparam("digest")),
+        "session": _with_account(
+            select(UserSession.id.label("s_id"), UserSession.created_at,
+                   UserSession.last_seen_at, UserSession.revoked_at, UserSession.acting_for_id,
+                   UserSession.acting_reason, UserSession.acting_until, *_ACCOUNT_COLUMNS)
+            .select_from(UserSession).join(User, User.id == UserSession.user_id)
+        ).where(UserSession.digest == bindparam("digest")),
+    }
+
+
+def load_account(session: Session, user_id: int) -> Account | None:
+    rows = session.execute(
+        _with_account(select(*_ACCOUNT_COLUMNS).select_from(User)).where(User.id == user_id)
+    ).all()
+    return _account_from_rows(rows) if rows else None
+
+
+def _write_apart(session: Session, stmt: Any) -> None:
+    """A small write in its own transaction, so reading who is asking never commits (or
+    holds open) the request's own session."""
+    with session.get_bind().begin() as conn:  # type: ignore[union-attr]
+        conn.execute(stmt)
+
+
+@dataclass(frozen=True)
+class TokenGrant:
+    token_id: int
+    account: Account
+    permissions: tuple[str, ...] | None
+
+
+def account_for_token(session: Session, plaintext: str,
+                      now: datetime | None = None) -> TokenGrant | None:
+    """The account behind a live bearer token, or None (unknown, revoked, expired, owner
+    disabled). One SELECT; ``last_used_at`` is written at most once a minute."""
+    if not plaintext.startswith(TOKEN_PREFIX):
+        return None
+    rows = session.execute(_statements()["token"], {"digest": _digest(plaintext)}).all()
+    if not rows:
+        return None
+    first = rows[0]
+    now = now or utcnow()
+    if first.revoked_at is not None or not first.is_active:
+        return None
+    if first.expires_at is not None and first.expires_at <= now:
+        return None
+    if first.last_used_at is None or now - first.last_used_at > timedelta(minutes=1):
+        _write_apart(session, update(ApiToken).where(ApiToken.id == first.t_id)
+                     .values(last_used_at=now))
+    perms = tuple(first.t_perms) if first.t_perms is not None else None
+    return TokenGrant(first.t_id, _account_from_rows(rows), perms)
+
+
+@dataclass(frozen=True)
+class SessionGrant:
+    session_id: int
+    account: Account
+    acting_for_id: int | None
+    acting_reason: str
+    acting_until: datetime | None
+
+
+def account_for_session(session: Session, token: str, policy: SessionPolicy,
+                        now: datetime | None = None) -> SessionGrant | None:
+    """The account behind a session cookie token, or None when unknown, ended, idle too
+    long or too old (then it is ended for good). One SELECT on the common path."""
+    rows = session.execute(_statements()["session"], {"digest": _digest(token)}).all()
+    if not rows:
+        return None
+    first = rows[0]
+    if first.revoked_at is not None or not first.is_active:
+        return None
+    account = _account_from_rows(rows)
+    now = now or utcnow()
+    idle = policy.idle_staff if account.kind == "staff" else policy.idle_resident
+    if now - first.created_at > policy.absolute or now - first.last_seen_at > idle:
+        _write_apart(session, update(UserSession).where(UserSession.id == first.s_id)
+                     .values(revoked_at=now, revoke_reason="expired"))
+        return None
+    if now - first.last_seen_at > timedelta(minutes=1):
+        _write_apart(session, update(UserSession).where(UserSession.id == first.s_id)
+                     .values(last_seen_at=now))
+    return SessionGrant(first.s_id, account, first.acting_for_id, first.acting_reason or "",
+                        first.acting_until)
+
+
 # ------------------------------------------------------------------------------ tokens
 
 
@@ -604,3 +777,576 @@ def revoke_verification(session: Session, person_id: int, *, reason: str) -> Use
         detail={"reason": reason, "person_id": person_id},
     )
     return user
+
+
+# ------------------------------------------------------------------------------ own account
+#
+# What a signed-in person does with their own account (the /account pages and the resident
+# API): the object checks live here, so a page and an endpoint cannot disagree about
+# whose session or token is whose.
+
+ID_NUMBER_RE = re.compile(r"^\d{17}[\dX]$")
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+
+
+def mask_phone(phone: str | None) -> str:
+    """``13812341234`` → ``138****1234`` (security.md R09); empty when there is none."""
+    if not phone:
+        return ""
+    if len(phone) < 8:
+        return "*" * len(phone)
+    return f"{phone[:3]}****{phone[-4:]}"
+
+
+def normalise_id_number(value: str) -> str:
+    """Resident ID numbers are typed with spaces and a lower-case check letter."""
+    return re.sub(r"\s+", "", value or "").upper()
+
+
+def id_number_problem(value: str) -> str:
+    """Why this is not an 18-character resident ID number (GB 11643: 17 digits and a check
+    character), as a msgid, or ``""``. A typo is caught here, before the registry is asked,
+    so it never costs one of the resident's verification attempts."""
+    value = normalise_id_number(value)
+    if not ID_NUMBER_RE.match(value):
+        return N_("Enter the 18 characters of your ID number: 17 digits, then a digit or X.")
+    total = sum(int(d) * w for d, w in zip(value[:17], _ID_WEIGHTS, strict=True))
+    if _ID_CHECK[total % 11] != value[17]:
+        return N_("This ID number is not right. Check each digit against your ID card.")
+    return ""
+
+
+#: Ids beyond the database's integer range cannot exist (and SQLite cannot even bind them).
+MAX_ID = 2**31 - 1
+
+
+def own_session(session: Session, user: User, session_id: int) -> UserSession | None:
+    """One of the user's live sessions, or None (someone else's, ended, or unknown)."""
+    if not 0 < session_id <= MAX_ID:
+        return None
+    row = session.get(UserSession, session_id)
+    if row is None or row.user_id != user.id or row.revoked_at is not None:
+        return None
+    return row
+
+
+def end_own_session(
+    session: Session,
+    user: User,
+    session_id: int,
+    *,
+    actor: User | None = None,
+    facts: Mapping[str, Any] | None = None,
+) -> UserSession | None:
+    """End one of the user's own sessions ("sign out that phone"). Returns None when the id
+    is not a live session of theirs: callers answer 404, whoever's session it is."""
+    row = own_session(session, user, session_id)
+    if row is None:
+        return None
+    end_session(session, row, "ended_by_user")
+    log_audit(
+        session,
+        "identity.session.ended",
+        actor=actor or user,
+        target_type="session",
+        target_id=row.id,
+        facts=facts,
+    )
+    return row
+
+
+def end_other_sessions(
+    session: Session,
+    user: User,
+    *,
+    keep_id: int | None,
+    actor: User | None = None,
+    facts: Mapping[str, Any] | None = None,
+) -> int:
+    """End every session of the user except ``keep_id`` (this device)."""
+    count = end_all_sessions(session, user, reason="ended_by_user", except_id=keep_id)
+    log_audit(
+        session,
+        "identity.session.ended_others",
+        actor=actor or user,
+        target_type="user",
+        target_id=user.id,
+        detail={"count": count},
+        facts=facts,
+    )
+    return count
+
+
+def own_tokens(session: Session, user: User) -> list[ApiToken]:
+    """The user's tokens, newest first, revoked and expired ones included (for the record)."""
+    return list(
+        session.scalars(
+            select(ApiToken)
+            .where(ApiToken.user_id == user.id)
+            .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
+        )
+    )
+
+
+def own_token(session: Session, user: User, token_id: int) -> ApiToken | None:
+    if not 0 < token_id <= MAX_ID:
+        return None
+    token = session.get(ApiToken, token_id)
+    if token is None or token.user_id != user.id:
+        return None
+    return token
+
+
+def create_own_token(
+    session: Session,
+    user: User,
+    *,
+    name: str,
+    permissions: list[str] | None,
+    expires_days: int | None,
+    granted: Iterable[str],
+    narrowed: bool = False,
+    facts: Mapping[str, Any] | None = None,
+) -> tuple[ApiToken, str]:
+    """A personal token for the signed-in user, within what they hold now (``granted``).
+
+    ``narrowed`` says the request itself came with a narrowed token: then "all my
+    permissions" means the ones that token carries, never the owner's full set, so a
+    token cannot mint a stronger one."""
+    granted = frozenset(granted)
+    if not (name or "").strip():
+        raise IdentityError(N_("Give the token a name, so you can recognise it later."), "name")
+    if permissions is not None and not permissions:
+        permissions = None
+    if permissions is None and narrowed:
+        permissions = sorted(granted)
+    token, plaintext = create_token(
+        session,
+        user,
+        name=name,
+        permissions=permissions,
+        expires_days=expires_days,
+        granted=granted,
+    )
+    log_audit(
+        session,
+        "identity.token.created",
+        actor=user,
+        target_type="token",
+        target_id=token.id,
+        detail={
+            "name": token.name,
+            "prefix": token.prefix,
+            "permissions": token.permissions,
+            "expires_days": expires_days,
+        },
+        facts=facts,
+    )
+    return token, plaintext
+
+
+def find_resident(session: Session, login: str) -> User:
+    """The resident account a worker is about to assist, by username or mobile number."""
+    user = find_login(session, login or "")
+    if user is None or user.kind != "resident":
+        raise IdentityError(
+            N_("No resident account has this username or mobile number."), "resident"
+        )
+    if not user.is_active:
+        raise IdentityError(N_("This account is disabled."), "resident")
+    return user
+
+
+def display_names(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
+    """Account id → display name, in one query (for "who accessed my data")."""
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(User.id, User.display_name, User.username).where(User.id.in_(wanted))
+    )
+    return {uid: (name or username) for uid, name, username in rows}
+
+
+def record_verification_attempt(
+    session: Session,
+    user: User,
+    outcome: str,
+    *,
+    agent: User | None = None,
+    reason: str = "",
+    facts: Mapping[str, Any] | None = None,
+) -> None:
+    """Every self-service verification attempt is in the audit log, whatever its outcome;
+    the details typed (name, ID number, phone) never are."""
+    log_audit(
+        session,
+        "identity.verification.attempted",
+        actor=agent or user,
+        outcome=outcome,
+        target_type="user",
+        target_id=user.id,
+        detail={"reason": reason} if reason else None,
+        facts=facts,
+    )
+
+
+def self_verify(
+    session: Session,
+    user: User,
+    *,
+    name: str,
+    id_number: str,
+    phone: str,
+    bus: Any = None,
+    facts: Mapping[str, Any] | None = None,
+) -> int | None:
+    """Self-service verification: the name, ID number and phone must all match one person
+    in the registry. On a match the account is bound to that person (``bind_person``) and
+    ``identity.user.verified`` is published; returns the person id, or None when nothing
+    matched (the caller says so without revealing which detail was wrong). Raises
+    :class:`IdentityError` when the person is already bound to another account."""
+    from core.registry.services import match_person
+
+    person = match_person(
+        session,
+        name=(name or "").strip(),
+        id_number=normalise_id_number(id_number),
+        phone=(phone or "").strip(),
+    )
+    if person is None:
+        record_verification_attempt(session, user, "failed", reason="no_match", facts=facts)
+        return None
+    try:
+        bind_person(session, user, person.id, method="self", by=None)
+    except IdentityError:
+        record_verification_attempt(session, user, "failed", reason="bound_elsewhere", facts=facts)
+        raise
+    record_verification_attempt(session, user, "ok", facts=facts)
+    if bus is not None:
+        bus.publish(
+            session,
+            "identity.user.verified",
+            {"user_id": user.id, "person_id": person.id, "method": "self"},
+        )
+    return person.id
+
+
+# ------------------------------------------------------------------------------ administration
+#
+# What the admin pages, the admin API and the CLI share. Each change is written to the audit
+# log with its old and new values (the functions above do that; these add the rules an
+# administrator needs protecting from, and the queries behind the lists).
+
+
+def temporary_password(min_length: int = 0) -> str:
+    """A random password to hand over once (at least 96 bits, and at least ``min_length``
+    characters); it must be changed at the first sign-in."""
+    length = max(min_length, 20)
+    return "-".join(secrets.token_urlsafe(4) for _ in range(length // 7 + 1))[:length]
+
+
+def search_users(
+    *,
+    text: str | None = None,
+    role: str | None = None,
+    kind: str | None = None,
+    active: bool | None = None,
+) -> Select:
+    """Accounts matching every given filter, oldest first. ``text`` matches the username or
+    the display name, case-insensitively (``%`` and ``_`` are taken literally)."""
+    query = select(User)
+    text = (text or "").strip()
+    if text:
+        query = query.where(
+            or_(
+                User.username.icontains(text, autoescape=True),
+                User.display_name.icontains(text, autoescape=True),
+            )
+        )
+    if role:
+        query = query.where(User.roles.any(UserRole.role == role))
+    if kind:
+        query = query.where(User.kind == kind)
+    if active is not None:
+        query = query.where(User.is_active.is_(active))
+    return query.order_by(User.id)
+
+
+def admin_create_user(
+    session: Session,
+    hasher: PasswordHasher,
+    *,
+    username: str,
+    roles: Iterable[str],
+    known_roles: Iterable[str],
+    admin: Any,
+    password: str | None = None,
+    kind: str = "staff",
+    display_name: str = "",
+    phone: str | None = None,
+    scopes: Iterable[tuple[str, str]] = (),
+    min_length: int = 8,
+    bus: Any = None,
+) -> tuple[User, str | None]:
+    """An account created by an administrator (page, API or CLI). Without ``password`` it
+    gets a temporary one, returned to be shown once and changed at the first sign-in."""
+    if kind not in ("staff", "resident"):
+        raise IdentityError(N_("An account is either staff or resident."), "kind")
+    wanted = sorted(set(roles))
+    if not wanted:
+        raise IdentityError(N_("Choose at least one role."), "roles")
+    unknown = sorted(set(wanted) - set(known_roles))
+    if unknown:
+        raise IdentityError(N_("Unknown role(s): %(names)s"), "roles", names=", ".join(unknown))
+    temporary = None
+    if password is None:
+        context = (username, phone or "", display_name)
+        temporary = temporary_password(min_length)
+        for _ in range(20):  # it contained the name (hardly ever): draw again
+            if not password_problem(temporary, min_length=min_length, context=context)[0]:
+                break
+            temporary = temporary_password(min_length)
+        password = temporary
+    user = create_user(
+        session,
+        hasher,
+        username=username,
+        password=password,
+        kind=kind,
+        roles=wanted,
+        display_name=display_name,
+        phone=phone or None,
+        min_length=min_length,
+        must_change_password=temporary is not None,
+        bus=bus,
+    )
+    log_audit(
+        session,
+        "admin.user.created",
+        actor=admin,
+        target_type="user",
+        target_id=user.id,
+        detail={"username": user.username, "kind": kind, "old": None, "new": {"roles": wanted}},
+    )
+    scopes = list(scopes)
+    if scopes:
+        set_scopes(session, user, scopes, admin=admin)
+    return user, temporary
+
+
+def change_roles(
+    session: Session, user: User, roles: Iterable[str], *, admin: Any, known: Iterable[str]
+) -> None:
+    """:func:`set_roles`, refusing to let administrators take away their own administrator
+    role (nobody might be left to give it back)."""
+    roles = set(roles)
+    own = user.id == getattr(admin, "id", None)
+    if own and "admin" in user.role_names and "admin" not in roles:
+        raise IdentityError(N_("You cannot remove your own administrator role."), "roles")
+    kept = {r.role: r for r in user.roles}
+    set_roles(session, user, roles, admin=admin, known=known)
+    # set_roles builds new rows for every role; the rows of roles kept must stay (a new
+    # row next to the old one would break the unique constraint when flushed).
+    user.roles = [kept.get(r.role, r) for r in user.roles]
+
+
+def change_scopes(
+    session: Session, user: User, scopes: Iterable[tuple[str, str]], *, admin: Any
+) -> None:
+    """:func:`set_scopes` (validated, audited old → new), keeping the rows of the scopes
+    that stay, as :func:`change_roles` does."""
+    kept = {(s.kind, s.code): s for s in user.scopes}
+    set_scopes(session, user, scopes, admin=admin)
+    user.scopes = [kept.get((s.kind, s.code), s) for s in user.scopes]
+
+
+def disable_account(session: Session, user: User, *, admin: Any, reason: str) -> bool:
+    """Disable with a stated reason: every session ends and every token stops working.
+    Returns False when the account was already disabled (nothing is changed then)."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise IdentityError(N_("Give the reason for disabling the account."), "reason")
+    if len(reason) > 200:
+        raise IdentityError(N_("Use at most %(max)s characters."), "reason", max=200)
+    if not user.is_active:
+        return False
+    set_active(session, user, False, admin=admin, reason=reason)
+    return True
+
+
+def enable_account(session: Session, user: User, *, admin: Any) -> bool:
+    """Re-enable a disabled account; False when it was active already."""
+    if user.is_active:
+        return False
+    set_active(session, user, True, admin=admin)
+    return True
+
+
+def end_user_sessions(session: Session, user: User, *, admin: Any) -> int:
+    """An administrator signs the account out everywhere (tokens are not affected)."""
+    count = end_all_sessions(session, user, reason="ended_by_admin")
+    log_audit(
+        session,
+        "admin.user.sessions_ended",
+        actor=admin,
+        target_type="user",
+        target_id=user.id,
+        detail={"username": user.username, "count": count},
+    )
+    return count
+
+
+def update_account(
+    session: Session,
+    user: User,
+    *,
+    admin: Any,
+    known_roles: Iterable[str],
+    roles: Iterable[str] | None = None,
+    scopes: Iterable[tuple[str, str]] | None = None,
+    is_active: bool | None = None,
+    reason: str = "",
+) -> None:
+    """Apply the given changes (``None`` leaves a part alone), each audited old → new."""
+    if roles is not None:
+        change_roles(session, user, roles, admin=admin, known=known_roles)
+    if scopes is not None:
+        change_scopes(session, user, scopes, admin=admin)
+    if is_active is True:
+        enable_account(session, user, admin=admin)
+    elif is_active is False:
+        disable_account(session, user, admin=admin, reason=reason)
+
+
+def count_active_sessions(session: Session, user: User) -> int:
+    return (
+        session.scalar(
+            select(func.count(UserSession.id)).where(
+                UserSession.user_id == user.id, UserSession.revoked_at.is_(None)
+            )
+        )
+        or 0
+    )
+
+
+def account_history(user_id: int) -> Select:
+    """Audit entries about one account, newest first."""
+    from core.audit.models import AuditEntry
+
+    return (
+        select(AuditEntry)
+        .where(AuditEntry.target_type == "user", AuditEntry.target_id == str(user_id))
+        .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+    )
+
+
+def parse_scopes(all_areas: bool, communities: str, grids: str) -> list[tuple[str, str]]:
+    """Scopes from a form: a district-wide tick box and codes separated by new lines,
+    commas or spaces (validated by :func:`set_scopes`)."""
+    scopes: list[tuple[str, str]] = [("all", "")] if all_areas else []
+    scopes += [("community", c) for c in re.split(r"[\s,，、]+", communities or "") if c]
+    scopes += [("grid", g) for g in re.split(r"[\s,，、]+", grids or "") if g]
+    for kind, code in scopes:
+        if kind == "grid" and not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", code):
+            raise IdentityError(
+                N_("A grid code has 1 to 32 letters, digits, '-' or '_'."), "scopes"
+            )
+    return scopes
+
+
+@dataclass(frozen=True)
+class RoleState:
+    """One role's effective permissions next to its defaults (from core and plugins)."""
+
+    role: str
+    granted: frozenset[str]
+    default: frozenset[str]
+
+    @property
+    def added(self) -> frozenset[str]:
+        return self.granted - self.default
+
+    @property
+    def removed(self) -> frozenset[str]:
+        return self.default - self.granted
+
+
+def role_states(session: Session, defaults: Mapping[str, set[str]]) -> list[RoleState]:
+    effective = effective_roles(defaults, role_overrides(session))
+    return [
+        RoleState(role, frozenset(effective.get(role, set())), frozenset(perms))
+        for role, perms in defaults.items()
+    ]
+
+
+def set_role_permissions(
+    session: Session,
+    *,
+    role: str,
+    granted: Iterable[str],
+    considered: Iterable[str],
+    admin: Any,
+    defaults: Mapping[str, set[str]],
+    known_permissions: Iterable[str],
+) -> list[str]:
+    """Apply a role's tick boxes: each permission in ``considered`` (those the form showed)
+    is granted when it is in ``granted`` and withdrawn otherwise, one audited
+    :func:`set_role_permission` per change. Returns the permissions that changed."""
+    if role not in defaults:
+        raise IdentityError(N_("Unknown role '%(role)s'."), "role", role=role)
+    known = set(known_permissions)
+    granted, considered = set(granted), set(considered)
+    unknown = sorted((granted | considered) - known)
+    if unknown:
+        raise IdentityError(N_("Unknown permission '%(name)s'."), "permission", name=unknown[0])
+    before = effective_roles(defaults, role_overrides(session)).get(role, set())
+    changed = []
+    for permission in sorted(considered):
+        want = permission in granted
+        if (permission in before) != want:
+            set_role_permission(
+                session,
+                role=role,
+                permission=permission,
+                granted=want,
+                admin=admin,
+                defaults=defaults,
+                known_permissions=known,
+            )
+            changed.append(permission)
+    return changed
+
+
+def search_messages(*, status: str | None = None, channel: str | None = None) -> Select:
+    """Outbound SMS and e-mail (``core.identity.notifications``), newest first."""
+    from core.identity.models import OutboundMessage
+
+    query = select(OutboundMessage)
+    if status:
+        query = query.where(OutboundMessage.status == status)
+    if channel:
+        query = query.where(OutboundMessage.channel == channel)
+    return query.order_by(OutboundMessage.created_at.desc(), OutboundMessage.id.desc())
+
+
+def mask_recipient(value: str | None) -> str:
+    """A phone or e-mail address as staff lists show it: ``138****5678``, ``z***@example.cn``."""
+    value = value or ""
+    if "@" in value:
+        local, _, domain = value.partition("@")
+        return f"{local[:1]}***@{domain}"
+    return mask_phone(value)
+
+
+def admin_reset_password(
+    session: Session, hasher: PasswordHasher, user: User, *, admin: Any, min_length: int
+) -> str:
+    """:func:`reset_password` for someone else: administrators change their own password
+    on the password page (re-entering the current one), not by resetting it."""
+    if user.id == getattr(admin, "id", None):
+        raise IdentityError(
+            N_("Change your own password on the password page instead."), "password"
+        )
+    return reset_password(session, hasher, user, admin=admin, min_length=min_length)

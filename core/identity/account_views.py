@@ -1,0 +1,773 @@
+"""The resident's own account pages under ``/account``: sign-up, my account, verification,
+sessions, API tokens, notifications, who accessed my data, and the assisted channel.
+
+Thin: every rule is in ``core.identity.services`` (and ``core.identity.notifications``);
+these views read forms, call a service, commit and render. Sign-in, sign-out and the
+password form stay in ``core.identity.views`` (blueprint ``identity``, same URL prefix).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import format_time
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_user, logout_user
+from flask_wtf import FlaskForm
+from sqlalchemy import Select, func, select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from wtforms import IntegerField, PasswordField, StringField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, ValidationError
+
+from core.audit.services import access_log_for, log_audit
+from core.audit.web import request_facts
+from core.db import current_session, utcnow
+from core.identity import limits, require, require_login, session_row
+from core.identity.models import User
+from core.identity.notifications import mark_read, notifications_for, unread_count
+from core.identity.services import (
+    PHONE_RE,
+    USERNAME_RE,
+    IdentityError,
+    check_password,
+    create_own_token,
+    create_user,
+    display_names,
+    end_other_sessions,
+    end_own_session,
+    find_resident,
+    id_number_problem,
+    mask_phone,
+    own_token,
+    own_tokens,
+    record_verification_attempt,
+    resolve_permissions,
+    revoke_token,
+    self_verify,
+    start_assist,
+    start_session,
+    stop_assist,
+)
+from core.identity.services import active_sessions as list_active_sessions
+
+bp = Blueprint("account", __name__, url_prefix="/account")
+
+PER_PAGE = 20
+#: Sign-ups per client address: accounts created, and form posts of any outcome (the
+#: second limit keeps the "username taken" answer from becoming a directory of accounts).
+SIGNUPS_PER_IP = "10 per hour"
+SIGNUP_POSTS_PER_IP = "30 per hour"
+
+#: Registry fields a resident may see named in their access log.
+FIELD_LABELS = {
+    "id_number": _l("ID number"),
+    "phone": _l("Phone number"),
+    "address": _l("Address"),
+    "birth_date": _l("Date of birth"),
+    "face": _l("Face image"),
+    "face_template": _l("Face image"),
+    "location": _l("Location"),
+    "photo": _l("Photo"),
+}
+
+
+def _kernel() -> Any:
+    return current_app.extensions["shequ"]
+
+
+def _cfg() -> dict[str, Any]:
+    return _kernel().config.identity
+
+
+def _me() -> User:
+    """The account the pages are about (the resident, when a worker acts for one)."""
+    return current_session().merge(current_user.user)
+
+
+def not_while_assisting(view: Callable) -> Callable:
+    """Sessions, tokens and verification belong to the resident alone: a worker acting for
+    them is sent back to the account page (the password form does the same)."""
+
+    @functools.wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if current_user.is_authenticated and current_user.agent is not None:
+            flash(_("Only the resident can do this, not someone acting for them."), "error")
+            return redirect(url_for("account.index"))
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def field_errors(form: FlaskForm, exc: IdentityError, fields: dict[str, str]) -> None:
+    """Put a service's error beside the field it concerns (``fields`` maps the service's
+    field names onto the form's), so the error summary can link to it."""
+    name = fields.get(exc.field, exc.field)
+    target = getattr(form, name, None) or next(iter(form))
+    target.errors = [*target.errors, _(exc.message, **exc.params)]
+
+
+def paged(query: Select) -> SimpleNamespace:
+    """One page of ``query`` for a page (``?page=``), with the numbers the pager needs."""
+    session = current_session()
+    page = min(max(request.args.get("page", 1, type=int) or 1, 1), 100000)
+    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+    items = session.scalars(query.limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
+    return SimpleNamespace(
+        items=items, page=page, pages=max(math.ceil(total / PER_PAGE), 1), total=total
+    )
+
+
+def local_link(link: str) -> str:
+    """Notification links lead only to pages of this site."""
+    if link.startswith("/") and not link.startswith("//") and "\\" not in link:
+        return link
+    return ""
+
+
+def describe_device(user_agent: str) -> str:
+    """A short, plain description of a browser ("Chrome on Android") for the sessions page."""
+    ua = user_agent or ""
+    if not ua:
+        return _("Unknown device")
+    browser = next(
+        (
+            name
+            for pattern, name in (
+                (r"MicroMessenger", _("WeChat")),
+                (r"Edg/", "Edge"),
+                (r"HeadlessChrome", _("Automated browser")),
+                (r"Chrome/|CriOS/", "Chrome"),
+                (r"Firefox/|FxiOS/", "Firefox"),
+                (r"Safari/", "Safari"),
+                (r"python|curl|Werkzeug", _("Program")),
+            )
+            if re.search(pattern, ua, re.I)
+        ),
+        _("Browser"),
+    )
+    system = next(
+        (
+            name
+            for pattern, name in (
+                (r"HarmonyOS", "HarmonyOS"),
+                (r"Android", "Android"),
+                (r"iPhone|iPad|iOS", "iOS"),
+                (r"Windows", "Windows"),
+                (r"Mac OS X|Macintosh", "macOS"),
+                (r"Linux", "Linux"),
+            )
+            if re.search(pattern, ua, re.I)
+        ),
+        "",
+    )
+    return _("%(browser)s on %(system)s", browser=browser, system=system) if system else browser
+
+
+class WholeNumberField(IntegerField):
+    """An integer field whose "not a number" message is in our catalogue (WTForms' own
+    message would stay English)."""
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        if not valuelist or not str(valuelist[0]).strip():
+            self.data = None
+            return
+        try:
+            self.data = int(str(valuelist[0]).strip())
+        except ValueError as exc:
+            self.data = None
+            raise ValueError(_("Enter a whole number, such as 30.")) from exc
+
+
+# ------------------------------------------------------------------------------ header
+
+
+@bp.app_context_processor
+def _account_context() -> dict[str, Any]:
+    """The unread badge (one COUNT, signed-in pages only) and the assisted-channel banner."""
+    if not getattr(current_user, "is_authenticated", False) or current_user.via_token:
+        return {"unread_notifications": 0, "assisting": None}
+    if "unread_notifications" not in g:
+        try:
+            g.unread_notifications = unread_count(current_session(), current_user.id)
+        except SQLAlchemyError:  # an error page must still render when the database is down
+            g.unread_notifications = 0
+    assisting = None
+    if current_user.agent is not None:
+        row = session_row()
+        until = row.acting_until if row is not None else None
+        assisting = {
+            "name": current_user.user.display_name or current_user.user.username,
+            "reason": (current_user.acting_reason or "").rstrip("。.！!；;，, "),
+            "until": format_time(until, "HH:mm") if until else "",
+        }
+    return {"unread_notifications": g.unread_notifications, "assisting": assisting}
+
+
+# ------------------------------------------------------------------------------ sign-up
+
+
+class SignupForm(FlaskForm):
+    username = StringField(
+        _l("Username or mobile number"),
+        validators=[
+            DataRequired(message=_l("Enter a username or your mobile number")),
+            Length(max=64, message=_l("Use at most %(max)d characters.")),
+        ],
+    )
+    display_name = StringField(
+        _l("Your name"),
+        validators=[
+            DataRequired(message=_l("Enter your name")),
+            Length(max=100, message=_l("Use at most %(max)d characters.")),
+        ],
+    )
+    password = PasswordField(
+        _l("Password"),
+        validators=[
+            DataRequired(message=_l("Choose a password")),
+            Length(max=128, message=_l("Use at most %(max)d characters.")),
+        ],
+    )
+
+    def validate_username(self, field: Any) -> None:
+        value = (field.data or "").strip()
+        if not (PHONE_RE.match(value) or USERNAME_RE.match(value)):
+            raise ValidationError(
+                _("Use 3 to 32 letters, digits, '.', '-' or '_', or a mobile number.")
+            )
+
+    def validate_password(self, field: Any) -> None:
+        """The policy is checked here too, so every problem shows at once."""
+        try:
+            check_password(
+                field.data or "",
+                min_length=_cfg()["password_min_length"],
+                context=((self.username.data or "").strip(), (self.display_name.data or "")),
+            )
+        except IdentityError as exc:
+            raise ValidationError(_(exc.message, **exc.params)) from exc
+
+
+def _signup_succeeded(response: Any) -> bool:
+    return response.status_code == 302
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+@limits.limiter.limit(
+    SIGNUPS_PER_IP, methods=["POST"], deduct_when=_signup_succeeded, scope="signup-ip"
+)
+@limits.limiter.limit(SIGNUP_POSTS_PER_IP, methods=["POST"], scope="signup-posts-ip")
+def signup():
+    """Residents create their own account (when ``identity.signup_open``); it is not
+    verified until it is matched with the registry (``/account/verify``)."""
+    if current_user.is_authenticated:
+        return redirect(url_for("account.index"))
+    if not _cfg()["signup_open"]:
+        return render_template("account/signup_closed.html"), 403
+    form = SignupForm()
+    status = 200 if request.method == "GET" else 400
+    if form.validate_on_submit():
+        from core.identity import Principal
+
+        kernel = _kernel()
+        session = current_session()
+        facts = request_facts()
+        try:
+            user = create_user(
+                session,
+                current_app.extensions["shequ.hasher"],
+                username=form.username.data,
+                password=form.password.data,
+                display_name=form.display_name.data,
+                kind="resident",
+                roles=["resident"],
+                min_length=_cfg()["password_min_length"],
+                bus=kernel.bus,
+            )
+            row, token = start_session(
+                session, user, ip=facts.get("ip", ""), user_agent=facts.get("user_agent", "")
+            )
+            log_audit(
+                session,
+                "auth.signup",
+                actor=user,
+                target_type="user",
+                target_id=user.id,
+                facts=facts,
+            )
+            session.commit()
+        except IdentityError as exc:
+            session.rollback()
+            field_errors(form, exc, {"phone": "username"})
+        except IntegrityError:  # the same name, chosen at the same moment by someone else
+            session.rollback()
+            form.username.errors = [*form.username.errors, _("This username is taken.")]
+        else:
+            login_user(
+                Principal(
+                    user,
+                    resolve_permissions(user.role_names, kernel.roles_now()),
+                    token=token,
+                    session_row_id=row.id,
+                )
+            )
+            flash(_("Your account has been created and you are signed in."), "success")
+            return redirect(url_for("account.index"))
+    return render_template("account/signup.html", form=form), status
+
+
+# ------------------------------------------------------------------------------ my account
+
+
+@bp.route("/")
+@require_login
+def index():
+    user = _me()
+    return render_template(
+        "account/index.html",
+        user=user,
+        phone=mask_phone(user.phone),
+        # an account named by its mobile number shows the number masked there too (R09)
+        username=mask_phone(user.username) if user.username == user.phone else user.username,
+        can_tokens="identity.token.create" in current_user.permissions,
+        can_assist="identity.assist" in current_user.permissions,
+    )
+
+
+# ------------------------------------------------------------------------------ verification
+
+
+class VerifyForm(FlaskForm):
+    name = StringField(
+        _l("Full name"),
+        validators=[
+            DataRequired(message=_l("Enter your full name as it is on your ID card")),
+            Length(max=50, message=_l("Use at most %(max)d characters.")),
+        ],
+    )
+    id_number = StringField(
+        _l("ID card number"),
+        validators=[DataRequired(message=_l("Enter your ID card number")), Length(max=30)],
+    )
+    phone = StringField(
+        _l("Mobile number"),
+        validators=[DataRequired(message=_l("Enter your mobile number")), Length(max=20)],
+    )
+
+    def validate_id_number(self, field: Any) -> None:
+        problem = id_number_problem(field.data or "")
+        if problem:
+            raise ValidationError(_(problem))
+
+    def validate_phone(self, field: Any) -> None:
+        field.data = re.sub(r"[\s-]", "", field.data or "")
+        if not PHONE_RE.match(field.data):
+            raise ValidationError(_("Enter a mainland mobile number of 11 digits."))
+
+
+def _verify_limit() -> tuple[Any, tuple[str, str]]:
+    """The limit on verification attempts, keyed by account (not by address: a resident
+    on a shared community-centre computer must not lock out the next person)."""
+    from limits import parse
+
+    return parse(_cfg()["verification_attempts"]), ("verify", str(current_user.user.id))
+
+
+@bp.route("/verify", methods=["GET", "POST"])
+@require_login
+@not_while_assisting
+def verify():
+    """Self-service verification: name, ID number and phone must match the registry."""
+    user = _me()
+    if user.is_verified:
+        return render_template("account/verify.html", form=None, user=user)
+    form = VerifyForm()
+    status = 200 if request.method == "GET" else 400
+    mismatch = throttled = False
+    retry_at = ""
+    headers: dict[str, str] = {}
+    if form.validate_on_submit():
+        session = current_session()
+        facts = request_facts()
+        item, key = _verify_limit()
+        rate = limits.limiter.limiter
+        if not rate.hit(item, *key):
+            reset = rate.get_window_stats(item, *key).reset_time
+            record_verification_attempt(session, user, "throttled", facts=facts)
+            session.commit()
+            throttled = True
+            status = 429
+            retry_at = format_time(datetime.fromtimestamp(reset, tz=UTC), "HH:mm")
+            headers["Retry-After"] = str(max(math.ceil(reset - time.time()), 1))
+        else:
+            try:
+                person_id = self_verify(
+                    session,
+                    user,
+                    name=form.name.data,
+                    id_number=form.id_number.data,
+                    phone=form.phone.data,
+                    bus=_kernel().bus,
+                    facts=facts,
+                )
+            except IdentityError as exc:
+                session.commit()  # keeps the audit entry of the attempt
+                field_errors(form, exc, {"person": "name"})
+                status = 409
+            else:
+                try:
+                    session.commit()
+                except IntegrityError:  # bound to another account at the same moment
+                    session.rollback()
+                    form.name.errors = [
+                        *form.name.errors,
+                        _("This person is already bound to another account."),
+                    ]
+                    person_id, status = None, 409
+                if person_id is not None:
+                    flash(_("Your account is verified."), "success")
+                    return redirect(url_for("account.index"))
+                if status != 409:
+                    mismatch = True
+                    status = 422
+    # The ID number is never sent back to the browser (security.md R09).
+    form.id_number.data = ""
+    return (
+        render_template(
+            "account/verify.html",
+            form=form,
+            user=user,
+            mismatch=mismatch,
+            throttled=throttled,
+            retry_at=retry_at,
+        ),
+        status,
+        headers,
+    )
+
+
+# ------------------------------------------------------------------------------ sessions
+
+
+@bp.route("/sessions")
+@require_login
+@not_while_assisting
+def sessions():
+    rows = list_active_sessions(current_session(), _me())
+    return render_template(
+        "account/sessions.html",
+        rows=rows,
+        current_id=current_user.session_row_id,
+        describe=describe_device,
+    )
+
+
+@bp.route("/sessions/<int:session_id>/end", methods=["POST"])
+@require_login
+@not_while_assisting
+def end_session_view(session_id: int):
+    session = current_session()
+    user = _me()
+    row = end_own_session(session, user, session_id, facts=request_facts())
+    if row is None:
+        abort(404)
+    session.commit()
+    if row.id == current_user.session_row_id:
+        logout_user()
+        flash(_("Signed out."), "success")
+        return redirect(url_for("web.home"))
+    flash(_("That device has been signed out."), "success")
+    return redirect(url_for("account.sessions"))
+
+
+@bp.route("/sessions/end-others", methods=["POST"])
+@require_login
+@not_while_assisting
+def end_other_sessions_view():
+    session = current_session()
+    count = end_other_sessions(
+        session, _me(), keep_id=current_user.session_row_id, facts=request_facts()
+    )
+    session.commit()
+    flash(
+        _("Signed out on %(n)s other devices.", n=count)
+        if count
+        else _("You were not signed in on any other device."),
+        "success",
+    )
+    return redirect(url_for("account.sessions"))
+
+
+# ------------------------------------------------------------------------------ tokens
+
+
+class TokenForm(FlaskForm):
+    name = StringField(
+        _l("Name of the token"),
+        validators=[
+            DataRequired(message=_l("Give the token a name, so you can recognise it later.")),
+            Length(max=100, message=_l("Use at most %(max)d characters.")),
+        ],
+    )
+    expires_days = WholeNumberField(
+        _l("Valid for how many days"),
+        default=90,
+        validators=[
+            InputRequired(message=_l("Enter a number of days from 1 to 3650.")),
+            NumberRange(min=1, max=3650, message=_l("Enter a number of days from 1 to 3650.")),
+        ],
+    )
+
+
+def _permission_choices() -> list[tuple[str, str]]:
+    """The user's own permissions, described in the page's language."""
+    from flask_babel import get_locale
+
+    known = _kernel().permissions
+    zh = str(get_locale()) == "zh"
+    choices = []
+    for name in sorted(current_user.permissions):
+        perm = known.get(name)
+        label = (
+            (perm.description_zh if zh and perm.description_zh else perm.description)
+            if perm
+            else name
+        )
+        choices.append((name, label))
+    return choices
+
+
+@bp.route("/tokens", methods=["GET", "POST"])
+@require("identity.token.create")
+@not_while_assisting
+def tokens():
+    """Personal API tokens: list, create (shown once), revoke."""
+    session = current_session()
+    user = _me()
+    form = TokenForm()
+    choices = _permission_choices()
+    chosen = request.form.getlist("permissions") if request.method == "POST" else []
+    status = 200 if request.method == "GET" else 400
+    if form.validate_on_submit():
+        try:
+            token, plaintext = create_own_token(
+                session,
+                user,
+                name=form.name.data,
+                permissions=chosen or None,
+                expires_days=form.expires_days.data,
+                granted=current_user.permissions,
+                facts=request_facts(),
+            )
+        except IdentityError as exc:
+            session.rollback()
+            if exc.field == "permissions":
+                form.form_errors.append(_(exc.message, **exc.params))
+            else:
+                field_errors(form, exc, {})
+        else:
+            session.commit()
+            return render_template("account/token_created.html", token=token, plaintext=plaintext)
+    return render_template(
+        "account/tokens.html",
+        form=form,
+        rows=own_tokens(session, user),
+        choices=choices,
+        chosen=set(chosen),
+        now=utcnow(),
+    ), status
+
+
+@bp.route("/tokens/<int:token_id>/revoke", methods=["POST"])
+@require_login
+@not_while_assisting
+def revoke_token_view(token_id: int):
+    """Revoking needs only the account: someone who lost the permission to create tokens
+    must still be able to switch off the ones they made."""
+    session = current_session()
+    user = _me()
+    token = own_token(session, user, token_id)
+    if token is None:
+        abort(404)
+    revoke_token(session, token, actor=user)
+    session.commit()
+    flash(
+        _("The token “%(name)s” has been revoked. It no longer works.", name=token.name), "success"
+    )
+    if "identity.token.create" in current_user.permissions:
+        return redirect(url_for("account.tokens"))
+    return redirect(url_for("account.index"))
+
+
+# ------------------------------------------------------------------------------ notifications
+
+
+@bp.route("/notifications")
+@require_login
+def notifications():
+    page = paged(notifications_for(current_user.id))
+    return render_template("account/notifications.html", page=page, local_link=local_link)
+
+
+@bp.route("/notifications/<int:note_id>/read", methods=["POST"])
+@require_login
+def notification_read(note_id: int):
+    session = current_session()
+    mark_read(session, current_user.id, [note_id])  # another user's id is simply ignored
+    session.commit()
+    return redirect(url_for("account.notifications", page=request.form.get("page", 1, type=int)))
+
+
+@bp.route("/notifications/read-all", methods=["POST"])
+@require_login
+def notifications_read_all():
+    session = current_session()
+    count = mark_read(session, current_user.id)
+    session.commit()
+    if count:
+        flash(_("All notifications are marked as read."), "success")
+    return redirect(url_for("account.notifications"))
+
+
+# ------------------------------------------------------------------------------ access log
+
+
+@bp.route("/access-log")
+@require_login
+def access_log():
+    """Who read my personal data (security.md R10): who, when, which fields, through
+    which service and why."""
+    user = _me()
+    if not user.is_verified:
+        return render_template("account/access_log.html", page=None, names={})
+    page = paged(access_log_for(user.person_id))
+    session = current_session()
+    names = display_names(
+        session, [e.actor_id for e in page.items] + [e.on_behalf_of_id for e in page.items]
+    )
+    return render_template(
+        "account/access_log.html",
+        page=page,
+        names=names,
+        field_label=lambda f: FIELD_LABELS.get(f, f),
+        via_label=_via_label,
+    )
+
+
+def _via_label(via: str) -> str:
+    from flask_babel import get_locale
+
+    if via == "core":
+        return _("Community register")
+    host = _kernel().plugins
+    record = host.records.get(via)
+    info = record.info if record is not None else None
+    if info is None:
+        return via
+    return info.title_zh if str(get_locale()) == "zh" and info.title_zh else info.title
+
+
+# ------------------------------------------------------------------------------ assisted channel
+
+
+class AssistForm(FlaskForm):
+    resident = StringField(
+        _l("Resident's username or mobile number"),
+        validators=[
+            DataRequired(message=_l("Enter the resident's username or mobile number")),
+            Length(max=64),
+        ],
+    )
+    reason = TextAreaField(
+        _l("Reason"),
+        validators=[
+            DataRequired(message=_l("State why you act for this resident.")),
+            Length(max=200, message=_l("Use at most %(max)d characters.")),
+        ],
+    )
+    minutes = WholeNumberField(
+        _l("For how many minutes"),
+        validators=[InputRequired(message=_l("Enter a number of minutes."))],
+    )
+
+
+@bp.route("/assist", methods=["GET", "POST"])
+@require_login
+def assist():
+    """A worker at the counter or on the hotline acts for a resident, for a stated reason
+    and a limited time; the banner on every page shows it, with a button to stop."""
+    if current_user.agent is not None:
+        return render_template("account/assist.html", form=None)
+    if "identity.assist" not in current_user.permissions:
+        from core.identity import _deny
+
+        _deny(403, "identity.assist")
+    form = AssistForm()
+    max_minutes = _cfg()["assist_max_minutes"]
+    if request.method == "GET":
+        form.minutes.data = min(30, max_minutes)
+    status = 200 if request.method == "GET" else 400
+    if form.validate_on_submit():
+        session = current_session()
+        row = session_row()
+        if row is None:  # a bearer token has no session to act in
+            abort(400)
+        try:
+            resident = find_resident(session, form.resident.data)
+            start_assist(
+                session,
+                row,
+                agent=current_user.user,
+                resident=resident,
+                reason=form.reason.data,
+                minutes=form.minutes.data,
+                max_minutes=max_minutes,
+            )
+        except IdentityError as exc:
+            session.rollback()
+            field_errors(form, exc, {})
+        else:
+            session.commit()
+            flash(
+                _(
+                    "You are now acting for %(name)s.",
+                    name=resident.display_name or resident.username,
+                ),
+                "success",
+            )
+            return redirect(url_for("account.index"))
+    return render_template("account/assist.html", form=form, max_minutes=max_minutes), status
+
+
+@bp.route("/assist/stop", methods=["POST"])
+@require_login
+def assist_stop():
+    if current_user.agent is None:
+        return redirect(url_for("account.index"))
+    session = current_session()
+    row = session_row()
+    if row is not None:
+        name = current_user.user.display_name or current_user.user.username
+        stop_assist(session, row, agent=current_user.agent)
+        session.commit()
+        flash(_("You no longer act for %(name)s.", name=name), "success")
+    return redirect(url_for("account.assist"))

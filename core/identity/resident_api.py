@@ -1,0 +1,325 @@
+"""The resident's own account over the JSON API: notifications, who accessed my data,
+sessions and personal tokens. Mounted by core under ``/api/v1/identity`` next to ``/me``.
+
+Every endpoint acts on the caller's own account only; another account's session or token
+answers 404, exactly like one that does not exist (security.md R07). The rules are the
+same service calls the ``/account`` pages make.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort
+from flask.views import MethodView
+from flask_login import current_user
+from flask_smorest import Blueprint
+from flask_smorest import abort as api_abort
+from marshmallow import RAISE, Schema, fields, validate
+from sqlalchemy import false, select
+
+from core.api.pagination import PageArgs, page_schema, paginate
+from core.audit.models import AccessEntry
+from core.audit.services import access_log_for
+from core.audit.web import request_facts
+from core.db import current_session
+from core.identity import require, require_login
+from core.identity.models import User
+from core.identity.notifications import mark_read, notifications_for
+from core.identity.services import (
+    IdentityError,
+    active_sessions,
+    create_own_token,
+    end_own_session,
+    own_token,
+    own_tokens,
+    revoke_token,
+)
+
+AUTH = [{"bearerAuth": []}]
+
+bp = Blueprint(
+    "identity_account",
+    __name__,
+    description="The signed-in account's own notifications, access log, sessions and tokens",
+)
+
+
+class _Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class OwnNotificationSchema(Schema):
+    id = fields.Integer(required=True)
+    kind = fields.String(required=True)
+    title = fields.String(required=True)
+    body = fields.String(required=True)
+    link = fields.String(required=True)
+    source = fields.String(required=True)
+    created_at = fields.DateTime(required=True)
+    read_at = fields.DateTime(allow_none=True)
+
+
+class OwnMarkReadSchema(_Strict):
+    ids = fields.List(
+        fields.Integer(validate=validate.Range(min=1, max=2**31 - 1)),
+        validate=validate.Length(max=500),
+        metadata={"description": "Notifications to mark read; all unread ones when omitted."},
+    )
+
+
+class OwnMarkedSchema(Schema):
+    marked = fields.Integer(required=True)
+
+
+class OwnAccessEntrySchema(Schema):
+    id = fields.Integer(required=True)
+    at = fields.DateTime(required=True)
+    actor_name = fields.String(required=True, metadata={"description": "Who read the data"})
+    on_behalf_of_id = fields.Integer(allow_none=True)
+    fields_ = fields.List(
+        fields.String(),
+        required=True,
+        data_key="fields",
+        attribute="fields",
+        metadata={"description": "Which fields were read (never their values)"},
+    )
+    via = fields.String(required=True, metadata={"description": "'core' or the plugin id"})
+    purpose = fields.String(required=True)
+
+
+class OwnSessionSchema(Schema):
+    id = fields.Integer(required=True)
+    created_at = fields.DateTime(required=True)
+    last_seen_at = fields.DateTime(required=True)
+    ip = fields.String(required=True)
+    user_agent = fields.String(required=True)
+    current = fields.Boolean(
+        required=True, metadata={"description": "The session making this call"}
+    )
+
+
+class OwnTokenSchema(Schema):
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    prefix = fields.String(required=True)
+    permissions = fields.List(
+        fields.String(),
+        allow_none=True,
+        required=True,
+        metadata={"description": "null: every permission of the owner"},
+    )
+    created_at = fields.DateTime(required=True)
+    expires_at = fields.DateTime(allow_none=True)
+    last_used_at = fields.DateTime(allow_none=True)
+    revoked_at = fields.DateTime(allow_none=True)
+
+
+class OwnTokenCreateSchema(_Strict):
+    name = fields.String(
+        required=True, validate=[validate.Length(min=1, max=100), validate.Regexp(r".*\S")]
+    )
+    permissions = fields.List(
+        fields.String(validate=validate.Length(max=120)),
+        allow_none=True,
+        validate=validate.Length(max=200),
+        metadata={"description": "A subset of your permissions; omit for all of them."},
+    )
+    expires_days = fields.Integer(
+        load_default=90, allow_none=True, validate=validate.Range(min=1, max=3650)
+    )
+
+
+class OwnTokenCreatedSchema(OwnTokenSchema):
+    token = fields.String(
+        required=True, metadata={"description": "The token itself: shown this once only"}
+    )
+
+
+OwnNotificationPage = page_schema(OwnNotificationSchema, "OwnNotificationPage")
+OwnAccessEntryPage = page_schema(OwnAccessEntrySchema, "OwnAccessEntryPage")
+
+
+def _me() -> User:
+    return current_session().merge(current_user.user)
+
+
+def _own_only() -> None:
+    """Sessions and tokens are the account holder's alone, not a worker's acting for them."""
+    if current_user.agent is not None:
+        abort(403, description="Not available while acting for a resident.")
+
+
+@bp.route("/notifications")
+class Notifications(MethodView):
+    @bp.doc(security=AUTH)
+    @bp.arguments(PageArgs, location="query")
+    @bp.response(200, OwnNotificationPage)
+    @bp.alt_response(401, schema="Error", description="Not signed in")
+    @bp.alt_response(422, schema="Error", description="Invalid page arguments")
+    @require_login
+    def get(self, args: dict[str, Any]):
+        """My notifications, newest first (paginated)."""
+        return paginate(current_session(), notifications_for(current_user.id), args)
+
+
+@bp.route("/notifications/read")
+class NotificationsRead(MethodView):
+    @bp.doc(security=AUTH)
+    @bp.arguments(OwnMarkReadSchema, required=False)
+    @bp.response(200, OwnMarkedSchema)
+    @bp.alt_response(400, schema="Error", description="Malformed body or missing CSRF token")
+    @bp.alt_response(401, schema="Error", description="Not signed in")
+    @bp.alt_response(415, schema="Error", description="The body is not JSON")
+    @bp.alt_response(422, schema="Error", description="Invalid fields")
+    @require_login
+    def post(self, data: dict[str, Any]):
+        """Mark my notifications read: those listed in ``ids``, or all when omitted. Ids of
+        other accounts' notifications are ignored."""
+        session = current_session()
+        marked = mark_read(session, current_user.id, data.get("ids"))
+        session.commit()
+        return {"marked": marked}
+
+
+@bp.route("/access-log")
+class AccessLog(MethodView):
+    @bp.doc(security=AUTH)
+    @bp.arguments(PageArgs, location="query")
+    @bp.response(200, OwnAccessEntryPage)
+    @bp.alt_response(401, schema="Error", description="Not signed in")
+    @bp.alt_response(422, schema="Error", description="Invalid page arguments")
+    @require_login
+    def get(self, args: dict[str, Any]):
+        """Who read my personal data, newest first (paginated). Empty until the account is
+        verified, since the log belongs to the registry person."""
+        person_id = current_user.person_id if current_user.is_verified else None
+        query = (
+            access_log_for(person_id)
+            if person_id is not None
+            else select(AccessEntry).where(false())
+        )
+        return paginate(current_session(), query, args)
+
+
+@bp.route("/sessions")
+class Sessions(MethodView):
+    @bp.doc(security=AUTH)
+    @bp.response(200, OwnSessionSchema(many=True))
+    @bp.alt_response(401, schema="Error", description="Not signed in")
+    @bp.alt_response(403, schema="Error", description="Acting for a resident")
+    @require_login
+    def get(self):
+        """Where I am signed in (live sessions, most recently used first)."""
+        _own_only()
+        current = current_user.session_row_id
+        return [
+            {
+                "id": row.id,
+                "created_at": row.created_at,
+                "last_seen_at": row.last_seen_at,
+                "ip": row.ip,
+                "user_agent": row.user_agent,
+                "current": row.id == current,
+            }
+            for row in active_sessions(current_session(), _me())
+        ]
+
+
+@bp.route("/sessions/<int:session_id>")
+class SessionItem(MethodView):
+    @bp.doc(security=AUTH)
+    @bp.response(204)
+    @bp.alt_response(400, schema="Error", description="Missing CSRF token (cookie sessions)")
+    @bp.alt_response(401, schema="Error", description="Not signed in")
+    @bp.alt_response(403, schema="Error", description="Acting for a resident")
+    @bp.alt_response(404, schema="Error", description="No live session of yours has this id")
+    @require_login
+    def delete(self, session_id: int):
+        """Sign out one of my sessions (another account's id answers 404)."""
+        _own_only()
+        session = current_session()
+        if end_own_session(session, _me(), session_id, facts=request_facts()) is None:
+            abort(404)
+        session.commit()
+
+
+@bp.route("/tokens")
+class Tokens(MethodView):
+    @bp.doc(security=AUTH)
+    @bp.response(200, OwnTokenSchema(many=True))
+    @bp.alt_response(401, schema="Error", description="Not signed in")
+    @bp.alt_response(403, schema="Error", description="Acting for a resident")
+    @require_login
+    def get(self):
+        """My personal tokens, newest first (revoked and expired ones included)."""
+        _own_only()
+        return own_tokens(current_session(), _me())
+
+    @bp.doc(security=AUTH)
+    @bp.arguments(OwnTokenCreateSchema)
+    @bp.response(201, OwnTokenCreatedSchema)
+    @bp.alt_response(400, schema="Error", description="Malformed body or missing CSRF token")
+    @bp.alt_response(401, schema="Error", description="Not signed in")
+    @bp.alt_response(
+        403,
+        schema="Error",
+        description="Lacks identity.token.create, or asks for permissions you do not have",
+    )
+    @bp.alt_response(415, schema="Error", description="The body is not JSON")
+    @bp.alt_response(422, schema="Error", description="Invalid fields")
+    @require("identity.token.create")
+    def post(self, data: dict[str, Any]):
+        """Create a token within my own permissions. The token is in the answer once and
+        never again (only its digest is stored). A call made with a narrowed token can only
+        create tokens at most as narrow."""
+        _own_only()
+        session = current_session()
+        try:
+            token, plaintext = create_own_token(
+                session,
+                _me(),
+                name=data["name"],
+                permissions=data.get("permissions"),
+                expires_days=data.get("expires_days"),
+                granted=current_user.permissions,
+                narrowed=bool(current_user.via_token),
+                facts=request_facts(),
+            )
+        except IdentityError as exc:
+            session.rollback()
+            if exc.field == "permissions":  # well formed, but not yours to hand out
+                abort(403, description=str(exc))
+            api_abort(422, messages={"json": {exc.field or "_schema": [str(exc)]}})
+        session.commit()
+        shown = ("id", "name", "prefix", "permissions", "created_at", "expires_at")
+        return {**{key: getattr(token, key) for key in shown}, "token": plaintext}
+
+
+@bp.route("/tokens/<int:token_id>")
+class TokenItem(MethodView):
+    @bp.doc(security=AUTH)
+    @bp.response(204)
+    @bp.alt_response(400, schema="Error", description="Missing CSRF token (cookie sessions)")
+    @bp.alt_response(401, schema="Error", description="Not signed in")
+    @bp.alt_response(403, schema="Error", description="Acting for a resident")
+    @bp.alt_response(404, schema="Error", description="You have no token with this id")
+    @require_login
+    def delete(self, token_id: int):
+        """Revoke one of my tokens (another account's id answers 404)."""
+        _own_only()
+        session = current_session()
+        token = own_token(session, _me(), token_id)
+        if token is None:
+            abort(404)
+        revoke_token(session, token, actor=current_user.user)
+        session.commit()
+
+
+def blueprint() -> Blueprint:
+    """The blueprint to mount, next to core's ``identity`` area::
+
+    api.register_blueprint(blueprint(), url_prefix="/api/v1/identity")
+    """
+    return bp
