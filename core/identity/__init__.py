@@ -232,7 +232,7 @@ def has_permission(user: Any, permission: str) -> bool:
 
 def _deny(status: int, permission: str = "") -> None:
     """Refuse and record it: permission denials belong in the audit log."""
-    if status == 403 or permission:
+    if status != 401:
         try:
             session = current_session()
             log_audit(
@@ -253,9 +253,10 @@ def _deny(status: int, permission: str = "") -> None:
     abort(status)
 
 
-def require(permission: str) -> Callable:
-    """Deny unless the current user holds ``permission``: 401 when nobody is signed in
-    (pages redirect to the sign-in page instead), 403 otherwise."""
+def _gate(marker: str, allowed: Callable[[Any], bool]) -> Callable:
+    """A view decorator: nobody signed in → 401 (pages redirect to sign-in instead);
+    signed in but ``allowed(user)`` false → 403, recorded. ``marker`` is kept on the view
+    so tests can prove that every endpoint is gated."""
 
     def decorator(view: Callable) -> Callable:
         @functools.wraps(view)
@@ -264,46 +265,25 @@ def require(permission: str) -> Callable:
                 if request.path.startswith("/api/"):
                     _deny(401)
                 return current_app.login_manager.unauthorized()
-            if permission not in current_user.permissions:
-                _deny(403, permission)
+            if not allowed(current_user):
+                _deny(403, marker)
             return view(*args, **kwargs)
 
-        wrapped.required_permission = permission  # type: ignore[attr-defined]
+        wrapped.required_permission = marker  # type: ignore[attr-defined]
         return wrapped
 
     return decorator
 
 
-def require_login(view: Callable) -> Callable:
-    """Any signed-in account (a resident's own pages)."""
-
-    @functools.wraps(view)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        if not current_user.is_authenticated:
-            if request.path.startswith("/api/"):
-                _deny(401)
-            return current_app.login_manager.unauthorized()
-        return view(*args, **kwargs)
-
-    wrapped.required_permission = "@login"  # type: ignore[attr-defined]
-    return wrapped
+def require(permission: str) -> Callable:
+    """Deny unless the current user holds ``permission`` (deny by default)."""
+    return _gate(permission, lambda user: permission in user.permissions)
 
 
-def require_verified(view: Callable) -> Callable:
-    """Only accounts bound to a registry person (e.g. voting, applying for services)."""
-
-    @functools.wraps(view)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        if not current_user.is_authenticated:
-            if request.path.startswith("/api/"):
-                _deny(401)
-            return current_app.login_manager.unauthorized()
-        if not current_user.is_verified:
-            _deny(403, "@verified")
-        return view(*args, **kwargs)
-
-    wrapped.required_permission = "@verified"  # type: ignore[attr-defined]
-    return wrapped
+#: Any signed-in account (a resident's own pages).
+require_login = _gate("@login", lambda user: True)
+#: Only accounts bound to a registry person (voting, applying for services).
+require_verified = _gate("@verified", lambda user: user.is_verified)
 
 
 def can_access(
