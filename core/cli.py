@@ -290,3 +290,9 @@ main.add_command(worker)
 from core.registry.cli import registry as registry_cli  # noqa: E402
 
 main.add_command(registry_cli)
+
+from core.identity.cli import audit, token, user  # noqa: E402
+
+main.add_command(token)
+main.add_command(user)
+main.add_command(audit)

@@ -153,12 +153,12 @@ def _own_only() -> None:
 
 @bp.route("/notifications")
 class Notifications(MethodView):
+    @require_login
     @bp.doc(security=AUTH)
     @bp.arguments(PageArgs, location="query")
     @bp.response(200, OwnNotificationPage)
     @bp.alt_response(401, schema="Error", description="Not signed in")
     @bp.alt_response(422, schema="Error", description="Invalid page arguments")
-    @require_login
     def get(self, args: dict[str, Any]):
         """My notifications, newest first (paginated)."""
         return paginate(current_session(), notifications_for(current_user.id), args)
@@ -166,6 +166,7 @@ class Notifications(MethodView):
 
 @bp.route("/notifications/read")
 class NotificationsRead(MethodView):
+    @require_login
     @bp.doc(security=AUTH)
     @bp.arguments(OwnMarkReadSchema, required=False)
     @bp.response(200, OwnMarkedSchema)
@@ -173,7 +174,6 @@ class NotificationsRead(MethodView):
     @bp.alt_response(401, schema="Error", description="Not signed in")
     @bp.alt_response(415, schema="Error", description="The body is not JSON")
     @bp.alt_response(422, schema="Error", description="Invalid fields")
-    @require_login
     def post(self, data: dict[str, Any]):
         """Mark my notifications read: those listed in ``ids``, or all when omitted. Ids of
         other accounts' notifications are ignored."""
@@ -185,12 +185,12 @@ class NotificationsRead(MethodView):
 
 @bp.route("/access-log")
 class AccessLog(MethodView):
+    @require_login
     @bp.doc(security=AUTH)
     @bp.arguments(PageArgs, location="query")
     @bp.response(200, OwnAccessEntryPage)
     @bp.alt_response(401, schema="Error", description="Not signed in")
     @bp.alt_response(422, schema="Error", description="Invalid page arguments")
-    @require_login
     def get(self, args: dict[str, Any]):
         """Who read my personal data, newest first (paginated). Empty until the account is
         verified, since the log belongs to the registry person."""
@@ -205,11 +205,11 @@ class AccessLog(MethodView):
 
 @bp.route("/sessions")
 class Sessions(MethodView):
+    @require_login
     @bp.doc(security=AUTH)
     @bp.response(200, OwnSessionSchema(many=True))
     @bp.alt_response(401, schema="Error", description="Not signed in")
     @bp.alt_response(403, schema="Error", description="Acting for a resident")
-    @require_login
     def get(self):
         """Where I am signed in (live sessions, most recently used first)."""
         _own_only()
@@ -229,13 +229,13 @@ class Sessions(MethodView):
 
 @bp.route("/sessions/<int:session_id>")
 class SessionItem(MethodView):
+    @require_login
     @bp.doc(security=AUTH)
     @bp.response(204)
     @bp.alt_response(400, schema="Error", description="Missing CSRF token (cookie sessions)")
     @bp.alt_response(401, schema="Error", description="Not signed in")
     @bp.alt_response(403, schema="Error", description="Acting for a resident")
     @bp.alt_response(404, schema="Error", description="No live session of yours has this id")
-    @require_login
     def delete(self, session_id: int):
         """Sign out one of my sessions (another account's id answers 404)."""
         _own_only()
@@ -247,16 +247,17 @@ class SessionItem(MethodView):
 
 @bp.route("/tokens")
 class Tokens(MethodView):
+    @require_login
     @bp.doc(security=AUTH)
     @bp.response(200, OwnTokenSchema(many=True))
     @bp.alt_response(401, schema="Error", description="Not signed in")
     @bp.alt_response(403, schema="Error", description="Acting for a resident")
-    @require_login
     def get(self):
         """My personal tokens, newest first (revoked and expired ones included)."""
         _own_only()
         return own_tokens(current_session(), _me())
 
+    @require("identity.token.create")
     @bp.doc(security=AUTH)
     @bp.arguments(OwnTokenCreateSchema)
     @bp.response(201, OwnTokenCreatedSchema)
@@ -269,7 +270,6 @@ class Tokens(MethodView):
     )
     @bp.alt_response(415, schema="Error", description="The body is not JSON")
     @bp.alt_response(422, schema="Error", description="Invalid fields")
-    @require("identity.token.create")
     def post(self, data: dict[str, Any]):
         """Create a token within my own permissions. The token is in the answer once and
         never again (only its digest is stored). A call made with a narrowed token can only
@@ -299,13 +299,13 @@ class Tokens(MethodView):
 
 @bp.route("/tokens/<int:token_id>")
 class TokenItem(MethodView):
+    @require_login
     @bp.doc(security=AUTH)
     @bp.response(204)
     @bp.alt_response(400, schema="Error", description="Missing CSRF token (cookie sessions)")
     @bp.alt_response(401, schema="Error", description="Not signed in")
     @bp.alt_response(403, schema="Error", description="Acting for a resident")
     @bp.alt_response(404, schema="Error", description="You have no token with this id")
-    @require_login
     def delete(self, token_id: int):
         """Revoke one of my tokens (another account's id answers 404)."""
         _own_only()

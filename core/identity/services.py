@@ -11,10 +11,10 @@ import contextlib
 import hashlib
 import re
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from functools import cache
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -223,6 +223,18 @@ def set_active(
     )
 
 
+def _replace_children(current: list[Any], wanted: Iterable[Any], *, key: Callable[[Any], Any],
+                      make: Callable[[Any], Any]) -> None:
+    """Make a child collection equal ``wanted`` by removing and adding only what changed:
+    replacing the whole list would insert a kept row again before deleting the old one and
+    trip the unique constraint."""
+    wanted = list(wanted)
+    for child in [c for c in current if key(c) not in wanted]:
+        current.remove(child)
+    have = {key(c) for c in current}
+    current.extend(make(w) for w in wanted if w not in have)
+
+
 def set_roles(
     session: Session, user: User, roles: Iterable[str], *, admin: User, known: Iterable[str]
 ) -> None:
@@ -233,7 +245,7 @@ def set_roles(
     old = user.role_names
     if old == wanted:
         return
-    user.roles = [UserRole(role=r) for r in wanted]
+    _replace_children(user.roles, wanted, key=lambda r: r.role, make=lambda r: UserRole(role=r))
     log_audit(
         session,
         "admin.user.roles_changed",
@@ -260,7 +272,8 @@ def set_scopes(
     old = sorted((s.kind, s.code) for s in user.scopes)
     if old == wanted:
         return
-    user.scopes = [UserScope(kind=k, code=c) for k, c in wanted]
+    _replace_children(user.scopes, wanted, key=lambda sc: (sc.kind, sc.code),
+                      make=lambda kc: UserScope(kind=kc[0], code=kc[1]))
     log_audit(
         session,
         "admin.user.scopes_changed",

@@ -62,5 +62,8 @@ def navigation(kernel: Any) -> list[Any]:
     """The navigation for the current user, built once per request from ``nav_items``."""
     if "nav_items" not in g:
         items = kernel.plugins.call_slot("nav_items", user=current_user)
+        from core.identity.admin_views import admin_nav  # core's account and log pages
+
+        items = [*items, *admin_nav(current_user)]
         g.nav_items = sorted(items, key=lambda i: i.order)
     return g.nav_items

@@ -1,0 +1,679 @@
+"""The ``identity`` API area (``/api/v1/identity``): the current account, account
+administration, the role × permission matrix, and read-only access to the audit log, the
+personal-data access log and the outbound messages.
+
+Thin, like the pages: the rules are in ``core.identity.services``, which writes every
+change to the audit log with its old and new values. Each operation names its permission
+with :func:`core.identity.require`, outermost, so access is decided before the body is
+read (401 without credentials, 403 without the permission, then 404/422). Bodies are
+validated with ``unknown = RAISE``: only the fields listed can be written, so ``kind``,
+``username``, ``password`` or verification cannot be set through ``PATCH``. There is no
+operation that changes or deletes a log entry.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import abort, current_app
+from flask.views import MethodView
+from flask_login import current_user
+from flask_smorest import Blueprint
+from marshmallow import RAISE, Schema, fields, validate
+from sqlalchemy.orm import Session
+from werkzeug.exceptions import Conflict, UnprocessableEntity
+
+from core.api.pagination import PageArgs, page_schema, paginate
+from core.audit.services import search_access, search_audit
+from core.db import current_session
+from core.identity import require, require_login
+from core.identity.models import User
+from core.identity.permissions import ROLES
+from core.identity.services import (
+    IdentityError,
+    admin_create_user,
+    admin_reset_password,
+    count_active_sessions,
+    mask_recipient,
+    role_states,
+    search_messages,
+    search_users,
+    set_role_permission,
+    update_account,
+)
+
+identity = Blueprint(
+    "identity_api", __name__, description="The current account, accounts and roles"
+)
+logs = Blueprint(
+    "identity_logs_api",
+    __name__,
+    description="The audit log, the personal-data access log and outbound messages (read-only)",
+)
+AUTH = [{"bearerAuth": []}]
+
+ROLE_NAME = validate.Length(min=1, max=40)
+#: Roles are the fixed vocabulary of ``core.identity.permissions.ROLES`` (documented as an
+#: enum, so clients and the fuzzer know them).
+ROLE = validate.OneOf(ROLES)
+#: Refusals because of the account's current state rather than the request's shape: 409.
+CONFLICTS = frozenset(
+    {
+        "This username is taken.",
+        "An account with this mobile number exists.",
+        "You cannot disable your own account.",
+        "You cannot remove your own administrator role.",
+        "Change your own password on the password page instead.",
+        "Administrators keep the account permissions.",
+    }
+)
+#: The API may disable without a reason; the audit entry says so.
+NO_REASON = "Disabled through the API without a reason"
+
+
+class Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class Text(fields.String):
+    """Text as stored: lone surrogates (JSON can carry ``"\\udbd9"``, which is not Unicode)
+    and NUL (which PostgreSQL cannot store) are dropped, and with ``one_line`` every
+    control character (security.md: strip hidden characters people may paste)."""
+
+    def __init__(self, *args: Any, one_line: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.controls = _CONTROLS if one_line else _NUL
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        for check in self.validators:  # the documented length is the length as sent
+            if isinstance(check, validate.Length):
+                check(text)
+        text = text.encode("utf-8", "ignore").decode("utf-8")
+        return self.controls.sub("", text)
+
+
+_NUL = re.compile(r"\x00")
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class JsonBoolean(fields.Boolean):
+    """JSON ``true`` or ``false`` only, as the document says (not 1, 0 or "yes")."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
+# ------------------------------------------------------------------------------ schemas
+
+
+class ScopesSchema(Strict):
+    """Where a staff account may act in the registry (nothing: nowhere)."""
+
+    all = JsonBoolean(
+        load_default=False, metadata={"description": "Everywhere (district level)"}
+    )
+    communities = fields.List(
+        fields.String(validate=validate.Regexp(r"^[0-9]{12}$")),
+        load_default=list,
+        validate=validate.Length(max=200),
+        metadata={"description": "12-digit division codes"},
+    )
+    grids = fields.List(
+        fields.String(validate=validate.Regexp(r"^[A-Za-z0-9_-]{1,32}$")),
+        load_default=list,
+        validate=validate.Length(max=200),
+        metadata={"description": "Grid codes"},
+    )
+
+
+class UserSchema(Schema):
+    id = fields.Integer(required=True)
+    username = fields.String(required=True)
+    display_name = fields.String(required=True)
+    kind = fields.String(required=True)
+    is_active = fields.Boolean(required=True)
+    roles = fields.List(fields.String(), required=True, attribute="role_names")
+
+
+class MeSchema(UserSchema):
+    permissions = fields.List(fields.String(), required=True)
+
+
+class UserDetailSchema(UserSchema):
+    phone = fields.String(
+        allow_none=True, metadata={"description": "Masked (138****5678), or null"}
+    )
+    scopes = fields.Nested(ScopesSchema, required=True)
+    created_at = fields.DateTime(required=True)
+    last_login_at = fields.DateTime(allow_none=True)
+    password_changed_at = fields.DateTime(allow_none=True)
+    must_change_password = fields.Boolean(required=True)
+    disabled_reason = fields.String(allow_none=True)
+    is_verified = fields.Boolean(required=True)
+    verified_at = fields.DateTime(allow_none=True)
+    verification_method = fields.String(allow_none=True)
+    active_sessions = fields.Integer(required=True)
+
+
+class UserCreatedSchema(UserDetailSchema):
+    initial_password = fields.String(
+        required=True,
+        metadata={"description": "Shown once; the account must change it at first sign-in"},
+    )
+
+
+class UserQuery(PageArgs):
+    q = Text(
+        validate=validate.Length(max=64),
+        metadata={"description": "Part of the username or display name"},
+    )
+    role = Text(validate=ROLE_NAME)
+    kind = fields.String(validate=validate.OneOf(["staff", "resident"]))
+    active = fields.Boolean()
+
+
+class UserCreate(Strict):
+    username = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^(?:[A-Za-z0-9_.\-]{3,32}|1[3-9][0-9]{9})$"),
+        metadata={"description": "3-32 letters, digits, '.', '-', '_', or a mobile number"},
+    )
+    display_name = Text(
+        required=True,
+        one_line=True,
+        validate=validate.Length(max=100),
+        metadata={"description": "Control characters are removed; empty: the username"},
+    )
+    phone = fields.String(allow_none=True, validate=validate.Regexp(r"^1[3-9][0-9]{9}$"))
+    roles = fields.List(
+        fields.String(validate=ROLE), required=True, validate=validate.Length(min=1, max=8)
+    )
+    scopes = fields.Nested(ScopesSchema, load_default=dict)
+
+
+class UserPatch(Strict):
+    roles = fields.List(fields.String(validate=ROLE), validate=validate.Length(max=8))
+    scopes = fields.Nested(ScopesSchema)
+    is_active = JsonBoolean()
+    reason = Text(
+        validate=validate.Length(max=200),
+        metadata={"description": "Why the account is disabled (recorded in the audit log)"},
+    )
+
+
+class TemporaryPasswordSchema(Schema):
+    temporary_password = fields.String(
+        required=True, metadata={"description": "Shown once; must be changed at next sign-in"}
+    )
+
+
+class PermissionSchema(Schema):
+    name = fields.String(required=True)
+    description = fields.String(required=True)
+    description_zh = fields.String(required=True)
+
+
+class RoleSchema(Schema):
+    role = fields.String(required=True)
+    permissions = fields.List(
+        fields.String(), required=True, metadata={"description": "Effective permissions"}
+    )
+    added = fields.List(
+        fields.String(), required=True, metadata={"description": "Granted beyond the default"}
+    )
+    removed = fields.List(
+        fields.String(), required=True, metadata={"description": "Default but withdrawn"}
+    )
+
+
+class RoleMatrixSchema(Schema):
+    roles = fields.List(fields.Nested(RoleSchema), required=True)
+    permissions = fields.List(fields.Nested(PermissionSchema), required=True)
+
+
+class GrantSchema(Strict):
+    granted = JsonBoolean(required=True)
+
+
+class AuditQuery(PageArgs):
+    action = Text(validate=validate.Length(max=80), metadata={"description": "Action prefix"})
+    actor = Text(validate=validate.Length(max=64), metadata={"description": "Username"})
+    outcome = fields.String(validate=validate.OneOf(["ok", "denied", "failed"]))
+    since = fields.AwareDateTime(default_timezone=UTC)
+    until = fields.AwareDateTime(default_timezone=UTC)
+
+
+class AuditEntrySchema(Schema):
+    id = fields.Integer(required=True)
+    at = fields.DateTime(required=True)
+    action = fields.String(required=True)
+    outcome = fields.String(required=True)
+    actor_id = fields.Integer(allow_none=True)
+    actor_name = fields.String(required=True)
+    on_behalf_of_id = fields.Integer(allow_none=True)
+    target_type = fields.String(required=True)
+    target_id = fields.String(required=True)
+    detail = fields.Dict(required=True)
+    ip = fields.String(required=True)
+    user_agent = fields.String(required=True)
+    request_id = fields.String(required=True)
+
+
+class AccessQuery(PageArgs):
+    person_id = fields.Integer(validate=validate.Range(min=1, max=2**31 - 1))
+    actor = Text(validate=validate.Length(max=64), metadata={"description": "Username"})
+    via = Text(validate=validate.Length(max=40), metadata={"description": "core or a plugin id"})
+    since = fields.AwareDateTime(default_timezone=UTC)
+    until = fields.AwareDateTime(default_timezone=UTC)
+
+
+class AccessEntrySchema(Schema):
+    id = fields.Integer(required=True)
+    at = fields.DateTime(required=True)
+    actor_id = fields.Integer(allow_none=True)
+    actor_name = fields.String(required=True)
+    on_behalf_of_id = fields.Integer(allow_none=True)
+    subject_person_id = fields.Integer(required=True)
+    fields_ = fields.List(fields.String(), required=True, data_key="fields", attribute="fields")
+    via = fields.String(required=True)
+    purpose = fields.String(required=True)
+    request_id = fields.String(required=True)
+
+
+class MessageQuery(PageArgs):
+    status = fields.String(validate=validate.OneOf(["recorded", "sent", "failed"]))
+    channel = fields.String(validate=validate.OneOf(["sms", "email"]))
+
+
+class MessageSchema(Schema):
+    id = fields.Integer(required=True)
+    created_at = fields.DateTime(required=True)
+    channel = fields.String(required=True)
+    user_id = fields.Integer(allow_none=True)
+    recipient = fields.Function(
+        lambda m: mask_recipient(m.recipient),
+        required=True,
+        metadata={"description": "Masked"},
+    )
+    subject = fields.String(required=True)
+    body = fields.String(required=True)
+    status = fields.String(required=True, metadata={"description": "recorded | sent | failed"})
+    sent_by = fields.String(allow_none=True)
+    error = fields.String(allow_none=True)
+
+
+UserPage = page_schema(UserSchema, "UserPage")
+AuditPage = page_schema(AuditEntrySchema, "AuditEntryPage")
+AccessPage = page_schema(AccessEntrySchema, "AccessEntryPage")
+MessagePage = page_schema(MessageSchema, "MessagePage")
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def _kernel() -> Any:
+    return current_app.extensions["shequ"]
+
+
+def _user_or_404(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id) if 0 < user_id < 2**31 else None
+    if user is None:
+        abort(404, description="There is no account with this id.")
+    return user
+
+
+def _refused(session: Session, exc: IdentityError) -> None:
+    """A rule the schema cannot express: 422 with the field named, or 409 when the
+    account's current state is what stands in the way (a taken name, your own account)."""
+    session.rollback()
+    field = {"user": "is_active"}.get(exc.field, exc.field) or "_schema"
+    if exc.message in CONFLICTS:
+        error: Any = Conflict(description=str(exc))
+    else:
+        error = UnprocessableEntity(description="The request has invalid fields.")
+    error.data = {"messages": {field: [str(exc)]}}
+    raise error
+
+
+def _scopes(data: dict[str, Any]) -> list[tuple[str, str]]:
+    scopes: list[tuple[str, str]] = [("all", "")] if data.get("all") else []
+    scopes += [("community", c.strip()) for c in data.get("communities", [])]
+    scopes += [("grid", g.strip()) for g in data.get("grids", [])]
+    return scopes
+
+
+def _scopes_out(user: User) -> dict[str, Any]:
+    have = sorted((s.kind, s.code) for s in user.scopes)
+    return {
+        "all": ("all", "") in have,
+        "communities": [c for k, c in have if k == "community"],
+        "grids": [c for k, c in have if k == "grid"],
+    }
+
+
+def _detail(session: Session, user: User, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "username": user.username,
+        "display_name": user.display_name,
+        "kind": user.kind,
+        "is_active": user.is_active,
+        "role_names": user.role_names,
+        "phone": mask_recipient(user.phone) if user.phone else None,
+        "scopes": _scopes_out(user),
+        "created_at": user.created_at,
+        "last_login_at": user.last_login_at,
+        "password_changed_at": user.password_changed_at,
+        "must_change_password": user.must_change_password,
+        "disabled_reason": user.disabled_reason,
+        "is_verified": user.is_verified,
+        "verified_at": user.verified_at,
+        "verification_method": user.verification_method,
+        "active_sessions": count_active_sessions(session, user),
+        **extra,
+    }
+
+
+def _utc(value: datetime | None, field: str) -> datetime | None:
+    """An aware datetime in UTC; one that cannot be expressed in UTC is refused."""
+    if value is None:
+        return None
+    try:
+        return value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        error = UnprocessableEntity(description="The request has invalid fields.")
+        error.data = {"messages": {field: ["The date is out of range."]}}
+        raise error from None
+
+
+def _role(state: Any) -> dict[str, Any]:
+    return {
+        "role": state.role,
+        "permissions": sorted(state.granted),
+        "added": sorted(state.added),
+        "removed": sorted(state.removed),
+    }
+
+
+# ------------------------------------------------------------------------------ me, users
+
+
+@identity.route("/me")
+class Me(MethodView):
+    @require_login
+    @identity.doc(security=AUTH)
+    @identity.response(200, MeSchema)
+    @identity.alt_response(401, schema="Error", description="Not signed in")
+    def get(self):
+        """The signed-in account and its effective permissions."""
+        return {
+            "id": current_user.id,
+            "username": current_user.username,
+            "display_name": current_user.display_name,
+            "kind": current_user.kind,
+            "is_active": current_user.is_active,
+            "role_names": current_user.role_names,
+            "permissions": sorted(current_user.permissions),
+        }
+
+
+@identity.route("/users")
+class Users(MethodView):
+    @require("identity.user.read")
+    @identity.doc(security=AUTH)
+    @identity.arguments(UserQuery, location="query")
+    @identity.response(200, UserPage)
+    @identity.alt_response(401, schema="Error", description="Not signed in")
+    @identity.alt_response(403, schema="Error", description="Lacks identity.user.read")
+    @identity.alt_response(422, schema="Error", description="Invalid filters or page")
+    def get(self, args):
+        """Accounts, oldest first, filtered by text, role, kind and status (paginated)."""
+        query = search_users(
+            text=args.pop("q", None),
+            role=args.pop("role", None),
+            kind=args.pop("kind", None),
+            active=args.pop("active", None),
+        )
+        return paginate(current_session(), query, args)
+
+    @require("identity.user.manage")
+    @identity.doc(security=AUTH)
+    @identity.arguments(UserCreate)
+    @identity.response(201, UserCreatedSchema)
+    @identity.alt_response(401, schema="Error", description="Not signed in")
+    @identity.alt_response(403, schema="Error", description="Lacks identity.user.manage")
+    @identity.alt_response(409, schema="Error", description="Username or mobile number taken")
+    @identity.alt_response(422, schema="Error", description="Invalid fields, or a rule broken")
+    def post(self, data):
+        """Create a staff account. Its initial password is returned once and must be
+        changed at the first sign-in."""
+        kernel = _kernel()
+        session = current_session()
+        try:
+            user, password = admin_create_user(
+                session,
+                current_app.extensions["shequ.hasher"],
+                username=data["username"].strip(),
+                display_name=data["display_name"],
+                phone=(data.get("phone") or "").strip() or None,
+                roles=data["roles"],
+                known_roles=kernel.roles,
+                scopes=_scopes(data["scopes"]),
+                admin=current_user.actor,
+                kind="staff",
+                min_length=kernel.config.identity["password_min_length"],
+                bus=kernel.bus,
+            )
+        except IdentityError as exc:
+            _refused(session, exc)
+        session.commit()
+        return _detail(session, user, initial_password=password)
+
+
+@identity.route("/users/<int:user_id>")
+class UserItem(MethodView):
+    @require("identity.user.read")
+    @identity.doc(security=AUTH)
+    @identity.response(200, UserDetailSchema)
+    @identity.alt_response(401, schema="Error", description="Not signed in")
+    @identity.alt_response(403, schema="Error", description="Lacks identity.user.read")
+    @identity.alt_response(404, schema="Error", description="No such account")
+    def get(self, user_id):
+        """One account: roles, scopes, sessions and verification."""
+        session = current_session()
+        return _detail(session, _user_or_404(session, user_id))
+
+    @require("identity.user.manage")
+    @identity.doc(security=AUTH)
+    @identity.arguments(UserPatch)
+    @identity.response(200, UserDetailSchema)
+    @identity.alt_response(401, schema="Error", description="Not signed in")
+    @identity.alt_response(403, schema="Error", description="Lacks identity.user.manage")
+    @identity.alt_response(404, schema="Error", description="No such account")
+    @identity.alt_response(409, schema="Error", description="Not allowed on your own account")
+    @identity.alt_response(422, schema="Error", description="Invalid fields, or a rule broken")
+    def patch(self, data, user_id):
+        """Change roles, scopes or whether the account is active (disabling needs a
+        ``reason``, ends every session and stops every token). Each change is audited."""
+        session = current_session()
+        user = _user_or_404(session, user_id)
+        try:
+            update_account(
+                session,
+                user,
+                admin=current_user.actor,
+                known_roles=_kernel().roles,
+                roles=data.get("roles"),
+                scopes=_scopes(data["scopes"]) if "scopes" in data else None,
+                is_active=data.get("is_active"),
+                reason=(data.get("reason") or "").strip() or NO_REASON,
+            )
+        except IdentityError as exc:
+            _refused(session, exc)
+        session.commit()
+        return _detail(session, user)
+
+
+@identity.route("/users/<int:user_id>/reset-password")
+class ResetPassword(MethodView):
+    @require("identity.user.manage")
+    @identity.doc(security=AUTH)
+    @identity.response(200, TemporaryPasswordSchema)
+    @identity.alt_response(401, schema="Error", description="Not signed in")
+    @identity.alt_response(403, schema="Error", description="Lacks identity.user.manage")
+    @identity.alt_response(404, schema="Error", description="No such account")
+    @identity.alt_response(409, schema="Error", description="Your own account")
+    def post(self, user_id):
+        """Reset the password: every session ends, and the temporary password returned
+        here (once) must be changed at the next sign-in."""
+        session = current_session()
+        user = _user_or_404(session, user_id)
+        kernel = _kernel()
+        try:
+            password = admin_reset_password(
+                session,
+                current_app.extensions["shequ.hasher"],
+                user,
+                admin=current_user.actor,
+                min_length=kernel.config.identity["password_min_length"],
+            )
+        except IdentityError as exc:
+            _refused(session, exc)
+        session.commit()
+        return {"temporary_password": password}
+
+
+# ------------------------------------------------------------------------------ roles
+
+
+@identity.route("/roles")
+class Roles(MethodView):
+    @require("identity.user.read")
+    @identity.doc(security=AUTH)
+    @identity.response(200, RoleMatrixSchema)
+    @identity.alt_response(401, schema="Error", description="Not signed in")
+    @identity.alt_response(403, schema="Error", description="Lacks identity.user.read")
+    def get(self):
+        """Every role's effective permissions (defaults plus administrators' changes)."""
+        kernel = _kernel()
+        return {
+            "roles": [_role(s) for s in role_states(current_session(), kernel.roles)],
+            "permissions": [
+                {
+                    "name": p.name,
+                    "description": p.description,
+                    "description_zh": p.description_zh,
+                }
+                for p in sorted(kernel.permissions.values(), key=lambda p: p.name)
+            ],
+        }
+
+
+@identity.route("/roles/<role>/permissions/<permission>")
+class RolePermissionItem(MethodView):
+    @require("identity.role.manage")
+    @identity.doc(security=AUTH)
+    @identity.arguments(GrantSchema)
+    @identity.response(200, RoleSchema)
+    @identity.alt_response(401, schema="Error", description="Not signed in")
+    @identity.alt_response(403, schema="Error", description="Lacks identity.role.manage")
+    @identity.alt_response(404, schema="Error", description="No such role or permission")
+    @identity.alt_response(409, schema="Error", description="Administrators keep these")
+    @identity.alt_response(422, schema="Error", description="Invalid body")
+    def put(self, data, role, permission):
+        """Grant or withdraw one permission of a role; audited old → new, and in force in
+        every process within seconds."""
+        kernel = _kernel()
+        if role not in kernel.roles or permission not in kernel.permissions:
+            abort(404, description="There is no such role or permission.")
+        session = current_session()
+        try:
+            set_role_permission(
+                session,
+                role=role,
+                permission=permission,
+                granted=data["granted"],
+                admin=current_user.actor,
+                defaults=kernel.roles,
+                known_permissions=kernel.permissions,
+            )
+        except IdentityError as exc:
+            _refused(session, exc)
+        session.commit()
+        kernel.role_cache["at"] = -1.0  # this process sees the change at once
+        state = next(s for s in role_states(session, kernel.roles) if s.role == role)
+        return _role(state)
+
+
+# ------------------------------------------------------------------------------ logs
+
+
+@logs.route("/audit")
+class Audit(MethodView):
+    @require("audit.log.read")
+    @logs.doc(security=AUTH)
+    @logs.arguments(AuditQuery, location="query")
+    @logs.response(200, AuditPage)
+    @logs.alt_response(401, schema="Error", description="Not signed in")
+    @logs.alt_response(403, schema="Error", description="Lacks audit.log.read")
+    @logs.alt_response(422, schema="Error", description="Invalid filters or page")
+    def get(self, args):
+        """Audit entries, newest first: filter by action prefix, actor, outcome and time
+        (``since`` inclusive, ``until`` exclusive)."""
+        query = search_audit(
+            action=args.pop("action", None),
+            actor=args.pop("actor", None),
+            outcome=args.pop("outcome", None),
+            since=_utc(args.pop("since", None), "since"),
+            until=_utc(args.pop("until", None), "until"),
+        )
+        return paginate(current_session(), query, args)
+
+
+@logs.route("/access")
+class Access(MethodView):
+    @require("audit.access.read")
+    @logs.doc(security=AUTH)
+    @logs.arguments(AccessQuery, location="query")
+    @logs.response(200, AccessPage)
+    @logs.alt_response(401, schema="Error", description="Not signed in")
+    @logs.alt_response(403, schema="Error", description="Lacks audit.access.read")
+    @logs.alt_response(422, schema="Error", description="Invalid filters or page")
+    def get(self, args):
+        """Reads of persons' sensitive fields, newest first: filter by person, actor,
+        the plugin it went through and time. Values are never in the log."""
+        query = search_access(
+            person_id=args.pop("person_id", None),
+            actor=args.pop("actor", None),
+            via=args.pop("via", None),
+            since=_utc(args.pop("since", None), "since"),
+            until=_utc(args.pop("until", None), "until"),
+        )
+        return paginate(current_session(), query, args)
+
+
+@logs.route("/messages")
+class Messages(MethodView):
+    @require("core.messages.read")
+    @logs.doc(security=AUTH)
+    @logs.arguments(MessageQuery, location="query")
+    @logs.response(200, MessagePage)
+    @logs.alt_response(401, schema="Error", description="Not signed in")
+    @logs.alt_response(403, schema="Error", description="Lacks core.messages.read")
+    @logs.alt_response(422, schema="Error", description="Invalid filters or page")
+    def get(self, args):
+        """Outbound SMS and e-mail, newest first, with their status (recorded, sent or
+        failed). Recipients are masked."""
+        query = search_messages(status=args.pop("status", None), channel=args.pop("channel", None))
+        return paginate(current_session(), query, args)
+
+
+def blueprints() -> list[Blueprint]:
+    """The ``identity`` area's administrative blueprints, for ``core.api.core_api``."""
+    return [identity, logs]

@@ -1,0 +1,362 @@
+"""The permission matrix: every URL rule × every role → the expected answer, from a table.
+
+``MATRIX`` below declares, for each endpoint and method of the app (core, the four
+built-in plugins and the example plugin "hello" when installed), who may use it. The test
+walks ``app.url_map`` and FAILS when a rule is missing from the table, so every new
+endpoint has to be declared here (security.md R07, R08). Answers are derived as:
+
+* a role the entry allows → one of the entry's ``ok`` statuses;
+* a signed-in role it does not allow → ``denied`` (403, or 404 where an object check hides
+  what exists);
+* anonymous → the page's redirect to the sign-in form, or 401 on the API; public entries
+  answer anonymous with ``anon`` (default: ``ok``).
+
+State-changing requests carry a valid CSRF token (pages) or a bearer token (API) and an
+empty or invalid body: the point is the permission gate, which must answer before any
+validation does. Also here: the generalised CSRF test (R04) and the check that every view
+carries a permission marker or is on the public allow-list (R08).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import pytest
+
+from core.plugins import discover
+from core.testing import csrf_token, ensure_user, login
+
+ROLES = (
+    "resident",
+    "community_worker",
+    "committee_member",
+    "hotline_operator",
+    "merchant",
+    "security_officer",
+    "auditor",
+    "admin",
+)
+ANON = "anonymous"
+PUBLIC = "public"  # anyone, signed in or not
+LOGIN = "login"  # any signed-in account
+PLUGINS = ["gov_services", "commerce", "self_governance", "surveillance"]
+WITH_HELLO = "hello" in discover()
+WRITE = ("POST", "PUT", "PATCH", "DELETE")
+
+
+def only(*roles: str) -> frozenset[str]:
+    unknown = set(roles) - set(ROLES)
+    assert not unknown, unknown
+    return frozenset(roles)
+
+
+@dataclass(frozen=True)
+class E:
+    """Who may call an endpoint with a method, and what they get."""
+
+    who: object  # PUBLIC, LOGIN or a frozenset of roles
+    ok: frozenset[int] = frozenset({200})
+    anon: frozenset[int] | None = None  # for PUBLIC entries, when anonymous differs
+    denied: int = 403
+    fresh: bool = False  # the call ends the session: use a throwaway signed-in client
+    notes: str = field(default="", compare=False)
+
+
+def ok(*codes: int) -> frozenset[int]:
+    return frozenset(codes)
+
+
+ADMIN = only("admin")
+READERS = only("auditor", "admin")  # identity.user.read, audit.*, core.*.read
+TOKEN_MAKERS = only("community_worker", "hotline_operator", "security_officer", "admin")
+ASSISTERS = only("community_worker", "hotline_operator", "admin")
+HELLO_READ = only("resident", "community_worker", "auditor", "admin")
+HELLO_SEND = only("resident", "community_worker", "admin")
+
+#: (endpoint, method) → expectation. Every rule of the app must be here.
+MATRIX: dict[tuple[str, str], E] = {
+    # ---------------------------------------------------------------- public shell
+    ("web.home", "GET"): E(PUBLIC),
+    ("web.api_docs", "GET"): E(PUBLIC),
+    ("web.set_language", "POST"): E(PUBLIC, ok(302)),
+    ("web.set_elder_mode", "POST"): E(PUBLIC, ok(302)),
+    ("api-docs.openapi_json", "GET"): E(PUBLIC),
+    ("health.healthz", "GET"): E(PUBLIC),
+    ("static", "GET"): E(PUBLIC),
+    # ---------------------------------------------------------------- sign-in, account
+    ("identity.login", "GET"): E(PUBLIC),
+    ("identity.login", "POST"): E(PUBLIC, ok(400)),  # blank form
+    ("identity.logout", "POST"): E(PUBLIC, ok(302), fresh=True),
+    ("identity.password", "GET"): E(LOGIN),
+    ("identity.password", "POST"): E(LOGIN, ok(400)),
+    ("account.signup", "GET"): E(PUBLIC, ok(302), anon=ok(200)),  # signed in: to the account
+    ("account.signup", "POST"): E(PUBLIC, ok(302), anon=ok(400)),
+    ("account.index", "GET"): E(LOGIN),
+    ("account.verify", "GET"): E(LOGIN),
+    ("account.verify", "POST"): E(LOGIN, ok(400)),
+    ("account.sessions", "GET"): E(LOGIN),
+    ("account.end_session_view", "POST"): E(LOGIN, ok(404)),  # not one of yours
+    ("account.end_other_sessions_view", "POST"): E(LOGIN, ok(302)),
+    ("account.tokens", "GET"): E(TOKEN_MAKERS),
+    ("account.tokens", "POST"): E(TOKEN_MAKERS, ok(400)),
+    ("account.revoke_token_view", "POST"): E(LOGIN, ok(404)),
+    ("account.notifications", "GET"): E(LOGIN),
+    ("account.notification_read", "POST"): E(LOGIN, ok(302)),  # others' ids are ignored
+    ("account.notifications_read_all", "POST"): E(LOGIN, ok(302)),
+    ("account.access_log", "GET"): E(LOGIN),
+    ("account.assist", "GET"): E(ASSISTERS),
+    ("account.assist", "POST"): E(ASSISTERS, ok(400)),
+    ("account.assist_stop", "POST"): E(LOGIN, ok(302)),
+    # ---------------------------------------------------------------- staff pages
+    ("web.admin_plugins", "GET"): E(READERS),
+    ("events_admin.admin_events", "GET"): E(READERS),
+    ("events_admin.admin_events_retry", "POST"): E(ADMIN, ok(302)),
+    ("identity_admin.accounts", "GET"): E(READERS),
+    ("identity_admin.account", "GET"): E(READERS),
+    ("identity_admin.account_new", "GET"): E(ADMIN),
+    ("identity_admin.account_new", "POST"): E(ADMIN, ok(400)),
+    ("identity_admin.account_roles", "POST"): E(ADMIN, ok(302)),
+    ("identity_admin.account_scopes", "POST"): E(ADMIN, ok(302)),
+    ("identity_admin.account_disable", "POST"): E(ADMIN, ok(400)),  # no reason given
+    ("identity_admin.account_enable", "POST"): E(ADMIN, ok(302)),
+    ("identity_admin.account_end_sessions", "POST"): E(ADMIN, ok(302)),
+    ("identity_admin.account_reset_password", "POST"): E(ADMIN, ok(200)),
+    ("identity_admin.roles", "GET"): E(READERS),
+    ("identity_admin.role", "GET"): E(ADMIN),
+    ("identity_admin.role", "POST"): E(ADMIN, ok(400)),  # nothing shown, nothing changed
+    ("identity_admin.audit", "GET"): E(READERS),
+    ("identity_admin.access", "GET"): E(READERS),
+    ("identity_admin.messages", "GET"): E(READERS),
+    # ---------------------------------------------------------------- identity API
+    ("identity_api.Me", "GET"): E(LOGIN),
+    ("identity_api.Users", "GET"): E(READERS),
+    ("identity_api.Users", "POST"): E(ADMIN, ok(422)),
+    ("identity_api.UserItem", "GET"): E(READERS),
+    ("identity_api.UserItem", "PATCH"): E(ADMIN, ok(200)),  # {} changes nothing
+    ("identity_api.ResetPassword", "POST"): E(ADMIN, ok(200)),
+    ("identity_api.Roles", "GET"): E(READERS),
+    ("identity_api.RolePermissionItem", "PUT"): E(ADMIN, ok(422)),
+    ("identity_logs_api.Audit", "GET"): E(READERS),
+    ("identity_logs_api.Access", "GET"): E(READERS),
+    ("identity_logs_api.Messages", "GET"): E(READERS),
+    # the resident's own API (core.identity.resident_api), when it is mounted
+    ("identity_account.Notifications", "GET"): E(LOGIN),
+    ("identity_account.NotificationsRead", "POST"): E(LOGIN, ok(200, 422)),
+    ("identity_account.AccessLog", "GET"): E(LOGIN),
+    ("identity_account.Sessions", "GET"): E(LOGIN),
+    ("identity_account.SessionItem", "DELETE"): E(LOGIN, ok(404)),
+    ("identity_account.Tokens", "GET"): E(LOGIN),
+    ("identity_account.Tokens", "POST"): E(TOKEN_MAKERS, ok(422)),
+    ("identity_account.TokenItem", "DELETE"): E(LOGIN, ok(404)),
+    # ---------------------------------------------------------------- plugins
+    ("commerce.index", "GET"): E(PUBLIC),
+    ("gov_services.index", "GET"): E(PUBLIC),
+    ("self_governance.index", "GET"): E(PUBLIC),
+    ("surveillance.index", "GET"): E(PUBLIC),
+    ("hello.index", "GET"): E(HELLO_READ),
+    ("hello.index", "POST"): E(HELLO_READ, ok(200, 400)),  # readers who may not send: 200
+    ("hello_api.Greetings", "GET"): E(HELLO_READ),
+    ("hello_api.Greetings", "POST"): E(HELLO_SEND, ok(422)),
+}
+
+#: Views that need no permission at all, each for a reason.
+PUBLIC_VIEWS = {
+    "web.home": "the start page",
+    "web.api_docs": "the API reference",
+    "web.set_language": "the language switch",
+    "web.set_elder_mode": "the elder-mode switch",
+    "api-docs.openapi_json": "the OpenAPI document",
+    "health.healthz": "the load balancer's health check",
+    "static": "CSS, scripts, icons",
+    "identity.login": "signing in",
+    "identity.logout": "signing out (harmless when signed out)",
+    "account.signup": "residents create their account",
+    "commerce.index": "the plugin's public start page",
+    "gov_services.index": "the plugin's public start page",
+    "self_governance.index": "the plugin's public start page",
+    "surveillance.index": "the plugin's public start page",
+}
+
+
+@pytest.fixture
+def matrix_app(make_app):
+    return make_app(plugins=PLUGINS + (["hello"] if WITH_HELLO else []))
+
+
+def rule_methods(rule) -> list[str]:
+    return sorted(rule.methods - {"HEAD", "OPTIONS"})
+
+
+def is_api(rule) -> bool:
+    return rule.rule.startswith("/api/") and rule.endpoint not in ("web.api_docs",)
+
+
+def url_for_rule(rule, values) -> str:
+    missing = set(rule.arguments) - set(values)
+    assert not missing, f"no sample value for {missing} in {rule.rule}"
+    path = rule.rule
+    for name in rule.arguments:
+        path = re.sub(rf"<(?:[^:<>]+:)?{name}>", str(values[name]), path)
+    return path
+
+
+def sample_values(app) -> dict[str, object]:
+    """Values for URL parameters: ids that exist where the rule needs an object, and ids
+    that are nobody's where an object check must hide it."""
+    target = ensure_user(app, "community_worker", username="matrix_target")
+    return {
+        "user_id": target.id,
+        "role": "merchant",
+        "permission": "core.plugins.read",
+        "code": "en",
+        "filename": "shequ.css",
+        "session_id": 999999,
+        "token_id": 999999,
+        "note_id": 999999,
+    }
+
+
+def expected(entry: E, who: str, api: bool) -> frozenset[int] | str:
+    if entry.who == PUBLIC:
+        return (entry.anon or entry.ok) if who == ANON else entry.ok
+    if who == ANON:
+        return frozenset({401}) if api else "login"
+    if entry.who == LOGIN or who in entry.who:
+        return entry.ok
+    return frozenset({entry.denied})
+
+
+def test_every_rule_is_in_the_matrix(matrix_app):
+    missing = [
+        (rule.endpoint, method, rule.rule)
+        for rule in matrix_app.url_map.iter_rules()
+        for method in rule_methods(rule)
+        if (rule.endpoint, method) not in MATRIX
+    ]
+    assert not missing, (
+        "endpoints missing from MATRIX in tests/core/test_permission_matrix.py "
+        f"(declare who may call them): {missing}"
+    )
+
+
+def test_permission_matrix(matrix_app, token_for):
+    app = matrix_app
+    values = sample_values(app)
+    anonymous = app.test_client()
+    clients = {ANON: (anonymous, csrf_token(anonymous, "/account/login"))}
+    tokens = {}
+    for role in ROLES:
+        client = app.test_client()
+        login(client, app, role)
+        clients[role] = (client, csrf_token(client, "/"))
+        tokens[role] = token_for(role)
+
+    failures = []
+    checked = 0
+    rules = sorted(app.url_map.iter_rules(), key=lambda r: (r.rule, r.endpoint))
+    for rule in rules:
+        api = is_api(rule)
+        url = url_for_rule(rule, values)
+        for method in rule_methods(rule):
+            entry = MATRIX.get((rule.endpoint, method))
+            if entry is None:
+                continue  # reported by test_every_rule_is_in_the_matrix
+            for who in (ANON, *ROLES):
+                client, token = clients[who]
+                if entry.fresh and who != ANON:
+                    client = app.test_client()
+                    login(client, app, who)
+                    token = csrf_token(client, "/")
+                kwargs: dict = {}
+                if api:
+                    if who != ANON:
+                        kwargs["headers"] = {"Authorization": f"Bearer {tokens[who]}"}
+                    if method in ("POST", "PUT", "PATCH"):
+                        kwargs["json"] = {}
+                elif method in WRITE:
+                    kwargs["data"] = {"csrf_token": token}
+                resp = client.open(url, method=method, **kwargs)
+                checked += 1
+                want = expected(entry, who, api)
+                if want == "login":
+                    good = resp.status_code == 302 and "/account/login" in resp.headers.get(
+                        "Location", ""
+                    )
+                else:
+                    good = resp.status_code in want
+                if not good:
+                    failures.append(
+                        f"{method} {url} as {who}: got {resp.status_code}, "
+                        f"expected {sorted(want) if want != 'login' else '302 to sign-in'}"
+                    )
+    assert checked > 300
+    assert not failures, "\n".join(failures)
+
+
+def test_state_changing_pages_need_a_csrf_token(matrix_app, token_for):
+    """security.md R04: every POST/PUT/PATCH/DELETE, sent with the session cookie of a
+    signed-in administrator but without the token, is refused with 400 — pages and the
+    API alike (the API takes cookie sessions only with the token). A bearer-token call
+    carries no ambient credential, so it needs none."""
+    from flask_wtf.csrf import CSRFError
+
+    app = matrix_app
+    # Tell the CSRF refusal apart from a blank form's 400 (the page shows the same error).
+    app.register_error_handler(CSRFError, lambda exc: ("refused: CSRF", 400))
+    values = sample_values(app)
+    admin = app.test_client()
+    login(admin, app, "admin")
+    bearer = {"Authorization": f"Bearer {token_for('admin')}"}
+    refused, bearer_checked = [], 0
+    for rule in app.url_map.iter_rules():
+        url = url_for_rule(rule, values)
+        for method in rule_methods(rule):
+            if method not in WRITE:
+                continue
+            kwargs = {"json": {}} if is_api(rule) and method != "DELETE" else {}
+            resp = admin.open(url, method=method, **kwargs)
+            if resp.status_code != 400 or "CSRF" not in resp.get_data(as_text=True):
+                refused.append(f"{method} {rule.rule}: {resp.status_code}")
+            if is_api(rule):
+                bearer_checked += 1
+                resp = app.test_client().open(url, method=method, headers=bearer, **kwargs)
+                if "CSRF" in resp.get_data(as_text=True):
+                    refused.append(f"{method} {rule.rule} with a bearer token asked for CSRF")
+    assert not refused, "\n".join(refused)
+    assert bearer_checked >= 4
+    assert admin.get("/api/v1/identity/me").status_code == 200  # still signed in
+
+
+def test_every_view_declares_a_permission_or_is_public(matrix_app):
+    """security.md R08: deny by default. Every view function (each method of a class-based
+    API view) carries the marker set by ``require`` / ``require_login`` /
+    ``require_verified``, unless it is on the public allow-list for a stated reason."""
+    app = matrix_app
+    unmarked = []
+    for rule in app.url_map.iter_rules():
+        view = app.view_functions[rule.endpoint]
+        if rule.endpoint in PUBLIC_VIEWS:
+            continue
+        cls = getattr(view, "view_class", None)
+        for method in rule_methods(rule):
+            func = getattr(cls, method.lower(), None) if cls is not None else view
+            if not getattr(func, "required_permission", None):
+                unmarked.append(f"{method} {rule.rule} ({rule.endpoint})")
+    assert not unmarked, "views without a permission marker:\n" + "\n".join(unmarked)
+    # The allow-list and the matrix agree on what is public.
+    public_in_matrix = {ep for (ep, _), e in MATRIX.items() if e.who == PUBLIC}
+    assert public_in_matrix == set(PUBLIC_VIEWS)
+
+
+def test_declared_permissions_exist(matrix_app):
+    """A marker naming a permission nobody can hold would lock everyone out silently."""
+    app = matrix_app
+    known = set(app.extensions["shequ"].permissions) | {"@login", "@verified"}
+    for rule in app.url_map.iter_rules():
+        view = app.view_functions[rule.endpoint]
+        cls = getattr(view, "view_class", None)
+        funcs = [getattr(cls, m.lower(), None) for m in rule_methods(rule)] if cls else [view]
+        for func in funcs:
+            marker = getattr(func, "required_permission", None)
+            assert marker is None or marker in known, (rule.rule, marker)
