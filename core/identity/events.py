@@ -28,17 +28,24 @@ class VerificationRevoked(Schema):
     reason = fields.String(required=True)
 
 
-def revoke_on_move(event: Any, session: Session) -> None:
+def _revoke(session: Session, person_id: int, reason: str, bus: Any) -> None:
+    user = revoke_verification(session, person_id, reason=reason)
+    if user is not None and bus is not None:
+        bus.publish(session, "identity.verification.revoked",
+                    {"user_id": user.id, "person_id": person_id, "reason": reason})
+
+
+def revoke_on_move(event: Any, session: Session, bus: Any = None) -> None:
     """A person who leaves their community (or the registry's area) is no longer a
     verified resident of it; a move within the same community changes nothing."""
     payload = event.payload
     if payload.get("from_community") == payload.get("to_community"):
         return
-    revoke_verification(session, payload["person_id"], reason="moved out")
+    _revoke(session, payload["person_id"], "moved out", bus)
 
 
-def revoke_on_death(event: Any, session: Session) -> None:
-    revoke_verification(session, event.payload["person_id"], reason="deceased")
+def revoke_on_death(event: Any, session: Session, bus: Any = None) -> None:
+    _revoke(session, event.payload["person_id"], "deceased", bus)
 
 
 def register_identity_events(bus: Any, host: Any) -> None:
@@ -55,8 +62,10 @@ def register_identity_events(bus: Any, host: Any) -> None:
         VerificationRevoked,
         "A verified account lost its binding (the person moved out or died).",
     )
-    bus.subscribe("registry.person.moved", revoke_on_move, name="identity_revoke_on_move")
-    bus.subscribe("registry.person.deceased", revoke_on_death, name="identity_revoke_on_death")
+    bus.subscribe("registry.person.moved", lambda e, s: revoke_on_move(e, s, bus),
+                  name="identity_revoke_on_move")
+    bus.subscribe("registry.person.deceased", lambda e, s: revoke_on_death(e, s, bus),
+                  name="identity_revoke_on_death")
     bus.declare(
         "identity.message.queued",
         MessageQueued,

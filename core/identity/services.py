@@ -776,10 +776,11 @@ def bind_person(
 
 def revoke_verification(session: Session, person_id: int, *, reason: str) -> User | None:
     """The registry says this person moved out or died: the bound account is no longer
-    verified (the binding itself is kept for the record in the audit log)."""
+    verified (the binding itself is kept for the record in the audit log). Returns the
+    account whose verification was revoked, or None when there was none."""
     user = session.scalar(select(User).where(User.person_id == person_id))
     if user is None or user.verified_at is None:
-        return user
+        return None  # nothing to revoke
     user.verified_at = None
     user.person_id = None
     log_audit(
