@@ -254,3 +254,27 @@ def test_logs_are_append_only_and_purged_only_past_the_floors(app):
     with pytest.raises(ValueError, match="purpose"), kernel.db.session_scope() as s:
         log_access(s, actor=actor, person_id=5, fields=["id_number"], purpose="  ")
 
+
+
+def test_moving_out_revokes_verification_through_the_event_bus(app, events):
+    """The whole path: a registry move publishes an event, delivery runs identity's
+    subscriber, the account loses verification and identity says so with its own event."""
+    from core.registry import services as registry
+    from core.registry.testing import make_id, make_places
+
+    kernel = app.extensions["shequ"]
+    user = ensure_user(app, "resident")
+    with kernel.db.session_scope() as s:
+        places = make_places(s)
+        person = registry.register_person(
+            s, {"name": "张三", "id_number": make_id(), "hukou_type": "local"},
+            bus=kernel.bus, dwelling_id=places.d1.id)
+        bind_person(s, s.get(User, user.id), person.id, method="in_person", by=None)
+        person_id, d3 = person.id, places.d3.id
+    with kernel.db.session_scope() as s:
+        registry.move_person(s, person_id, to_dwelling_id=d3, bus=kernel.bus)
+    deliver_pending(app)
+    with kernel.db.session_scope() as s:
+        assert not s.get(User, user.id).is_verified
+    deliver_pending(app)
+    assert "identity.verification.revoked" in events.names()
