@@ -89,5 +89,6 @@ def init_app(app: Flask, kernel: Any) -> None:
     app.before_request(check_body)
     app.after_request(add_pagination_header)
 
-    for area, bp in core_api.blueprints().items():
-        api.register_blueprint(bp, url_prefix=f"{API_PREFIX}/{area}")
+    for area, bps in core_api.blueprints().items():
+        for bp in bps:
+            api.register_blueprint(bp, url_prefix=f"{API_PREFIX}/{area}")

@@ -173,7 +173,7 @@ class UserQuery(PageArgs):
         validate=validate.Length(max=64),
         metadata={"description": "Part of the username or display name"},
     )
-    role = Text(validate=ROLE_NAME)
+    role = fields.String(validate=ROLE)
     kind = fields.String(validate=validate.OneOf(["staff", "resident"]))
     active = fields.Boolean()
 

@@ -381,7 +381,7 @@ def active_sessions(session: Session, user: User) -> list[UserSession]:
 # minute, so a read never commits the request's session.
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class ScopeRef:
     kind: str
     code: str

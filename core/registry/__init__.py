@@ -12,8 +12,14 @@ from typing import Any
 
 
 def init_app(app: Any, kernel: Any) -> None:
-    """Declare the registry's events on the kernel's bus (idempotent)."""
+    """Declare the registry's events on the kernel's bus and register the registry's pages
+    (``core.registry.views``, under ``/registry``); idempotent. The API blueprints are
+    mounted by ``core.api.core_api`` (area ``registry``)."""
     from core.registry.events import declare_registry_events
 
     declare_registry_events(kernel.bus)
+    if "registry" not in app.blueprints:
+        from core.registry.views import bp
+
+        app.register_blueprint(bp)
     app.extensions["shequ.registry"] = True

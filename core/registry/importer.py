@@ -25,14 +25,18 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
+import operator
+import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from core.audit.models import AccessEntry
@@ -52,10 +56,10 @@ from core.registry.models import (
     Residence,
     Unit,
 )
-from core.registry.pinyin import name_keys
+from core.registry.pinyin import compute_name_keys
 from core.registry.present import ALL_SCOPES, check_reveal, real_actor
 from core.registry.search import place_filter
-from core.registry.validation import mask_id_number, mask_phone
+from core.registry.validation import id_number_checker, mask_id_number, mask_phone
 
 Progress = Callable[[int], None]
 
@@ -299,25 +303,37 @@ class _Places:
     """Communities, grids, buildings, units, dwellings and households the batch refers
     to, looked up once and created in bulk when missing."""
 
-    def __init__(self, session: Session, writer: BulkWriter):
+    def __init__(self, session: Session, writer: BulkWriter, now: datetime):
         self.session = session
         self.writer = writer
+        # New rows are built in the driver's form (BulkWriter.insert_rows): the few
+        # values that need converting are converted once here.
+        rental = writer.converter(Dwelling.__table__, "is_rental") or _same  # type: ignore[arg-type]
+        self.rental = {True: rental(True), False: rental(False)}
+        self.now = (writer.converter(Household.__table__, "created_at") or _same)(now)  # type: ignore[arg-type]
+        self.floors: dict[str, int | None] = {}
         self.communities = {c: i for i, c in session.execute(select(Community.id,
                                                                     Community.code))}
         self.grids = {c: (i, cid) for i, c, cid in session.execute(
             select(Grid.id, Grid.code, Grid.community_id))}
         self.loaded: set[int] = set()
+        # With no building (household) in the database yet there is nothing to look up:
+        # every one the file names is new, and known once created here.
+        self.no_buildings = session.scalar(select(Building.id).limit(1)) is None
+        self.no_households = session.scalar(select(Household.id).limit(1)) is None
         self.buildings: dict[tuple[int, str, str], tuple[int, int | None, str]] = {}
         self.units: dict[tuple[int, str], int] = {}
         self.dwellings: dict[tuple[int, str, str, str, str], tuple[int, int | None]] = {}
         self.households: dict[str, list[Any]] = {}  # number → [id, head_id]
-        self.pending: dict[str, list[dict[str, Any]]] = {"b": [], "u": [], "d": [], "h": []}
+        self.pending: dict[str, list[tuple[Any, ...]]] = {"b": [], "u": [], "d": [], "h": []}
         self.pool: dict[str, list[int]] = {}
 
     def _load(self, cid: int) -> None:
         if cid in self.loaded:
             return
         self.loaded.add(cid)
+        if self.no_buildings:
+            return
         names: dict[int, tuple[str, str]] = {}
         for bid, gid, estate, name, road in self.session.execute(
                 select(Building.id, Building.grid_id, Building.estate, Building.name,
@@ -337,22 +353,25 @@ class _Places:
     def _id(self, table: Any) -> int:
         pool = self.pool.setdefault(table.name, [])
         if not pool:
-            pool.extend(reversed(self.writer.ids(table, 1000)))
+            pool.extend(reversed(self.writer.ids(table, 5000)))
         return pool.pop()
 
-    def dwelling(self, cid: int, gid: int | None, rec: dict[str, Any], role: str, *,
-                 create: bool) -> tuple[int | None, int | None, bool]:
+    def dwelling(self, cid: int, gid: int | None, road: str, estate: str, building: str,
+                 unit: str, room: str, role: str, *, create: bool
+                 ) -> tuple[int | None, int | None, bool]:
         """(dwelling id, grid id, created?) for a row; (None, grid, False) without a
         building. In a dry run a missing dwelling gets id -1 (counted, not created)."""
-        building, room = rec["building"], rec["room"]
         if not building:
             return None, gid, False
-        self._load(cid)
-        estate, unit = rec["estate"], rec["unit"]
         key = (cid, estate, building, unit, room)
         found = self.dwellings.get(key)
         if found is not None:
             return found[0], found[1] or gid, False
+        if cid not in self.loaded:
+            self._load(cid)
+            found = self.dwellings.get(key)
+            if found is not None:
+                return found[0], found[1] or gid, False
         if not create:
             self.dwellings[key] = (-1, gid)
             return -1, gid, True
@@ -361,27 +380,29 @@ class _Places:
         bkey = (cid, estate, building)
         b = self.buildings.get(bkey)
         if b is None:
-            b = (self._id(Building.__table__), gid, rec["road"])
+            b = (self._id(Building.__table__), gid, road)
             self.buildings[bkey] = b
-            self.pending["b"].append({"id": b[0], "community_id": cid, "grid_id": gid,
-                                      "estate": estate, "name": building, "address": rec["road"]})
+            self.pending["b"].append((b[0], cid, gid, estate, building, road))
         uid = self.units.get((b[0], unit))
         if uid is None:
             uid = self._id(Unit.__table__)
             self.units[(b[0], unit)] = uid
-            self.pending["u"].append({"id": uid, "building_id": b[0], "name": unit})
+            self.pending["u"].append((uid, b[0], unit))
         did = self._id(Dwelling.__table__)
         dgid = b[1]
         self.dwellings[key] = (did, dgid)
-        self.pending["d"].append({
-            "id": did, "unit_id": uid, "room": room, "floor": guess_floor(room),
-            "area_m2": None, "use": "rented" if role == "tenant" else "self",
-            "is_rental": role == "tenant", "community_id": cid, "grid_id": dgid,
-            "address": format_address(b[2], estate, building, unit, room),
-        })
+        floor = self.floors.get(room, _NO)
+        if floor is _NO:
+            floor = self.floors[room] = guess_floor(room)
+        self.pending["d"].append((did, uid, room, floor, None,
+                                  "rented" if role == "tenant" else "self",
+                                  self.rental[role == "tenant"], cid, dgid,
+                                  format_address(b[2], estate, building, unit, room)))
         return did, dgid, True
 
     def preload_households(self, numbers: set[str]) -> None:
+        if self.no_households:
+            return
         wanted = [n for n in numbers if n not in self.households]
         for i in range(0, len(wanted), 1000):
             for hid, number, head in self.session.execute(
@@ -397,21 +418,24 @@ class _Places:
         hid = self._id(Household.__table__) if create else -1
         self.households[number] = [hid, None]
         if create:
-            self.pending["h"].append({
-                "id": hid, "number": number, "kind": "family", "head_id": None,
-                "dwelling_id": dwelling_id if dwelling_id and dwelling_id > 0 else None,
-                "created_at": utcnow(),
-            })
+            self.pending["h"].append((hid, number, "family", None,
+                                      dwelling_id if dwelling_id and dwelling_id > 0 else None,
+                                      self.now))
         return hid, True
 
     def flush(self) -> None:
-        w = self.writer
-        w.insert(Building.__table__, self.pending["b"])  # type: ignore[arg-type]
-        w.insert(Unit.__table__, self.pending["u"])  # type: ignore[arg-type]
-        w.insert(Dwelling.__table__, self.pending["d"])  # type: ignore[arg-type]
-        w.insert(Household.__table__, self.pending["h"])  # type: ignore[arg-type]
-        for rows in self.pending.values():
-            rows.clear()
+        for key, table, columns in _PLACE_TABLES:
+            self.writer.insert_rows(table, columns, self.pending[key])
+            self.pending[key].clear()
+
+
+_PLACE_TABLES: tuple[tuple[str, Any, tuple[str, ...]], ...] = (
+    ("b", Building.__table__, ("id", "community_id", "grid_id", "estate", "name", "address")),
+    ("u", Unit.__table__, ("id", "building_id", "name")),
+    ("d", Dwelling.__table__, ("id", "unit_id", "room", "floor", "area_m2", "use", "is_rental",
+                               "community_id", "grid_id", "address")),
+    ("h", Household.__table__, ("id", "number", "kind", "head_id", "dwelling_id", "created_at")),
+)
 
 
 # ------------------------------------------------------------------------------ import
@@ -422,6 +446,22 @@ _COMPARED = ("name", "id_type", "sex", "birth_date", "phone", "ethnicity", "nati
 _EXISTING = tuple(getattr(Person, c) for c in (
     "id", "id_number", "version", "status", "dwelling_id", "household_id", "relation",
     *_COMPARED))
+#: The columns of a new person, in the order :func:`import_persons` builds them.
+_PERSON_COLUMNS = ("id", "name", "name_pinyin", "name_initials", "id_type", "id_number", "sex",
+                   "birth_date", "phone", "ethnicity", "nationality", "hukou_type",
+                   "hukou_place", "status", "died_on", "merged_into_id", "dwelling_id",
+                   "grid_id", "community_id", "household_id", "relation", "version",
+                   "created_at", "updated_at")
+
+# A validated row is a plain tuple (a million of them go through one import):
+# (row number, *clean person fields in services.PERSON_FIELDS order, community id,
+#  grid id, road, estate, building, unit, room, residence role, moved in, household no,
+#  relation code or "", pinyin.name_keys of the name). Dates (birth, moved in) travel as
+# proleptic ordinals: a tuple of ints and strings pickles twice as fast as one with dates.
+_V_PERSON = slice(1, 11)
+(_V_ROW, _V_NAME, _V_ID_TYPE, _V_ID_NUMBER, _V_SEX, _V_BIRTH, _V_PHONE, _V_ETHNICITY,
+ _V_NATIONALITY, _V_HUKOU, _V_HUKOU_PLACE, _V_CID, _V_GID, _V_ROAD, _V_ESTATE, _V_BUILDING,
+ _V_UNIT, _V_ROOM, _V_ROLE, _V_MOVED_IN, _V_HOUSEHOLD, _V_RELATION, _V_KEYS) = range(23)
 
 
 def _masked(key: str, value: Any) -> str:
@@ -435,6 +475,9 @@ def _masked(key: str, value: Any) -> str:
 
 def _validate_row(rec: dict[str, Any], places: _Places, today: date
                   ) -> tuple[dict[str, Any] | None, dict[str, str]]:
+    """The rules, written once: :func:`services.clean_person` plus the place and
+    household columns. ``rec`` (field → cell) is normalised in place. Every row whose
+    cells :class:`_FastRows` cannot vouch for comes here, and so does every error."""
     from core.registry.services import clean_person, parse_date
 
     errors: dict[str, str] = {}
@@ -491,6 +534,386 @@ def _validate_row(rec: dict[str, Any], places: _Places, today: date
     return (clean if not errors else None), errors
 
 
+def _as_valid(rownum: int, clean: dict[str, Any], rec: dict[str, Any], places: Any
+              ) -> tuple[Any, ...]:
+    """A row :func:`_validate_row` accepted, as the validated-row tuple."""
+    from core.registry.services import PERSON_FIELDS
+
+    values = [clean[f] for f in PERSON_FIELDS]
+    values[_V_BIRTH - 1] = _ordinal(values[_V_BIRTH - 1])
+    return (rownum, *values, places.communities[rec["community"]],
+            places.grids[rec["grid"]][0] if rec["grid"] else None, rec["road"], rec["estate"],
+            rec["building"], rec["unit"], rec["room"], rec["residence_role"],
+            _ordinal(rec["moved_in"]), rec["household_no"], rec["relation"],
+            compute_name_keys(clean["name"]))
+
+
+def _ordinal(value: date | None) -> int | None:
+    return None if value is None else value.toordinal()
+
+
+_NO = object()  # "not cached yet"
+
+
+@dataclass
+class _PlaceCodes:
+    """What validation needs of the registry: community code → id, grid code → (id,
+    community id). Plain data, so a validating process can have it."""
+
+    communities: dict[str, int]
+    grids: dict[str, tuple[int, int]]
+
+
+class _FastRows:
+    """The common row, validated with tables instead of the general functions.
+
+    Most cells of a large file repeat (a few spellings of sex, ethnicity, hukou type,
+    relation; a few hundred communities and grids; given names and surnames): each
+    distinct cell value is checked **once by the general functions** (``codes``,
+    ``services.parse_date``, ``services._clean_name`` …) and the verdict is kept. ID numbers
+    go through :func:`validation.id_number_checker` (precomputed partial check sums and the
+    set of valid birth dates), mobile numbers through a character test. A row is accepted
+    here only when every cell is in the form the general path would accept unchanged;
+    anything else — any error, any cell that needs normalising, landlines, other documents
+    — returns None and the row goes to :func:`_validate_row`, which has the final word and
+    writes the messages. ``tests/core/test_registry_import.py`` checks that both paths
+    agree.
+    """
+
+    _CACHED = ("id_type", "sex", "birth_date", "ethnicity", "nationality", "hukou_type",
+               "community", "grid", "residence_role", "moved_in", "relation")
+
+    def __init__(self, mapping: dict[int, str], width: int, places: Any, today: date, *,
+                 text_only: bool = True):
+        from core.registry.codes import GB11643_TYPES
+
+        self.width = width  # cells per row; index ``width`` is an appended ""
+        position = {key: i for i, key in mapping.items()}
+        self.get = operator.itemgetter(*(position.get(k, width) for k in COLUMN_KEYS))
+        self.places = places
+        self.today = today
+        self.text_only = text_only
+        self.ids = id_number_checker(today)
+        self.gb11643 = GB11643_TYPES
+        self.names: dict[str, Any] = {}
+        self.caches = tuple({} for _ in self._CACHED)
+
+    def _name(self, raw: Any) -> Any:
+        """The name's search keys when the name is valid and already clean, else False."""
+        from core.registry.services import _NAME_OK, _clean_name
+
+        ok = (isinstance(raw, str) and _clean_name(raw) == raw and bool(_NAME_OK.search(raw))
+              and len(raw) <= 50)
+        value = compute_name_keys(raw) if ok else False
+        if len(self.names) < 1_000_000:
+            self.names[raw] = value
+        return value
+
+    def _miss(self, cache: dict[Any, Any], key: str, raw: Any) -> Any:
+        value = self._verdict(key, raw)
+        if len(cache) < 50_000:
+            cache[raw] = value
+        return value
+
+    def _verdict(self, key: str, raw: Any) -> Any:
+        """The clean value of one cell as the general path computes it; False when that
+        path would reject it or change it in a way the fast path does not follow."""
+        from core.registry.services import parse_date
+
+        try:
+            if key == "id_type":
+                return codes.parse_code(raw, codes.ID_TYPES) or "resident_id"
+            if key == "sex":
+                return codes.parse_code(raw, codes.SEXES, codes.SEX_ALIASES)
+            if key == "ethnicity":
+                return codes.parse_ethnicity(raw)
+            if key == "hukou_type":
+                return codes.parse_code(raw, codes.HUKOU_TYPES, codes.HUKOU_ALIASES)
+            if key == "nationality":
+                value = unicodedata.normalize("NFKC", str(raw or "")).strip().upper()
+                if value in ("", "CHN", "CN", "中国", "中华人民共和国"):
+                    return None
+                return value if len(value) == 3 and value.isascii() and value.isalpha() \
+                    else False
+            if key == "birth_date":
+                born = parse_date(raw, key)
+                return False if born and born > self.today else born
+            text = str(raw or "").strip()
+            if key == "community":
+                return self.places.communities.get(text, False) if text else False
+            if key == "grid":
+                return self.places.grids.get(text, False) if text else (None, None)
+            if key == "residence_role":
+                return codes.parse_code(text, codes.RESIDENCE_ROLES,
+                                        codes.RESIDENCE_ALIASES) or "other"
+            if key == "moved_in":
+                moved = parse_date(text, key)
+                return False if moved and moved > self.today else moved
+            if key == "relation":
+                return codes.parse_code(text, codes.RELATIONS, codes.RELATION_ALIASES) \
+                    if text else ""
+        except (KeyError, RegistryError):
+            return False
+        raise AssertionError(key)
+
+    def check(self, rownum: int, cells: list[Any]) -> tuple[Any, ...] | None:
+        """The validated-row tuple, or None (then ask :func:`_validate_row`). ``cells``
+        is padded to the header's width plus one "" (the cell of absent columns)."""
+        if not self.text_only and any(type(c) is not str for c in cells):
+            return None  # spreadsheet numbers and dates: the general path converts them
+        (name, id_type, id_number, sex, birth, ethnicity, nationality, phone, hukou, place,
+         community, grid, road, estate, building, unit, room, role, moved_in, household_no,
+         relation) = self.get(cells)
+        (c_type, c_sex, c_birth, c_eth, c_nat, c_hukou, c_comm, c_grid, c_role, c_moved,
+         c_rel) = self.caches
+        keys = self.names.get(name)
+        if keys is None:
+            keys = self._name(name)
+        if keys is False:
+            return None
+        kind = c_type.get(id_type, _NO)
+        if kind is _NO:
+            kind = self._miss(c_type, "id_type", id_type)
+        if kind not in self.gb11643:
+            return None  # other documents (and errors): the general path
+        parsed = self.ids(id_number)
+        if parsed is None:
+            return None
+        kind, born, derived_sex = parsed
+        sex_code = c_sex.get(sex, _NO)
+        if sex_code is _NO:
+            sex_code = self._miss(c_sex, "sex", sex)
+        if sex_code is False or (sex_code and sex_code != derived_sex):
+            return None
+        given = c_birth.get(birth, _NO)
+        if given is _NO:
+            given = self._miss(c_birth, "birth_date", birth)
+        if given is False or (given and given != born):
+            return None
+        if phone:
+            if not (len(phone) == 11 and phone[0] == "1" and phone[1] in "3456789"
+                    and phone.isdigit() and phone.isascii()):
+                return None
+        else:
+            phone = None
+        eth = c_eth.get(ethnicity, _NO)
+        if eth is _NO:
+            eth = self._miss(c_eth, "ethnicity", ethnicity)
+        nat = c_nat.get(nationality, _NO)
+        if nat is _NO:
+            nat = self._miss(c_nat, "nationality", nationality)
+        huk = c_hukou.get(hukou, _NO)
+        if huk is _NO:
+            huk = self._miss(c_hukou, "hukou_type", hukou)
+        if eth is False or nat is False or huk is False:
+            return None
+        if huk is None:
+            huk = "overseas" if (kind != "resident_id" or nat) else "local"
+        cid = c_comm.get(community, _NO)
+        if cid is _NO:
+            cid = self._miss(c_comm, "community", community)
+        g = c_grid.get(grid, _NO)
+        if g is _NO:
+            g = self._miss(c_grid, "grid", grid)
+        if cid is False or g is False or (g[0] is not None and g[1] != cid):
+            return None
+        building = building.strip()
+        room = room.strip()
+        if bool(building) != bool(room):
+            return None
+        rol = c_role.get(role, _NO)
+        if rol is _NO:
+            rol = self._miss(c_role, "residence_role", role)
+        moved = c_moved.get(moved_in, _NO)
+        if moved is _NO:
+            moved = self._miss(c_moved, "moved_in", moved_in)
+        rel = c_rel.get(relation, _NO)
+        if rel is _NO:
+            rel = self._miss(c_rel, "relation", relation)
+        if rol is False or moved is False or rel is False:
+            return None
+        household_no = household_no.strip()
+        if bool(rel) != bool(household_no):
+            return None
+        return (rownum, name, kind, id_number, derived_sex, born.toordinal(), phone, eth, nat,
+                huk, place.strip()[:200] or None, cid, g[0], road.strip(), estate.strip(),
+                building, unit.strip(), room, rol, moved and moved.toordinal(), household_no,
+                rel, keys)
+
+
+@dataclass
+class _Checked:
+    """One batch of rows, validated: how many rows it had, how many counted (not blank),
+    the valid ones as validated-row tuples, the rejected ones' errors (in row order)."""
+
+    rows: int
+    counted: int
+    valid: list[tuple[Any, ...]]
+    rejected: list[RowError]
+
+
+def _checked_batches(rows: Iterator[tuple[int, list[Any]]], mapping: dict[int, str],
+                     width: int, places: Any, today: date, chunk: int, *, text_only: bool
+                     ) -> Iterator[_Checked]:
+    """Validate the rows batch by batch: every rule that needs nothing but the file and
+    the community and grid codes — the person and place rules, and the same document
+    number or household head twice in the file. Rules that need the registry's persons
+    (closed records) are checked when writing."""
+    fast = _FastRows(mapping, width, places, today, text_only=text_only)
+    check = fast.check
+    seen: dict[str, int] = {}
+    heads: dict[str, int] = {}
+    head_code = codes.HEAD
+    name_at = _cell_index(mapping, "name", width)
+    id_at = _cell_index(mapping, "id_number", width)
+    while True:
+        batch = list(itertools.islice(rows, chunk))
+        if not batch:
+            return
+        out = _Checked(len(batch), 0, [], [])
+        valid = out.valid
+        for rownum, cells in batch:
+            if len(cells) != width:
+                cells = [*cells[:width], *([""] * (width - len(cells)))]
+            cells.append("")
+            v = check(rownum, cells)
+            if v is None:
+                rec = {key: cells[i] for i, key in mapping.items()}
+                for key in COLUMN_KEYS:
+                    rec.setdefault(key, "")
+                if not any(str(x).strip() for x in rec.values()):
+                    continue
+                out.counted += 1
+                clean, errors = _validate_row(rec, places, today)
+                if errors:
+                    label = str(rec.get("name") or "")[:50]
+                    for key, message in errors.items():
+                        out.rejected.append(RowError(rownum, key, message, label,
+                                                     _masked(key, rec.get(key))))
+                    continue
+                v = _as_valid(rownum, clean, rec, places)  # type: ignore[arg-type]
+            else:
+                out.counted += 1
+            number = v[_V_ID_NUMBER]
+            if number not in seen and v[_V_RELATION] != head_code:
+                seen[number] = rownum
+                valid.append(v)
+                continue
+            errors = {}
+            if number in seen:
+                errors["id_number"] = f"The same document number is in row {seen[number]}."
+            else:
+                seen[number] = rownum
+            if v[_V_RELATION] == head_code:
+                hn = v[_V_HOUSEHOLD]
+                if hn in heads:
+                    errors["relation"] = (f"Household {hn} has its head in row "
+                                          f"{heads[hn]} already.")
+                else:
+                    heads[hn] = rownum
+            if not errors:
+                valid.append(v)
+                continue
+            # As the general path reports them: the name and ID number cells as given
+            # (a valid row's are), the relation as its code.
+            label = str(cells[name_at] or "")[:50]
+            for key, message in errors.items():
+                value = cells[id_at] if key == "id_number" else v[_V_RELATION]
+                out.rejected.append(RowError(rownum, key, message, label, _masked(key, value)))
+        yield out
+
+
+#: From this many rows (estimated) up, a CSV file is read and validated in a second
+#: process while this one writes (when the machine has a second CPU).
+PARALLEL_MIN_ROWS = 50_000
+
+
+#: The validating process: a fresh interpreter (nothing of this one — threads, open
+#: connections, the ``__main__`` module — is inherited or re-run), told the interpreter's
+#: import path first, then its arguments, on stdin.
+_CHILD = ("import pickle, sys; sys.path[:0] = pickle.load(sys.stdin.buffer); "
+          "from core.registry.importer import _validate_child; _validate_child()")
+
+
+def _validate_child() -> None:
+    """In the validating process: :func:`_checked_batches` over the file, each batch
+    pickled to stdout as soon as it is ready, then None (or the error, as text)."""
+    import gc
+    import pickle
+    import sys
+    import traceback
+
+    gc.disable()  # a million rows of short-lived tuples; nothing here makes cycles
+    out = sys.stdout.buffer
+    try:
+        # Our own parent's arguments, on our own pipe.
+        args = pickle.load(sys.stdin.buffer)  # noqa: S301
+        source, fmt, mapping, width, places, today, chunk = args
+        _headers, rows, _estimate = read_table(source, fmt)
+        for checked in _checked_batches(rows, mapping, width, places, today, chunk,
+                                        text_only=True):
+            pickle.dump(checked, out, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump(None, out)
+    except BaseException:  # the writer re-raises it
+        pickle.dump(traceback.format_exc(), out)
+    out.flush()
+
+
+class _Validator:
+    """:func:`_checked_batches` in a second process, read as an iterator. The batches
+    arrive in file order, so the report is the same as in one process; the process is
+    stopped (by its id) when the import ends early."""
+
+    def __init__(self, source: str, fmt: str | None, mapping: dict[int, str], width: int,
+                 places: _PlaceCodes, today: date, chunk: int) -> None:
+        import pickle
+        import subprocess
+        import sys
+
+        self.process = subprocess.Popen(  # this interpreter, our own code
+            [sys.executable, "-c", _CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        stdin = self.process.stdin
+        assert stdin is not None and self.process.stdout is not None
+        path = [os.path.abspath(p) if p else os.getcwd() for p in sys.path]
+        pickle.dump(path, stdin)
+        pickle.dump((str(Path(source).resolve()), fmt, mapping, width, places, today, chunk),
+                    stdin)
+        stdin.close()
+        self.stdout = self.process.stdout
+
+    def __iter__(self) -> Iterator[_Checked]:
+        import pickle
+
+        while True:
+            try:
+                item = pickle.load(self.stdout)  # noqa: S301 - our child, our pipe
+            except EOFError:
+                raise RuntimeError("the validating process ended without a result") from None
+            if item is None:
+                return
+            if isinstance(item, str):
+                raise RuntimeError(f"the validating process failed:\n{item}")
+            yield item
+
+    def close(self) -> None:
+        self.stdout.close()
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+
+
+def _use_process(source: Any, fmt: str | None, estimate: int, parallel: bool | None) -> bool:
+    if parallel is not None:
+        return parallel and isinstance(source, str | Path) and _fmt(source, fmt) == "csv"
+    if not isinstance(source, str | Path) or _fmt(source, fmt) != "csv":
+        return False
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    return cpus >= 2 and estimate >= PARALLEL_MIN_ROWS
+
+
 def import_persons(
     session: Session,
     source: str | Path | IO[Any],
@@ -503,146 +926,190 @@ def import_persons(
     progress: Progress | None = None,
     today: date | None = None,
     chunk: int = 5000,
+    parallel: bool | None = None,
 ) -> ImportReport:
     """Import persons from a CSV or XLSX file (path or binary file object). Returns the
     report; when any row is rejected (and not in a dry run) the session is rolled back so
-    nothing of the batch remains. The caller commits a successful import."""
+    nothing of the batch remains. The caller commits a successful import.
+
+    ``parallel``: validate in a second process while this one writes (a CSV file given
+    by path); default: when the file has at least :data:`PARALLEL_MIN_ROWS` rows and the
+    machine a second CPU. The result is the same either way."""
+    import gc
+
     started = time.perf_counter()
     today = today or date.today()
     name = str(getattr(source, "name", source))
     report = ImportReport(source=name, dry_run=dry_run)
     headers, rows, estimate = read_table(source, fmt)
     mapping, report.warnings = map_headers(headers)
+    now = utcnow()
     writer = BulkWriter(session)
-    places = _Places(session, writer)
-    seen: dict[str, int] = {}
-    heads: dict[str, int] = {}
+    places = _Places(session, writer, now)
+    codes_ = _PlaceCodes(places.communities, places.grids)
+    width = len(headers)
+    validator = None
+    if _use_process(source, fmt, estimate, parallel):
+        rows.close()  # type: ignore[attr-defined]
+        validator = _Validator(str(source), fmt, mapping, width, codes_, today, chunk)
+        checked: Iterator[_Checked] | _Validator = validator
+    else:
+        checked = _checked_batches(rows, mapping, width, codes_, today, chunk,
+                                   text_only=_fmt(source, fmt) == "csv")
+    # A load allocates millions of objects and frees none of them in cycles: the cyclic
+    # collector would walk the growing dictionaries again and again.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        _write(session, report, checked, places, writer, estimate, today, now,
+               bus=bus, actor=actor, via=via, dry_run=dry_run, progress=progress)
+    finally:
+        writer.restore_cache()
+        if validator is not None:
+            validator.close()
+        if gc_was_enabled:
+            gc.enable()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _write(session: Session, report: ImportReport, checked: Iterable[_Checked],
+           places: _Places, writer: BulkWriter, estimate: int, today: date, now: datetime,
+           *, bus: Any, actor: Any, via: str, dry_run: bool, progress: Progress | None
+           ) -> None:
+    """The writing half of :func:`import_persons`: places, persons, search keys,
+    residences and heads for each validated batch, all or nothing."""
     writing = not dry_run
     started_writing = False
+    fresh: bool | None = None  # no person at all before this import
     moves: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
     first_id = last_id = None
-    now = utcnow()
+    person_table: Table = Person.__table__  # type: ignore[assignment]
+    key_table: Table = PersonKey.__table__  # type: ignore[assignment]
+    residence_table: Table = Residence.__table__  # type: ignore[assignment]
+    as_date = writer.converter(person_table, "birth_date") or _same
+    dates: dict[Any, Any] = {None: None}  # ordinal → the driver's form, once per distinct date
+    stamp = (writer.converter(person_table, "created_at") or _same)(now)
+    since_today = (writer.converter(residence_table, "started_on") or _same)(today)
+    head_code = codes.HEAD
+    dwellings = places.dwellings
+    households = places.households
 
-    def batches() -> Iterator[list[tuple[int, list[Any]]]]:
-        buf: list[tuple[int, list[Any]]] = []
-        for item in rows:
-            buf.append(item)
-            if len(buf) >= chunk:
-                yield buf
-                buf = []
-        if buf:
-            yield buf
-
-    for batch in batches():
-        valid: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
-        for rownum, cells in batch:
-            rec = {key: (cells[i] if i < len(cells) else "") for i, key in mapping.items()}
-            for key in COLUMN_KEYS:
-                rec.setdefault(key, "")
-            if not any(str(v).strip() for v in rec.values()):
-                continue
-            report.total += 1
-            clean, errors = _validate_row(rec, places, today)
-            if clean is not None:
-                number = clean["id_number"]
-                if number in seen:
-                    errors["id_number"] = f"The same document number is in row {seen[number]}."
-                else:
-                    seen[number] = rownum
-                if rec["relation"] == codes.HEAD:
-                    hn = rec["household_no"]
-                    if hn in heads:
-                        errors["relation"] = (f"Household {hn} has its head in row "
-                                              f"{heads[hn]} already.")
-                    else:
-                        heads[hn] = rownum
-            if errors:
-                label = str(rec.get("name") or "")[:50]
-                for key, message in errors.items():
-                    report.rejected.append(RowError(rownum, key, message, label,
-                                                    _masked(key, rec.get(key))))
-                continue
-            valid.append((rownum, clean, rec))  # type: ignore[arg-type]
+    for batch in checked:
+        report.total += batch.counted
+        report.rejected += batch.rejected
+        valid = batch.valid
         if report.rejected:
             writing = False
         if not valid:
             if progress:
-                progress(len(batch))
+                progress(batch.rows)
             continue
 
-        existing: dict[str, Any] = {}
-        numbers = [c["id_number"] for _, c, _ in valid]
-        for i in range(0, len(numbers), 1000):
-            for row in session.execute(select(*_EXISTING).where(
-                    Person.id_number.in_(numbers[i:i + 1000]))):
-                existing[row.id_number] = row
-        places.preload_households({r["household_no"] for _, _, r in valid
-                                   if r["household_no"]})
         if writing and not started_writing:
             started_writing = True
             writer.lock()
-            report.indexes_rebuilt = writer.maybe_drop_indexes(max(estimate, len(valid)))
+        if fresh is None:
+            # Under the write lock (or, in a dry run, as read): with no person in the
+            # registry, every row is new — the unique constraint still guards that.
+            fresh = session.scalar(select(Person.id).limit(1)) is None
+            if writing:
+                report.indexes_rebuilt = writer.maybe_drop_indexes(max(estimate, len(valid)))
+        existing: dict[str, Any] = {}
+        if not fresh:
+            numbers = [v[_V_ID_NUMBER] for v in valid]
+            for i in range(0, len(numbers), 1000):
+                for row in session.execute(select(*_EXISTING).where(
+                        Person.id_number.in_(numbers[i:i + 1000]))):
+                    existing[row.id_number] = row
+        if not places.no_households:
+            places.preload_households({v[_V_HOUSEHOLD] for v in valid if v[_V_HOUSEHOLD]})
 
-        new_rows: list[dict[str, Any]] = []
-        keys: list[dict[str, Any]] = []
-        residences: list[dict[str, Any]] = []
-        new_heads: list[tuple[int, int]] = []
-        ids = writer.ids(Person.__table__, sum(  # type: ignore[arg-type]
-            1 for _, c, _ in valid if c["id_number"] not in existing)) if writing else []
-        id_iter = iter(ids)
-        for rownum, clean, rec in valid:
-            cid = places.communities[rec["community"]]
-            gid = places.grids[rec["grid"]][0] if rec["grid"] else None
-            role = rec["residence_role"]
-            did, gid, made = places.dwelling(cid, gid, rec, role, create=writing)
-            report.new_dwellings += made
-            hid = None
-            if rec["household_no"]:
-                hid, made_h = places.household(rec["household_no"], did, create=writing)
-                report.new_households += made_h
-            person = existing.get(clean["id_number"])
-            if person is not None:
-                if person.status in ("deceased", "merged"):
-                    report.rejected.append(RowError(
-                        rownum, "id_number", f"This person's record is closed ({person.status}).",
-                        clean["name"], mask_id_number(clean["id_number"])))
-                    writing = False
-                    continue
-                change = _person_changes(person, clean, did, hid, rec)
-                if change:
-                    report.updated += 1
-                    moves.append((person.id, change, rec))
+        new_rows: list[tuple[Any, ...]] = []
+        keys: list[tuple[Any, ...]] = []
+        residences: list[tuple[Any, ...]] = []
+        new_heads: list[tuple[int, int, str]] = []
+        count = len(valid) if fresh else sum(1 for v in valid
+                                             if v[_V_ID_NUMBER] not in existing)
+        id_iter = iter(writer.ids(person_table, count) if writing else ())
+        for v in valid:
+            (rownum, pname, id_type, number, sex, born, phone, ethnicity, nationality, hukou,
+             hukou_place, cid, gid, road, estate, building, unit, room, role, moved_in,
+             household_no, relation, name_keys) = v
+            did = None
+            if building:
+                found = dwellings.get((cid, estate, building, unit, room))
+                if found is None:
+                    did, gid, made = places.dwelling(cid, gid, road, estate, building, unit,
+                                                     room, role, create=writing)
+                    report.new_dwellings += made
                 else:
-                    report.unchanged += 1
-                continue
+                    did = found[0]
+                    gid = found[1] or gid
+            hid = None
+            if household_no:
+                h = households.get(household_no)
+                if h is None:
+                    hid, made_h = places.household(household_no, did, create=writing)
+                    report.new_households += made_h
+                else:
+                    hid = h[0]
+            if existing:
+                person = existing.get(number)
+                if person is not None:
+                    if person.status in ("deceased", "merged"):
+                        report.rejected.append(RowError(
+                            rownum, "id_number",
+                            f"This person's record is closed ({person.status}).",
+                            pname, mask_id_number(number)))
+                        writing = False
+                        continue
+                    rec = {"relation": relation, "residence_role": role,
+                           "moved_in": moved_in and date.fromordinal(moved_in)}
+                    change = _person_changes(person, _clean(v), did, hid, rec)
+                    if change:
+                        report.updated += 1
+                        moves.append((person.id, change, rec))
+                    else:
+                        report.unchanged += 1
+                    continue
             report.created += 1
             if not writing:
                 continue
             pid = next(id_iter)
-            first_id = pid if first_id is None else min(first_id, pid)
-            last_id = pid if last_id is None else max(last_id, pid)
-            full, initials, extra = name_keys(clean["name"])
-            new_rows.append({
-                **clean, "id": pid, "name_pinyin": full, "name_initials": initials,
-                "status": "active", "died_on": None, "merged_into_id": None,
-                "dwelling_id": did, "grid_id": gid, "community_id": cid,
-                "household_id": hid, "relation": rec["relation"] or None, "version": 1,
-                "created_at": now, "updated_at": now,
-            })
-            keys.extend({"person_id": pid, "key": k, "kind": kind} for k, kind in extra)
+            full, initials, extra = name_keys
+            born_as = dates.get(born, _NO)
+            if born_as is _NO:
+                born_as = dates[born] = as_date(date.fromordinal(born))
+            new_rows.append((pid, pname, full, initials, id_type, number, sex, born_as,
+                             phone, ethnicity, nationality, hukou, hukou_place, "active", None,
+                             None, did, gid, cid, hid, relation or None, 1, stamp, stamp))
+            if extra:
+                keys.extend([(pid, k, kind) for k, kind in extra])
             if did is not None:
-                residences.append({"person_id": pid, "dwelling_id": did, "role": role,
-                                   "started_on": rec["moved_in"] or today, "ended_on": None})
-            if rec["relation"] == codes.HEAD and hid is not None:
-                new_heads.append((hid, pid))
+                if moved_in is None:
+                    residences.append((pid, did, role, since_today, None))
+                else:
+                    since = dates.get(moved_in, _NO)
+                    if since is _NO:
+                        since = dates[moved_in] = as_date(date.fromordinal(moved_in))
+                    residences.append((pid, did, role, since, None))
+            if relation == head_code and hid is not None:
+                new_heads.append((hid, pid, household_no))
+        if writing and new_rows:
+            if first_id is None:
+                first_id = new_rows[0][0]
+            last_id = new_rows[-1][0]
         if writing:
             places.flush()
-            writer.insert(Person.__table__, new_rows)  # type: ignore[arg-type]
-            writer.insert(PersonKey.__table__, keys)  # type: ignore[arg-type]
-            writer.insert(Residence.__table__, residences)  # type: ignore[arg-type]
+            writer.insert_rows(person_table, _PERSON_COLUMNS, new_rows)
+            writer.insert_rows(key_table, ("person_id", "key", "kind"), keys)
+            writer.insert_rows(residence_table,
+                               ("person_id", "dwelling_id", "role", "started_on", "ended_on"),
+                               residences)
             _assign_heads(session, places, new_heads, bus=bus, actor=actor, via=via)
         if progress:
-            progress(len(batch))
+            progress(batch.rows)
 
     if writing and started_writing and not (report.created or report.updated):
         if report.indexes_rebuilt:
@@ -657,26 +1124,44 @@ def import_persons(
         from core.registry.services import _who
 
         actor_id, actor_name = _who(actor)
-        batch = session.execute(insert(Change).returning(Change.id), [{
+        batch_id = session.execute(insert(Change).returning(Change.id), [{
             "entity": "import", "entity_id": first_id or 0, "field": "*",
             "old": None, "new": f"{report.created} created ({first_id}..{last_id}), "
-                               f"{report.updated} updated from {Path(name).name}"[:1000],
+                               f"{report.updated} updated from {Path(report.source).name}"
+                               [:1000],
             "actor_id": actor_id, "actor_name": actor_name, "via": via[:40], "at": now,
         }]).scalar_one()
-        report.batch_id, report.first_person_id, report.last_person_id = batch, first_id, last_id
+        report.batch_id = batch_id
+        report.first_person_id, report.last_person_id = first_id, last_id
         bus.publish(session, "registry.import.completed", {
-            "batch_id": batch, "created": report.created, "updated": report.updated,
+            "batch_id": batch_id, "created": report.created, "updated": report.updated,
             "unchanged": report.unchanged, "first_person_id": first_id,
             "last_person_id": last_id, "via": via,
         })
         session.flush()
         report.committed = True
     elif report.rejected and not dry_run:
+        writer.restore_cache()
         session.rollback()
     if dry_run:
         session.rollback()
-    report.seconds = time.perf_counter() - started
-    return report
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _cell_index(mapping: dict[int, str], key: str, width: int) -> int:
+    return next((i for i, k in mapping.items() if k == key), width)
+
+
+def _clean(v: tuple[Any, ...]) -> dict[str, Any]:
+    from core.registry.services import PERSON_FIELDS
+
+    clean = dict(zip(PERSON_FIELDS, v[_V_PERSON], strict=True))
+    if clean["birth_date"] is not None:
+        clean["birth_date"] = date.fromordinal(clean["birth_date"])
+    return clean
 
 
 def _person_changes(person: Person, clean: dict[str, Any], did: int | None, hid: int | None,
@@ -694,15 +1179,14 @@ def _person_changes(person: Person, clean: dict[str, Any], did: int | None, hid:
     return change
 
 
-def _assign_heads(session: Session, places: _Places, heads: list[tuple[int, int]], *,
+def _assign_heads(session: Session, places: _Places, heads: list[tuple[int, int, str]], *,
                   bus: Any, actor: Any, via: str) -> None:
     """Make the new persons marked 户主 the heads of their households."""
     from core.registry.services import set_head
 
     direct = []
-    by_id = {v[0]: v for v in places.households.values()}
-    for hid, pid in heads:
-        entry = by_id.get(hid)
+    for hid, pid, number in heads:
+        entry = places.households.get(number)
         if entry is not None and entry[1] not in (None, pid):
             set_head(session, hid, pid, bus=bus, actor=actor, via=via)
         else:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import re
 import unicodedata
+from collections.abc import Sequence
 from functools import lru_cache
 
 from pypinyin import Style, lazy_pinyin, pinyin
@@ -48,6 +49,9 @@ COMPOUND_SURNAMES: dict[str, tuple[str, str]] = {
 _DROP = re.compile(r"[\s'’‘`·•‧・\-_.,，]+")
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\U00020000-\U0002ffff]")
 _LATIN_WORD = re.compile(r"[a-z0-9]+")
+#: Names made of unified ideographs only (the BMP blocks: no compatibility ideographs,
+#: which NFKC would change).
+_ALL_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+")
 
 
 def _is_han(ch: str) -> bool:
@@ -84,6 +88,10 @@ def _phrase(text: str) -> tuple[tuple[str, ...], ...]:
 
 def _tokens(name: str) -> list[str]:
     """Han characters one by one; runs of Latin letters/digits as one token."""
+    if _ALL_HAN.fullmatch(name):
+        # The common case: unified ideographs only. NFKC, lower() and the separators
+        # leave them alone, so each character is a token.
+        return list(name)
     text = unicodedata.normalize("NFKC", name).lower()
     text = _DROP.sub(" ", text)
     tokens: list[str] = []
@@ -102,24 +110,24 @@ def _tokens(name: str) -> list[str]:
     return tokens
 
 
-def _readings(tokens: list[str]) -> list[tuple[str, ...]]:
-    """Per token, its readings (primary first), surname rules applied at the start."""
+@lru_cache(maxsize=4096)
+def _surname_readings(token: str) -> tuple[str, ...]:
+    """The readings of a one-character surname: the surname reading first (and only, for
+    surnames whose default reading is their surname reading)."""
+    if token in SURNAME_READINGS:
+        return tuple(dict.fromkeys([SURNAME_READINGS[token], *char_readings(token)]))
+    # Any other surname: its default reading is the surname reading (王 wang, not yu);
+    # indexing the others would only add noise.
+    return char_readings(token)[:1]
+
+
+@lru_cache(maxsize=65536)
+def _rest_readings(tokens: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
+    """Readings of the tokens after the surname (the given name): Latin tokens as they
+    are, runs of Han characters with phrase context. Given names repeat far more than
+    whole names, so this is memoised on its own."""
     out: list[tuple[str, ...]] = [() for _ in tokens]
-    start = 0
-    if len(tokens) >= 3 and "".join(tokens[:2]) in COMPOUND_SURNAMES:
-        a, b = COMPOUND_SURNAMES["".join(tokens[:2])]
-        out[0], out[1] = (a,), (b,)
-        start = 2
-    elif tokens and tokens[0] in SURNAME_READINGS:
-        surname = SURNAME_READINGS[tokens[0]]
-        out[0] = tuple(dict.fromkeys([surname, *char_readings(tokens[0])]))
-        start = 1
-    elif tokens and _is_han(tokens[0]):
-        # Any other surname: its default reading is the surname reading (王 wang, not yu);
-        # indexing the others would only add noise.
-        out[0] = char_readings(tokens[0])[:1]
-        start = 1
-    i = start
+    i = 0
     while i < len(tokens):
         tok = tokens[i]
         if not _is_han(tok):
@@ -135,33 +143,103 @@ def _readings(tokens: list[str]) -> list[tuple[str, ...]]:
             per_char = list(_phrase("".join(run)))  # phrase context decides
         out[i:j] = per_char
         i = j
-    return out
+    return tuple(out)
 
 
-@lru_cache(maxsize=262144)
-def name_keys(name: str) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+def _readings(tokens: list[str]) -> list[tuple[str, ...]]:
+    """Per token, its readings (primary first), surname rules applied at the start."""
+    head, rest = _split_surname(tokens)
+    return [*head, *_rest_readings(tuple(rest))]
+
+
+def _split_surname(tokens: list[str]) -> tuple[tuple[tuple[str, ...], ...], list[str]]:
+    """(readings of the surname tokens, the other tokens)."""
+    if len(tokens) >= 3 and tokens[0] + tokens[1] in COMPOUND_SURNAMES:
+        a, b = COMPOUND_SURNAMES[tokens[0] + tokens[1]]
+        return ((a,), (b,)), tokens[2:]
+    if tokens and _is_han(tokens[0]):
+        return (_surname_readings(tokens[0]),), tokens[1:]
+    return (), tokens
+
+
+def _combos(readings: Sequence[tuple[str, ...]]) -> tuple[tuple[str, str], ...]:
+    """(full, initials) of the first :data:`MAX_VARIANTS` combinations of readings."""
+    return tuple(("".join(c), "".join(x[:1] for x in c))
+                 for c in itertools.islice(itertools.product(*readings), MAX_VARIANTS))
+
+
+@lru_cache(maxsize=65536)
+def _rest_keys(tokens: tuple[str, ...]) -> tuple[str, str, tuple[tuple[str, str], ...],
+                                                 tuple[tuple[str, str], ...]]:
+    """Of the tokens after the surname: (primary full pinyin, primary initials, the first
+    combinations of readings when some token has several, else (), and those
+    combinations as the extra keys' suffixes, deduplicated, ``(suffix, kind)``)."""
+    readings = _rest_readings(tokens)
+    full = "".join(r[0] for r in readings)
+    initials = "".join(r[0][:1] for r in readings)
+    if not any(len(r) > 1 for r in readings):
+        return full, initials, (), ()
+    combos = _combos(readings)
+    suffixes: dict[tuple[str, str], None] = {}
+    for f, i in combos:
+        if f != full:
+            suffixes[(f, "f")] = None
+        if i != initials:
+            suffixes[(i, "i")] = None
+    return full, initials, combos, tuple(suffixes)
+
+
+def compute_name_keys(name: str) -> tuple[str, str, tuple[tuple[str, str], ...]]:
     """``(full pinyin, initials, extra keys)`` for a name; extra keys are ``(key, kind)``
     with kind "f" (full) or "i" (initials), excluding the primary two.
 
-    >>> name_keys("曾国藩")[:2]
+    >>> compute_name_keys("曾国藩")[:2]
     ('zengguofan', 'zgf')
+
+    The combinations are those of every token's readings, surname first, in
+    ``itertools.product`` order, capped at :data:`MAX_VARIANTS`. The given name's part is
+    memoised apart from the surname (a million residents have a few hundred thousand
+    distinct names but only thousands of distinct given names).
     """
     tokens = _tokens(name)
     if not tokens:
         return "", "", ()
-    readings = _readings(tokens)
-    full = "".join(r[0] for r in readings)
-    initials = "".join(r[0][:1] for r in readings)
+    head, rest = _split_surname(tokens)
+    r_full, r_initials, r_combos, r_suffixes = _rest_keys(tuple(rest))
+    h_full = "".join(r[0] for r in head)
+    h_initials = "".join(r[0][:1] for r in head)
+    full = h_full + r_full
+    initials = h_initials + r_initials
+    multi_head = any(len(r) > 1 for r in head)
+    if not multi_head:
+        # One surname reading (most names): the extra keys are the given name's, behind
+        # the fixed surname prefix — equal exactly when the suffixes are equal.
+        return full[:120], initials[:50], tuple(
+            ((h_full + k)[:120], "f") if kind == "f" else ((h_initials + k)[:120], "i")
+            for k, kind in r_suffixes)
+    # product(head..., rest...) in order = for each head combination, the rest's
+    # combinations; the first MAX_VARIANTS of the rest's are all that can be reached.
+    rest_combos = r_combos or ((r_full, r_initials),)
     extra: dict[tuple[str, str], None] = {}
-    if any(len(r) > 1 for r in readings):
-        for combo in itertools.islice(itertools.product(*readings), MAX_VARIANTS):
-            f = "".join(combo)
-            i = "".join(c[:1] for c in combo)
+    n = 0
+    for hf, hi in (_combos(head) if multi_head else ((h_full, h_initials),)):
+        for rf, ri in rest_combos:
+            f, i = hf + rf, hi + ri
             if f != full:
                 extra[(f, "f")] = None
             if i != initials:
                 extra[(i, "i")] = None
+            n += 1
+            if n == MAX_VARIANTS:
+                break
+        if n == MAX_VARIANTS:
+            break
     return full[:120], initials[:50], tuple((k[:120], kind) for k, kind in extra)
+
+
+#: :func:`compute_name_keys`, memoised (services and search call it for one name at a
+#: time). A bulk load keeps its own dictionary instead of churning this cache.
+name_keys = lru_cache(maxsize=262144)(compute_name_keys)
 
 
 def normalise_query(text: str) -> str:

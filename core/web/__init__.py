@@ -63,7 +63,8 @@ def navigation(kernel: Any) -> list[Any]:
     if "nav_items" not in g:
         items = kernel.plugins.call_slot("nav_items", user=current_user)
         from core.identity.admin_views import admin_nav  # core's account and log pages
+        from core.registry.views import registry_nav  # residents, import, dashboard …
 
-        items = [*items, *admin_nav(current_user)]
+        items = [*items, *admin_nav(current_user), *registry_nav(current_user)]
         g.nav_items = sorted(items, key=lambda i: i.order)
     return g.nav_items

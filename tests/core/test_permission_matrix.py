@@ -71,6 +71,10 @@ ADMIN = only("admin")
 READERS = only("auditor", "admin")  # identity.user.read, audit.*, core.*.read
 TOKEN_MAKERS = only("community_worker", "hotline_operator", "security_officer", "admin")
 ASSISTERS = only("community_worker", "hotline_operator", "admin")
+PERSON_READERS = only("community_worker", "hotline_operator", "security_officer", "admin")
+REGISTRY_STAFF = only("community_worker", "admin")  # write, reveal, import, export, review
+DASHBOARD = only("community_worker", "committee_member", "admin")
+VERIFIED = only()  # verified residents only; the matrix's accounts are not verified
 HELLO_READ = only("resident", "community_worker", "auditor", "admin")
 HELLO_SEND = only("resident", "community_worker", "admin")
 
@@ -149,6 +153,47 @@ MATRIX: dict[tuple[str, str], E] = {
     ("identity_account.Tokens", "GET"): E(LOGIN),
     ("identity_account.Tokens", "POST"): E(TOKEN_MAKERS, ok(422)),
     ("identity_account.TokenItem", "DELETE"): E(LOGIN, ok(404)),
+    # ---------------------------------------------------------------- registry pages
+    ("registry.search", "GET"): E(PERSON_READERS),
+    ("registry.search", "POST"): E(PERSON_READERS, ok(303)),  # a name query → GET address
+    ("registry.person", "GET"): E(PERSON_READERS, ok(404)),
+    ("registry.person_reveal", "POST"): E(REGISTRY_STAFF, ok(404)),
+    ("registry.household", "GET"): E(PERSON_READERS, ok(404)),
+    ("registry.building", "GET"): E(PERSON_READERS, ok(404)),
+    ("registry.organisations", "GET"): E(REGISTRY_STAFF),
+    ("registry.organisation", "GET"): E(REGISTRY_STAFF, ok(404)),
+    ("registry.import_start", "GET"): E(REGISTRY_STAFF),
+    ("registry.import_start", "POST"): E(REGISTRY_STAFF, ok(400)),  # no file
+    ("registry.import_template", "GET"): E(REGISTRY_STAFF),
+    ("registry.import_check", "GET"): E(REGISTRY_STAFF, ok(404)),  # not your upload
+    ("registry.import_confirm", "POST"): E(REGISTRY_STAFF, ok(404)),
+    ("registry.import_rejected", "GET"): E(REGISTRY_STAFF, ok(404)),
+    ("registry.export", "GET"): E(REGISTRY_STAFF),
+    ("registry.export", "POST"): E(REGISTRY_STAFF, ok(200)),  # a masked CSV of nobody
+    ("registry.dashboard", "GET"): E(DASHBOARD),
+    ("registry.corrections", "GET"): E(REGISTRY_STAFF),
+    ("registry.correction", "GET"): E(REGISTRY_STAFF, ok(404)),
+    ("registry.correction", "POST"): E(REGISTRY_STAFF, ok(404)),
+    ("registry.my_record", "GET"): E(VERIFIED),
+    ("registry.my_correction", "GET"): E(VERIFIED),
+    ("registry.my_correction", "POST"): E(VERIFIED),
+    ("registry.my_correction_sent", "GET"): E(VERIFIED),
+    # ---------------------------------------------------------------- registry API
+    ("registry_persons.Persons", "GET"): E(PERSON_READERS),
+    ("registry_persons.Persons", "POST"): E(REGISTRY_STAFF, ok(422)),
+    ("registry_persons.PersonsSearch", "POST"): E(PERSON_READERS),
+    # a resident reads their own person, staff within their places; otherwise 404
+    ("registry_persons.PersonItem", "GET"): E(LOGIN, ok(404), denied=404),
+    ("registry_persons.PersonItem", "PATCH"): E(REGISTRY_STAFF, ok(422)),  # no version
+    ("registry_persons.PersonReveal", "POST"): E(REGISTRY_STAFF, ok(422)),  # no purpose
+    ("registry_persons.PersonMove", "POST"): E(REGISTRY_STAFF, ok(422)),
+    ("registry_persons.PersonDeath", "POST"): E(REGISTRY_STAFF, ok(404)),
+    ("registry_places.HouseholdItem", "GET"): E(PERSON_READERS, ok(404)),
+    ("registry_places.BuildingItem", "GET"): E(PERSON_READERS, ok(404)),
+    ("registry_organisations.Organisations", "GET"): E(REGISTRY_STAFF),
+    ("registry_organisations.Organisations", "POST"): E(REGISTRY_STAFF, ok(422)),
+    ("registry_organisations.OrganisationItem", "GET"): E(REGISTRY_STAFF, ok(404)),
+    ("registry_imports.Imports", "POST"): E(REGISTRY_STAFF, ok(422)),
     # ---------------------------------------------------------------- plugins
     ("commerce.index", "GET"): E(PUBLIC),
     ("gov_services.index", "GET"): E(PUBLIC),
@@ -214,6 +259,12 @@ def sample_values(app) -> dict[str, object]:
         "session_id": 999999,
         "token_id": 999999,
         "note_id": 999999,
+        "person_id": 999999,
+        "household_id": 999999,
+        "building_id": 999999,
+        "org_id": 999999,
+        "correction_id": 999999,
+        "token": "nobodys-upload-0123456789",
     }
 
 
