@@ -68,11 +68,14 @@ def sign_up(page: Any) -> None:
     summary = page.locator(".error-summary")
     summary.wait_for()
     assert summary.get_by_role("link").count() == 3
-    assert page.evaluate("() => document.activeElement.classList.contains('error-summary')")
+    # shequ.js moves focus once it has run; wait for it (a timeout fails the test)
+    page.wait_for_function(
+        "() => document.activeElement?.classList.contains('error-summary')",
+        timeout=10000)
     assert page.title().startswith("错误")
     check_page(page, "signup-error-zh-360")
     summary.get_by_role("link").nth(1).click()
-    assert page.evaluate("() => document.activeElement.id") == "display_name"
+    page.wait_for_function("() => document.activeElement?.id === 'display_name'", timeout=10000)
 
     page.get_by_label("用户名或手机号").fill("wang_xiuying")
     page.get_by_label("您的名字").fill(NAME)

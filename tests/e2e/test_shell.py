@@ -199,13 +199,16 @@ def test_sign_in_through_the_real_form(watched, app):
     summary = page.locator(".error-summary")
     summary.wait_for()
     assert "用户名或密码不对" in summary.inner_text()
-    assert page.evaluate("() => document.activeElement.classList.contains('error-summary')")
+    # shequ.js moves focus once it has run; wait for it (a timeout fails the test)
+    page.wait_for_function(
+        "() => document.activeElement?.classList.contains('error-summary')",
+        timeout=10000)
     assert page.get_by_label("用户名").input_value() == "test_resident"  # input kept
     assert page.title().startswith("错误")
     assert_accessible(page)
     shot(page, "login-error-zh-360")
     summary.get_by_role("link").first.click()
-    assert page.evaluate("() => document.activeElement.id") == "password"
+    page.wait_for_function("() => document.activeElement?.id === 'password'", timeout=10000)
 
     page.get_by_label("密码").fill(TEST_PASSWORD)
     page.locator("main").get_by_role("button", name="登录").click()
