@@ -824,13 +824,9 @@ def test_verification_against_the_registry(app, client, events):
 
 
 def registry_person(app) -> dict:
-    """Register 王秀英 through the registry's own services; skipped (with the reason) only
-    when the registry cannot register a person yet."""
-    from core.registry import services as registry_services
+    """Register 王秀英 through the registry's own services."""
+    from core.registry.services import register_person as register
 
-    register = getattr(registry_services, "register_person", None)
-    if register is None:
-        pytest.skip("core.registry.services.register_person does not exist yet")
     worker = ensure_user(app, "community_worker")
     with db(app) as s:
         person = register(s, {"name": "王秀英", "id_number": ID_NUMBER, "phone": PHONE},

@@ -151,26 +151,15 @@ def test_sign_up_look_around_sign_out_sign_in(page):
 
 def register_person(app: Any) -> None:
     """王秀英 in the registry, through the registry's own services."""
-    try:
-        from core.registry import services as registry
-    except ImportError as exc:
-        pytest.skip(f"the registry services are not available yet ({exc}); "
-                    "only the verification step is skipped, the rest of the flow runs in "
-                    "test_sign_up_look_around_sign_out_sign_in")
-    if not hasattr(registry, "register_person") or not hasattr(registry, "match_person"):
-        pytest.skip("core.registry.services lacks register_person or match_person")
-    from core.events import EventError
     from core.identity.models import User
+    from core.registry import services as registry
 
     worker = ensure_user(app, "community_worker")
-    try:
-        with app.extensions["shequ"].db.session_scope() as session:
-            registry.register_person(session, {"name": NAME, "id_number": ID_NUMBER,
-                                               "phone": PHONE},
-                                     bus=app.extensions["shequ"].bus,
-                                     actor=session.get(User, worker.id))
-    except EventError as exc:  # the app factory does not call core.registry.init_app yet
-        pytest.skip(f"the registry is not wired into the app yet ({exc})")
+    with app.extensions["shequ"].db.session_scope() as session:
+        registry.register_person(session, {"name": NAME, "id_number": ID_NUMBER,
+                                           "phone": PHONE},
+                                 bus=app.extensions["shequ"].bus,
+                                 actor=session.get(User, worker.id))
 
 
 def test_verify_through_the_page(page, app):
