@@ -20,52 +20,26 @@ carries a permission marker or is on the public allow-list (R08).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
 from core.plugins import discover
 from core.testing import csrf_token, ensure_user, login
-
-ROLES = (
-    "resident",
-    "community_worker",
-    "committee_member",
-    "hotline_operator",
-    "merchant",
-    "security_officer",
-    "auditor",
-    "admin",
+from core.testing_matrix import (
+    ANON,
+    LOGIN,
+    PUBLIC,
+    ROLES,
+    WRITE,
+    E,
+    load_fragments,
+    ok,
+    only,
 )
-ANON = "anonymous"
-PUBLIC = "public"  # anyone, signed in or not
-LOGIN = "login"  # any signed-in account
+
 PLUGINS = ["gov_services", "commerce", "self_governance", "surveillance"]
 WITH_HELLO = "hello" in discover()
-WRITE = ("POST", "PUT", "PATCH", "DELETE")
-
-
-def only(*roles: str) -> frozenset[str]:
-    unknown = set(roles) - set(ROLES)
-    assert not unknown, unknown
-    return frozenset(roles)
-
-
-@dataclass(frozen=True)
-class E:
-    """Who may call an endpoint with a method, and what they get."""
-
-    who: object  # PUBLIC, LOGIN or a frozenset of roles
-    ok: frozenset[int] = frozenset({200})
-    anon: frozenset[int] | None = None  # for PUBLIC entries, when anonymous differs
-    denied: int = 403
-    fresh: bool = False  # the call ends the session: use a throwaway signed-in client
-    notes: str = field(default="", compare=False)
-
-
-def ok(*codes: int) -> frozenset[int]:
-    return frozenset(codes)
-
 
 ADMIN = only("admin")
 READERS = only("auditor", "admin")  # identity.user.read, audit.*, core.*.read
@@ -195,15 +169,15 @@ MATRIX: dict[tuple[str, str], E] = {
     ("registry_organisations.OrganisationItem", "GET"): E(REGISTRY_STAFF, ok(404)),
     ("registry_imports.Imports", "POST"): E(REGISTRY_STAFF, ok(422)),
     # ---------------------------------------------------------------- plugins
-    ("commerce.index", "GET"): E(PUBLIC),
-    ("gov_services.index", "GET"): E(PUBLIC),
-    ("self_governance.index", "GET"): E(PUBLIC),
-    ("surveillance.index", "GET"): E(PUBLIC),
     ("hello.index", "GET"): E(HELLO_READ),
     ("hello.index", "POST"): E(HELLO_READ, ok(200, 400)),  # readers who may not send: 200
     ("hello_api.Greetings", "GET"): E(HELLO_READ),
     ("hello_api.Greetings", "POST"): E(HELLO_SEND, ok(422)),
 }
+
+#: Each built-in plugin declares its own entries in tests/plugins/<id>/permissions.py.
+FRAGMENTS = load_fragments(Path(__file__).resolve().parents[1] / "plugins")
+MATRIX.update(FRAGMENTS.matrix)
 
 #: Views that need no permission at all, each for a reason.
 PUBLIC_VIEWS = {
@@ -217,10 +191,7 @@ PUBLIC_VIEWS = {
     "identity.login": "signing in",
     "identity.logout": "signing out (harmless when signed out)",
     "account.signup": "residents create their account",
-    "commerce.index": "the plugin's public start page",
-    "gov_services.index": "the plugin's public start page",
-    "self_governance.index": "the plugin's public start page",
-    "surveillance.index": "the plugin's public start page",
+    **FRAGMENTS.public_views,
 }
 
 
@@ -265,6 +236,7 @@ def sample_values(app) -> dict[str, object]:
         "org_id": 999999,
         "correction_id": 999999,
         "token": "nobodys-upload-0123456789",
+        **FRAGMENTS.sample_values,
     }
 
 
