@@ -19,7 +19,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from bench import dispatch, http, startup
+from bench import dispatch, http, registry, startup
 from bench.common import (
     Result,
     Settings,
@@ -38,8 +38,13 @@ BENCHMARKS: dict[str, tuple[Callable[[Settings], list[Result]], tuple[str, ...]]
     "api_read": (http.api_read, ("api_read", "api_read_p99")),
     "api_read_pg": (http.api_read_pg, ("api_read_pg", "api_read_pg_p99")),
     "startup": (startup.startup, ("startup",)),
+    "registry_import": (registry.registry_import, ("registry_import",)),
+    "registry_import_pg": (registry.registry_import_pg, ("registry_import_pg",)),
+    "registry_search": (registry.registry_search, tuple(
+        f"registry_search_{kind}{db}" for db in ("", "_pg") for kind in registry.SEARCH_KINDS)),
 }
-GROUPS = {"dispatch": ["hook_dispatch", "hook_ui_slot"], "http": ["api_read", "api_read_pg"]}
+GROUPS = {"dispatch": ["hook_dispatch", "hook_ui_slot"], "http": ["api_read", "api_read_pg"],
+          "registry": ["registry_import", "registry_import_pg", "registry_search"]}
 
 
 def _selected(only: list[str]) -> list[str]:
@@ -73,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.make(args.quick, args.python_load)
     names = _selected(args.only)
     gen = generator_name(settings.python_load)
-    needs_pg = "api_read_pg" in names
+    needs_pg = bool({"api_read_pg", "registry_import_pg", "registry_search"} & set(names))
     machine = machine_info(gen, http.postgres_version() if needs_pg else None)
     log(f"{'quick' if settings.quick else 'full'} run of {', '.join(names)}; "
         f"{machine['cpu_usable']} CPUs, Python {machine['python']}, "

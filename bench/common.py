@@ -50,12 +50,17 @@ class Settings:
     startup_runs: int = 5
     #: Force the Python load generator even if wrk is installed.
     python_load: bool = False
+    #: Registry: persons in the imported file (and so in the searched registry), search
+    #: queries per kind.
+    registry_rows: int = 1_000_000
+    registry_queries: int = 300
 
     @classmethod
     def make(cls, quick: bool, python_load: bool = False) -> Settings:
         if quick:
             return cls(quick=True, duration=2, rounds=3, warmup=1, repeats=3,
-                       repeat_seconds=0.1, startup_runs=3, python_load=python_load)
+                       repeat_seconds=0.1, startup_runs=3, python_load=python_load,
+                       registry_rows=100_000, registry_queries=100)
         return cls(python_load=python_load)
 
 

@@ -98,12 +98,11 @@ def _rows(n: int, seed: int, today: date):
                         for spec in specs:
                             same = surname if spec["relation"] in ("02", "20", "30", "50") \
                                 else None
-                            yield _person(gen, spec, same, today) + [
-                                ccode, grid, road, estate, building, unit, room,
-                                "租户" if kind != "local" else
-                                ("产权人" if spec["relation"] == "02" else "其他"),
-                                hno, RELATION_LABELS.get(spec["relation"], "") if hno else "",
-                            ]
+                            role = ("租户" if kind != "local" else
+                                    "产权人" if spec["relation"] == "02" else "其他")
+                            relation = RELATION_LABELS.get(spec["relation"], "") if hno else ""
+                            yield [*_person(gen, spec, same, today), ccode, grid, road, estate,
+                                   building, unit, room, role, hno, relation]
                         quota -= len(specs)
                         made += len(specs)
 

@@ -382,7 +382,14 @@ class ImportReportSchema(Schema):
     batch_id = fields.Integer(allow_none=True)
 
 
-PersonPage = page_schema(PersonHit, "RegistryPersonPage")
+#: A search page also says whether its total was capped (the component is named by the class).
+PersonPage = type("RegistryPersonPage", (page_schema(PersonHit, "RegistryPersonPageBase"),), {
+    "total_capped": fields.Boolean(
+        required=True,
+        metadata={"description": "More persons match than ``total`` "
+                                 "(search totals are counted up to 1,000)"},
+    ),
+})
 OrganisationPage = page_schema(OrganisationSchema, "RegistryOrganisationPage")
 
 
@@ -719,7 +726,7 @@ def _search(session: Session, args: dict[str, Any]) -> dict[str, Any]:
     except RegistryError as exc:
         refuse(session, exc)
     meta = set_page_header(page, size, result.total or 0)
-    return {"items": result.items, **meta}
+    return {"items": result.items, **meta, "total_capped": result.total_capped}
 
 
 def _json_person(session: Session, person_id: int, reveal: list[str] | None = None,

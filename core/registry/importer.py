@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import csv
 import io
-import itertools
 import operator
 import os
 import time
@@ -42,7 +41,7 @@ from sqlalchemy.orm import Session
 from core.audit.models import AccessEntry
 from core.db import utcnow
 from core.registry import codes
-from core.registry.bulk import BulkWriter
+from core.registry.bulk import BulkWriter, converter
 from core.registry.errors import RegistryError, ScopeError
 from core.registry.models import (
     Building,
@@ -301,26 +300,29 @@ def read_table(source: str | Path | IO[Any], fmt: str | None = None
 
 class _Places:
     """Communities, grids, buildings, units, dwellings and households the batch refers
-    to, looked up once and created in bulk when missing."""
+    to, looked up once and created in bulk when missing. New rows are kept in ``pending``
+    in the driver's form (see :class:`_Forms`); ids come from ``allocate(table, n)``.
 
-    def __init__(self, session: Session, writer: BulkWriter, now: datetime):
+    Without a session it works from what it was given (a registry with no building and
+    no household yet: every place the file names is new) — so the validating process can
+    assemble the rows too."""
+
+    def __init__(self, communities: dict[str, int], grids: dict[str, tuple[int, int]], *,
+                 allocate: Callable[[Any, int], list[int]], forms: _Forms,
+                 session: Session | None = None, no_buildings: bool = True,
+                 no_households: bool = True):
         self.session = session
-        self.writer = writer
-        # New rows are built in the driver's form (BulkWriter.insert_rows): the few
-        # values that need converting are converted once here.
-        rental = writer.converter(Dwelling.__table__, "is_rental") or _same  # type: ignore[arg-type]
-        self.rental = {True: rental(True), False: rental(False)}
-        self.now = (writer.converter(Household.__table__, "created_at") or _same)(now)  # type: ignore[arg-type]
+        self.allocate = allocate
+        self.rental = forms.rental
+        self.now = forms.stamp
         self.floors: dict[str, int | None] = {}
-        self.communities = {c: i for i, c in session.execute(select(Community.id,
-                                                                    Community.code))}
-        self.grids = {c: (i, cid) for i, c, cid in session.execute(
-            select(Grid.id, Grid.code, Grid.community_id))}
+        self.communities = communities
+        self.grids = grids
         self.loaded: set[int] = set()
         # With no building (household) in the database yet there is nothing to look up:
         # every one the file names is new, and known once created here.
-        self.no_buildings = session.scalar(select(Building.id).limit(1)) is None
-        self.no_households = session.scalar(select(Household.id).limit(1)) is None
+        self.no_buildings = no_buildings
+        self.no_households = no_households
         self.buildings: dict[tuple[int, str, str], tuple[int, int | None, str]] = {}
         self.units: dict[tuple[int, str], int] = {}
         self.dwellings: dict[tuple[int, str, str, str, str], tuple[int, int | None]] = {}
@@ -328,11 +330,26 @@ class _Places:
         self.pending: dict[str, list[tuple[Any, ...]]] = {"b": [], "u": [], "d": [], "h": []}
         self.pool: dict[str, list[int]] = {}
 
+    @classmethod
+    def from_session(cls, session: Session, writer: BulkWriter, forms: _Forms) -> _Places:
+        return cls(
+            {c: i for i, c in session.execute(select(Community.id, Community.code))},
+            {c: (i, cid) for i, c, cid in session.execute(
+                select(Grid.id, Grid.code, Grid.community_id))},
+            allocate=writer.ids, forms=forms, session=session,
+            no_buildings=session.scalar(select(Building.id).limit(1)) is None,
+            no_households=session.scalar(select(Household.id).limit(1)) is None)
+
+    def take_pending(self) -> dict[str, list[tuple[Any, ...]]]:
+        out = self.pending
+        self.pending = {"b": [], "u": [], "d": [], "h": []}
+        return out
+
     def _load(self, cid: int) -> None:
         if cid in self.loaded:
             return
         self.loaded.add(cid)
-        if self.no_buildings:
+        if self.no_buildings or self.session is None:
             return
         names: dict[int, tuple[str, str]] = {}
         for bid, gid, estate, name, road in self.session.execute(
@@ -353,7 +370,7 @@ class _Places:
     def _id(self, table: Any) -> int:
         pool = self.pool.setdefault(table.name, [])
         if not pool:
-            pool.extend(reversed(self.writer.ids(table, 5000)))
+            pool.extend(reversed(self.allocate(table, 5000)))
         return pool.pop()
 
     def dwelling(self, cid: int, gid: int | None, road: str, estate: str, building: str,
@@ -401,7 +418,7 @@ class _Places:
         return did, dgid, True
 
     def preload_households(self, numbers: set[str]) -> None:
-        if self.no_households:
+        if self.no_households or self.session is None:
             return
         wanted = [n for n in numbers if n not in self.households]
         for i in range(0, len(wanted), 1000):
@@ -423,11 +440,6 @@ class _Places:
                                       self.now))
         return hid, True
 
-    def flush(self) -> None:
-        for key, table, columns in _PLACE_TABLES:
-            self.writer.insert_rows(table, columns, self.pending[key])
-            self.pending[key].clear()
-
 
 _PLACE_TABLES: tuple[tuple[str, Any, tuple[str, ...]], ...] = (
     ("b", Building.__table__, ("id", "community_id", "grid_id", "estate", "name", "address")),
@@ -436,6 +448,166 @@ _PLACE_TABLES: tuple[tuple[str, Any, tuple[str, ...]], ...] = (
                                "community_id", "grid_id", "address")),
     ("h", Household.__table__, ("id", "number", "kind", "head_id", "dwelling_id", "created_at")),
 )
+
+
+@dataclass
+class _Forms:
+    """What new rows need in the driver's form (``BulkWriter.insert_rows`` takes them as
+    they are): this import's timestamp, today as a residence's start, the two booleans,
+    and the dialect whose bind processors convert dates (by name, so that the validating
+    process can build rows too)."""
+
+    dialect: str
+    stamp: Any
+    since_today: Any
+    rental: dict[bool, Any]
+
+    @classmethod
+    def make(cls, dialect: Any, now: datetime, today: date) -> _Forms:
+        def conv(table: Any, key: str) -> Callable[[Any], Any]:
+            return converter(dialect, table, key) or _same
+
+        rental = conv(Dwelling.__table__, "is_rental")
+        return cls(dialect.name, conv(Person.__table__, "created_at")(now),
+                   conv(Residence.__table__, "started_on")(today),
+                   {True: rental(True), False: rental(False)})
+
+
+@dataclass
+class _Assembled:
+    """One batch's rows for the database, in the driver's form, and what it counted."""
+
+    places: dict[str, list[tuple[Any, ...]]]
+    persons: list[tuple[Any, ...]]
+    keys: list[tuple[Any, ...]]
+    residences: list[tuple[Any, ...]]
+    heads: list[tuple[int, int, str]]
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    new_dwellings: int = 0
+    new_households: int = 0
+    rejected: list[RowError] = field(default_factory=list)
+    moves: list[tuple[int, dict[str, Any], dict[str, Any]]] = field(default_factory=list)
+    closed: bool = False  # a row named a closed record: nothing may be written
+
+
+class _Assembler:
+    """Validated rows → places, persons, search keys, residences and heads: the same code
+    in the writing process or, for a bulk load into an empty registry, in the validating
+    process (which then sends rows ready for ``insert_rows``)."""
+
+    def __init__(self, places: _Places, forms: _Forms):
+        from sqlalchemy.engine import URL
+
+        self.places = places
+        self.forms = forms
+        dialect = URL.create(forms.dialect).get_dialect()()
+        self.as_date = converter(dialect, Person.__table__, "birth_date") or _same  # type: ignore[arg-type]
+        self.dates: dict[Any, Any] = {None: None}  # ordinal → driver's form
+
+    def assemble(self, valid: list[tuple[Any, ...]], ids: list[int], *, writing: bool,
+                 existing: dict[str, Any]) -> _Assembled:
+        """``ids``: fresh person ids, one per new person (none when not writing)."""
+        places = self.places
+        dwellings = places.dwellings
+        households = places.households
+        dates = self.dates
+        as_date = self.as_date
+        stamp = self.forms.stamp
+        since_today = self.forms.since_today
+        head_code = codes.HEAD
+        out = _Assembled({}, [], [], [], [])
+        persons, keys, residences, heads = out.persons, out.keys, out.residences, out.heads
+        id_iter = iter(ids)
+        created = new_dwellings = new_households = 0
+        for v in valid:
+            (rownum, pname, id_type, number, sex, born, phone, ethnicity, nationality, hukou,
+             hukou_place, cid, gid, road, estate, building, unit, room, role, moved_in,
+             household_no, relation, name_keys) = v
+            did = None
+            if building:
+                found = dwellings.get((cid, estate, building, unit, room))
+                if found is None:
+                    did, gid, made = places.dwelling(cid, gid, road, estate, building, unit,
+                                                     room, role, create=writing)
+                    new_dwellings += made
+                else:
+                    did = found[0]
+                    gid = found[1] or gid
+            hid = None
+            if household_no:
+                h = households.get(household_no)
+                if h is None:
+                    hid, made_h = places.household(household_no, did, create=writing)
+                    new_households += made_h
+                else:
+                    hid = h[0]
+            if existing:
+                person = existing.get(number)
+                if person is not None:
+                    if person.status in ("deceased", "merged"):
+                        out.rejected.append(RowError(
+                            rownum, "id_number",
+                            f"This person's record is closed ({person.status}).",
+                            pname, mask_id_number(number)))
+                        out.closed = True
+                        writing = False
+                        continue
+                    rec = {"relation": relation, "residence_role": role,
+                           "moved_in": moved_in and date.fromordinal(moved_in)}
+                    change = _person_changes(person, _clean(v), did, hid, rec)
+                    if change:
+                        out.updated += 1
+                        out.moves.append((person.id, change, rec))
+                    else:
+                        out.unchanged += 1
+                    continue
+            created += 1
+            if not writing:
+                continue
+            pid = next(id_iter)
+            full, initials, extra = name_keys
+            born_as = dates.get(born, _NO)
+            if born_as is _NO:
+                born_as = dates[born] = as_date(date.fromordinal(born))
+            persons.append((pid, pname, full, initials, id_type, number, sex, born_as, phone,
+                            ethnicity, nationality, hukou, hukou_place, "active", None, None,
+                            did, gid, cid, hid, relation or None, 1, stamp, stamp))
+            if extra:
+                keys.extend([(pid, k, kind) for k, kind in extra])
+            if did is not None:
+                if moved_in is None:
+                    residences.append((pid, did, role, since_today, None))
+                else:
+                    since = dates.get(moved_in, _NO)
+                    if since is _NO:
+                        since = dates[moved_in] = as_date(date.fromordinal(moved_in))
+                    residences.append((pid, did, role, since, None))
+            if relation == head_code and hid is not None:
+                heads.append((hid, pid, household_no))
+        out.created, out.new_dwellings, out.new_households = (created, new_dwellings,
+                                                              new_households)
+        out.places = places.take_pending()
+        return out
+
+
+class _Counter:
+    """Ids for a validating process that assembles rows: consecutive from the bases the
+    writer read under the write lock (no one else inserts into these tables meanwhile)."""
+
+    def __init__(self, bases: dict[str, int]):
+        self.next = dict(bases)
+
+    def __call__(self, table: Any, n: int) -> list[int]:
+        start = self.next[table.name]
+        self.next[table.name] = start + n
+        return list(range(start, start + n))
+
+
+#: The tables whose ids a validating process allocates when it assembles the rows.
+_ASSEMBLED_TABLES = ("registry_person", "registry_building", "registry_unit",
+                     "registry_dwelling", "registry_household")
 
 
 # ------------------------------------------------------------------------------ import
@@ -462,6 +634,7 @@ _V_PERSON = slice(1, 11)
 (_V_ROW, _V_NAME, _V_ID_TYPE, _V_ID_NUMBER, _V_SEX, _V_BIRTH, _V_PHONE, _V_ETHNICITY,
  _V_NATIONALITY, _V_HUKOU, _V_HUKOU_PLACE, _V_CID, _V_GID, _V_ROAD, _V_ESTATE, _V_BUILDING,
  _V_UNIT, _V_ROOM, _V_ROLE, _V_MOVED_IN, _V_HOUSEHOLD, _V_RELATION, _V_KEYS) = range(23)
+assert (_V_ID_NUMBER, _V_RELATION) == (3, 21)  # spelled out in _checked_batches' loop
 
 
 def _masked(key: str, value: Any) -> str:
@@ -596,7 +769,11 @@ class _FastRows:
         self.ids = id_number_checker(today)
         self.gb11643 = GB11643_TYPES
         self.names: dict[str, Any] = {}
-        self.caches = tuple({} for _ in self._CACHED)
+        self.caches: tuple[dict[Any, Any], ...] = tuple({} for _ in self._CACHED)
+        self.births = self.caches[self._CACHED.index("birth_date")]
+        self.combos: dict[tuple[Any, ...], Any] = {}
+        self.pairs: dict[tuple[Any, Any], Any] = {}
+        self._check = self._make_check()
 
     def _name(self, raw: Any) -> Any:
         """The name's search keys when the name is valid and already clean, else False."""
@@ -656,170 +833,190 @@ class _FastRows:
             return False
         raise AssertionError(key)
 
+    def _codes(self, key: tuple[Any, ...]) -> Any:
+        """The verdicts on one combination of the coded cells (document type, sex,
+        ethnicity, nationality, hukou type, residence role, moving-in date, relation):
+        a file has a few thousand combinations at most, so a row needs one lookup."""
+        verdicts = tuple(self._cached(name, raw) for name, raw in zip(
+            ("id_type", "sex", "ethnicity", "nationality", "hukou_type", "residence_role",
+             "moved_in", "relation"), key, strict=True))
+        ok = False not in verdicts and verdicts[0] in self.gb11643
+        value = verdicts if ok else False
+        if len(self.combos) < 100_000:
+            self.combos[key] = value
+        return value
+
+    def _place(self, key: tuple[Any, Any]) -> Any:
+        """(community id, grid id or None) for a (community, grid) pair of cells."""
+        cid = self._cached("community", key[0])
+        g = self._cached("grid", key[1])
+        value = False if cid is False or g is False or (g[0] is not None and g[1] != cid) \
+            else (cid, g[0])
+        if len(self.pairs) < 100_000:
+            self.pairs[key] = value
+        return value
+
+    def _cached(self, key: str, raw: Any) -> Any:
+        cache = self.caches[self._CACHED.index(key)]
+        value = cache.get(raw, _NO)
+        return self._miss(cache, key, raw) if value is _NO else value
+
     def check(self, rownum: int, cells: list[Any]) -> tuple[Any, ...] | None:
         """The validated-row tuple, or None (then ask :func:`_validate_row`). ``cells``
         is padded to the header's width plus one "" (the cell of absent columns)."""
-        if not self.text_only and any(type(c) is not str for c in cells):
-            return None  # spreadsheet numbers and dates: the general path converts them
-        (name, id_type, id_number, sex, birth, ethnicity, nationality, phone, hukou, place,
-         community, grid, road, estate, building, unit, room, role, moved_in, household_no,
-         relation) = self.get(cells)
-        (c_type, c_sex, c_birth, c_eth, c_nat, c_hukou, c_comm, c_grid, c_role, c_moved,
-         c_rel) = self.caches
-        keys = self.names.get(name)
-        if keys is None:
-            keys = self._name(name)
-        if keys is False:
-            return None
-        kind = c_type.get(id_type, _NO)
-        if kind is _NO:
-            kind = self._miss(c_type, "id_type", id_type)
-        if kind not in self.gb11643:
-            return None  # other documents (and errors): the general path
-        parsed = self.ids(id_number)
-        if parsed is None:
-            return None
-        kind, born, derived_sex = parsed
-        sex_code = c_sex.get(sex, _NO)
-        if sex_code is _NO:
-            sex_code = self._miss(c_sex, "sex", sex)
-        if sex_code is False or (sex_code and sex_code != derived_sex):
-            return None
-        given = c_birth.get(birth, _NO)
-        if given is _NO:
-            given = self._miss(c_birth, "birth_date", birth)
-        if given is False or (given and given != born):
-            return None
-        if phone:
-            if not (len(phone) == 11 and phone[0] == "1" and phone[1] in "3456789"
-                    and phone.isdigit() and phone.isascii()):
+        return self._check(rownum, cells)
+
+    def _make_check(self) -> Callable[[int, list[Any]], tuple[Any, ...] | None]:
+        # A closure: a million calls read these as cell variables, not attributes.
+        text_only, get, names, name_of = self.text_only, self.get, self.names, self._name
+        combos, codes_of, ids, births = self.combos, self._codes, self.ids, self.births
+        miss, pairs, place_of, no = self._miss, self.pairs, self._place, _NO
+
+        def check(rownum: int, cells: list[Any]) -> tuple[Any, ...] | None:
+            if not text_only and any(type(c) is not str for c in cells):
+                return None  # spreadsheet numbers and dates: the general path converts
+            (name, id_type, id_number, sex, birth, ethnicity, nationality, phone, hukou,
+             place, community, grid, road, estate, building, unit, room, role, moved_in,
+             household_no, relation) = get(cells)
+            keys = names.get(name)
+            if keys is None:
+                keys = name_of(name)
+            if keys is False:
                 return None
-        else:
-            phone = None
-        eth = c_eth.get(ethnicity, _NO)
-        if eth is _NO:
-            eth = self._miss(c_eth, "ethnicity", ethnicity)
-        nat = c_nat.get(nationality, _NO)
-        if nat is _NO:
-            nat = self._miss(c_nat, "nationality", nationality)
-        huk = c_hukou.get(hukou, _NO)
-        if huk is _NO:
-            huk = self._miss(c_hukou, "hukou_type", hukou)
-        if eth is False or nat is False or huk is False:
-            return None
-        if huk is None:
-            huk = "overseas" if (kind != "resident_id" or nat) else "local"
-        cid = c_comm.get(community, _NO)
-        if cid is _NO:
-            cid = self._miss(c_comm, "community", community)
-        g = c_grid.get(grid, _NO)
-        if g is _NO:
-            g = self._miss(c_grid, "grid", grid)
-        if cid is False or g is False or (g[0] is not None and g[1] != cid):
-            return None
-        building = building.strip()
-        room = room.strip()
-        if bool(building) != bool(room):
-            return None
-        rol = c_role.get(role, _NO)
-        if rol is _NO:
-            rol = self._miss(c_role, "residence_role", role)
-        moved = c_moved.get(moved_in, _NO)
-        if moved is _NO:
-            moved = self._miss(c_moved, "moved_in", moved_in)
-        rel = c_rel.get(relation, _NO)
-        if rel is _NO:
-            rel = self._miss(c_rel, "relation", relation)
-        if rol is False or moved is False or rel is False:
-            return None
-        household_no = household_no.strip()
-        if bool(rel) != bool(household_no):
-            return None
-        return (rownum, name, kind, id_number, derived_sex, born.toordinal(), phone, eth, nat,
-                huk, place.strip()[:200] or None, cid, g[0], road.strip(), estate.strip(),
-                building, unit.strip(), room, rol, moved and moved.toordinal(), household_no,
-                rel, keys)
+            key = (id_type, sex, ethnicity, nationality, hukou, role, moved_in, relation)
+            verdicts = combos.get(key)
+            if verdicts is None:
+                verdicts = codes_of(key)
+            if verdicts is False:
+                return None  # an error, or another document: the general path
+            _type, sex_code, eth, nat, huk, rol, moved, rel = verdicts
+            parsed = ids(id_number)
+            if parsed is None:
+                return None
+            kind, born, derived_sex = parsed
+            if sex_code and sex_code != derived_sex:
+                return None
+            given = births.get(birth, no)
+            if given is no:
+                given = miss(births, "birth_date", birth)
+            if given is False or (given and given != born):
+                return None
+            if phone:
+                if not (len(phone) == 11 and phone[0] == "1" and phone[1] in "3456789"
+                        and phone.isdigit() and phone.isascii()):
+                    return None
+            else:
+                phone = None
+            if huk is None:
+                huk = "overseas" if (kind != "resident_id" or nat) else "local"
+            at = pairs.get((community, grid))
+            if at is None:
+                at = place_of((community, grid))
+            if at is False:
+                return None
+            building = building.strip()
+            room = room.strip()
+            if bool(building) != bool(room):
+                return None
+            household_no = household_no.strip()
+            if bool(rel) != bool(household_no):
+                return None
+            return (rownum, name, kind, id_number, derived_sex, born.toordinal(), phone, eth,
+                    nat, huk, place.strip()[:200] or None, at[0], at[1], road.strip(),
+                    estate.strip(), building, unit.strip(), room, rol,
+                    moved and moved.toordinal(), household_no, rel, keys)
+
+        return check
 
 
 @dataclass
 class _Checked:
     """One batch of rows, validated: how many rows it had, how many counted (not blank),
-    the valid ones as validated-row tuples, the rejected ones' errors (in row order)."""
+    the valid ones as validated-row tuples, the rejected ones' errors (in row order) —
+    or, from a validating process that assembles, the rows for the database instead of
+    the validated ones."""
 
     rows: int
     counted: int
     valid: list[tuple[Any, ...]]
     rejected: list[RowError]
+    assembled: _Assembled | None = None
 
 
 def _checked_batches(rows: Iterator[tuple[int, list[Any]]], mapping: dict[int, str],
                      width: int, places: Any, today: date, chunk: int, *, text_only: bool
                      ) -> Iterator[_Checked]:
-    """Validate the rows batch by batch: every rule that needs nothing but the file and
-    the community and grid codes — the person and place rules, and the same document
+    """Validate the rows, ``chunk`` at a time: every rule that needs nothing but the file
+    and the community and grid codes — the person and place rules, and the same document
     number or household head twice in the file. Rules that need the registry's persons
     (closed records) are checked when writing."""
     fast = _FastRows(mapping, width, places, today, text_only=text_only)
-    check = fast.check
+    check = fast._check
     seen: dict[str, int] = {}
     heads: dict[str, int] = {}
     head_code = codes.HEAD
     name_at = _cell_index(mapping, "name", width)
     id_at = _cell_index(mapping, "id_number", width)
-    while True:
-        batch = list(itertools.islice(rows, chunk))
-        if not batch:
-            return
-        out = _Checked(len(batch), 0, [], [])
-        valid = out.valid
-        for rownum, cells in batch:
-            if len(cells) != width:
-                cells = [*cells[:width], *([""] * (width - len(cells)))]
-            cells.append("")
-            v = check(rownum, cells)
-            if v is None:
-                rec = {key: cells[i] for i, key in mapping.items()}
-                for key in COLUMN_KEYS:
-                    rec.setdefault(key, "")
-                if not any(str(x).strip() for x in rec.values()):
-                    continue
-                out.counted += 1
-                clean, errors = _validate_row(rec, places, today)
-                if errors:
-                    label = str(rec.get("name") or "")[:50]
-                    for key, message in errors.items():
-                        out.rejected.append(RowError(rownum, key, message, label,
-                                                     _masked(key, rec.get(key))))
-                    continue
-                v = _as_valid(rownum, clean, rec, places)  # type: ignore[arg-type]
-            else:
-                out.counted += 1
-            number = v[_V_ID_NUMBER]
-            if number not in seen and v[_V_RELATION] != head_code:
-                seen[number] = rownum
-                valid.append(v)
+    # Rows are streamed, not collected into a list per batch first: holding a batch of a
+    # million short-lived row lists at a time cost ~3 s of allocator time more.
+    out = _Checked(0, 0, [], [])
+    valid = out.valid
+    n = blank = 0
+    for rownum, cells in rows:
+        if n == chunk:
+            out.rows, out.counted = n, n - blank
+            yield out
+            out = _Checked(0, 0, [], [])
+            valid = out.valid
+            n = blank = 0
+        n += 1
+        if len(cells) != width:
+            cells = [*cells[:width], *([""] * (width - len(cells)))]
+        cells.append("")
+        v = check(rownum, cells)
+        if v is None:
+            rec = {key: cells[i] for i, key in mapping.items()}
+            for key in COLUMN_KEYS:
+                rec.setdefault(key, "")
+            if not any(str(x).strip() for x in rec.values()):
+                blank += 1
                 continue
-            errors = {}
-            if number in seen:
-                errors["id_number"] = f"The same document number is in row {seen[number]}."
-            else:
-                seen[number] = rownum
-            if v[_V_RELATION] == head_code:
-                hn = v[_V_HOUSEHOLD]
-                if hn in heads:
-                    errors["relation"] = (f"Household {hn} has its head in row "
-                                          f"{heads[hn]} already.")
-                else:
-                    heads[hn] = rownum
-            if not errors:
-                valid.append(v)
+            clean, errors = _validate_row(rec, places, today)
+            if errors:
+                label = str(rec.get("name") or "")[:50]
+                for key, message in errors.items():
+                    out.rejected.append(RowError(rownum, key, message, label,
+                                                 _masked(key, rec.get(key))))
                 continue
-            # As the general path reports them: the name and ID number cells as given
-            # (a valid row's are), the relation as its code.
-            label = str(cells[name_at] or "")[:50]
-            for key, message in errors.items():
-                value = cells[id_at] if key == "id_number" else v[_V_RELATION]
-                out.rejected.append(RowError(rownum, key, message, label, _masked(key, value)))
+            v = _as_valid(rownum, clean, rec, places)  # type: ignore[arg-type]
+        number = v[3]  # _V_ID_NUMBER
+        if number not in seen and v[21] != head_code:  # _V_RELATION
+            seen[number] = rownum
+            valid.append(v)
+            continue
+        errors = {}
+        if number in seen:
+            errors["id_number"] = f"The same document number is in row {seen[number]}."
+        else:
+            seen[number] = rownum
+        if v[_V_RELATION] == head_code:
+            hn = v[_V_HOUSEHOLD]
+            if hn in heads:
+                errors["relation"] = (f"Household {hn} has its head in row "
+                                      f"{heads[hn]} already.")
+            else:
+                heads[hn] = rownum
+        if not errors:
+            valid.append(v)
+            continue
+        # As the general path reports them: the name and ID number cells as given (a
+        # valid row's are), the relation as its code.
+        label = str(cells[name_at] or "")[:50]
+        for key, message in errors.items():
+            value = cells[id_at] if key == "id_number" else v[_V_RELATION]
+            out.rejected.append(RowError(rownum, key, message, label, _masked(key, value)))
+    if n:
+        out.rows, out.counted = n, n - blank
         yield out
 
 
@@ -836,8 +1033,9 @@ _CHILD = ("import pickle, sys; sys.path[:0] = pickle.load(sys.stdin.buffer); "
 
 
 def _validate_child() -> None:
-    """In the validating process: :func:`_checked_batches` over the file, each batch
-    pickled to stdout as soon as it is ready, then None (or the error, as text)."""
+    """In the validating process: :func:`_checked_batches` over the file — and, for a
+    load into an empty registry, :class:`_Assembler` too — each batch pickled to stdout as
+    soon as it is ready, then None (or the error, as text)."""
     import gc
     import pickle
     import sys
@@ -848,10 +1046,24 @@ def _validate_child() -> None:
     try:
         # Our own parent's arguments, on our own pipe.
         args = pickle.load(sys.stdin.buffer)  # noqa: S301
-        source, fmt, mapping, width, places, today, chunk = args
+        source, fmt, mapping, width, codes_, today, chunk, assemble = args
         _headers, rows, _estimate = read_table(source, fmt)
-        for checked in _checked_batches(rows, mapping, width, places, today, chunk,
+        assembler = None
+        if assemble is not None:
+            forms, bases = assemble
+            places = _Places(codes_.communities, codes_.grids, allocate=_Counter(bases),
+                             forms=forms)
+            assembler = _Assembler(places, forms)
+            new_ids = _Counter(bases)
+        writing = True
+        for checked in _checked_batches(rows, mapping, width, codes_, today, chunk,
                                         text_only=True):
+            if assembler is not None:
+                writing = writing and not checked.rejected
+                ids = new_ids(Person.__table__, len(checked.valid)) if writing else []
+                checked.assembled = assembler.assemble(checked.valid, ids, writing=writing,
+                                                       existing={})
+                checked.valid = []
             pickle.dump(checked, out, protocol=pickle.HIGHEST_PROTOCOL)
         pickle.dump(None, out)
     except BaseException:  # the writer re-raises it
@@ -862,10 +1074,12 @@ def _validate_child() -> None:
 class _Validator:
     """:func:`_checked_batches` in a second process, read as an iterator. The batches
     arrive in file order, so the report is the same as in one process; the process is
-    stopped (by its id) when the import ends early."""
+    stopped (by its id) when the import ends early. ``assemble``: (forms, id bases) to
+    have it build the rows too (an empty registry, ids read under the write lock)."""
 
     def __init__(self, source: str, fmt: str | None, mapping: dict[int, str], width: int,
-                 places: _PlaceCodes, today: date, chunk: int) -> None:
+                 places: _PlaceCodes, today: date, chunk: int,
+                 assemble: tuple[_Forms, dict[str, int]] | None = None) -> None:
         import pickle
         import subprocess
         import sys
@@ -876,8 +1090,8 @@ class _Validator:
         assert stdin is not None and self.process.stdout is not None
         path = [os.path.abspath(p) if p else os.getcwd() for p in sys.path]
         pickle.dump(path, stdin)
-        pickle.dump((str(Path(source).resolve()), fmt, mapping, width, places, today, chunk),
-                    stdin)
+        pickle.dump((str(Path(source).resolve()), fmt, mapping, width, places, today, chunk,
+                     assemble), stdin)
         stdin.close()
         self.stdout = self.process.stdout
 
@@ -934,7 +1148,8 @@ def import_persons(
 
     ``parallel``: validate in a second process while this one writes (a CSV file given
     by path); default: when the file has at least :data:`PARALLEL_MIN_ROWS` rows and the
-    machine a second CPU. The result is the same either way."""
+    machine a second CPU. Into an empty SQLite registry that process also builds the rows
+    (ids from the bases read under the write lock). The result is the same either way."""
     import gc
 
     started = time.perf_counter()
@@ -945,13 +1160,23 @@ def import_persons(
     mapping, report.warnings = map_headers(headers)
     now = utcnow()
     writer = BulkWriter(session)
-    places = _Places(session, writer, now)
+    forms = _Forms.make(session.get_bind().dialect, now, today)
+    places = _Places.from_session(session, writer, forms)
     codes_ = _PlaceCodes(places.communities, places.grids)
     width = len(headers)
     validator = None
+    fresh: bool | None = None
     if _use_process(source, fmt, estimate, parallel):
         rows.close()  # type: ignore[attr-defined]
-        validator = _Validator(str(source), fmt, mapping, width, codes_, today, chunk)
+        assemble = None
+        if not dry_run and writer.dialect == "sqlite" and places.no_buildings \
+                and places.no_households:
+            writer.lock()  # before reading the bases: nobody inserts until we commit
+            fresh = session.scalar(select(Person.id).limit(1)) is None
+            if fresh:
+                assemble = (forms, {t: writer.next_id(t) for t in _ASSEMBLED_TABLES})
+        validator = _Validator(str(source), fmt, mapping, width, codes_, today, chunk,
+                               assemble)
         checked: Iterator[_Checked] | _Validator = validator
     else:
         checked = _checked_batches(rows, mapping, width, codes_, today, chunk,
@@ -961,8 +1186,8 @@ def import_persons(
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        _write(session, report, checked, places, writer, estimate, today, now,
-               bus=bus, actor=actor, via=via, dry_run=dry_run, progress=progress)
+        _write(session, report, checked, _Assembler(places, forms), writer, estimate, today,
+               now, fresh, bus=bus, actor=actor, via=via, dry_run=dry_run, progress=progress)
     finally:
         writer.restore_cache()
         if validator is not None:
@@ -974,140 +1199,78 @@ def import_persons(
 
 
 def _write(session: Session, report: ImportReport, checked: Iterable[_Checked],
-           places: _Places, writer: BulkWriter, estimate: int, today: date, now: datetime,
-           *, bus: Any, actor: Any, via: str, dry_run: bool, progress: Progress | None
-           ) -> None:
+           assembler: _Assembler, writer: BulkWriter, estimate: int, today: date,
+           now: datetime, fresh: bool | None, *, bus: Any, actor: Any, via: str,
+           dry_run: bool, progress: Progress | None) -> None:
     """The writing half of :func:`import_persons`: places, persons, search keys,
     residences and heads for each validated batch, all or nothing."""
     writing = not dry_run
     started_writing = False
-    fresh: bool | None = None  # no person at all before this import
     moves: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
     first_id = last_id = None
+    places = assembler.places
     person_table: Table = Person.__table__  # type: ignore[assignment]
-    key_table: Table = PersonKey.__table__  # type: ignore[assignment]
-    residence_table: Table = Residence.__table__  # type: ignore[assignment]
-    as_date = writer.converter(person_table, "birth_date") or _same
-    dates: dict[Any, Any] = {None: None}  # ordinal → the driver's form, once per distinct date
-    stamp = (writer.converter(person_table, "created_at") or _same)(now)
-    since_today = (writer.converter(residence_table, "started_on") or _same)(today)
-    head_code = codes.HEAD
-    dwellings = places.dwellings
-    households = places.households
 
     for batch in checked:
         report.total += batch.counted
         report.rejected += batch.rejected
-        valid = batch.valid
         if report.rejected:
             writing = False
-        if not valid:
+        asm = batch.assembled
+        if asm is None and not batch.valid:
             if progress:
                 progress(batch.rows)
             continue
-
-        if writing and not started_writing:
+        first = writing and not started_writing
+        if first:
             started_writing = True
             writer.lock()
         if fresh is None:
             # Under the write lock (or, in a dry run, as read): with no person in the
             # registry, every row is new — the unique constraint still guards that.
             fresh = session.scalar(select(Person.id).limit(1)) is None
-            if writing:
-                report.indexes_rebuilt = writer.maybe_drop_indexes(max(estimate, len(valid)))
-        existing: dict[str, Any] = {}
-        if not fresh:
-            numbers = [v[_V_ID_NUMBER] for v in valid]
-            for i in range(0, len(numbers), 1000):
-                for row in session.execute(select(*_EXISTING).where(
-                        Person.id_number.in_(numbers[i:i + 1000]))):
-                    existing[row.id_number] = row
-        if not places.no_households:
-            places.preload_households({v[_V_HOUSEHOLD] for v in valid if v[_V_HOUSEHOLD]})
-
-        new_rows: list[tuple[Any, ...]] = []
-        keys: list[tuple[Any, ...]] = []
-        residences: list[tuple[Any, ...]] = []
-        new_heads: list[tuple[int, int, str]] = []
-        count = len(valid) if fresh else sum(1 for v in valid
-                                             if v[_V_ID_NUMBER] not in existing)
-        id_iter = iter(writer.ids(person_table, count) if writing else ())
-        for v in valid:
-            (rownum, pname, id_type, number, sex, born, phone, ethnicity, nationality, hukou,
-             hukou_place, cid, gid, road, estate, building, unit, room, role, moved_in,
-             household_no, relation, name_keys) = v
-            did = None
-            if building:
-                found = dwellings.get((cid, estate, building, unit, room))
-                if found is None:
-                    did, gid, made = places.dwelling(cid, gid, road, estate, building, unit,
-                                                     room, role, create=writing)
-                    report.new_dwellings += made
-                else:
-                    did = found[0]
-                    gid = found[1] or gid
-            hid = None
-            if household_no:
-                h = households.get(household_no)
-                if h is None:
-                    hid, made_h = places.household(household_no, did, create=writing)
-                    report.new_households += made_h
-                else:
-                    hid = h[0]
-            if existing:
-                person = existing.get(number)
-                if person is not None:
-                    if person.status in ("deceased", "merged"):
-                        report.rejected.append(RowError(
-                            rownum, "id_number",
-                            f"This person's record is closed ({person.status}).",
-                            pname, mask_id_number(number)))
-                        writing = False
-                        continue
-                    rec = {"relation": relation, "residence_role": role,
-                           "moved_in": moved_in and date.fromordinal(moved_in)}
-                    change = _person_changes(person, _clean(v), did, hid, rec)
-                    if change:
-                        report.updated += 1
-                        moves.append((person.id, change, rec))
-                    else:
-                        report.unchanged += 1
-                    continue
-            report.created += 1
-            if not writing:
-                continue
-            pid = next(id_iter)
-            full, initials, extra = name_keys
-            born_as = dates.get(born, _NO)
-            if born_as is _NO:
-                born_as = dates[born] = as_date(date.fromordinal(born))
-            new_rows.append((pid, pname, full, initials, id_type, number, sex, born_as,
-                             phone, ethnicity, nationality, hukou, hukou_place, "active", None,
-                             None, did, gid, cid, hid, relation or None, 1, stamp, stamp))
-            if extra:
-                keys.extend([(pid, k, kind) for k, kind in extra])
-            if did is not None:
-                if moved_in is None:
-                    residences.append((pid, did, role, since_today, None))
-                else:
-                    since = dates.get(moved_in, _NO)
-                    if since is _NO:
-                        since = dates[moved_in] = as_date(date.fromordinal(moved_in))
-                    residences.append((pid, did, role, since, None))
-            if relation == head_code and hid is not None:
-                new_heads.append((hid, pid, household_no))
-        if writing and new_rows:
-            if first_id is None:
-                first_id = new_rows[0][0]
-            last_id = new_rows[-1][0]
+        if first:
+            report.indexes_rebuilt = writer.maybe_drop_indexes(
+                max(estimate, len(batch.valid), batch.counted))
+        if asm is None:
+            valid = batch.valid
+            existing: dict[str, Any] = {}
+            if not fresh:
+                numbers = [v[_V_ID_NUMBER] for v in valid]
+                for i in range(0, len(numbers), 1000):
+                    for row in session.execute(select(*_EXISTING).where(
+                            Person.id_number.in_(numbers[i:i + 1000]))):
+                        existing[row.id_number] = row
+            if not places.no_households:
+                places.preload_households({v[_V_HOUSEHOLD] for v in valid
+                                           if v[_V_HOUSEHOLD]})
+            count = len(valid) if fresh else sum(1 for v in valid
+                                                 if v[_V_ID_NUMBER] not in existing)
+            ids = writer.ids(person_table, count) if writing else []
+            asm = assembler.assemble(valid, ids, writing=writing, existing=existing)
+        report.created += asm.created
+        report.updated += asm.updated
+        report.unchanged += asm.unchanged
+        report.new_dwellings += asm.new_dwellings
+        report.new_households += asm.new_households
+        report.rejected += asm.rejected
+        moves += asm.moves
+        if asm.closed:
+            writing = False
         if writing:
-            places.flush()
-            writer.insert_rows(person_table, _PERSON_COLUMNS, new_rows)
-            writer.insert_rows(key_table, ("person_id", "key", "kind"), keys)
-            writer.insert_rows(residence_table,
+            if asm.persons:
+                if first_id is None:
+                    first_id = asm.persons[0][0]
+                last_id = asm.persons[-1][0]
+            for key, table, columns in _PLACE_TABLES:
+                writer.insert_rows(table, columns, asm.places[key])
+            writer.insert_rows(person_table, _PERSON_COLUMNS, asm.persons)
+            writer.insert_rows(PersonKey.__table__, ("person_id", "key", "kind"),  # type: ignore[arg-type]
+                               asm.keys)
+            writer.insert_rows(Residence.__table__,  # type: ignore[arg-type]
                                ("person_id", "dwelling_id", "role", "started_on", "ended_on"),
-                               residences)
-            _assign_heads(session, places, new_heads, bus=bus, actor=actor, via=via)
+                               asm.residences)
+            _assign_heads(session, places, asm.heads, bus=bus, actor=actor, via=via)
         if progress:
             progress(batch.rows)
 

@@ -270,3 +270,264 @@ def test_cli(app, kernel, places, tmp_path):
     assert len(names) == 1 and next(iter(names)).startswith("cli:")
     result = runner.invoke(registry, ["template", str(tmp_path / "t.csv")], obj=obj)
     assert result.exit_code == 0
+
+
+# ------------------------------------------------------------------------------ fast paths
+# The importer validates the common row with tables (importer._FastRows, validation.
+# id_number_checker) and sends everything else to the general rules; the bulk load runs
+# that validation in a second process. These check that the shortcuts change nothing.
+
+
+def _reference_name_keys(name):
+    """name_keys as first written: every combination of readings, surname first."""
+    import itertools
+
+    from core.registry import pinyin
+
+    tokens = pinyin._tokens(name)
+    if not tokens:
+        return "", "", ()
+    readings = pinyin._readings(tokens)
+    full = "".join(r[0] for r in readings)
+    initials = "".join(r[0][:1] for r in readings)
+    extra = {}
+    if any(len(r) > 1 for r in readings):
+        for combo in itertools.islice(itertools.product(*readings), pinyin.MAX_VARIANTS):
+            f, i = "".join(combo), "".join(c[:1] for c in combo)
+            if f != full:
+                extra[(f, "f")] = None
+            if i != initials:
+                extra[(i, "i")] = None
+    return full[:120], initials[:50], tuple((k[:120], kind) for k, kind in extra)
+
+
+def test_name_keys_memoised_by_parts_equal_the_plain_product():
+    import random
+
+    from core.registry.pinyin import compute_name_keys
+
+    rng = random.Random(3)
+    pool = "曾单解区朴乐长行朝重子一安佳查仇盖覃翟王李张欧阳司马 ·a1"
+    names = ["曾国藩", "单田芳", "欧阳修", "长孙无忌", "阿依古丽·买买提", "John Smith", "张3",
+             "𠀀张", "ＡＢＣ", "", "曾" + "长" * 60]
+    names += ["".join(rng.choice(pool) for _ in range(rng.randint(1, 7))) for _ in range(3000)]
+    for name in names:
+        assert compute_name_keys(name) == _reference_name_keys(name), name
+
+
+def test_id_number_checker_agrees_with_parse_id_number():
+    import random
+    from datetime import date
+
+    from core.registry.validation import (
+        IdentifierError,
+        id_check_char,
+        id_number_checker,
+        parse_id_number,
+    )
+
+    today = date(2024, 6, 1)
+    check = id_number_checker(today)
+    rng = random.Random(11)
+    regions = ["110105", "810000", "830000", "911010", "012345", "991234", "710000",
+               "160000", "650102", "1a0105"]
+    accepted = 0
+    for _ in range(20000):
+        first17 = (f"{rng.choice(regions)}{rng.randint(1885, 2025):04d}"
+                   f"{rng.randint(0, 13):02d}{rng.randint(0, 32):02d}{rng.randint(0, 999):03d}")
+        last = id_check_char(first17) if first17.isdigit() else "0"
+        if rng.random() < 0.2:
+            last = rng.choice("0123456789Xx")
+        value = first17 + last
+        try:
+            parsed = parse_id_number(value, today=today)
+            slow = (parsed.kind, parsed.birth_date, parsed.sex) if parsed.number == value \
+                else None
+        except IdentifierError:
+            slow = None
+        assert check(value) == slow, value
+        accepted += slow is not None
+    assert accepted > 1000
+    # full-width digits are normalised by the general path, never taken as they are
+    assert check("１１０１０５１９４９１２３１００２Ｘ") is None
+    assert parse_id_number("１１０１０５１９４９１２３１００２Ｘ").number == "11010519491231002X"
+
+
+def _cells(row, width):
+    return [*row, *([""] * (width - len(row))), ""]
+
+
+def test_fast_row_check_equals_the_general_rules(places):
+    """Every row the table-driven check accepts gets exactly the general path's clean
+    values; every row the general path rejects is left to it."""
+    from datetime import date
+
+    from core.registry.importer import (
+        _as_valid,
+        _FastRows,
+        _PlaceCodes,
+        _validate_row,
+        map_headers,
+    )
+
+    today = date(2024, 6, 1)
+    header = [*HEAD, "出生日期", "民族", "国籍", "证件类型", "户籍地址", "入住日期"]
+    mapping, _ = map_headers(header)
+    codes_ = _PlaceCodes({C1: places.c1.id, C2: places.c2.id},
+                         {G1: (places.g1.id, places.c1.id)})
+    fast = _FastRows(mapping, len(header), codes_, today)
+    base = [*good_rows()[0], "1960-01-01", "汉族", "", "居民身份证", "", ""]
+    variants = {
+        0: ["王建国", " 王建国", "王  建国", "", "x" * 51, "ＡＢ", "John Smith", "123"],
+        1: [base[1], base[1].lower()[:-1] + "x", base[1][:17] + "0", make_id(seq=5)[:15],
+            "12345", "", "E12345678"],
+        2: ["男", "女", "M", "2", "火星", ""],
+        3: ["13800000001", "+86 138 0000 0001", "010-12345678", "12345", "", "  "],
+        4: ["户籍", "流动", "local", "火星", ""],
+        5: [C1, C2, " " + C1, "110105001099", ""],
+        6: [G1, "", "nope"],
+        8: ["和平小区", ""],
+        9: ["5栋", ""],
+        11: ["301", ""],
+        12: ["产权人", "租户", "业主", "火星", ""],
+        13: ["H-1", ""],
+        14: ["户主", "配偶", "02", "火星", ""],
+        15: ["1960-01-01", "1960/1/1", "1960-01-02", "2099-01-01", "", "x"],
+        16: ["汉族", "汉", "01", "火星族", ""],
+        17: ["", "CHN", "kor", "KOREA"],
+        18: ["居民身份证", "港澳台居民居住证", "护照", "nope", ""],
+        19: ["", " 河北省 "],
+        20: ["", "2020-05-01", "2099-01-01", "nope"],
+    }
+    rows = [base]
+    for col, values in variants.items():
+        for value in values:
+            row = list(base)
+            row[col] = value
+            rows.append(row)
+    accepted = 0
+    for n, row in enumerate(rows, start=2):
+        cells = _cells(row, len(header))
+        v = fast.check(n, list(cells))
+        rec = {key: cells[i] for i, key in mapping.items()}
+        clean, errors = _validate_row(rec, codes_, today)
+        if errors:
+            assert v is None, (row, errors)
+            continue
+        if v is not None:
+            accepted += 1
+            assert v == _as_valid(n, clean, rec, codes_), row
+    assert accepted >= 30
+
+
+def test_parallel_import_reports_and_writes_the_same(db_session, kernel, places, tmp_path):
+    """The validating process: same report (rows, reasons, order), same registry."""
+    rows = good_rows()
+    rows.insert(1, ["", "11010519491231002A", "男", "12345", "火星", "110105001099", "nope",
+                    "", "", "", "", "101", "", "", ""])
+    rows.append(["重复", rows[0][1], "", "", "", C1, "", "", "", "", "", "", "", "", ""])
+    bad = write_csv(tmp_path / "bad.csv", rows)
+    one = import_persons(db_session, bad, bus=kernel.bus, parallel=False, chunk=2)
+    two = import_persons(db_session, bad, bus=kernel.bus, parallel=True, chunk=2)
+    assert not one.ok and not two.ok and count(db_session, Person) == 0
+    assert [(e.row, e.field, e.message, e.name, e.value) for e in one.rejected] == \
+        [(e.row, e.field, e.message, e.name, e.value) for e in two.rejected]
+    assert (one.total, one.rejected_rows) == (two.total, two.rejected_rows) == (6, [3, 7])
+
+    good = write_csv(tmp_path / "good.csv", good_rows())
+    report = import_persons(db_session, good, bus=kernel.bus, parallel=True, chunk=3)
+    db_session.commit()
+    assert report.ok and report.committed and report.created == 4
+    head = s.find_by_id_number(db_session, make_id("1960-01-01", "M", seq=1))
+    assert (head.name_pinyin, head.sex, head.birth_date.isoformat()) == (
+        "wangjianguo", "M", "1960-01-01")
+    assert db_session.get(Household, head.household_id).head_id == head.id
+    again = import_persons(db_session, good, bus=kernel.bus, parallel=True)
+    assert (again.created, again.unchanged) == (0, 4)
+
+
+def test_large_import_rebuilds_indexes_and_restores_the_cache(db_session, kernel, places,
+                                                              tmp_path, monkeypatch):
+    """The bulk path of a load bigger than the registry: indexes dropped and rebuilt, the
+    SQLite page cache grown for the load and put back."""
+    from core.registry import bulk
+
+    monkeypatch.setattr(bulk, "REBUILD_THRESHOLD", 2)
+    raw = db_session.connection().connection.dbapi_connection
+    before = raw.execute("PRAGMA cache_size").fetchone()[0] \
+        if kernel.db.dialect == "sqlite" else None
+    report = import_persons(db_session, write_csv(tmp_path / "a.csv", good_rows()),
+                            bus=kernel.bus)
+    db_session.commit()
+    assert report.ok and report.indexes_rebuilt and report.created == 4
+    assert [i["name"] for i in s.search_persons(db_session, actor=None, query="jiehong"
+                                                ).items] == ["解红"]
+    if before is not None:
+        assert raw.execute("PRAGMA cache_size").fetchone()[0] == before
+    else:  # PostgreSQL: the foreign keys dropped for the load are back
+        from sqlalchemy import text
+
+        fks = set(db_session.scalars(text(
+            "SELECT conname FROM pg_constraint WHERE contype = 'f' "
+            "AND conrelid = 'registry_person'::regclass")))
+        assert {c.name for c in Person.__table__.foreign_key_constraints} == fks
+
+
+def _snapshot(session):
+    """The registry's persons as plain facts (no ids, which a database may hand out
+    differently after a rollback)."""
+    from core.registry.models import PersonKey
+
+    rows = session.execute(
+        select(Person.id_number, Person.name, Person.name_pinyin, Person.name_initials,
+               Person.sex, Person.birth_date, Person.phone, Person.hukou_type,
+               Person.relation, Dwelling.address, Dwelling.is_rental, Household.number,
+               Residence.role, Residence.started_on)
+        .outerjoin(Dwelling, Dwelling.id == Person.dwelling_id)
+        .outerjoin(Household, Household.id == Person.household_id)
+        .outerjoin(Residence, Residence.person_id == Person.id)
+        .order_by(Person.id_number)).all()
+    heads = set(session.execute(select(Household.number, Person.id_number)
+                                .join(Person, Person.id == Household.head_id)).all())
+    keys = set(session.execute(select(Person.id_number, PersonKey.key, PersonKey.kind)
+                               .join(Person, Person.id == PersonKey.person_id)).all())
+    return [tuple(r) for r in rows], heads, keys
+
+
+def test_validating_process_builds_the_rows_of_an_empty_registry(db_session, kernel,
+                                                                  tmp_path, monkeypatch):
+    """Into a registry without persons or places the validating process also builds the
+    rows (SQLite): the registry must come out the same as from one process."""
+    from core.registry import importer
+
+    seen = []
+    real = importer._Validator.__init__
+
+    def spy(self, *args, **kwargs):
+        seen.append(args[-1] if len(args) == 8 else kwargs.get("assemble"))
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(importer._Validator, "__init__", spy)
+    street = s.create_street(db_session, code="110105001", name="和平街道")
+    c1 = s.create_community(db_session, code=C1, name="和平里社区", street=street)
+    s.create_community(db_session, code=C2, name="安康社区", street=street)
+    s.create_grid(db_session, code=G1, name="第一网格", community=c1)
+    db_session.commit()
+    rows = good_rows()
+    rows.append(["曾乐", make_id("2001-05-05", "F", seq=7), "", "13900000007", "", C1, G1,
+                 "和平路88号", "和平小区", "6栋", "1单元", "101", "租户", "", ""])
+    path = write_csv(tmp_path / "a.csv", rows)
+    one = import_persons(db_session, path, bus=kernel.bus, parallel=False, chunk=2)
+    db_session.flush()
+    expected = _snapshot(db_session)
+    db_session.rollback()
+    assert count(db_session, Person) == 0
+    two = import_persons(db_session, path, bus=kernel.bus, parallel=True, chunk=2)
+    db_session.commit()
+    assert one.ok and two.ok and two.committed
+    for field in ("total", "created", "new_dwellings", "new_households"):
+        assert getattr(one, field) == getattr(two, field), field
+    assert _snapshot(db_session) == expected
+    assert (seen[0] is not None) == (kernel.db.dialect == "sqlite")  # it did assemble
+    assert len(expected[0]) == 5 and ("H-1", make_id("1960-01-01", "M", seq=1)) in expected[1]
+    assert any(k[0] == make_id("2001-05-05", "F", seq=7) for k in expected[2])  # 曾: ceng

@@ -442,8 +442,9 @@ def test_search_and_person_pages_run_a_bounded_number_of_statements(app, world):
     # the same statements whatever the size of the household, history or result page ...
     for url in pages[1:]:
         assert small[url] == medium[url] == large[url], (url, small, medium, large)
-    # ... and a search walks at most one index per match class, plus the count
-    assert large[pages[0]] <= small[pages[0]], (small, large)
+    # ... and a search walks at most one index per match class, plus, once the page does
+    # not hold every match, one capped count per class (search.TOTAL_CAP)
+    assert large[pages[0]] <= small[pages[0]] + 3, (small, large)
     assert max(large.values()) <= 22, large
 
 

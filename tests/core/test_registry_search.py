@@ -221,3 +221,34 @@ def test_staff_only_find_persons_in_their_scope(db_session, people):
     district = worker(communities=())
     district.scopes.append(Scope("all"))
     assert len(names(s.search_persons(db_session, actor=district, query=""))) == 9
+
+
+def test_totals_are_counted_up_to_the_cap(db_session, people, monkeypatch, app, client_as):
+    """Past ``TOTAL_CAP`` matches the total stops counting and says so (a million persons
+    whose initials start with "zh" would cost a row visit each); below it, it is exact."""
+    from core.registry import search
+
+    monkeypatch.setattr(search, "TOTAL_CAP", 3)
+    page = find(db_session, "z", per_page=1)  # 曾国藩 曾小红 张三 张思 赵四 (+ readings)
+    assert (page.total, page.total_capped) == (3, True)
+    assert page.pages == 3
+    exact = find(db_session, "曾", per_page=1)
+    assert (exact.total, exact.total_capped) == (2, False)
+    everyone = find(db_session, "z", per_page=20)  # read to the end: exact, not capped
+    assert everyone.total_capped is False and everyone.total == len(everyone.items) > 3
+    from core.identity.models import User, UserScope
+    from core.testing import ensure_user
+
+    user = ensure_user(app, "community_worker")
+    with app.extensions["shequ"].db.session_scope() as db:
+        account = db.get(User, user.id)
+        account.scopes.append(UserScope(kind="all", code=""))
+    worker_client = client_as("community_worker")
+    body = worker_client.get("/api/v1/registry/persons?q=z&page_size=1").get_json()
+    assert (body["total"], body["total_capped"]) == (3, True)
+    from core.registry import views
+
+    monkeypatch.setattr(views, "PER_PAGE", 2)
+    worker_client.set_cookie("shequ_lang", "en")
+    html = worker_client.get("/registry/persons?q=z").get_data(as_text=True)
+    assert "More than 3 persons found" in html
