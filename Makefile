@@ -6,12 +6,14 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-pg test-all lint install migrate demo bench translations clean help
+.PHONY: run run-scaled test test-pg test-all reliability lint install migrate demo bench translations clean help
 
 help:
 	@echo "make run    - install, migrate, load demo data and serve on http://$(HOST):$(PORT)/"
 	@echo "make test   - the whole suite (SQLite; set SHEQU_TEST_DATABASE_URL for PostgreSQL)"
 	@echo "make bench  - benchmarks against their floors (not part of make test)"
+	@echo "make reliability - multi-process failure scenarios (PostgreSQL + Redis on 127.0.0.1)"
+	@echo "make run-scaled  - PostgreSQL, Redis, N gunicorn workers, M event workers (Ctrl+C stops)"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,8 +46,17 @@ test-pg: install
 	SHEQU_TEST_DATABASE_URL=$${SHEQU_TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} \
 	  $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
+# Real processes against PostgreSQL and Redis on 127.0.0.1: writes reliability/results.json
+# and regenerates docs/reliability.md. Not part of `make test` (minutes, needs services).
+reliability: install translations
+	SHEQU_RELIABILITY=1 SHEQU_RELIABILITY_REPORT=1 $(BIN)/python -m pytest -q -p no:randomly \
+	  tests/reliability $(PYTEST_ARGS)
+
+run-scaled: install translations
+	$(BIN)/python scripts/run_scaled.py start
+
 lint: install
-	$(BIN)/ruff check core plugins tests bench docs
+	$(BIN)/ruff check core plugins tests bench docs scripts
 
 bench: install
 	$(BIN)/python -m bench

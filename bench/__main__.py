@@ -1,7 +1,7 @@
 """``python -m bench`` (``make bench``): every benchmark against its floor, in one run.
 
-    python -m bench                      # everything (~4-8 minutes)
-    python -m bench --quick              # shortened runs (~1 minute)
+    python -m bench                      # everything (~10-13 minutes)
+    python -m bench --quick              # shortened runs (~6-8 minutes)
     python -m bench --only api_read      # one benchmark (repeatable, or comma-separated)
     python -m bench --python-load        # use the Python load generator even if wrk exists
     python -m bench --strict             # exit 1 when a target is missed
@@ -14,12 +14,13 @@ A partial run (``--only``) replaces its own entries in ``latest.json`` and keeps
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
 from collections.abc import Callable
 
-from bench import dispatch, http, registry, startup
+from bench import dispatch, events, http, memory, registry, startup
 from bench.common import (
     Result,
     Settings,
@@ -31,71 +32,135 @@ from bench.common import (
 )
 from bench.load import generator_name
 
-#: name -> (function, names of the results it produces)
+#: name -> (function, names of the results it produces). Several names may share one
+#: function (a suite: one instance and one pair of servers for all its parts); it is
+#: called once, with ``settings.parts`` naming the selected parts.
 BENCHMARKS: dict[str, tuple[Callable[[Settings], list[Result]], tuple[str, ...]]] = {
     "hook_dispatch": (dispatch.hook_dispatch, ("hook_dispatch",)),
     "hook_ui_slot": (dispatch.hook_ui_slot, ("hook_ui_slot",)),
-    "api_read": (http.api_read, ("api_read", "api_read_p99")),
-    "api_read_pg": (http.api_read_pg, ("api_read_pg", "api_read_pg_p99")),
+    "event_publish": (events.event_publish, ("event_publish", "event_publish_pg")),
+    "api_read": (http.http_suite, ("api_read", "api_read_p99")),
+    "api_read_sensitive": (http.http_suite, ("api_read_sensitive",)),
+    "page_resident_home": (http.http_suite, ("page_resident_home",)),
+    "api_read_pg": (http.http_suite_pg, ("api_read_pg", "api_read_pg_p99")),
+    "api_read_sensitive_pg": (http.http_suite_pg, ("api_read_sensitive_pg",)),
+    "event_delivery": (events.event_delivery, ("event_delivery_1", "event_delivery_2")),
+    "memory": (memory.memory, ("memory", "memory_growth")),
     "startup": (startup.startup, ("startup",)),
     "registry_import": (registry.registry_import, ("registry_import",)),
     "registry_import_pg": (registry.registry_import_pg, ("registry_import_pg",)),
-    "registry_search": (registry.registry_search, tuple(
-        f"registry_search_{kind}{db}" for db in ("", "_pg") for kind in registry.SEARCH_KINDS)),
+    "registry_search": (
+        registry.registry_search,
+        tuple(
+            f"registry_search_{kind}{db}" for db in ("", "_pg") for kind in registry.SEARCH_KINDS
+        ),
+    ),
 }
-GROUPS = {"dispatch": ["hook_dispatch", "hook_ui_slot"], "http": ["api_read", "api_read_pg"],
-          "registry": ["registry_import", "registry_import_pg", "registry_search"]}
+GROUPS = {
+    "dispatch": ["hook_dispatch", "hook_ui_slot"],
+    "http": [
+        "api_read",
+        "api_read_sensitive",
+        "page_resident_home",
+        "api_read_pg",
+        "api_read_sensitive_pg",
+    ],
+    "events": ["event_publish", "event_delivery"],
+    "registry": ["registry_import", "registry_import_pg", "registry_search"],
+}
+PG_BENCHMARKS = {
+    "api_read_pg",
+    "api_read_sensitive_pg",
+    "event_publish",
+    "event_delivery",
+    "registry_import_pg",
+    "registry_search",
+}
 
 
-def _selected(only: list[str]) -> list[str]:
+def _selected(only: list[str]) -> tuple[list[str], set[str]]:
+    """The benchmarks to run, and the result names wanted from them (a result name given
+    on its own, e.g. ``event_publish_pg``, asks its benchmark for that result only)."""
     if not only:
-        return list(BENCHMARKS)
+        return list(BENCHMARKS), {o for _, outs in BENCHMARKS.values() for o in outs}
     wanted: list[str] = []
+    outputs: set[str] = set()
     for item in only:
         for name in filter(None, (s.strip() for s in item.split(","))):
-            if name in GROUPS:
-                wanted += GROUPS[name]
+            keys = GROUPS.get(name, [name] if name in BENCHMARKS else [])
+            for key in keys:
+                wanted.append(key)
+                outputs.update(BENCHMARKS[key][1])
+            if keys:
                 continue
             owner = next((b for b, (_, outs) in BENCHMARKS.items() if name in outs), None)
             if owner is None:
                 choices = ", ".join([*BENCHMARKS, *GROUPS])
                 raise SystemExit(f"unknown benchmark '{name}'; choose from: {choices}")
             wanted.append(owner)
-    return [b for b in BENCHMARKS if b in wanted]
+            outputs.add(name)
+            if name == f"{owner}_p99" or name.endswith("_p99"):
+                outputs.add(name.removesuffix("_p99"))  # p99 comes from the same runs
+    return [b for b in BENCHMARKS if b in wanted], outputs
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="shortened runs (~1 minute)")
-    parser.add_argument("--only", action="append", default=[], metavar="NAME",
-                        help=f"run only these ({', '.join([*BENCHMARKS, *GROUPS])})")
-    parser.add_argument("--python-load", action="store_true",
-                        help="use the Python load generator even if wrk is installed")
+    parser.add_argument("--quick", action="store_true", help="shortened runs (~6-8 minutes)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help=f"run only these ({', '.join([*BENCHMARKS, *GROUPS])})",
+    )
+    parser.add_argument(
+        "--python-load",
+        action="store_true",
+        help="use the Python load generator even if wrk is installed",
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
     parser.add_argument("--markdown", action="store_true", help="also print a Markdown table")
     args = parser.parse_args(argv)
 
     settings = Settings.make(args.quick, args.python_load)
-    names = _selected(args.only)
+    names, wanted_outputs = _selected(args.only)
     gen = generator_name(settings.python_load)
-    needs_pg = bool({"api_read_pg", "registry_import_pg", "registry_search"} & set(names))
+    needs_pg = bool(PG_BENCHMARKS & set(names))
     machine = machine_info(gen, http.postgres_version() if needs_pg else None)
-    log(f"{'quick' if settings.quick else 'full'} run of {', '.join(names)}; "
+    log(
+        f"{'quick' if settings.quick else 'full'} run of {', '.join(names)}; "
         f"{machine['cpu_usable']} CPUs, Python {machine['python']}, "
-        f"SQLite {machine['sqlite']}, load generator: {gen}")
+        f"SQLite {machine['sqlite']}, load generator: {gen}"
+    )
     started = time.monotonic()
     results: list[Result] = []
+    calls: dict[Callable[[Settings], list[Result]], list[str]] = {}
     for name in names:
-        fn, _ = BENCHMARKS[name]
-        log(f"--- {name}")
+        calls.setdefault(BENCHMARKS[name][0], []).append(name)
+    for fn, parts in calls.items():
+        label = ", ".join(parts)
+        log(f"--- {label}")
         t0 = time.monotonic()
+        outputs = frozenset(
+            out for part in parts for out in BENCHMARKS[part][1] if out in wanted_outputs
+        )
         try:
-            results += fn(settings)
+            results += fn(dataclasses.replace(settings, parts=outputs))
         except Exception as exc:  # one broken benchmark must not hide the others
-            log(f"{name}: FAILED: {type(exc).__name__}: {exc}")
-            results.append(Result(name, None, "-", None, None,
-                                  meta={"error": f"{type(exc).__name__}: {exc}"[:2000]}))
-        log(f"{name} took {time.monotonic() - t0:.0f}s")
+            log(f"{label}: FAILED: {type(exc).__name__}: {exc}")
+            results += [
+                Result(
+                    part,
+                    None,
+                    "-",
+                    None,
+                    None,
+                    meta={"error": f"{type(exc).__name__}: {exc}"[:2000]},
+                )
+                for part in parts
+            ]
+        log(f"{label} took {time.monotonic() - t0:.0f}s")
     for r in results:
         r.meta.setdefault("date", machine["date"])
         if settings.quick:
@@ -104,22 +169,31 @@ def main(argv: list[str] | None = None) -> int:
     path = write_results(results, machine, merge=bool(args.only))
 
     print()
-    print(f"Shequ benchmarks ({'quick' if settings.quick else 'full'}), {machine['date']}; "
-          f"{machine['cpu_usable']} CPUs ({machine['cpu_model']}), Python {machine['python']}, "
-          f"SQLite {machine['sqlite']}, PostgreSQL {machine['postgresql'] or '-'}; "
-          f"load: {gen}")
+    print(
+        f"Shequ benchmarks ({'quick' if settings.quick else 'full'}), {machine['date']}; "
+        f"{machine['cpu_usable']} CPUs ({machine['cpu_model']}), Python {machine['python']}, "
+        f"SQLite {machine['sqlite']}, PostgreSQL {machine['postgresql'] or '-'}; "
+        f"load: {gen}"
+    )
     busy = max(machine["loadavg_at_start"][0], machine["loadavg_at_end"][0])
-    print(f"load average {machine['loadavg_at_start'][0]} at start, "
-          f"{machine['loadavg_at_end'][0]} at end"
-          + ("  (other work shared the CPUs: read the ratios, not absolute numbers)"
-             if busy > 0.5 * machine["cpu_usable"] else ""))
+    print(
+        f"load average {machine['loadavg_at_start'][0]} at start, "
+        f"{machine['loadavg_at_end'][0]} at end"
+        + (
+            "  (other work shared the CPUs: read the ratios, not absolute numbers)"
+            if busy > 0.5 * machine["cpu_usable"]
+            else ""
+        )
+    )
     print(format_table(results))
     if args.markdown:
         print()
         print(format_markdown(results))
     missed = [r.name for r in results if r.passed is False]
-    print(f"\n{len(results)} results in {time.monotonic() - started:.0f}s -> {path}"
-          + (f"; targets missed: {', '.join(missed)}" if missed else ""))
+    print(
+        f"\n{len(results)} results in {time.monotonic() - started:.0f}s -> {path}"
+        + (f"; targets missed: {', '.join(missed)}" if missed else "")
+    )
     if any(m.startswith("api_read") for m in missed):
         print("where the time goes: python -m bench.profile [--pg]; see docs/performance.md")
     return 1 if (args.strict and missed) else 0

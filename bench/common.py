@@ -38,7 +38,7 @@ def log(message: str) -> None:
 class Settings:
     quick: bool = False
     #: HTTP load: seconds per measured run, interleaved rounds, warm-up seconds per server.
-    duration: int = 10
+    duration: int = 8
     rounds: int = 3
     warmup: int = 3
     connections: int = 32
@@ -54,13 +54,35 @@ class Settings:
     #: queries per kind.
     registry_rows: int = 1_000_000
     registry_queries: int = 300
+    #: Events: events published per measured delivery run, runs per worker count (median),
+    #: publishes timed per batch for ``event_publish``.
+    delivery_events: int = 6000
+    delivery_runs: int = 2
+    publish_batch: int = 400
+    #: Memory: requests before the first reading and between the two readings.
+    memory_requests: int = 10_000
+    #: The result names a suite should produce (set by ``__main__``; empty: all of them).
+    parts: frozenset[str] = frozenset()
 
     @classmethod
     def make(cls, quick: bool, python_load: bool = False) -> Settings:
         if quick:
-            return cls(quick=True, duration=2, rounds=3, warmup=1, repeats=3,
-                       repeat_seconds=0.1, startup_runs=3, python_load=python_load,
-                       registry_rows=100_000, registry_queries=100)
+            return cls(
+                quick=True,
+                duration=2,
+                rounds=3,
+                warmup=1,
+                repeats=3,
+                repeat_seconds=0.1,
+                startup_runs=3,
+                python_load=python_load,
+                registry_rows=100_000,
+                registry_queries=100,
+                delivery_events=1500,
+                delivery_runs=1,
+                publish_batch=150,
+                memory_requests=2000,
+            )
         return cls(python_load=python_load)
 
 
@@ -162,7 +184,10 @@ def machine_info(load_generator: str, postgres: str | None) -> dict[str, Any]:
     except AttributeError:  # not Linux
         usable = os.cpu_count() or 0
     commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+        ["git", "rev-parse", "--short", "HEAD"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
         check=False,
     ).stdout.strip()
     return {
@@ -179,8 +204,16 @@ def machine_info(load_generator: str, postgres: str | None) -> dict[str, Any]:
         "git_commit": commit or None,
         "packages": {
             d: _version(d)
-            for d in ("flask", "sqlalchemy", "marshmallow", "pluggy", "gunicorn", "psycopg",
-                      "flask-smorest", "flask-login")
+            for d in (
+                "flask",
+                "sqlalchemy",
+                "marshmallow",
+                "pluggy",
+                "gunicorn",
+                "psycopg",
+                "flask-smorest",
+                "flask-login",
+            )
         },
     }
 
@@ -193,19 +226,22 @@ def format_table(results: list[Result]) -> str:
     rows = [head]
     for r in results:
         ratio = r.ratio
-        rows.append((
-            r.name,
-            _fmt(r.value, r.unit),
-            _fmt(r.floor, r.unit),
-            f"{ratio:.2f}" if ratio is not None else "-",
-            str(r.target) if r.target else "-",
-            {True: "yes", False: "NO", None: "-"}[r.passed],
-        ))
+        rows.append(
+            (
+                r.name,
+                _fmt(r.value, r.unit),
+                _fmt(r.floor, r.unit),
+                f"{ratio:.2f}" if ratio is not None else "-",
+                str(r.target) if r.target else "-",
+                {True: "yes", False: "NO", None: "-"}[r.passed],
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     lines = []
     for i, row in enumerate(rows):
-        cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:],
-                                                                        strict=True)]
+        cells = [row[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
+        ]
         lines.append("  ".join(cells))
         if i == 0:
             lines.append("  ".join("-" * w for w in widths))
@@ -213,8 +249,10 @@ def format_table(results: list[Result]) -> str:
 
 
 def format_markdown(results: list[Result]) -> str:
-    lines = ["| benchmark | value | floor | ratio | target | pass |",
-             "|---|---:|---:|---:|---|---|"]
+    lines = [
+        "| benchmark | value | floor | ratio | target | pass |",
+        "|---|---:|---:|---:|---|---|",
+    ]
     for r in results:
         ratio = r.ratio
         lines.append(
@@ -267,34 +305,43 @@ class Server:
     """A server process started in its own session; stopped by its id (TERM, then KILL
     for it and its process group, i.e. its gunicorn workers)."""
 
-    def __init__(self, name: str, argv: list[str], *, env: dict[str, str], port: int,
-                 log_path: Path) -> None:
+    def __init__(
+        self, name: str, argv: list[str], *, env: dict[str, str], port: int, log_path: Path
+    ) -> None:
         self.name = name
         self.port = port
         self.log_path = log_path
         self._log = log_path.open("wb")
         self.proc = subprocess.Popen(
-            argv, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            argv,
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
 
-    def wait_ready(self, path: str, headers: dict[str, str] | None = None,
-                   timeout: float = 60.0) -> bytes:
+    def wait_ready(
+        self, path: str, headers: dict[str, str] | None = None, timeout: float = 60.0
+    ) -> bytes:
         """Poll ``path`` until it answers 200; returns the body."""
         deadline = time.monotonic() + timeout
         url = f"http://127.0.0.1:{self.port}{path}"
         last = ""
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n"
-                                   f"{self.tail()}")
+                raise RuntimeError(
+                    f"{self.name} exited with {self.proc.returncode}:\n{self.tail()}"
+                )
             try:
                 req = urllib.request.Request(url, headers=headers or {})
                 with urllib.request.urlopen(req, timeout=5) as resp:  # 127.0.0.1 only
                     return resp.read()
             except urllib.error.HTTPError as exc:
-                raise RuntimeError(f"{self.name}: GET {path} answered {exc.code}: "
-                                   f"{exc.read()[:300]!r}") from None
+                raise RuntimeError(
+                    f"{self.name}: GET {path} answered {exc.code}: {exc.read()[:300]!r}"
+                ) from None
             except OSError as exc:
                 last = str(exc)
                 time.sleep(0.1)

@@ -70,13 +70,23 @@ def hook_dispatch(settings: Settings) -> list[Result]:
     bound_hook = ns_per_call("hook(a=1, b=2)", env, settings)
     plain_loop = ns_per_call("loop4(1, 2)", env, settings)
     log(f"hook_dispatch: {via_pm:.0f} ns vs direct call {floor:.0f} ns")
-    return [Result(
-        "hook_dispatch", via_pm, "ns", floor, None,
-        meta={"implementations": 4, "floor_is": "one direct call of one implementation",
-              "hook_caller_cached_ns": round(bound_hook, 1),
-              "plain_loop_of_4_ns": round(plain_loop, 1),
-              "repeats": settings.repeats, "pluggy": pluggy.__version__},
-    )]
+    return [
+        Result(
+            "hook_dispatch",
+            via_pm,
+            "ns",
+            floor,
+            None,
+            meta={
+                "implementations": 4,
+                "floor_is": "one direct call of one implementation",
+                "hook_caller_cached_ns": round(bound_hook, 1),
+                "plain_loop_of_4_ns": round(plain_loop, 1),
+                "repeats": settings.repeats,
+                "pluggy": pluggy.__version__,
+            },
+        )
+    ]
 
 
 # ------------------------------------------------------------------------------ UI slot
@@ -89,8 +99,12 @@ def build_app(tmp: Path, plugins: list[str]) -> Any:
     from core.config import DEFAULT_CONFIG, load_config
 
     overrides = {
-        "app": {"env": "test", "instance_path": str(tmp / "instance"),
-                "secret_key": "bench-secret-key", "demo_data": False},
+        "app": {
+            "env": "test",
+            "instance_path": str(tmp / "instance"),
+            "secret_key": "bench-secret-key",
+            "demo_data": False,
+        },
         "database": {"url": f"sqlite:///{tmp}/bench.db"},
         "events": {"delivery": "manual"},
         "plugins": {"enabled": plugins},
@@ -133,11 +147,19 @@ def hook_ui_slot(settings: Settings) -> list[Result]:
             kernel.bus.stop()
             kernel.db.dispose()
     log(f"hook_ui_slot: {value:.0f} ns vs plain loop {floor:.0f} ns")
-    return [Result(
-        "hook_ui_slot", value, "ns", floor, Target("ratio", "<=", 5),
-        meta={"plugins": BUILTIN_PLUGINS,
-              "floor_is": "plain loop over the same four plugin functions, lists flattened",
-              "of_which_impls_sort_ns": round(impls, 1),
-              "pm_hook_nav_items_ns": round(pluggy_call, 1),
-              "repeats": settings.repeats},
-    )]
+    return [
+        Result(
+            "hook_ui_slot",
+            value,
+            "ns",
+            floor,
+            Target("ratio", "<=", 5),
+            meta={
+                "plugins": BUILTIN_PLUGINS,
+                "floor_is": "plain loop over the same four plugin functions, lists flattened",
+                "of_which_impls_sort_ns": round(impls, 1),
+                "pm_hook_nav_items_ns": round(pluggy_call, 1),
+                "repeats": settings.repeats,
+            },
+        )
+    ]

@@ -1,6 +1,9 @@
 """HTTP load generators, to 127.0.0.1 only: wrk when installed, else a Python fallback
 (processes x threads, one ``http.client`` keep-alive connection per thread).
 
+Both send one request over and over: a method, a path, headers and an optional body
+(wrk gets a small Lua script for a method other than GET or a body).
+
 Both return a :class:`LoadResult`; the fallback is much less efficient than wrk and
 competes for the same cores, so its absolute numbers are lower (ratios still compare).
 """
@@ -12,6 +15,7 @@ import multiprocessing
 import re
 import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -41,11 +45,21 @@ def generator_name(force_python: bool = False) -> str:
     return "python (http.client, keep-alive)"
 
 
-def run_load(port: int, path: str, headers: dict[str, str], *, seconds: int, threads: int,
-             connections: int, force_python: bool = False) -> LoadResult:
+def run_load(
+    port: int,
+    path: str,
+    headers: dict[str, str],
+    *,
+    seconds: int,
+    threads: int,
+    connections: int,
+    force_python: bool = False,
+    method: str = "GET",
+    body: bytes | None = None,
+) -> LoadResult:
     if WRK and not force_python:
-        return _wrk(port, path, headers, seconds, threads, connections)
-    return _python(port, path, headers, seconds, threads, connections)
+        return _wrk(port, path, headers, seconds, threads, connections, method, body)
+    return _python(port, path, headers, seconds, threads, connections, method, body)
 
 
 # ------------------------------------------------------------------------------ wrk
@@ -60,15 +74,54 @@ def _ms(text: str) -> float:
     return float(m.group(1)) * _UNITS[m.group(2)]
 
 
-def _wrk(port: int, path: str, headers: dict[str, str], seconds: int, threads: int,
-         connections: int) -> LoadResult:
-    argv = [WRK, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
-            "--timeout", "10s"]
+def _lua_string(text: str) -> str:
+    """A Lua long-bracket literal holding ``text`` verbatim (no escapes to get wrong)."""
+    level = 0
+    while f"]{'=' * level}]" in text:
+        level += 1
+    eq = "=" * level
+    return f"[{eq}[{text}]{eq}]"
+
+
+def wrk_script(method: str, body: bytes | None) -> str:
+    """The Lua script that makes wrk send ``method`` with ``body`` on every request."""
+    lines = [f"wrk.method = {_lua_string(method)}"]
+    if body is not None:
+        lines.append(f"wrk.body = {_lua_string(body.decode())}")
+    return "\n".join(lines) + "\n"
+
+
+def _wrk(
+    port: int,
+    path: str,
+    headers: dict[str, str],
+    seconds: int,
+    threads: int,
+    connections: int,
+    method: str = "GET",
+    body: bytes | None = None,
+) -> LoadResult:
+    argv = [
+        WRK,
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--latency",
+        "--timeout",
+        "10s",
+    ]
     for key, value in headers.items():
         argv += ["-H", f"{key}: {value}"]
-    argv.append(f"http://127.0.0.1:{port}{path}")
-    out = subprocess.run(argv, capture_output=True, text=True, check=False,
-                         timeout=seconds + 60)
+    with tempfile.TemporaryDirectory(prefix="shequ-bench-wrk-") as tmp:
+        if method != "GET" or body is not None:
+            script = f"{tmp}/request.lua"
+            with open(script, "w", encoding="utf-8") as f:
+                f.write(wrk_script(method, body))
+            argv += ["-s", script]
+        argv.append(f"http://127.0.0.1:{port}{path}")
+        out = subprocess.run(
+            argv, capture_output=True, text=True, check=False, timeout=seconds + 60
+        )
     text = out.stdout
     if out.returncode != 0:
         raise RuntimeError(f"wrk failed ({out.returncode}): {out.stderr or text}")
@@ -92,15 +145,23 @@ def _wrk(port: int, path: str, headers: dict[str, str], seconds: int, threads: i
 # ------------------------------------------------------------------------------ python
 
 
-def _client_thread(port: int, path: str, headers: dict[str, str], deadline: float,
-                   latencies: list[float], errors: list[int]) -> None:
+def _client_thread(
+    port: int,
+    path: str,
+    headers: dict[str, str],
+    deadline: float,
+    latencies: list[float],
+    errors: list[int],
+    method: str = "GET",
+    body: bytes | None = None,
+) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     while True:
         start = time.perf_counter()
         if start >= deadline:
             break
         try:
-            conn.request("GET", path, headers=headers)
+            conn.request(method, path, body=body, headers=headers)
             resp = conn.getresponse()
             resp.read()
             if not 200 <= resp.status < 400:
@@ -117,14 +178,18 @@ def _client_thread(port: int, path: str, headers: dict[str, str], deadline: floa
     conn.close()
 
 
-def _client_process(args: tuple[int, str, dict[str, str], float, int]) -> tuple[list[float], int]:
-    port, path, headers, seconds, nthreads = args
+def _client_process(
+    args: tuple[int, str, dict[str, str], float, int, str, bytes | None],
+) -> tuple[list[float], int]:
+    port, path, headers, seconds, nthreads, method, body = args
     deadline = time.perf_counter() + seconds
     per_thread: list[list[float]] = [[] for _ in range(nthreads)]
     errs = [[0] for _ in range(nthreads)]
     workers = [
-        threading.Thread(target=_client_thread,
-                         args=(port, path, headers, deadline, per_thread[i], errs[i]))
+        threading.Thread(
+            target=_client_thread,
+            args=(port, path, headers, deadline, per_thread[i], errs[i], method, body),
+        )
         for i in range(nthreads)
     ]
     for t in workers:
@@ -134,12 +199,20 @@ def _client_process(args: tuple[int, str, dict[str, str], float, int]) -> tuple[
     return [x for lat in per_thread for x in lat], sum(e[0] for e in errs)
 
 
-def _python(port: int, path: str, headers: dict[str, str], seconds: int, threads: int,
-            connections: int) -> LoadResult:
+def _python(
+    port: int,
+    path: str,
+    headers: dict[str, str],
+    seconds: int,
+    threads: int,
+    connections: int,
+    method: str = "GET",
+    body: bytes | None = None,
+) -> LoadResult:
     per_proc = max(1, connections // threads)
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(threads) as pool:
-        jobs = [(port, path, headers, float(seconds), per_proc)] * threads
+        jobs = [(port, path, headers, float(seconds), per_proc, method, body)] * threads
         parts = pool.map(_client_process, jobs)
     latencies = sorted(x for lat, _ in parts for x in lat)
     errors = sum(e for _, e in parts)
@@ -150,5 +223,61 @@ def _python(port: int, path: str, headers: dict[str, str], seconds: int, threads
         return latencies[min(len(latencies) - 1, int(p / 100 * len(latencies)))]
 
     # Each client process measures its own window, so pool start-up is not counted.
-    return LoadResult(len(latencies), float(seconds), len(latencies) / seconds, pct(50), pct(99),
-                      errors)
+    return LoadResult(
+        len(latencies), float(seconds), len(latencies) / seconds, pct(50), pct(99), errors
+    )
+
+
+# ------------------------------------------------------------------------------ counted
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes | None = None
+
+
+def run_count(
+    port: int, mix: list[Request], total: int, *, concurrency: int = 4
+) -> tuple[int, int, float]:
+    """Send exactly ``total`` requests, cycling through ``mix`` in order, from
+    ``concurrency`` threads (each its own connection). For the memory benchmark, where the
+    number of requests matters and throughput does not. Returns (sent, errors, seconds)."""
+    counter = iter(range(total))
+    lock = threading.Lock()
+    errors = [0]
+
+    def client() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        while True:
+            with lock:
+                i = next(counter, None)
+            if i is None:
+                break
+            req = mix[i % len(mix)]
+            try:
+                conn.request(req.method, req.path, body=req.body, headers=req.headers)
+                resp = conn.getresponse()
+                resp.read()
+                ok = 200 <= resp.status < 400
+                if resp.will_close:
+                    conn.close()
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            except (OSError, http.client.HTTPException):
+                ok = False
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            if not ok:
+                with lock:
+                    errors[0] += 1
+        conn.close()
+
+    started = time.perf_counter()
+    workers = [threading.Thread(target=client) for _ in range(concurrency)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    return total, errors[0], time.perf_counter() - started

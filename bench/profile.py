@@ -1,9 +1,11 @@
-"""Where ``api_read``'s time goes, in-process: ``python -m bench.profile [--pg]``.
+"""Where ``api_read``'s time goes, in-process: ``python -m bench.profile [--pg] [--me]``.
 
-Builds the same instance as the benchmark (migrated, one account, one token), then, with
+Builds the same instance as the benchmark (migrated, seeded by ``bench.seed``), then, with
 Flask's test client (no gunicorn, no sockets):
 
-* lists the SQL statements one ``GET /api/v1/identity/me`` runs, against the floor's;
+* lists the SQL statements one ``GET /api/v1/registry/persons/<id>`` (``--me``: the
+  lighter ``GET /api/v1/identity/me``) runs, against the floor's (``/person/<id>``,
+  ``/user/<id>``);
 * times N requests of each (µs per request, best of 5 batches);
 * times the token lookup as core does it against cheaper formulations of the same check
   (best of 9, µs per lookup including the session), the evidence for docs/performance.md;
@@ -24,7 +26,7 @@ from typing import Any
 from sqlalchemy import event
 
 from bench.common import RESULTS_DIR, log
-from bench.http import ME_PATH, prepare_instance
+from bench.http import prepare_instance
 
 
 def _record_sql(engine: Any) -> list[str]:
@@ -51,8 +53,9 @@ def _pool_events(engine: Any) -> dict[str, int]:
     return counts
 
 
-def pg_round_trips(engine: Any, client: Any, path: str, headers: dict[str, str],
-                   trace_path: Path) -> tuple[int, list[str]]:
+def pg_round_trips(
+    engine: Any, client: Any, path: str, headers: dict[str, str], trace_path: Path
+) -> tuple[int, list[str]]:
     """Trace one request's PostgreSQL protocol traffic (libpq trace on the pooled
     connection): the number of round trips (ReadyForQuery) and the queries sent."""
     from psycopg import pq
@@ -108,9 +111,20 @@ def lookup_variants(app: Any, floor: Any, inst: Any, n: int) -> dict[str, float]
     FloorSession = sessionmaker(floor.extensions["bench.engine"])
     digest = _digest(inst.token)
     one_statement = (
-        select(ApiToken.id, ApiToken.user_id, ApiToken.permissions, ApiToken.expires_at,
-               ApiToken.revoked_at, ApiToken.last_used_at, User.username, User.display_name,
-               User.kind, User.is_active, User.session_version, UserRole.role)
+        select(
+            ApiToken.id,
+            ApiToken.user_id,
+            ApiToken.permissions,
+            ApiToken.expires_at,
+            ApiToken.revoked_at,
+            ApiToken.last_used_at,
+            User.username,
+            User.display_name,
+            User.kind,
+            User.is_active,
+            User.session_version,
+            UserRole.role,
+        )
         .join(User, User.id == ApiToken.user_id)
         .outerjoin(UserRole, UserRole.user_id == User.id)
         .where(ApiToken.digest == digest)
@@ -131,9 +145,11 @@ def lookup_variants(app: Any, floor: Any, inst: Any, n: int) -> dict[str, float]
 
     out["floor: Session.get(User) + close"] = _best_us(floor_get, n)
     out["core: token_lookup() + close (ORM: token+user joined, selectin loads)"] = _best_us(
-        core_lookup, n)
+        core_lookup, n
+    )
     out["alternative: one Core SELECT token+user+roles + close"] = _best_us(
-        single_core_statement, n)
+        single_core_statement, n
+    )
     if kernel.db.dialect != "sqlite":
         plain = create_engine(kernel.db.url, pool_size=5, max_overflow=5)
         PlainSession = sessionmaker(plain, expire_on_commit=False)
@@ -153,7 +169,8 @@ def lookup_variants(app: Any, floor: Any, inst: Any, n: int) -> dict[str, float]
                 raw.execute("SELECT 1").fetchone()
 
             out["one round trip to PostgreSQL (SELECT 1, open connection)"] = _best_us(
-                round_trip, n)
+                round_trip, n
+            )
             raw.rollback()
         out["core token_lookup() without pool_pre_ping"] = _best_us(core_lookup_no_ping, n)
         out["alternative: one Core SELECT, without pool_pre_ping"] = _best_us(single_no_ping, n)
@@ -164,6 +181,11 @@ def lookup_variants(app: Any, floor: Any, inst: Any, n: int) -> dict[str, float]
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.profile")
     parser.add_argument("--pg", action="store_true", help="PostgreSQL instead of SQLite")
+    parser.add_argument(
+        "--me",
+        action="store_true",
+        help="profile GET /api/v1/identity/me instead of the person read",
+    )
     parser.add_argument("-n", type=int, default=500, help="requests per timing batch")
     args = parser.parse_args()
     backend = "postgresql" if args.pg else "sqlite"
@@ -180,20 +202,25 @@ def main() -> None:
         floor = make_app(inst.db_url)
         auth = {"Authorization": f"Bearer {inst.token}"}
         shequ_client, floor_client = app.test_client(), floor.test_client()
-        floor_path = f"/user/{inst.user_id}"
-        for client, path, headers in ((shequ_client, ME_PATH, auth),
-                                      (floor_client, floor_path, {})):
+        floor_path = f"/user/{inst.user_id}" if args.me else f"/person/{inst.person_id}"
+        shequ_path = "/api/v1/identity/me" if args.me else inst.person_path
+        for client, path, headers in (
+            (shequ_client, shequ_path, auth),
+            (floor_client, floor_path, {}),
+        ):
             for _ in range(50):
                 client.get(path, headers=headers)
 
         kernel = app.extensions["shequ"]
         sql = _record_sql(kernel.db.engine)
         pool = _pool_events(kernel.db.engine)
-        shequ_client.get(ME_PATH, headers=auth)
+        shequ_client.get(shequ_path, headers=auth)
         pre_ping = bool(getattr(kernel.db.engine.pool, "_pre_ping", False))
-        print(f"\nShequ GET {ME_PATH}: {len(sql)} SQL statements, "
-              f"{pool['checkout']} pool checkouts (pool_pre_ping={pre_ping}"
-              f"{': +1 round trip per checkout' if pre_ping else ''})")
+        print(
+            f"\nShequ GET {shequ_path}: {len(sql)} SQL statements, "
+            f"{pool['checkout']} pool checkouts (pool_pre_ping={pre_ping}"
+            f"{': +1 round trip per checkout' if pre_ping else ''})"
+        )
         for s in sql:
             print(f"  - {s[:160]}")
         fsql = _record_sql(floor.extensions["bench.engine"])
@@ -204,7 +231,7 @@ def main() -> None:
         sql.clear()
         if kernel.db.dialect == "postgresql":
             for label, eng, client, path, headers in (
-                ("Shequ", kernel.db.engine, shequ_client, ME_PATH, auth),
+                ("Shequ", kernel.db.engine, shequ_client, shequ_path, auth),
                 ("Floor", floor.extensions["bench.engine"], floor_client, floor_path, {}),
             ):
                 trips, sent = pg_round_trips(eng, client, path, headers, tmp / "pq.trace")
@@ -213,11 +240,13 @@ def main() -> None:
                     print(f"  > {q}")
             sql.clear()
 
-        shequ_us = _us_per_request(shequ_client, ME_PATH, auth, args.n)
+        shequ_us = _us_per_request(shequ_client, shequ_path, auth, args.n)
         floor_us = _us_per_request(floor_client, floor_path, {}, args.n)
-        print(f"\nin-process, test client: Shequ {shequ_us:.0f} µs/request, "
-              f"floor {floor_us:.0f} µs/request (ratio {floor_us / shequ_us:.2f} "
-              f"in throughput terms)")
+        print(
+            f"\nin-process, test client: Shequ {shequ_us:.0f} µs/request, "
+            f"floor {floor_us:.0f} µs/request (ratio {floor_us / shequ_us:.2f} "
+            f"in throughput terms)"
+        )
 
         print("\nbearer-token lookup variants (best of 9, µs each):")
         for label, us in lookup_variants(app, floor, inst, max(100, args.n // 2)).items():
@@ -231,7 +260,7 @@ def main() -> None:
         profiler = Profiler(interval=0.0002)
         profiler.start()
         for _ in range(args.n * 4):
-            shequ_client.get(ME_PATH, headers=auth)
+            shequ_client.get(shequ_path, headers=auth)
         profiler.stop()
         text = profiler.output_text(unicode=True, color=False, show_all=False)
         RESULTS_DIR.mkdir(parents=True, exist_ok=True)

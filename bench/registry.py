@@ -93,11 +93,15 @@ def _csv(settings: Settings) -> tuple[Path, Places]:
         log(f"registry: writing {rows:,} persons to {path.name}")
         t0 = time.perf_counter()
         _STATE.places = write_persons_csv(
-            path, rows, progress=lambda n: log(f"registry: {n:,} rows written")
-            if n % 250_000 == 0 else None)
+            path,
+            rows,
+            progress=lambda n: log(f"registry: {n:,} rows written") if n % 250_000 == 0 else None,
+        )
         _STATE.csv, _STATE.rows = path, rows
-        log(f"registry: file written in {time.perf_counter() - t0:.0f}s "
-            f"({path.stat().st_size / 1e6:.0f} MB)")
+        log(
+            f"registry: file written in {time.perf_counter() - t0:.0f}s "
+            f"({path.stat().st_size / 1e6:.0f} MB)"
+        )
     assert _STATE.places is not None
     return _STATE.csv, _STATE.places
 
@@ -110,9 +114,12 @@ def _kernel(url: str, tmp: Path) -> Any:
     from core.registry.events import declare_registry_events
 
     overrides = {
-        "app": {"env": "production", "instance_path": str(tmp / "instance"),
-                "secret_key": "bench-secret-key-not-for-production-use-0123456789",
-                "demo_data": False},
+        "app": {
+            "env": "production",
+            "instance_path": str(tmp / "instance"),
+            "secret_key": "bench-secret-key-not-for-production-use-0123456789",
+            "demo_data": False,
+        },
         "database": {"url": url},
         "events": {"delivery": "manual"},
         "plugins": {"enabled": PLUGINS},
@@ -133,23 +140,38 @@ def _make_places(kernel: Any, places: Places) -> None:
 
     with kernel.db.session_scope() as s:
         street_ids = {code: i for i, (code, _name) in enumerate(places.streets, start=1)}
-        s.execute(insert(Street), [{"id": i, "code": c, "name": n}
-                                   for (c, n), i in zip(places.streets, street_ids.values(),
-                                                        strict=True)])
-        community_ids = {code: i for i, (code, _n, _s) in enumerate(places.communities,
-                                                                    start=1)}
-        s.execute(insert(Community), [
-            {"id": community_ids[c], "code": c, "name": n, "street_id": street_ids[st]}
-            for c, n, st in places.communities])
-        s.execute(insert(Grid), [
-            {"id": i, "code": g, "name": n, "community_id": community_ids[c]}
-            for i, (g, n, c) in enumerate(places.grids, start=1)])
+        s.execute(
+            insert(Street),
+            [
+                {"id": i, "code": c, "name": n}
+                for (c, n), i in zip(places.streets, street_ids.values(), strict=True)
+            ],
+        )
+        community_ids = {code: i for i, (code, _n, _s) in enumerate(places.communities, start=1)}
+        s.execute(
+            insert(Community),
+            [
+                {"id": community_ids[c], "code": c, "name": n, "street_id": street_ids[st]}
+                for c, n, st in places.communities
+            ],
+        )
+        s.execute(
+            insert(Grid),
+            [
+                {"id": i, "code": g, "name": n, "community_id": community_ids[c]}
+                for i, (g, n, c) in enumerate(places.grids, start=1)
+            ],
+        )
         if kernel.db.dialect == "postgresql":
             from sqlalchemy import text
 
             for table in ("registry_street", "registry_community", "registry_grid"):
-                s.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                               f"(SELECT max(id) FROM {table}))"))
+                s.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                        f"(SELECT max(id) FROM {table}))"
+                    )
+                )
 
 
 def _children_cpu() -> float:
@@ -174,13 +196,16 @@ def _import(kernel: Any, path: Path, rows: int, name: str, **kwargs: Any) -> tup
     try:
         cpu0, child0 = time.process_time(), _children_cpu()
         t0 = time.perf_counter()
-        report = import_persons(session, path, bus=kernel.bus, via="bench", progress=progress,
-                                **kwargs)
+        report = import_persons(
+            session, path, bus=kernel.bus, via="bench", progress=progress, **kwargs
+        )
         session.commit()
         seconds = time.perf_counter() - t0
-        facts = {"seconds": round(seconds, 2),
-                 "cpu_seconds_writer": round(time.process_time() - cpu0, 1),
-                 "cpu_seconds_validator": round(_children_cpu() - child0, 1)}
+        facts = {
+            "seconds": round(seconds, 2),
+            "cpu_seconds_writer": round(time.process_time() - cpu0, 1),
+            "cpu_seconds_validator": round(_children_cpu() - child0, 1),
+        }
     finally:
         session.close()
     return report, facts
@@ -214,24 +239,33 @@ def _bad_rows_check(tmp: Path) -> dict[str, Any]:
             by_row: dict[int, set[str]] = {}
             for e in report.rejected:
                 by_row.setdefault(e.row, set()).add(e.field)
-            problems = [f"row {r}: {f} not reported" for r, f in spoiled.items()
-                        if f not in by_row.get(r, set())]
+            problems = [
+                f"row {r}: {f} not reported"
+                for r, f in spoiled.items()
+                if f not in by_row.get(r, set())
+            ]
             problems += [f"row {r} rejected but was good" for r in by_row if r not in spoiled]
             if written or report.committed:
                 problems.append(f"{written} persons written although rows were rejected")
             if problems:
-                raise RuntimeError(f"bad-rows check failed (parallel={parallel}): "
-                                   + "; ".join(problems[:5]))
+                raise RuntimeError(
+                    f"bad-rows check failed (parallel={parallel}): " + "; ".join(problems[:5])
+                )
         one, two = ([(e.row, e.field, e.message, e.value) for e in r.rejected] for r in reports)
         if one != two:
             raise RuntimeError("bad-rows check: the validating process reported differently")
         fields: dict[str, int] = {}
         for f in spoiled.values():
             fields[f] = fields.get(f, 0) + 1
-        return {"rows": reports[0].total, "spoiled": len(spoiled),
-                "rejected_rows": len(reports[0].rejected_rows),
-                "reasons": len(reports[0].rejected), "spoiled_fields": fields,
-                "written": 0, "same_report_with_validating_process": True}
+        return {
+            "rows": reports[0].total,
+            "spoiled": len(spoiled),
+            "rejected_rows": len(reports[0].rejected_rows),
+            "reasons": len(reports[0].rejected),
+            "spoiled_fields": fields,
+            "written": 0,
+            "same_report_with_validating_process": True,
+        }
     finally:
         kernel.db.dispose()
 
@@ -288,8 +322,11 @@ def _pg_floor(url: str, runs: int = 3) -> tuple[list[float], int]:
             conn.execute("DROP TABLE IF EXISTS bench_floor")
             conn.execute("CREATE TABLE bench_floor (LIKE registry_person)")
             t0 = time.perf_counter()
-            with conn.transaction(), conn.cursor() as cur, \
-                    cur.copy("COPY bench_floor FROM STDIN") as cp:
+            with (
+                conn.transaction(),
+                conn.cursor() as cur,
+                cur.copy("COPY bench_floor FROM STDIN") as cp,
+            ):
                 for row in rows:
                     cp.write_row(row)
             rates.append(len(rows) / (time.perf_counter() - t0))
@@ -326,20 +363,28 @@ def _build(settings: Settings, backend: str) -> tuple[_Built, Any, dict[str, Any
     log(f"{name}: importing {rows:,} rows")
     report, facts = _import(kernel, path, rows, name)
     if not report.ok or not report.committed or report.created != rows:
-        raise RuntimeError(f"{name}: the import did not load the file: {report.summary()}; "
-                           f"{[(e.row, e.field, e.message) for e in report.rejected[:5]]}")
+        raise RuntimeError(
+            f"{name}: the import did not load the file: {report.summary()}; "
+            f"{[(e.row, e.field, e.message) for e in report.rejected[:5]]}"
+        )
     with kernel.db.Session() as s:
         count = s.scalar(select(func.count()).select_from(Person))
     if count != rows:
         raise RuntimeError(f"{name}: {count} persons in the registry, not {rows}")
     built = _Built(backend, url, kernel, rows, tmp)
     _STATE.built[backend] = built
-    facts.update(rows=rows, rows_per_s=round(rows / facts["seconds"]),
-                 new_dwellings=report.new_dwellings, new_households=report.new_households,
-                 indexes_rebuilt=report.indexes_rebuilt)
-    log(f"{name}: {report.summary()} in {facts['seconds']:.1f}s "
+    facts.update(
+        rows=rows,
+        rows_per_s=round(rows / facts["seconds"]),
+        new_dwellings=report.new_dwellings,
+        new_households=report.new_households,
+        indexes_rebuilt=report.indexes_rebuilt,
+    )
+    log(
+        f"{name}: {report.summary()} in {facts['seconds']:.1f}s "
         f"({facts['rows_per_s']:,} rows/s; CPU: writer {facts['cpu_seconds_writer']}s, "
-        f"validating process {facts['cpu_seconds_validator']}s)")
+        f"validating process {facts['cpu_seconds_validator']}s)"
+    )
     return built, report, facts
 
 
@@ -347,8 +392,10 @@ def registry_import(settings: Settings) -> list[Result]:
     tmp = _tmpdir()
     log("registry_import: bad-rows check (3,300 rows, ~3 % spoiled)")
     check = _bad_rows_check(tmp / "bad-rows")
-    log(f"registry_import: bad rows: {check['rejected_rows']} of {check['rows']} rejected as "
-        f"expected, nothing written; same report with the validating process")
+    log(
+        f"registry_import: bad rows: {check['rejected_rows']} of {check['rows']} rejected as "
+        f"expected, nothing written; same report with the validating process"
+    )
     built, _report, facts = _build(settings, "sqlite")
     log("registry_import: floor: raw sqlite3 executemany of the same rows (3 runs)")
     rates, width = _sqlite_floor(built.tmp / "registry.db", built.tmp)
@@ -356,17 +403,19 @@ def registry_import(settings: Settings) -> list[Result]:
     meta = {
         **facts,
         "floor_is": f"raw sqlite3 executemany of the same {width}-column person rows into an "
-                    "index-free table, fresh file, WAL + synchronous=NORMAL, one transaction",
+        "index-free table, fresh file, WAL + synchronous=NORMAL, one transaction",
         "floor_runs_rows_per_s": [round(r) for r in rates],
         "timed": "import_persons() from the call to session.commit(), index rebuild included",
-        "file": "template headers (zh), 19 columns; valid rows only (bad rows: see "
-                "bad_rows_check)",
+        "file": "template headers (zh), 19 columns; valid rows only (bad rows: see bad_rows_check)",
         "bad_rows_check": check,
     }
-    log(f"registry_import: {facts['rows_per_s']:,} rows/s against {floor:,.0f} "
-        f"(ratio {facts['rows_per_s'] / floor:.3f})")
-    return [Result("registry_import", facts["rows_per_s"], "rows/s", floor, IMPORT_TARGET,
-                   meta=meta)]
+    log(
+        f"registry_import: {facts['rows_per_s']:,} rows/s against {floor:,.0f} "
+        f"(ratio {facts['rows_per_s'] / floor:.3f})"
+    )
+    return [
+        Result("registry_import", facts["rows_per_s"], "rows/s", floor, IMPORT_TARGET, meta=meta)
+    ]
 
 
 def _pg_reachable() -> str | None:
@@ -389,12 +438,14 @@ def registry_import_pg(settings: Settings) -> list[Result]:
     meta = {
         **facts,
         "floor_is": f"psycopg COPY of the same {width}-column person rows into an index-free "
-                    "LIKE registry_person table, one transaction",
+        "LIKE registry_person table, one transaction",
         "floor_runs_rows_per_s": [round(r) for r in rates],
         "timed": "import_persons() from the call to session.commit(), index rebuild included",
     }
-    log(f"registry_import_pg: {facts['rows_per_s']:,} rows/s against {floor:,.0f} "
-        f"(ratio {facts['rows_per_s'] / floor:.3f})")
+    log(
+        f"registry_import_pg: {facts['rows_per_s']:,} rows/s against {floor:,.0f} "
+        f"(ratio {facts['rows_per_s'] / floor:.3f})"
+    )
     return [Result("registry_import_pg", facts["rows_per_s"], "rows/s", floor, meta=meta)]
 
 
@@ -410,8 +461,11 @@ def _queries(session: Any, n: int, seed: int = 7) -> dict[str, list[str]]:
     top = session.scalar(select(func.max(Person.id))) or 0
     rng = random.Random(seed)  # a reproducible sample, not a secret
     ids = sorted({rng.randint(1, top) for _ in range(n * 3)})
-    people = session.execute(select(Person.name, Person.name_initials, Person.id_number,
-                                    Person.phone).where(Person.id.in_(ids))).all()
+    people = session.execute(
+        select(Person.name, Person.name_initials, Person.id_number, Person.phone).where(
+            Person.id.in_(ids)
+        )
+    ).all()
     rng.shuffle(people)
     han = [p for p in people if "\u4e00" <= p.name[:1] <= "\u9fff" and len(p.name) >= 2]
     return {
@@ -459,20 +513,25 @@ def _search(built: _Built, settings: Settings) -> list[Result]:
             totals.sort()
             name = f"registry_search_{kind}{suffix}"
             meta = {
-                "backend": built.backend, "persons": built.rows, "queries": len(latencies),
+                "backend": built.backend,
+                "persons": built.rows,
+                "queries": len(latencies),
                 "p50_ms": round(_percentile(latencies, 0.50), 2),
                 "p95_ms": round(_percentile(latencies, 0.95), 2),
                 "p99_ms": round(_percentile(latencies, 0.99), 2),
                 "max_ms": round(latencies[-1], 2),
                 "understood_as": sorted(kinds),
-                "matches_median": totals[len(totals) // 2], "matches_max": totals[-1],
+                "matches_median": totals[len(totals) // 2],
+                "matches_max": totals[-1],
                 "examples": queries[kind][:3] if kind in ("name", "initials") else [],
                 "call": "services.search_persons(session, actor=None, query=q), first page "
-                        "of 20 with the total, one call per query",
+                "of 20 with the total, one call per query",
             }
-            log(f"{name}: p50 {meta['p50_ms']} ms, p95 {meta['p95_ms']} ms, "
+            log(
+                f"{name}: p50 {meta['p50_ms']} ms, p95 {meta['p95_ms']} ms, "
                 f"p99 {meta['p99_ms']} ms, max {meta['max_ms']} ms "
-                f"({len(latencies)} queries, median {meta['matches_median']} matches)")
+                f"({len(latencies)} queries, median {meta['matches_median']} matches)"
+            )
             results.append(Result(name, meta["p95_ms"], "ms", None, SEARCH_TARGET, meta=meta))
     finally:
         session.close()
@@ -485,8 +544,10 @@ def registry_search(settings: Settings) -> list[Result]:
         for backend in ("sqlite", "postgresql"):
             if backend == "postgresql" and (reason := _pg_reachable()):
                 log(f"registry_search_pg: skipped, {reason}")
-                results += [Result(f"registry_search_{k}_pg", None, "ms", None,
-                                   meta={"skipped": reason}) for k in SEARCH_KINDS]
+                results += [
+                    Result(f"registry_search_{k}_pg", None, "ms", None, meta={"skipped": reason})
+                    for k in SEARCH_KINDS
+                ]
                 continue
             built = _STATE.built.get(backend)
             if built is None or built.rows != _rows(settings):

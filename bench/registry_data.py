@@ -22,12 +22,39 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-HEADERS = ["姓名", "证件类型", "证件号码", "性别", "出生日期", "民族", "联系电话", "人口类型",
-           "户籍地址", "社区代码", "网格编码", "门牌地址", "小区", "楼栋", "单元", "房号",
-           "居住类型", "户号", "与户主关系"]
+HEADERS = [
+    "姓名",
+    "证件类型",
+    "证件号码",
+    "性别",
+    "出生日期",
+    "民族",
+    "联系电话",
+    "人口类型",
+    "户籍地址",
+    "社区代码",
+    "网格编码",
+    "门牌地址",
+    "小区",
+    "楼栋",
+    "单元",
+    "房号",
+    "居住类型",
+    "户号",
+    "与户主关系",
+]
 RELATION_LABELS = {"02": "户主", "10": "配偶", "20": "子", "30": "女", "50": "父母"}
-ETHNICITY_LABELS = {"01": "汉族", "02": "蒙古族", "03": "回族", "05": "维吾尔族", "06": "苗族",
-                    "08": "壮族", "10": "朝鲜族", "11": "满族", "15": "土家族"}
+ETHNICITY_LABELS = {
+    "01": "汉族",
+    "02": "蒙古族",
+    "03": "回族",
+    "05": "维吾尔族",
+    "06": "苗族",
+    "08": "壮族",
+    "10": "朝鲜族",
+    "11": "满族",
+    "15": "土家族",
+}
 PERSONS_PER_COMMUNITY = 2700
 STREET_CODE = "110105"
 
@@ -67,7 +94,7 @@ def _rows(n: int, seed: int, today: date):
     household_seq = 0
     for ci, (ccode, _cname, _street) in enumerate(places.communities):
         quota = min(PERSONS_PER_COMMUNITY, n - made)
-        grids = [g[0] for g in places.grids[ci * 4:ci * 4 + 4]]
+        grids = [g[0] for g in places.grids[ci * 4 : ci * 4 + 4]]
         b_in_c = 0
         while quota > 0:
             units, floors, per_floor = rng.choice(demo.SHAPES)
@@ -83,8 +110,15 @@ def _rows(n: int, seed: int, today: date):
                         if quota <= 0:
                             break
                         roll = rng.random()
-                        kind = ("vacant" if roll < 0.04 else "floating" if roll < 0.2
-                                else "overseas" if roll < 0.21 else "local")
+                        kind = (
+                            "vacant"
+                            if roll < 0.04
+                            else "floating"
+                            if roll < 0.2
+                            else "overseas"
+                            if roll < 0.21
+                            else "local"
+                        )
                         if kind == "vacant":
                             continue
                         room = f"{fl}{rn:02d}"
@@ -96,13 +130,28 @@ def _rows(n: int, seed: int, today: date):
                             hno = f"{ccode[-6:]}{household_seq:06d}"
                             surname = rng.choice(demo.SURNAMES)
                         for spec in specs:
-                            same = surname if spec["relation"] in ("02", "20", "30", "50") \
-                                else None
-                            role = ("租户" if kind != "local" else
-                                    "产权人" if spec["relation"] == "02" else "其他")
+                            same = surname if spec["relation"] in ("02", "20", "30", "50") else None
+                            role = (
+                                "租户"
+                                if kind != "local"
+                                else "产权人"
+                                if spec["relation"] == "02"
+                                else "其他"
+                            )
                             relation = RELATION_LABELS.get(spec["relation"], "") if hno else ""
-                            yield [*_person(gen, spec, same, today), ccode, grid, road, estate,
-                                   building, unit, room, role, hno, relation]
+                            yield [
+                                *_person(gen, spec, same, today),
+                                ccode,
+                                grid,
+                                road,
+                                estate,
+                                building,
+                                unit,
+                                room,
+                                role,
+                                hno,
+                                relation,
+                            ]
                         quota -= len(specs)
                         made += len(specs)
 
@@ -123,13 +172,25 @@ def _person(gen: Any, spec: dict[str, Any], surname: str | None, today: date) ->
             number = gen.id_number(extra, born, sex)
         else:
             id_type = "护照"
-            number = f"{extra[0]}{rng.randrange(10 ** 8):08d}"
+            number = f"{extra[0]}{rng.randrange(10**8):08d}"
             while number in gen.ids:
-                number = f"{extra[0]}{rng.randrange(10 ** 8):08d}"
+                number = f"{extra[0]}{rng.randrange(10**8):08d}"
             gen.ids.add(number)
-        name = (gen.name(sex) if kind == "hmt" else rng.choice(
-            ["KIM MINJUN", "SATO YUKI", "JOHN SMITH", "ANNA MUELLER", "LEE SEOYEON",
-             "TANAKA HIROSHI", "MARIA GARCIA"]))
+        name = (
+            gen.name(sex)
+            if kind == "hmt"
+            else rng.choice(
+                [
+                    "KIM MINJUN",
+                    "SATO YUKI",
+                    "JOHN SMITH",
+                    "ANNA MUELLER",
+                    "LEE SEOYEON",
+                    "TANAKA HIROSHI",
+                    "MARIA GARCIA",
+                ]
+            )
+        )
     else:
         if spec["origin"] == "floating":
             region, place = rng.choice(demo.FLOATING_REGIONS)
@@ -141,12 +202,22 @@ def _person(gen: Any, spec: dict[str, Any], surname: str | None, today: date) ->
             ethnicity = rng.choice(demo.MINORITIES)
         name = gen.name(sex, surname)
     phone = gen.phone() if age >= 16 and rng.random() < 0.9 else ""
-    return [name, id_type, number, "男" if sex == "M" else "女", born.isoformat(),
-            ETHNICITY_LABELS.get(ethnicity, ""), phone, hukou, place]
+    return [
+        name,
+        id_type,
+        number,
+        "男" if sex == "M" else "女",
+        born.isoformat(),
+        ETHNICITY_LABELS.get(ethnicity, ""),
+        phone,
+        hukou,
+        place,
+    ]
 
 
-def write_persons_csv(path: Path, n: int, *, seed: int = 20240601,
-                      today: date | None = None, progress: Any = None) -> Places:
+def write_persons_csv(
+    path: Path, n: int, *, seed: int = 20240601, today: date | None = None, progress: Any = None
+) -> Places:
     """``n`` valid persons (``n`` data rows) in the template's Chinese headers."""
     today = today or date.today()
     with path.open("w", encoding="utf-8", newline="") as fh:
@@ -179,8 +250,9 @@ _SPOILERS: list[tuple[str, int, Any]] = [
 ]
 
 
-def write_bad_csv(path: Path, n: int, *, every: int = 33, seed: int = 7,
-                  today: date | None = None) -> tuple[Places, dict[int, str]]:
+def write_bad_csv(
+    path: Path, n: int, *, every: int = 33, seed: int = 7, today: date | None = None
+) -> tuple[Places, dict[int, str]]:
     """``n`` rows of which every ``every``-th (about 3 %) is spoiled in one field; returns
     the places and ``{spreadsheet row number: field}`` of the spoiled rows."""
     today = today or date.today()

@@ -27,8 +27,12 @@ def _child(plugins: list[str], tmp: str) -> None:
 
     t1 = time.perf_counter()
     overrides = {
-        "app": {"env": "production", "instance_path": f"{tmp}/instance",
-                "secret_key": "bench-secret-key", "demo_data": False},
+        "app": {
+            "env": "production",
+            "instance_path": f"{tmp}/instance",
+            "secret_key": "bench-secret-key",
+            "demo_data": False,
+        },
         "database": {"url": f"sqlite:///{tmp}/startup.db"},
         "events": {"delivery": "worker"},
         "plugins": {"enabled": plugins},
@@ -36,27 +40,39 @@ def _child(plugins: list[str], tmp: str) -> None:
     app = create_app(load_config(DEFAULT_CONFIG, overrides=overrides, environ={}))
     t2 = time.perf_counter()
     kernel = app.extensions["shequ"]
-    print(json.dumps({
-        "total_ms": (t2 - t0) * 1000,
-        "import_ms": (t1 - t0) * 1000,
-        "create_app_ms": (t2 - t1) * 1000,
-        "kernel_startup_ms": kernel.startup_ms,
-        "plugin_load_ms": kernel.plugins.load_seconds * 1000,
-        "modules": len(sys.modules),
-    }))
+    print(
+        json.dumps(
+            {
+                "total_ms": (t2 - t0) * 1000,
+                "import_ms": (t1 - t0) * 1000,
+                "create_app_ms": (t2 - t1) * 1000,
+                "kernel_startup_ms": kernel.startup_ms,
+                "plugin_load_ms": kernel.plugins.load_seconds * 1000,
+                "modules": len(sys.modules),
+            }
+        )
+    )
 
 
 def _sample(plugins: list[str], pycache: str) -> dict[str, float]:
     # Bytecode goes to a private cache (the environment may set PYTHONDONTWRITEBYTECODE,
     # and the bench must not write into the source tree): the first sample compiles,
     # the measured ones start warm, as a deployed server does.
-    env = {k: v for k, v in os.environ.items()
-           if k != "PYTHONDONTWRITEBYTECODE" and not k.startswith("SHEQU")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k != "PYTHONDONTWRITEBYTECODE" and not k.startswith("SHEQU")
+    }
     env["PYTHONPYCACHEPREFIX"] = pycache
     with tempfile.TemporaryDirectory(prefix="shequ-bench-") as tmp:
         out = subprocess.run(
             [sys.executable, "-m", "bench.startup", "--child", ",".join(plugins), tmp],
-            cwd=ROOT, env=env, capture_output=True, text=True, check=False, timeout=120,
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
         )
     if out.returncode != 0:
         raise RuntimeError(f"start-up child failed:\n{out.stderr[-2000:]}")
@@ -73,8 +89,10 @@ def startup(settings: Settings) -> list[Result]:
             # Interleaved, so drift on the machine hits both sides alike.
             full.append(_sample(PLUGINS, pycache))
             bare.append(_sample([], pycache))
-            log(f"startup run {i + 1}/{settings.startup_runs}: {full[-1]['total_ms']:.0f} ms "
-                f"(no plugins {bare[-1]['total_ms']:.0f} ms)")
+            log(
+                f"startup run {i + 1}/{settings.startup_runs}: {full[-1]['total_ms']:.0f} ms "
+                f"(no plugins {bare[-1]['total_ms']:.0f} ms)"
+            )
 
     def med(rows: list[dict[str, float]], key: str) -> float:
         return round(median([r[key] for r in rows]), 1)
@@ -82,16 +100,34 @@ def startup(settings: Settings) -> list[Result]:
     meta = {
         "runs": settings.startup_runs,
         "measures": "fresh interpreter: import core.app + load_config + create_app, "
-                    "bytecode cache warm",
+        "bytecode cache warm",
         "cold_no_bytecode_cache_ms": round(cold["total_ms"], 1),
         "plugins": PLUGINS,
-        **{f"full_{k}": med(full, k) for k in ("import_ms", "create_app_ms",
-                                               "kernel_startup_ms", "plugin_load_ms", "modules")},
-        **{f"none_{k}": med(bare, k) for k in ("import_ms", "create_app_ms",
-                                               "kernel_startup_ms", "modules")},
+        **{
+            f"full_{k}": med(full, k)
+            for k in (
+                "import_ms",
+                "create_app_ms",
+                "kernel_startup_ms",
+                "plugin_load_ms",
+                "modules",
+            )
+        },
+        **{
+            f"none_{k}": med(bare, k)
+            for k in ("import_ms", "create_app_ms", "kernel_startup_ms", "modules")
+        },
     }
-    return [Result("startup", med(full, "total_ms"), "ms", med(bare, "total_ms"),
-                   Target("value", "<", 2000), meta=meta)]
+    return [
+        Result(
+            "startup",
+            med(full, "total_ms"),
+            "ms",
+            med(bare, "total_ms"),
+            Target("value", "<", 2000),
+            meta=meta,
+        )
+    ]
 
 
 if __name__ == "__main__":

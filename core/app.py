@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug.routing import IntegerConverter
 
 from core.config import Config, ensure_secret_key, load_config
 from core.db import Database, close_request_session
@@ -38,6 +39,18 @@ class Kernel:
     permissions: dict[str, Any] = field(default_factory=dict)
     roles: dict[str, set[str]] = field(default_factory=dict)
     startup_ms: float = 0.0
+    #: Periodic jobs by name (``register_jobs``), run by the event workers (core.jobs).
+    jobs: dict[str, Any] = field(default_factory=dict)
+
+
+class Int32Converter(IntegerConverter):
+    """``<int:...>`` in every URL, bounded to the 32-bit ids the tables use: a larger
+    number names nothing, so it is a 404 from routing (and the OpenAPI document says
+    ``maximum: 2147483647``) instead of an out-of-range error from PostgreSQL."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 def create_app(
@@ -61,16 +74,21 @@ def create_app(
         static_folder="web/static",
         static_url_path="/static",
     )
+    app.url_map.converters["int"] = Int32Converter
     config.instance_path.mkdir(parents=True, exist_ok=True)
+    secure = {"on": True, "off": False}.get(config.app["secure_cookies"], config.is_production)
+    if config.is_production and not secure:
+        log.warning("app.secure_cookies is off: session cookies travel over plain HTTP "
+                    "(acceptable on 127.0.0.1 only)")
     app.config.update(
         SECRET_KEY=ensure_secret_key(config),
         MAX_CONTENT_LENGTH=config.app["max_content_length"],
         TRUSTED_HOSTS=config.app["trusted_hosts"] or None,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=config.is_production,
-        # In production the __Host- prefix pins the cookie to this host, over HTTPS, Path=/.
-        SESSION_COOKIE_NAME="__Host-shequ" if config.is_production else "shequ_session",
+        SESSION_COOKIE_SECURE=secure,
+        # Secure, the __Host- prefix pins the cookie to this host, over HTTPS, Path=/.
+        SESSION_COOKIE_NAME="__Host-shequ" if secure else "shequ_session",
         PERMANENT_SESSION_LIFETIME=timedelta(hours=config.identity["session_absolute_hours"]),
         REMEMBER_COOKIE_DURATION=timedelta(seconds=0),
         JSON_SORT_KEYS=False,
@@ -99,13 +117,15 @@ def create_app(
     app.extensions["shequ"] = kernel
     app.teardown_appcontext(close_request_session)
 
-    from core import api, identity, registry, web
+    from core import api, exchange, identity, jobs, registry, web
 
     registry.init_app(app, kernel)
     identity.init_app(app, kernel)
+    exchange.init_app(app, kernel)
     web.init_app(app, kernel)
     api.init_app(app, kernel)
     bus.init_app(app, kernel)
+    kernel.jobs = jobs.collect(app, host)
 
     for pid, blueprints in host.call_ordered("register_blueprints", app=app):
         area = host.info(pid).area

@@ -7,6 +7,7 @@ readable message and exit status 2, never a traceback.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -29,10 +30,11 @@ class AppContext:
     def app(self) -> Flask:
         if self._app is None:
             from core.app import create_app
+            from core.events import EventError
 
             try:
                 self._app = create_app(load_config())
-            except (ConfigError, PluginError) as exc:
+            except (ConfigError, PluginError, EventError) as exc:
                 click.echo(str(exc), err=True)
                 sys.exit(2)
         return self._app
@@ -165,6 +167,59 @@ def db_revision(ctx: AppContext, message: str, plugin: str, empty: bool) -> None
     migrate.revision(ctx.kernel.db.engine, trees[plugin], message, autogenerate=not empty)
 
 
+@db.command("backup")
+@click.argument("target", type=click.Path(dir_okay=False))
+@pass_ctx
+def db_backup(ctx: AppContext, target: str) -> None:
+    """Write a consistent backup to TARGET while the app keeps running (SQLite: online
+    backup API; PostgreSQL: pg_dump --format=custom)."""
+    from core.backup import BackupError, backup
+
+    try:
+        path = backup(ctx.kernel.db.engine, target)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"backup written to {path} ({path.stat().st_size:,} bytes)")
+
+
+@db.command("restore")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_ctx
+def db_restore(ctx: AppContext, source: str, yes: bool) -> None:
+    """Replace the database's contents with the backup SOURCE. Stop the app and the
+    workers first."""
+    from core.backup import BackupError, restore
+
+    if not yes:
+        click.confirm(f"Replace everything in {ctx.kernel.db.engine.url.render_as_string()} "
+                      f"with {source}?", abort=True)
+    try:
+        restore(ctx.kernel.db.engine, source)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"restored from {source}; run `shequ db check` to compare with the original")
+
+
+@db.command("check")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_ctx
+def db_check(ctx: AppContext, as_json: bool) -> None:
+    """Row count and checksum per table: equal output means equal contents (compare a
+    restored instance with the original)."""
+    from core.backup import fingerprint
+
+    prints = fingerprint(ctx.kernel.db.engine)
+    if as_json:
+        click.echo(json.dumps(prints, indent=1, sort_keys=True))
+        return
+    for table, fp in prints.items():
+        click.echo(f"{table:<40} {fp['rows']:>10,}  {fp['sha256'][:16]}")
+    total = hashlib.sha256(json.dumps(prints, sort_keys=True).encode()).hexdigest()
+    click.echo(f"{len(prints)} tables, {sum(f['rows'] for f in prints.values()):,} rows, "
+               f"overall {total[:16]}")
+
+
 # ------------------------------------------------------------------------------ plugins
 
 
@@ -282,6 +337,38 @@ def demo(ctx: AppContext) -> None:
             click.echo(f"  {role:<18} {username:<14} {password}")
 
 
+# ------------------------------------------------------------------------------ jobs
+
+
+@main.group()
+def jobs() -> None:
+    """Periodic jobs (run by `shequ worker`; here, on demand)."""
+
+
+@jobs.command("list")
+@pass_ctx
+def jobs_list(ctx: AppContext) -> None:
+    """Every job the enabled plugins declare, with its period."""
+    if not ctx.kernel.jobs:
+        click.echo("no periodic jobs")
+    for name, job in sorted(ctx.kernel.jobs.items()):
+        click.echo(f"{name:<40} every {job.every:>8,.0f}s  {job.doc}")
+
+
+@jobs.command("run")
+@click.argument("name")
+@pass_ctx
+def jobs_run(ctx: AppContext, name: str) -> None:
+    """Run job NAME now (skipped if another process is running it)."""
+    from core.jobs import run_job
+
+    job = ctx.kernel.jobs.get(name)
+    if job is None:
+        raise click.UsageError(f"no job '{name}'; have: {', '.join(sorted(ctx.kernel.jobs))}")
+    ran, summary = run_job(ctx.app, job)
+    click.echo(summary or "done" if ran else f"{name} is running in another process; skipped")
+
+
 from core.events.cli import events, worker  # noqa: E402
 
 main.add_command(events)
@@ -291,8 +378,10 @@ from core.registry.cli import registry as registry_cli  # noqa: E402
 
 main.add_command(registry_cli)
 
+from core.exchange.cli import exchange  # noqa: E402
 from core.identity.cli import audit, token, user  # noqa: E402
 
 main.add_command(token)
 main.add_command(user)
 main.add_command(audit)
+main.add_command(exchange)

@@ -75,6 +75,8 @@ class AppSection(_Strict):
     demo_data = fields.Boolean(load_default=False)
     trusted_hosts = fields.List(fields.String(), load_default=list)
     max_content_length = fields.Integer(load_default=16 * 1024 * 1024, validate=validate.Range(1))
+    secure_cookies = fields.String(load_default="auto",
+                                   validate=validate.OneOf(["auto", "on", "off"]))
 
 
 class DatabaseSection(_Strict):
@@ -105,6 +107,8 @@ class EventsSection(_Strict):
     backoff_base_seconds = fields.Float(load_default=2.0, validate=validate.Range(0))
     backoff_max_seconds = fields.Float(load_default=3600.0, validate=validate.Range(0))
     batch_size = fields.Integer(load_default=100, validate=validate.Range(1, 10000))
+    #: Deliveries claimed, run and committed per transaction (one durable commit each).
+    claim_chunk = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
     poll_interval = fields.Float(load_default=1.0, validate=validate.Range(0.01, 60))
 
 

@@ -116,7 +116,9 @@ class NavItem:
 @dataclass(frozen=True)
 class Panel:
     """A block another page embeds (a resident's profile, the dashboard). ``html`` must be
-    markup the plugin rendered itself (already escaped), typically ``render_template(...)``."""
+    markup the plugin rendered itself (already escaped), typically ``render_template(...)``.
+    Panels are shown by ``order``; on the home page an order below 10 puts the panel
+    above the list of services (urgent things only: the elderly's one-key call)."""
 
     title: str
     html: str
@@ -180,6 +182,14 @@ def register_event_types(bus: EventBus) -> None:
 def register_event_handlers(bus: EventBus) -> None:
     """Subscribe to events: ``bus.subscribe("registry.person.moved", handler)``. Each
     subscriber's delivery is tracked, retried and dead-lettered on its own."""
+
+
+@hookspec
+def register_jobs(app: flask.Flask) -> list[Any]:
+    """Return periodic jobs (``core.jobs.Job(name, every, run, doc)``) that the event
+    workers run on a clock: detection of silence, re-dispatch on timeout, daily offers,
+    retention purges. Names start with the plugin id; jobs must be idempotent. ``app`` is
+    there to read the plugin's settings (periods may be configurable)."""
 
 
 # --------------------------------------------------------------------------- access

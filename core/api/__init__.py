@@ -40,6 +40,8 @@ def check_body() -> None:
     or not JSON (415). Forms and uploads are for pages, not for /api."""
     if not request.path.startswith(f"{API_PREFIX}/"):
         return
+    if request.routing_exception is not None:
+        return  # no such URL or method: routing's 404/405 comes first, whoever asks
     _check_bearer()
     if request.method in ("GET", "HEAD", "OPTIONS", "DELETE"):
         return
@@ -51,6 +53,20 @@ def check_body() -> None:
     )
     if has_body and not request.is_json:
         abort(415, description="Send the body as JSON with 'Content-Type: application/json'.")
+    if not has_body and _needs_json_body():
+        abort(400, description="This operation needs a JSON body (send {} when every field "
+                               "is optional).")
+
+
+def _needs_json_body() -> bool:
+    """Whether the view declares a required JSON body (flask-smorest's ``arguments`` keeps
+    its declaration on the view function): a missing body is then a malformed request,
+    as the OpenAPI document says, not an empty set of arguments."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    cls = getattr(view, "view_class", None)
+    func = getattr(cls, request.method.lower(), None) if cls is not None else view
+    params = getattr(func, "_apidoc", {}).get("arguments", {}).get("parameters", [])
+    return any(p.get("in") == "json" and p.get("required", True) for p in params)
 
 
 def init_app(app: Flask, kernel: Any) -> None:

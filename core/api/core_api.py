@@ -12,6 +12,7 @@ from flask_smorest import Blueprint
 
 def blueprints() -> dict[str, list[Blueprint]]:
     """Core's API blueprints by URL area; several blueprints may share an area."""
+    from core.exchange import api as exchange_api
     from core.identity import api as identity_api
     from core.identity import resident_api
     from core.registry import api as registry_api
@@ -19,4 +20,5 @@ def blueprints() -> dict[str, list[Blueprint]]:
     return {
         "identity": [*identity_api.blueprints(), resident_api.blueprint()],
         "registry": registry_api.blueprints(),
+        "exchange": exchange_api.blueprints(),
     }

@@ -9,7 +9,13 @@ from typing import Any
 from flask import Flask, Response, g, jsonify, request
 from marshmallow import Schema
 from marshmallow import fields as ma
-from werkzeug.exceptions import HTTPException, InternalServerError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from werkzeug.exceptions import (
+    BadRequest,
+    HTTPException,
+    InternalServerError,
+    ServiceUnavailable,
+)
 
 log = logging.getLogger("shequ.api")
 
@@ -127,5 +133,48 @@ def register_error_handlers(app: Flask, api: Any) -> None:
             500, "Something went wrong on our side. Quote the request id if you report it."
         )
 
+    def handle_database_down(exc: Exception) -> Any:
+        """The database refused or dropped the connection: a temporary condition, so 503
+        with Retry-After, not a 500. The pool has already invalidated the broken
+        connection, so the first request after the database returns succeeds with no
+        restart (tests/reliability)."""
+        if not is_disconnect(exc):
+            return handle_unexpected(exc)
+        log.warning("database unavailable (request %s): %s", request_id(),
+                    str(exc).splitlines()[0][:200])
+        unavailable = ServiceUnavailable(DATABASE_DOWN, retry_after=DATABASE_RETRY_AFTER)
+        return handle_http(unavailable)
+
+    def handle_recursion(exc: RecursionError) -> Any:
+        """JSON nested deeper than the parser's recursion limit (``[[[[...`` a hundred
+        thousand levels): unreadable JSON like any other, 400 — not a 500. webargs parses
+        bodies with the standard ``json`` module, so this is where it surfaces."""
+        if is_api_request() and request.is_json:
+            return handle_http(BadRequest("The JSON body is nested too deeply."))
+        return handle_unexpected(exc)
+
     app.register_error_handler(HTTPException, handle_http)
+    app.register_error_handler(RecursionError, handle_recursion)
+    app.register_error_handler(OperationalError, handle_database_down)
+    app.register_error_handler(InterfaceError, handle_database_down)
     app.register_error_handler(Exception, handle_unexpected)
+
+
+#: Seconds a client should wait before retrying while the database is unreachable.
+DATABASE_RETRY_AFTER = 5
+DATABASE_DOWN = "The database is unreachable for a moment. Try again in a few seconds."
+
+
+def is_disconnect(exc: Exception) -> bool:
+    """A lost or refused database connection, as opposed to a bad statement: SQLAlchemy
+    flags disconnects it recognised; a refused connect never got that far."""
+    if getattr(exc, "connection_invalidated", False):
+        return True
+    text = str(getattr(exc, "orig", exc)).lower()
+    return any(s in text for s in (
+        "connection refused", "could not connect", "server closed the connection",
+        "connection is closed", "terminating connection", "connection timeout",
+        "the database system is shutting down", "the database system is starting up",
+        "consuming input failed", "connection reset", "database is locked",
+        "unable to open database",
+    ))

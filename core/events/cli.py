@@ -135,6 +135,7 @@ def worker(once: bool, batch: int | None, poll: float | None, report: float) -> 
     progress finish and commit; a second Ctrl+C aborts.
     """
     from core.events.delivery import RunStats, run_once
+    from core.jobs import Schedule
 
     app = _ctx().app
     kernel = app.extensions["shequ"]
@@ -154,10 +155,12 @@ def worker(once: bool, batch: int | None, poll: float | None, report: float) -> 
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             previous[sig] = signal.signal(sig, on_signal)
+    schedule = Schedule(app, kernel.jobs)
     total = RunStats()
     interval = RunStats()
     last_report = time.monotonic()
     click.echo(f"worker: {len(bus.subscribers)} subscribers, {len(bus.types)} event types, "
+               f"{len(kernel.jobs)} periodic jobs, "
                f"batch={batch or bus.settings['batch_size']}, poll={poll}s"
                + (", once" if once else ""))
     try:
@@ -171,6 +174,8 @@ def worker(once: bool, batch: int | None, poll: float | None, report: float) -> 
                     click.echo(f"round failed: {type(exc).__name__}: {exc}", err=True)
                     stop.wait(min(30.0, poll * 5))
                     continue
+                for line in schedule.run_due():
+                    click.echo(f"{time.strftime('%H:%M:%S')} {line}")
                 total.add(stats)
                 interval.add(stats)
                 now = time.monotonic()

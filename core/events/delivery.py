@@ -18,12 +18,12 @@ Plain functions over a :class:`~core.db.Database`, so the embedded delivery thre
 Concurrency. Several processes may deliver at once; none may deliver the same (event,
 subscriber) pair at the same time. On PostgreSQL rows are claimed with
 ``SELECT ... FOR UPDATE SKIP LOCKED`` and the lock is held while the handlers of the
-(small) claimed chunk run, so another worker skips them instead of waiting or repeating
-them; the unique ``(event_id, subscriber)`` constraint backs fan-out up. SQLite has a
-single writer: each claiming transaction starts with ``BEGIN IMMEDIATE``, which takes the
-write lock first, so two processes (a reloader, a preloaded master, a stray worker) queue
-behind each other instead of reading the same rows. Delivery is *at least once*: a
-process that dies mid-chunk leaves its rows pending, and they are delivered again.
+claimed chunk (``events.claim_chunk`` rows) run, so another worker skips them instead of
+waiting or repeating them; the unique ``(event_id, subscriber)`` constraint backs fan-out
+up. SQLite has a single writer: each claiming transaction starts with ``BEGIN IMMEDIATE``,
+which takes the write lock first, so two processes (a reloader, a preloaded master, a stray
+worker) queue behind each other instead of reading the same rows. Delivery is *at least
+once*: a process that dies mid-chunk leaves its rows pending, and they are delivered again.
 """
 
 from __future__ import annotations
@@ -40,11 +40,12 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, func, insert, select, text, update
+from sqlalchemy import BigInteger, Select, any_, bindparam, func, insert, select, text, update
 from sqlalchemy import event as sa_event
+from sqlalchemy.dialects.postgresql import ARRAY as PG_ARRAY
 from sqlalchemy.orm import Session, SessionTransaction
 
-from core.db import Database, utcnow
+from core.db import Database, UTCDateTime, utcnow
 from core.events import signals
 from core.events.models import Delivery, OutboxEvent
 
@@ -55,9 +56,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("shequ.events")
 
-#: Deliveries claimed (and locked) per transaction. Small on purpose: the locks are held
-#: while the handlers run, and rows locked by a busy worker are rows the others cannot take.
-CLAIM_CHUNK = 10
+#: Deliveries claimed (and locked) per transaction when ``events.claim_chunk`` is not set.
+#: Each chunk ends in one commit, i.e. one durable disk flush, so a small chunk caps the
+#: delivery rate (10 gave a few hundred per second on PostgreSQL). A large one holds its
+#: row locks (on SQLite: the database's write lock) while all its handlers run, and is what
+#: a crashed process delivers again; see docs/events.md.
+CLAIM_CHUNK = 100
 #: ``last_error`` keeps the exception type and message, cut to this many characters.
 ERROR_MAX_CHARS = 2000
 #: Each back-off delay is stretched by up to this fraction, so deliveries that failed
@@ -149,14 +153,39 @@ def _locked(stmt: Select, session: Session, *, of: Any) -> Select:
     return stmt.with_for_update(skip_locked=True, of=of)
 
 
+_PG_FAN_OUT = text(
+    "INSERT INTO events_delivery (event_id, subscriber, status, attempts, next_attempt_at) "
+    "SELECT e, s, 'pending', 0, :now "
+    "FROM unnest(CAST(:eids AS BIGINT[]), CAST(:subs AS VARCHAR[])) AS t (e, s) "
+    "ON CONFLICT (event_id, subscriber) DO NOTHING RETURNING id"
+).bindparams(bindparam("now", type_=UTCDateTime()))
+
+
+def _id_in(session: Session, column: Any, ids: list[int]) -> Any:
+    """``column IN (ids)``; on PostgreSQL ``column = ANY(:ids)``, one array parameter, so
+    the SQL text is the same for any number of ids (parsed and planned once)."""
+    if _dialect(session) == "postgresql":
+        return column == any_(bindparam(None, ids, type_=PG_ARRAY(BigInteger)))
+    return column.in_(ids)
+
+
 def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> int:
     """Insert delivery rows, skipping pairs that exist already (the unique constraint is the
     last line of defence if two fan-outs ever overlap). Returns how many were inserted."""
     table = Delivery.__table__
     dialect = _dialect(session)
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    elif dialect == "sqlite":
+        # One short statement with two array parameters, whatever the number of rows: a
+        # multi-row VALUES list is a new, long SQL text per row count, which the driver
+        # re-parses and the server re-plans every time.
+        now = rows[0]["next_attempt_at"]
+        result = session.execute(
+            _PG_FAN_OUT,
+            {"eids": [r["event_id"] for r in rows], "subs": [r["subscriber"] for r in rows],
+             "now": now},
+        )
+        return len(result.all())
+    if dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert as dialect_insert
     else:  # pragma: no cover - other databases are not supported deployments
         session.execute(insert(table), rows)
@@ -208,7 +237,7 @@ def fan_out(
     created = _insert_ignoring_duplicates(session, rows) if rows else 0
     session.execute(
         update(OutboxEvent)
-        .where(OutboxEvent.id.in_([eid for eid, _ in claimed]))
+        .where(_id_in(session, OutboxEvent.id, [eid for eid, _ in claimed]))
         .values(fanned_out=True)
         .execution_options(synchronize_session=False)
     )
@@ -237,11 +266,16 @@ class _Outcome:
     event: Event
     subscriber: str
     error: str = ""
+    delivery_id: int = 0
+    attempts: int = 0  # after this attempt
+    next_attempt_at: datetime | None = None  # kind == "failed"
 
 
 def _due(known: list[str], now: datetime) -> Select:
+    """Due deliveries, oldest first: only the columns a claim needs (plain rows, not ORM
+    objects, so nothing is flushed behind the handlers' backs)."""
     return (
-        select(Delivery)
+        select(Delivery.id, Delivery.event_id, Delivery.subscriber, Delivery.attempts)
         .where(
             Delivery.status == "pending",
             Delivery.next_attempt_at <= now,
@@ -251,43 +285,84 @@ def _due(known: list[str], now: datetime) -> Select:
     )
 
 
-def _attempt(
-    session: Session, bus: EventBus, row: Delivery, outbox: OutboxEvent, clock: Clock
-) -> _Outcome:
-    """Call one handler in a SAVEPOINT and record the result on ``row`` (same transaction)."""
+def _attempt(session: Session, bus: EventBus, row: Any, clock: Clock) -> _Outcome:
+    """Call one handler in a SAVEPOINT; return what to record on its delivery row. ``row``
+    is a claimed delivery with its event's ``name``, ``payload`` and ``created_at``.
+
+    The row itself is updated later, for the whole chunk at once (:func:`_record`), in the
+    same transaction. Marking each row as it went (ORM attributes) made the next
+    ``begin_nested`` flush an UPDATE, which also forced its SAVEPOINT and RELEASE out:
+    three round trips per delivery. Now SQLAlchemy emits the SAVEPOINT only when the
+    handler touches the database, and a handler that does not costs no round trip."""
     from core.events import Event
 
     sub = bus.subscribers[row.subscriber]
+    attempts = row.attempts + 1
     event = Event(
-        id=outbox.id,
-        name=outbox.name,
-        payload=copy.deepcopy(outbox.payload),
-        created_at=outbox.created_at,
-        attempt=row.attempts + 1,
+        id=row.event_id,
+        name=row.name,
+        payload=copy.deepcopy(row.payload),
+        created_at=row.created_at,
+        attempt=attempts,
     )
     try:
         with session.begin_nested():
             sub.handler(event, session)
             session.flush()  # constraint errors are the handler's failure, not the chunk's
     except Exception as exc:
-        row.attempts += 1
-        row.last_error = describe_error(exc)
+        error = describe_error(exc)
         settings = bus.settings
-        if row.attempts >= settings["max_attempts"]:
-            row.status = "dead"
+        if attempts >= settings["max_attempts"]:
             log.error("event %s #%s to %s failed %s times; dead-lettered",
-                      event.name, event.id, row.subscriber, row.attempts, exc_info=exc)
-            return _Outcome("dead", event, row.subscriber, row.last_error)
-        delay = backoff_seconds(row.attempts, settings)
-        row.next_attempt_at = clock() + timedelta(seconds=delay)
+                      event.name, event.id, row.subscriber, attempts, exc_info=exc)
+            return _Outcome("dead", event, row.subscriber, error, row.id, attempts)
+        delay = backoff_seconds(attempts, settings)
         log.warning("event %s #%s to %s failed (attempt %s), retry in %.1fs: %s",
-                    event.name, event.id, row.subscriber, row.attempts, delay, row.last_error,
+                    event.name, event.id, row.subscriber, attempts, delay, error,
                     exc_info=exc)
-        return _Outcome("failed", event, row.subscriber, row.last_error)
-    row.attempts += 1
-    row.status = "delivered"
-    row.delivered_at = clock()
-    return _Outcome("delivered", event, row.subscriber)
+        return _Outcome("failed", event, row.subscriber, error, row.id, attempts,
+                        clock() + timedelta(seconds=delay))
+    return _Outcome("delivered", event, row.subscriber, "", row.id, attempts)
+
+
+_MARK_FAILED = (
+    update(Delivery.__table__)
+    .where(Delivery.__table__.c.id == bindparam("delivery_id"))
+    .values(status=bindparam("new_status"), attempts=bindparam("new_attempts"),
+            last_error=bindparam("error"), next_attempt_at=bindparam("next_at"))
+)
+_MARK_DEAD = (
+    update(Delivery.__table__)
+    .where(Delivery.__table__.c.id == bindparam("delivery_id"))
+    .values(status=bindparam("new_status"), attempts=bindparam("new_attempts"),
+            last_error=bindparam("error"))
+)
+
+
+def _record(session: Session, outcomes: list[_Outcome], clock: Clock) -> None:
+    """Write the chunk's outcomes to its (still locked) delivery rows: one UPDATE for all
+    the delivered ones, one per failure (each has its own error and retry time)."""
+    delivered = [o.delivery_id for o in outcomes if o.kind == "delivered"]
+    conn = session.connection()
+    if delivered:
+        table = Delivery.__table__
+        conn.execute(
+            update(table)
+            .where(_id_in(session, table.c.id, delivered))
+            .values(status="delivered", attempts=table.c.attempts + 1, delivered_at=clock())
+        )
+    failed = [
+        {"delivery_id": o.delivery_id, "new_status": "dead" if o.kind == "dead" else "pending",
+         "new_attempts": o.attempts, "error": o.error,
+         "next_at": o.next_attempt_at if o.kind == "failed" else None}
+        for o in outcomes
+        if o.kind != "delivered"
+    ]
+    for params in failed:
+        if params["next_at"] is None:  # dead: next_attempt_at keeps its last value
+            conn.execute(_MARK_DEAD, params)
+        else:
+            conn.execute(_MARK_FAILED, params)
 
 
 def _mark_delivered_chunk(session: Session) -> None:
@@ -315,22 +390,23 @@ def deliver_chunk(
     outcomes: list[_Outcome] = []
     with db.Session() as session:
         _begin_claim(session)
-        rows = session.scalars(
-            _locked(_due(known, clock()).limit(limit), session, of=Delivery)
-        ).all()
+        # The event's name, payload and time come with the claim (one query, not two); only
+        # the delivery rows are locked.
+        claim = (
+            _due(known, clock())
+            .add_columns(OutboxEvent.name, OutboxEvent.payload, OutboxEvent.created_at)
+            .join(OutboxEvent, OutboxEvent.id == Delivery.event_id)
+            .limit(limit)
+        )
+        rows = session.execute(_locked(claim, session, of=Delivery)).all()
         if not rows:
             session.rollback()
             return stats, 0
-        events = {
-            e.id: e
-            for e in session.scalars(
-                select(OutboxEvent).where(OutboxEvent.id.in_({r.event_id for r in rows}))
-            )
-        }
         for row in rows:
             if should_stop is not None and should_stop():
                 break
-            outcomes.append(_attempt(session, bus, row, events[row.event_id], clock))
+            outcomes.append(_attempt(session, bus, row, clock))
+        _record(session, outcomes, clock)
         _mark_delivered_chunk(session)
         session.commit()
     for outcome in outcomes:
@@ -347,6 +423,11 @@ def deliver_chunk(
     return stats, len(rows)
 
 
+def claim_chunk(settings: dict[str, Any]) -> int:
+    """``events.claim_chunk``: deliveries per claiming transaction (one commit each)."""
+    return max(1, int(settings.get("claim_chunk", CLAIM_CHUNK)))
+
+
 def deliver_due(
     db: Database,
     bus: EventBus,
@@ -355,15 +436,17 @@ def deliver_due(
     clock: Clock = utcnow,
     should_stop: StopFlag | None = None,
 ) -> RunStats:
-    """Deliver up to ``limit`` due deliveries, chunk by chunk (one transaction each)."""
+    """Deliver up to ``limit`` due deliveries, chunk by chunk (one transaction each, of
+    ``events.claim_chunk`` deliveries)."""
     stats = RunStats()
     known = sorted(bus.subscribers)
     if not known or not _peek(db, _due(known, clock()).with_only_columns(Delivery.id)):
         return stats
+    chunk_size = claim_chunk(bus.settings)
     while stats.attempted < limit:
         if should_stop is not None and should_stop():
             break
-        want = min(CLAIM_CHUNK, limit - stats.attempted)
+        want = min(chunk_size, limit - stats.attempted)
         chunk, claimed = deliver_chunk(db, bus, limit=want, clock=clock, should_stop=should_stop)
         stats.add(chunk)
         if claimed < want:
@@ -494,7 +577,8 @@ _PUBLISHED_KEY = "shequ.events.published"
 class _Published:
     """Names published in one session, per transaction, until it commits or rolls back.
 
-    Registered once per session (``session.info`` remembers it). After the root transaction
+    Kept in ``session.info``; the listeners that call it are registered once, on the
+    ``Session`` class (:func:`_listen_once`). After the root transaction
     commits, the names published in it are sent with :data:`signals.event_published` and
     the bus's dispatcher is woken; names published inside a savepoint that rolled back, or
     in a transaction that ended without committing, are dropped.
@@ -535,15 +619,61 @@ class _Published:
             self.entries = [e for e in self.entries if e[0] is not transaction]
 
 
+def _published_state(session: Session) -> _Published | None:
+    # ``Session.info`` is created lazily; sessions that never published have none to look in.
+    info = session.__dict__.get("info")
+    return info.get(_PUBLISHED_KEY) if info else None
+
+
+def _on_after_commit(session: Session) -> None:
+    state = _published_state(session)
+    if state is not None and state.entries:
+        state.after_commit(session)
+
+
+def _on_after_soft_rollback(session: Session, previous: SessionTransaction) -> None:
+    state = _published_state(session)
+    if state is not None and state.entries:
+        state.after_soft_rollback(session, previous)
+
+
+def _on_after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
+    state = _published_state(session)
+    if state is not None and state.entries:
+        state.after_transaction_end(session, transaction)
+
+
+_LISTENERS = (
+    ("after_commit", _on_after_commit),
+    ("after_soft_rollback", _on_after_soft_rollback),
+    ("after_transaction_end", _on_after_transaction_end),
+)
+
+
+def _listen_once() -> None:
+    """Attach the after-commit bookkeeping to the ``Session`` class, once per process.
+
+    Listening per session instance (as this once did) made SQLAlchemy build a per-instance
+    dispatcher for three events on every session that published, which cost more than the
+    insert itself; class-level listeners are set up once, and for sessions that never
+    published they are a dictionary lookup that finds nothing. The class is SQLAlchemy's
+    ``Session``, which ``core.db``'s sessionmaker creates, so sessions built directly
+    (``Session(bind=...)``, as some tests do) are covered too."""
+    for name, fn in _LISTENERS:
+        if not sa_event.contains(Session, name, fn):
+            sa_event.listen(Session, name, fn)
+
+
+_listen_once()
+
+
 def track_published(bus: EventBus, session: Session, name: str) -> None:
     """Remember that ``name`` was published in ``session``'s current transaction, so the
     ``event_published`` signal and the dispatcher wake-up happen after it commits."""
-    state = session.info.get(_PUBLISHED_KEY)
+    info = session.info
+    state = info.get(_PUBLISHED_KEY)
     if state is None:
-        state = session.info[_PUBLISHED_KEY] = _Published()
-        sa_event.listen(session, "after_commit", state.after_commit)
-        sa_event.listen(session, "after_soft_rollback", state.after_soft_rollback)
-        sa_event.listen(session, "after_transaction_end", state.after_transaction_end)
+        state = info[_PUBLISHED_KEY] = _Published()
     state.add(session, bus, name)
 
 
@@ -618,9 +748,12 @@ class Dispatcher:
         self.start()
 
     def _run(self) -> None:
+        from core.jobs import Schedule
+
         poll = float(self.bus.settings["poll_interval"])
         failures = 0
         stop = self._stop
+        schedule = Schedule(self.app, self.app.extensions["shequ"].jobs)
         while not stop.is_set():
             stats: RunStats | None = None
             try:
@@ -632,6 +765,8 @@ class Dispatcher:
                 if failures == 1 or failures % 100 == 0:
                     log.exception("event delivery round failed (%s in a row)", failures)
             self.rounds += 1
+            for line in schedule.run_due():
+                log.info("%s", line)
             if stats is not None and stats.more:
                 continue
             wait = poll if failures == 0 else min(30.0, poll * 2 ** min(failures, 8))
@@ -664,6 +799,7 @@ __all__ = [
     "Dispatcher",
     "RunStats",
     "backoff_seconds",
+    "claim_chunk",
     "deliver_chunk",
     "deliver_due",
     "deliver_pending",

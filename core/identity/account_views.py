@@ -678,6 +678,8 @@ def _via_label(via: str) -> str:
 
     if via == "core":
         return _("Community register")
+    if via == "exchange":
+        return _("Data exchange with other departments")
     host = _kernel().plugins
     record = host.records.get(via)
     info = record.info if record is not None else None

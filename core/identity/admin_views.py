@@ -114,6 +114,7 @@ ADMIN_NAV = (
     (_l("Audit log"), "identity_admin.audit", AUDIT_READ, 930),
     (_l("Access log"), "identity_admin.access", ACCESS_READ, 940),
     (_l("SMS and e-mail"), "identity_admin.messages", MESSAGES_READ, 950),
+    (_l("Data exchange"), "exchange_admin.clients", "core.exchange.read", 960),
 )
 
 

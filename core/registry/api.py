@@ -417,14 +417,12 @@ def visible_person(session: Session, person_id: int) -> tuple[Person, dict[str, 
     """The person and their masked view, when the signed-in user may see them (their
     place scope, or their own record); otherwise 404 — the same answer as for an id that
     does not exist."""
-    person = session.get(Person, person_id) if 0 < person_id <= MAX_ID else None
-    if person is None:
+    if not 0 < person_id <= MAX_ID:
         abort(404)
     try:
-        view = reader(session).person(person.id)
+        return reader(session)._person(person_id)  # the person and their places: 1 select
     except ScopeError:
         abort(404)
-    return person, view
 
 
 def in_place(community: str | None, grid: str | None) -> bool:
@@ -878,8 +876,11 @@ class PersonReveal(MethodView):
         is written (who, when, which fields, why — never the value); the resident reads
         it at /account/access-log."""
         session = current_session()
-        visible_person(session, person_id)
+        if not 0 < person_id <= MAX_ID:
+            abort(404)
         try:
+            # the reader checks the place scope first (ScopeError: 404, as for a person
+            # that does not exist), then the reveal, and writes the access-log entry
             view = _json_person(session, person_id, data["fields_"], data["purpose"])
         except (RegistryError, ScopeError) as exc:
             refuse(session, exc)

@@ -35,6 +35,8 @@ from sqlalchemy.orm import Session
 
 from core.registry.models import Dwelling, Household, Person, PersonKey, Residence
 
+#: The advisory-lock key that serialises imports on PostgreSQL ("SHQI" in ASCII).
+IMPORT_LOCK = 0x53485149
 CHUNK = 5000
 #: Below this many rows a COPY is not worth its set-up on PostgreSQL.
 COPY_MIN_ROWS = 500
@@ -130,6 +132,15 @@ class BulkWriter:
         if not self._locked and self.dialect == "sqlite":
             self.session.execute(text("UPDATE registry_person SET id = id WHERE 1 = 0"))
         self._locked = True
+
+    def serialise_imports(self) -> None:
+        """One import at a time (PostgreSQL: a transaction-level advisory lock, released at
+        commit or rollback). Two imports of the same file at once would both see a person
+        as new and one would fail on the unique ID number; serialised, the second one
+        finds the first one's rows and updates or leaves them (re-import is idempotent).
+        SQLite serialises writers by itself."""
+        if self.dialect == "postgresql":
+            self.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": IMPORT_LOCK})
 
     def ids(self, table: Table, n: int) -> list[int]:
         """``n`` fresh primary keys for ``table``."""

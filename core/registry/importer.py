@@ -1160,6 +1160,8 @@ def import_persons(
     mapping, report.warnings = map_headers(headers)
     now = utcnow()
     writer = BulkWriter(session)
+    if not dry_run:
+        writer.serialise_imports()  # before reading what exists
     forms = _Forms.make(session.get_bind().dialect, now, today)
     places = _Places.from_session(session, writer, forms)
     codes_ = _PlaceCodes(places.communities, places.grids)

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, literal, select
 from sqlalchemy.orm import Session
 
 from core.audit.services import log_access
@@ -102,14 +102,21 @@ def log_reveal(
 
 class Places:
     """Codes and names of the communities, grids and dwellings a page of persons refers
-    to, loaded in three small queries instead of one per person."""
+    to: one outer-joined select for a single person (a read, a reveal, the resident's own
+    record), three small ``IN`` queries for a page — never one per person.
+
+    Built before the place-scope check so that the check reads the codes from here
+    (:meth:`codes`) instead of loading the community and grid again."""
 
     def __init__(self, session: Session, persons: Sequence[Person], *, addresses: bool):
-        cids = {p.community_id for p in persons if p.community_id}
-        gids = {p.grid_id for p in persons if p.grid_id}
         self.communities: dict[int, tuple[str, str]] = {}
         self.grids: dict[int, tuple[str, str]] = {}
         self.dwellings: dict[int, tuple[str, str]] = {}
+        if len(persons) == 1:
+            self._load_one(session, persons[0], addresses=addresses)
+            return
+        cids = {p.community_id for p in persons if p.community_id}
+        gids = {p.grid_id for p in persons if p.grid_id}
         if cids:
             self.communities = {
                 i: (c, n) for i, c, n in session.execute(
@@ -132,6 +139,93 @@ class Places:
             )
             self.dwellings = {i: (full, mask_address(road, est, b))
                               for i, full, road, est, b in rows}
+
+    def _load_one(self, session: Session, person: Person, *, addresses: bool) -> None:
+        """The community, grid and (with ``addresses``) dwelling of one person in one
+        statement, matching the ids the object holds — written to its row or not."""
+        cid, gid = person.community_id, person.grid_id
+        did = person.dwelling_id if addresses else None
+        if not (cid or gid or did):
+            return
+        row = session.execute(_PLACES_OF_IDS[bool(did)],
+                              {"cid": cid, "gid": gid, "did": did}).one()
+        self._take(row, did)
+
+    def _take(self, row: Sequence[Any], did: int | None) -> None:
+        """Community, grid and dwelling from one row of the single-person selects
+        (columns in :data:`_PLACE_COLUMNS` order, ``None`` where nothing matched)."""
+        c_id, c_code, c_name, g_id, g_code, g_name = row[:6]
+        if c_id is not None:
+            self.communities[c_id] = (c_code, c_name)
+        if g_id is not None:
+            self.grids[g_id] = (g_code, g_name)
+        if did and len(row) > 6 and row[6] is not None:  # dwelling, unit, building exist
+            full, road, est, b = row[7:11]
+            self.dwellings[did] = (full, mask_address(road, est, b))
+
+    def codes(self, person: Person) -> set[tuple[str, str]]:
+        """The ``(kind, code)`` places a staff scope must name to see ``person``:
+        ``("community", code)`` and ``("grid", code)``, as ``UserScope`` stores them."""
+        out = set()
+        comm = self.communities.get(person.community_id) if person.community_id else None
+        if comm:
+            out.add(("community", comm[0]))
+        grid = self.grids.get(person.grid_id) if person.grid_id else None
+        if grid:
+            out.add(("grid", grid[0]))
+        return out
+
+
+#: Columns of the single-person place selects, in the order :meth:`Places._take` reads.
+_PLACE_COLUMNS = (Community.id, Community.code, Community.name, Grid.id, Grid.code, Grid.name)
+_ADDRESS_COLUMNS = (Building.id, Dwelling.address, Building.address, Building.estate,
+                    Building.name)
+
+
+def _places_of_ids(addresses: bool) -> Select:
+    """Places by the ids a person holds, outer-joined to a one-row ``SELECT 1`` so that
+    a missing community, grid or dwelling is a row of nulls, not no row."""
+    one = select(literal(1).label("one")).subquery("one")
+    query = select(*_PLACE_COLUMNS).select_from(one) \
+        .outerjoin(Community, Community.id == bindparam("cid")) \
+        .outerjoin(Grid, Grid.id == bindparam("gid"))
+    if addresses:
+        query = query.add_columns(*_ADDRESS_COLUMNS) \
+            .outerjoin(Dwelling, Dwelling.id == bindparam("did")) \
+            .outerjoin(Unit, Unit.id == Dwelling.unit_id) \
+            .outerjoin(Building, Building.id == Unit.building_id)
+    return query
+
+
+def _person_with_places(addresses: bool) -> Select:
+    """One person and their places in one statement (a read, a reveal)."""
+    query = select(Person, *_PLACE_COLUMNS) \
+        .outerjoin(Community, Community.id == Person.community_id) \
+        .outerjoin(Grid, Grid.id == Person.grid_id)
+    if addresses:
+        query = query.add_columns(*_ADDRESS_COLUMNS) \
+            .outerjoin(Dwelling, Dwelling.id == Person.dwelling_id) \
+            .outerjoin(Unit, Unit.id == Dwelling.unit_id) \
+            .outerjoin(Building, Building.id == Unit.building_id)
+    return query.where(Person.id == bindparam("person_id"))
+
+
+# Built once: a statement object is compiled and its cache key computed once, not per read.
+_PLACES_OF_IDS = {False: _places_of_ids(False), True: _places_of_ids(True)}
+_PERSON_WITH_PLACES = {False: _person_with_places(False), True: _person_with_places(True)}
+
+
+def load_person(session: Session, person_id: int, *, addresses: bool
+                ) -> tuple[Person | None, Places]:
+    """The person (``None`` if there is none) and their :class:`Places`, in one
+    statement: what a single read needs for both the place-scope check and the view."""
+    places = Places(session, (), addresses=addresses)
+    row = session.execute(_PERSON_WITH_PLACES[addresses], {"person_id": person_id}).first()
+    if row is None:
+        return None, places
+    person = row[0]
+    places._take(row[1:], person.dwelling_id if addresses else None)
+    return person, places
 
 
 def person_view(

@@ -44,6 +44,7 @@ from core.registry.present import (
     ALL_SCOPES,
     Places,
     check_reveal,
+    load_person,
     log_reveal,
     person_view,
 )
@@ -107,39 +108,56 @@ class RegistryReader:
                 f"plugin {self.plugin} did not declare the data scope(s) {', '.join(missing)}"
             )
 
-    def _in_place(self, person: Person) -> bool:
+    def _checks_place(self) -> frozenset[tuple[str, str]] | None:
+        """The actor's ``(kind, code)`` places when reads must be checked against them;
+        ``None`` when every person is visible (a system job, ``enforce_place=False``, or a
+        scope ``("all", "")``)."""
         actor = self.actor
         if actor is None or not self.enforce_place:
-            return True
-        if getattr(actor, "person_id", None) == person.id:
-            return True
-        scopes = {(s.kind, s.code) for s in (getattr(actor, "scopes", None) or [])}
-        if ("all", "") in scopes:
-            return True
-        codes = set()
-        if person.community_id:
-            c = self.session.get(Community, person.community_id)
-            if c is not None:
-                codes.add(("community", c.code))
-        if person.grid_id:
-            g = self.session.get(Grid, person.grid_id)
-            if g is not None:
-                codes.add(("grid", g.code))
-        return bool(codes & scopes)
+            return None
+        scopes = frozenset((s.kind, s.code) for s in (getattr(actor, "scopes", None) or []))
+        return None if ("all", "") in scopes else scopes
 
-    def _visible(self, person: Person | None) -> Person:
-        if person is None or not self._in_place(person):
+    def _in_place(self, person: Person, places: Places | None = None) -> bool:
+        """Whether the actor may see ``person``: their own record, or a community or grid
+        of theirs. ``places`` (built for the view anyway) supplies the codes; without it
+        one select loads them."""
+        scopes = self._checks_place()
+        if scopes is None or getattr(self.actor, "person_id", None) == person.id:
+            return True
+        if not scopes:
+            return False
+        if places is None:
+            places = Places(self.session, [person], addresses=False)
+        return bool(places.codes(person) & scopes)
+
+    def _visible(self, person: Person | None, places: Places | None = None) -> Person:
+        if person is None or not self._in_place(person, places):
             # One error for "no such person" and "not yours": existence must not leak.
             raise ScopeError("no such person within your scope")
         return person
 
+    def _places(self, persons: list[Person]) -> Places:
+        return Places(self.session, persons, addresses="registry.dwelling" in self.scopes)
+
     # ------------------------------------------------------------------ persons
 
     def person(self, person_id: int, *, reveal: Iterable[str] = ()) -> dict[str, Any]:
-        """One person as :func:`person_view` shows them within the plugin's scopes."""
+        """One person as :func:`person_view` shows them within the plugin's scopes.
+
+        One select loads the person with their places (community, grid, address), which
+        serve both the scope check and the view."""
+        return self._person(person_id, reveal)[1]
+
+    def _person(self, person_id: int, reveal: Iterable[str] = ()
+                ) -> tuple[Person, dict[str, Any]]:
+        """:meth:`person` and the row behind it, for core's own pages and API (which
+        also show its residences and history); never handed to a plugin."""
         self.require("registry.person.basic")
-        person = self._visible(self.session.get(Person, person_id))
-        return self._view([person], reveal)[0]
+        person, places = load_person(self.session, person_id,
+                                     addresses="registry.dwelling" in self.scopes)
+        person = self._visible(person, places)
+        return person, self._view([person], reveal, places)[0]
 
     def persons(self, ids: Iterable[int], *, reveal: Iterable[str] = ()) -> list[dict[str, Any]]:
         """Several persons (those outside the actor's place scope are left out)."""
@@ -147,12 +165,22 @@ class RegistryReader:
         ids = list(ids)
         if not ids:
             return []
-        rows = self.session.scalars(select(Person).where(Person.id.in_(ids)).order_by(Person.id))
-        return self._view([p for p in rows if self._in_place(p)], reveal)
+        rows = list(self.session.scalars(
+            select(Person).where(Person.id.in_(ids)).order_by(Person.id)))
+        return self._visible_views(rows, reveal)
 
-    def _view(self, persons: list[Person], reveal: Iterable[str]) -> list[dict[str, Any]]:
+    def _visible_views(self, rows: list[Person], reveal: Iterable[str]
+                       ) -> list[dict[str, Any]]:
+        """The views of those of ``rows`` the actor may see, with one :class:`Places`
+        for the check and the views."""
+        places = self._places(rows)
+        return self._view([p for p in rows if self._in_place(p, places)], reveal, places)
+
+    def _view(self, persons: list[Person], reveal: Iterable[str],
+              places: Places | None = None) -> list[dict[str, Any]]:
         wanted = list(reveal)
-        places = Places(self.session, persons, addresses="registry.dwelling" in self.scopes)
+        if places is None:
+            places = self._places(persons)
         out = []
         for person in persons:
             shown = check_reveal(self.actor, person.id, wanted, self.scopes, self.purpose) \
@@ -222,7 +250,7 @@ class RegistryReader:
         else:
             raise RegistryError("Name a dwelling or a building.", "dwelling")
         rows = self.session.scalars(query.order_by(Person.dwelling_id, Person.id)).all()
-        return self._view([p for p in rows if self._in_place(p)], ())
+        return self._visible_views(list(rows), ())
 
     def buildings(self, community: str) -> list[dict[str, Any]]:
         self.require("registry.dwelling")
@@ -234,13 +262,17 @@ class RegistryReader:
                  "grid_id": b.grid_id} for b in rows]
 
     def communities(self) -> list[dict[str, Any]]:
+        """Every community with its street. ``id`` is there for plugins that put the
+        community in an event payload or a row of their own (they never read the table
+        directly)."""
         self.require("registry.grid")
         rows = self.session.execute(
-            select(Community, Street).join(Street, Street.id == Community.street_id)
+            select(Community.id, Community.code, Community.name, Street.code, Street.name)
+            .join(Street, Street.id == Community.street_id)
             .order_by(Community.code)
         )
-        return [{"code": c.code, "name": c.name, "street": s.code, "street_name": s.name}
-                for c, s in rows]
+        return [{"id": i, "code": code, "name": name, "street": street,
+                 "street_name": street_name} for i, code, name, street, street_name in rows]
 
     def grids(self, community: str | None = None) -> list[dict[str, Any]]:
         self.require("registry.grid")

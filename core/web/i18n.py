@@ -14,16 +14,18 @@ CORE_TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
 
 
 def translation_directories(kernel: Any) -> list[str]:
-    """Core's catalogue plus every enabled plugin's ``translations/``: Flask-Babel merges
-    them, so a plugin ships its own strings without touching core's."""
-    dirs = [str(CORE_TRANSLATIONS)]
+    """Every enabled plugin's ``translations/``, then core's: Flask-Babel merges them in
+    this order and a later catalogue wins a message both have. Core comes last so that a
+    plugin translating a common word differently ("Search" as 搜索 rather than 查询) cannot
+    change core's pages; the plugin's own pages then use core's word too."""
+    dirs = []
     for record in kernel.plugins.loaded:
         file = getattr(record.module, "__file__", None)
         if file:
             path = Path(file).resolve().parent / "translations"
             if path.is_dir():
                 dirs.append(str(path))
-    return dirs
+    return [*dirs, str(CORE_TRANSLATIONS)]
 
 
 def select_locale() -> str:

@@ -46,8 +46,12 @@ def admin_links() -> list[dict[str, Any]]:
 @bp.route("/")
 def home():
     kernel = current_app.extensions["shequ"]
-    widgets = kernel.plugins.call_slot("dashboard_widgets", user=current_user)
-    return render_template("home.html", widgets=widgets)
+    widgets = sorted(kernel.plugins.call_slot("dashboard_widgets", user=current_user),
+                     key=lambda w: w.order)
+    # An urgent widget (order below 10, e.g. the elderly's one-key call) comes before the
+    # list of services, where a phone shows it without scrolling.
+    return render_template("home.html", first=[w for w in widgets if w.order < 10],
+                           widgets=[w for w in widgets if w.order >= 10])
 
 
 def _back() -> str:

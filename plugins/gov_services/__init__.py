@@ -1,10 +1,53 @@
-"""Public services (政务服务): One-stop public services: apply online, prefilled from the resident registry, tracked to the end."""
+"""Public services (政务服务): one-stop public services on the shared registry.
+
+Residents apply online for any of the 27 services in the catalogue (``data/services.json``,
+extendable by other plugins through the ``gov_services_service_types`` hook this plugin
+declares), prefilled from the registry; staff move each case through its workflow with
+time limits in working days; approvals fill the thematic databases. See
+docs/plugins/gov_services.md.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from core.hookspecs import NavItem, Permission, PluginInfo, hookimpl
+from flask_babel import gettext as _
+from marshmallow import Schema, ValidationError, fields, validate, validates
+
+from core.hookspecs import DemoContext, NavItem, Panel, Permission, PluginInfo, hookimpl
+from plugins.gov_services import hookspecs as _hookspecs
+
+
+class GovServicesConfig(Schema):
+    """``[plugins.gov_services]``: validated at start-up."""
+
+    #: Public holidays (ISO dates) that are not working days.
+    holidays = fields.List(fields.String(), load_default=list)
+    #: Weekend days that are working days (调休).
+    workdays = fields.List(fields.String(), load_default=list)
+    #: Staff are warned this many working days before a deadline.
+    warn_days = fields.Integer(load_default=1, validate=validate.Range(0, 30))
+    #: Largest attachment, in KB.
+    max_attachment_kb = fields.Integer(load_default=5120, validate=validate.Range(1, 51200))
+
+    @validates("holidays")
+    def _holidays(self, value: list[str], **_: Any) -> None:
+        _dates(value)
+
+    @validates("workdays")
+    def _workdays(self, value: list[str], **_: Any) -> None:
+        _dates(value)
+
+
+def _dates(values: list[str]) -> None:
+    from datetime import date
+
+    for v in values:
+        try:
+            date.fromisoformat(v)
+        except ValueError:
+            raise ValidationError(f"not an ISO date: {v!r}") from None
+
 
 info = PluginInfo(
     id="gov_services",
@@ -18,8 +61,40 @@ info = PluginInfo(
         "registry.person.identity",
         "registry.household",
         "registry.dwelling",
+        "registry.grid",
     ),
+    config_schema=GovServicesConfig,
+    hookspecs=_hookspecs,
 )
+
+APPLY = "gov_services.application.apply"
+READ = "gov_services.application.read"
+HANDLE = "gov_services.application.handle"
+REVIEW = "gov_services.application.review"
+APPROVE = "gov_services.application.approve"
+THEMATIC_READ = "gov_services.thematic.read"
+THEMATIC_EXPORT = "gov_services.thematic.export"
+MANAGE = "gov_services.catalogue.manage"
+
+EVENTS = ("submitted", "accepted", "approved", "rejected", "completed")
+
+
+# ----------------------------------------------------------------------------- start-up
+
+
+@hookimpl
+def shequ_startup(app: Any) -> None:
+    """Build the catalogue once (a malformed service type from another plugin stops
+    start-up here) and publish the membership call for other plugins."""
+    from plugins.gov_services.services import gov, person_memberships
+
+    kernel = app.extensions["shequ"]
+    gov(kernel)
+    app.extensions["gov_services.membership"] = (
+        lambda session, person_id, *, plugin, include_ended=False: person_memberships(
+            session, kernel, person_id, plugin=plugin, include_ended=include_ended
+        )
+    )
 
 
 @hookimpl
@@ -30,27 +105,236 @@ def register_blueprints(app: Any) -> list[Any]:
 
 
 @hookimpl
+def register_api(api: Any) -> list[Any]:
+    from plugins.gov_services.api import blp
+
+    return [blp]
+
+
+@hookimpl
+def register_commands(cli: Any) -> None:
+    from plugins.gov_services.cli import gov_services
+
+    cli.add_command(gov_services)
+
+
+@hookimpl
+def register_event_types(bus: Any) -> None:
+    from plugins.gov_services.schemas import ApplicationEvent, MembershipChanged
+
+    docs = {
+        "submitted": "An application was filed (online, assisted or at the counter).",
+        "accepted": "A community worker accepted an application for review.",
+        "approved": "An application was approved; the person joined the service's database.",
+        "rejected": "An application was not accepted or was rejected; `reason` says why.",
+        "completed": "An approved application was completed (办结).",
+    }
+    for name in EVENTS:
+        bus.declare(f"gov_services.application.{name}", ApplicationEvent, docs[name])
+    bus.declare(
+        "gov_services.membership.changed",
+        MembershipChanged,
+        "A person joined (`added`) or left (`ended`, with a reason) a thematic "
+        "database; ended memberships are kept as history.",
+    )
+
+
+@hookimpl
+def register_event_handlers(bus: Any) -> None:
+    from plugins.gov_services.services import handler_for
+
+    bus.subscribe("registry.person.moved", handler_for("moved"), name="flag_moved")
+    bus.subscribe("registry.person.deceased", handler_for("deceased"), name="flag_deceased")
+    bus.subscribe("registry.person.registered", handler_for("person"), name="offer_on_register")
+    bus.subscribe("registry.person.updated", handler_for("person"), name="offer_on_update")
+
+
+# ----------------------------------------------------------------------------- access
+
+
+@hookimpl
+def register_jobs(app: Any) -> list[Any]:
+    from core.jobs import Job
+    from plugins.gov_services.jobs import deadlines, proactive
+
+    return [
+        Job("gov_services.proactive", 3600, proactive, "longevity-allowance offers to new 80-year-olds"),
+        Job("gov_services.deadlines", 3600, deadlines, "warnings for cases due soon or overdue"),
+    ]
+
+
+@hookimpl
 def register_permissions() -> list[Permission]:
     return [
+        Permission(APPLY, "Apply for public services", "申请政务服务"),
+        Permission(READ, "See applications in one's communities", "查看所辖社区的申请"),
         Permission(
-            "gov_services.application.read",
-            "See applications in one's communities",
-            "查看所辖社区的申请",
+            HANDLE,
+            "Accept applications, do the community check, file at the counter",
+            "受理申请、社区初审、窗口代办",
         ),
-        Permission(
-            "gov_services.application.approve", "Approve or reject applications", "审批申请"
-        ),
+        Permission(REVIEW, "Street review of applications", "街道审核"),
+        Permission(APPROVE, "Approve or reject applications", "审批申请"),
+        Permission(THEMATIC_READ, "See the thematic databases", "查看专题库"),
+        Permission(THEMATIC_EXPORT, "Export the thematic databases (masked)", "导出专题库（脱敏）"),
+        Permission(MANAGE, "Enable services and set local thresholds", "配置服务事项与本地标准"),
     ]
 
 
 @hookimpl
 def default_roles() -> dict[str, list[str]]:
     return {
-        "community_worker": ["gov_services.application.read", "gov_services.application.approve"],
-        "auditor": ["gov_services.application.read"],
+        "resident": [APPLY],
+        "community_worker": [READ, HANDLE, THEMATIC_READ, THEMATIC_EXPORT],
+        "committee_member": [READ, THEMATIC_READ],
+        "auditor": [READ, THEMATIC_READ],
     }
+
+
+# ----------------------------------------------------------------------------- UI slots
 
 
 @hookimpl
 def nav_items(user: Any) -> list[NavItem]:
-    return [NavItem(label=info.title, label_zh=info.title_zh, url="/gov-services/", order=10)]
+    from core.identity import has_permission
+
+    items = [NavItem(label=info.title, label_zh=info.title_zh, url="/gov-services/", order=10)]
+    if has_permission(user, READ):
+        items.append(
+            NavItem(
+                label="Service queue",
+                label_zh="办件队列",
+                url="/gov-services/queue",
+                order=20,
+                section="staff",
+            )
+        )
+    if has_permission(user, THEMATIC_READ):
+        items.append(
+            NavItem(
+                label="Thematic databases",
+                label_zh="专题库",
+                url="/gov-services/thematic",
+                order=21,
+                section="staff",
+            )
+        )
+    return items
+
+
+@hookimpl
+def dashboard_widgets(user: Any) -> list[Panel]:
+    from core.identity import has_permission
+
+    if not has_permission(user, READ):
+        return []
+    from flask import render_template
+
+    from core.db import current_session
+    from plugins.gov_services.services import statistics
+
+    stats = statistics(current_session(), user)
+    html = render_template("gov_services/widget.html", stats=stats)
+    return [Panel(title=_("Public services"), html=html, order=10)]
+
+
+@hookimpl
+def search(query: str, user: Any) -> list[Any]:
+    """Services by name for everyone; an application by its reference for staff of its
+    place."""
+    from flask import current_app
+
+    from core.hookspecs import SearchResult
+    from core.identity import can_access
+    from plugins.gov_services.services import gov, lang
+
+    q = (query or "").strip()
+    if not q:
+        return []
+    out = []
+    for s in gov(current_app.extensions["shequ"]).catalogue.services.values():
+        if q.lower() in s.name_zh.lower() or q.lower() in s.name_en.lower():
+            out.append(
+                SearchResult(
+                    title=s.name(lang()),
+                    url=f"/gov-services/services/{s.code}",
+                    kind="service",
+                    score=0.5,
+                )
+            )
+    if q.upper().startswith("GS") and q[2:].isdigit():
+        from sqlalchemy import select
+
+        from core.db import current_session
+        from plugins.gov_services.models import Application
+
+        app = current_session().scalar(
+            select(Application).where(Application.reference == q.upper())
+        )
+        if app is not None and can_access(
+            user, person_id=app.person_id, permission=READ, community=app.community, grid=app.grid
+        ):
+            out.append(
+                SearchResult(
+                    title=app.reference,
+                    url=f"/gov-services/applications/{app.id}",
+                    kind="application",
+                    score=1.0,
+                )
+            )
+    return out[:10]
+
+
+@hookimpl
+def resident_profile_panels(resident: Any, viewer: Any) -> list[Panel]:
+    from core.identity import can_access, has_permission
+
+    person_id = getattr(resident, "id", None)
+    if isinstance(resident, dict):
+        person_id = resident.get("id")
+    if person_id is None or not (
+        has_permission(viewer, READ)
+        or has_permission(viewer, THEMATIC_READ)
+        or can_access(viewer, person_id=person_id)
+    ):
+        return []
+    from flask import render_template
+    from sqlalchemy import select
+
+    from core.db import current_session
+    from plugins.gov_services.models import Application, Membership
+    from plugins.gov_services.services import gov
+
+    session = current_session()
+    apps = list(
+        session.scalars(
+            select(Application)
+            .where(Application.person_id == person_id)
+            .order_by(Application.id.desc())
+            .limit(20)
+        )
+    )
+    members = list(
+        session.scalars(
+            select(Membership).where(Membership.person_id == person_id).order_by(Membership.id)
+        )
+    )
+    from flask import current_app
+
+    html = render_template(
+        "gov_services/panel.html",
+        apps=apps,
+        memberships=members,
+        g=gov(current_app.extensions["shequ"]),
+    )
+    return [Panel(title=_("Public services"), html=html, order=10)]
+
+
+# ----------------------------------------------------------------------------- data
+
+
+@hookimpl
+def seed_demo_data(session: Any, demo: DemoContext) -> None:
+    from plugins.gov_services.demo import seed
+
+    seed(session, demo)

@@ -1,10 +1,33 @@
-"""Safety (平安社区): Report a safety concern; cameras, incidents and early warning with privacy controls."""
+"""Safety (平安社区): cameras, incidents and early warning, with privacy built in.
+
+Mode 1 of community informatization (治安管理). The platform manages cameras, incidents
+and alerts; it never processes video. PIPL Art. 26 shapes the rules: cameras are listed
+for residents with where they are and what they are for (never their streams), footage
+references are opened only for an open incident and a stated purpose and every opening is
+logged, and clip references and photos are purged after a retention period unless an open
+incident holds them. See docs/plugins/surveillance.md.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from core.hookspecs import NavItem, Permission, PluginInfo, hookimpl
+from marshmallow import Schema, fields, validate
+
+from core.hookspecs import DemoContext, NavItem, Panel, Permission, PluginInfo, hookimpl
+
+
+class SurveillanceConfig(Schema):
+    """``[plugins.surveillance]``; validated at start-up."""
+
+    offline_after_minutes = fields.Integer(load_default=10, validate=validate.Range(1, 10080))
+    retention_days = fields.Integer(load_default=30, validate=validate.Range(1, 3650))
+    photo_max_bytes = fields.Integer(
+        load_default=5 * 1024 * 1024, validate=validate.Range(1024, 50 * 1024 * 1024)
+    )
+    media_dir = fields.String(load_default="")
+    jobs_interval_seconds = fields.Integer(load_default=60, validate=validate.Range(5, 86400))
+
 
 info = PluginInfo(
     id="surveillance",
@@ -13,8 +36,25 @@ info = PluginInfo(
     title_zh="平安社区",
     description="Report a safety concern; cameras, incidents and early warning with privacy controls.",
     requires_core=">=1.0,<2",
-    data_scopes=("registry.person.basic", "registry.dwelling"),
+    data_scopes=("registry.person.basic", "registry.grid"),
+    config_schema=SurveillanceConfig,
 )
+
+CAMERA_READ = "surveillance.camera.read"
+CAMERA_MANAGE = "surveillance.camera.manage"
+INCIDENT_READ = "surveillance.incident.read"
+INCIDENT_HANDLE = "surveillance.incident.handle"
+RULE_MANAGE = "surveillance.rule.manage"
+FOOTAGE_VIEW = "surveillance.footage.view"
+FOOTAGE_LOG = "surveillance.footage.log_read"
+RETENTION_READ = "surveillance.retention.read"
+HEARTBEAT = "surveillance.device.heartbeat"
+INGEST = "surveillance.incident.ingest"
+
+PUBLIC_ALERT = "surveillance.public_alert.published"
+
+
+# ----------------------------------------------------------------------------- start-up
 
 
 @hookimpl
@@ -25,15 +65,92 @@ def register_blueprints(app: Any) -> list[Any]:
 
 
 @hookimpl
+def register_api(api: Any) -> list[Any]:
+    from plugins.surveillance.api import blp
+
+    return [blp]
+
+
+@hookimpl
+def register_commands(cli: Any) -> None:
+    from plugins.surveillance.cli import surveillance
+
+    cli.add_command(surveillance)
+
+
+@hookimpl
+def register_event_types(bus: Any) -> None:
+    from plugins.surveillance import schemas
+
+    bus.declare(
+        "surveillance.incident.raised",
+        schemas.IncidentRaisedEvent,
+        "An incident was raised (staff, resident or analytics).",
+    )
+    bus.declare(
+        "surveillance.incident.resolved",
+        schemas.IncidentResolvedEvent,
+        "An incident was closed: outcome 'resolved' or 'false_alarm'.",
+    )
+    bus.declare(
+        "surveillance.alert.raised",
+        schemas.AlertRaisedEvent,
+        "An early-warning alert was raised (once per rule, place and window).",
+    )
+    doc = (
+        "An alert was marked public for residents: payload exactly alert_id, "
+        "community_id, title, title_zh, body, severity."
+    )
+    bus.declare(PUBLIC_ALERT, schemas.PublicAlertEvent, doc)
+
+
+@hookimpl
+def register_event_handlers(bus: Any) -> None:
+    from plugins.surveillance.services import on_incident_raised, on_person_merged
+
+    bus.subscribe("surveillance.incident.raised", on_incident_raised, name="evaluate_rules")
+    bus.subscribe("registry.person.merged", on_person_merged, name="follow_merge")
+
+
+# ----------------------------------------------------------------------------- access
+
+
+def _settings(app: Any) -> dict[str, Any]:
+    return app.extensions["shequ"].plugins.settings(info.id)
+
+
+@hookimpl
+def register_jobs(app: Any) -> list[Any]:
+    from core.jobs import Job
+    from plugins.surveillance.jobs import check, purge
+
+    return [
+        Job("surveillance.check", _settings(app)["jobs_interval_seconds"], check, "cameras silent too long; time-based alert rules"),
+        Job("surveillance.purge", 3600, purge, "footage references and photos past retention"),
+    ]
+
+
+@hookimpl
 def register_permissions() -> list[Permission]:
     return [
-        Permission("surveillance.incident.read", "See incidents", "查看事件"),
+        Permission(CAMERA_READ, "See cameras and their stream addresses", "查看摄像头及视频流地址"),
+        Permission(CAMERA_MANAGE, "Manage the camera inventory", "管理摄像头"),
+        Permission(INCIDENT_READ, "See incidents and alerts", "查看事件和预警"),
         Permission(
-            "surveillance.incident.handle",
-            "Acknowledge, dispatch and resolve incidents",
-            "处置事件",
+            INCIDENT_HANDLE,
+            "Acknowledge, dispatch and resolve incidents and alerts",
+            "处置事件和预警",
         ),
-        Permission("surveillance.camera.manage", "Manage the camera inventory", "管理摄像头"),
+        Permission(RULE_MANAGE, "Configure early-warning rules", "配置预警规则"),
+        Permission(
+            FOOTAGE_VIEW,
+            "Open footage for an open incident, with a purpose",
+            "为未结事件说明用途后调阅录像",
+        ),
+        Permission(FOOTAGE_LOG, "Read the footage-access log", "查看录像调阅记录"),
+        Permission(RETENTION_READ, "See the retention report", "查看保存期限报告"),
+        Permission(HEARTBEAT, "Send camera heartbeats (devices, VMS)", "上报摄像头心跳"),
+        Permission(INGEST, "Send incidents from video analytics", "视频分析上报事件"),
     ]
 
 
@@ -41,13 +158,76 @@ def register_permissions() -> list[Permission]:
 def default_roles() -> dict[str, list[str]]:
     return {
         "security_officer": [
-            "surveillance.incident.read",
-            "surveillance.incident.handle",
-            "surveillance.camera.manage",
+            CAMERA_READ,
+            CAMERA_MANAGE,
+            INCIDENT_READ,
+            INCIDENT_HANDLE,
+            FOOTAGE_VIEW,
+            RETENTION_READ,
+            HEARTBEAT,
+            INGEST,
         ],
+        "auditor": [FOOTAGE_LOG, RETENTION_READ],
     }
+
+
+# ----------------------------------------------------------------------------- UI slots
 
 
 @hookimpl
 def nav_items(user: Any) -> list[NavItem]:
-    return [NavItem(label=info.title, label_zh=info.title_zh, url="/surveillance/", order=40)]
+    from core.identity import has_permission
+
+    items = [NavItem(label=info.title, label_zh=info.title_zh, url="/surveillance/", order=40)]
+    if has_permission(user, INCIDENT_READ):
+        items.append(
+            NavItem(
+                label="Security desk",
+                label_zh="治安工作台",
+                url="/surveillance/desk",
+                order=40,
+                section="staff",
+            )
+        )
+    elif has_permission(user, FOOTAGE_LOG):
+        items.append(
+            NavItem(
+                label="Footage log",
+                label_zh="录像调阅记录",
+                url="/surveillance/footage-log",
+                order=40,
+                section="staff",
+            )
+        )
+    return items
+
+
+@hookimpl
+def dashboard_widgets(user: Any) -> list[Panel]:
+    from core.identity import has_permission
+
+    if not has_permission(user, INCIDENT_READ):
+        return []
+    from flask import render_template
+
+    from core.db import current_session
+    from plugins.surveillance.services import dashboard_numbers
+
+    numbers = dashboard_numbers(current_session(), user)
+    return [
+        Panel(
+            title=info.title_zh,
+            order=40,
+            html=render_template("surveillance/widget.html", n=numbers),
+        )
+    ]
+
+
+# ----------------------------------------------------------------------------- data
+
+
+@hookimpl
+def seed_demo_data(session: Any, demo: DemoContext) -> None:
+    from plugins.surveillance.demo import seed
+
+    seed(session, demo)

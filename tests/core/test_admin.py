@@ -264,8 +264,8 @@ def test_role_permission_override_takes_effect_and_is_audited(app, admin, token,
     assert 'name="shown" value="core.plugins.read"' in form
 
     resp = admin.post("/admin/roles/merchant", data={
-        "csrf_token": token, "shown": ["core.plugins.read", "commerce.ticket.read"],
-        "permission": ["core.plugins.read", "commerce.ticket.read"]})
+        "csrf_token": token, "shown": ["core.plugins.read", "commerce.merchant.portal"],
+        "permission": ["core.plugins.read", "commerce.merchant.portal"]})
     assert resp.status_code == 302
     assert merchant.get("/admin/plugins").status_code == 200  # no waiting for the cache
     (actor, target, detail), = entries(app, "admin.role.permission_changed")
@@ -276,18 +276,18 @@ def test_role_permission_override_takes_effect_and_is_audited(app, admin, token,
 
     # Withdrawing a default is shown as removed; returning to it removes the override.
     admin.post("/admin/roles/merchant", data={
-        "csrf_token": token, "shown": ["commerce.ticket.read"], "permission": []})
-    row = html(admin.get("/admin/roles")).split('id="perm-commerce.ticket.read"')[1]
+        "csrf_token": token, "shown": ["commerce.merchant.portal"], "permission": []})
+    row = html(admin.get("/admin/roles")).split('id="perm-commerce.merchant.portal"')[1]
     assert "Removed" in row.split("</tr>")[0]
     admin.post("/admin/roles/merchant", data={
-        "csrf_token": token, "shown": ["commerce.ticket.read", "core.plugins.read"],
-        "permission": ["commerce.ticket.read"]})
+        "csrf_token": token, "shown": ["commerce.merchant.portal", "core.plugins.read"],
+        "permission": ["commerce.merchant.portal"]})
     assert merchant.get("/admin/plugins").status_code == 403
     changes = [d for _, _, d in entries(app, "admin.role.permission_changed")]
     assert [(d["permission"], d["old"], d["new"]) for d in changes] == [
         ("core.plugins.read", False, True),
-        ("commerce.ticket.read", True, False),
-        ("commerce.ticket.read", False, True),
+        ("commerce.merchant.portal", True, False),
+        ("commerce.merchant.portal", False, True),
         ("core.plugins.read", True, False),
     ]
     from core.identity.models import RolePermission
@@ -535,7 +535,7 @@ def test_api_roles_matrix_and_override(app, client, token_for):
     merchant = token_for("merchant")
     matrix = api(client, "GET", "/roles", admin).get_json()
     roles = {r["role"]: r for r in matrix["roles"]}
-    assert "commerce.ticket.read" in roles["merchant"]["permissions"]
+    assert "commerce.merchant.portal" in roles["merchant"]["permissions"]
     assert roles["merchant"]["added"] == [] and roles["merchant"]["removed"] == []
     assert any(p["name"] == "identity.user.read" for p in matrix["permissions"])
 

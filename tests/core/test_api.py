@@ -31,6 +31,11 @@ class Probe:
         def crash():
             raise RuntimeError("secret internals: password=hunter2")
 
+        @bp.route("/database-down")
+        @bp.response(200)
+        def database_down():
+            _refused_connection()
+
         @bp.route("/conflict")
         @bp.response(200)
         def conflict():
@@ -39,6 +44,30 @@ class Probe:
             abort(409, message="Already taken.")
 
         return [bp]
+
+    @hookimpl
+    def register_blueprints(self, app):
+        from flask import Blueprint
+
+        bp = Blueprint("probe", __name__)
+
+        @bp.route("/database-down")
+        def page_database_down():
+            _refused_connection()
+
+        return [bp]
+
+
+def _refused_connection():
+    """A real refused connection (nothing listens on port 1), as when PostgreSQL is down."""
+    from sqlalchemy import create_engine
+
+    engine = create_engine("postgresql+psycopg://postgres@127.0.0.1:1/none",
+                           connect_args={"connect_timeout": 2})
+    try:
+        engine.connect()
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture
@@ -146,6 +175,11 @@ def test_body_errors(probe_app):
     assert_error(
         client.post(url, data=b"\xff\xfe", content_type="application/json"), 400, "bad_request"
     )
+    err = assert_error(client.post(url), 400, "bad_request")  # the body is required
+    assert "JSON body" in err["message"]
+    nested = "[" * 100_000 + "]" * 100_000  # deeper than the parser's recursion limit
+    assert_error(client.post(url, data=nested, content_type="application/json"), 400,
+                 "bad_request")
     err = assert_error(client.post(url, json={"name": 5, "extra": 1}), 422, "invalid")
     assert set(err["fields"]) == {"name", "extra"}
     assert client.post(url, json={"name": "ok"}, headers=token_headers).status_code == 201
@@ -163,6 +197,21 @@ def test_conflict_and_server_error_hide_internals(probe_app, caplog):
     text = resp.get_data(as_text=True)
     assert "hunter2" not in text and "Traceback" not in text
     assert any(err["request_id"] in r.getMessage() for r in caplog.records)
+
+
+def test_database_outage_is_a_503_with_retry_after(probe_app):
+    """An unreachable database is temporary: 503 and Retry-After, on the API as JSON and on
+    pages as the friendly error page; never a 500 or a traceback (tests/reliability stops
+    a real database; this is the same answer in-process)."""
+    client = probe_app.test_client()
+    resp = client.get("/api/v1/probe/database-down")
+    err = assert_error(resp, 503, "unavailable")
+    assert "database" in err["message"] and int(resp.headers["Retry-After"]) > 0
+    assert "5432" not in resp.get_data(as_text=True)
+    page = client.get("/probe/database-down")
+    assert page.status_code == 503 and page.mimetype == "text/html"
+    assert int(page.headers["Retry-After"]) > 0
+    assert "Traceback" not in page.get_data(as_text=True)
 
 
 def test_openapi_document_is_valid(client):

@@ -22,11 +22,13 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from flask import Flask
-from marshmallow import Schema, fields
+from marshmallow import RAISE, Schema, ValidationError, fields, post_load
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
+from core.config import DEFAULT_CONFIG, ConfigError, load_config
 from core.db import utcnow
-from core.events import Event, EventError
+from core.events import Event, EventError, PublishedEvent, _dump_is_identity
 from core.events import delivery as engine
 from core.events.delivery import deliver_pending, retry_dead, run_once
 from core.events.models import Delivery, OutboxEvent
@@ -194,6 +196,158 @@ def test_publish_exists_only_if_the_transaction_commits(bus_app, rec):
         event_published.disconnect(on_published, sender=kernel.bus)
     assert deliver_pending(app).delivered == 2  # to "good" and "bad"
     assert rec.count("good") == 1
+
+
+def test_publish_returns_the_id_at_once_and_tracks_commits_without_session_listeners(
+    bus_app, rec
+):
+    """``publish`` writes the outbox row straight away (its id needs no flush), in the
+    session's transaction; the after-commit bookkeeping is registered once on the Session
+    class, so it works for any session, including one not made by core's sessionmaker, and
+    adds no listeners to the session itself."""
+    app = bus_app()
+    kernel = app.extensions["shequ"]
+    published: list[list[str]] = []
+
+    def on_published(sender: Any, names: list[str]) -> None:
+        published.append(names)
+
+    event_published.connect(on_published, sender=kernel.bus)
+    try:
+        with Session(bind=kernel.db.engine) as session:
+            first = kernel.bus.publish(session, THING, {"id": 1})
+            second = kernel.bus.publish(session, ECHO, {"id": 2, "note": "x"})
+            assert isinstance(first, PublishedEvent)
+            assert second.id > first.id
+            assert first.payload == {"id": 1, "note": ""}  # as stored: load_default applied
+            # Visible in the transaction at once, before any flush or commit.
+            assert session.get(OutboxEvent, first.id).name == THING
+            assert published == []
+            assert not list(session.dispatch.after_commit.listeners)
+            assert not list(session.dispatch.after_transaction_end.listeners)
+            session.commit()
+        assert published == [[THING, ECHO]]
+        assert outbox_names(app) == [THING, ECHO]
+    finally:
+        event_published.disconnect(on_published, sender=kernel.bus)
+
+
+def test_payloads_are_dumped_unless_the_dump_would_change_nothing(bus_app):
+    """``validate`` skips ``dump`` only for schemas of plain fields under their own names;
+    anything the dump converts (dates, renamed keys, hooks) is still dumped to JSON."""
+
+    class Plain(Schema):
+        id = fields.Integer(required=True)
+        tags = fields.List(fields.String())
+
+    class WithDate(Schema):
+        on = fields.Date(required=True)
+
+    class Renamed(Schema):
+        person = fields.Integer(data_key="personId")
+
+    class Hooked(Schema):
+        id = fields.Integer()
+
+        @post_load
+        def wrap(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+            return {"wrapped": data}
+
+    assert _dump_is_identity(Plain())
+    for schema in (WithDate, Renamed, Hooked):
+        assert not _dump_is_identity(schema()), schema
+    assert not _dump_is_identity(type("Email", (Schema,), {"to": fields.Email()})())
+
+    app = bus_app()
+    bus = app.extensions["shequ"].bus
+    bus._owner = "demo"
+    bus.declare("demo.plain.happened", Plain)
+    bus.declare("demo.dated.happened", WithDate)
+    bus.declare("demo.renamed.happened", Renamed)
+    bus._owner = "core"
+    assert bus.validate("demo.plain.happened", {"id": "7", "tags": ["a"]}) == {
+        "id": 7, "tags": ["a"]
+    }
+    assert bus.validate("demo.dated.happened", {"on": "2026-11-28"}) == {"on": "2026-11-28"}
+    assert bus.validate("demo.renamed.happened", {"personId": 3}) == {"personId": 3}
+    with pytest.raises(EventError):
+        bus.validate("demo.plain.happened", {"id": 1, "extra": 2})
+
+
+class PlainSchema(Schema):
+    id = fields.Integer(required=True)
+    code = fields.String(required=True, allow_none=True)
+    flag = fields.Boolean()
+    note = fields.String(load_default="")
+    seen = fields.Integer(load_default=lambda: 0)
+
+
+PLAIN_CASES: list[Any] = [
+    {"id": 1, "code": "a"},
+    {"id": 1, "code": None, "flag": False, "note": "n", "seen": 3},
+    {"id": "1", "code": "a"},  # converted by marshmallow
+    {"id": 1.0, "code": "a"},
+    {"id": True, "code": "a"},  # refused: a bool is not an Integer
+    {"id": 1, "code": b"a"},
+    {"id": 1, "code": 5},
+    {"id": 1, "code": "a", "flag": "yes"},
+    {"id": 1, "code": "a", "flag": 1},
+    {"id": None, "code": "a"},
+    {"code": "a"},  # required field missing
+    {"id": 1},
+    {"id": 1, "code": "a", "other": 2},  # unknown key
+    [("id", 1)],
+    "not a dict",
+]
+
+
+@pytest.mark.parametrize("payload", PLAIN_CASES, ids=[repr(c) for c in PLAIN_CASES])
+def test_plain_payload_shortcut_agrees_with_marshmallow(bus_app, payload):
+    """The fast loader for plain schemas returns exactly what marshmallow's load + dump
+    would, and the same EventError where marshmallow refuses."""
+    app = bus_app()
+    bus = app.extensions["shequ"].bus
+    bus._owner = "demo"
+    bus.declare("demo.plain.checked", PlainSchema)
+    bus._owner = "core"
+    assert "demo.plain.checked" in bus._plain
+    schema = PlainSchema(unknown=RAISE)
+    try:
+        expected: Any = schema.dump(schema.load(payload))
+    except ValidationError as exc:
+        expected = exc
+    if isinstance(expected, ValidationError):
+        with pytest.raises(EventError):
+            bus.validate("demo.plain.checked", payload)
+    else:
+        assert bus.validate("demo.plain.checked", payload) == expected
+        assert type(bus.validate("demo.plain.checked", payload)["id"]) is int
+
+
+@pytest.mark.parametrize(("chunk", "transactions"), [(2, 3), (100, 1)])
+def test_claim_chunk_sets_deliveries_per_transaction(bus_app, rec, monkeypatch, chunk,
+                                                     transactions):
+    app = bus_app(claim_chunk=chunk)
+    assert app.extensions["shequ"].bus.settings["claim_chunk"] == chunk
+    for i in range(3):
+        publish(app, id=i)  # 3 events x ("good", "bad") = 6 deliveries
+    commits: list[int] = []
+    hook = engine._mark_delivered_chunk
+
+    def counting(session: Any) -> None:
+        commits.append(1)
+        hook(session)
+
+    monkeypatch.setattr(engine, "_mark_delivered_chunk", counting)
+    assert deliver_pending(app).delivered == 6
+    assert len(commits) == transactions
+    assert {(d.status, d.attempts) for d in deliveries(app)} == {("delivered", 1)}
+
+
+@pytest.mark.parametrize("value", ["0", "1001"])
+def test_claim_chunk_out_of_range_is_refused(value):
+    with pytest.raises(ConfigError, match="events.claim_chunk"):
+        load_config(DEFAULT_CONFIG, environ={"SHEQU__EVENTS__CLAIM_CHUNK": value})
 
 
 def test_publish_refuses_unknown_names_and_invalid_payloads(bus_app):

@@ -168,6 +168,22 @@ MATRIX: dict[tuple[str, str], E] = {
     ("registry_organisations.Organisations", "POST"): E(REGISTRY_STAFF, ok(422)),
     ("registry_organisations.OrganisationItem", "GET"): E(REGISTRY_STAFF, ok(404)),
     ("registry_imports.Imports", "POST"): E(REGISTRY_STAFF, ok(422)),
+    # ---------------------------------------------------------------- exchange
+    ("exchange_admin.clients", "GET"): E(READERS),
+    ("exchange_admin.client_new", "GET"): E(ADMIN),
+    ("exchange_admin.client_new", "POST"): E(ADMIN, ok(400)),  # blank form
+    ("exchange_admin.client", "GET"): E(READERS, ok(404)),
+    ("exchange_admin.client_edit", "GET"): E(ADMIN, ok(404)),
+    ("exchange_admin.client_edit", "POST"): E(ADMIN, ok(404)),
+    ("exchange_admin.client_suspend", "POST"): E(ADMIN, ok(404)),
+    ("exchange_admin.client_resume", "POST"): E(ADMIN, ok(404)),
+    ("exchange_admin.client_rotate", "POST"): E(ADMIN, ok(404)),
+    ("exchange_admin.redeliver", "POST"): E(ADMIN, ok(404)),
+    ("exchange_api.Schemas", "GET"): E(PUBLIC),
+    ("exchange_api.SchemaItem", "GET"): E(PUBLIC),
+    # external clients authenticate with an exchange token; user tokens and sessions: 401
+    ("exchange_api.Events", "GET"): E(PUBLIC, ok(401)),
+    ("exchange_api.Facts", "POST"): E(PUBLIC, ok(401)),
     # ---------------------------------------------------------------- plugins
     ("hello.index", "GET"): E(HELLO_READ),
     ("hello.index", "POST"): E(HELLO_READ, ok(200, 400)),  # readers who may not send: 200
@@ -191,6 +207,10 @@ PUBLIC_VIEWS = {
     "identity.login": "signing in",
     "identity.logout": "signing out (harmless when signed out)",
     "account.signup": "residents create their account",
+    "exchange_api.Schemas": "the published data standard (field names, no data)",
+    "exchange_api.SchemaItem": "the published data standard (field names, no data)",
+    "exchange_api.Events": "external systems authenticate with their exchange client token",
+    "exchange_api.Facts": "external systems authenticate with their exchange client token",
     **FRAGMENTS.public_views,
 }
 
@@ -236,6 +256,9 @@ def sample_values(app) -> dict[str, object]:
         "org_id": 999999,
         "correction_id": 999999,
         "token": "nobodys-upload-0123456789",
+        "client_id": 999999,
+        "delivery_id": 999999,
+        "schema_name": "envelope",
         **FRAGMENTS.sample_values,
     }
 

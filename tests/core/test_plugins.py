@@ -129,6 +129,13 @@ class Recorder:
         self.calls.append("seed_demo_data")
         demo.extra["rec"] = "seeded"
 
+    @hookimpl
+    def register_jobs(self, app):
+        from core.jobs import Job
+
+        self.calls.append("register_jobs")
+        return [Job("rec.tick", 30, lambda app: "ticked", "a test job")]
+
 
 def test_every_hook_fires(make_app):
     rec = Recorder()
@@ -152,6 +159,9 @@ def test_every_hook_fires(make_app):
     demo = DemoContext()
     kernel.plugins.call_ordered("seed_demo_data", session=None, demo=demo)
     assert demo.extra["rec"] == "seeded"
+    from core.jobs import run_job
+
+    assert run_job(app, kernel.jobs["rec.tick"]) == (True, "ticked")
     import core.hookspecs as specs
     from core.hookspecs import UI_SLOT_HOOKS
 

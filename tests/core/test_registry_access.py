@@ -4,19 +4,24 @@ log with the plugin (via) and the purpose — which the resident can read."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from core.audit.models import AccessEntry
 from core.audit.services import access_log_for
 from core.hookspecs import PluginInfo
 from core.registry import services as s
 from core.registry.errors import ScopeError
+from core.registry.models import Person
+from core.registry.present import Places
 from core.registry.reader import RegistryReader
 from core.registry.scopes import SCOPES
 from core.registry.testing import (
     C1,
     C2,
+    G1,
     FakeActor,
     Scope,
     ensure_registry,
@@ -173,7 +178,8 @@ def test_reader_search_reveal_logs_each_person(db_session, world):
 def test_places_households_and_organisations(db_session, world):
     places, head, wife, _other, org = world
     r = reader(db_session, list(SCOPES))
-    assert [c["code"] for c in r.communities()] == [C1, C2]
+    assert [(c["id"], c["code"], c["street"]) for c in r.communities()] == [
+        (places.c1.id, C1, "110105001"), (places.c2.id, C2, "110105001")]
     assert [g["community"] for g in r.grids(C1)] == [C1]
     assert {p["name"] for p in r.residents(dwelling_id=places.d1.id)} == {"王建国", "李芳"}
     building = r.buildings(C1)[0]
@@ -183,3 +189,84 @@ def test_places_households_and_organisations(db_session, world):
     assert r.organisation(credit_code=org.credit_code.lower())["legal_rep"]["name"] == "王建国"
     assert [o["name"] for o in r.organisations(community=C1)] == ["和平便利店"]
     assert r.age(head.id) is not None
+
+
+@contextmanager
+def count_statements(session):
+    engine = session.get_bind()
+    seen: list[str] = []
+
+    def listener(conn, cursor, statement, *args):
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+
+
+def test_staff_of_a_grid_see_its_persons_only(db_session, world):
+    """The place check reads the grid code as well as the community code, for one person
+    and for a list (the codes come from the same places as the view)."""
+    places, head, wife, other, _org = world
+    r = reader(db_session, ["registry.person.basic", "registry.dwelling"],
+               worker(communities=(), grids=(G1,)))
+    assert r.person(head.id)["grid"] == G1
+    with pytest.raises(ScopeError):
+        r.person(other.id)
+    assert [p["name"] for p in r.persons([head.id, wife.id, other.id])] == ["王建国", "李芳"]
+    assert r.residents(dwelling_id=places.d3.id) == []
+    nowhere = reader(db_session, ["registry.person.basic"], worker(communities=()))
+    with pytest.raises(ScopeError):
+        nowhere.person(head.id)
+    assert nowhere.persons([head.id, other.id]) == []
+
+
+def test_one_persons_places_are_one_select_and_match_a_pages(db_session, world):
+    places, head, _wife, other, _org = world
+    with count_statements(db_session) as seen:
+        one = Places(db_session, [head], addresses=True)
+    assert len(seen) == 1
+    page = Places(db_session, [head, other], addresses=True)
+    assert one.communities == {places.c1.id: page.communities[places.c1.id]}
+    assert one.grids == {places.g1.id: page.grids[places.g1.id]}
+    assert one.dwellings == {places.d1.id: page.dwellings[places.d1.id]}
+    assert one.codes(head) == {("community", C1), ("grid", G1)}
+    # ids the person holds are what counts, written or not; no address without the scope
+    loose = Person(community_id=places.c2.id, dwelling_id=places.d3.id)
+    partial = Places(db_session, [loose], addresses=False)
+    assert partial.communities == {places.c2.id: (C2, "安康社区")}
+    assert partial.grids == {} and partial.dwellings == {}
+    with count_statements(db_session) as seen:
+        assert Places(db_session, [Person()], addresses=True).communities == {}
+    assert seen == []
+
+
+def test_a_person_read_checks_the_scope_from_the_places_of_the_view(db_session, world):
+    """A staff read is one select — the person with their places, which serve the scope
+    check and the view; a reveal adds only the access-log entry (written at the flush)."""
+    places, head, _wife, other, _org = world
+    scopes = ["registry.person.basic", "registry.person.identity", "registry.dwelling"]
+    r = reader(db_session, scopes, worker(communities=(C1,)), purpose="核实")
+    db_session.expunge_all()
+    with count_statements(db_session) as seen:
+        view = r.person(head.id)
+    assert view["community"] == C1 and view["address"].endswith("****")
+    assert len(seen) == 1, seen
+    with count_statements(db_session) as seen, pytest.raises(ScopeError):
+        r.person(other.id)
+    assert len(seen) == 1, seen
+    with count_statements(db_session) as seen:
+        assert r.person(head.id, reveal=["id_number"])["id_number"] == head.id_number
+        db_session.flush()
+    assert len(seen) == 2, seen
+    assert seen[-1].startswith("INSERT INTO audit_access")
+    # a change not yet written is what the read shows (flushed first), places included
+    person = db_session.get(Person, head.id)
+    person.community_id, person.grid_id = places.c2.id, None
+    district = reader(db_session, scopes, FakeActor(scopes=[Scope("all")]))
+    assert (district.person(head.id)["community"], district.person(head.id)["grid"]) == (
+        C2, None)
+    with pytest.raises(ScopeError):
+        r.person(head.id)  # now in C2: outside the worker's C1

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import base64
 import re
+from contextlib import contextmanager
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from core.audit.models import AccessEntry
 from core.identity.models import User, UserScope
@@ -451,3 +452,60 @@ def test_history_masks_numbers_and_names_the_actor(app, world):
                                              Change.entity_id == world.ids.head,
                                              Change.field == "phone"))
         assert (row.old, row.new, row.actor_name) == ("138****0001", "137****1111", "wk1")
+
+
+# ------------------------------------------------------------------------------ SQL budget
+
+
+@contextmanager
+def count_statements(app):
+    """Every SQL statement the app's engine runs inside the block (as in
+    test_registry_pages.py)."""
+    engine = app.extensions["shequ"].db.engine
+    seen: list[str] = []
+
+    def listener(conn, cursor, statement, *args):
+        seen.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+
+
+def beyond_authentication(statements):
+    """The statements of the request itself: the bearer-token lookup reads and touches
+    only ``identity_*`` tables."""
+    return [s for s in statements if "identity_" not in s]
+
+
+def test_person_read_and_reveal_run_a_bounded_number_of_statements(app, world):
+    """Beyond the bearer-token lookup, a person read is one select (the person with their
+    community, grid and address, which serve the scope check and the view); a reveal adds
+    only the access-log entry — it does not check and build the view twice."""
+    client = app.test_client()
+    h1 = token(app, world.w1)
+    ha = token(app, world.res_a)
+    url = f"{API}/persons/{world.ids.head}"
+    client.get(url, headers=h1)  # warm up (caches, first-request work)
+    for headers in (h1, ha):  # staff through their community, a resident their own record
+        with count_statements(app) as seen:
+            resp = client.get(url, headers=headers)
+        assert resp.status_code == 200 and "*" in resp.json["id_number"]
+        assert resp.json["community"] == C1 and resp.json["grid"] == G1
+        assert len(beyond_authentication(seen)) == 1, seen
+    # out of scope: the same 404, no more work than a read
+    with count_statements(app) as seen:
+        assert client.get(f"{API}/persons/{world.ids.other}", headers=h1).status_code == 404
+    assert len(beyond_authentication(seen)) == 1, seen
+    before = access_entries(app, world.ids.head)
+    with count_statements(app) as seen:
+        resp = client.post(f"{url}/reveal", json={"fields": ["id_number"],
+                                                  "purpose": "核实身份"}, headers=h1)
+    assert resp.status_code == 200 and resp.json["id_number"] == HEAD_ID
+    assert "****" in resp.json["address"]
+    mine = beyond_authentication(seen)
+    assert len(mine) == 2, mine
+    assert sum(s.startswith("INSERT INTO audit_access") for s in mine) == 1, mine
+    assert access_entries(app, world.ids.head) == before + 1

@@ -1,14 +1,73 @@
 """Who may call each gov_services endpoint: merged into the permission matrix
-(tests/core/test_permission_matrix.py; the vocabulary is in core/testing_matrix.py)."""
+(tests/core/test_permission_matrix.py; the vocabulary is in core/testing_matrix.py).
 
-from core.testing_matrix import PUBLIC, E
+Default grants (plugins/gov_services/__init__.py): residents apply; community workers read,
+handle and see the thematic databases; committee members and auditors read; street review,
+approval and local settings are the admin's unless an administrator grants them. The
+matrix's accounts are not verified and have no staff scopes, so applying answers 403 and
+objects are nobody's (404)."""
+
+from core.testing_matrix import LOGIN, PUBLIC, E, ok, only
+
+APPLIERS = only("resident", "admin")  # gov_services.application.apply
+READERS = only("community_worker", "committee_member", "auditor", "admin")
+HANDLERS = only("community_worker", "admin")
+THEMATIC = only("community_worker", "committee_member", "auditor", "admin")
+EXPORTERS = only("community_worker", "admin")
+ADMIN = only("admin")
 
 MATRIX = {
+    # pages
     ("gov_services.index", "GET"): E(PUBLIC),
+    ("gov_services.service", "GET"): E(PUBLIC),
+    # holders of the permission who are not verified get the "verify first" page
+    ("gov_services.apply", "GET"): E(APPLIERS, ok(403)),
+    ("gov_services.apply", "POST"): E(APPLIERS, ok(403)),
+    ("gov_services.my_list", "GET"): E(LOGIN),
+    ("gov_services.application", "GET"): E(LOGIN, ok(404), denied=404),
+    ("gov_services.application_action", "POST"): E(LOGIN, ok(404), denied=404),
+    ("gov_services.application_rate", "POST"): E(LOGIN, ok(404), denied=404),
+    ("gov_services.application_upload", "POST"): E(LOGIN, ok(404), denied=404),
+    ("gov_services.attachment", "GET"): E(LOGIN, ok(404), denied=404),
+    ("gov_services.queue", "GET"): E(READERS),
+    ("gov_services.thematic", "GET"): E(THEMATIC),
+    ("gov_services.thematic_list", "GET"): E(THEMATIC),
+    ("gov_services.thematic_export", "GET"): E(EXPORTERS),
+    ("gov_services.membership_end", "POST"): E(HANDLERS, ok(404)),  # nobody's membership
+    ("gov_services.stats", "GET"): E(READERS),
+    ("gov_services.settings", "GET"): E(ADMIN),
+    ("gov_services.settings", "POST"): E(ADMIN, ok(400)),  # blank form
+    # API
+    ("gov_services_api.Services", "GET"): E(PUBLIC),
+    ("gov_services_api.ServiceItem", "GET"): E(PUBLIC),
+    ("gov_services_api.Prefill", "GET"): E(APPLIERS, ok(403)),  # not verified
+    ("gov_services_api.Applications", "GET"): E(READERS),
+    ("gov_services_api.Applications", "POST"): E(APPLIERS, ok(422)),  # empty body
+    ("gov_services_api.CounterApplications", "POST"): E(HANDLERS, ok(422)),
+    ("gov_services_api.MyApplications", "GET"): E(LOGIN),
+    ("gov_services_api.ApplicationItem", "GET"): E(LOGIN, ok(404), denied=404),
+    ("gov_services_api.ApplicationAction", "POST"): E(LOGIN, ok(404, 422), denied=404),
+    ("gov_services_api.ApplicationRating", "POST"): E(LOGIN, ok(404, 422), denied=404),
+    ("gov_services_api.Memberships", "GET"): E(THEMATIC),
+    ("gov_services_api.MembershipEnd", "POST"): E(HANDLERS, ok(422)),
+    ("gov_services_api.Groups", "GET"): E(THEMATIC),
+    ("gov_services_api.Statistics", "GET"): E(READERS),
+    ("gov_services_api.Settings", "PUT"): E(ADMIN, ok(422)),
 }
 
 PUBLIC_VIEWS = {
-    "gov_services.index": "the plugin's public start page",
+    "gov_services.index": "the service hall: what one may apply for needs no account",
+    "gov_services.service": "a service's requirements, documents and time limits",
+    "gov_services_api.Services": "the public catalogue",
+    "gov_services_api.ServiceItem": "one service of the public catalogue",
 }
 
-SAMPLE_VALUES: dict[str, object] = {}
+SAMPLE_VALUES: dict[str, object] = {
+    "gs_service": "longevity_allowance",
+    "gs_application_id": 999999,
+    "gs_attachment_id": 999999,
+    "gs_membership_id": 999999,
+    "gs_database": "elderly_allowance",
+    "gs_group": "elderly_80",
+    "gs_community": "110105001001",
+}

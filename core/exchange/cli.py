@@ -1,0 +1,219 @@
+"""``shequ exchange ...``: clients, replays and the data standard from the command line.
+
+``core.cli`` imports this module while it is itself being imported, so the app context
+comes from :func:`_ctx` inside each command, never from a top-level import of core.cli.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+
+def _ctx() -> Any:
+    from core.cli import AppContext
+
+    return click.get_current_context().ensure_object(AppContext)
+
+
+def _client(session: Any, name: str) -> Any:
+    from core.exchange.services import client_by_name
+
+    client = client_by_name(session, name)
+    if client is None:
+        raise click.ClickException(f"no exchange client named '{name}'")
+    return client
+
+
+@click.group()
+def exchange() -> None:
+    """Data exchange: external clients, webhooks, the data standard."""
+
+
+@exchange.command("add-client")
+@click.argument("name")
+@click.option("--contact", default="", help="Who to call when deliveries fail.")
+@click.option("--event", "events", multiple=True, help="An event type it may receive (repeat).")
+@click.option("--scope", "scopes", multiple=True, help="A registry data scope (repeat).")
+@click.option("--callback", default=None, help="Webhook address; omit for feed-only clients.")
+def add_client(
+    name: str, contact: str, events: tuple[str, ...], scopes: tuple[str, ...], callback: str | None
+) -> None:
+    """Register a client; prints its webhook secret and feed token (shown once)."""
+    from core.exchange import services
+
+    kernel = _ctx().kernel
+    with kernel.db.session_scope() as session:
+        try:
+            client, secret, token = services.create_client(
+                session,
+                kernel.bus,
+                name=name,
+                contact=contact,
+                event_types=events,
+                scopes=scopes,
+                callback_url=callback,
+            )
+        except services.ExchangeError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"client #{client.id} {client.name}")
+    click.echo(f"secret: {secret}")
+    click.echo(f"token:  {token}")
+
+
+@exchange.command("list")
+def list_clients() -> None:
+    """Clients with their status and grants."""
+    from core.exchange.services import list_clients as all_clients
+
+    kernel = _ctx().kernel
+    with kernel.db.session_scope() as session:
+        rows = all_clients(session)
+        if not rows:
+            click.echo("(none)")
+        for c in rows:
+            click.echo(
+                f"#{c.id:<4} {c.status:<9} {c.name}  events={','.join(c.event_types)}  "
+                f"scopes={','.join(c.scopes)}  callback={c.callback_url or '-'}"
+            )
+
+
+@exchange.command("rotate-secret")
+@click.argument("name")
+@click.option(
+    "--grace-hours",
+    type=click.FloatRange(0, 24 * 30),
+    default=24.0,
+    show_default=True,
+    help="Hours the old secret still signs too; 0 ends it at once (a leak).",
+)
+def rotate_secret(name: str, grace_hours: float) -> None:
+    """A new webhook signing secret (printed once)."""
+    from core.exchange.services import rotate_secret as rotate
+
+    kernel = _ctx().kernel
+    with kernel.db.session_scope() as session:
+        secret = rotate(session, _client(session, name), grace_hours=grace_hours)
+    click.echo(f"secret: {secret}")
+
+
+@exchange.command("rotate-token")
+@click.argument("name")
+def rotate_token(name: str) -> None:
+    """A new feed token (printed once); the old one stops working."""
+    from core.exchange.services import rotate_token as rotate
+
+    kernel = _ctx().kernel
+    with kernel.db.session_scope() as session:
+        token = rotate(session, _client(session, name))
+    click.echo(f"token: {token}")
+
+
+@exchange.command("suspend")
+@click.argument("name")
+@click.option("--reason", required=True)
+def suspend(name: str, reason: str) -> None:
+    """Suspend a client at once: no webhook, no feed, no facts."""
+    from core.exchange import services
+
+    kernel = _ctx().kernel
+    with kernel.db.session_scope() as session:
+        try:
+            services.suspend_client(session, _client(session, name), reason=reason)
+        except services.ExchangeError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"{name}: suspended")
+
+
+@exchange.command("resume")
+@click.argument("name")
+def resume(name: str) -> None:
+    """Make a suspended client active again; events of the suspension are not sent
+    unless replayed (`shequ exchange replay`)."""
+    from core.exchange.services import resume_client
+
+    kernel = _ctx().kernel
+    with kernel.db.session_scope() as session:
+        resume_client(session, _client(session, name))
+    click.echo(f"{name}: active")
+
+
+@exchange.command("replay")
+@click.argument("name")
+@click.option("--from", "from_id", type=int, required=True, help="First outbox event id.")
+@click.option("--to", "to_id", type=int, required=True, help="Last outbox event id.")
+def replay(name: str, from_id: int, to_id: int) -> None:
+    """Queue the client's allowed events in an id range again."""
+    from core.exchange import services
+
+    kernel = _ctx().kernel
+    with kernel.db.session_scope() as session:
+        try:
+            count = services.replay(
+                session, kernel.bus, _client(session, name), from_id=from_id, to_id=to_id
+            )
+        except services.ExchangeError as exc:
+            raise click.ClickException(str(exc)) from None
+    kernel.bus.wake()
+    click.echo(f"{count} webhooks queued for {name}")
+
+
+@exchange.command("deliveries")
+@click.option("--client", "name", default=None)
+@click.option(
+    "--status",
+    default=None,
+    type=click.Choice(["queued", "failed", "dead", "delivered", "cancelled"]),
+)
+@click.option("--limit", type=click.IntRange(1, 10000), default=50, show_default=True)
+def deliveries(name: str | None, status: str | None, limit: int) -> None:
+    """Recent webhooks, newest first, with attempts and last error."""
+    from core.exchange.services import list_deliveries
+
+    kernel = _ctx().kernel
+    with kernel.db.session_scope() as session:
+        client_id = _client(session, name).id if name else None
+        rows = list_deliveries(session, client_id=client_id, status=status, limit=limit)
+        if not rows:
+            click.echo("(none)")
+        for d in rows:
+            click.echo(
+                f"#{d.id:<6} {d.status:<9} attempts={d.attempts:<3} {d.client_name}  "
+                f"{d.event_name} #{d.event_id}"
+            )
+            if d.last_error:
+                click.echo(f"        last error: {d.last_error}")
+
+
+@exchange.command("standard")
+@click.option("--json", "as_json", is_flag=True, help="The lock data (versions, fingerprints).")
+@click.option(
+    "--lock",
+    is_flag=True,
+    help="Write core/exchange/standard.lock.json (refused when a schema changed "
+    "without a version bump).",
+)
+def standard_cmd(as_json: bool, lock: bool) -> None:
+    """Print the data standard as Markdown (docs/data-standard.md is this output)."""
+    from core.exchange import standard
+
+    schemas = standard.collect(_ctx().kernel)
+    if lock:
+        stale = standard.unbumped_changes(schemas, standard.read_lock())
+        if stale:
+            click.echo(
+                "changed without a version bump (bump STANDARD_VERSION in "
+                "core/exchange/standard.py, or the plugin's version): " + ", ".join(stale),
+                err=True,
+            )
+            sys.exit(1)
+        standard.write_lock(schemas)
+        click.echo(f"wrote {standard.LOCK_FILE} ({len(schemas)} schemas)", err=True)
+        return
+    if as_json:
+        click.echo(json.dumps(standard.lock_data(schemas), indent=2, sort_keys=True))
+        return
+    click.echo(standard.render_markdown(schemas), nl=False)

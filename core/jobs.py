@@ -1,0 +1,111 @@
+"""Periodic jobs: work that is due by the clock rather than by an event — a camera silent
+too long, a ticket nobody accepted in time, residents who turned 80 today, retention
+purges.
+
+Plugins return :class:`Job` objects from the ``register_jobs`` hook. They run where events
+are delivered — each ``shequ worker`` process, or the embedded delivery thread of a web
+process (``events.delivery = "thread"``) — so a deployment has no second scheduler to
+run and forget. ``shequ jobs run NAME`` runs one now (for cron, an operator, or a test).
+
+Several processes may hold the same schedule: on PostgreSQL a job runs under a
+session-level advisory lock taken with ``pg_try_advisory_lock``, so one process runs it
+and the others skip that turn. Jobs must still be idempotent (a crash can repeat one):
+the plugins' jobs guard their effects with database constraints.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+
+log = logging.getLogger("shequ.jobs")
+
+
+@dataclass(frozen=True)
+class Job:
+    """A job the worker runs every ``every`` seconds. ``run(app)`` is called inside an
+    app context and returns a one-line summary for the log (or ``None``)."""
+
+    name: str  # "<plugin id>.<job>", stable: it names the lock
+    every: float
+    run: Callable[[Any], str | None]
+    doc: str = ""
+
+
+class JobError(RuntimeError):
+    pass
+
+
+def collect(app: Any, host: Any) -> dict[str, Job]:
+    """Every plugin's jobs by name; a name outside the plugin's area or declared twice
+    stops start-up (as event names do)."""
+    jobs: dict[str, Job] = {}
+    for pid, found in host.call_ordered("register_jobs", app=app):
+        for job in found or []:
+            if not job.name.startswith(f"{pid}."):
+                raise JobError(f"{pid}: job '{job.name}' must start with '{pid}.'")
+            if job.name in jobs:
+                raise JobError(f"job {job.name} is declared twice")
+            if job.every < 1:
+                raise JobError(f"job {job.name}: every must be at least 1 second")
+            jobs[job.name] = job
+    return jobs
+
+
+def _lock_key(name: str) -> int:
+    return zlib.crc32(f"shequ.job.{name}".encode())
+
+
+def run_job(app: Any, job: Job) -> tuple[bool, str | None]:
+    """Run ``job`` now unless another process is running it. Returns (ran, summary)."""
+    db = app.extensions["shequ"].db
+    if db.dialect != "postgresql":
+        with app.app_context():
+            return True, job.run(app)
+    with db.engine.connect() as conn:
+        if not conn.execute(text("SELECT pg_try_advisory_lock(:k)"),
+                            {"k": _lock_key(job.name)}).scalar():
+            conn.rollback()
+            return False, None
+        conn.commit()  # hold the session lock, not a transaction
+        try:
+            with app.app_context():
+                return True, job.run(app)
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _lock_key(job.name)})
+            conn.commit()
+
+
+class Schedule:
+    """When each job last ran in this process; :meth:`run_due` runs the ones due. The first
+    turn of each job comes one period after start-up, so a restart loop never hammers."""
+
+    def __init__(self, app: Any, jobs: dict[str, Job], clock: Callable[[], float] = time.monotonic):
+        self.app = app
+        self.jobs = jobs
+        self.clock = clock
+        start = clock()
+        self.next_at = {name: start + job.every for name, job in jobs.items()}
+
+    def run_due(self) -> list[str]:
+        now = self.clock()
+        lines = []
+        for name, job in self.jobs.items():
+            if now < self.next_at[name]:
+                continue
+            self.next_at[name] = now + job.every
+            try:
+                ran, summary = run_job(self.app, job)
+            except Exception:  # one failing job must not stop delivery or the others
+                log.exception("job %s failed", name)
+                lines.append(f"job {name}: failed (see the log)")
+                continue
+            if ran and summary:
+                lines.append(f"job {name}: {summary}")
+        return lines

@@ -1,0 +1,445 @@
+"""The JSON API, mounted by core at ``/api/v1/gov-services``. Thin: every rule is in
+``services``; a broken rule comes back as 422 (fields named), a step the state does not
+allow as 409, a step the role may not take as 403, someone else's case as 404."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flask
+from flask import current_app
+from flask.views import MethodView
+from flask_login import current_user
+from flask_smorest import Blueprint, abort
+
+from core.api.pagination import paginate
+from core.db import current_session
+from core.identity import check_access, require
+from core.identity import require_login as login_required
+from plugins.gov_services import APPLY, HANDLE, MANAGE, READ, THEMATIC_READ
+from plugins.gov_services.catalogue import DERIVED_GROUPS
+from plugins.gov_services.models import Application, Membership
+from plugins.gov_services.schemas import (
+    GovActionIn,
+    GovApplicationIn,
+    GovApplicationOut,
+    GovApplicationPage,
+    GovEndMembershipIn,
+    GovGroupOut,
+    GovMembershipArgs,
+    GovMembershipOut,
+    GovMembershipPage,
+    GovPrefillOut,
+    GovQueueArgs,
+    GovRatingIn,
+    GovServiceList,
+    GovServiceOut,
+    GovServiceQuery,
+    GovSettingIn,
+    GovSettingOut,
+    GovStatsOut,
+)
+from plugins.gov_services.services import (
+    GovError,
+    check_eligibility,
+    end_membership,
+    gov,
+    memberships_query,
+    my_applications,
+    prefill,
+    queue_query,
+    rate,
+    service_params,
+    set_service,
+    statistics,
+    submit_application,
+    transition,
+)
+
+blp = Blueprint("gov_services_api", __name__, description="One-stop public services")
+AUTH = [{"bearerAuth": []}]
+
+
+def _g() -> Any:
+    return gov(current_app.extensions["shequ"])
+
+
+def fail(exc: GovError) -> None:
+    """One place that turns a service error into the API's error shape."""
+    text = exc.text()
+    if exc.status == 422:
+        fields = exc.errors or {exc.field or "_schema": [text]}
+        abort(422, messages={k: v if isinstance(v, list) else [v] for k, v in fields.items()})
+    flask.abort(exc.status, description=text)
+
+
+def service_out(service: Any) -> dict[str, Any]:
+    return {
+        "code": service.code,
+        "name_zh": service.name_zh,
+        "name_en": service.name_en,
+        "department": service.department,
+        "database": service.database,
+        "stages": list(service.stages),
+        "public_notice_days": service.public_notice_days,
+        "time_limits": service.time_limits,
+        "fields_": list(service.fields),
+        "documents": list(service.documents),
+        "eligibility": list(service.eligibility),
+        "params": service.params(),
+        "source": service.source,
+    }
+
+
+#: Ids are 32-bit: a larger one names nothing (and PostgreSQL would refuse to compare it).
+MAX_ID = 2**31 - 1
+
+
+def _row(model: Any, ident: int) -> Any:
+    return current_session().get(model, ident) if 0 < ident <= MAX_ID else None
+
+
+def _application(app_id: int) -> Application:
+    app = _row(Application, app_id)
+    if app is None:
+        abort(404)
+    check_access(person_id=app.person_id, permission=READ, community=app.community, grid=app.grid)
+    return app
+
+
+@blp.route("/services")
+class Services(MethodView):
+    @blp.arguments(GovServiceQuery, location="query")
+    @blp.response(200, GovServiceList)
+    @blp.alt_response(422, schema="Error", description="Invalid query")
+    def get(self, args):
+        """The catalogue (public: what one may apply for and what to bring), searchable."""
+        q = args["q"].strip().lower()
+        items = [
+            service_out(s)
+            for s in _g().catalogue.services.values()
+            if not q or q in s.name_zh.lower() or q in s.name_en.lower() or q in s.code
+        ]
+        return {"items": items}
+
+
+@blp.route("/services/<string:gs_service>")
+class ServiceItem(MethodView):
+    @blp.response(200, GovServiceOut)
+    @blp.alt_response(404, schema="Error", description="No such service")
+    def get(self, gs_service):
+        """One service with its fields, documents, rules, stages and time limits."""
+        code = gs_service
+        service = _g().catalogue.get(code)
+        if service is None:
+            abort(404)
+        return service_out(service)
+
+
+@blp.route("/services/<string:gs_service>/prefill")
+class Prefill(MethodView):
+    @require(APPLY)
+    @blp.doc(security=AUTH)
+    @blp.response(200, GovPrefillOut)
+    @blp.alt_response(401, schema="Error", description="Not signed in")
+    @blp.alt_response(403, schema="Error", description="Not a verified resident")
+    @blp.alt_response(404, schema="Error", description="No such service")
+    def get(self, gs_service):
+        """What the registry fills in for the signed-in resident, and whether they qualify
+        (with the reasons when they do not)."""
+        code = gs_service
+        g = _g()
+        service = g.catalogue.get(code)
+        if service is None:
+            abort(404)
+        if not current_user.is_verified:
+            flask.abort(403, description="Verify your account first.")
+        session = current_session()
+        person = prefill(session, g, current_user.person_id, actor=current_user)
+        reasons = check_eligibility(
+            service, person, service_params(session, service, person["community"])
+        )
+        session.commit()  # the registry read is logged
+        return {"person": person, "eligible": not reasons, "reasons": reasons}
+
+
+@blp.route("/applications")
+class Applications(MethodView):
+    @require(READ)
+    @blp.doc(security=AUTH)
+    @blp.arguments(GovQueueArgs, location="query")
+    @blp.response(200, GovApplicationPage)
+    @blp.alt_response(401, schema="Error", description="Not signed in")
+    @blp.alt_response(403, schema="Error", description=f"Lacks {READ}")
+    @blp.alt_response(422, schema="Error", description="Invalid filters")
+    def get(self, args):
+        """The staff queue within the caller's communities and grids; ``overdue=true``
+        lists only cases past their due date."""
+        query = queue_query(
+            current_user,
+            state=args["state"],
+            service=args["service"],
+            community=args["community"],
+            overdue=args["overdue"],
+        )
+        return paginate(current_session(), query, args)
+
+    @require(APPLY)
+    @blp.doc(security=AUTH)
+    @blp.arguments(GovApplicationIn)
+    @blp.response(201, GovApplicationOut)
+    @blp.alt_response(401, schema="Error", description="Not signed in")
+    @blp.alt_response(403, schema="Error", description="Not a verified resident")
+    @blp.alt_response(404, schema="Error", description="No such service")
+    @blp.alt_response(422, schema="Error", description="Invalid answers or not eligible")
+    def post(self, data):
+        """Apply for a service as the signed-in resident (in the assisted channel the
+        worker acting for them is recorded). Publishes gov_services.application.submitted."""
+        if not current_user.is_verified:
+            flask.abort(403, description="Verify your account first.")
+        session = current_session()
+        try:
+            app = submit_application(
+                session,
+                _g(),
+                service_code=data["service_code"],
+                person_id=current_user.person_id,
+                actor=current_user,
+                answers=data["answers"],
+                user_id=current_user.id,
+                filed_by=current_user.agent,
+                comment=data["comment"],
+            )
+        except GovError as exc:
+            fail(exc)
+        session.commit()
+        return app
+
+
+@blp.route("/counter-applications")
+class CounterApplications(MethodView):
+    @require(HANDLE)
+    @blp.doc(security=AUTH)
+    @blp.arguments(GovApplicationIn)
+    @blp.response(201, GovApplicationOut)
+    @blp.alt_response(401, schema="Error", description="Not signed in")
+    @blp.alt_response(403, schema="Error", description=f"Lacks {HANDLE}")
+    @blp.alt_response(404, schema="Error", description="No such service")
+    @blp.alt_response(
+        422,
+        schema="Error",
+        description="Invalid answers, not eligible, or the person is not within your scope",
+    )
+    def post(self, data):
+        """A worker at the counter files for a resident (``person_id``, within the
+        worker's places)."""
+        if not data.get("person_id"):
+            abort(422, messages={"person_id": ["Name the person."]})
+        session = current_session()
+        try:
+            app = submit_application(
+                session,
+                _g(),
+                service_code=data["service_code"],
+                person_id=data["person_id"],
+                actor=current_user,
+                answers=data["answers"],
+                user_id=None,
+                filed_by=current_user,
+                comment=data["comment"],
+            )
+        except GovError as exc:
+            fail(exc)
+        session.commit()
+        return app
+
+
+@blp.route("/applications/mine")
+class MyApplications(MethodView):
+    @login_required
+    @blp.doc(security=AUTH)
+    @blp.response(200, GovApplicationOut(many=True))
+    @blp.alt_response(401, schema="Error", description="Not signed in")
+    def get(self):
+        """The signed-in resident's own applications, newest first."""
+        return my_applications(current_session(), current_user.person_id)
+
+
+@blp.route("/applications/<int:gs_application_id>")
+class ApplicationItem(MethodView):
+    @login_required
+    @blp.doc(security=AUTH)
+    @blp.response(200, GovApplicationOut)
+    @blp.alt_response(401, schema="Error", description="Not signed in")
+    @blp.alt_response(404, schema="Error", description="No such application (or not yours)")
+    def get(self, gs_application_id):
+        """One application with its timeline (the applicant, or staff in its place)."""
+        application_id = gs_application_id
+        return _application(application_id)
+
+
+@blp.route("/applications/<int:gs_application_id>/actions")
+class ApplicationAction(MethodView):
+    @login_required
+    @blp.doc(security=AUTH)
+    @blp.arguments(GovActionIn)
+    @blp.response(200, GovApplicationOut)
+    @blp.alt_response(401, schema="Error", description="Not signed in")
+    @blp.alt_response(403, schema="Error", description="Your role may not take this step")
+    @blp.alt_response(404, schema="Error", description="No such application (or not yours)")
+    @blp.alt_response(409, schema="Error", description="Not possible in the current state")
+    @blp.alt_response(422, schema="Error", description="Missing reason or list")
+    def post(self, data, gs_application_id):
+        """Take a workflow step: accept, not_accept, request_material, resubmit, pass,
+        reject, suspend, resume, end_notice, complete, withdraw."""
+        application_id = gs_application_id
+        app = _application(application_id)
+        session = current_session()
+        try:
+            transition(
+                session,
+                _g(),
+                app,
+                data["action"],
+                actor=current_user,
+                comment=data["comment"],
+                missing=data["missing"],
+            )
+        except GovError as exc:
+            fail(exc)
+        session.commit()
+        return app
+
+
+@blp.route("/applications/<int:gs_application_id>/rating")
+class ApplicationRating(MethodView):
+    @login_required
+    @blp.doc(security=AUTH)
+    @blp.arguments(GovRatingIn)
+    @blp.response(200, GovApplicationOut)
+    @blp.alt_response(401, schema="Error", description="Not signed in")
+    @blp.alt_response(403, schema="Error", description="Not the applicant")
+    @blp.alt_response(404, schema="Error", description="No such application (or not yours)")
+    @blp.alt_response(409, schema="Error", description="Not decided yet, or rated already")
+    @blp.alt_response(422, schema="Error", description="Invalid rating")
+    def post(self, data, gs_application_id):
+        """Rate a decided case on the 5-level scale (好差评)."""
+        application_id = gs_application_id
+        app = _application(application_id)
+        session = current_session()
+        try:
+            rate(session, app, actor=current_user, rating=data["rating"], comment=data["comment"])
+        except GovError as exc:
+            fail(exc)
+        session.commit()
+        return app
+
+
+@blp.route("/memberships")
+class Memberships(MethodView):
+    @require(THEMATIC_READ)
+    @blp.doc(security=AUTH)
+    @blp.arguments(GovMembershipArgs, location="query")
+    @blp.response(200, GovMembershipPage)
+    @blp.alt_response(401, schema="Error", description="Not signed in")
+    @blp.alt_response(403, schema="Error", description=f"Lacks {THEMATIC_READ}")
+    @blp.alt_response(422, schema="Error", description="Invalid filters")
+    def get(self, args):
+        """Thematic database memberships in the caller's places (ended ones with
+        ``active=false``)."""
+        query = memberships_query(
+            current_user,
+            database=args["database"],
+            community=args["community"],
+            active=args["active"],
+        )
+        return paginate(current_session(), query, args)
+
+
+@blp.route("/memberships/<int:gs_membership_id>/end")
+class MembershipEnd(MethodView):
+    @require(HANDLE)
+    @blp.doc(security=AUTH)
+    @blp.arguments(GovEndMembershipIn)
+    @blp.response(200, GovMembershipOut)
+    @blp.alt_response(401, schema="Error", description="Not signed in")
+    @blp.alt_response(403, schema="Error", description=f"Lacks {HANDLE}")
+    @blp.alt_response(404, schema="Error", description="No such membership in your places")
+    @blp.alt_response(409, schema="Error", description="Ended already")
+    @blp.alt_response(422, schema="Error", description="No reason")
+    def post(self, data, gs_membership_id):
+        """End a membership (termination); the row is kept as history."""
+        membership_id = gs_membership_id
+        session = current_session()
+        row = _row(Membership, membership_id)
+        if row is None:
+            abort(404)
+        check_access(permission=HANDLE, community=row.community or "-", grid=row.grid)
+        try:
+            end_membership(session, _g(), row, reason=data["reason"])
+        except GovError as exc:
+            fail(exc)
+        session.commit()
+        return row
+
+
+@blp.route("/groups/<string:gs_group>")
+class Groups(MethodView):
+    @require(THEMATIC_READ)
+    @blp.doc(security=AUTH)
+    @blp.response(200, GovGroupOut)
+    @blp.alt_response(401, schema="Error", description="Not signed in")
+    @blp.alt_response(403, schema="Error", description=f"Lacks {THEMATIC_READ}")
+    @blp.alt_response(404, schema="Error", description="No such group")
+    def get(self, gs_group):
+        """How many people in the caller's places are in a derived group (60+, 80+,
+        women 15–49), computed from the registry now."""
+        group = gs_group
+        from plugins.gov_services.services import derived_group
+
+        if group not in DERIVED_GROUPS:
+            abort(404)
+        session = current_session()
+        page = derived_group(session, _g(), current_user, group, per_page=1)
+        session.commit()
+        return {"group": group, "total": page.total or 0}
+
+
+@blp.route("/statistics")
+class Statistics(MethodView):
+    @require(READ)
+    @blp.doc(security=AUTH)
+    @blp.response(200, GovStatsOut)
+    @blp.alt_response(401, schema="Error", description="Not signed in")
+    @blp.alt_response(403, schema="Error", description=f"Lacks {READ}")
+    def get(self):
+        """Applications per service and state, average handling days, overdue rate."""
+        return statistics(current_session(), current_user)
+
+
+@blp.route("/settings/<string:gs_community>/<string:gs_service>")
+class Settings(MethodView):
+    @require(MANAGE)
+    @blp.doc(security=AUTH)
+    @blp.arguments(GovSettingIn)
+    @blp.response(200, GovSettingOut)
+    @blp.alt_response(401, schema="Error", description="Not signed in")
+    @blp.alt_response(403, schema="Error", description=f"Lacks {MANAGE}")
+    @blp.alt_response(422, schema="Error", description="Unknown service or bad thresholds")
+    def put(self, data, gs_community, gs_service):
+        """Enable or disable a service in a community and override its thresholds."""
+        community, code = gs_community, gs_service
+        session = current_session()
+        try:
+            row = set_service(
+                session,
+                _g(),
+                community=community,
+                service_code=code,
+                enabled=data["enabled"],
+                params=data["params"],
+            )
+        except GovError as exc:
+            fail(exc)
+        session.commit()
+        return row

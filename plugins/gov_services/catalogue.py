@@ -1,0 +1,204 @@
+"""The service catalogue: the 27 built-in services (``data/services.json``) plus those other
+plugins add through the ``gov_services_service_types`` hook; working-day arithmetic with
+a configurable holiday calendar; and the data-driven eligibility rules.
+
+The catalogue is data, not code, because local rules differ (the longevity allowance
+starts at 80 in most places, 70 or 90 in some): a deployment changes thresholds per
+community (``gov_services_setting`` rows), never the program.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+DATA_FILE = Path(__file__).with_name("data") / "services.json"
+CODE_RE = re.compile(r"^[a-z][a-z0-9_]{1,59}$")
+FIELD_TYPES = ("text", "textarea", "number", "date", "select", "bool")
+STAGES = ("community_check", "street_review", "approval")
+RULES = (
+    "age_min",
+    "age_max",
+    "sex",
+    "hukou",
+    "answer",
+    "answer_false",
+    "answer_min",
+    "answer_max",
+    "answer_in",
+    "income_per_head_max",
+)
+#: Derived groups: computed from the registry on every read, never stored.
+DERIVED_GROUPS: dict[str, dict[str, Any]] = {
+    "elderly_60": {"zh": "60岁及以上老年人", "en": "Elderly 60 and over", "age_min": 60},
+    "elderly_80": {"zh": "80岁及以上高龄老人", "en": "Elderly 80 and over", "age_min": 80},
+    "women_15_49": {
+        "zh": "育龄妇女（15–49岁）",
+        "en": "Women aged 15 to 49",
+        "age_min": 15,
+        "age_max": 49,
+        "sex": "F",
+    },
+}
+
+
+class CatalogueError(ValueError):
+    """The catalogue data (built-in or from a plugin) is malformed."""
+
+
+@dataclass(frozen=True)
+class Service:
+    code: str
+    name_zh: str
+    name_en: str
+    department: str
+    database: str
+    fields: tuple[dict[str, Any], ...]
+    documents: tuple[dict[str, Any], ...]
+    eligibility: tuple[dict[str, Any], ...]
+    stages: tuple[str, ...]
+    public_notice_days: int
+    time_limits: dict[str, int]
+    offers: tuple[str, ...] = ()
+    source: str = "gov_services"
+
+    def name(self, lang: str = "zh") -> str:
+        return self.name_zh if lang == "zh" else self.name_en
+
+    def total_days(self) -> int:
+        """Working days from acceptance to decision (stages plus any public notice)."""
+        return sum(self.time_limits.get(s, 0) for s in self.stages) + self.public_notice_days
+
+    def params(self) -> dict[str, Any]:
+        """The overridable thresholds and their defaults: ``{param: value}``."""
+        out: dict[str, Any] = {}
+        for rule in self.eligibility:
+            if "param" in rule:
+                out[rule["param"]] = rule.get("by_sex", rule.get("value"))
+        return out
+
+
+@dataclass
+class Catalogue:
+    services: dict[str, Service] = field(default_factory=dict)
+    departments: dict[str, dict[str, str]] = field(default_factory=dict)
+    databases: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def get(self, code: str) -> Service | None:
+        return self.services.get(code)
+
+    def database_label(self, code: str, lang: str = "zh") -> str:
+        entry = self.databases.get(code) or DERIVED_GROUPS.get(code) or {}
+        return entry.get(lang) or entry.get("zh") or code
+
+    def department_label(self, code: str, lang: str = "zh") -> str:
+        entry = self.departments.get(code, {})
+        return entry.get(lang) or entry.get("zh") or code
+
+
+def _service(raw: dict[str, Any], source: str) -> Service:
+    try:
+        code = raw["code"]
+        if not CODE_RE.match(code):
+            raise CatalogueError(f"{source}: bad service code {code!r}")
+        fields_ = tuple(raw.get("fields", ()))
+        for f in fields_:
+            if f.get("type", "text") not in FIELD_TYPES or not CODE_RE.match(f["name"]):
+                raise CatalogueError(f"{source}: service {code}: bad field {f!r}")
+        rules = tuple(raw.get("eligibility", ()))
+        for r in rules:
+            if r.get("rule") not in RULES:
+                raise CatalogueError(f"{source}: service {code}: unknown rule {r!r}")
+        workflow = raw.get("workflow", {})
+        stages = tuple(workflow.get("stages", STAGES))
+        if not stages or any(s not in STAGES for s in stages):
+            raise CatalogueError(f"{source}: service {code}: bad stages {stages!r}")
+        return Service(
+            code=code,
+            name_zh=raw["name_zh"],
+            name_en=raw["name_en"],
+            department=raw["department"],
+            database=raw["database"],
+            fields=fields_,
+            documents=tuple(raw.get("documents", ())),
+            eligibility=rules,
+            stages=stages,
+            public_notice_days=int(workflow.get("public_notice_days", 0)),
+            time_limits={k: int(v) for k, v in raw.get("time_limits", {}).items()},
+            offers=tuple(raw.get("offers", ())),
+            source=source,
+        )
+    except KeyError as exc:
+        raise CatalogueError(f"{source}: a service lacks {exc}") from None
+
+
+def load_catalogue(extra: list[tuple[str, list[dict[str, Any]]]] = ()) -> Catalogue:
+    """The built-in data file plus ``extra`` ``(plugin_id, [service dict, ...])`` from the
+    hook. Duplicate codes are an error: one would silently shadow the other."""
+    data = json.loads(DATA_FILE.read_text(encoding="utf-8"))
+    cat = Catalogue(departments=dict(data["departments"]), databases=dict(data["databases"]))
+    for source, items in [("gov_services", data["services"]), *extra]:
+        for raw in items or ():
+            service = _service(raw, source)
+            if service.code in cat.services:
+                raise CatalogueError(f"{source}: service code {service.code} is taken")
+            cat.services[service.code] = service
+            if service.department not in cat.departments:
+                cat.departments[service.department] = {
+                    "zh": service.department,
+                    "en": service.department,
+                }
+            if service.database not in cat.databases:
+                label = raw.get("database_label", {})
+                cat.databases[service.database] = {
+                    "zh": label.get("zh", service.database),
+                    "en": label.get("en", service.database),
+                }
+    return cat
+
+
+# ------------------------------------------------------------------------------ time
+
+
+@dataclass(frozen=True)
+class Calendar:
+    """Working days: Monday to Friday, minus ``holidays``, plus ``workdays`` (the
+    weekends China's holiday schedule turns into working days, 调休)."""
+
+    holidays: frozenset[date] = frozenset()
+    workdays: frozenset[date] = frozenset()
+
+    def is_working(self, day: date) -> bool:
+        if day in self.workdays:
+            return True
+        return day.weekday() < 5 and day not in self.holidays
+
+    def add(self, start: date, days: int) -> date:
+        """The date ``days`` working days after ``start`` (the day itself not counted)."""
+        day = start
+        left = max(0, days)
+        while left:
+            day += timedelta(days=1)
+            if self.is_working(day):
+                left -= 1
+        return day
+
+    def between(self, start: date, end: date) -> int:
+        """Working days after ``start`` up to and including ``end`` (0 if end <= start)."""
+        n, day = 0, start
+        while day < end:
+            day += timedelta(days=1)
+            if self.is_working(day):
+                n += 1
+        return n
+
+
+def calendar_from(settings: dict[str, Any]) -> Calendar:
+    return Calendar(
+        holidays=frozenset(date.fromisoformat(d) for d in settings.get("holidays", ())),
+        workdays=frozenset(date.fromisoformat(d) for d in settings.get("workdays", ())),
+    )

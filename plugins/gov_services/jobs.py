@@ -1,0 +1,28 @@
+"""The plugin's periodic jobs (``register_jobs``), run hourly by ``shequ worker`` and on
+demand by ``shequ gov_services proactive|deadlines``. Both act at most once per person
+(offer) or per due date (warning), so running them more often than daily is harmless and
+a restarted worker misses nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def proactive(app: Any) -> str:
+    """Offer the longevity allowance to residents who have reached its age."""
+    from plugins.gov_services.services import gov, proactive_longevity
+
+    kernel = app.extensions["shequ"]
+    with kernel.db.session_scope() as session:
+        made = proactive_longevity(session, gov(kernel))
+    return f"offers made: {made}"
+
+
+def deadlines(app: Any) -> str:
+    """Warn the handling staff of cases due soon or overdue (once per due date)."""
+    from plugins.gov_services.services import deadline_warnings, gov
+
+    kernel = app.extensions["shequ"]
+    with kernel.db.session_scope() as session:
+        made = deadline_warnings(session, gov(kernel))
+    return f"warnings sent: {made}"

@@ -1,0 +1,193 @@
+"""marshmallow schemas: the API's input and output, and the events' payloads."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from core.api.pagination import page_schema
+
+_CONTROL = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
+TEXT = rf"^[^{_CONTROL}]*$"
+CODE = r"^[a-z][a-z0-9_]{1,59}$"
+
+
+class ApplicationEvent(Schema):
+    """Payload of ``gov_services.application.*``: ids and codes only, never personal data."""
+
+    application_id = fields.Integer(required=True)
+    service_code = fields.String(required=True)
+    person_id = fields.Integer(required=True)
+    community = fields.String(required=True, allow_none=True)
+    state = fields.String(required=True)
+    reason = fields.String(load_default=None, allow_none=True)
+
+
+class MembershipChanged(Schema):
+    """Payload of ``gov_services.membership.changed``."""
+
+    membership_id = fields.Integer(required=True)
+    person_id = fields.Integer(required=True)
+    database = fields.String(required=True)
+    change = fields.String(required=True, validate=validate.OneOf(["added", "ended"]))
+    service_code = fields.String(required=True)
+    reason = fields.String(required=True, allow_none=True)
+
+
+class GovServiceOut(Schema):
+    code = fields.String(required=True)
+    name_zh = fields.String(required=True)
+    name_en = fields.String(required=True)
+    department = fields.String(required=True)
+    database = fields.String(required=True)
+    stages = fields.List(fields.String(), required=True)
+    public_notice_days = fields.Integer(required=True)
+    time_limits = fields.Dict(keys=fields.String(), values=fields.Integer())
+    fields_ = fields.List(fields.Dict(), data_key="fields")
+    documents = fields.List(fields.Dict())
+    eligibility = fields.List(fields.Dict())
+    params = fields.Dict()
+    source = fields.String()
+
+
+class GovServiceList(Schema):
+    items = fields.List(fields.Nested(GovServiceOut), required=True)
+
+
+class GovServiceQuery(Schema):
+    q = fields.String(load_default="", validate=[validate.Length(max=50), validate.Regexp(TEXT)])
+
+
+class GovPrefillOut(Schema):
+    person = fields.Dict(required=True)
+    eligible = fields.Boolean(required=True)
+    reasons = fields.List(fields.String(), required=True)
+
+
+class GovApplicationIn(Schema):
+    service_code = fields.String(required=True, validate=validate.Regexp(CODE))
+    answers = fields.Dict(keys=fields.String(), load_default=dict)
+    #: Staff filing at the counter for a resident (needs gov_services.application.handle).
+    person_id = fields.Integer(
+        load_default=None, allow_none=True, validate=validate.Range(1, 2**31 - 1)
+    )
+    comment = fields.String(
+        load_default="", validate=[validate.Length(max=2000), validate.Regexp(TEXT)]
+    )
+
+
+class GovStepOut(Schema):
+    action = fields.String(required=True)
+    from_state = fields.String(allow_none=True)
+    to_state = fields.String(required=True)
+    actor_name = fields.String()
+    comment = fields.String()
+    at = fields.DateTime(required=True)
+
+
+class GovApplicationOut(Schema):
+    id = fields.Integer(required=True)
+    reference = fields.String(required=True)
+    service_code = fields.String(required=True)
+    person_id = fields.Integer(required=True)
+    channel = fields.String()
+    community = fields.String(allow_none=True)
+    grid = fields.String(allow_none=True)
+    state = fields.String(required=True)
+    answers = fields.Dict()
+    missing = fields.List(fields.String())
+    decision_reason = fields.String()
+    due_on = fields.Date(allow_none=True)
+    review_flag = fields.String()
+    rating = fields.Integer(allow_none=True)
+    submitted_at = fields.DateTime()
+    decided_at = fields.DateTime(allow_none=True)
+    steps = fields.List(fields.Nested(GovStepOut))
+
+
+GovApplicationPage = page_schema(GovApplicationOut, "GovApplicationPage")
+
+
+class GovQueueArgs(Schema):
+    page = fields.Integer(load_default=1, validate=validate.Range(1, 100000))
+    page_size = fields.Integer(load_default=20, validate=validate.Range(1, 100))
+    state = fields.String(load_default=None, validate=validate.Regexp(CODE))
+    service = fields.String(load_default=None, validate=validate.Regexp(CODE))
+    community = fields.String(load_default=None, validate=validate.Regexp(r"^\d{12}$"))
+    overdue = fields.Boolean(load_default=False)
+
+
+class GovActionIn(Schema):
+    action = fields.String(required=True, validate=validate.Regexp(CODE))
+    comment = fields.String(
+        load_default="", validate=[validate.Length(max=2000), validate.Regexp(TEXT)]
+    )
+    missing = fields.List(
+        fields.String(validate=[validate.Length(1, 200), validate.Regexp(TEXT)]),
+        load_default=list,
+        validate=validate.Length(max=30),
+    )
+
+
+class GovRatingIn(Schema):
+    rating = fields.Integer(required=True, validate=validate.Range(1, 5))
+    comment = fields.String(
+        load_default="", validate=[validate.Length(max=1000), validate.Regexp(TEXT)]
+    )
+
+
+class GovMembershipOut(Schema):
+    id = fields.Integer(required=True)
+    person_id = fields.Integer(required=True)
+    database = fields.String(required=True)
+    service_code = fields.String(required=True)
+    community = fields.String(allow_none=True)
+    grid = fields.String(allow_none=True)
+    started_on = fields.Date(required=True)
+    ended_on = fields.Date(allow_none=True)
+    end_reason = fields.String()
+    review_flag = fields.String()
+
+
+GovMembershipPage = page_schema(GovMembershipOut, "GovMembershipPage")
+
+
+class GovMembershipArgs(Schema):
+    page = fields.Integer(load_default=1, validate=validate.Range(1, 100000))
+    page_size = fields.Integer(load_default=20, validate=validate.Range(1, 100))
+    database = fields.String(load_default=None, validate=validate.Regexp(CODE))
+    community = fields.String(load_default=None, validate=validate.Regexp(r"^\d{12}$"))
+    active = fields.Boolean(load_default=True)
+
+
+class GovEndMembershipIn(Schema):
+    reason = fields.String(
+        required=True, validate=[validate.Length(1, 200), validate.Regexp(rf"^[^{_CONTROL}]*\S")]
+    )
+
+
+class GovSettingIn(Schema):
+    enabled = fields.Boolean(required=True)
+    params = fields.Dict(keys=fields.String(), load_default=dict)
+
+
+class GovSettingOut(Schema):
+    community = fields.String(required=True)
+    service_code = fields.String(required=True)
+    enabled = fields.Boolean(required=True)
+    params = fields.Dict()
+
+
+class GovStatsOut(Schema):
+    total = fields.Integer(required=True)
+    per_service = fields.Dict(keys=fields.String(), values=fields.Integer())
+    per_state = fields.Dict(keys=fields.String(), values=fields.Integer())
+    average_days = fields.Float(allow_none=True)
+    open = fields.Integer()
+    overdue = fields.Integer()
+    overdue_rate = fields.Float()
+    average_rating = fields.Float(allow_none=True)
+
+
+class GovGroupOut(Schema):
+    group = fields.String(required=True)
+    total = fields.Integer(required=True)

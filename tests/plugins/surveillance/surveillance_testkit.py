@@ -1,0 +1,127 @@
+"""One migrated app per test module for the safety plugin's tests (small data, fast):
+two communities from core's registry helpers, two scoped security officers, two residents,
+an auditor and an admin, each with a signed-in client; helpers for tokens."""
+
+from __future__ import annotations
+
+import re
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from core.testing import TEST_PASSWORD, build_test_app
+
+STREAM = "rtsp://secret-vms.internal/stream-"
+
+
+def make_user(app: Any, username: str, role: str, scopes: list[tuple[str, str]] = ()) -> Any:
+    from core.identity.models import User
+    from core.identity.services import create_user, set_scopes
+
+    kernel = app.extensions["shequ"]
+    with kernel.db.session_scope() as session:
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None:
+            user = create_user(
+                session,
+                app.extensions["shequ.hasher"],
+                username=username,
+                password=TEST_PASSWORD,
+                roles=[role],
+                display_name=username,
+                kind="resident" if role == "resident" else "staff",
+            )
+            session.flush()
+            if scopes:
+                set_scopes(session, user, scopes, admin=user)
+        session.flush()
+        session.expunge(user)
+    return user
+
+
+def sign_in(app: Any, username: str) -> Any:
+    client = app.test_client()
+    page = client.get("/account/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token"(?: type="hidden")? value="([^"]+)"', page).group(1)
+    resp = client.post(
+        "/account/login",
+        data={"username": username, "password": TEST_PASSWORD, "csrf_token": token},
+    )
+    assert resp.status_code == 302, username
+    return client
+
+
+def token(app: Any, user: Any, permissions: list[str] | None = None) -> str:
+    from core.identity.models import User
+    from core.identity.services import create_token, resolve_permissions
+
+    kernel = app.extensions["shequ"]
+    with kernel.db.session_scope() as session:
+        u = session.get(User, user.id)
+        _, plaintext = create_token(
+            session,
+            u,
+            name="test",
+            permissions=permissions,
+            expires_days=None,
+            granted=set(resolve_permissions(u.role_names, kernel.roles)),
+        )
+    return plaintext
+
+
+def csrf(client: Any, path: str = "/surveillance/report") -> str:
+    page = client.get(path).get_data(as_text=True)
+    return re.search(r'name="csrf_token"(?: type="hidden")? value="([^"]+)"', page).group(1)
+
+
+def bearer(value: str, **extra: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {value}", **extra}
+
+
+@pytest.fixture(scope="module")
+def sv(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from core.registry.testing import C1, C2, G1, make_places
+
+    app, cleanup = build_test_app(tmp_path_factory.mktemp("sv"), plugins=["surveillance"])
+    kernel = app.extensions["shequ"]
+    with kernel.db.session_scope() as session:
+        make_places(session)
+    ns = SimpleNamespace(app=app, kernel=kernel, C1=C1, C2=C2, G1=G1)
+    ns.officer = make_user(app, "officer1", "security_officer", [("community", C1)])
+    ns.officer2 = make_user(app, "officer2", "security_officer", [("community", C2)])
+    ns.worker = make_user(app, "gridworker", "community_worker", [("community", C1)])
+    ns.resident = make_user(app, "resident1", "resident")
+    ns.resident2 = make_user(app, "resident2", "resident")
+    ns.auditor = make_user(app, "auditor1", "auditor")
+    ns.admin = make_user(app, "admin1", "admin")
+    ns.client = {
+        name: sign_in(app, getattr(ns, name).username)
+        for name in ("officer", "officer2", "resident", "resident2", "auditor", "admin")
+    }
+    ns.token = lambda who, perms=None: token(app, getattr(ns, who), perms)
+    yield ns
+    cleanup()
+
+
+def add_camera(sv: Any, code: str, community: str | None = None, **extra: Any) -> Any:
+    from plugins.surveillance.services import create_camera
+
+    with sv.kernel.db.session_scope() as session:
+        camera = create_camera(
+            session,
+            None,
+            code=code,
+            name=f"Camera {code}",
+            community_code=community or sv.C1,
+            location="East gate",
+            place_kind="entrance",
+            purpose="Gate safety",
+            signage_confirmed=True,
+            stream_url=STREAM + code,
+            **extra,
+        )
+        session.flush()
+        session.expunge(camera)
+    return camera
