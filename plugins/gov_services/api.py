@@ -24,6 +24,7 @@ from plugins.gov_services.schemas import (
     GovApplicationIn,
     GovApplicationOut,
     GovApplicationPage,
+    GovCounterApplicationIn,
     GovEndMembershipIn,
     GovGroupOut,
     GovMembershipArgs,
@@ -220,7 +221,7 @@ class Applications(MethodView):
 class CounterApplications(MethodView):
     @require(HANDLE)
     @blp.doc(security=AUTH)
-    @blp.arguments(GovApplicationIn)
+    @blp.arguments(GovCounterApplicationIn)
     @blp.response(201, GovApplicationOut)
     @blp.alt_response(401, schema="Error", description="Not signed in")
     @blp.alt_response(403, schema="Error", description=f"Lacks {HANDLE}")

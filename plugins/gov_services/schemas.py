@@ -75,6 +75,12 @@ class GovApplicationIn(Schema):
     )
 
 
+class GovCounterApplicationIn(GovApplicationIn):
+    """At the counter the worker must name the person they file for."""
+
+    person_id = fields.Integer(required=True, validate=validate.Range(1, 2**31 - 1))
+
+
 class GovStepOut(Schema):
     action = fields.String(required=True)
     from_state = fields.String(allow_none=True)
