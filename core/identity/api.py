@@ -25,6 +25,7 @@ from marshmallow import RAISE, Schema, fields, validate
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import Conflict, UnprocessableEntity
 
+from core.api.fields import JsonBoolean
 from core.api.pagination import PageArgs, page_schema, paginate
 from core.audit.services import search_access, search_audit
 from core.db import current_session
@@ -98,15 +99,6 @@ class Text(fields.String):
 
 _NUL = re.compile(r"\x00")
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
-
-
-class JsonBoolean(fields.Boolean):
-    """JSON ``true`` or ``false`` only, as the document says (not 1, 0 or "yes")."""
-
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> bool:
-        if not isinstance(value, bool):
-            raise self.make_error("invalid", input=value)
-        return value
 
 
 # ------------------------------------------------------------------------------ schemas

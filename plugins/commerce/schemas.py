@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from core.api.fields import JsonBoolean
 from core.api.pagination import page_schema
 from plugins.commerce.services import CATEGORIES
 
@@ -45,7 +46,7 @@ class CommerceTicketIn(Schema):
     contact_phone = fields.String(
         load_default="", validate=[validate.Length(0, 30), validate.Regexp(r"^[0-9+\- ]*$")]
     )
-    public_area = fields.Boolean(load_default=False)
+    public_area = JsonBoolean(load_default=False)
 
 
 class CommerceHotlineTicketIn(CommerceTicketIn):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from core.api.fields import JsonBoolean
+
 _CONTROL = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
 _CONTROL_LINE = r"\x00-\x1f\x7f"
 TEXT = rf"^[^{_CONTROL}]*[^\s{_CONTROL}][^{_CONTROL}]*$"
@@ -69,7 +71,7 @@ class SgNoticeIn(Schema):
     community = fields.String(
         load_default=None, allow_none=True, validate=validate.Regexp(r"^\d{12}$")
     )
-    pinned = fields.Boolean(load_default=False)
+    pinned = JsonBoolean(load_default=False)
     expires_at = fields.AwareDateTime(load_default=None, allow_none=True)
 
 

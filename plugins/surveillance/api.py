@@ -236,7 +236,8 @@ class IncidentTransition(MethodView):
     @blp.alt_response(401, schema="Error", description="Not signed in")
     @blp.alt_response(403, schema="Error", description=f"Lacks {INCIDENT_HANDLE}")
     @blp.alt_response(404, schema="Error", description="No such incident in your places")
-    @blp.alt_response(409, schema="Error", description="Not allowed from the current state")
+    @blp.alt_response(409, schema="Error", description="Not allowed from the current state, or "
+                      "the assignee is not a security officer or grid worker")
     @blp.alt_response(422, schema="Error", description="Invalid fields")
     def post(self, data, incident_id: int):
         """acknowledge, dispatch (with assignee_id), resolve or false_alarm."""

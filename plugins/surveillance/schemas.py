@@ -7,10 +7,9 @@ Resident-facing report schemas likewise carry no staff-only fields.
 
 from __future__ import annotations
 
-from typing import Any
-
 from marshmallow import Schema, fields, validate
 
+from core.api.fields import JsonBoolean
 from core.api.pagination import page_schema
 from plugins.surveillance.models import (
     CAMERA_STATUSES,
@@ -24,15 +23,6 @@ _CONTROL_LINE = r"\x00-\x1f\x7f"
 TEXT = rf"^[^{_CONTROL}]*[^\s{_CONTROL}][^{_CONTROL}]*$"
 LINE = rf"^[^{_CONTROL_LINE}]*[^\s{_CONTROL_LINE}][^{_CONTROL_LINE}]*$"
 CODE = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
-
-
-class JsonBoolean(fields.Boolean):
-    """JSON ``true`` or ``false`` only, as the document says (not 1, 0 or "yes")."""
-
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> bool:
-        if not isinstance(value, bool):
-            raise self.make_error("invalid", input=value)
-        return value
 
 
 def _line(n: int, **kw) -> fields.String:

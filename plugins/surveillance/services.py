@@ -468,7 +468,10 @@ def transition(
             or not user.is_active
             or not ({"security_officer", "community_worker"} & set(user.role_names))
         ):
-            raise SurveillanceError(N_("Send a security officer or a grid worker."), "assignee_id")
+            # a well-formed id that names the wrong kind of account: the request conflicts
+            # with the accounts on record (409), its fields are fine (docs/api.md)
+            raise SurveillanceError(N_("Send a security officer or a grid worker."),
+                                    "assignee_id", status=409)
         incident.assignee_id = user.id
         note = note or (user.display_name or user.username)
         incident.dispatched_at = utcnow()

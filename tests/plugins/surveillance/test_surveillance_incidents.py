@@ -105,7 +105,7 @@ def test_workflow_and_illegal_transitions(sv, cam):
     assert step("acknowledge").status_code == 200
     assert step("acknowledge").status_code == 409
     assert step("dispatch").status_code == 422  # nobody chosen
-    assert step("dispatch", assignee_id=sv.resident.id).status_code == 422
+    assert step("dispatch", assignee_id=sv.resident.id).status_code == 409
     done = step("dispatch", assignee_id=sv.worker.id)
     assert done.status_code == 200 and done.json["status"] == "dispatched"
     done = step("resolve", note="cleared")
