@@ -41,6 +41,15 @@ class Kernel:
     startup_ms: float = 0.0
     #: Periodic jobs by name (``register_jobs``), run by the event workers (core.jobs).
     jobs: dict[str, Any] = field(default_factory=dict)
+    #: The password hasher (argon2id, cheaper parameters in tests).
+    hasher: Any = None
+    #: Each plugin's own per-app objects (a loaded catalogue, a client): ``state(id)``.
+    plugin_state: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def state(self, plugin_id: str) -> dict[str, Any]:
+        """A dict that lives as long as this app, for ``plugin_id``'s own objects. Why not
+        module globals: tests and embedders build several apps in one process."""
+        return self.plugin_state.setdefault(plugin_id, {})
 
 
 class Int32Converter(IntegerConverter):

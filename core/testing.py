@@ -256,6 +256,37 @@ def csrf_token(client: FlaskClient, path: str = "/") -> str:
     return match.group(1)
 
 
+def access_log(app: Flask, person_id: int, *, via: str | None = None,
+               actor: str | None = None) -> list[dict[str, Any]]:
+    """The entries of ``person_id``'s access log (newest first) as plain dicts: ``actor``
+    (username), ``agent`` (the assisting worker's account id, if any), ``via`` (plugin),
+    ``purpose``, ``fields``, ``masked`` and ``count`` (identical reads in one day are one
+    entry). Filter by plugin (``via``) or viewer (``actor``) to assert a display was
+    logged: every page or API that shows a person to someone else must add one."""
+    from core.audit.models import AccessEntry
+
+    with app.app_context():
+        kernel = app.extensions["shequ"]
+        with kernel.db.session_scope() as session:
+            query = AccessEntry.__table__.select().where(
+                AccessEntry.subject_person_id == person_id)
+            if via is not None:
+                query = query.where(AccessEntry.via == via)
+            if actor is not None:
+                query = query.where(AccessEntry.actor_name == actor)
+            rows = session.execute(query.order_by(AccessEntry.id.desc())).mappings().all()
+    return [{
+        "actor": r["actor_name"], "on_behalf_of": r.get("on_behalf_of_id"), "via": r["via"],
+        "purpose": r["purpose"], "fields": list(r["fields"] or []),
+        "masked": bool(r.get("masked", False)), "count": int(r.get("count") or 1),
+    } for r in rows]
+
+
+def access_count(app: Flask, person_id: int, **filters: Any) -> int:
+    """How many displays of ``person_id``'s data the log records (counts summed)."""
+    return sum(e["count"] for e in access_log(app, person_id, **filters))
+
+
 class EventRecorder:
     """Every event published through the app's bus while the fixture is active."""
 

@@ -5,5 +5,5 @@ public services plugins may import), not of the distribution: a plugin's ``requi
 range is checked against it at start-up. Minor versions only add; a major version may break.
 """
 
-CORE_API_VERSION = "1.0"
+CORE_API_VERSION = "1.1"
 __version__ = "0.1.0"

@@ -80,8 +80,10 @@ def log_access(
     purpose: str,
     via: str = "core",
     facts: Mapping[str, Any] | None = None,
+    masked: bool = False,
 ) -> AccessEntry:
-    """Record that ``actor`` read ``fields`` of person ``person_id`` for ``purpose``."""
+    """Record that ``actor`` read ``fields`` of person ``person_id`` for ``purpose``
+    (``masked``: the values were shown masked)."""
     purpose = (purpose or "").strip()
     if not purpose:
         raise ValueError("a purpose is required to read sensitive fields")

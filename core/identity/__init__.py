@@ -44,6 +44,8 @@ __all__ = [
     "current_principal",
     "has_permission",
     "require",
+    "require_login",
+    "require_personal",
     "require_verified",
 ]
 
@@ -139,7 +141,8 @@ def init_app(app: Flask, kernel: Any) -> None:
     kernel.permissions = permissions
     kernel.roles = roles
     kernel.role_cache = {"at": -1.0, "roles": roles}
-    app.extensions["shequ.hasher"] = make_hasher(kernel.config.app["env"])
+    kernel.hasher = make_hasher(kernel.config.app["env"])
+    app.extensions["shequ.hasher"] = kernel.hasher  # kept for code written before 1.1
     policy = SessionPolicy.from_config(kernel.config.identity)
 
     def roles_now() -> dict[str, set[str]]:
@@ -284,6 +287,9 @@ def require(permission: str) -> Callable:
 require_login = _gate("@login", lambda user: True)
 #: Only accounts bound to a registry person (voting, applying for services).
 require_verified = _gate("@verified", lambda user: user.is_verified)
+#: Acts only the person may do themselves (casting a ballot, evaluating the committee,
+#: verifying identity, credentials): verified, and never in the assisted channel.
+require_personal = _gate("@personal", lambda user: user.is_verified and user.agent is None)
 
 
 def can_access(

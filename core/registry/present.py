@@ -54,6 +54,15 @@ def mask_address(road: str, estate: str, building: str) -> str:
     return f"{road} {estate}{building}****".strip()
 
 
+def mask_name(name: str | None) -> str:
+    """Family name and stars (张** for 张三丰): how a resident is named outside the step
+    that needs the full name."""
+    name = (name or "").strip()
+    if not name:
+        return ""
+    return name[0] + "*" * max(1, min(len(name) - 1, 3))
+
+
 def real_actor(actor: Any) -> Any:
     """The agent in the assisted channel (``Principal.actor``), else the actor itself."""
     return getattr(actor, "actor", None) or actor
