@@ -21,7 +21,7 @@ from marshmallow import RAISE, Schema, ValidationError
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
-from core import hookspecs
+from core import compat, hookspecs
 from core.config import flatten_errors
 from core.hookspecs import PLUGIN_ID_RE, RESERVED_IDS, PluginInfo
 from core.version import CORE_API_VERSION
@@ -221,6 +221,7 @@ class PluginHost:
                     obj, source = ep.load(), ep.value
                 info = _check_info(pid, obj)
                 validated = _validate_settings(info, dict(settings.get(pid, {})))
+                compat.check_plugin(pid, obj)
             except Exception as exc:  # import errors, bad manifests: report by name
                 problems.append((pid, _describe(exc)))
                 self.records[pid] = PluginRecord(pid, "failed", error=_describe(exc))

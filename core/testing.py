@@ -8,6 +8,12 @@ plugin, so any project that installs shequ gets them).
   signed-in clients and bearer tokens for every role.
 * ``db_session`` is a session on the app's database; ``events`` records what was published.
 * ``browser_page`` (and ``live_server``) drive the app in Debian's Chromium via Playwright.
+* ``access_log(app, person_id, via=..., actor=...)`` / ``access_count(...)`` read a
+  person's access log, to prove a page or API that shows them logs the display.
+* For plugin tests that go below the fixtures: ``PluginHost`` / ``PluginError`` (load a
+  plugin set and see the start-up error), ``OutboxEvent`` / ``Event`` (what was published,
+  and how a subscriber receives it), ``AppContext`` (run a CLI command's context) and
+  ``seed_demo(app)`` (the demo data ``make run`` loads).
 
 The database is SQLite in a temporary directory unless ``SHEQU_TEST_DATABASE_URL`` names a
 PostgreSQL database; then every test gets a clean schema in it.
@@ -26,7 +32,26 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from core.cli import AppContext
 from core.config import DEFAULT_CONFIG, load_config
+from core.events import Event
+from core.events.models import OutboxEvent
+from core.plugins import PluginError, PluginHost
+
+__all__ = [
+    "AppContext",
+    "Event",
+    "OutboxEvent",
+    "PluginError",
+    "PluginHost",
+    "access_count",
+    "access_log",
+    "build_test_app",
+    "csrf_token",
+    "ensure_user",
+    "login",
+    "seed_demo",
+]
 
 TEST_DB_ENV = "SHEQU_TEST_DATABASE_URL"
 CHROMIUM = os.environ.get("SHEQU_CHROMIUM", "/usr/bin/chromium")
@@ -254,6 +279,13 @@ def csrf_token(client: FlaskClient, path: str = "/") -> str:
     match = re.search(r'name="csrf_token"(?: type="hidden")? value="([^"]+)"', page)
     assert match, f"no CSRF token on {path}"
     return match.group(1)
+
+
+def seed_demo(app: Flask, echo: Callable[[str], Any] = lambda _msg: None) -> None:
+    """Load the demo data (what ``make run`` does; idempotent)."""
+    from core.demo import seed
+
+    seed(app, echo=echo)
 
 
 def access_log(app: Flask, person_id: int, *, via: str | None = None,

@@ -93,6 +93,7 @@ __all__ = [
     "SearchResult",
     "UTCDateTime",
     "account_view",
+    "account_views",
     "accounts_for_person",
     "acts_for",
     "bar_chart",
@@ -104,7 +105,9 @@ __all__ = [
     "current_kernel",
     "current_principal",
     "current_session",
+    "derive_key",
     "find_account",
+    "grant_demo_scope",
     "has_permission",
     "hookimpl",
     "hookspec",
@@ -209,6 +212,17 @@ def account_view(session: Session, user_id: int | None) -> AccountView | None:
     return None if user is None else AccountView.of(user)
 
 
+def account_views(session: Session, ids: Iterable[int | None]) -> dict[int, AccountView]:
+    """Several accounts by id in one select, ``id → AccountView`` (unknown ids left out):
+    the authors of a page of posts, without a query per post."""
+    wanted = sorted({i for i in ids if i is not None})
+    if not wanted:
+        return {}
+    User = _user_model()
+    rows = session.scalars(select(User).where(User.id.in_(wanted)))
+    return {u.id: AccountView.of(u) for u in rows}
+
+
 def accounts_for_person(session: Session, person_id: int) -> list[AccountView]:
     """The accounts bound to a registry person (at most one today): how a subscriber to a
     ``registry.person.*`` event finds whom to notify."""
@@ -266,6 +280,53 @@ def acts_for(user: Any, community: str | None) -> bool:
     """Whether a staff member may act for ``community`` (committee business, a queue):
     only where an assignment says so — no assignment means no community."""
     return community is not None and scope_allows(user, community=community)
+
+
+def grant_demo_scope(session: Session, demo: Any, role: str, community: str | None) -> bool:
+    """For ``seed_demo_data`` only: give the demo account of ``role`` the demo community
+    as its place assignment, when it has none. Why: scopes deny by default, so a demo
+    committee member (say) without an assignment acts for no community at all. Returns
+    whether an assignment was made; never widens an account that has one."""
+    from core.identity.services import set_scopes
+
+    users = getattr(demo, "users", None) or {}
+    user = users.get(role)
+    if user is None or not community or getattr(user, "scopes", None):
+        return False
+    set_scopes(session, user, [("community", community)], admin=users.get("admin") or user)
+    session.flush()
+    return True
+
+
+# ----------------------------------------------------------------------------- keys
+
+
+def derive_key(purpose: str, *, kernel: Any = None, length: int = 32) -> bytes:
+    """A ``length``-byte key for ``purpose`` (name it ``"<plugin>.<what>:<id>"``), derived
+    with HKDF-SHA256 (RFC 5869) from the app's secret key. The same in every worker and
+    process of one deployment, never stored in the database, different for every purpose,
+    and it changes when the secret key changes — so data sealed with it cannot be read
+    from a copy of the database files alone (the secret ballot), and cannot be read at
+    all after the secret is rotated."""
+    import hashlib
+    import hmac
+
+    from core.config import ensure_secret_key
+
+    if not purpose:
+        raise ValueError("derive_key needs a purpose")
+    if not 16 <= length <= 255 * 32:
+        raise ValueError("derive_key length must be 16 to 8160 bytes")
+    kernel = kernel if kernel is not None else current_kernel()
+    secret = ensure_secret_key(kernel.config).encode("utf-8")
+    prk = hmac.new(b"shequ.toolkit.derive_key", secret, hashlib.sha256).digest()
+    out, block, counter = b"", b"", 1
+    info = purpose.encode("utf-8")
+    while len(out) < length:
+        block = hmac.new(prk, block + info + bytes([counter]), hashlib.sha256).digest()
+        out += block
+        counter += 1
+    return out[:length]
 
 
 # ----------------------------------------------------------------------------- registry

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from typing import Any
 
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, Response, jsonify, request
 from marshmallow import Schema
 from marshmallow import fields as ma
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -16,6 +15,8 @@ from werkzeug.exceptions import (
     InternalServerError,
     ServiceUnavailable,
 )
+
+from core.requestid import request_id  # re-exported: the API's error bodies quote it
 
 log = logging.getLogger("shequ.api")
 
@@ -45,15 +46,6 @@ class ErrorBodySchema(Schema):
 
 class ErrorSchema(Schema):
     error = ma.Nested(ErrorBodySchema, required=True)
-
-
-def request_id() -> str:
-    if "request_id" not in g:
-        incoming = request.headers.get("X-Request-ID", "")
-        g.request_id = (
-            incoming if 8 <= len(incoming) <= 64 and incoming.isalnum() else uuid.uuid4().hex
-        )
-    return g.request_id
 
 
 def is_api_request() -> bool:

@@ -10,7 +10,7 @@ from flask import g, has_request_context, request
 def request_facts() -> dict[str, Any]:
     if not has_request_context():
         return {}
-    from core.api.errors import request_id
+    from core.requestid import request_id
 
     return {
         "ip": request.remote_addr or "",

@@ -3,7 +3,18 @@ rules (own version table, own tables only, batch mode on SQLite) are written onc
 
 from __future__ import annotations
 
+from typing import Any
+
 from alembic import context
+
+
+def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+    """Core's column types render as ``core.toolkit.X`` in new revisions, so a plugin's
+    migrations import only the public toolkit (the boundary test reads them too)."""
+    if type_ == "type" and type(obj).__module__ == "core.db":
+        autogen_context.imports.add("import core.toolkit")
+        return f"core.toolkit.{obj!r}"
+    return False
 
 
 def run() -> None:
@@ -19,6 +30,7 @@ def run() -> None:
         version_table=tree.version_table,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        render_item=_render_item if tree.owner != "core" else None,
     )
     with context.begin_transaction():
         context.run_migrations()

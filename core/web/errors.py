@@ -8,6 +8,8 @@ from typing import Any
 from flask import render_template
 from werkzeug.exceptions import HTTPException
 
+from core.requestid import request_id
+
 log = logging.getLogger("shequ.web")
 _FALLBACK = (
     '<!doctype html><html lang="zh-CN"><meta charset="utf-8">'
@@ -18,8 +20,6 @@ _FALLBACK = (
 
 
 def page_error(exc: HTTPException) -> Any:
-    from core.api.errors import request_id
-
     status = exc.code or 500
     resp = exc.get_response()
     rid = request_id()

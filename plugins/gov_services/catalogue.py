@@ -19,6 +19,16 @@ from typing import Any
 DATA_FILE = Path(__file__).with_name("data") / "services.json"
 CODE_RE = re.compile(r"^[a-z][a-z0-9_]{1,59}$")
 FIELD_TYPES = ("text", "textarea", "number", "date", "select", "bool")
+#: Kinds of sensitive answer (a field's ``sensitive`` key) and how each is masked: a bank
+#: card or another account/certificate number keeps its last four characters, an ID number
+#: and a phone are masked as the registry masks them, a third person's name keeps the
+#: surname, free text naming people is hidden. Shown in full only to a handler at the step
+#: that needs it, with a purpose, and every display is in the applicant's access log.
+SENSITIVE_KINDS = ("bank_card", "id_number", "phone", "name", "number", "text")
+#: A field a plugin forgot to mark is still treated as sensitive when its name says what it
+#: holds: ``*id_number`` → id_number, ``*bank_card*`` → bank_card, ``*phone*`` → phone.
+_INFERRED = (("id_number", "id_number"), ("bank_card", "bank_card"), ("phone", "phone"),
+             ("mobile", "phone"))
 STAGES = ("community_check", "street_review", "approval")
 RULES = (
     "age_min",
@@ -73,6 +83,10 @@ class Service:
         """Working days from acceptance to decision (stages plus any public notice)."""
         return sum(self.time_limits.get(s, 0) for s in self.stages) + self.public_notice_days
 
+    def sensitive_fields(self) -> dict[str, str]:
+        """``{field name: sensitive kind}`` for the answers that are masked by default."""
+        return {f["name"]: f["sensitive"] for f in self.fields if f.get("sensitive")}
+
     def params(self) -> dict[str, Any]:
         """The overridable thresholds and their defaults: ``{param: value}``."""
         out: dict[str, Any] = {}
@@ -105,10 +119,7 @@ def _service(raw: dict[str, Any], source: str) -> Service:
         code = raw["code"]
         if not CODE_RE.match(code):
             raise CatalogueError(f"{source}: bad service code {code!r}")
-        fields_ = tuple(raw.get("fields", ()))
-        for f in fields_:
-            if f.get("type", "text") not in FIELD_TYPES or not CODE_RE.match(f["name"]):
-                raise CatalogueError(f"{source}: service {code}: bad field {f!r}")
+        fields_ = tuple(_field(f, source, code) for f in raw.get("fields", ()))
         rules = tuple(raw.get("eligibility", ()))
         for r in rules:
             if r.get("rule") not in RULES:
@@ -134,6 +145,27 @@ def _service(raw: dict[str, Any], source: str) -> Service:
         )
     except KeyError as exc:
         raise CatalogueError(f"{source}: a service lacks {exc}") from None
+
+
+def _sensitive_kind(f: dict[str, Any]) -> str | None:
+    """The field's sensitive kind: the declared one, or the one its name implies."""
+    declared = f.get("sensitive")
+    if declared:
+        return declared
+    name = f.get("name", "")
+    return next((kind for part, kind in _INFERRED if part in name), None)
+
+
+def _field(f: Any, source: str, code: str) -> dict[str, Any]:
+    if not isinstance(f, dict) or f.get("type", "text") not in FIELD_TYPES or not CODE_RE.match(
+        str(f.get("name", ""))
+    ):
+        raise CatalogueError(f"{source}: service {code}: bad field {f!r}")
+    kind = _sensitive_kind(f)
+    if kind is not None and kind not in SENSITIVE_KINDS:
+        raise CatalogueError(f"{source}: service {code}: field {f['name']}: unknown "
+                             f"sensitive kind {kind!r} (one of {', '.join(SENSITIVE_KINDS)})")
+    return {**f, "sensitive": kind}
 
 
 def load_catalogue(extra: list[tuple[str, list[dict[str, Any]]]] = ()) -> Catalogue:

@@ -3,9 +3,12 @@
 Mode 1 of community informatization (治安管理). The platform manages cameras, incidents
 and alerts; it never processes video. PIPL Art. 26 shapes the rules: cameras are listed
 for residents with where they are and what they are for (never their streams), footage
-references are opened only for an open incident and a stated purpose and every opening is
-logged, and clip references and photos are purged after a retention period unless an open
-incident holds them. See docs/plugins/surveillance.md.
+references are opened only for an open incident whose time of occurrence the clip covers,
+with a stated purpose (and a second officer's approval when the asker raised the incident
+themself), every attempt logged, and clip references, photos and the reporter's link are
+erased after a retention period unless an open incident holds them. Reporters are account
+and person references, named masked except to the officer sent to the scene, every
+display logged in their access log. See docs/plugins/surveillance.md.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 from marshmallow import Schema, fields, validate
 
 from core.hookspecs import DemoContext, NavItem, Panel, Permission, PluginInfo, hookimpl
+from core.toolkit import plugin_settings
 
 
 class SurveillanceConfig(Schema):
@@ -27,15 +31,18 @@ class SurveillanceConfig(Schema):
     )
     media_dir = fields.String(load_default="")
     jobs_interval_seconds = fields.Integer(load_default=60, validate=validate.Range(5, 86400))
+    #: How far around an incident's time of occurrence footage may be opened for it: a
+    #: clip must overlap [occurred_at - margin, occurred_at + margin] (finding 4).
+    footage_margin_minutes = fields.Integer(load_default=30, validate=validate.Range(1, 1440))
 
 
 info = PluginInfo(
     id="surveillance",
-    version="0.1.0",
+    version="0.2.0",
     title="Safety",
     title_zh="平安社区",
     description="Report a safety concern; cameras, incidents and early warning with privacy controls.",
-    requires_core=">=1.0,<2",
+    requires_core=">=1.1,<2",
     data_scopes=("registry.person.basic", "registry.grid"),
     config_schema=SurveillanceConfig,
 )
@@ -46,6 +53,7 @@ INCIDENT_READ = "surveillance.incident.read"
 INCIDENT_HANDLE = "surveillance.incident.handle"
 RULE_MANAGE = "surveillance.rule.manage"
 FOOTAGE_VIEW = "surveillance.footage.view"
+FOOTAGE_APPROVE = "surveillance.footage.approve"
 FOOTAGE_LOG = "surveillance.footage.log_read"
 RETENTION_READ = "surveillance.retention.read"
 HEARTBEAT = "surveillance.device.heartbeat"
@@ -116,12 +124,12 @@ def register_event_handlers(bus: Any) -> None:
 
 
 def _settings(app: Any) -> dict[str, Any]:
-    return app.extensions["shequ"].plugins.settings(info.id)
+    return plugin_settings(info.id, app)
 
 
 @hookimpl
 def register_jobs(app: Any) -> list[Any]:
-    from core.jobs import Job
+    from core.toolkit import Job
     from plugins.surveillance.jobs import check, purge
 
     return [
@@ -147,6 +155,11 @@ def register_permissions() -> list[Permission]:
             "Open footage for an open incident, with a purpose",
             "为未结事件说明用途后调阅录像",
         ),
+        Permission(
+            FOOTAGE_APPROVE,
+            "Approve or refuse another officer's footage request for an incident they raised",
+            "审批其他治安人员就其本人上报事件提出的录像调阅申请",
+        ),
         Permission(FOOTAGE_LOG, "Read the footage-access log", "查看录像调阅记录"),
         Permission(RETENTION_READ, "See the retention report", "查看保存期限报告"),
         Permission(HEARTBEAT, "Send camera heartbeats (devices, VMS)", "上报摄像头心跳"),
@@ -163,6 +176,7 @@ def default_roles() -> dict[str, list[str]]:
             INCIDENT_READ,
             INCIDENT_HANDLE,
             FOOTAGE_VIEW,
+            FOOTAGE_APPROVE,
             RETENTION_READ,
             HEARTBEAT,
             INGEST,
@@ -176,7 +190,7 @@ def default_roles() -> dict[str, list[str]]:
 
 @hookimpl
 def nav_items(user: Any) -> list[NavItem]:
-    from core.identity import has_permission
+    from core.toolkit import has_permission
 
     items = [NavItem(label=info.title, label_zh=info.title_zh, url="/surveillance/", order=40)]
     if has_permission(user, INCIDENT_READ):
@@ -204,13 +218,13 @@ def nav_items(user: Any) -> list[NavItem]:
 
 @hookimpl
 def dashboard_widgets(user: Any) -> list[Panel]:
-    from core.identity import has_permission
+    from core.toolkit import has_permission
 
     if not has_permission(user, INCIDENT_READ):
         return []
     from flask import render_template
 
-    from core.db import current_session
+    from core.toolkit import current_session
     from plugins.surveillance.services import dashboard_numbers
 
     numbers = dashboard_numbers(current_session(), user)

@@ -3,6 +3,10 @@
 Places are stored as registry codes (community and grid codes, the same codes staff scopes
 use), so scoping a query is one ``IN`` and needs no join into the registry. The stream
 address lives only on :class:`Camera` and is never put in any resident-facing schema.
+
+Persons are references, never copies: an incident keeps the reporter's account id and
+registry person id; names are read through the toolkit when shown (masked, logged) and the
+links are erased by the retention purge once the incident has been closed long enough.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from core.db import Base, UTCDateTime, utcnow
+from core.toolkit import Base, UTCDateTime, utcnow
 
 CAMERA_STATUSES = ("online", "offline", "maintenance")
 PLACE_KINDS = ("entrance", "road", "square", "parking", "lobby", "playground", "riverside", "other")
@@ -32,6 +36,8 @@ OPEN_STATUSES = ("raised", "acknowledged", "dispatched")
 SOURCES = ("staff", "resident", "analytics")
 RULE_KINDS = ("burst", "unacknowledged", "camera_offline")
 ALERT_STATUSES = ("open", "acknowledged", "escalated")
+FOOTAGE_OUTCOMES = ("granted", "refused", "pending")
+REQUEST_STATUSES = ("pending", "approved", "refused", "opened")
 
 
 class Camera(Base):
@@ -82,6 +88,11 @@ class Incident(Base):
         ForeignKey("identity_user.id", ondelete="SET NULL"), index=True
     )
     reporter_person_id: Mapped[int | None] = mapped_column(Integer)
+    #: The account that raised it (staff, the resident, or the analytics token's owner):
+    #: footage for an incident one raised oneself needs a second officer's approval.
+    raised_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("identity_user.id", ondelete="SET NULL"), index=True
+    )
     assignee_id: Mapped[int | None] = mapped_column(
         ForeignKey("identity_user.id", ondelete="SET NULL")
     )
@@ -90,6 +101,9 @@ class Incident(Base):
     photo_path: Mapped[str | None] = mapped_column(String(200))
     photo_type: Mapped[str | None] = mapped_column(String(40))
     raised_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    #: When it happened (as the reporter says; the raise time when nobody says): footage
+    #: is opened for an incident only around this time.
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -197,6 +211,36 @@ class FootageAccess(Base):
     purpose: Mapped[str] = mapped_column(String(300), default="")
     outcome: Mapped[str] = mapped_column(String(10))
     reason: Mapped[str] = mapped_column(String(200), default="")
+    #: The footage request this attempt belongs to, and the second officer who decided it.
+    request_id: Mapped[int | None] = mapped_column(Integer)
+    approver_name: Mapped[str] = mapped_column(String(100), default="")
+
+
+class FootageRequest(Base):
+    """A request to open footage for an incident the asker raised themself: it waits for
+    a second officer (never the asker) to approve or refuse it; an approval opens the clip
+    once. Ids are plain integers, like the footage log, so it outlives purged clips."""
+
+    __tablename__ = "surveillance_footage_request"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    clip_id: Mapped[int] = mapped_column(Integer, index=True)
+    incident_id: Mapped[int] = mapped_column(Integer, index=True)
+    camera_code: Mapped[str] = mapped_column(String(40), default="")
+    #: The clip's place, so the queue is scoped like everything else.
+    community_code: Mapped[str | None] = mapped_column(String(12), index=True)
+    grid_code: Mapped[str | None] = mapped_column(String(32))
+    requester_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    requester_name: Mapped[str] = mapped_column(String(100), default="")
+    action: Mapped[str] = mapped_column(String(10), default="view")
+    purpose: Mapped[str] = mapped_column(String(300), default="")
+    status: Mapped[str] = mapped_column(String(10), default="pending", index=True)
+    decided_by_id: Mapped[int | None] = mapped_column(Integer)
+    decided_by_name: Mapped[str] = mapped_column(String(100), default="")
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    note: Mapped[str] = mapped_column(String(300), default="")
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class PurgeRun(Base):
@@ -208,4 +252,6 @@ class PurgeRun(Base):
     clips_purged: Mapped[int] = mapped_column(Integer, default=0)
     media_purged: Mapped[int] = mapped_column(Integer, default=0)
     held: Mapped[int] = mapped_column(Integer, default=0)
+    #: Closed resident reports whose reporter link and words were erased.
+    reports_erased: Mapped[int] = mapped_column(Integer, default=0)
     actor_name: Mapped[str] = mapped_column(String(100), default="")

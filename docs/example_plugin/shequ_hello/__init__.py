@@ -98,7 +98,7 @@ def default_roles() -> dict[str, list[str]]:
 
 @hookimpl
 def nav_items(user: Any) -> list[NavItem]:
-    from core.identity import has_permission
+    from core.toolkit import has_permission
 
     if not has_permission(user, READ):
         return []
@@ -107,13 +107,13 @@ def nav_items(user: Any) -> list[NavItem]:
 
 @hookimpl
 def dashboard_widgets(user: Any) -> list[Panel]:
-    from core.identity import has_permission
+    from core.toolkit import has_permission
 
     if not has_permission(user, READ):
         return []
     from flask import render_template
 
-    from core.db import current_session
+    from core.toolkit import current_session
     from shequ_hello.services import count_greetings
 
     html = render_template("hello/widget.html", count=count_greetings(current_session()))

@@ -12,9 +12,7 @@ from flask.views import MethodView
 from flask_login import current_user
 from flask_smorest import Blueprint, abort
 
-from core.api.pagination import PageArgs, paginate
-from core.db import current_session
-from core.identity import require
+from core.toolkit import PageArgs, current_session, paginate, require
 from shequ_hello import READ, SEND
 from shequ_hello.schemas import GreetingPage, HelloGreeting, HelloGreetingIn
 from shequ_hello.services import GreetingError, greetings_query, send_greeting

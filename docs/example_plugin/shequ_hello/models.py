@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import Base, UTCDateTime, utcnow
+from core.toolkit import Base, UTCDateTime, utcnow
 
 
 class Greeting(Base):

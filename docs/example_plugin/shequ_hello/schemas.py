@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from core.api.pagination import page_schema
+from core.toolkit import page_schema
 
 # The API states what the services accept (some visible text, no control characters),
 # so the OpenAPI document is true and clients can validate before sending. Keep patterns to

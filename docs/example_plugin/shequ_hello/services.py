@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from core.db import utcnow
+from core.toolkit import utcnow
 from shequ_hello.models import Greeting
 
 MAX_RECIPIENT, MAX_MESSAGE = 100, 500

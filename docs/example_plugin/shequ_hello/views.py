@@ -10,8 +10,7 @@ from flask_wtf import FlaskForm
 from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from core.db import current_session
-from core.identity import has_permission, require
+from core.toolkit import current_session, has_permission, require
 from shequ_hello import READ, SEND, info
 from shequ_hello.services import GreetingError, recent_greetings, send_greeting
 

@@ -14,10 +14,15 @@ from shequ_hello.models import Greeting
 from shequ_hello.services import GreetingError, mark_delivered, send_greeting
 from sqlalchemy import func, select
 
-from core.cli import AppContext
-from core.events import Event, OutboxEvent
-from core.plugins import PluginError, PluginHost
-from core.testing import csrf_token
+from core.testing import (
+    AppContext,
+    Event,
+    OutboxEvent,
+    PluginError,
+    PluginHost,
+    csrf_token,
+    seed_demo,
+)
 
 API = "/api/v1/hello/greetings"
 
@@ -162,8 +167,7 @@ def test_cli_commands(app):
 
 
 def test_demo_data_is_idempotent(app, db_session):
-    from core.demo import seed
 
-    seed(app, echo=lambda _msg: None)
-    seed(app, echo=lambda _msg: None)
+    seed_demo(app)
+    seed_demo(app)
     assert db_session.scalar(select(func.count()).select_from(Greeting)) == 1

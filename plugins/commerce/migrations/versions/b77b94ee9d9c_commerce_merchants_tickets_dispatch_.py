@@ -10,7 +10,7 @@ accepted offer per ticket) on SQLite and PostgreSQL alike.
 """
 from alembic import op
 import sqlalchemy as sa
-import core.db
+import core.toolkit
 
 
 revision = 'b77b94ee9d9c'
@@ -33,10 +33,10 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('status_reason', sa.String(length=500), nullable=False),
     sa.Column('decided_by_id', sa.Integer(), nullable=True),
-    sa.Column('decided_at', core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('decided_at', core.toolkit.UTCDateTime(timezone=True), nullable=True),
     sa.Column('warnings', sa.Integer(), nullable=False),
     sa.Column('applied_by_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', core.toolkit.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['applied_by_id'], ['identity_user.id'], name=op.f('fk_commerce_merchant_applied_by_id_identity_user'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['decided_by_id'], ['identity_user.id'], name=op.f('fk_commerce_merchant_decided_by_id_identity_user'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['organisation_id'], ['registry_organisation.id'], name=op.f('fk_commerce_merchant_organisation_id_registry_organisation')),
@@ -53,7 +53,7 @@ def upgrade() -> None:
     sa.Column('reason', sa.String(length=500), nullable=False),
     sa.Column('actor_id', sa.Integer(), nullable=True),
     sa.Column('actor_name', sa.String(length=100), nullable=False),
-    sa.Column('at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', core.toolkit.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['actor_id'], ['identity_user.id'], name=op.f('fk_commerce_merchant_log_actor_id_identity_user'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['merchant_id'], ['commerce_merchant.id'], name=op.f('fk_commerce_merchant_log_merchant_id_commerce_merchant'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_commerce_merchant_log'))
@@ -64,7 +64,7 @@ def upgrade() -> None:
     op.create_table('commerce_merchant_staff',
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('merchant_id', sa.Integer(), nullable=False),
-    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', core.toolkit.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['merchant_id'], ['commerce_merchant.id'], name=op.f('fk_commerce_merchant_staff_merchant_id_commerce_merchant'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['user_id'], ['identity_user.id'], name=op.f('fk_commerce_merchant_staff_user_id_identity_user'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('user_id', name=op.f('pk_commerce_merchant_staff'))
@@ -86,21 +86,21 @@ def upgrade() -> None:
     sa.Column('elderly_alone', sa.Boolean(), nullable=False),
     sa.Column('state', sa.String(length=20), nullable=False),
     sa.Column('merchant_id', sa.Integer(), nullable=True),
-    sa.Column('accept_by', core.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('response_due', core.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('completion_due', core.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('dispatched_at', core.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('accepted_at', core.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('started_at', core.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('completed_at', core.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('confirmed_at', core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('accept_by', core.toolkit.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('response_due', core.toolkit.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('completion_due', core.toolkit.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('dispatched_at', core.toolkit.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('accepted_at', core.toolkit.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('started_at', core.toolkit.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('completed_at', core.toolkit.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('confirmed_at', core.toolkit.UTCDateTime(timezone=True), nullable=True),
     sa.Column('final_price', sa.Numeric(precision=10, scale=2), nullable=True),
     sa.Column('rating', sa.Integer(), nullable=True),
     sa.Column('rating_comment', sa.String(length=500), nullable=False),
-    sa.Column('rated_at', core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('rated_at', core.toolkit.UTCDateTime(timezone=True), nullable=True),
     sa.Column('flag', sa.String(length=20), nullable=False),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', core.toolkit.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['created_by_id'], ['identity_user.id'], name=op.f('fk_commerce_ticket_created_by_id_identity_user'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['merchant_id'], ['commerce_merchant.id'], name=op.f('fk_commerce_ticket_merchant_id_commerce_merchant')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_commerce_ticket'))
@@ -121,8 +121,8 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('decision_note', sa.String(length=500), nullable=False),
     sa.Column('decided_by_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('decided_at', core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', core.toolkit.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('decided_at', core.toolkit.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['decided_by_id'], ['identity_user.id'], name=op.f('fk_commerce_complaint_decided_by_id_identity_user'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['merchant_id'], ['commerce_merchant.id'], name=op.f('fk_commerce_complaint_merchant_id_commerce_merchant')),
     sa.ForeignKeyConstraint(['ticket_id'], ['commerce_ticket.id'], name=op.f('fk_commerce_complaint_ticket_id_commerce_ticket'), ondelete='CASCADE'),
@@ -139,8 +139,8 @@ def upgrade() -> None:
     sa.Column('merchant_id', sa.Integer(), nullable=False),
     sa.Column('mode', sa.String(length=20), nullable=False),
     sa.Column('outcome', sa.String(length=20), nullable=False),
-    sa.Column('offered_at', core.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('ended_at', core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('offered_at', core.toolkit.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('ended_at', core.toolkit.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['merchant_id'], ['commerce_merchant.id'], name=op.f('fk_commerce_dispatch_merchant_id_commerce_merchant')),
     sa.ForeignKeyConstraint(['ticket_id'], ['commerce_ticket.id'], name=op.f('fk_commerce_dispatch_ticket_id_commerce_ticket'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_commerce_dispatch'))
@@ -157,7 +157,7 @@ def upgrade() -> None:
     sa.Column('note', sa.String(length=500), nullable=False),
     sa.Column('actor_id', sa.Integer(), nullable=True),
     sa.Column('actor_name', sa.String(length=100), nullable=False),
-    sa.Column('at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', core.toolkit.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['actor_id'], ['identity_user.id'], name=op.f('fk_commerce_ticket_event_actor_id_identity_user'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['ticket_id'], ['commerce_ticket.id'], name=op.f('fk_commerce_ticket_event_ticket_id_commerce_ticket'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_commerce_ticket_event'))

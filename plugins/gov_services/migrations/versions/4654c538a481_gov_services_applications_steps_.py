@@ -6,7 +6,7 @@ Create Date: 2026-11-28 04:30:27.733235
 """
 from alembic import op
 import sqlalchemy as sa
-import core.db
+import core.toolkit
 
 
 revision = '4654c538a481'
@@ -22,7 +22,7 @@ def upgrade() -> None:
     sa.Column('person_id', sa.Integer(), nullable=False),
     sa.Column('service_code', sa.String(length=60), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=True),
-    sa.Column('offered_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('offered_at', core.toolkit.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_gov_services_offer')),
     sa.UniqueConstraint('person_id', 'service_code', name=op.f('uq_gov_services_offer_person_id_service_code'))
     )
@@ -35,7 +35,7 @@ def upgrade() -> None:
     sa.Column('service_code', sa.String(length=60), nullable=False),
     sa.Column('enabled', sa.Boolean(), nullable=False),
     sa.Column('params', sa.JSON(), nullable=False),
-    sa.Column('updated_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', core.toolkit.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_gov_services_setting')),
     sa.UniqueConstraint('community', 'service_code', name=op.f('uq_gov_services_setting_community_service_code'))
     )
@@ -60,10 +60,10 @@ def upgrade() -> None:
     sa.Column('review_flag', sa.String(length=200), nullable=False),
     sa.Column('rating', sa.Integer(), nullable=True),
     sa.Column('rating_comment', sa.Text(), nullable=False),
-    sa.Column('submitted_at', core.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('decided_at', core.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('closed_at', core.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('updated_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('submitted_at', core.toolkit.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('decided_at', core.toolkit.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('closed_at', core.toolkit.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', core.toolkit.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['filed_by_id'], ['identity_user.id'], name=op.f('fk_gov_services_application_filed_by_id_identity_user'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['user_id'], ['identity_user.id'], name=op.f('fk_gov_services_application_user_id_identity_user'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_gov_services_application'))
@@ -87,7 +87,7 @@ def upgrade() -> None:
     sa.Column('size', sa.Integer(), nullable=False),
     sa.Column('stored_as', sa.String(length=80), nullable=False),
     sa.Column('uploaded_by_id', sa.Integer(), nullable=True),
-    sa.Column('uploaded_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('uploaded_at', core.toolkit.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['application_id'], ['gov_services_application.id'], name=op.f('fk_gov_services_attachment_application_id_gov_services_application'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_gov_services_attachment')),
     sa.UniqueConstraint('stored_as', name=op.f('uq_gov_services_attachment_stored_as'))
@@ -126,7 +126,7 @@ def upgrade() -> None:
     sa.Column('actor_id', sa.Integer(), nullable=True),
     sa.Column('actor_name', sa.String(length=100), nullable=False),
     sa.Column('comment', sa.Text(), nullable=False),
-    sa.Column('at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', core.toolkit.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['application_id'], ['gov_services_application.id'], name=op.f('fk_gov_services_step_application_id_gov_services_application'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_gov_services_step'))
     )

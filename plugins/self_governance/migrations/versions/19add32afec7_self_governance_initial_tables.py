@@ -6,7 +6,7 @@ Create Date: 2026-11-28 04:29:58.626772
 """
 from alembic import op
 import sqlalchemy as sa
-import core.db
+import core.toolkit
 
 
 revision = '19add32afec7'
@@ -30,7 +30,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('community', sa.String(length=12), nullable=False),
     sa.Column('year', sa.Integer(), nullable=False),
-    sa.Column('closes_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('closes_at', core.toolkit.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_self_governance_evaluation_round')),
     sa.UniqueConstraint('community', 'year', name=op.f('uq_self_governance_evaluation_round_community_year'))
     )
@@ -68,14 +68,14 @@ def upgrade() -> None:
     sa.Column('target_type', sa.String(length=8), nullable=False),
     sa.Column('target_id', sa.Integer(), nullable=False),
     sa.Column('reason', sa.String(length=200), nullable=False),
-    sa.Column('at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', core.toolkit.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['moderator_id'], ['identity_user.id'], name=op.f('fk_self_governance_moderation_log_moderator_id_identity_user'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_self_governance_moderation_log'))
     )
     op.create_table('self_governance_mute',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
-    sa.Column('until', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('until', core.toolkit.UTCDateTime(timezone=True), nullable=False),
     sa.Column('reason', sa.String(length=200), nullable=False),
     sa.Column('by_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['by_id'], ['identity_user.id'], name=op.f('fk_self_governance_mute_by_id_identity_user'), ondelete='SET NULL'),
@@ -93,13 +93,13 @@ def upgrade() -> None:
     sa.Column('body', sa.Text(), nullable=False),
     sa.Column('category', sa.String(length=16), nullable=False),
     sa.Column('pinned', sa.Boolean(), nullable=False),
-    sa.Column('expires_at', core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('expires_at', core.toolkit.UTCDateTime(timezone=True), nullable=True),
     sa.Column('attachment_url', sa.String(length=300), nullable=True),
     sa.Column('attachment_name', sa.String(length=120), nullable=True),
     sa.Column('source', sa.String(length=40), nullable=False),
     sa.Column('source_key', sa.String(length=80), nullable=True),
     sa.Column('author_id', sa.Integer(), nullable=True),
-    sa.Column('published_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('published_at', core.toolkit.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['author_id'], ['identity_user.id'], name=op.f('fk_self_governance_notice_author_id_identity_user'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_self_governance_notice')),
     sa.UniqueConstraint('source_key', name=op.f('uq_self_governance_notice_source_key'))
@@ -116,13 +116,13 @@ def upgrade() -> None:
     sa.Column('body', sa.Text(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('threshold', sa.Integer(), nullable=False),
-    sa.Column('deadline', core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('deadline', core.toolkit.UTCDateTime(timezone=True), nullable=True),
     sa.Column('support_count', sa.Integer(), nullable=False),
     sa.Column('answer', sa.String(length=16), nullable=True),
     sa.Column('answer_reason', sa.Text(), nullable=True),
-    sa.Column('answered_at', core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('answered_at', core.toolkit.UTCDateTime(timezone=True), nullable=True),
     sa.Column('implementation', sa.String(length=16), nullable=True),
-    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', core.toolkit.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['author_id'], ['identity_user.id'], name=op.f('fk_self_governance_proposal_author_id_identity_user'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_self_governance_proposal'))
     )
@@ -135,7 +135,7 @@ def upgrade() -> None:
     sa.Column('period', sa.String(length=7), nullable=False),
     sa.Column('title', sa.String(length=200), nullable=False),
     sa.Column('due_on', sa.Date(), nullable=True),
-    sa.Column('published_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('published_at', core.toolkit.UTCDateTime(timezone=True), nullable=False),
     sa.Column('author_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['author_id'], ['identity_user.id'], name=op.f('fk_self_governance_statement_author_id_identity_user'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_self_governance_statement')),
@@ -148,8 +148,8 @@ def upgrade() -> None:
     sa.Column('title', sa.String(length=200), nullable=False),
     sa.Column('locked', sa.Boolean(), nullable=False),
     sa.Column('hidden', sa.Boolean(), nullable=False),
-    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('last_post_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', core.toolkit.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_post_at', core.toolkit.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['author_id'], ['identity_user.id'], name=op.f('fk_self_governance_thread_author_id_identity_user'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['board_id'], ['self_governance_board.id'], name=op.f('fk_self_governance_thread_board_id_self_governance_board')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_self_governance_thread'))
@@ -169,12 +169,12 @@ def upgrade() -> None:
     sa.Column('pass_rule', sa.String(length=16), nullable=False),
     sa.Column('secret', sa.Boolean(), nullable=False),
     sa.Column('seats', sa.Integer(), nullable=False),
-    sa.Column('opens_at', core.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('closes_at', core.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('closed_at', core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('opens_at', core.toolkit.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('closes_at', core.toolkit.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('closed_at', core.toolkit.UTCDateTime(timezone=True), nullable=True),
     sa.Column('result', sa.JSON(), nullable=True),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', core.toolkit.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['created_by_id'], ['identity_user.id'], name=op.f('fk_self_governance_vote_created_by_id_identity_user'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_self_governance_vote'))
     )
@@ -219,7 +219,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('notice_id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
-    sa.Column('read_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('read_at', core.toolkit.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['notice_id'], ['self_governance_notice.id'], name=op.f('fk_self_governance_notice_read_notice_id_self_governance_notice'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['user_id'], ['identity_user.id'], name=op.f('fk_self_governance_notice_read_user_id_identity_user'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_self_governance_notice_read')),
@@ -238,7 +238,7 @@ def upgrade() -> None:
     sa.Column('hidden_reason', sa.String(length=200), nullable=True),
     sa.Column('pending_review', sa.Boolean(), nullable=False),
     sa.Column('report_count', sa.Integer(), nullable=False),
-    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', core.toolkit.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['author_id'], ['identity_user.id'], name=op.f('fk_self_governance_post_author_id_identity_user'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['thread_id'], ['self_governance_thread.id'], name=op.f('fk_self_governance_post_thread_id_self_governance_thread')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_self_governance_post'))
@@ -253,7 +253,7 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('note', sa.Text(), nullable=False),
     sa.Column('by_id', sa.Integer(), nullable=True),
-    sa.Column('at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', core.toolkit.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['by_id'], ['identity_user.id'], name=op.f('fk_self_governance_proposal_update_by_id_identity_user'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['proposal_id'], ['self_governance_proposal.id'], name=op.f('fk_self_governance_proposal_update_proposal_id_self_governance_proposal'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_self_governance_proposal_update'))
@@ -266,10 +266,10 @@ def upgrade() -> None:
     sa.Column('statement_id', sa.Integer(), nullable=False),
     sa.Column('asker_id', sa.Integer(), nullable=True),
     sa.Column('text', sa.Text(), nullable=False),
-    sa.Column('asked_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('asked_at', core.toolkit.UTCDateTime(timezone=True), nullable=False),
     sa.Column('answer', sa.Text(), nullable=True),
     sa.Column('answered_by_id', sa.Integer(), nullable=True),
-    sa.Column('answered_at', core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('answered_at', core.toolkit.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['answered_by_id'], ['identity_user.id'], name=op.f('fk_self_governance_question_answered_by_id_identity_user'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['asker_id'], ['identity_user.id'], name=op.f('fk_self_governance_question_asker_id_identity_user'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['statement_id'], ['self_governance_statement.id'], name=op.f('fk_self_governance_question_statement_id_self_governance_statement'), ondelete='CASCADE'),
@@ -293,7 +293,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('proposal_id', sa.Integer(), nullable=False),
     sa.Column('person_id', sa.Integer(), nullable=False),
-    sa.Column('at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', core.toolkit.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['proposal_id'], ['self_governance_proposal.id'], name=op.f('fk_self_governance_support_proposal_id_self_governance_proposal'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_self_governance_support')),
     sa.UniqueConstraint('proposal_id', 'person_id', name=op.f('uq_self_governance_support_proposal_id_person_id'))
@@ -319,7 +319,7 @@ def upgrade() -> None:
     sa.Column('voter_key', sa.String(length=24), nullable=False),
     sa.Column('person_id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=True),
-    sa.Column('voted_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('voted_at', core.toolkit.UTCDateTime(timezone=True), nullable=False),
     sa.Column('public_choice', sa.String(length=200), nullable=True),
     sa.ForeignKeyConstraint(['user_id'], ['identity_user.id'], name=op.f('fk_self_governance_voter_roll_user_id_identity_user'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['vote_id'], ['self_governance_vote.id'], name=op.f('fk_self_governance_voter_roll_vote_id_self_governance_vote'), ondelete='CASCADE'),
@@ -344,7 +344,7 @@ def upgrade() -> None:
     sa.Column('reporter_id', sa.Integer(), nullable=False),
     sa.Column('reason', sa.String(length=200), nullable=False),
     sa.Column('resolved', sa.Boolean(), nullable=False),
-    sa.Column('at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', core.toolkit.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['post_id'], ['self_governance_post.id'], name=op.f('fk_self_governance_report_post_id_self_governance_post'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['reporter_id'], ['identity_user.id'], name=op.f('fk_self_governance_report_reporter_id_identity_user'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_self_governance_report')),

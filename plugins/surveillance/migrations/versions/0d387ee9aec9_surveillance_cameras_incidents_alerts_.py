@@ -6,7 +6,7 @@ Create Date: 2026-11-28 04:25:39.148489
 """
 from alembic import op
 import sqlalchemy as sa
-import core.db
+import core.toolkit
 
 
 revision = '0d387ee9aec9'
@@ -27,12 +27,12 @@ def upgrade() -> None:
     sa.Column('window_minutes', sa.Integer(), nullable=False),
     sa.Column('severity', sa.String(length=10), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
-    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', core.toolkit.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_surveillance_alert_rule'))
     )
     op.create_table('surveillance_footage_access',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', core.toolkit.UTCDateTime(timezone=True), nullable=False),
     sa.Column('actor_id', sa.Integer(), nullable=True),
     sa.Column('actor_name', sa.String(length=100), nullable=False),
     sa.Column('clip_id', sa.Integer(), nullable=False),
@@ -49,8 +49,8 @@ def upgrade() -> None:
 
     op.create_table('surveillance_purge_run',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('at', core.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('cutoff', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', core.toolkit.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('cutoff', core.toolkit.UTCDateTime(timezone=True), nullable=False),
     sa.Column('clips_purged', sa.Integer(), nullable=False),
     sa.Column('media_purged', sa.Integer(), nullable=False),
     sa.Column('held', sa.Integer(), nullable=False),
@@ -70,12 +70,12 @@ def upgrade() -> None:
     sa.Column('camera_id', sa.Integer(), nullable=True),
     sa.Column('incident_id', sa.Integer(), nullable=True),
     sa.Column('status', sa.String(length=20), nullable=False),
-    sa.Column('raised_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('raised_at', core.toolkit.UTCDateTime(timezone=True), nullable=False),
     sa.Column('acknowledged_by', sa.String(length=100), nullable=False),
-    sa.Column('acknowledged_at', core.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('escalated_at', core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('acknowledged_at', core.toolkit.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('escalated_at', core.toolkit.UTCDateTime(timezone=True), nullable=True),
     sa.Column('public', sa.Boolean(), nullable=False),
-    sa.Column('published_at', core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('published_at', core.toolkit.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['rule_id'], ['surveillance_alert_rule.id'], name=op.f('fk_surveillance_alert_rule_id_surveillance_alert_rule'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_surveillance_alert')),
     sa.UniqueConstraint('dedupe_key', name=op.f('uq_surveillance_alert_dedupe_key'))
@@ -98,10 +98,10 @@ def upgrade() -> None:
     sa.Column('signage_confirmed', sa.Boolean(), nullable=False),
     sa.Column('privacy_masks', sa.String(length=300), nullable=False),
     sa.Column('status', sa.String(length=20), nullable=False),
-    sa.Column('last_heartbeat_at', core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_heartbeat_at', core.toolkit.UTCDateTime(timezone=True), nullable=True),
     sa.Column('officer_id', sa.Integer(), nullable=True),
     sa.Column('stream_url', sa.String(length=500), nullable=False),
-    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', core.toolkit.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['officer_id'], ['identity_user.id'], name=op.f('fk_surveillance_camera_officer_id_identity_user'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_surveillance_camera')),
     sa.UniqueConstraint('code', name=op.f('uq_surveillance_camera_code'))
@@ -129,10 +129,10 @@ def upgrade() -> None:
     sa.Column('idempotency_key', sa.String(length=100), nullable=True),
     sa.Column('photo_path', sa.String(length=200), nullable=True),
     sa.Column('photo_type', sa.String(length=40), nullable=True),
-    sa.Column('raised_at', core.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('acknowledged_at', core.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('dispatched_at', core.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('closed_at', core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('raised_at', core.toolkit.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('acknowledged_at', core.toolkit.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('dispatched_at', core.toolkit.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('closed_at', core.toolkit.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['assignee_id'], ['identity_user.id'], name=op.f('fk_surveillance_incident_assignee_id_identity_user'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['camera_id'], ['surveillance_camera.id'], name=op.f('fk_surveillance_incident_camera_id_surveillance_camera'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['reporter_id'], ['identity_user.id'], name=op.f('fk_surveillance_incident_reporter_id_identity_user'), ondelete='SET NULL'),
@@ -152,10 +152,10 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('camera_id', sa.Integer(), nullable=False),
     sa.Column('incident_id', sa.Integer(), nullable=True),
-    sa.Column('starts_at', core.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('ends_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('starts_at', core.toolkit.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('ends_at', core.toolkit.UTCDateTime(timezone=True), nullable=False),
     sa.Column('reference', sa.String(length=300), nullable=False),
-    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', core.toolkit.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['camera_id'], ['surveillance_camera.id'], name=op.f('fk_surveillance_clip_camera_id_surveillance_camera'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['incident_id'], ['surveillance_incident.id'], name=op.f('fk_surveillance_clip_incident_id_surveillance_incident'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_surveillance_clip'))
@@ -168,7 +168,7 @@ def upgrade() -> None:
     op.create_table('surveillance_incident_step',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('incident_id', sa.Integer(), nullable=False),
-    sa.Column('at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', core.toolkit.UTCDateTime(timezone=True), nullable=False),
     sa.Column('action', sa.String(length=30), nullable=False),
     sa.Column('actor_name', sa.String(length=100), nullable=False),
     sa.Column('note', sa.String(length=500), nullable=False),

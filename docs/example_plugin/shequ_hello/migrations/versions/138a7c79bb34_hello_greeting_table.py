@@ -11,7 +11,7 @@ re-wrapped to the project's line length.
 import sqlalchemy as sa
 from alembic import op
 
-import core.db
+import core.toolkit
 
 revision = "138a7c79bb34"
 down_revision = None
@@ -26,8 +26,8 @@ def upgrade() -> None:
         sa.Column("sender_id", sa.Integer(), nullable=True),
         sa.Column("recipient", sa.String(length=100), nullable=False),
         sa.Column("message", sa.String(length=500), nullable=False),
-        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("delivered_at", core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", core.toolkit.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("delivered_at", core.toolkit.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["sender_id"], ["identity_user.id"],
             name=op.f("fk_hello_greeting_sender_id_identity_user"), ondelete="SET NULL",
