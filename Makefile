@@ -6,11 +6,13 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 STAMP  := $(VENV)/.installed
 
-.PHONY: run run-scaled test test-pg test-all reliability lint install migrate demo bench translations clean help
+.PHONY: run run-scaled test test-quick test-pg test-all reliability lint install migrate demo bench translations clean help
 
 help:
 	@echo "make run    - install, migrate, load demo data and serve on http://$(HOST):$(PORT)/"
 	@echo "make test   - the whole suite (SQLite; set SHEQU_TEST_DATABASE_URL for PostgreSQL)"
+	@echo "make test-quick - the inner loop: everything but the browser tests"
+	@echo "make lint   - ruff over the tree (CI runs it)"
 	@echo "make bench  - benchmarks against their floors (not part of make test)"
 	@echo "make reliability - multi-process failure scenarios (PostgreSQL + Redis on 127.0.0.1)"
 	@echo "make run-scaled  - PostgreSQL, Redis, N gunicorn workers, M event workers (Ctrl+C stops)"
@@ -41,6 +43,10 @@ run: demo translations
 
 test: install translations
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# The inner loop: no browser (e2e and page-fit tests need Chromium), no reliability scenarios.
+test-quick: install translations
+	$(BIN)/python -m pytest -q -m "not e2e" --ignore=tests/e2e $(PYTEST_ARGS)
 
 test-pg: install
 	SHEQU_TEST_DATABASE_URL=$${SHEQU_TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} \

@@ -127,6 +127,7 @@ def create_app(
     app.teardown_appcontext(close_request_session)
 
     from core import api, exchange, identity, jobs, registry, web
+    from core.events.views import bp as events_admin_pages
 
     registry.init_app(app, kernel)
     identity.init_app(app, kernel)
@@ -134,6 +135,7 @@ def create_app(
     web.init_app(app, kernel)
     api.init_app(app, kernel)
     bus.init_app(app, kernel)
+    app.register_blueprint(events_admin_pages)  # a page: the web layer, not the bus's
     kernel.jobs = jobs.collect(app, host)
 
     for pid, blueprints in host.call_ordered("register_blueprints", app=app):

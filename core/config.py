@@ -114,6 +114,10 @@ class EventsSection(_Strict):
 
 class LimitsSection(_Strict):
     storage_uri = fields.String(load_default="memory://")
+    #: Prepended to every rate-limit key, so deployments sharing one Redis stay apart.
+    key_prefix = fields.String(
+        load_default="shequ", validate=validate.Regexp(r"^[A-Za-z0-9_.:-]{0,64}$")
+    )
 
 
 class IdentitySection(_Strict):
@@ -144,6 +148,44 @@ class AuditSection(_Strict):
     access_retention_days = fields.Integer(load_default=1095, validate=validate.Range(min=1095))
 
 
+def _allowed_network(value: str) -> None:
+    import ipaddress
+
+    try:
+        net = ipaddress.ip_network(str(value).strip())
+    except ValueError as exc:
+        raise ValidationError(
+            f"'{value}' is not a network such as \"10.20.0.0/16\" or \"fd12:3456::/48\" ({exc})"
+        ) from None
+    if net.is_link_local or net.is_multicast or net.is_unspecified:
+        raise ValidationError(
+            f"{net}: link-local, multicast and unspecified addresses are always refused "
+            "(docs/exchange.md)"
+        )
+
+
+class ExchangeSection(_Strict):
+    #: Private networks (CIDR) webhooks may be sent to, e.g. a government intranet's
+    #: department systems. Loopback, link-local and cloud-metadata addresses are refused
+    #: whatever is listed (core/exchange/netguard.py).
+    allowed_networks = fields.List(
+        fields.String(validate=_allowed_network), load_default=list
+    )
+
+
+def _loopback_networks(values: list[str]) -> list[str]:
+    """The listed networks that contain loopback addresses (allowed only in tests)."""
+    import ipaddress
+
+    loopback = {4: ipaddress.ip_network("127.0.0.0/8"), 6: ipaddress.ip_network("::1/128")}
+    out = []
+    for value in values:
+        net = ipaddress.ip_network(str(value).strip())
+        if net.overlaps(loopback[net.version]):  # type: ignore[arg-type]
+            out.append(str(net))
+    return out
+
+
 class PluginsSection(Schema):
     """``enabled`` and ``strict`` are the kernel's; every other key is a plugin's own table,
     validated later by that plugin's schema (the kernel cannot know it yet)."""
@@ -163,6 +205,7 @@ class ConfigSchema(_Strict):
     limits = fields.Nested(LimitsSection, load_default=dict)
     identity = fields.Nested(IdentitySection, load_default=dict)
     audit = fields.Nested(AuditSection, load_default=dict)
+    exchange = fields.Nested(ExchangeSection, load_default=dict)
     plugins = fields.Nested(PluginsSection, load_default=dict)
 
 
@@ -181,6 +224,7 @@ class Config:
     plugins_enabled: list[str]
     plugins_strict: bool
     plugin_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    exchange: dict[str, Any] = field(default_factory=lambda: {"allowed_networks": []})
 
     @property
     def instance_path(self) -> Path:
@@ -204,6 +248,8 @@ class Config:
             "limits": dict(self.limits),
             "identity": dict(self.identity),
             "audit": dict(self.audit),
+            "exchange": {k: list(v) if isinstance(v, list) else v
+                         for k, v in self.exchange.items()},
             "plugins": {"enabled": list(self.plugins_enabled), "strict": self.plugins_strict},
         }
         for pid, settings in self.plugin_settings.items():
@@ -344,6 +390,13 @@ def load_config(
             problems.append(
                 ("app.demo_data", "demo data (and its passwords) is not for production")
             )
+    loopback = _loopback_networks(data["exchange"]["allowed_networks"])
+    if loopback and data["app"]["env"] != "test":
+        problems.append((
+            "exchange.allowed_networks",
+            f"{', '.join(loopback)}: loopback addresses are always refused for webhooks "
+            "(only the test suite, app.env = \"test\", may list them)",
+        ))
     if problems:
         raise ConfigError(source, problems)
     if environ.get("SHEQU_SECRET_KEY"):
@@ -360,6 +413,7 @@ def load_config(
         plugins_enabled=list(enabled),
         plugins_strict=data["plugins"]["strict"],
         plugin_settings={k: v for k, v in plugin_settings.items() if isinstance(v, dict)},
+        exchange=data["exchange"],
     )
 
 

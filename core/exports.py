@@ -6,6 +6,12 @@ XLSX the platform writes passes its cells through :func:`csv_safe`: a text cell 
 begins with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading
 apostrophe, which spreadsheets show as text and do not evaluate. Numbers stay numbers;
 ``-5`` as text is prefixed too (the rule is about the first character, not the meaning).
+
+XLSX has cell types, so there the value stays exactly as it is: :func:`xlsx_row` stores
+such text as a plain string cell with Excel's "quote prefix" (what typing an apostrophe
+does), never as a formula — it shows as typed, survives editing, and re-imports unchanged.
+A CSV cell has no type, so the apostrophe is part of the text: a revealed CSV export of a
+person named ``=x`` re-imports as ``'=x`` (use XLSX to round-trip such values).
 """
 
 from __future__ import annotations
@@ -26,7 +32,26 @@ def csv_safe(value: Any) -> Any:
 
 
 def safe_row(row: Iterable[Any]) -> list[Any]:
+    """Each cell of ``row`` through :func:`csv_safe`."""
     return [csv_safe(v) for v in row]
+
+
+def xlsx_row(worksheet: Any, row: Iterable[Any]) -> list[Any]:
+    """``row`` ready for ``worksheet.append`` (openpyxl, write-only or not): text that
+    begins like a formula becomes a string cell with the quote prefix, everything else
+    passes unchanged (openpyxl would otherwise store ``=...`` as a live formula)."""
+    from openpyxl.cell import WriteOnlyCell
+
+    out: list[Any] = []
+    for value in row:
+        if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+            cell = WriteOnlyCell(worksheet, value=value)
+            cell.data_type = "s"
+            cell.quotePrefix = True
+            out.append(cell)
+        else:
+            out.append(value)
+    return out
 
 
 class _SafeWriter:

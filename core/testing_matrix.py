@@ -85,3 +85,21 @@ def load_fragments(root: Path) -> Fragments:
             )
             merged.sample_values[name] = value
     return merged
+
+
+def token_for_app(app: object, role: str, permissions: list[str] | None = None) -> str:
+    """A bearer token of ``test_<role>`` on ``app`` itself (``core.testing.token_for`` is
+    bound to the ``app`` fixture, not to the matrix's own app), narrowed to
+    ``permissions`` when given."""
+    from core.identity.models import User
+    from core.identity.services import create_token, resolve_permissions
+    from core.testing import ensure_user
+
+    user = ensure_user(app, role)  # type: ignore[arg-type]
+    kernel = app.extensions["shequ"]  # type: ignore[attr-defined]
+    with kernel.db.session_scope() as session:
+        u = session.get(User, user.id)
+        granted = resolve_permissions(u.role_names, kernel.roles)
+        _, plaintext = create_token(session, u, name=f"matrix {role}", permissions=permissions,
+                                    expires_days=None, granted=set(granted))
+    return plaintext

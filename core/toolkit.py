@@ -62,7 +62,13 @@ from core.migrations.runner import run as run_migrations
 from core.registry import codes as _codes
 from core.registry.dashboard import Row, bar_chart
 from core.registry.errors import RegistryError, ScopeError
-from core.registry.present import mask_address, mask_id_number, mask_name, mask_phone
+from core.registry.present import (
+    REVEAL_PERMISSION,
+    mask_address,
+    mask_id_number,
+    mask_name,
+    mask_phone,
+)
 from core.registry.reader import RegistryReader
 from core.registry.search import SearchPage
 from core.registry.validation import IdentifierError, parse_credit_code, uscc_check_char
@@ -107,6 +113,7 @@ __all__ = [
     "current_session",
     "derive_key",
     "find_account",
+    "find_person_ids",
     "grant_demo_scope",
     "has_permission",
     "hookimpl",
@@ -333,14 +340,136 @@ def derive_key(purpose: str, *, kernel: Any = None, length: int = 32) -> bytes:
 
 
 def registry_reader(session: Session, plugin_id: str, *, actor: Any = None, purpose: str = "",
-                    enforce_place: bool = True, kernel: Any = None) -> RegistryReader:
+                    enforce_place: bool = True, kernel: Any = None,
+                    grant: Iterable[str] = ()) -> RegistryReader:
     """The scoped, logged reader for ``plugin_id``: its declared data scopes, the actor's
     place scope (unless the plugin's own rule grants access — a merchant and the customer
     who ordered — and says ``enforce_place=False``), and ``purpose``, which is what the
-    person reads in their access log. ``actor=None`` is a system job."""
+    person reads in their access log. ``actor=None`` is a system job.
+
+    ``grant`` names fields (``"phone"``, ``"address"`` …) the plugin's own rule entitles
+    this viewer to see in full for the step at hand, though the viewer does not hold
+    ``registry.person.reveal``: the merchant holding a customer's open ticket needs their
+    phone and address, the hotline operator calling a one-key caller back needs the phone.
+    Only those fields, only within the plugin's data scopes, only when asked for with
+    ``reveal=`` and a purpose, and logged in full under the real viewer like any reveal.
+    Any other field still needs the permission."""
+    kernel = kernel if kernel is not None else current_kernel()
+    granted = frozenset(grant or ())
+    if granted and actor is not None:
+        return _GrantedReader.for_plugin(
+            session, kernel, plugin_id, actor=_GrantedActor(actor), purpose=purpose,
+            facts=request_facts(), enforce_place=enforce_place)._granting(granted)
     return RegistryReader.for_plugin(
-        session, kernel if kernel is not None else current_kernel(), plugin_id,
+        session, kernel, plugin_id,
         actor=actor, purpose=purpose, facts=request_facts(), enforce_place=enforce_place)
+
+
+class _GrantedActor:
+    """The viewer as a granted reader sees it: their own attributes, plus the reveal
+    permission that :class:`_GrantedReader` confines to the granted fields. ``actor`` is
+    whom the access log names (the agent in the assisted channel, else the account)."""
+
+    def __init__(self, actor: Any):
+        self._wrapped = actor
+        self.held = frozenset(getattr(actor, "permissions", None) or ())
+        self.permissions = self.held | {REVEAL_PERMISSION}
+        self.actor = getattr(actor, "actor", None) or actor
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.__dict__["_wrapped"], name)
+
+
+class _GrantedReader(RegistryReader):
+    """A reader whose reveals beyond the viewer's own permission are limited to the
+    fields the plugin granted for this step (see :func:`registry_reader`)."""
+
+    granted: frozenset[str] = frozenset()
+
+    def _granting(self, granted: frozenset[str]) -> _GrantedReader:
+        self.granted = granted
+        return self
+
+    def _confine(self, person_ids: Iterable[int], reveal: Iterable[str]) -> None:
+        extra = set(reveal) - self.granted
+        if not extra or REVEAL_PERMISSION in self.actor.held:
+            return
+        own = getattr(self.actor, "person_id", None)
+        if any(pid != own for pid in person_ids) or own is None:
+            raise ScopeError(f"revealing {', '.join(sorted(extra))} needs {REVEAL_PERMISSION}")
+
+    def person(self, person_id: int, *, reveal: Iterable[str] = ()) -> dict[str, Any]:
+        reveal = list(reveal)
+        self._confine([person_id], reveal)
+        return super().person(person_id, reveal=reveal)
+
+    def persons(self, ids: Iterable[int], *, reveal: Iterable[str] = ()) -> list[dict[str, Any]]:
+        ids, reveal = list(ids), list(reveal)
+        self._confine(ids, reveal)
+        return super().persons(ids, reveal=reveal)
+
+    def search(self, query: str = "", *, reveal: Iterable[str] = (), **criteria: Any
+               ) -> SearchPage:
+        reveal = list(reveal)
+        self._confine([-1], reveal)  # a search may find anyone: no own-data exception
+        return super().search(query, reveal=reveal, **criteria)
+
+
+def find_person_ids(session: Session, plugin_id: str, *, actor: Any = None,
+                    community: str | None = None, age_min: int | None = None,
+                    age_max: int | None = None, sex: str | None = None,
+                    hukou_type: str | None = None, status: str | None = "active",
+                    limit: int | None = None, offset: int = 0,
+                    kernel: Any = None) -> tuple[list[int], int]:
+    """``(ids, total)``: the ids of the registry persons matching the criteria within the
+    actor's place scope (``actor=None``: a system job, every place), ordered by id, from
+    ``offset`` at most ``limit`` of them (``limit=0``: just the count), and how many match.
+
+    Why ids only: a plugin's counts ("how many residents are 80 or over") and its lists
+    select people without showing anyone, so nothing is written to anyone's access log;
+    the page it then shows is read through :func:`registry_reader` (``.persons(ids)``),
+    which logs exactly the persons shown. Criteria on age or sex need the plugin's
+    ``registry.person.identity`` scope, every call ``registry.person.basic``."""
+    from datetime import date
+
+    from core.registry.models import Community, Person
+    from core.registry.search import _years_ago, place_filter
+
+    kernel = kernel if kernel is not None else current_kernel()
+    declared = set(kernel.plugins.info(plugin_id).data_scopes) if plugin_id != "core" else None
+    needed = {"registry.person.basic"}
+    if age_min is not None or age_max is not None or sex:
+        needed.add("registry.person.identity")
+    if declared is not None and needed - declared:
+        raise ScopeError(f"plugin {plugin_id} did not declare the data scope(s) "
+                         f"{', '.join(sorted(needed - declared))}")
+    where: list[Any] = []
+    staff = place_filter(session, actor)
+    if staff is not None:
+        where.append(staff)
+    if status:
+        where.append(Person.status == status)
+    if hukou_type:
+        where.append(Person.hukou_type == hukou_type)
+    if sex:
+        where.append(Person.sex == sex)
+    if community:
+        where.append(Person.community_id.in_(
+            select(Community.id).where(Community.code == community)))
+    today = date.today()
+    if age_min is not None:
+        where.append(Person.birth_date <= _years_ago(today, age_min))
+    if age_max is not None:
+        where.append(Person.birth_date > _years_ago(today, age_max + 1))
+    total = session.scalar(select(func.count()).select_from(Person).where(*where)) or 0
+    if limit == 0:
+        return [], total
+    query = select(Person.id).where(*where).order_by(Person.id).offset(max(0, offset))
+    if limit is not None:
+        query = query.limit(limit)
+    return list(session.scalars(query)), total
 
 
 def code_label(table: str, code: str | None, lang: str = "zh") -> str:

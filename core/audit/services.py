@@ -3,15 +3,23 @@
 Plain functions over a session. Writers take the request facts (ip, user agent, request
 id) as a mapping so the CLI, workers and views use the same calls; ``request_facts()`` in
 ``core.audit.web`` builds it inside a request.
+
+The access log is one row per identical display and day (:func:`log_access`): entries are
+queued on the session and upserted in one statement when it commits, or on their own when
+it ends without a commit (the listeners at the bottom of the access-log section).
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
+import logging
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, delete, select
+from sqlalchemy import Select, delete, event, func, insert, select
 from sqlalchemy.orm import Session
 
 from core.audit.models import AccessEntry, AuditEntry
@@ -71,6 +79,105 @@ def log_audit(
     return entry
 
 
+#: Where identical displays wait for the session's commit (``Session.info``).
+_PENDING = "shequ.access_pending"
+#: Rows per upsert statement (a list page is one; a large export a few).
+_BATCH = 500
+_log = logging.getLogger(__name__)
+
+
+def _viewer(actor: Any) -> Any:
+    """Who really saw it: the agent in the assisted channel (``Principal.agent``)."""
+    return getattr(actor, "agent", None) or actor
+
+
+def _role_of(viewer: Any) -> str:
+    """The role to name the viewer by: a staff role before "admin", "resident" last."""
+    try:
+        roles = [r for r in (getattr(viewer, "role_names", None) or ()) if r]
+    except Exception:  # a detached account row: its roles cannot be loaded any more
+        return ""
+    for preferred in (lambda r: r not in ("admin", "resident"), lambda r: r == "admin"):
+        for role in roles:
+            if preferred(role):
+                return str(role)[:40]
+    return str(roles[0])[:40] if roles else ""
+
+
+def _zone() -> Any:
+    """The configured time zone (``[app] timezone``) when an app is active, else UTC:
+    the day an entry belongs to, so "one row per day" means the residents' day."""
+    from flask import current_app, has_app_context
+
+    kernel = current_app.extensions.get("shequ") if has_app_context() else None
+    config = getattr(kernel, "config", None)
+    name = config.app.get("timezone") if config is not None else None
+    return _zone_named(name) if name else UTC
+
+
+@functools.lru_cache(maxsize=8)
+def _zone_named(name: str) -> Any:
+    from zoneinfo import ZoneInfo
+
+    try:
+        return ZoneInfo(name)
+    except Exception:  # pragma: no cover - config validation names a real zone
+        return UTC
+
+
+def access_key(row: Mapping[str, Any], day: date) -> str:
+    """The digest identical displays of one day share (the unique ``key`` column)."""
+    facts = [row["actor_id"], row["actor_name"], row["actor_role"], row["on_behalf_of_id"],
+             row["subject_person_id"], row["via"], row["purpose"], list(row["fields"]),
+             bool(row["masked"]), day.isoformat()]
+    text = json.dumps(facts, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def access_row(
+    *,
+    actor: Any,
+    person_id: int,
+    fields: Iterable[str],
+    purpose: str,
+    via: str = "core",
+    facts: Mapping[str, Any] | None = None,
+    masked: bool = False,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """One entry as a row of ``audit_access`` (with its ``key``), not yet written.
+
+    ``actor=None`` is a system job: it is named "system". In the assisted channel the
+    agent is the viewer and the resident's account goes to ``on_behalf_of_id``."""
+    purpose = (purpose or "").strip()
+    if not purpose and not masked:
+        raise ValueError("a purpose is required to read sensitive fields")
+    facts = facts or {}
+    viewer = _viewer(actor)
+    behalf = facts.get("on_behalf_of_id")
+    if behalf is None and getattr(actor, "agent", None) is not None:
+        behalf = getattr(getattr(actor, "account", None), "id", None)
+    at = now or utcnow()
+    row = {
+        "at": at,
+        "last_at": at,
+        "actor_id": getattr(viewer, "id", None),
+        "actor_name": ((getattr(viewer, "username", "") or "") if viewer is not None
+                       else "system")[:64],
+        "actor_role": _role_of(viewer),
+        "on_behalf_of_id": behalf,
+        "subject_person_id": int(person_id),
+        "fields": sorted(set(fields)),
+        "via": via[:40],
+        "purpose": purpose[:500],
+        "masked": bool(masked),
+        "request_id": str(facts.get("request_id", ""))[:64],
+        "count": 1,
+    }
+    row["key"] = access_key(row, at.astimezone(_zone()).date())
+    return row
+
+
 def log_access(
     session: Session,
     *,
@@ -81,33 +188,118 @@ def log_access(
     via: str = "core",
     facts: Mapping[str, Any] | None = None,
     masked: bool = False,
-) -> AccessEntry:
-    """Record that ``actor`` read ``fields`` of person ``person_id`` for ``purpose``
-    (``masked``: the values were shown masked)."""
-    purpose = (purpose or "").strip()
-    if not purpose:
-        raise ValueError("a purpose is required to read sensitive fields")
-    facts = facts or {}
-    entry = AccessEntry(
-        actor_id=getattr(actor, "id", None),
-        actor_name=(getattr(actor, "username", "") or "")[:64],
-        on_behalf_of_id=facts.get("on_behalf_of_id"),
-        subject_person_id=person_id,
-        fields=sorted(set(fields)),
-        via=via,
-        purpose=purpose[:500],
-        request_id=str(facts.get("request_id", ""))[:64],
-    )
-    session.add(entry)
-    return entry
+    now: datetime | None = None,
+) -> None:
+    """Record that ``actor`` was shown ``fields`` of person ``person_id`` for ``purpose``
+    (``masked``: the sensitive values were shown masked; a masked display may have no
+    purpose, a full one must).
+
+    Identical displays on one day (viewer, person, ``via``, purpose, fields, masked) are
+    one row with a count. The entry is written with the session's next commit — one
+    upsert statement for everything logged since — or, if the session ends without one,
+    on its own straight after: a page that shows a person and commits nothing is still
+    in the person's log."""
+    log_accesses(session, [access_row(actor=actor, person_id=person_id, fields=fields,
+                                      purpose=purpose, via=via, facts=facts, masked=masked,
+                                      now=now)])
+
+
+def log_accesses(session: Session, rows: Iterable[Mapping[str, Any]]) -> int:
+    """Queue several entries made by :func:`access_row` (a list page: one per person
+    shown); like :func:`log_access`, they go out in one statement. Returns how many.
+
+    A person shown twice by one request (a record page and its household list) counts
+    once: queued rows with the same key and request id merge without adding."""
+    pending: dict[str, dict[str, Any]] = session.info.setdefault(_PENDING, {})
+    n = 0
+    for row in rows:
+        n += 1
+        same = pending.get(row["key"])
+        if same is None:
+            pending[row["key"]] = dict(row)
+            continue
+        if not (row["request_id"] and row["request_id"] == same["request_id"]):
+            same["count"] += row["count"]
+        same["last_at"] = max(same["last_at"], row["last_at"])
+    return n
+
+
+def write_access_log(session: Session) -> int:
+    """Write the queued entries now, in the session's transaction (tests, and callers
+    that want them visible before their commit). Returns how many rows were upserted."""
+    pending = session.info.pop(_PENDING, None)
+    if not pending:
+        return 0
+    return _upsert(session, list(pending.values()))
+
+
+def _upsert(executor: Any, rows: list[dict[str, Any]]) -> int:
+    """``INSERT ... ON CONFLICT (key) DO UPDATE SET count = count + n, last_at = latest``
+    in batches of :data:`_BATCH` (one statement for a page)."""
+    table = AccessEntry.__table__
+    dialect = executor.get_bind().dialect.name if isinstance(executor, Session) \
+        else executor.dialect.name
+    for start in range(0, len(rows), _BATCH):
+        chunk = rows[start:start + _BATCH]
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+
+            latest = func.greatest
+        elif dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+
+            latest = func.max  # two arguments: SQLite's scalar max()
+        else:  # pragma: no cover - the two supported databases
+            executor.execute(insert(table), chunk)
+            continue
+        stmt = dialect_insert(table).values(chunk)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[table.c["key"]],
+            set_={"count": table.c["count"] + stmt.excluded["count"],
+                  "last_at": latest(table.c["last_at"], stmt.excluded["last_at"])},
+        )
+        executor.execute(stmt)
+    return len(rows)
+
+
+@event.listens_for(Session, "before_commit")
+def _write_before_commit(session: Session) -> None:
+    """Queued entries go out in the transaction being committed (not in a savepoint's:
+    the outer commit writes them once)."""
+    if session.in_nested_transaction():
+        return
+    pending = session.info.get(_PENDING)
+    if pending:
+        _upsert(session, list(pending.values()))
+
+
+@event.listens_for(Session, "after_commit")
+def _written(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _write_left_over(session: Session, transaction: Any) -> None:
+    """A session that ends (rollback, close) with entries still queued writes them in a
+    transaction of their own: what was shown stays shown, whatever else the view did."""
+    if transaction.parent is not None:
+        return
+    pending = session.info.pop(_PENDING, None)
+    if not pending:
+        return
+    try:
+        with session.get_bind().begin() as conn:
+            _upsert(conn, list(pending.values()))
+    except Exception:  # never turn a finished request into an error; say so loudly
+        _log.exception("could not write %d access-log entries", len(pending))
 
 
 def access_log_for(person_id: int) -> Select:
-    """The query behind "who accessed my data": newest first."""
+    """The query behind "who accessed my data": the latest display first."""
     return (
         select(AccessEntry)
         .where(AccessEntry.subject_person_id == person_id)
-        .order_by(AccessEntry.at.desc(), AccessEntry.id.desc())
+        .order_by(AccessEntry.last_at.desc(), AccessEntry.id.desc())
     )
 
 

@@ -9,10 +9,8 @@ docs/events.md. In-process observers use the blinker signals in ``core.events.si
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, missing
@@ -21,61 +19,19 @@ from sqlalchemy.orm import Session
 
 from core.db import utcnow
 from core.events.models import Delivery, OutboxEvent
-
-Handler = Callable[["Event", Session], None]
+from core.events.types import (
+    Event,
+    EventError,
+    EventType,
+    Handler,
+    PublishedEvent,
+    Subscriber,
+)
 
 #: ``<area>.<entity>.<past-tense verb>``, e.g. ``registry.person.moved``.
 EVENT_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
 #: The areas core may publish under; a plugin publishes under its own id only.
 CORE_AREAS = frozenset({"core", "identity", "registry", "events", "audit"})
-
-
-class EventError(ValueError):
-    """Refused at once, in the caller: an unknown event name or invalid payload at
-    ``publish``, a badly named or duplicate declaration, a duplicate subscriber. Failing
-    here rather than in a worker later keeps the mistake next to the code that made it."""
-
-
-@dataclass(frozen=True)
-class EventType:
-    name: str
-    schema: type[Schema]
-    doc: str
-    owner: str
-
-
-@dataclass(frozen=True)
-class Subscriber:
-    id: str  # stable across processes: "<owner>:<name>"
-    pattern: str  # an event name, or a glob such as "registry.person.*"
-    handler: Handler
-    owner: str
-
-    def matches(self, event_name: str) -> bool:
-        return fnmatch.fnmatchcase(event_name, self.pattern)
-
-
-@dataclass(frozen=True)
-class Event:
-    """What a subscriber receives: the outbox ``id`` (a handle for idempotency), ``name``,
-    a private copy of the ``payload``, ``created_at`` (UTC) and the ``attempt`` number."""
-
-    id: int
-    name: str
-    payload: dict[str, Any]
-    created_at: Any
-    attempt: int = 1
-
-
-@dataclass(frozen=True)
-class PublishedEvent:
-    """What ``publish`` returns: the outbox row's ``id`` (already assigned, no flush needed),
-    the ``name``, the validated ``payload`` as stored, and ``created_at`` (UTC)."""
-
-    id: int
-    name: str
-    payload: dict[str, Any]
-    created_at: Any
 
 
 #: Built once (its compiled form is cached). No explicit RETURNING: SQLAlchemy reports the

@@ -1,8 +1,8 @@
 """``shequ events ...`` (inspect deliveries, retry dead letters) and ``shequ worker``.
 
-``core.cli`` imports this module while it is itself being imported, so everything from
-``core.cli`` (the :class:`~core.cli.AppContext` that builds the app once per command) is
-imported inside the functions, never at the top.
+Each command receives the invocation's :class:`~core.cli.context.AppContext` as
+``ctx`` (``click.pass_obj``: the ``shequ`` group puts it in ``ctx.obj`` and builds the
+app at most once); this module never imports ``core.cli``, which imports it.
 """
 
 from __future__ import annotations
@@ -11,16 +11,12 @@ import signal
 import threading
 import time
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-
-def _ctx() -> Any:
-    """The command's :class:`core.cli.AppContext` (the app is built on first use)."""
-    from core.cli import AppContext
-
-    return click.get_current_context().ensure_object(AppContext)
+if TYPE_CHECKING:
+    from core.cli.context import AppContext
 
 
 def _when(value: datetime | None) -> str:
@@ -51,11 +47,12 @@ def events() -> None:
               help="Only deliveries with this status.")
 @click.option("--subscriber", default=None, help="Only this subscriber ('plugin:name').")
 @click.option("--limit", type=click.IntRange(1, 10000), default=50, show_default=True)
-def events_list(status: str | None, subscriber: str | None, limit: int) -> None:
+@click.pass_obj
+def events_list(ctx: AppContext, status: str | None, subscriber: str | None, limit: int) -> None:
     """Counts by status, then the most recent deliveries."""
     from core.events.delivery import list_deliveries, status_counts
 
-    kernel = _ctx().kernel
+    kernel = ctx.kernel
     with kernel.db.session_scope() as session:
         counts = status_counts(session)
         rows = list_deliveries(session, status=status, subscriber=subscriber, limit=limit)
@@ -66,11 +63,12 @@ def events_list(status: str | None, subscriber: str | None, limit: int) -> None:
 @events.command("dead")
 @click.option("--subscriber", default=None, help="Only this subscriber ('plugin:name').")
 @click.option("--limit", type=click.IntRange(1, 10000), default=100, show_default=True)
-def events_dead(subscriber: str | None, limit: int) -> None:
+@click.pass_obj
+def events_dead(ctx: AppContext, subscriber: str | None, limit: int) -> None:
     """Dead letters (deliveries that failed events.max_attempts times) with their last error."""
     from core.events.delivery import list_deliveries
 
-    kernel = _ctx().kernel
+    kernel = ctx.kernel
     with kernel.db.session_scope() as session:
         rows = list_deliveries(session, status="dead", subscriber=subscriber, limit=limit)
     _print_rows(rows, errors=True)
@@ -84,7 +82,10 @@ def events_dead(subscriber: str | None, limit: int) -> None:
 @click.option("--id", "ids", type=int, multiple=True, help="Delivery id (repeatable).")
 @click.option("--subscriber", default=None, help="Every dead letter of this subscriber.")
 @click.option("--all", "retry_all", is_flag=True, help="Every dead letter.")
-def events_retry(ids: tuple[int, ...], subscriber: str | None, retry_all: bool) -> None:
+@click.pass_obj
+def events_retry(
+    ctx: AppContext, ids: tuple[int, ...], subscriber: str | None, retry_all: bool
+) -> None:
     """Send dead letters again: back to pending, attempts reset."""
     from core.events.delivery import retry_dead
 
@@ -92,16 +93,17 @@ def events_retry(ids: tuple[int, ...], subscriber: str | None, retry_all: bool) 
         raise click.UsageError("say which: --id N (repeatable), --subscriber S, or --all")
     if retry_all and (ids or subscriber):
         raise click.UsageError("--all cannot be combined with --id or --subscriber")
-    kernel = _ctx().kernel
+    kernel = ctx.kernel
     with kernel.db.session_scope() as session:
         count = retry_dead(session, ids=list(ids) if ids else None, subscriber=subscriber)
     click.echo(f"{count} dead letter(s) set back to pending")
 
 
 @events.command("types")
-def events_types() -> None:
+@click.pass_obj
+def events_types(ctx: AppContext) -> None:
     """Declared event types with their owner, documentation and subscribers."""
-    bus = _ctx().kernel.bus
+    bus = ctx.kernel.bus
     if not bus.types:
         click.echo("(no event types declared)")
     for name in sorted(bus.types):
@@ -127,7 +129,10 @@ def events_types() -> None:
               help="Seconds between polls when idle (default: events.poll_interval).")
 @click.option("--report", type=click.FloatRange(0.1, 86400), default=10.0, show_default=True,
               help="Seconds between progress lines.")
-def worker(once: bool, batch: int | None, poll: float | None, report: float) -> None:
+@click.pass_obj
+def worker(
+    ctx: AppContext, once: bool, batch: int | None, poll: float | None, report: float
+) -> None:
     """Deliver events from the outbox until SIGTERM or Ctrl+C.
 
     Run as many as you like against PostgreSQL: they share the work without delivering
@@ -137,7 +142,7 @@ def worker(once: bool, batch: int | None, poll: float | None, report: float) -> 
     from core.events.delivery import RunStats, run_once
     from core.jobs import Schedule
 
-    app = _ctx().app
+    app = ctx.app
     kernel = app.extensions["shequ"]
     bus = kernel.bus
     poll = poll if poll is not None else float(bus.settings["poll_interval"])

@@ -48,11 +48,12 @@ from sqlalchemy.orm import Session, SessionTransaction
 from core.db import Database, UTCDateTime, utcnow
 from core.events import signals
 from core.events.models import Delivery, OutboxEvent
+from core.events.types import Event
 
 if TYPE_CHECKING:
     from flask import Flask
 
-    from core.events import Event, EventBus
+    from core.events import EventBus
 
 log = logging.getLogger("shequ.events")
 
@@ -294,8 +295,6 @@ def _attempt(session: Session, bus: EventBus, row: Any, clock: Clock) -> _Outcom
     ``begin_nested`` flush an UPDATE, which also forced its SAVEPOINT and RELEASE out:
     three round trips per delivery. Now SQLAlchemy emits the SAVEPOINT only when the
     handler touches the database, and a handler that does not costs no round trip."""
-    from core.events import Event
-
     sub = bus.subscribers[row.subscriber]
     attempts = row.attempts + 1
     event = Event(
@@ -781,10 +780,8 @@ def _stop_at_exit(ref: weakref.ReferenceType[Dispatcher]) -> None:
 
 
 def init_app(app: Flask, kernel: Any, bus: EventBus) -> None:
-    """Register the admin page and, in ``"thread"`` mode, the embedded dispatcher."""
-    from core.events.views import bp
-
-    app.register_blueprint(bp)
+    """In ``"thread"`` mode, start the embedded dispatcher with the app. (The admin page,
+    ``core.events.views``, is a web-layer module: ``create_app`` registers it.)"""
     if bus.settings["delivery"] != "thread":
         return  # "worker": `shequ worker` delivers; "manual": the caller does
     dispatcher = Dispatcher(app, bus)

@@ -3,6 +3,9 @@
 Dead letters are the one part of the event bus that needs a person: something failed
 ``events.max_attempts`` times, and after fixing the cause an admin sends it again. The
 page reads with ``core.events.read``; retrying needs ``core.events.retry``.
+
+A web-layer module (it checks permissions through ``core.identity``), so the bus never
+imports it: ``create_app`` registers :data:`bp` (docs/architecture.md, "Layers").
 """
 
 from __future__ import annotations

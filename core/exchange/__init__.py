@@ -48,11 +48,13 @@ def _has_clients(kernel: Any) -> bool:
 
 def init_app(app: Any, kernel: Any) -> None:
     """Declare the internal webhook event, add the exchange permissions to the kernel's
-    tables (after identity built them), register the admin pages, and subscribe the
-    webhook handlers when this installation has clients."""
-    from core.exchange import services
+    tables (after identity built them), register the admin pages, set the callback
+    network policy from ``[exchange]``, and subscribe the webhook handlers when this
+    installation has clients."""
+    from core.exchange import netguard, services
     from core.exchange.views import bp
 
+    services.set_network_policy(kernel.bus, netguard.policy_from_config(kernel.config))
     if services.QUEUED_EVENT not in kernel.bus.types:
         kernel.bus.declare(
             services.QUEUED_EVENT,

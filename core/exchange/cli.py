@@ -1,22 +1,20 @@
 """``shequ exchange ...``: clients, replays and the data standard from the command line.
 
-``core.cli`` imports this module while it is itself being imported, so the app context
-comes from :func:`_ctx` inside each command, never from a top-level import of core.cli.
+Each command receives the invocation's :class:`~core.cli.context.AppContext` as
+``ctx`` (``click.pass_obj``: the ``shequ`` group puts it in ``ctx.obj`` and builds the
+app at most once); this module never imports ``core.cli``, which imports it.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-
-def _ctx() -> Any:
-    from core.cli import AppContext
-
-    return click.get_current_context().ensure_object(AppContext)
+if TYPE_CHECKING:
+    from core.cli.context import AppContext
 
 
 def _client(session: Any, name: str) -> Any:
@@ -39,13 +37,15 @@ def exchange() -> None:
 @click.option("--event", "events", multiple=True, help="An event type it may receive (repeat).")
 @click.option("--scope", "scopes", multiple=True, help="A registry data scope (repeat).")
 @click.option("--callback", default=None, help="Webhook address; omit for feed-only clients.")
+@click.pass_obj
 def add_client(
+    ctx: AppContext,
     name: str, contact: str, events: tuple[str, ...], scopes: tuple[str, ...], callback: str | None
 ) -> None:
     """Register a client; prints its webhook secret and feed token (shown once)."""
     from core.exchange import services
 
-    kernel = _ctx().kernel
+    kernel = ctx.kernel
     with kernel.db.session_scope() as session:
         try:
             client, secret, token = services.create_client(
@@ -65,11 +65,12 @@ def add_client(
 
 
 @exchange.command("list")
-def list_clients() -> None:
+@click.pass_obj
+def list_clients(ctx: AppContext) -> None:
     """Clients with their status and grants."""
     from core.exchange.services import list_clients as all_clients
 
-    kernel = _ctx().kernel
+    kernel = ctx.kernel
     with kernel.db.session_scope() as session:
         rows = all_clients(session)
         if not rows:
@@ -90,11 +91,12 @@ def list_clients() -> None:
     show_default=True,
     help="Hours the old secret still signs too; 0 ends it at once (a leak).",
 )
-def rotate_secret(name: str, grace_hours: float) -> None:
+@click.pass_obj
+def rotate_secret(ctx: AppContext, name: str, grace_hours: float) -> None:
     """A new webhook signing secret (printed once)."""
     from core.exchange.services import rotate_secret as rotate
 
-    kernel = _ctx().kernel
+    kernel = ctx.kernel
     with kernel.db.session_scope() as session:
         secret = rotate(session, _client(session, name), grace_hours=grace_hours)
     click.echo(f"secret: {secret}")
@@ -102,11 +104,12 @@ def rotate_secret(name: str, grace_hours: float) -> None:
 
 @exchange.command("rotate-token")
 @click.argument("name")
-def rotate_token(name: str) -> None:
+@click.pass_obj
+def rotate_token(ctx: AppContext, name: str) -> None:
     """A new feed token (printed once); the old one stops working."""
     from core.exchange.services import rotate_token as rotate
 
-    kernel = _ctx().kernel
+    kernel = ctx.kernel
     with kernel.db.session_scope() as session:
         token = rotate(session, _client(session, name))
     click.echo(f"token: {token}")
@@ -115,11 +118,12 @@ def rotate_token(name: str) -> None:
 @exchange.command("suspend")
 @click.argument("name")
 @click.option("--reason", required=True)
-def suspend(name: str, reason: str) -> None:
+@click.pass_obj
+def suspend(ctx: AppContext, name: str, reason: str) -> None:
     """Suspend a client at once: no webhook, no feed, no facts."""
     from core.exchange import services
 
-    kernel = _ctx().kernel
+    kernel = ctx.kernel
     with kernel.db.session_scope() as session:
         try:
             services.suspend_client(session, _client(session, name), reason=reason)
@@ -130,12 +134,13 @@ def suspend(name: str, reason: str) -> None:
 
 @exchange.command("resume")
 @click.argument("name")
-def resume(name: str) -> None:
+@click.pass_obj
+def resume(ctx: AppContext, name: str) -> None:
     """Make a suspended client active again; events of the suspension are not sent
     unless replayed (`shequ exchange replay`)."""
     from core.exchange.services import resume_client
 
-    kernel = _ctx().kernel
+    kernel = ctx.kernel
     with kernel.db.session_scope() as session:
         resume_client(session, _client(session, name))
     click.echo(f"{name}: active")
@@ -145,11 +150,12 @@ def resume(name: str) -> None:
 @click.argument("name")
 @click.option("--from", "from_id", type=int, required=True, help="First outbox event id.")
 @click.option("--to", "to_id", type=int, required=True, help="Last outbox event id.")
-def replay(name: str, from_id: int, to_id: int) -> None:
+@click.pass_obj
+def replay(ctx: AppContext, name: str, from_id: int, to_id: int) -> None:
     """Queue the client's allowed events in an id range again."""
     from core.exchange import services
 
-    kernel = _ctx().kernel
+    kernel = ctx.kernel
     with kernel.db.session_scope() as session:
         try:
             count = services.replay(
@@ -169,11 +175,12 @@ def replay(name: str, from_id: int, to_id: int) -> None:
     type=click.Choice(["queued", "failed", "dead", "delivered", "cancelled"]),
 )
 @click.option("--limit", type=click.IntRange(1, 10000), default=50, show_default=True)
-def deliveries(name: str | None, status: str | None, limit: int) -> None:
+@click.pass_obj
+def deliveries(ctx: AppContext, name: str | None, status: str | None, limit: int) -> None:
     """Recent webhooks, newest first, with attempts and last error."""
     from core.exchange.services import list_deliveries
 
-    kernel = _ctx().kernel
+    kernel = ctx.kernel
     with kernel.db.session_scope() as session:
         client_id = _client(session, name).id if name else None
         rows = list_deliveries(session, client_id=client_id, status=status, limit=limit)
@@ -196,11 +203,12 @@ def deliveries(name: str | None, status: str | None, limit: int) -> None:
     help="Write core/exchange/standard.lock.json (refused when a schema changed "
     "without a version bump).",
 )
-def standard_cmd(as_json: bool, lock: bool) -> None:
+@click.pass_obj
+def standard_cmd(ctx: AppContext, as_json: bool, lock: bool) -> None:
     """Print the data standard as Markdown (docs/data-standard.md is this output)."""
     from core.exchange import standard
 
-    schemas = standard.collect(_ctx().kernel)
+    schemas = standard.collect(ctx.kernel)
     if lock:
         stale = standard.unbumped_changes(schemas, standard.read_lock())
         if stale:

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
+import logging
 import secrets
 import time
-import urllib.error
-import urllib.request
+import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,14 +32,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from marshmallow import Schema, fields
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.audit.models import AccessEntry
-from core.audit.services import log_access, log_audit
+from core.audit import services as audit
+from core.audit.services import log_audit
 from core.db import utcnow
 from core.events.models import Delivery, OutboxEvent
-from core.exchange import scoping
+from core.exchange import netguard, scoping
 from core.exchange.models import ExchangeClient, ExchangeDelivery
 from core.exchange.standard import INTERNAL_PREFIX, STANDARD_VERSION
 
@@ -60,6 +61,39 @@ SECRET_PREFIX = "whsec_"
 FEED_SCAN = 1000
 FEED_MAX_LIMIT = 200
 VIA = "exchange"
+#: What an administrator sees when a webhook could not be delivered for a network reason
+#: (refused, timed out, reset, not an HTTP answer, name unknown): one text for all, so
+#: the error does not tell an open port from a closed one. The detail is in the server log.
+NETWORK_ERROR = "could not deliver (network error)"
+#: The callback address resolved to an address the network policy refuses.
+ADDRESS_REFUSED = "could not deliver (address not allowed)"
+
+log = logging.getLogger(__name__)
+#: The network policy of each app, keyed by its event bus (several apps live in one
+#: process in tests): set by ``core.exchange.init_app`` from ``[exchange]`` in config.
+_POLICIES: weakref.WeakKeyDictionary[Any, netguard.NetworkPolicy] = weakref.WeakKeyDictionary()
+
+
+def set_network_policy(bus: Any, policy: netguard.NetworkPolicy) -> None:
+    """Use ``policy`` for the callbacks of the app whose event bus is ``bus``."""
+    _POLICIES[bus] = policy
+
+
+def network_policy(bus: Any) -> netguard.NetworkPolicy:
+    """The app's policy; the strict one (no private network) when none was configured."""
+    try:
+        return _POLICIES.get(bus, netguard.STRICT)
+    except TypeError:  # not weak-referenceable
+        return netguard.STRICT
+
+
+def actor_name(client: ExchangeClient) -> str:
+    """How an exchange client appears in access and audit logs: ``exchange:<name>``."""
+    return f"exchange:{client.name}"[:64]
+
+
+def _client_actor(client: ExchangeClient) -> SimpleNamespace:
+    return SimpleNamespace(id=None, username=actor_name(client))
 
 
 def N_(message: str) -> str:
@@ -129,15 +163,40 @@ def _check_grants(
     return event_types, scopes
 
 
-def _check_url(url: str | None) -> str | None:
+def _check_url(url: str | None, policy: netguard.NetworkPolicy) -> str | None:
+    """A callback address in shape and allowed by the network policy, as far as can be
+    told without DNS (the resolved address is checked again at every send)."""
     url = (url or "").strip()
     if not url:
         return None
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc or len(url) > 500:
+    try:
+        parts.port  # noqa: B018 (raises for a port that is not a number or out of range)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname) and len(url) <= 500
+    except ValueError:
+        ok = False
+    if not ok:
         raise ExchangeError(
             N_("Give an http:// or https:// address, at most 500 characters."), "callback_url"
         )
+    if parts.username is not None or parts.password is not None:
+        raise ExchangeError(
+            N_("Give the address without a user name or password."), "callback_url"
+        )
+    try:
+        netguard.check_url(url, policy)
+    except netguard.AddressRefused as exc:
+        if exc.reason == netguard.PRIVATE:
+            raise ExchangeError(
+                N_("This is a private network address: webhooks go there only when its "
+                   "network is listed in exchange.allowed_networks in the configuration."),
+                "callback_url",
+            ) from None
+        raise ExchangeError(
+            N_("Webhooks are never sent to this machine, to link-local, multicast or "
+               "reserved addresses, or to a cloud metadata service."),
+            "callback_url",
+        ) from None
     return url
 
 
@@ -173,7 +232,7 @@ def create_client(
         contact=(contact or "").strip()[:200],
         event_types=types,
         scopes=granted,
-        callback_url=_check_url(callback_url),
+        callback_url=_check_url(callback_url, network_policy(bus)),
         secret=secret,
         token_digest=_digest(token),
         token_prefix=token[:10],
@@ -216,7 +275,7 @@ def update_client(
     client.name = _check_name(session, name, client.id)
     client.event_types, client.scopes = _check_grants(bus, event_types, scopes)
     client.contact = (contact or "").strip()[:200]
-    client.callback_url = _check_url(callback_url)
+    client.callback_url = _check_url(callback_url, network_policy(bus))
     log_audit(
         session,
         "exchange.client.updated",
@@ -349,10 +408,45 @@ def envelope_for(
     }
 
 
+def disclosure_purpose(client: ExchangeClient, event_type: str, channel: str) -> str:
+    """The purpose written to the access log when ``client`` receives an event: which
+    department received what and how (identical entries of a day aggregate)."""
+    return f"{client.name}: {event_type} ({channel})"
+
+
+def log_accesses(
+    session: Session,
+    *,
+    actor: Any,
+    person_ids: Iterable[int],
+    fields: Iterable[str],
+    purpose: str,
+    via: str,
+    masked: bool = False,
+) -> int:
+    """One access-log entry per person, through the audit service's batch writer (so the
+    entries aggregate per day like every other display); returns how many persons. The
+    callers write the queue out (:func:`core.audit.services.write_access_log`) before
+    they return, in their own transaction: a bus handler runs in a savepoint, and the
+    entries must commit (or roll back) with the disclosure itself."""
+    ids = sorted(set(person_ids))
+    fields = sorted(set(fields))
+    now = utcnow()
+    return audit.log_accesses(
+        session,
+        [
+            audit.access_row(actor=actor, person_id=pid, fields=fields, purpose=purpose,
+                             via=via, masked=masked, now=now)
+            for pid in ids
+        ],
+    )
+
+
 def log_disclosure(
     session: Session, client: ExchangeClient, envelope: Mapping[str, Any], *, channel: str
 ) -> int:
-    """Write one access-log entry per person the envelope names; returns how many."""
+    """Write one access-log entry per person the envelope names (viewer
+    ``exchange:<client>``, via ``exchange``, the fields sent, in full); returns how many."""
     from core.registry.models import Person
 
     data = envelope["data"]
@@ -363,24 +457,15 @@ def log_disclosure(
     if not ids:
         return 0
     keys = sorted(k for k in data if scoping.field_scope(k) is not None) or ["person_id"]
-    purpose = f"{client.name}: {envelope['type']} #{envelope['id']} ({channel})"
-    session.execute(
-        insert(AccessEntry),
-        [
-            {
-                "at": utcnow(),
-                "actor_id": None,
-                "actor_name": client.name[:64],
-                "subject_person_id": pid,
-                "fields": keys,
-                "via": VIA,
-                "purpose": purpose[:500],
-                "request_id": "",
-            }
-            for pid in sorted(ids)
-        ],
+    return log_accesses(
+        session,
+        actor=_client_actor(client),
+        person_ids=ids,
+        fields=keys,
+        purpose=disclosure_purpose(client, str(envelope["type"]), channel),
+        via=VIA,
+        masked=False,
     )
-    return len(ids)
 
 
 # ---------------------------------------------------------------------------- signing
@@ -423,30 +508,32 @@ def verify(
     )
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A receiver that redirects has not taken the webhook; following it could send the
-    data somewhere the administrator never approved."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirect)
-
-
-def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> int:
-    """POST and return the status code; connection problems raise :class:`WebhookError`."""
-    if urlsplit(url).scheme not in ("http", "https"):
-        raise WebhookError("only http and https callback addresses are used")
-    # The scheme is checked just above (and when the address was saved).
-    req = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")  # noqa: S310
+def post(
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    timeout: float,
+    policy: netguard.NetworkPolicy = netguard.STRICT,
+) -> int:
+    """POST over a connection pinned to an address the policy allows (checked after DNS)
+    and return the status code; redirects are not followed (a receiver that redirects
+    has not taken the webhook, and following could send data somewhere nobody approved).
+    Any failure raises :class:`WebhookError` with a message that does not reveal port
+    state; the detail goes to the server log."""
     try:
-        with _opener.open(req, timeout=timeout) as resp:
-            return int(resp.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
-    except (urllib.error.URLError, OSError) as exc:
-        raise WebhookError(f"could not reach the receiver: {getattr(exc, 'reason', exc)}") from None
+        return netguard.post(url, body, headers, timeout, policy)
+    except netguard.AddressRefused as exc:
+        log.warning("webhook to %s refused by the network policy: %s", _safe_url(url), exc)
+        raise WebhookError(ADDRESS_REFUSED) from None
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        log.warning("webhook to %s failed: %s: %s", _safe_url(url), type(exc).__name__, exc)
+        raise WebhookError(NETWORK_ERROR) from None
+
+
+def _safe_url(url: str) -> str:
+    """The callback address for the log, without its query (it may carry a key)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
 
 
 # ---------------------------------------------------------------------------- webhooks
@@ -501,10 +588,17 @@ def fan_out_event(session: Session, bus: Any, event: Any) -> int:
     return count
 
 
-def send_webhook(session: Session, delivery_id: int, *, timeout: float = WEBHOOK_TIMEOUT) -> str:
+def send_webhook(
+    session: Session,
+    delivery_id: int,
+    *,
+    timeout: float | None = None,
+    policy: netguard.NetworkPolicy = netguard.STRICT,
+) -> str:
     """Send one queued webhook. Returns the outcome; raises :class:`WebhookError` when the
     receiver did not take it, so the bus retries. Scopes and the client's status are
-    checked again now: a client suspended or narrowed meanwhile receives nothing."""
+    checked again now: a client suspended or narrowed meanwhile receives nothing. The
+    callback's address is checked against ``policy`` after resolution, every time."""
     row = session.get(ExchangeDelivery, delivery_id)
     if row is None or row.status != "queued":
         return "skipped"
@@ -529,13 +623,16 @@ def send_webhook(session: Session, delivery_id: int, *, timeout: float = WEBHOOK
         "X-Shequ-Timestamp": timestamp,
         "X-Shequ-Signature": signature_header(client, timestamp, body),
     }
-    status = post(client.callback_url, body, headers, timeout)
+    status = post(
+        client.callback_url, body, headers, timeout or WEBHOOK_TIMEOUT, policy
+    )
     if not 200 <= status < 300:
         raise WebhookError(f"the receiver answered HTTP {status}")
     row.status = "delivered"
     row.response_status = status
     row.delivered_at = utcnow()
     log_disclosure(session, client, envelope, channel="webhook")
+    audit.write_access_log(session)
     return "delivered"
 
 
@@ -549,7 +646,7 @@ def ensure_subscribed(bus: Any) -> bool:
         fan_out_event(session, bus, event)
 
     def exchange_webhook(event: Any, session: Session) -> None:
-        send_webhook(session, int(event.payload["delivery_id"]))
+        send_webhook(session, int(event.payload["delivery_id"]), policy=network_policy(bus))
 
     owner, bus._owner = bus._owner, "core"
     try:
@@ -733,6 +830,7 @@ def feed_page(
         log_disclosure(session, client, envelope, channel="feed")
         if len(items) >= limit:
             break
+    audit.write_access_log(session)
     return items, cursor
 
 
@@ -775,16 +873,17 @@ def answer_fact(
     answer = active
     if fact == "person.in_community":
         answer = active and person_community(session, person.id) == community
-    actor = SimpleNamespace(id=None, username=client.name)
+    actor = _client_actor(client)
     if person is not None:
-        log_access(
+        log_accesses(
             session,
             actor=actor,
-            person_id=person.id,
+            person_ids=[person.id],
             fields=["id_number"],
             via=VIA,
             purpose=f"{client.name}: fact {fact} (query)",
         )
+        audit.write_access_log(session)
     # Every question, found or not, is in the audit log: probing shows up there.
     log_audit(
         session,

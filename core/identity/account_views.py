@@ -8,11 +8,9 @@ password form stay in ``core.identity.views`` (blueprint ``identity``, same URL 
 
 from __future__ import annotations
 
-import functools
 import math
 import re
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
@@ -41,7 +39,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from core.audit.services import access_log_for, log_audit
 from core.audit.web import request_facts
 from core.db import current_session, utcnow
-from core.identity import limits, require, require_login, session_row
+from core.identity import limits, require, require_login, require_personal, session_row
 from core.identity.models import User
 from core.identity.notifications import mark_read, notifications_for, unread_count
 from core.identity.services import (
@@ -101,20 +99,6 @@ def _cfg() -> dict[str, Any]:
 def _me() -> User:
     """The account the pages are about (the resident, when a worker acts for one)."""
     return current_session().merge(current_user.user)
-
-
-def not_while_assisting(view: Callable) -> Callable:
-    """Sessions, tokens and verification belong to the resident alone: a worker acting for
-    them is sent back to the account page (the password form does the same)."""
-
-    @functools.wraps(view)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        if current_user.is_authenticated and current_user.agent is not None:
-            flash(_("Only the resident can do this, not someone acting for them."), "error")
-            return redirect(url_for("account.index"))
-        return view(*args, **kwargs)
-
-    return wrapped
 
 
 def field_errors(form: FlaskForm, exc: IdentityError, fields: dict[str, str]) -> None:
@@ -339,7 +323,7 @@ def signup():
 
 
 @bp.route("/")
-@require_login
+@require_login("identity.own.profile")
 def index():
     user = _me()
     return render_template(
@@ -393,8 +377,7 @@ def _verify_limit() -> tuple[Any, tuple[str, str]]:
 
 
 @bp.route("/verify", methods=["GET", "POST"])
-@require_login
-@not_while_assisting
+@require_personal("identity.own.verification", verified=False)
 def verify():
     """Self-service verification: name, ID number and phone must match the registry."""
     user = _me()
@@ -409,9 +392,8 @@ def verify():
         session = current_session()
         facts = request_facts()
         item, key = _verify_limit()
-        rate = limits.limiter.limiter
-        if not rate.hit(item, *key):
-            reset = rate.get_window_stats(item, *key).reset_time
+        if not limits.hit(item, *key):
+            reset = limits.reset_at(item, *key)
             record_verification_attempt(session, user, "throttled", facts=facts)
             session.commit()
             throttled = True
@@ -419,36 +401,27 @@ def verify():
             retry_at = format_time(datetime.fromtimestamp(reset, tz=UTC), "HH:mm")
             headers["Retry-After"] = str(max(math.ceil(reset - time.time()), 1))
         else:
+            # Enumeration-safe: a person bound to another account answers exactly like a
+            # mismatch, and the page says what a genuine resident can do next.
+            person_id = self_verify(
+                session,
+                user,
+                name=form.name.data,
+                id_number=form.id_number.data,
+                phone=form.phone.data,
+                bus=_kernel().bus,
+                facts=facts,
+            )
             try:
-                person_id = self_verify(
-                    session,
-                    user,
-                    name=form.name.data,
-                    id_number=form.id_number.data,
-                    phone=form.phone.data,
-                    bus=_kernel().bus,
-                    facts=facts,
-                )
-            except IdentityError as exc:
-                session.commit()  # keeps the audit entry of the attempt
-                field_errors(form, exc, {"person": "name"})
-                status = 409
-            else:
-                try:
-                    session.commit()
-                except IntegrityError:  # bound to another account at the same moment
-                    session.rollback()
-                    form.name.errors = [
-                        *form.name.errors,
-                        _("This person is already bound to another account."),
-                    ]
-                    person_id, status = None, 409
-                if person_id is not None:
-                    flash(_("Your account is verified."), "success")
-                    return redirect(url_for("account.index"))
-                if status != 409:
-                    mismatch = True
-                    status = 422
+                session.commit()  # the binding, or the audit entry of the attempt
+            except IntegrityError:  # bound to another account at the same moment
+                session.rollback()
+                person_id = None
+            if person_id is not None:
+                flash(_("Your account is verified."), "success")
+                return redirect(url_for("account.index"))
+            mismatch = True
+            status = 422
     # The ID number is never sent back to the browser (security.md R09).
     form.id_number.data = ""
     return (
@@ -469,8 +442,7 @@ def verify():
 
 
 @bp.route("/sessions")
-@require_login
-@not_while_assisting
+@require_personal("identity.own.sessions", verified=False)
 def sessions():
     rows = list_active_sessions(current_session(), _me())
     return render_template(
@@ -482,8 +454,7 @@ def sessions():
 
 
 @bp.route("/sessions/<int:session_id>/end", methods=["POST"])
-@require_login
-@not_while_assisting
+@require_personal("identity.own.sessions", verified=False)
 def end_session_view(session_id: int):
     session = current_session()
     user = _me()
@@ -500,8 +471,7 @@ def end_session_view(session_id: int):
 
 
 @bp.route("/sessions/end-others", methods=["POST"])
-@require_login
-@not_while_assisting
+@require_personal("identity.own.sessions", verified=False)
 def end_other_sessions_view():
     session = current_session()
     count = end_other_sessions(
@@ -557,8 +527,8 @@ def _permission_choices() -> list[tuple[str, str]]:
 
 
 @bp.route("/tokens", methods=["GET", "POST"])
+@require_personal("identity.own.tokens", verified=False)
 @require("identity.token.create")
-@not_while_assisting
 def tokens():
     """Personal API tokens: list, create (shown once), revoke."""
     session = current_session()
@@ -598,8 +568,7 @@ def tokens():
 
 
 @bp.route("/tokens/<int:token_id>/revoke", methods=["POST"])
-@require_login
-@not_while_assisting
+@require_personal("identity.own.tokens", verified=False)
 def revoke_token_view(token_id: int):
     """Revoking needs only the account: someone who lost the permission to create tokens
     must still be able to switch off the ones they made."""
@@ -622,14 +591,14 @@ def revoke_token_view(token_id: int):
 
 
 @bp.route("/notifications")
-@require_login
+@require_login("identity.own.notifications")
 def notifications():
     page = paged(notifications_for(current_user.id))
     return render_template("account/notifications.html", page=page, local_link=local_link)
 
 
 @bp.route("/notifications/<int:note_id>/read", methods=["POST"])
-@require_login
+@require_login("identity.own.notifications")
 def notification_read(note_id: int):
     session = current_session()
     mark_read(session, current_user.id, [note_id])  # another user's id is simply ignored
@@ -638,7 +607,7 @@ def notification_read(note_id: int):
 
 
 @bp.route("/notifications/read-all", methods=["POST"])
-@require_login
+@require_login("identity.own.notifications")
 def notifications_read_all():
     session = current_session()
     count = mark_read(session, current_user.id)
@@ -654,20 +623,32 @@ def notifications_read_all():
 @bp.route("/access-log")
 @require_login
 def access_log():
-    """Who read my personal data (security.md R10): who, when, which fields, through
-    which service and why."""
+    """Who saw my personal data (security.md R10), in plain words and grouped by day:
+    who (role and name, or the other department's system), through which service,
+    which fields, partly hidden or in full, how many times, and why."""
+    from zoneinfo import ZoneInfo
+
+    from core.audit.describe import by_day
+    from core.identity.admin_views import role_label
+
     user = _me()
     if not user.is_verified:
-        return render_template("account/access_log.html", page=None, names={})
+        return render_template("account/access_log.html", page=None, names={}, days=[])
     page = paged(access_log_for(user.person_id))
     session = current_session()
-    names = display_names(
-        session, [e.actor_id for e in page.items] + [e.on_behalf_of_id for e in page.items]
-    )
+    names = display_names(session, [e.actor_id for e in page.items])
+    def via_label(via: str) -> str:
+        if via in ("export", "cli"):
+            return _("a download from the community register")
+        return _via_label(via)
+
+    days = by_day(page.items, names, zone=ZoneInfo(_kernel().config.app["timezone"]),
+                  role_label=role_label, via_label=via_label)
     return render_template(
         "account/access_log.html",
         page=page,
         names=names,
+        days=days,
         field_label=lambda f: FIELD_LABELS.get(f, f),
         via_label=_via_label,
     )
@@ -713,10 +694,12 @@ class AssistForm(FlaskForm):
 
 
 @bp.route("/assist", methods=["GET", "POST"])
-@require_login
+@require_login("identity.assist")
 def assist():
     """A worker at the counter or on the hotline acts for a resident, for a stated reason
-    and a limited time; the banner on every page shows it, with a button to stop."""
+    and a limited time; the banner on every page shows it, with a button to stop. Only
+    for residents of the worker's places (hotline operators: anyone); refusals are
+    audited."""
     if current_user.agent is not None:
         return render_template("account/assist.html", form=None)
     if "identity.assist" not in current_user.permissions:
@@ -743,9 +726,10 @@ def assist():
                 reason=form.reason.data,
                 minutes=form.minutes.data,
                 max_minutes=max_minutes,
+                facts=request_facts(),
             )
         except IdentityError as exc:
-            session.rollback()
+            session.commit()  # nothing was changed; a refusal's audit entry is kept
             field_errors(form, exc, {})
         else:
             session.commit()

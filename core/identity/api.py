@@ -276,6 +276,11 @@ class AccessEntrySchema(Schema):
     via = fields.String(required=True)
     purpose = fields.String(required=True)
     request_id = fields.String(required=True)
+    actor_role = fields.String(required=True)
+    masked = fields.Boolean(required=True)
+    count = fields.Integer(required=True, metadata={"description": "Identical displays that "
+                                                                   "day (at: the first)"})
+    last_at = fields.DateTime(required=True)
 
 
 class MessageQuery(PageArgs):
@@ -398,7 +403,7 @@ def _role(state: Any) -> dict[str, Any]:
 
 @identity.route("/me")
 class Me(MethodView):
-    @require_login
+    @require_login("identity.own.profile")
     @identity.doc(security=AUTH)
     @identity.response(200, MeSchema)
     @identity.alt_response(401, schema="Error", description="Not signed in")

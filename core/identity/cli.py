@@ -2,8 +2,9 @@
 on the server, through the same services (and audit log) as the admin pages.
 
 Changes made here name ``cli:<operating-system user>`` as the actor in the audit log.
-``core.cli`` imports this module while it is itself being imported, so the
-:class:`~core.cli.AppContext` is looked up inside the functions, never at the top.
+Each command receives the invocation's :class:`~core.cli.context.AppContext` as
+``ctx`` (``click.pass_obj``: the ``shequ`` group puts it in ``ctx.obj`` and builds the
+app at most once); this module never imports ``core.cli``, which imports it.
 """
 
 from __future__ import annotations
@@ -11,16 +12,12 @@ from __future__ import annotations
 import getpass
 import sys
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-
-def _ctx() -> Any:
-    """The command's :class:`core.cli.AppContext` (the app is built on first use)."""
-    from core.cli import AppContext
-
-    return click.get_current_context().ensure_object(AppContext)
+if TYPE_CHECKING:
+    from core.cli.context import AppContext
 
 
 def _operator() -> Any:
@@ -71,12 +68,15 @@ def token() -> None:
     help="Expire after this many days (default: never).",
 )
 @click.option("--name", default="cli", show_default=True, help="A name to recognise it by.")
-def token_create(username: str, permissions: tuple[str, ...], expires: int | None, name: str):
+@click.pass_obj
+def token_create(
+    ctx: AppContext, username: str, permissions: tuple[str, ...], expires: int | None,
+    name: str,
+) -> None:
     """Create a token for USERNAME and print it once (only its digest is stored)."""
     from core.audit.services import log_audit
     from core.identity.services import IdentityError, create_token, resolve_permissions
 
-    ctx = _ctx()
     kernel = ctx.kernel
     with ctx.app.app_context(), kernel.db.session_scope() as session:
         user = _find_user(session, username)
@@ -117,12 +117,13 @@ def token_create(username: str, permissions: tuple[str, ...], expires: int | Non
 
 @token.command("revoke")
 @click.argument("token_id", metavar="ID", type=click.IntRange(1))
-def token_revoke(token_id: int) -> None:
+@click.pass_obj
+def token_revoke(ctx: AppContext, token_id: int) -> None:
     """Revoke token ID (its number, as ``token create`` printed it)."""
     from core.identity.models import ApiToken
     from core.identity.services import revoke_token
 
-    kernel = _ctx().kernel
+    kernel = ctx.kernel
     with kernel.db.session_scope() as session:
         row = session.get(ApiToken, token_id)
         if row is None:
@@ -148,13 +149,15 @@ def user() -> None:
 @click.option("--staff/--resident", default=True, help="Kind of account (default: staff).")
 @click.option("--name", "display_name", default="", help="Display name (default: USERNAME).")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.pass_obj
 def user_create(
+    ctx: AppContext,
     username: str, roles: tuple[str, ...], staff: bool, display_name: str, password_stdin: bool
 ) -> None:
     """Create an account (the first administrator, for instance: --role admin)."""
     from core.identity.services import IdentityError, admin_create_user
 
-    kernel = _ctx().kernel
+    kernel = ctx.kernel
     unknown = sorted(set(roles) - set(kernel.roles))
     if unknown:
         _fail(f"unknown role(s): {', '.join(unknown)}; have: {', '.join(kernel.roles)}", 2)
@@ -166,7 +169,7 @@ def user_create(
         try:
             created, _ = admin_create_user(
                 session,
-                _ctx().app.extensions["shequ.hasher"],
+                ctx.app.extensions["shequ.hasher"],
                 username=username,
                 password=password,
                 roles=roles,
@@ -187,11 +190,12 @@ def user_create(
 @user.command("disable")
 @click.argument("username")
 @click.option("--reason", required=True, help="Why (recorded in the audit log).")
-def user_disable(username: str, reason: str) -> None:
+@click.pass_obj
+def user_disable(ctx: AppContext, username: str, reason: str) -> None:
     """Disable an account: every session ends and its tokens stop working."""
     from core.identity.services import IdentityError, disable_account
 
-    kernel = _ctx().kernel
+    kernel = ctx.kernel
     with kernel.db.session_scope() as session:
         account = _find_user(session, username)
         try:
@@ -212,7 +216,8 @@ def audit() -> None:
 
 
 @audit.command("purge")
-def audit_purge() -> None:
+@click.pass_obj
+def audit_purge(ctx: AppContext) -> None:
     """Delete log entries older than the configured retention (never younger than the legal
     floors: 180 days for the audit log, 1095 days for the access log)."""
     from core.audit.services import (
@@ -222,7 +227,7 @@ def audit_purge() -> None:
         purge_expired,
     )
 
-    kernel = _ctx().kernel
+    kernel = ctx.kernel
     audit_days = max(kernel.config.audit["retention_days"], AUDIT_RETENTION_FLOOR_DAYS)
     access_days = max(kernel.config.audit["access_retention_days"], ACCESS_RETENTION_FLOOR_DAYS)
     with kernel.db.session_scope() as session:

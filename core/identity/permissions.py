@@ -3,6 +3,20 @@
 Plugins add theirs through the ``register_permissions`` and ``default_roles`` hooks; the
 merged table lives on the kernel (``kernel.permissions``, ``kernel.roles``), and
 administrators' overrides are applied on top (``identity_role_permission``).
+
+Own-account permissions (``identity.own.*``) name what someone does with their own
+account — see who they are, read their notifications and access log, list and end their
+sessions, list and revoke their tokens, change their password, verify. Every role has them
+(:func:`core.identity.init_app` adds them to plugin roles too). They exist so that an API
+token can be given them or not: a token narrowed to ``surveillance.device.heartbeat``
+reaches nothing else, its owner's sessions and tokens included. A signed-in browser session
+always reaches its own account (a person must always be able to end a session or revoke a
+token), so the gates check these names on token requests only; see
+:func:`core.identity.require_login`.
+
+``PERSONAL_PERMISSIONS`` are never exercised in the assisted channel: a worker acting for
+a resident cannot create or revoke the resident's tokens, end their sessions, change their
+password, verify them or assist someone else from inside the session.
 """
 
 from __future__ import annotations
@@ -71,6 +85,31 @@ CORE_PERMISSIONS = (
         "审核居民的信息更正申请",
     ),
     P("registry.dashboard.read", "See population statistics", "查看人口统计"),
+    # what everyone does with their own account (granted to every role; see above)
+    P("identity.own.profile", "See my own account and its permissions", "查看本人账户及权限"),
+    P("identity.own.notifications", "Read my notifications and mark them read",
+      "查看本人通知并标为已读"),
+    P("identity.own.access_log", "See who accessed my personal data", "查看谁访问了本人信息"),
+    P("identity.own.sessions", "List my sign-in sessions and end them", "查看并结束本人登录会话"),
+    P("identity.own.tokens", "List my API tokens and revoke them", "查看并撤销本人 API 令牌"),
+    P("identity.own.password", "Change my password", "修改本人密码"),
+    P("identity.own.verification", "Verify my account against the register",
+      "核验本人账户（与居民登记比对）"),
+)
+
+#: Own-account permissions: every role holds them.
+OWN_PERMISSIONS = tuple(p.name for p in CORE_PERMISSIONS if p.name.startswith("identity.own."))
+
+#: Acts on an account that only its holder performs, never a worker acting for them.
+PERSONAL_PERMISSIONS = frozenset(
+    {
+        "identity.assist",
+        "identity.own.password",
+        "identity.own.sessions",
+        "identity.own.tokens",
+        "identity.own.verification",
+        "identity.token.create",
+    }
 )
 
 _WORKER_REGISTRY = [
@@ -87,16 +126,21 @@ _WORKER_REGISTRY = [
 ]
 
 CORE_ROLE_GRANTS: dict[str, list[str]] = {
+    **{role: list(OWN_PERMISSIONS) for role in ROLES},
     "community_worker": [
+        *OWN_PERMISSIONS,
         "identity.token.create",
         "identity.assist",
         "identity.verify",
         *_WORKER_REGISTRY,
     ],
-    "hotline_operator": ["identity.token.create", "identity.assist", "registry.person.read"],
-    "committee_member": ["registry.dashboard.read"],
-    "security_officer": ["identity.token.create", "registry.person.read"],
+    "hotline_operator": [
+        *OWN_PERMISSIONS, "identity.token.create", "identity.assist", "registry.person.read"
+    ],
+    "committee_member": [*OWN_PERMISSIONS, "registry.dashboard.read"],
+    "security_officer": [*OWN_PERMISSIONS, "identity.token.create", "registry.person.read"],
     "auditor": [
+        *OWN_PERMISSIONS,
         "core.plugins.read",
         "core.events.read",
         "core.messages.read",

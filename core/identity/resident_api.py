@@ -4,6 +4,10 @@ sessions and personal tokens. Mounted by core under ``/api/v1/identity`` next to
 Every endpoint acts on the caller's own account only; another account's session or token
 answers 404, exactly like one that does not exist (security.md R07). The rules are the
 same service calls the ``/account`` pages make.
+
+Each endpoint names its own-account permission (``identity.own.*``), which a narrowed
+token must carry; sessions and tokens are personal (:func:`core.identity.require_personal`:
+never in the assisted channel).
 """
 
 from __future__ import annotations
@@ -23,10 +27,11 @@ from core.audit.models import AccessEntry
 from core.audit.services import access_log_for
 from core.audit.web import request_facts
 from core.db import current_session
-from core.identity import require, require_login
+from core.identity import require, require_login, require_personal
 from core.identity.models import User
 from core.identity.notifications import mark_read, notifications_for
 from core.identity.services import (
+    OWNER_LACKS,
     IdentityError,
     active_sessions,
     create_own_token,
@@ -87,6 +92,13 @@ class OwnAccessEntrySchema(Schema):
     )
     via = fields.String(required=True, metadata={"description": "'core' or the plugin id"})
     purpose = fields.String(required=True)
+    masked = fields.Boolean(
+        required=True, metadata={"description": "The values were shown partly hidden"}
+    )
+    count = fields.Integer(
+        required=True, metadata={"description": "Identical displays that day (at: first)"}
+    )
+    last_at = fields.DateTime(required=True, metadata={"description": "The latest of them"})
 
 
 class OwnSessionSchema(Schema):
@@ -124,7 +136,11 @@ class OwnTokenCreateSchema(_Strict):
         fields.String(validate=validate.Length(max=120)),
         allow_none=True,
         validate=validate.Length(max=200),
-        metadata={"description": "A subset of your permissions; omit for all of them."},
+        metadata={
+            "description": "A subset of your permissions (at least one); omit for all of "
+            "them. The token reaches only endpoints whose permission it carries, its own "
+            "sessions and tokens included (identity.own.*)."
+        },
     )
     expires_days = fields.Integer(
         load_default=90, allow_none=True, validate=validate.Range(min=1, max=3650)
@@ -145,15 +161,9 @@ def _me() -> User:
     return current_session().merge(current_user.user)
 
 
-def _own_only() -> None:
-    """Sessions and tokens are the account holder's alone, not a worker's acting for them."""
-    if current_user.agent is not None:
-        abort(403, description="Not available while acting for a resident.")
-
-
 @bp.route("/notifications")
 class Notifications(MethodView):
-    @require_login
+    @require_login("identity.own.notifications")
     @bp.doc(security=AUTH)
     @bp.arguments(PageArgs, location="query")
     @bp.response(200, OwnNotificationPage)
@@ -166,7 +176,7 @@ class Notifications(MethodView):
 
 @bp.route("/notifications/read")
 class NotificationsRead(MethodView):
-    @require_login
+    @require_login("identity.own.notifications")
     @bp.doc(security=AUTH)
     @bp.arguments(OwnMarkReadSchema, required=False)
     @bp.response(200, OwnMarkedSchema)
@@ -185,7 +195,7 @@ class NotificationsRead(MethodView):
 
 @bp.route("/access-log")
 class AccessLog(MethodView):
-    @require_login
+    @require_login("identity.own.access_log")
     @bp.doc(security=AUTH)
     @bp.arguments(PageArgs, location="query")
     @bp.response(200, OwnAccessEntryPage)
@@ -205,14 +215,13 @@ class AccessLog(MethodView):
 
 @bp.route("/sessions")
 class Sessions(MethodView):
-    @require_login
+    @require_personal("identity.own.sessions", verified=False)
     @bp.doc(security=AUTH)
     @bp.response(200, OwnSessionSchema(many=True))
     @bp.alt_response(401, schema="Error", description="Not signed in")
     @bp.alt_response(403, schema="Error", description="Acting for a resident")
     def get(self):
         """Where I am signed in (live sessions, most recently used first)."""
-        _own_only()
         current = current_user.session_row_id
         return [
             {
@@ -229,7 +238,7 @@ class Sessions(MethodView):
 
 @bp.route("/sessions/<int:session_id>")
 class SessionItem(MethodView):
-    @require_login
+    @require_personal("identity.own.sessions", verified=False)
     @bp.doc(security=AUTH)
     @bp.response(204)
     @bp.alt_response(400, schema="Error", description="Missing CSRF token (cookie sessions)")
@@ -238,7 +247,6 @@ class SessionItem(MethodView):
     @bp.alt_response(404, schema="Error", description="No live session of yours has this id")
     def delete(self, session_id: int):
         """Sign out one of my sessions (another account's id answers 404)."""
-        _own_only()
         session = current_session()
         if end_own_session(session, _me(), session_id, facts=request_facts()) is None:
             abort(404)
@@ -247,17 +255,17 @@ class SessionItem(MethodView):
 
 @bp.route("/tokens")
 class Tokens(MethodView):
-    @require_login
+    @require_personal("identity.own.tokens", verified=False)
     @bp.doc(security=AUTH)
     @bp.response(200, OwnTokenSchema(many=True))
     @bp.alt_response(401, schema="Error", description="Not signed in")
     @bp.alt_response(403, schema="Error", description="Acting for a resident")
     def get(self):
         """My personal tokens, newest first (revoked and expired ones included)."""
-        _own_only()
         return own_tokens(current_session(), _me())
 
     @require("identity.token.create")
+    @require_personal("identity.token.create", verified=False)
     @bp.doc(security=AUTH)
     @bp.arguments(OwnTokenCreateSchema)
     @bp.response(201, OwnTokenCreatedSchema)
@@ -274,7 +282,6 @@ class Tokens(MethodView):
         """Create a token within my own permissions. The token is in the answer once and
         never again (only its digest is stored). A call made with a narrowed token can only
         create tokens at most as narrow."""
-        _own_only()
         session = current_session()
         try:
             token, plaintext = create_own_token(
@@ -284,12 +291,12 @@ class Tokens(MethodView):
                 permissions=data.get("permissions"),
                 expires_days=data.get("expires_days"),
                 granted=current_user.permissions,
-                narrowed=bool(current_user.via_token),
+                narrowed=current_user.token_permissions is not None,
                 facts=request_facts(),
             )
         except IdentityError as exc:
             session.rollback()
-            if exc.field == "permissions":  # well formed, but not yours to hand out
+            if exc.message == OWNER_LACKS:  # well formed, but not yours to hand out
                 abort(403, description=str(exc))
             api_abort(422, messages={"json": {exc.field or "_schema": [str(exc)]}})
         session.commit()
@@ -299,7 +306,7 @@ class Tokens(MethodView):
 
 @bp.route("/tokens/<int:token_id>")
 class TokenItem(MethodView):
-    @require_login
+    @require_personal("identity.own.tokens", verified=False)
     @bp.doc(security=AUTH)
     @bp.response(204)
     @bp.alt_response(400, schema="Error", description="Missing CSRF token (cookie sessions)")
@@ -308,7 +315,6 @@ class TokenItem(MethodView):
     @bp.alt_response(404, schema="Error", description="You have no token with this id")
     def delete(self, token_id: int):
         """Revoke one of my tokens (another account's id answers 404)."""
-        _own_only()
         session = current_session()
         token = own_token(session, _me(), token_id)
         if token is None:

@@ -19,7 +19,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Select, bindparam, func, or_, select, update
+from sqlalchemy import Select, bindparam, false, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.audit.services import log_audit
@@ -33,6 +33,12 @@ from core.identity.models import (
     UserSession,
 )
 from core.identity.passwords import password_problem
+from core.registry.validation import (
+    IdentifierError,
+    mask_phone,
+    normalise_id_number,
+    parse_id_number,
+)
 
 TOKEN_PREFIX = "shq_"
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{3,32}$")
@@ -44,6 +50,19 @@ _DUMMY_HASH: dict[int, str] = {}
 def N_(message: str) -> str:
     """Mark a message for extraction; views translate it with ``gettext``."""
     return message
+
+
+#: A token may carry only permissions its owner holds (the API answers 403).
+OWNER_LACKS = N_("The owner lacks: %(names)s")
+#: Assisting a resident who does not live where the worker serves.
+OUTSIDE_PLACES = N_(
+    "You can only act for residents who live in the places you serve. Ask a colleague "
+    "there, or the hotline."
+)
+#: ``permissions: []`` (the API answers 422).
+NO_PERMISSIONS = N_(
+    "Name at least one permission, or leave the list out to give the token all of yours."
+)
 
 
 class IdentityError(ValueError):
@@ -97,7 +116,7 @@ def create_user(
     if phone is not None and not PHONE_RE.match(phone):
         raise IdentityError(N_("Enter a mainland mobile number of 11 digits."), "phone")
     check_password(password, min_length=min_length, context=(username, phone or "", display_name))
-    taken = session.scalar(select(User.id).where(User.username.ilike(username)))
+    taken = session.scalar(select(User.id).where(_username_is(username)))
     if taken is not None:
         raise IdentityError(N_("This username is taken."), "username")
     if phone and session.scalar(select(User.id).where(User.phone == phone)) is not None:
@@ -119,14 +138,41 @@ def create_user(
     return user
 
 
+def _username_is(name: str) -> Any:
+    """Exactly this username, in any case. Not ``ILIKE``: there ``%`` and ``_`` are
+    wildcards, and ``name%`` would reach the account ``name`` under another spelling (and
+    a fresh rate-limit counter). Usernames are ASCII, so only ASCII is folded: Python's
+    ``lower()`` would also fold the Kelvin sign into ``k``."""
+    if not name.isascii():
+        return false()  # no username has this
+    return func.lower(User.username) == name.lower()
+
+
 def find_login(session: Session, login: str) -> User | None:
-    """The account for a login name: username (any case) or mobile number."""
-    login = login.strip()
+    """The account for a login name: exactly its username (any case) or its mobile
+    number. Wildcards are ordinary characters here."""
+    login = (login or "").strip()
+    if not login:
+        return None
     if PHONE_RE.match(login):
         user = session.scalar(select(User).where(User.phone == login))
         if user is not None:
             return user
-    return session.scalar(select(User).where(User.username.ilike(login)))
+    return session.scalar(select(User).where(_username_is(login)))
+
+
+def mask_login(login: str) -> str:
+    """A typed login as the audit log keeps it: a mobile number masked like everywhere
+    else (``138****1234``), any other name cut to its first two characters (``wa****``),
+    so a failed sign-in never stores someone's phone number or a password typed into the
+    wrong box."""
+    login = (login or "").strip()[:64]
+    compact = re.sub(r"[\s-]", "", login)
+    if PHONE_RE.match(compact):
+        return mask_phone(compact)
+    if len(login) <= 2:
+        return "*" * len(login)
+    return login[:2] + "*" * min(len(login) - 2, 8)
 
 
 def authenticate(
@@ -560,11 +606,11 @@ def create_token(
     stored (only its SHA-256: the token has 256 bits of entropy, so a slow hash would add
     cost to every API call and no security). A token can only narrow its owner's rights."""
     if permissions is not None:
+        if not permissions:
+            raise IdentityError(NO_PERMISSIONS, "permissions")
         extra = sorted(set(permissions) - set(granted))
         if extra:
-            raise IdentityError(
-                N_("The owner lacks: %(names)s"), "permissions", names=", ".join(extra)
-            )
+            raise IdentityError(OWNER_LACKS, "permissions", names=", ".join(extra))
     if expires_days is not None and not 1 <= expires_days <= 3650:
         raise IdentityError(N_("Expiry must be between 1 and 3650 days."), "expires_days")
     plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -702,6 +748,40 @@ def scope_allows(user: Any, *, community: str | None = None, grid: str | None = 
 # ------------------------------------------------------------------------------ assisted
 
 
+#: Roles whose members may assist any caller, wherever the caller lives: the hotline
+#: answers the whole district. Everyone else assists only within their own places.
+ASSIST_ANYWHERE_ROLES = frozenset({"hotline_operator"})
+
+
+def resident_places(session: Session, person_id: int | None) -> tuple[str | None, str | None]:
+    """(community code, grid code) where the registry person lives now; (None, None) for
+    no person, or one who is not active."""
+    if person_id is None:
+        return None, None
+    from core.registry.models import Community, Grid, Person
+
+    row = session.execute(
+        select(Community.code, Grid.code)
+        .select_from(Person)
+        .outerjoin(Community, Community.id == Person.community_id)
+        .outerjoin(Grid, Grid.id == Person.grid_id)
+        .where(Person.id == person_id, Person.status == "active")
+    ).first()
+    return (row[0], row[1]) if row else (None, None)
+
+
+def may_assist(session: Session, agent: Any, resident: Any) -> bool:
+    """Whether ``agent`` may act for ``resident``: hotline operators for any caller; other
+    staff only for a resident whose registry person lives within their scopes. Deny by
+    default: a resident not (or no longer) in the register is nobody's place."""
+    if ASSIST_ANYWHERE_ROLES & set(getattr(agent, "role_names", ()) or ()):
+        return True
+    community, grid = resident_places(session, getattr(resident, "person_id", None))
+    if community is None and grid is None:
+        return False
+    return scope_allows(agent, community=community, grid=grid)
+
+
 def start_assist(
     session: Session,
     row: UserSession,
@@ -711,9 +791,11 @@ def start_assist(
     reason: str,
     minutes: int,
     max_minutes: int,
+    facts: Mapping[str, Any] | None = None,
 ) -> None:
     """A worker at the counter (or a hotline operator) acts for a resident for a stated
-    reason and a limited time. Everything done meanwhile names both of them."""
+    reason and a limited time, within the places the worker serves (:func:`may_assist`).
+    Everything done meanwhile names both of them; a refused start is audited too."""
     reason = (reason or "").strip()
     if len(reason) < 4:
         raise IdentityError(N_("State why you act for this resident."), "reason")
@@ -721,6 +803,18 @@ def start_assist(
         raise IdentityError(N_("Only an active resident account can be assisted."), "resident")
     if not 1 <= minutes <= max_minutes:
         raise IdentityError(N_("Choose between 1 and %(max)s minutes."), "minutes", max=max_minutes)
+    if not may_assist(session, agent, resident):
+        log_audit(
+            session,
+            "identity.assist.refused",
+            actor=agent,
+            outcome="denied",
+            target_type="user",
+            target_id=resident.id,
+            detail={"reason": "outside_scope"},
+            facts=facts,
+        )
+        raise IdentityError(OUTSIDE_PLACES, "resident")
     row.acting_for_id = resident.id
     row.acting_reason = reason[:200]
     row.acting_until = utcnow() + timedelta(minutes=minutes)
@@ -732,6 +826,7 @@ def start_assist(
         target_type="user",
         target_id=resident.id,
         detail={"reason": reason, "minutes": minutes},
+        facts=facts,
     )
 
 
@@ -799,34 +894,19 @@ def revoke_verification(session: Session, person_id: int, *, reason: str) -> Use
 # API): the object checks live here, so a page and an endpoint cannot disagree about
 # whose session or token is whose.
 
-ID_NUMBER_RE = re.compile(r"^\d{17}[\dX]$")
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_ID_CHECK = "10X98765432"
-
-
-def mask_phone(phone: str | None) -> str:
-    """``13812341234`` → ``138****1234`` (security.md R09); empty when there is none."""
-    if not phone:
-        return ""
-    if len(phone) < 8:
-        return "*" * len(phone)
-    return f"{phone[:3]}****{phone[-4:]}"
-
-
-def normalise_id_number(value: str) -> str:
-    """Resident ID numbers are typed with spaces and a lower-case check letter."""
-    return re.sub(r"\s+", "", value or "").upper()
-
-
 def id_number_problem(value: str) -> str:
-    """Why this is not an 18-character resident ID number (GB 11643: 17 digits and a check
-    character), as a msgid, or ``""``. A typo is caught here, before the registry is asked,
-    so it never costs one of the resident's verification attempts."""
-    value = normalise_id_number(value)
-    if not ID_NUMBER_RE.match(value):
-        return N_("Enter the 18 characters of your ID number: 17 digits, then a digit or X.")
-    total = sum(int(d) * w for d, w in zip(value[:17], _ID_WEIGHTS, strict=True))
-    if _ID_CHECK[total % 11] != value[17]:
+    """Why this is not a valid ID number, as a msgid, or ``""``. The registry's own parser
+    decides (:func:`core.registry.validation.parse_id_number`: separators, full-width
+    digits and 15-digit numbers are accepted exactly as the registry accepts them), so a
+    number the register holds is never refused here. A typo is caught before the registry
+    is asked, so it never costs one of the resident's verification attempts."""
+    try:
+        parse_id_number(value or "")
+    except IdentifierError as exc:
+        if exc.code == "format":
+            return N_(
+                "Enter the 18 characters of your ID number: 17 digits, then a digit or X."
+            )
         return N_("This ID number is not right. Check each digit against your ID card.")
     return ""
 
@@ -932,7 +1012,8 @@ def create_own_token(
     if not (name or "").strip():
         raise IdentityError(N_("Give the token a name, so you can recognise it later."), "name")
     if permissions is not None and not permissions:
-        permissions = None
+        # Refused rather than read as "everything": an empty list looks like "nothing".
+        raise IdentityError(NO_PERMISSIONS, "permissions")
     if permissions is None and narrowed:
         permissions = sorted(granted)
     token, plaintext = create_token(
@@ -1018,9 +1099,12 @@ def self_verify(
 ) -> int | None:
     """Self-service verification: the name, ID number and phone must all match one person
     in the registry. On a match the account is bound to that person (``bind_person``) and
-    ``identity.user.verified`` is published; returns the person id, or None when nothing
-    matched (the caller says so without revealing which detail was wrong). Raises
-    :class:`IdentityError` when the person is already bound to another account."""
+    ``identity.user.verified`` is published; returns the person id, or None otherwise.
+
+    Enumeration-safe: a person already bound to another account answers exactly like a
+    mismatch (None), so nobody learns from the answer that these details belong to a
+    registered person with an account. The audit log keeps the real reason for staff; the
+    page tells a genuine resident what to do next (check, or be verified in person)."""
     from core.registry.services import match_person
 
     person = match_person(
@@ -1036,7 +1120,7 @@ def self_verify(
         bind_person(session, user, person.id, method="self", by=None)
     except IdentityError:
         record_verification_attempt(session, user, "failed", reason="bound_elsewhere", facts=facts)
-        raise
+        return None
     record_verification_attempt(session, user, "ok", facts=facts)
     if bus is not None:
         bus.publish(

@@ -15,13 +15,14 @@ from wtforms.validators import DataRequired, Length
 from core.audit.services import log_audit
 from core.audit.web import request_facts
 from core.db import current_session
-from core.identity import limits, require_login, session_row
+from core.identity import limits, require_personal, session_row
 from core.identity.services import (
     IdentityError,
     authenticate,
     change_password,
     end_session,
     find_login,
+    mask_login,
     start_session,
 )
 
@@ -107,7 +108,7 @@ def login():
                 "auth.login.failed",
                 actor=known,
                 outcome="failed",
-                detail={"login": form.username.data[:64]},
+                detail={"login": mask_login(form.username.data)},
                 facts=facts,
             )
             session.commit()
@@ -151,12 +152,10 @@ def logout():
 
 
 @bp.route("/password", methods=["GET", "POST"])
-@require_login
+@require_personal("identity.own.password", verified=False)
 def password():
-    """Change the password after re-entering the current one; other sessions end."""
-    if current_user.agent is not None:
-        flash(_("A password cannot be changed for someone you are assisting."), "error")
-        return redirect(url_for("web.home"))
+    """Change the password after re-entering the current one; other sessions end. Never
+    in the assisted channel (a credential is personal)."""
     form = PasswordForm()
     status = 200 if request.method == "GET" else 400
     if form.validate_on_submit():

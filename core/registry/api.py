@@ -57,7 +57,13 @@ from core.registry.models import (
     Person,
     Unit,
 )
-from core.registry.present import ALL_SCOPES, REVEALABLE
+from core.registry.present import (
+    ALL_SCOPES,
+    REVEALABLE,
+    display_entry,
+    log_displays,
+    real_actor,
+)
 from core.registry.reader import RegistryReader
 from core.registry.search import AGE_BANDS, parse_query, place_filter
 from core.registry.validation import normalise_document, normalise_id_number
@@ -417,21 +423,34 @@ def reader(session: Session, purpose: str = "") -> RegistryReader:
                           purpose=purpose, facts=request_facts())
 
 
-def visible_person(session: Session, person_id: int) -> tuple[Person, dict[str, Any]]:
+def visible_person(session: Session, person_id: int, *, log: bool = True
+                   ) -> tuple[Person, dict[str, Any]]:
     """The person and their masked view, when the signed-in user may see them (their
     place scope, or their own record); otherwise 404 — the same answer as for an id that
-    does not exist."""
+    does not exist. The display is queued for the person's access log unless ``log`` is
+    false (a check before a change: what the change answers is logged)."""
     if not 0 < person_id <= MAX_ID:
         abort(404)
     try:
-        return reader(session)._person(person_id)  # the person and their places: 1 select
+        # the person and their places: 1 select
+        return reader(session)._person(person_id, log=log)
     except ScopeError:
         abort(404)
 
 
+def log_names(session: Session, persons: Any, purpose: str = "") -> None:
+    """Queue masked entries naming ``name`` for persons a page lists by name only (a
+    building's residents, an organisation's representative, a review queue)."""
+    facts = request_facts()
+    log_displays(session, [display_entry(current_user, p, fields=["name"], revealed=(),
+                                         purpose=purpose, via="core", facts=facts)
+                           for p in persons])
+
+
 def in_place(community: str | None, grid: str | None) -> bool:
-    """Whether the signed-in staff member is assigned to this community or grid."""
-    return scope_allows(current_user, community=community, grid=grid)
+    """Whether the signed-in staff member (the agent, in the assisted channel) is
+    assigned to this community or grid."""
+    return scope_allows(real_actor(current_user), community=community, grid=grid)
 
 
 def place_codes(session: Session, community_id: int | None, grid_id: int | None
@@ -463,7 +482,7 @@ def visible_household(session: Session, household_id: int) -> tuple[Household, P
     rd = reader(session)
     for person in members:
         try:
-            rd.person(person.id)
+            rd._person(person.id, log=False)
         except ScopeError:
             continue
         return household, person
@@ -494,6 +513,8 @@ def building_view(session: Session, building: Building) -> dict[str, Any]:
         from datetime import date
 
         today = date.today()
+        rows = list(rows)
+        log_names(session, [person for person, _role in rows])
         for person, role in rows:
             residents[person.dwelling_id].append({
                 "id": person.id, "name": person.name, "sex": person.sex,
@@ -529,6 +550,7 @@ def org_views(session: Session, orgs: list[Organisation]) -> list[dict[str, Any]
                                               .where(Community.id.in_(cids)))} if cids else {}
     reps = {i: n for i, n in session.execute(select(Person.id, Person.name)
                                              .where(Person.id.in_(rids)))} if rids else {}
+    log_names(session, sorted(reps))
     return [{
         "id": o.id, "name": o.name, "credit_code": o.credit_code, "type": o.type,
         "type_label": codes.label(codes.ORG_TYPES, o.type, lang()), "address": o.address,
@@ -727,13 +749,17 @@ def _search(session: Session, args: dict[str, Any]) -> dict[str, Any]:
             else status, page=page, per_page=size, lang=lang(), **criteria)
     except RegistryError as exc:
         refuse(session, exc)
+    session.commit()  # the access-log entries of the persons on the page
     meta = set_page_header(page, size, result.total or 0)
     return {"items": result.items, **meta, "total_capped": result.total_capped}
 
 
 def _json_person(session: Session, person_id: int, reveal: list[str] | None = None,
                  purpose: str = "") -> dict[str, Any]:
-    return reader(session, purpose).person(person_id, reveal=reveal or ())
+    """The person as the answer shows them, their access-log entry committed."""
+    view = reader(session, purpose).person(person_id, reveal=reveal or ())
+    session.commit()
+    return view
 
 
 # ------------------------------------------------------------------------------ persons
@@ -838,7 +864,10 @@ class PersonItem(MethodView):
         communities and grids; a resident sees only their own record. Anything else is
         404, as if it did not exist."""
         check_access(person_id=person_id, permission=READ)
-        return visible_person(current_session(), person_id)[1]
+        session = current_session()
+        view = visible_person(session, person_id)[1]
+        session.commit()  # its access-log entry
+        return view
 
     @require(WRITE)
     @persons.doc(security=AUTH)
@@ -854,7 +883,7 @@ class PersonItem(MethodView):
         record since, 409 with the current version, instead of a silent overwrite. Every
         changed field goes to the history (ID numbers and phones masked there)."""
         session = current_session()
-        visible_person(session, person_id)
+        visible_person(session, person_id, log=False)
         version = data.pop("version")
         try:
             registry.update_person(session, person_id, data, expected_version=version,
@@ -911,7 +940,7 @@ class PersonMove(MethodView):
         (``null``: the person left the area). Publishes ``registry.person.moved``; an
         account bound to someone who left the community loses its verification."""
         session = current_session()
-        visible_person(session, person_id)
+        visible_person(session, person_id, log=False)
         try:
             registry.move_person(session, person_id, to_dwelling_id=data["to_dwelling_id"],
                                  bus=kernel().bus, role=data["role"], on=data.get("on"),
@@ -939,7 +968,7 @@ class PersonDeath(MethodView):
         """Record a death: the record closes, the residence ends, the person leaves their
         household. Publishes ``registry.person.deceased``."""
         session = current_session()
-        visible_person(session, person_id)
+        visible_person(session, person_id, log=False)
         try:
             registry.record_death(session, person_id, bus=kernel().bus,
                                   died_on=data.get("died_on"), actor=current_user,
@@ -966,7 +995,9 @@ class HouseholdItem(MethodView):
         """A household (户): its number, head and members with their relation (masked)."""
         session = current_session()
         _household, member = visible_household(session, household_id)
-        return reader(session).household(member.id)
+        view = reader(session).household(member.id)
+        session.commit()  # the members' access-log entries
+        return view
 
 
 @places.route("/buildings/<int:building_id>")
@@ -982,7 +1013,9 @@ class BuildingItem(MethodView):
         """Who lives where: the building's units, dwellings (rental flags, use) and each
         dwelling's current residents, as owner, tenant or other."""
         session = current_session()
-        return building_view(session, visible_building(session, building_id))
+        view = building_view(session, visible_building(session, building_id))
+        session.commit()  # the residents' access-log entries
+        return view
 
 
 # ------------------------------------------------------------------------------ organisations
@@ -1004,6 +1037,7 @@ class Organisations(MethodView):
                                    args.pop("status", None))
         page = paginate(session, query, args)
         page["items"] = org_views(session, list(page["items"]))
+        session.commit()  # the representatives' access-log entries
         return page
 
     @require(ORG_WRITE)
@@ -1034,8 +1068,9 @@ class Organisations(MethodView):
                                                  actor=current_user)
         except RegistryError as exc:
             refuse(session, exc)
+        view = org_views(session, [org])[0]
         session.commit()
-        return org_views(session, [org])[0]
+        return view
 
 
 @organisations.route("/organisations/<int:org_id>")
@@ -1052,7 +1087,9 @@ class OrganisationItem(MethodView):
         org = session.get(Organisation, org_id) if 0 < org_id <= MAX_ID else None
         if org is None:
             abort(404)
-        return org_views(session, [org])[0]
+        view = org_views(session, [org])[0]
+        session.commit()  # the representative's access-log entry
+        return view
 
 
 # ------------------------------------------------------------------------------ imports

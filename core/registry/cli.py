@@ -1,9 +1,10 @@
 """``shequ registry ...``: import, export, template, demo data.
 
-The group is added to the ``shequ`` command by core/cli.py (``main.add_command(registry)``).
-Commands build the app lazily through core's ``AppContext`` so they see the configured
-database, and run as a system actor named after the operating-system user: the access log
-then says who exported what, even from a shell.
+The group is added to the ``shequ`` command by ``core.cli``. Commands run as a system
+actor named after the operating-system user: the access log then says who exported what,
+even from a shell. Each command receives the invocation's :class:`~core.cli.context.AppContext` as
+``ctx`` (``click.pass_obj``: the ``shequ`` group puts it in ``ctx.obj`` and builds the
+app at most once); this module never imports ``core.cli``, which imports it.
 """
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ from __future__ import annotations
 import getpass
 import sys
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from core.cli.context import AppContext
 
 
 @dataclass(frozen=True)
@@ -44,13 +48,6 @@ def cli_actor() -> CliActor:
     return CliActor(username=f"cli:{user}"[:64])
 
 
-def _kernel() -> Any:
-    from core.cli import AppContext
-
-    ctx = click.get_current_context().ensure_object(AppContext)
-    return ctx.kernel
-
-
 def _ensure_events(kernel: Any) -> None:
     from core.registry.events import declare_registry_events
 
@@ -69,7 +66,10 @@ def registry() -> None:
               help="Write the rejected rows (row, field, reason) to this CSV file.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), default=None,
               help="Default: from the file name.")
-def import_cmd(file: str, dry_run: bool, report_path: str | None, fmt: str | None) -> None:
+@click.pass_obj
+def import_cmd(
+    ctx: AppContext, file: str, dry_run: bool, report_path: str | None, fmt: str | None
+) -> None:
     """Import persons from a CSV or XLSX FILE (all or nothing; upsert by document number)."""
     from core.registry.importer import (
         ImportFileError,
@@ -78,7 +78,7 @@ def import_cmd(file: str, dry_run: bool, report_path: str | None, fmt: str | Non
         write_report,
     )
 
-    kernel = _kernel()
+    kernel = ctx.kernel
     _ensure_events(kernel)
     estimate = estimate_rows(file, fmt)
     with kernel.db.session_scope() as session, click.progressbar(
@@ -117,15 +117,16 @@ def import_cmd(file: str, dry_run: bool, report_path: str | None, fmt: str | Non
               help="Only persons with this status ('' for all).")
 @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
               help="Header language.")
-def export_cmd(file: str, reveal: bool, purpose: str, community: str | None, status: str,
-               lang: str) -> None:
+@click.pass_obj
+def export_cmd(ctx: AppContext, file: str, reveal: bool, purpose: str, community: str | None,
+               status: str, lang: str) -> None:
     """Export persons to FILE (.csv or .xlsx), masked unless --reveal --purpose."""
     from core.registry.errors import RegistryError, ScopeError
     from core.registry.importer import export_persons
 
     if reveal and not purpose.strip():
         raise click.UsageError("--reveal needs --purpose: it is written to the access log")
-    kernel = _kernel()
+    kernel = ctx.kernel
     with kernel.db.session_scope() as session:
         try:
             n = export_persons(session, file, actor=cli_actor(), reveal=reveal,
@@ -152,7 +153,8 @@ def template_cmd(file: str, lang: str) -> None:
 @registry.command("demo")
 @click.option("--persons", default=8000, show_default=True, type=click.IntRange(1, 5_000_000))
 @click.option("--seed", default=None, type=int, help="Random seed (default: the demo's).")
-def demo_cmd(persons: int, seed: int | None) -> None:
+@click.pass_obj
+def demo_cmd(ctx: AppContext, persons: int, seed: int | None) -> None:
     """Fill an empty registry with a synthetic, deterministic population."""
     from sqlalchemy import select
 
@@ -161,7 +163,7 @@ def demo_cmd(persons: int, seed: int | None) -> None:
     from core.identity.models import User
     from core.registry.demo import DEMO_SEED, seed_registry
 
-    kernel = _kernel()
+    kernel = ctx.kernel
     if kernel.config.is_production:
         click.echo("demo data is refused in production", err=True)
         sys.exit(2)

@@ -38,8 +38,9 @@ from typing import IO, Any
 from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
-from core.audit.models import AccessEntry
+from core.audit.services import write_access_log
 from core.db import utcnow
+from core.exports import csv_writer, xlsx_row
 from core.registry import codes
 from core.registry.bulk import BulkWriter, converter
 from core.registry.errors import RegistryError, ScopeError
@@ -56,7 +57,7 @@ from core.registry.models import (
     Unit,
 )
 from core.registry.pinyin import compute_name_keys
-from core.registry.present import ALL_SCOPES, check_reveal, real_actor
+from core.registry.present import ALL_SCOPES, check_reveal, display_entry, log_displays
 from core.registry.search import place_filter
 from core.registry.validation import id_number_checker, mask_id_number, mask_phone
 
@@ -1387,15 +1388,21 @@ def _apply_changes(session: Session, pid: int, change: dict[str, Any], rec: dict
 
 
 def write_report(report: ImportReport, target: str | Path) -> None:
-    """The rejected rows as CSV (row, field, message, name, masked value)."""
+    """The rejected rows as CSV (row, field, message, name, masked value); cells that a
+    spreadsheet would run as formulas are neutralised (core.exports)."""
     with Path(target).open("w", encoding="utf-8-sig", newline="") as fh:
-        out = csv.writer(fh)
+        out = csv_writer(fh)
         out.writerow(["row", "field", "message", "name", "value"])
         for e in sorted(report.rejected, key=lambda e: (e.row, e.field)):
             out.writerow([e.row, e.field, e.message, e.name, e.value])
 
 
 # ------------------------------------------------------------------------------ export
+
+#: The access-log purpose of an export made without one (a masked export needs none).
+EXPORT_PURPOSE = "registry export"
+#: Access-log entries written per statement while an export runs (memory stays bounded).
+ACCESS_BATCH = 5000
 
 
 def write_template(target: str | Path, *, lang: str = "zh") -> None:
@@ -1406,13 +1413,13 @@ def write_template(target: str | Path, *, lang: str = "zh") -> None:
 
         wb = Workbook()
         ws = wb.active
-        ws.append(headers)
+        ws.append(xlsx_row(ws, headers))
         for col in ws.iter_cols(min_row=1, max_row=1):
             col[0].number_format = "@"
         wb.save(target)
         return
     with Path(target).open("w", encoding="utf-8-sig", newline="") as fh:
-        csv.writer(fh).writerow(headers)
+        csv_writer(fh).writerow(headers)
 
 
 def export_persons(
@@ -1432,8 +1439,11 @@ def export_persons(
 ) -> int:
     """Write persons in the template's columns (so a revealed export re-imports as
     unchanged). ID numbers, phones, birth dates and room-level addresses are masked unless
-    ``reveal`` — which needs the permission and a purpose, and writes one access-log entry
-    per exported person. Staff actors export only their communities and grids."""
+    ``reveal`` — which needs the permission and a purpose. Every exported person gets an
+    access-log entry either way: a masked one naming what the file shows of them (name,
+    and the masked values), or a full one naming the revealed fields. Staff actors export
+    only their communities and grids. Cells that a spreadsheet would run as formulas are
+    neutralised (core.exports: an apostrophe in CSV, a plain-text cell in XLSX)."""
     fields = ["id_number", "birth_date", "phone", "address"]
     if reveal:
         check_reveal(actor, -1, fields, ALL_SCOPES, purpose)
@@ -1460,22 +1470,24 @@ def export_persons(
     if community:
         query = query.where(Community.code == community)
     headers = [c.zh if lang == "zh" else c.en for c in COLUMNS]
-    who = real_actor(actor)
-    access: list[dict[str, Any]] = []
+    why = purpose.strip() or EXPORT_PURPOSE
+    access: list[dict[str, Any] | None] = []
     count = 0
-    now = utcnow()
     xlsx = _fmt(target, fmt) == "xlsx"
     if xlsx:
         from openpyxl import Workbook
 
         wb = Workbook(write_only=True)
         ws = wb.create_sheet()
-        ws.append(headers)
-        emit = ws.append
+        ws.append(xlsx_row(ws, headers))
+
+        def emit(row: list[Any]) -> None:
+            ws.append(xlsx_row(ws, row))
+
         fh = None
     else:
         fh = Path(target).open("w", encoding="utf-8-sig", newline="")  # noqa: SIM115
-        writer = csv.writer(fh)
+        writer = csv_writer(fh)
         writer.writerow(headers)
         emit = writer.writerow
     try:
@@ -1504,22 +1516,19 @@ def export_persons(
             }
             emit([values[c.key] for c in COLUMNS])
             count += 1
-            if reveal:
-                access.append({
-                    "at": now, "actor_id": getattr(who, "id", None),
-                    "actor_name": (getattr(who, "username", "") or "")[:64],
-                    "on_behalf_of_id": (facts or {}).get("on_behalf_of_id"),
-                    "subject_person_id": p.id, "fields": fields, "via": via,
-                    "purpose": purpose.strip()[:500],
-                    "request_id": str((facts or {}).get("request_id", ""))[:64],
-                })
-                if len(access) >= 5000:
-                    session.execute(insert(AccessEntry.__table__), access)
-                    access.clear()
+            shown = [f for f, v in (("id_number", p.id_number), ("birth_date", p.birth_date),
+                                    ("phone", p.phone), ("address", room or p.hukou_place))
+                     if v]
+            access.append(display_entry(
+                actor, p, fields=["name", *shown], revealed=shown if reveal else (),
+                purpose=why, via=via, facts=facts))
+            if len(access) >= ACCESS_BATCH:
+                log_displays(session, access)
+                write_access_log(session)  # in this transaction; bounded memory
+                access.clear()
             if progress and count % 1000 == 0:
                 progress(1000)
-        if access:
-            session.execute(insert(AccessEntry.__table__), access)
+        log_displays(session, access)
     finally:
         if xlsx:
             wb.save(target)

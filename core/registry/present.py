@@ -1,5 +1,19 @@
 """How a person is shown to a reader: which fields each data scope allows, masked unless
-revealed, and every reveal written to the access log.
+revealed, and every display written to the access log.
+
+The access-log rule (docs/registry.md, "The access log"): every person shown to someone
+other than that person is an entry in that person's log — a masked display as a masked
+entry naming the personal fields shown (name, ID number, phone, address, birth date), a
+reveal as a full entry naming the fields revealed; one entry per person and request,
+identical ones of a day aggregated (``core.audit.services.log_access``). Nothing is
+logged for a person reading their own record, nor for a system job (``actor=None``)
+reading masked — an eligibility check, a count — since nobody is shown anything; a system
+job that reveals (an export, an exchange) is logged as "system".
+
+In the assisted channel (``actor.agent`` set: a worker acting for a resident) nothing is
+"own": the agent is the viewer, their own permission and place scope decide a reveal, and
+every display is logged with the agent named and the resident's account as
+``on_behalf_of_id``.
 
 Shared by :func:`core.registry.search.search_persons` and
 :class:`core.registry.reader.RegistryReader`, so a page, the API and a plugin see the same
@@ -15,7 +29,7 @@ from typing import Any
 from sqlalchemy import Select, bindparam, literal, select
 from sqlalchemy.orm import Session
 
-from core.audit.services import log_access
+from core.audit.services import access_row, log_accesses
 from core.registry import codes
 from core.registry.errors import RegistryError, ScopeError
 from core.registry.models import Building, Community, Dwelling, Grid, Person, Unit
@@ -68,14 +82,70 @@ def real_actor(actor: Any) -> Any:
     return getattr(actor, "actor", None) or actor
 
 
+def _declared(obj: Any, name: str) -> Any:
+    """``obj.name`` if the object or its class defines it, else ``None`` — without the
+    ``Principal.__getattr__`` fallback, which would load the account row to find out."""
+    if name in getattr(obj, "__dict__", {}):
+        return obj.__dict__[name]
+    return getattr(obj, name) if hasattr(type(obj), name) else None
+
+
+def assisted(actor: Any) -> bool:
+    """Whether a worker is acting for the account (``Principal.agent``)."""
+    return getattr(actor, "agent", None) is not None
+
+
+def is_self(actor: Any, person_id: int | None) -> bool:
+    """The actor is the person, reading for themselves: never in an assisted session,
+    where the one looking is the agent."""
+    return (actor is not None and not assisted(actor) and person_id is not None
+            and getattr(actor, "person_id", None) == person_id)
+
+
+def actor_permissions(actor: Any) -> frozenset[str]:
+    """The permissions that decide what ``actor`` may see: in the assisted channel the
+    AGENT's (``agent_permissions`` when identity provides it, else the agent's roles as
+    the kernel resolves them), never the resident's."""
+    if actor is None:
+        return frozenset()
+    agent = getattr(actor, "agent", None)
+    if agent is None:
+        return frozenset(getattr(actor, "permissions", None) or ())
+    perms = _declared(actor, "agent_permissions")
+    if perms is None:
+        perms = _declared(agent, "permissions")
+    if perms is not None:
+        return frozenset(perms)
+    from flask import current_app, has_app_context
+
+    kernel = current_app.extensions.get("shequ") if has_app_context() else None
+    if kernel is None or not hasattr(kernel, "roles_now"):
+        return frozenset()
+    from core.identity.services import resolve_permissions
+
+    return frozenset(resolve_permissions(getattr(agent, "role_names", ()), kernel.roles_now()))
+
+
+def actor_scopes(actor: Any) -> frozenset[tuple[str, str]]:
+    """The ``(kind, code)`` places of ``actor`` — the agent's in the assisted channel."""
+    if actor is None:
+        return frozenset()
+    agent = getattr(actor, "agent", None)
+    rows = _declared(actor, "agent_scopes") if agent is not None else None
+    if rows is None:
+        rows = getattr(agent if agent is not None else actor, "scopes", None)
+    return frozenset((s.kind, s.code) for s in (rows or ()))
+
+
 def check_reveal(
     actor: Any, person_id: int, fields: Iterable[str], scopes: frozenset[str], purpose: str
 ) -> list[str]:
     """The fields to reveal, after checking scopes, permission and purpose.
 
     * each field's data scope must be among ``scopes`` (the plugin's declaration);
-    * the actor must hold ``registry.person.reveal`` — or be the person (their own data),
-      or be ``None`` (a system job, e.g. an export run from the command line);
+    * the actor must hold ``registry.person.reveal`` — or be the person reading their own
+      record (never in the assisted channel: there the AGENT's permission counts), or be
+      ``None`` (a system job, e.g. an export run from the command line);
     * a purpose must be stated: it goes to the access log the resident reads."""
     wanted = sorted(set(fields))
     if not wanted:
@@ -86,12 +156,70 @@ def check_reveal(
     missing = sorted({REVEALABLE[f] for f in wanted} - scopes)
     if missing:
         raise ScopeError(f"outside the declared data scopes: {', '.join(missing)}")
-    own = actor is None or getattr(actor, "person_id", None) == person_id
-    if not own and REVEAL_PERMISSION not in (getattr(actor, "permissions", None) or ()):
+    own = actor is None or is_self(actor, person_id)
+    if not own and REVEAL_PERMISSION not in actor_permissions(actor):
         raise ScopeError(f"revealing {', '.join(wanted)} needs {REVEAL_PERMISSION}")
     if not (purpose or "").strip():
         raise RegistryError("State the purpose of revealing personal data.", "purpose")
     return wanted
+
+
+#: The personal fields a view shows, and the data scope that shows each (``name`` with
+#: the basic scope).
+SHOWN_FIELDS: tuple[tuple[str, str], ...] = (
+    ("name", "registry.person.basic"),
+    ("id_number", "registry.person.identity"),
+    ("birth_date", "registry.person.identity"),
+    ("phone", "registry.person.contact"),
+    ("address", "registry.dwelling"),
+)
+
+
+def shown_fields(person: Any, scopes: Iterable[str]) -> list[str]:
+    """The personal fields of ``person`` a view within ``scopes`` shows (those with a
+    value): what a masked entry names."""
+    scopes = set(scopes)
+    values = {"name": getattr(person, "name", None),
+              "id_number": getattr(person, "id_number", None),
+              "birth_date": getattr(person, "birth_date", None),
+              "phone": getattr(person, "phone", None),
+              "address": getattr(person, "dwelling_id", None)}
+    return [f for f, scope in SHOWN_FIELDS if scope in scopes and values[f]]
+
+
+def display_entry(
+    actor: Any,
+    person: Any,
+    *,
+    fields: Sequence[str],
+    revealed: Sequence[str],
+    purpose: str,
+    via: str,
+    facts: Mapping[str, Any] | None,
+    system_shown: bool = False,
+) -> dict[str, Any] | None:
+    """The access-log row for showing ``person`` to ``actor`` (see the module docstring),
+    or ``None`` when nothing is to be logged: the person themselves, a system job reading
+    masked, or nothing personal shown. ``revealed`` non-empty makes it a full entry naming
+    those fields; otherwise a masked one naming ``fields``. ``system_shown``: a system
+    job's masked display does reach someone (an export file, an exchange delivery), so
+    it is logged as "system" too."""
+    pid = getattr(person, "id", person)
+    if is_self(actor, pid):
+        return None
+    if revealed:
+        return access_row(actor=actor, person_id=pid, fields=revealed,
+                          purpose=purpose, via=via, facts=facts, masked=False)
+    if (actor is None and not system_shown) or not fields:
+        return None
+    return access_row(actor=actor, person_id=pid, fields=fields, purpose=purpose, via=via,
+                      facts=facts, masked=True)
+
+
+def log_displays(session: Session, entries: Iterable[dict[str, Any] | None]) -> int:
+    """Queue the rows :func:`display_entry` made (``None`` skipped): one upsert for the
+    request when the session commits."""
+    return log_accesses(session, [e for e in entries if e is not None])
 
 
 def log_reveal(
@@ -104,9 +232,11 @@ def log_reveal(
     via: str,
     facts: Mapping[str, Any] | None,
 ) -> None:
+    """A full entry for ``fields`` revealed (kept for callers written before masked
+    displays were logged; :func:`display_entry` is the general form)."""
     if fields:
-        log_access(session, actor=real_actor(actor), person_id=person_id, fields=fields,
-                   purpose=purpose, via=via, facts=facts)
+        log_displays(session, [display_entry(actor, person_id, fields=(), revealed=fields,
+                                             purpose=purpose, via=via, facts=facts)])
 
 
 class Places:

@@ -9,8 +9,14 @@ every read passes here:
 * a staff actor only reads persons in their communities and grids (``enforce_place``;
   a plugin whose own rules grant access — a merchant and the customer who ordered — passes
   ``enforce_place=False`` and is still logged under the real actor);
-* sensitive values (ID number, birth date, phone, address) are masked unless revealed,
-  and every reveal is written to the access log with the plugin (``via``) and purpose.
+* sensitive values (ID number, birth date, phone, address) are masked unless revealed;
+* every person shown is written to that person's access log with the plugin (``via``)
+  and purpose — masked displays as masked entries, reveals as full ones, a list or a
+  search one entry per person, all of a call in one upsert at the commit (the rule and
+  its exceptions: :mod:`core.registry.present`);
+* in the assisted channel the agent's permission and places decide, never the
+  resident's: the resident's own record is visible (the session was granted for them),
+  masked unless the agent may reveal it, and every read names the agent.
 
 ::
 
@@ -43,10 +49,14 @@ from core.registry.models import (
 from core.registry.present import (
     ALL_SCOPES,
     Places,
+    actor_scopes,
+    assisted,
     check_reveal,
+    display_entry,
     load_person,
-    log_reveal,
+    log_displays,
     person_view,
+    shown_fields,
 )
 from core.registry.scopes import SCOPES
 from core.registry.search import SearchPage, search_persons
@@ -115,13 +125,14 @@ class RegistryReader:
         actor = self.actor
         if actor is None or not self.enforce_place:
             return None
-        scopes = frozenset((s.kind, s.code) for s in (getattr(actor, "scopes", None) or []))
+        scopes = actor_scopes(actor)  # the agent's in the assisted channel
         return None if ("all", "") in scopes else scopes
 
     def _in_place(self, person: Person, places: Places | None = None) -> bool:
-        """Whether the actor may see ``person``: their own record, or a community or grid
-        of theirs. ``places`` (built for the view anyway) supplies the codes; without it
-        one select loads them."""
+        """Whether the actor may see ``person``: their own record (in the assisted
+        channel: the resident's, masked unless the agent may reveal), or a community or
+        grid of theirs (of the agent's). ``places`` (built for the view anyway) supplies
+        the codes; without it one select loads them."""
         scopes = self._checks_place()
         if scopes is None or getattr(self.actor, "person_id", None) == person.id:
             return True
@@ -149,15 +160,16 @@ class RegistryReader:
         serve both the scope check and the view."""
         return self._person(person_id, reveal)[1]
 
-    def _person(self, person_id: int, reveal: Iterable[str] = ()
+    def _person(self, person_id: int, reveal: Iterable[str] = (), *, log: bool = True
                 ) -> tuple[Person, dict[str, Any]]:
         """:meth:`person` and the row behind it, for core's own pages and API (which
-        also show its residences and history); never handed to a plugin."""
+        also show its residences and history); never handed to a plugin. ``log=False``:
+        a check before a change, whose answer is logged when it is shown."""
         self.require("registry.person.basic")
         person, places = load_person(self.session, person_id,
                                      addresses="registry.dwelling" in self.scopes)
         person = self._visible(person, places)
-        return person, self._view([person], reveal, places)[0]
+        return person, self._view([person], reveal, places, log=log)[0]
 
     def persons(self, ids: Iterable[int], *, reveal: Iterable[str] = ()) -> list[dict[str, Any]]:
         """Several persons (those outside the actor's place scope are left out)."""
@@ -177,18 +189,38 @@ class RegistryReader:
         return self._view([p for p in rows if self._in_place(p, places)], reveal, places)
 
     def _view(self, persons: list[Person], reveal: Iterable[str],
-              places: Places | None = None) -> list[dict[str, Any]]:
+              places: Places | None = None, *, log: bool = True) -> list[dict[str, Any]]:
+        """The views of ``persons`` (reveals checked first, all or none) and their
+        access-log entries, queued for one upsert."""
         wanted = list(reveal)
         if places is None:
             places = self._places(persons)
-        out = []
+        out, entries = [], []
         for person in persons:
             shown = check_reveal(self.actor, person.id, wanted, self.scopes, self.purpose) \
                 if wanted else []
-            log_reveal(self.session, actor=self.actor, person_id=person.id, fields=shown,
-                       purpose=self.purpose, via=self.plugin, facts=self.facts)
+            if shown:
+                self._agent_may_reveal(person, places)
             out.append(person_view(person, scopes=self.scopes, reveal=shown, places=places))
+            if log:
+                entries.append(self._entry(person, shown))
+        log_displays(self.session, entries)
         return out
+
+    def _entry(self, person: Person, revealed: list[str]) -> dict[str, Any] | None:
+        return display_entry(self.actor, person, fields=shown_fields(person, self.scopes),
+                             revealed=revealed, purpose=self.purpose, via=self.plugin,
+                             facts=self.facts)
+
+    def _agent_may_reveal(self, person: Person, places: Places) -> None:
+        """In the assisted channel a reveal needs the person within the AGENT's places
+        (the resident's own record is visible to the session, not revealable by it)."""
+        if not assisted(self.actor) or not self.enforce_place:
+            return
+        scopes = actor_scopes(self.actor)
+        if ("all", "") not in scopes and not (places.codes(person) & scopes):
+            raise ScopeError("revealing needs the person within your own communities and "
+                             "grids")
 
     def search(self, query: str = "", *, reveal: Iterable[str] = (), **criteria: Any
                ) -> SearchPage:
@@ -314,6 +346,10 @@ class RegistryReader:
         if org.legal_rep_id is not None and "registry.person.basic" in self.scopes:
             person = self.session.get(Person, org.legal_rep_id)
             rep = {"id": person.id, "name": person.name} if person else None
+            if person is not None:  # the representative is a named person: logged
+                log_displays(self.session, [display_entry(
+                    self.actor, person, fields=["name"], revealed=(), purpose=self.purpose,
+                    via=self.plugin, facts=self.facts)])
         return {
             "id": org.id, "name": org.name, "credit_code": org.credit_code, "type": org.type,
             "address": org.address, "status": org.status, "version": org.version,

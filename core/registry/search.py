@@ -9,8 +9,10 @@ page costs a few short index walks rather than sorting every match.
 
 Who sees what: a staff actor only finds persons in the communities and grids their scope
 rows name (``identity_user_scope``; deny by default), ``actor=None`` is a system caller
-(CLI, jobs). Results are masked; revealing a field needs the permission, a purpose, and
-leaves one access-log entry per person shown.
+(CLI, jobs); in the assisted channel the agent's scope counts. Results are masked;
+revealing a field needs the permission and a purpose. Every person on the page is an entry
+in their access log (masked or full, :mod:`core.registry.present`), the page's entries
+one upsert at the commit.
 """
 
 from __future__ import annotations
@@ -39,9 +41,12 @@ from core.registry.pinyin import name_keys, prefix_end, split_query
 from core.registry.present import (
     ALL_SCOPES,
     Places,
+    actor_scopes,
     check_reveal,
-    log_reveal,
+    display_entry,
+    log_displays,
     person_view,
+    shown_fields,
 )
 from core.registry.validation import (
     ID15_RE,
@@ -100,10 +105,11 @@ def prefix(col: Any, value: str) -> ColumnElement[bool]:
 
 
 def place_filter(session: Session, actor: Any) -> ColumnElement[bool] | None:
-    """The staff-scope restriction for ``actor`` (None: no restriction)."""
+    """The staff-scope restriction for ``actor`` (None: no restriction); in the assisted
+    channel, the agent's scope."""
     if actor is None:
         return None
-    scopes = {(s.kind, s.code) for s in (getattr(actor, "scopes", None) or [])}
+    scopes = actor_scopes(actor)
     if ("all", "") in scopes:
         return None
     communities = [c for k, c in scopes if k == "community"]
@@ -351,14 +357,15 @@ def search_persons(
     rows = [persons[i] for i in ids if i in persons]
     wanted = list(reveal)
     places = Places(session, rows, addresses="registry.dwelling" in scopes)
-    items = []
+    items, entries = [], []
     for person in rows:
         shown = check_reveal(actor, person.id, wanted, scopes, purpose) if wanted else []
-        log_reveal(session, actor=actor, person_id=person.id, fields=shown, purpose=purpose,
-                   via=via, facts=facts)
         item = person_view(person, scopes=scopes, reveal=shown, places=places, today=today,
                            lang=lang)
         item["match"] = matched[person.id]
         items.append(item)
+        entries.append(display_entry(actor, person, fields=shown_fields(person, scopes),
+                                     revealed=shown, purpose=purpose, via=via, facts=facts))
+    log_displays(session, entries)
     return SearchPage(items, total, page, per_page, kind, [matched[i] for i in ids],
                       total_capped=capped)

@@ -44,7 +44,7 @@ from core.registry.models import (
 )
 from core.registry.pinyin import name_keys
 from core.registry.reader import RegistryReader, person_view
-from core.registry.search import AGE_BANDS, SearchPage, search_persons
+from core.registry.search import AGE_BANDS, SearchPage, place_filter, search_persons
 from core.registry.validation import (
     IdentifierError,
     check_document,
@@ -334,16 +334,29 @@ def _apply_name(session: Session, person: Person) -> None:
         session.add(PersonKey(person_id=person.id, key=key, kind=kind))
 
 
-def _id_taken(session: Session, number: str | None, person_id: int | None = None) -> None:
+def _id_taken(session: Session, number: str | None, person_id: int | None = None, *,
+              actor: Any = None) -> None:
+    """Refuse a document number another record has. Only an ``actor`` who may see that
+    record is told its number (to open it); for anyone else the answer names no id and
+    no community, so a conflict cannot be used to find out where someone lives."""
     if number is None:
         return
     other = session.scalar(select(Person.id).where(Person.id_number == number))
-    if other is not None and other != person_id:
+    if other is None or other == person_id:
+        return
+    staff = place_filter(session, actor)
+    if staff is None or session.scalar(
+            select(Person.id).where(Person.id == other, staff)) is not None:
         raise RegistryError(
             N_("A person with this document number is registered already (no. %(other)s)."),
             "id_number",
             other=other,
         )
+    raise RegistryError(
+        N_("A person with this document number is registered already, outside the places "
+           "you are assigned: ask the district registry office to look into it."),
+        "id_number",
+    )
 
 
 # ------------------------------------------------------------------------------ places
@@ -509,7 +522,7 @@ def register_person(
     """Register one person (at ``dwelling_id``, or only in ``community`` when the dwelling
     is not known yet). Publishes ``registry.person.registered``."""
     clean = clean_person(data)
-    _id_taken(session, clean["id_number"])
+    _id_taken(session, clean["id_number"], actor=actor)
     person = Person(**clean, status="active", version=1)
     dwelling = _get(session, Dwelling, dwelling_id, "dwelling") if dwelling_id else None
     if dwelling is not None:
@@ -580,7 +593,7 @@ def update_person(
     if not diff:
         return person
     if "id_number" in diff:
-        _id_taken(session, clean["id_number"], person.id)
+        _id_taken(session, clean["id_number"], person.id, actor=actor)
     for f, (_old, new) in diff.items():
         setattr(person, f, new)
     if "name" in diff:

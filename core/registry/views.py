@@ -21,7 +21,6 @@ relation, age band): their data is theirs.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import math
@@ -58,6 +57,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional, Va
 
 from core.audit.web import request_facts
 from core.db import current_session
+from core.exports import csv_writer
 from core.hookspecs import NavItem
 from core.identity import has_permission, require, require_verified
 from core.identity.admin_views import CheckboxesField, choices, printable
@@ -90,7 +90,7 @@ from core.registry.models import (
     Residence,
     Unit,
 )
-from core.registry.present import REVEALABLE, mask_address
+from core.registry.present import REVEALABLE, display_entry, log_displays, mask_address
 from core.registry.search import AGE_BANDS
 
 bp = Blueprint("registry", __name__, url_prefix="/registry")
@@ -412,6 +412,8 @@ def search():
                 page=_page_number(source), per_page=PER_PAGE, lang=lang(), **filters)
         except RegistryError as exc:
             put_errors(form, exc, {"id_last4": "q", "name": "q", "age_band": "age_band"}, "q")
+        else:
+            session.commit()  # the access-log entries of the persons on the page
     if (searched and not valid) or form.errors:
         status = 400
         result = None
@@ -531,6 +533,7 @@ def _person_page(session: Session, person: Person, view: dict[str, Any], *,
                     key=lambda p: getattr(p, "order", 100))
     can_reveal = has_permission(current_user, REVEAL)
     form = reveal_form or (_reveal_form(blank=True) if can_reveal else None)
+    session.commit()  # the person's and the household members' access-log entries
     return render_template(
         "registry/person.html", person=person, view=view, household=household,
         building_id=building_id, residences=_residences(session, person.id, shown),
@@ -559,9 +562,11 @@ def person(person_id: int):
 def person_reveal(person_id: int):
     """Show chosen fields in full, once, for a stated purpose; one access-log entry."""
     session = current_session()
-    found, view = shared.visible_person(session, person_id)
+    found, view = shared.visible_person(session, person_id, log=False)
     form = _reveal_form()
     if not form.validate_on_submit():
+        rd = shared.reader(session)
+        log_displays(session, [rd._entry(found, [])])  # shown masked again
         return _person_page(session, found, view, reveal_form=form, status=400)
     try:
         view = shared.reader(session, form.purpose.data.strip()).person(
@@ -593,6 +598,7 @@ def household(household_id: int):
             .where(Dwelling.id == found.dwelling_id)).first()
         if row is not None:
             building_id, address = row[0], mask_address(row[1], row[2], row[3])
+    session.commit()  # the members' access-log entries
     return render_template(
         "registry/household.html", household=found, view=view, address=address,
         building_id=building_id,
@@ -609,6 +615,7 @@ def building(building_id: int):
     rooms = sum(len(u["dwellings"]) for u in view["units"])
     people = sum(len(d["residents"]) for u in view["units"] for d in u["dwellings"])
     rentals = sum(1 for u in view["units"] for d in u["dwellings"] if d["is_rental"])
+    session.commit()  # the residents' access-log entries
     return render_template("registry/building.html", b=view, rooms=rooms, people=people,
                            rentals=rentals)
 
@@ -635,8 +642,10 @@ def organisations():
     rows = list(session.scalars(query.limit(PER_PAGE).offset((page - 1) * PER_PAGE)))
     pager = Pager(page, max(1, math.ceil(total / PER_PAGE)), total,
                   {"q": form.q.data} if form.q.data else {})
+    items = shared.org_views(session, rows)
+    session.commit()  # the representatives' access-log entries
     return render_template("registry/organisations.html", form=form,
-                           errors=field_errors(form), items=shared.org_views(session, rows),
+                           errors=field_errors(form), items=items,
                            pager=pager), 200 if valid else 400
 
 
@@ -651,6 +660,7 @@ def organisation(org_id: int):
     community = session.get(Community, org.community_id) if org.community_id else None
     grid = session.get(Grid, org.grid_id) if org.grid_id else None
     history, _more = _history(session, "organisation", org.id)
+    session.commit()  # the representative's access-log entry
     return render_template("registry/organisation.html", org=view, community=community,
                            grid=grid, history=history, field_label=field_label,
                            can_read_persons=has_permission(current_user, READ))
@@ -803,7 +813,7 @@ def import_rejected(token: str):
     """The rejected rows as CSV (values masked, as on the page)."""
     meta, _data = _load_import(token)
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = csv_writer(out)
     writer.writerow([_("Row"), _("Full name"), _("Column"), _("Problem"), _("Value")])
     for e in sorted(meta["report"]["rejected"], key=lambda e: (e["row"], e["field"])):
         writer.writerow([e["row"], _csv_safe(e["name"]), field_label(e["field"]),
@@ -939,6 +949,10 @@ class DecisionForm(FlaskForm):
     version = HiddenField()
 
 
+#: The purpose the review pages log (a msgid: the resident's page translates it).
+_CORRECTIONS_PURPOSE = "Reviewing a correction request"
+
+
 @bp.route("/corrections")
 @require(REVIEW)
 def corrections():
@@ -949,6 +963,9 @@ def corrections():
     page = _page_number(request.args)
     rows, total = review_queue(session, current_user, status=status, page=page,
                                per_page=PER_PAGE)
+    shared.log_names(session, [SimpleNamespace(id=r.correction.person_id, name=r.person_name)
+                               for r in rows], purpose=_CORRECTIONS_PURPOSE)
+    session.commit()
     pager = Pager(page, max(1, math.ceil(total / PER_PAGE)), total, {"status": status})
     return render_template("registry/corrections.html", rows=rows, pager=pager,
                            status=status, field_label=field_label, total=total)
@@ -1029,6 +1046,14 @@ def correction(correction_id: int):
     current_text = display_value(found.field, masked_text(found.field,
                                                           value_text(found.field, current)),
                                  lang())
+    if person_row is not None:
+        # the name, the current value masked and the value asked for in full: a full
+        # entry for the field under review
+        log_displays(session, [display_entry(
+            current_user, person_row, fields=(), revealed=sorted({"name", found.field}),
+            purpose=_CORRECTIONS_PURPOSE, via="core",
+            facts=request_facts())])
+        session.commit()
     return render_template("registry/correction.html", c=found, person=person_row, form=form,
                            errors=field_errors(form), field_label=field_label,
                            current_text=current_text,
@@ -1064,19 +1089,35 @@ def _own_person(session: Session) -> Person:
 
 def _own_view(session: Session, person: Person, show: bool) -> dict[str, Any]:
     """The resident's own record: masked until they ask, then in full — their own data,
-    so no purpose and no access-log entry (see the module docstring)."""
+    so no purpose and no access-log entry.
+
+    In the assisted channel the one looking is the agent, so it is not "own": the record
+    comes through core's reader (logged with the agent named), masked unless the AGENT
+    holds registry.person.reveal, the resident is within the agent's places and a
+    purpose is given (``?show=1&purpose=...``)."""
     from core.registry.present import ALL_SCOPES, Places, person_view
 
-    places = Places(session, [person], addresses=True)
-    return person_view(person, scopes=ALL_SCOPES, reveal=list(REVEALABLE) if show else (),
-                       places=places, lang=lang())
+    if current_user.agent is None:
+        places = Places(session, [person], addresses=True)
+        return person_view(person, scopes=ALL_SCOPES,
+                           reveal=list(REVEALABLE) if show else (), places=places,
+                           lang=lang())
+    if show:
+        purpose = (request.args.get("purpose") or "").strip()[:500]
+        try:
+            return shared.reader(session, purpose)._person(person.id, reveal=REVEALABLE)[1]
+        except (RegistryError, ScopeError):
+            flash(_("While acting for a resident you see their record masked. Showing it "
+                    "in full needs your own permission to reveal personal data and a "
+                    "stated purpose."), "error")
+    return shared.reader(session)._person(person.id)[1]
 
 
 @bp.route("/me")
 @require_verified
 def my_record():
     """The resident's own entry in the register: their record, household, home and
-    correction requests."""
+    correction requests. In an assisted session what the agent is shown is logged."""
     session = current_session()
     person = _own_person(session)
     show = request.args.get("show") == "1"
@@ -1088,6 +1129,8 @@ def my_record():
                                   .order_by(Person.relation, Person.birth_date, Person.id)).all()
         from core.registry.present import age_band, age_on
 
+        if current_user.agent is not None:  # the agent sees the members' names
+            shared.log_names(session, [m for m in members if m.id != person.id])
         household = {
             "number": session.scalar(select(Household.number).where(Household.id ==
                                                                      person.household_id)),
@@ -1097,6 +1140,9 @@ def my_record():
                 "age_band": age_band(age_on(m.birth_date, date.today())),
             } for m in members],
         }
+    if current_user.agent is not None:
+        session.commit()  # the access-log entries of what the agent was shown
+        show = bool(view.get("revealed"))
     return render_template("registry/my_record.html", view=view, show=show,
                            household=household,
                            corrections=corrections_of(session, person.id),
@@ -1115,6 +1161,8 @@ def my_correction():
     session = current_session()
     person = _own_person(session)
     view = _own_view(session, person, False)
+    if current_user.agent is not None:
+        session.commit()  # the masked record the agent was shown
     form = CorrectionForm()
     form.field.choices = _correction_choices(view)
     if request.method == "GET" and request.args.get("field") in CORRECTABLE:

@@ -32,9 +32,10 @@ def init_app(app: Flask, kernel: Any) -> None:
 
     @app.before_request
     def _csrf() -> None:
-        # Bearer-token API calls carry no ambient credentials, so CSRF cannot apply;
-        # everything that relies on the session cookie is checked.
-        if request.headers.get("Authorization", "").startswith("Bearer "):
+        # Calls authenticated by a bearer token alone carry no ambient credentials, so CSRF
+        # cannot apply; everything the session cookie authenticates is checked, whatever
+        # other headers it carries (security.authenticated_by_token).
+        if security.authenticated_by_token():
             return
         if request.routing_exception is not None:
             return  # the 404/405 is the answer; there is nothing to protect

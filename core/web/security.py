@@ -1,10 +1,11 @@
-"""Security headers on every response (security.md R14)."""
+"""Security headers on every response (security.md R14), and who needs a CSRF token."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from flask import Flask, Response
+from flask_login import current_user
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -30,3 +31,14 @@ def init_app(app: Flask, kernel: Any) -> None:
         if resp.mimetype == "text/html" or resp.mimetype == "application/json":
             h.setdefault("Cache-Control", "no-store")
         return resp
+
+
+def authenticated_by_token() -> bool:
+    """Whether this request is authenticated by a bearer token and by nothing else. Only
+    then is the CSRF check skipped: a token is not sent by the browser on its own, so a
+    forged cross-site request cannot carry it. A request the session cookie authenticates
+    is checked whatever other headers it carries — ``Authorization: Bearer x`` next to the
+    cookie used to switch the check off (issue 15, finding 8). Flask-Login tries the
+    cookie first, so a principal from a token means no valid session came with it."""
+    return bool(getattr(current_user, "is_authenticated", False)
+                and getattr(current_user, "via_token", False))

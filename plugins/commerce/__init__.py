@@ -2,7 +2,7 @@
 (mode 2, 商业服务). See docs/plugins/commerce.md.
 
 A resident calls (or files on the web, or presses the one-key call button); the hotline
-turns it into a ticket with the caller's registry data, dispatches it to a vetted merchant
+turns it into a ticket referring to the caller's registry record, dispatches it to a vetted merchant
 of the right category serving the resident's community, follows it to completion and the
 follow-up rating, and regulates the merchants (complaints, warnings, suspension).
 """
@@ -33,6 +33,12 @@ class CommerceConfig(Schema):
     review_min_ratings = fields.Integer(load_default=3, validate=validate.Range(1, 1000))
     #: The score of a merchant nobody has rated yet.
     default_score = fields.Float(load_default=4.0, validate=validate.Range(1, 5))
+    #: Days after a case closes (work completed or cancelled) before what the caller told
+    #: the hotline that the registry does not hold (a phone, an address, the name of a
+    #: caller who is not registered) is erased by the ``commerce.erase_caller_data`` job.
+    caller_data_retention_days = fields.Integer(
+        load_default=30, validate=validate.Range(1, 3650)
+    )
 
 
 info = PluginInfo(
@@ -140,11 +146,23 @@ def register_event_handlers(bus: Any) -> None:
 
 @hookimpl
 def register_jobs(app: Any) -> list[Any]:
-    from core.jobs import Job
-    from plugins.commerce.jobs import redispatch
+    from core.toolkit import Job
+    from plugins.commerce.jobs import erase_caller_data, redispatch
 
     return [
-        Job("commerce.redispatch", 60, redispatch, "offers not accepted in time go to the next merchant"),
+        Job(
+            "commerce.redispatch",
+            60,
+            redispatch,
+            "offers not accepted in time go to the next merchant",
+        ),
+        Job(
+            "commerce.erase_caller_data",
+            3600,
+            erase_caller_data,
+            "erase callers' own phone numbers and addresses once the retention period "
+            "after the case closed has passed",
+        ),
     ]
 
 
@@ -177,7 +195,7 @@ def default_roles() -> dict[str, list[str]]:
 
 @hookimpl
 def nav_items(user: Any) -> list[NavItem]:
-    from core.identity import has_permission
+    from core.toolkit import has_permission
 
     items = [NavItem(label=info.title, label_zh=info.title_zh, url="/commerce/", order=20)]
     if has_permission(user, DISPATCH):
@@ -231,7 +249,7 @@ def dashboard_widgets(user: Any) -> list[Panel]:
     from flask import render_template
     from flask_babel import gettext as _
 
-    from core.identity import has_permission
+    from core.toolkit import has_permission
 
     panels = []
     if has_permission(user, FILE):
@@ -240,7 +258,7 @@ def dashboard_widgets(user: Any) -> list[Panel]:
     if has_permission(user, DISPATCH):
         from sqlalchemy import func, select
 
-        from core.db import current_session
+        from core.toolkit import current_session
         from plugins.commerce.services import tickets_query
 
         session = current_session()
@@ -262,14 +280,14 @@ def dashboard_widgets(user: Any) -> list[Panel]:
 @hookimpl
 def resident_profile_panels(resident: Any, viewer: Any) -> list[Panel]:
     """A person's hotline tickets, on their registry page, for staff who see tickets."""
-    from core.identity import has_permission
+    from core.toolkit import has_permission
 
     if not has_permission(viewer, READ):
         return []
     from flask import render_template
     from flask_babel import gettext as _
 
-    from core.db import current_session
+    from core.toolkit import current_session
     from plugins.commerce.services import tickets_query
 
     rows = list(current_session().scalars(tickets_query(person_id=resident.id).limit(20)))

@@ -11,20 +11,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
 from flask.views import MethodView
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_smorest import Blueprint, abort
 from sqlalchemy import select
 
-from core.api.pagination import PageArgs, paginate
-from core.audit.web import request_facts
-from core.db import current_session
-from core.identity import has_permission, require, require_login
-from core.registry.errors import ScopeError
-from core.registry.reader import RegistryReader
-from plugins.commerce import APPLY, DISPATCH, FILE, PORTAL, READ, STATS, VET, info
+from core.toolkit import (
+    PageArgs,
+    RegistryError,
+    ScopeError,
+    current_kernel,
+    current_session,
+    has_permission,
+    paginate,
+    plugin_settings,
+    require,
+    require_login,
+)
+from plugins.commerce import APPLY, DISPATCH, FILE, PORTAL, READ, STATS, VET, access, info
 from plugins.commerce import schemas as s
 from plugins.commerce import services as svc
 from plugins.commerce.models import Complaint, Merchant, Ticket
@@ -38,23 +43,15 @@ AUTH = [{"bearerAuth": []}]
 
 
 def kernel() -> Any:
-    return current_app.extensions["shequ"]
+    return current_kernel()
 
 
 def settings() -> dict[str, Any]:
-    return kernel().plugins.settings(info.id)
+    return plugin_settings(info.id)
 
 
-def reader(purpose: str) -> RegistryReader:
-    return RegistryReader.for_plugin(
-        current_session(),
-        kernel(),
-        info.id,
-        actor=current_user,
-        purpose=purpose,
-        facts=request_facts(),
-        enforce_place=False,
-    )
+def reader(purpose: str) -> Any:
+    return access.reader(purpose)
 
 
 def refuse(exc: svc.CommerceError) -> None:
@@ -87,10 +84,56 @@ def merchant_out(m: Merchant, card: svc.Scorecard | None = None) -> dict[str, An
     return out
 
 
-def ticket_out(t: Ticket) -> dict[str, Any]:
-    out = {c.key: getattr(t, c.key) for c in Ticket.__table__.columns}
+#: What a ticket shows besides its contact (never the raw ``caller_*`` copies).
+TICKET_FIELDS = (
+    "id", "channel", "state", "category", "description", "community", "person_id",
+    "public_area", "elderly_alone", "merchant_id", "accept_by", "response_due",
+    "completion_due", "accepted_at", "completed_at", "closed_at", "final_price", "rating",
+    "rating_comment", "flag", "created_at",
+)
+
+
+def ticket_out(t: Ticket, role: str, *, listing: bool = False) -> dict[str, Any]:
+    """A ticket for a viewer in ``role`` (``services.contact_policy``): the contact read
+    for this display (registry or the caller's own copy), masked unless listed in
+    ``contact_full``, and logged."""
+    out = {k: getattr(t, k) for k in TICKET_FIELDS}
+    c = access.contact(t, role, listing=listing)
+    out.update(
+        contact_name=c["name"], contact_phone=c["phone"], service_address=c["address"],
+        contact_full=c["full"], caller_in_registry=c["in_registry"],
+        caller_data_erased=c["erased"],
+    )
     out["timeline"] = svc.timeline(current_session(), t.id)
     return out
+
+
+def shown(out: dict[str, Any]) -> dict[str, Any]:
+    """Commit the log entries of a display built after the action's own commit."""
+    current_session().commit()
+    return out
+
+
+def staff_ticket_out(t: Ticket) -> dict[str, Any]:
+    """After a staff action: the ticket as the acting staff member sees it."""
+    return ticket_out(t, access.role_for(t, as_staff=True) or svc.staff_role(current_user))
+
+
+def merchant_out_ticket(m: Merchant, t: Ticket, *, listing: bool = False) -> dict[str, Any]:
+    return svc.merchant_view(
+        t, access.contact(t, "merchant", merchant_id=m.id, listing=listing)
+    )
+
+
+def registry_phone(rd: Any, person_id: int, phone: str) -> bool:
+    """Whether ``phone`` is the registry's number for the person (then no copy is kept):
+    the registry is searched by the number, nothing is shown."""
+    if not phone:
+        return False
+    try:
+        return any(i["id"] == person_id for i in rd.search(phone=phone, per_page=5).items)
+    except (RegistryError, ScopeError):
+        return False
 
 
 def own_ticket(ticket_id: int) -> Ticket:
@@ -211,13 +254,22 @@ class Tickets(MethodView):
     @blp.alt_response(403, **_err403(READ))
     @blp.alt_response(422, **ERR422)
     def get(self, args):
-        """Every ticket (staff), by state or overdue, newest first."""
+        """Tickets by state or overdue, newest first: every ticket for the hotline,
+        those of their communities for place-scoped staff (community workers, auditors:
+        none without an assignment). Callers' phones and addresses are masked, names
+        too; each person shown is logged in their access log."""
+        role = svc.staff_role(current_user)
         page = paginate(
             current_session(),
-            svc.tickets_query(state=args["state"], overdue=args["overdue"]),
+            svc.tickets_query(
+                state=args["state"],
+                overdue=args["overdue"],
+                communities=access.staff_communities(),
+            ),
             {"page": args["page"], "page_size": args["page_size"]},
         )
-        page["items"] = [ticket_out(t) for t in page["items"]]
+        page["items"] = [ticket_out(t, role, listing=True) for t in page["items"]]
+        current_session().commit()  # the displays' log entries
         return page
 
     @require(FILE)
@@ -238,6 +290,8 @@ class Tickets(MethodView):
             person = svc.caller_facts(reader("service ticket"), pid, reveal=("phone", "address"))[
                 "person"
             ]
+            address = data["service_address"]
+            phone = data["contact_phone"]
             t = svc.create_ticket(
                 session,
                 kernel().bus,
@@ -246,9 +300,9 @@ class Tickets(MethodView):
                 community=person.get("community"),
                 category=data["category"],
                 description=data["description"],
-                service_address=data["service_address"] or person.get("address") or "",
-                contact_phone=data["contact_phone"] or person.get("phone") or "",
-                contact_name=person.get("name") or "",
+                caller_address="" if address == (person.get("address") or "") else address,
+                caller_phone="" if svc.same_phone(phone, person.get("phone")) else phone,
+                registered_address=bool(person.get("address")),
                 public_area=data["public_area"],
                 elderly_alone=person["elderly_alone"],
                 actor=current_user,
@@ -257,7 +311,7 @@ class Tickets(MethodView):
         except svc.CommerceError as exc:
             refuse(exc)
         session.commit()
-        return ticket_out(t)
+        return shown(ticket_out(t, "owner"))
 
 
 @blp.route("/tickets/hotline")
@@ -272,24 +326,46 @@ class HotlineTickets(MethodView):
     @blp.alt_response(409, **ERR409)
     @blp.alt_response(422, **ERR422)
     def post(self, data):
-        """The operator opens a ticket for a caller found in the registry."""
+        """The operator opens a ticket for a caller: one found in the registry
+        (``person_id``; give ``service_address`` / ``contact_phone`` only when the work is
+        elsewhere or the merchant should call another number), or a caller who is not
+        registered (``caller_name``, ``contact_phone``, ``service_address``, ``community``).
+        What the caller gives is kept as their own copy: masked, erased after the
+        retention period."""
         session = current_session()
-        try:
-            person = svc.caller_facts(reader("hotline call"), data["person_id"])["person"]
-        except ScopeError:
-            abort(404)
+        rd = reader("hotline call")
+        pid = data["person_id"]
+        phone = data["contact_phone"]
+        if pid is not None:
+            try:
+                person = svc.caller_facts(rd, pid)["person"]
+            except ScopeError:
+                abort(404)
+            community = person.get("community")
+            if registry_phone(rd, pid, phone):
+                phone = ""
+        else:
+            person = {"elderly_alone": False, "address": None}
+            community = data["community"]
+            if not community:
+                text = _("Choose the caller's community.")
+                abort(422, message=text, messages={"community": [text]})
+            if community not in {c["code"] for c in rd.communities()}:
+                text = _("Unknown value: %(value)s.", value=community)
+                abort(409, message=text, messages={"community": [text]})
         try:
             t = svc.create_ticket(
                 session,
                 kernel().bus,
                 channel="operator",
-                person_id=data["person_id"],
-                community=person.get("community"),
+                person_id=pid,
+                community=community,
                 category=data["category"],
                 description=data["description"],
-                service_address=data["service_address"],
-                contact_phone=data["contact_phone"],
-                contact_name=person.get("name") or "",
+                caller_address=data["service_address"],
+                caller_phone=phone,
+                caller_name=data["caller_name"],
+                registered_address=bool(person.get("address")),
                 public_area=data["public_area"],
                 elderly_alone=person["elderly_alone"],
                 actor=current_user,
@@ -298,7 +374,7 @@ class HotlineTickets(MethodView):
         except svc.CommerceError as exc:
             refuse(exc)
         session.commit()
-        return ticket_out(t)
+        return shown(ticket_out(t, "hotline"))
 
 
 @blp.route("/one-key")
@@ -324,7 +400,7 @@ class OneKey(MethodView):
         except svc.CommerceError as exc:
             refuse(exc)
         session.commit()
-        return ticket_out(t)
+        return shown(ticket_out(t, "owner"))
 
 
 @blp.route("/my/tickets")
@@ -341,7 +417,8 @@ class MyTickets(MethodView):
         pid = getattr(current_user, "person_id", None)
         query = svc.tickets_query(person_id=pid if pid is not None else -1)
         page = paginate(current_session(), query, args)
-        page["items"] = [ticket_out(t) for t in page["items"]]
+        page["items"] = [ticket_out(t, "owner", listing=True) for t in page["items"]]
+        current_session().commit()
         return page
 
 
@@ -353,15 +430,17 @@ class TicketItem(MethodView):
     @blp.alt_response(401, **ERR401)
     @blp.alt_response(404, **ERR404)
     def get(self, ticket_id: int):
-        """A ticket with its timeline: staff holding commerce.ticket.read, or the resident
-        whose ticket it is (anyone else: 404). Merchants use /portal/tickets."""
+        """A ticket with its timeline: the resident whose ticket it is, the hotline, or
+        staff holding commerce.ticket.read whose communities it is in (anyone else: 404).
+        Merchants use /portal/tickets. The contact is masked unless the step needs it
+        (``contact_full``); every display is logged in the resident's access log."""
         t = svc.fetch(current_session(), Ticket, ticket_id)
-        pid = getattr(current_user, "person_id", None)
-        if t is None or not (
-            has_permission(current_user, READ) or (pid is not None and t.person_id == pid)
-        ):
+        role = access.role_for(t) if t is not None else None
+        if role is None:
             abort(404)
-        return ticket_out(t)
+        out = ticket_out(t, role)
+        current_session().commit()  # the display's log entries
+        return out
 
 
 @blp.route("/tickets/<int:ticket_id>/dispatch")
@@ -390,7 +469,7 @@ class TicketDispatch(MethodView):
         except svc.CommerceError as exc:
             refuse(exc)
         session.commit()
-        return ticket_out(t)
+        return shown(staff_ticket_out(t))
 
 
 @blp.route("/tickets/<int:ticket_id>/confirm")
@@ -410,7 +489,7 @@ class TicketConfirm(MethodView):
         except svc.CommerceError as exc:
             refuse(exc)
         current_session().commit()
-        return ticket_out(t)
+        return shown(ticket_out(t, "owner"))
 
 
 @blp.route("/tickets/<int:ticket_id>/rating")
@@ -448,7 +527,7 @@ class TicketRating(MethodView):
         except svc.CommerceError as exc:
             refuse(exc)
         current_session().commit()
-        return ticket_out(t)
+        return shown(ticket_out(t, "owner" if own else "hotline"))
 
 
 @blp.route("/tickets/<int:ticket_id>/complaints")
@@ -504,7 +583,8 @@ class PortalTickets(MethodView):
         """Tickets offered to or held by the caller's merchant (none when unbound)."""
         m = svc.merchant_for_user(current_session(), current_user.id)
         page = paginate(current_session(), svc.tickets_query(merchant_id=m.id if m else -1), args)
-        page["items"] = [svc.merchant_view(t) for t in page["items"]]
+        page["items"] = [merchant_out_ticket(m, t, listing=True) for t in page["items"]]
+        current_session().commit()  # the displays' log entries
         return page
 
 
@@ -517,10 +597,13 @@ class PortalTicketItem(MethodView):
     @blp.alt_response(403, **_err403(PORTAL))
     @blp.alt_response(404, **ERR404)
     def get(self, ticket_id: int):
-        """A ticket as the merchant sees it: the job; address and contact once accepted;
-        never registry data."""
-        _m, t = merchant_ticket(ticket_id)
-        return svc.merchant_view(t)
+        """A ticket as the merchant sees it: the job; the address down to the building
+        while offered; name, address and phone in full while they hold it open (accepted,
+        in progress), logged in the customer's access log; never the registry person."""
+        m, t = merchant_ticket(ticket_id)
+        out = merchant_out_ticket(m, t)
+        current_session().commit()  # the display's log entries
+        return out
 
 
 def _portal_action(ticket_id: int, action: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -556,7 +639,7 @@ def _portal_action(ticket_id: int, action: str, data: dict[str, Any]) -> dict[st
         refuse(exc)
     session.commit()
     t = svc.fetch(session, Ticket, ticket_id)
-    return svc.merchant_view(t)
+    return shown(merchant_out_ticket(m, t))
 
 
 @blp.route("/portal/tickets/<int:ticket_id>/accept")
@@ -601,7 +684,7 @@ class PortalDecline(MethodView):
         except svc.CommerceError as exc:
             refuse(exc)
         session.commit()
-        return svc.merchant_view(t)
+        return shown(merchant_out_ticket(m, t))
 
 
 @blp.route("/portal/tickets/<int:ticket_id>/start")

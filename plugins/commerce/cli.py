@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import click
 
-from core.cli import pass_ctx
+from core.toolkit import pass_ctx
 
 
 @click.group()
 def commerce() -> None:
-    """Service hotline: re-dispatch, merchant staff, overdue tickets."""
+    """Service hotline: re-dispatch, merchant staff, overdue tickets, caller data."""
 
 
 @commerce.command("redispatch")
@@ -23,20 +23,30 @@ def redispatch(ctx) -> None:
         click.echo(job(ctx.app))
 
 
+@commerce.command("erase-caller-data")
+@pass_ctx
+def erase_caller_data(ctx) -> None:
+    """Erase what callers gave the hotline (their own phone, address, name) from tickets
+    closed longer ago than ``caller_data_retention_days`` now (``shequ worker`` does it
+    every hour)."""
+    from plugins.commerce.jobs import erase_caller_data as job
+
+    with ctx.app.app_context():
+        click.echo(job(ctx.app))
+
+
 @commerce.command("bind-staff")
 @click.argument("username")
 @click.argument("merchant_id", type=int)
 @pass_ctx
 def bind_staff_cmd(ctx, username: str, merchant_id: int) -> None:
     """Bind a staff account to a merchant (the merchant portal shows that merchant)."""
-    from sqlalchemy import select
-
-    from core.identity.models import User
+    from core.toolkit import find_account
     from plugins.commerce.models import Merchant
     from plugins.commerce.services import CommerceError, bind_staff
 
     with ctx.kernel.db.session_scope() as session:
-        user = session.scalar(select(User).where(User.username == username))
+        user = find_account(session, username)
         if user is None:
             raise click.BadParameter("no such account", param_hint="username")
         if session.get(Merchant, merchant_id) is None:

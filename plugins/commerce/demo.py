@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.hookspecs import DemoContext
+from core.toolkit import DemoContext
 from plugins.commerce.models import Merchant
 
 MERCHANTS = (
@@ -34,15 +34,14 @@ MERCHANTS = (
 
 
 def _code(body: str) -> str:
-    from core.registry.validation import uscc_check_char
+    from core.toolkit import uscc_check_char
 
     first17 = (body.replace("DEMO", "0000") + "0" * 17)[:17]
     return first17 + uscc_check_char(first17)
 
 
 def seed(session: Session, demo: DemoContext) -> None:
-    from core.registry.reader import RegistryReader
-    from core.registry.services import register_organisation
+    from core.toolkit import RegistryReader, register_organisation
     from plugins.commerce import info
     from plugins.commerce import services as svc
 
@@ -100,15 +99,13 @@ def seed(session: Session, demo: DemoContext) -> None:
     pid = getattr(resident, "person_id", None)
     out: dict[str, Any] = {"merchant_ids": [m.id for m in merchants]}
     if pid is not None:
-        facts = svc.caller_facts(reader, pid, reveal=("phone", "address"))
-        p = facts["person"]
+        p = svc.caller_facts(reader, pid)["person"]
         common = dict(
             channel="web",
             person_id=pid,
             community=p.get("community"),
-            service_address=p.get("address") or "和平路88号",
-            contact_phone=p.get("phone") or "",
-            contact_name=p.get("name") or "",
+            # the registered address serves; a resident with none gives one
+            caller_address="" if p.get("address") else "和平路88号",
             elderly_alone=p["elderly_alone"],
             actor=resident,
         )

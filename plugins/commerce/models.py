@@ -2,10 +2,16 @@
 touches them).
 
 A merchant *is* a registry organisation (``organisation_id``); what the hotline adds is
-its service offer (categories, communities, hours, prices) and its vetting state. Residents
-are referred to by registry person id only; the ticket keeps the service address and the
-contact phone the caller confirmed, because that is what the merchant needs to do the job
-and the caller may want the work done somewhere else than where they are registered.
+its service offer (categories, communities, hours, prices) and its vetting state.
+
+Residents are referred to by registry person id only: their name, phone and address are
+read through the scoped reader whenever a ticket shows them, never copied here. The only
+personal data these tables hold is what a caller gave the hotline that the registry does
+not have (``Ticket.caller_*``: a caller who is not registered, another phone to call, the
+work done somewhere else than where they live). Those copies are governed like registry
+data (``services.contact_view``): masked by default, in full only for the step that needs
+them, every display logged, and erased ``caller_data_retention_days`` after the case
+closes (``services.erase_caller_data``).
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import Base, UTCDateTime, utcnow
+from core.toolkit import Base, UTCDateTime, utcnow
 
 
 class Merchant(Base):
@@ -102,9 +108,13 @@ class Ticket(Base):
     community: Mapped[str | None] = mapped_column(String(12), index=True)
     category: Mapped[str | None] = mapped_column(String(30), index=True)
     description: Mapped[str] = mapped_column(Text, default="")
-    service_address: Mapped[str] = mapped_column(String(300), default="")
-    contact_phone: Mapped[str] = mapped_column(String(30), default="")
-    contact_name: Mapped[str] = mapped_column(String(50), default="")
+    #: Governed copies of what the caller told the hotline and the registry does not hold
+    #: (empty when the registry's name, phone or address is the one to use).
+    caller_name: Mapped[str] = mapped_column(String(50), default="")
+    caller_phone: Mapped[str] = mapped_column(String(30), default="")
+    caller_address: Mapped[str] = mapped_column(String(300), default="")
+    #: When the retention job erased the copies above.
+    caller_erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     public_area: Mapped[bool] = mapped_column(Boolean, default=False)
     elderly_alone: Mapped[bool] = mapped_column(Boolean, default=False)
     #: callback → received → dispatched → accepted → in_progress → completed → confirmed
@@ -123,6 +133,9 @@ class Ticket(Base):
     rating: Mapped[int | None] = mapped_column(Integer)
     rating_comment: Mapped[str] = mapped_column(String(500), default="")
     rated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: When the case closed (work completed, or cancelled): the retention clock of the
+    #: caller's copies starts here.
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     #: Set by registry events: moved | deceased (open tickets need a look).
     flag: Mapped[str] = mapped_column(String(20), default="")
     created_by_id: Mapped[int | None] = mapped_column(

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from core.api.fields import JsonBoolean
-from core.api.pagination import page_schema
+from core.toolkit import JsonBoolean, page_schema
 from plugins.commerce.services import CATEGORIES
 
 _CONTROL = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
@@ -36,24 +35,33 @@ def _text(n: int, *, required: bool = True) -> fields.String:
 # ---------------------------------------------------------------------------- input
 
 
+PHONE = [validate.Length(0, 30), validate.Regexp(r"^[0-9+\- ]*$")]
+
+
 class CommerceTicketIn(Schema):
-    """A resident files a ticket for themselves (address and phone from their record
-    unless given)."""
+    """A resident files a ticket for themselves. The address and phone are their registry
+    record's unless given (then they are kept as the caller's own copy: masked, shown in
+    full only to the merchant holding the ticket open, erased after the retention
+    period)."""
 
     category = fields.String(required=True, validate=CATEGORY)
     description = _text(2000)
     service_address = _line(300, required=False)
-    contact_phone = fields.String(
-        load_default="", validate=[validate.Length(0, 30), validate.Regexp(r"^[0-9+\- ]*$")]
-    )
+    contact_phone = fields.String(load_default="", validate=PHONE)
     public_area = JsonBoolean(load_default=False)
 
 
 class CommerceHotlineTicketIn(CommerceTicketIn):
-    """The operator opens a ticket for a caller found in the registry."""
+    """The operator opens a ticket for a caller: one found in the registry
+    (``person_id``; address and phone only if other than the registered ones), or a
+    caller who is not registered (no ``person_id``: ``caller_name``, ``contact_phone``,
+    ``service_address`` and ``community`` are needed)."""
 
-    person_id = fields.Integer(required=True, validate=validate.Range(1, 2**31 - 1))
-    service_address = _line(300)
+    person_id = fields.Integer(
+        load_default=None, allow_none=True, validate=validate.Range(1, 2**31 - 1)
+    )
+    caller_name = _line(50, required=False)
+    community = fields.String(load_default=None, allow_none=True, validate=COMMUNITY)
 
 
 class CommerceDispatchIn(Schema):
@@ -181,8 +189,13 @@ class CommerceTimelineItem(Schema):
     at = fields.DateTime()
 
 
+_FULL_DOC = "which of contact_name, contact_phone, service_address are shown unmasked"
+
+
 class CommerceTicket(Schema):
-    """A ticket as staff and the resident see it (a merchant sees ``merchant_view``)."""
+    """A ticket as staff and the resident see it (a merchant sees ``merchant_view``). The
+    contact fields are read from the registry (or the caller's own copy) for this viewer
+    and step, masked unless ``contact_full`` lists them; each display is logged."""
 
     id = fields.Integer(required=True)
     channel = fields.String()
@@ -194,6 +207,9 @@ class CommerceTicket(Schema):
     service_address = fields.String()
     contact_name = fields.String()
     contact_phone = fields.String()
+    contact_full = fields.List(fields.String(), metadata={"description": _FULL_DOC})
+    caller_in_registry = fields.Boolean()
+    caller_data_erased = fields.Boolean()
     public_area = fields.Boolean()
     elderly_alone = fields.Boolean()
     merchant_id = fields.Integer(allow_none=True)
@@ -202,6 +218,7 @@ class CommerceTicket(Schema):
     completion_due = fields.DateTime(allow_none=True)
     accepted_at = fields.DateTime(allow_none=True)
     completed_at = fields.DateTime(allow_none=True)
+    closed_at = fields.DateTime(allow_none=True)
     final_price = fields.String(allow_none=True)  # yuan, two places: "120.00"
     rating = fields.Integer(allow_none=True)
     rating_comment = fields.String()
@@ -222,6 +239,7 @@ class CommerceMerchantTicket(Schema):
     service_address = fields.String()
     contact_name = fields.String()
     contact_phone = fields.String()
+    contact_full = fields.List(fields.String(), metadata={"description": _FULL_DOC})
     accept_by = fields.DateTime(allow_none=True)
     created_at = fields.DateTime()
     completion_due = fields.DateTime(allow_none=True)

@@ -9,6 +9,15 @@ suspended loses the offer and the next candidate gets it; when nobody is left th
 goes back to ``received`` for the operator. Accepting is one conditional UPDATE
 (``WHERE state = 'dispatched' AND merchant_id = :me``): the database lets exactly one
 writer win, and a partial unique index allows one accepted offer per ticket.
+
+Personal data in one paragraph: a ticket refers to its caller by registry person id and
+:func:`contact_view` reads their name, phone and address through the scoped reader each
+time a ticket is shown. What a caller told the hotline that the registry does not hold
+(``Ticket.caller_*``) is governed the same way: masked by default, in full only for the
+step that needs it (:func:`contact_policy`), every display logged in the person's access
+log (or, for a caller who is not registered, in the audit log naming the ticket), and
+erased :data:`DEFAULTS` ``caller_data_retention_days`` after the case closes
+(:func:`erase_caller_data`).
 """
 
 from __future__ import annotations
@@ -17,12 +26,24 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Select, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from core.db import utcnow
+from core.toolkit import (
+    IdentifierError,
+    RegistryReader,
+    ScopeError,
+    has_permission,
+    log_audit,
+    log_person_access,
+    mask_address,
+    mask_name,
+    mask_phone,
+    parse_credit_code,
+    utcnow,
+)
 from plugins.commerce.models import (
     Complaint,
     Dispatch,
@@ -98,6 +119,7 @@ DEFAULTS: dict[str, Any] = {
     "review_score": 3.0,
     "review_min_ratings": 3,
     "default_score": 4.0,
+    "caller_data_retention_days": 30,
 }
 
 ELDER_BANDS = ("60-69", "70-79", "80-89", "90+")
@@ -166,10 +188,37 @@ def _text(
     return value
 
 
+def _phone(value: Any, field: str) -> str:
+    """A phone number as typed (digits, spaces, ``+`` and ``-``), or empty."""
+    value = _text(value, field, 30)
+    if value and not all(ch.isdigit() or ch in " +-" for ch in value):
+        raise CommerceError(N_("Enter a phone number (digits only)."), field)
+    return value
+
+
+def same_phone(a: str | None, b: str | None) -> bool:
+    """Two spellings of one number (spaces, dashes, a +86 prefix aside)."""
+
+    def digits(v: str | None) -> str:
+        d = "".join(ch for ch in (v or "") if ch.isdigit())
+        return d[2:] if d.startswith("86") and len(d) == 13 else d
+
+    return bool(digits(a)) and digits(a) == digits(b)
+
+
 def log_event(
     session: Session, ticket: Ticket, kind: str, *, actor: Any = None, note: str = ""
 ) -> None:
+    """A timeline entry. The resident acting on their own ticket is recorded by account
+    id only: the timeline is shown to staff and its event says "by the resident", so
+    their name is not copied into it (an agent acting for them is named)."""
     actor_id, actor_name = _name(actor)
+    if (
+        ticket.person_id is not None
+        and getattr(actor, "person_id", None) == ticket.person_id
+        and getattr(actor, "agent", None) is None
+    ):
+        actor_name = ""
     session.add(
         TicketEvent(
             ticket_id=ticket.id,
@@ -240,8 +289,6 @@ def apply_merchant(
     """A merchant applies: its organisation must be registered (found by its credit code,
     which the registry validated) and not applied already. The applying account becomes
     the merchant's first staff account."""
-    from core.registry.validation import IdentifierError, parse_credit_code
-
     try:
         credit_code = parse_credit_code(_text(credit_code, "credit_code", 30, required=True)).code
     except IdentifierError:
@@ -569,9 +616,10 @@ def create_ticket(
     community: str | None,
     category: str | None,
     description: str,
-    service_address: str,
-    contact_phone: str = "",
-    contact_name: str = "",
+    caller_address: str = "",
+    caller_phone: str = "",
+    caller_name: str = "",
+    registered_address: bool = True,
     public_area: bool = False,
     elderly_alone: bool = False,
     actor: Any = None,
@@ -579,18 +627,35 @@ def create_ticket(
     state: str = "received",
 ) -> Ticket:
     """Open a ticket (any channel), start its SLA clocks, publish
-    ``commerce.ticket.created`` and, if ``auto_dispatch``, offer it to the best merchant."""
+    ``commerce.ticket.created`` and, if ``auto_dispatch``, offer it to the best merchant.
+
+    A registry caller (``person_id``) is referred to by id: the merchant gets their
+    registered address and phone through the reader. ``caller_*`` are only what the
+    registry does not hold — another address or phone for this job, or everything about
+    a caller who is not registered (who must then give a phone and an address).
+    ``registered_address`` says whether the registry has an address for the person."""
     cfg = _settings(settings)
     if channel not in CHANNELS:
         raise CommerceError(N_("Unknown channel."), "channel")
+    caller_address = _text(caller_address, "service_address", 300)
+    caller_phone = _phone(caller_phone, "contact_phone")
+    caller_name = _text(caller_name, "caller_name", 50)
+    if person_id is None:
+        if not caller_phone:
+            raise CommerceError(N_("Give a phone number for the merchant to call."),
+                                "contact_phone")
+        if not caller_name:
+            raise CommerceError(N_("Ask the caller for their name."), "caller_name")
+    else:
+        caller_name = ""  # the registry has it
     if state == "received":
         if category not in CATEGORIES:
             raise CommerceError(N_("Choose a service category."), "category")
         description = _text(description, "description", 2000, required=True, multiline=True)
-        service_address = _text(service_address, "service_address", 300, required=True)
+        if not caller_address and (person_id is None or not registered_address):
+            raise CommerceError(N_("Give the address for the service."), "service_address")
     else:
         description = _text(description, "description", 2000, multiline=True)
-        service_address = _text(service_address, "service_address", 300)
     now = utcnow()
     response_due, completion_due = _due(cfg, now)
     ticket = Ticket(
@@ -599,9 +664,9 @@ def create_ticket(
         community=community or None,
         category=category,
         description=description,
-        service_address=service_address,
-        contact_phone=_text(contact_phone, "contact_phone", 30),
-        contact_name=_text(contact_name, "contact_name", 50),
+        caller_address=caller_address,
+        caller_phone=caller_phone,
+        caller_name=caller_name,
         public_area=bool(public_area),
         elderly_alone=bool(elderly_alone),
         state=state,
@@ -632,9 +697,10 @@ def create_ticket(
 def one_key_call(
     session: Session, bus: Any, reader: Any, *, user: Any, settings: dict[str, Any] | None = None
 ) -> Ticket:
-    """The elderly resident's one-key call (一键呼叫): a ticket with their registry data
-    (their own, so revealed to themselves and logged) waiting for the operator to call
-    back. One open call-back per person is enough: pressing twice returns the same one."""
+    """The elderly resident's one-key call (一键呼叫): a ticket referring to their registry
+    record, waiting for the operator to call back (the operator sees their phone in full
+    for that step, :func:`contact_policy`). Nothing of theirs is copied. One open
+    call-back per person is enough: pressing twice returns the same one."""
     person_id = getattr(user, "person_id", None)
     if person_id is None:
         raise CommerceError(
@@ -645,8 +711,7 @@ def one_key_call(
     )
     if existing is not None:
         return existing
-    facts = caller_facts(reader, person_id, reveal=("phone", "address"))
-    person = facts["person"]
+    person = caller_facts(reader, person_id)["person"]
     ticket = create_ticket(
         session,
         bus,
@@ -655,9 +720,7 @@ def one_key_call(
         community=person.get("community"),
         category=None,
         description="",
-        service_address=person.get("address") or "",
-        contact_phone=person.get("phone") or "",
-        contact_name=person.get("name") or "",
+        registered_address=bool(person.get("address")),
         elderly_alone=person["elderly_alone"],
         actor=user,
         settings=settings,
@@ -674,14 +737,17 @@ def complete_callback(
     *,
     category: str,
     description: str,
-    service_address: str,
-    contact_phone: str = "",
+    caller_address: str = "",
+    caller_phone: str = "",
+    registered_address: bool = True,
     public_area: bool = False,
     actor: Any = None,
     settings: dict[str, Any] | None = None,
 ) -> Ticket:
     """The operator called the resident back and fills in what they need: the ticket is
-    received (its SLA clocks restart now) and dispatched like any other."""
+    received (its SLA clocks restart now) and dispatched like any other. An address or
+    phone is given only when the work is somewhere else or the merchant should call
+    another number (a governed copy); otherwise the registry's are used."""
     cfg = _settings(settings)
     ticket = get_ticket(session, ticket_id)
     if ticket.state != "callback":
@@ -690,9 +756,14 @@ def complete_callback(
         raise CommerceError(N_("Choose a service category."), "category")
     ticket.category = category
     ticket.description = _text(description, "description", 2000, required=True, multiline=True)
-    ticket.service_address = _text(service_address, "service_address", 300, required=True)
-    if contact_phone:
-        ticket.contact_phone = _text(contact_phone, "contact_phone", 30)
+    caller_address = _text(caller_address, "service_address", 300)
+    if caller_address:
+        ticket.caller_address = caller_address
+    elif not ticket.caller_address and (ticket.person_id is None or not registered_address):
+        raise CommerceError(N_("Give the address for the service."), "service_address")
+    caller_phone = _phone(caller_phone, "contact_phone")
+    if caller_phone:
+        ticket.caller_phone = caller_phone
     ticket.public_area = bool(public_area)
     ticket.state = "received"
     ticket.response_due, ticket.completion_due = _due(cfg, utcnow())
@@ -979,14 +1050,15 @@ def public_works_payload(
 ) -> dict[str, Any]:
     """What ``commerce.public_works.completed`` carries (self_governance turns it into a
     public notice): never the resident's name, phone or flat."""
-    from core.registry.services import community_by_code
+    from plugins.commerce import info
 
     community_id = None
     if ticket.community:
-        try:
-            community_id = community_by_code(session, ticket.community).id
-        except Exception:  # a community removed from the registry: publish without it
-            community_id = None
+        reader = RegistryReader(session, plugin=info.id, scopes=info.data_scopes)
+        # a community removed from the registry: publish without it
+        community_id = next(
+            (c["id"] for c in reader.communities() if c["code"] == ticket.community), None
+        )
     en, zh = CATEGORIES.get(ticket.category or "other", CATEGORIES["other"])
     done = ticket.completed_at.strftime("%Y-%m-%d") if ticket.completed_at else ""
     return {
@@ -1022,6 +1094,7 @@ def complete(
     note = _text(note, "note", 500, multiline=True)
     now = utcnow()
     ticket.state, ticket.completed_at, ticket.final_price = "completed", now, price
+    ticket.closed_at = now
     if ticket.started_at is None:
         ticket.started_at = now
     log_event(session, ticket, "completed", actor=actor, note=f"¥{price} {note}".strip())
@@ -1104,7 +1177,7 @@ def cancel(session: Session, ticket_id: int, *, reason: str, actor: Any = None) 
     reason = _text(reason, "reason", 500, required=True)
     if ticket.state == "dispatched" and ticket.merchant_id:
         _end_offer(session, ticket.id, ticket.merchant_id, "withdrawn")
-    ticket.state, ticket.accept_by = "cancelled", None
+    ticket.state, ticket.accept_by, ticket.closed_at = "cancelled", None, utcnow()
     log_event(session, ticket, "cancelled", actor=actor, note=reason)
     session.flush()
     return ticket
@@ -1181,9 +1254,14 @@ def tickets_query(
     overdue: bool = False,
     person_id: int | None = None,
     merchant_id: int | None = None,
+    communities: set[str] | frozenset[str] | None = None,
     now: datetime | None = None,
 ) -> Select:
+    """Tickets newest first. ``communities`` (a place-scoped viewer's, see
+    :func:`viewer_communities`) keeps only tickets of those communities; ``None`` is all."""
     query = select(Ticket).order_by(Ticket.created_at.desc(), Ticket.id.desc())
+    if communities is not None:
+        query = query.where(Ticket.community.in_(sorted(communities) or ["-"]))
     if state:
         query = query.where(Ticket.state == state)
     if person_id is not None:
@@ -1235,13 +1313,12 @@ def dispatch_log(session: Session, ticket_id: int) -> list[Dispatch]:
     )
 
 
-def merchant_view(ticket: Ticket, merchant: Merchant | None = None) -> dict[str, Any]:
-    """What a merchant sees of a ticket: the job, and the address and contact only once
-    it is theirs (accepted). Never the registry person, the household or flags."""
-    mine = ticket.state not in ("dispatched",)
-    masked = ticket.service_address
-    if not mine and masked:
-        masked = masked[: max(len(masked) // 2, 1)] + "****"
+def merchant_view(ticket: Ticket, contact: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What a merchant sees of a ticket: the job, and the contact as :func:`contact_view`
+    shows it to them (the address down to the building while offered or once done; name,
+    address and phone in full only while they hold it open). Never the registry person,
+    the household or flags."""
+    contact = contact or {}
     return {
         "id": ticket.id,
         "state": ticket.state,
@@ -1249,15 +1326,208 @@ def merchant_view(ticket: Ticket, merchant: Merchant | None = None) -> dict[str,
         "description": ticket.description,
         "community": ticket.community,
         "public_area": ticket.public_area,
-        "service_address": ticket.service_address if mine else masked,
-        "contact_name": ticket.contact_name if mine else "",
-        "contact_phone": ticket.contact_phone if mine else "",
+        "service_address": contact.get("address") or "",
+        "contact_name": contact.get("name") or "",
+        "contact_phone": contact.get("phone") or "",
+        "contact_full": contact.get("full") or [],
         "accept_by": ticket.accept_by,
         "created_at": ticket.created_at,
         "completion_due": ticket.completion_due,
         "final_price": ticket.final_price,
         "rating": ticket.rating,
     }
+
+
+# ============================================================================ personal data
+
+#: The fields of a caller a ticket may show.
+CONTACT_FIELDS = ("name", "phone", "address")
+#: States in which the merchant holds the ticket open and needs the customer's contact.
+HELD_STATES = ("accepted", "in_progress")
+#: Steps at which the hotline has to phone the resident: calling a one-key caller back,
+#: and the follow-up call (回访) once the work is done.
+CALL_STEPS = ("callback", "completed", "confirmed")
+
+
+class ReaderFor(Protocol):
+    """Builds the scoped reader for one display: ``toolkit.registry_reader`` bound to the
+    viewer, with ``purpose`` and ``grant`` (the fields this step shows in full)."""
+
+    def __call__(self, purpose: str, grant: tuple[str, ...]) -> Any: ...
+
+
+def staff_role(viewer: Any) -> str:
+    """``"hotline"`` for those who take calls and dispatch (a hotline serves every caller,
+    so they are not place-scoped), else ``"staff"`` (community workers, auditors: only
+    the communities their assignments name)."""
+    from plugins.commerce import DISPATCH
+
+    return "hotline" if has_permission(viewer, DISPATCH) else "staff"
+
+
+def viewer_communities(viewer: Any, reader: Any) -> frozenset[str] | None:
+    """The community codes a place-scoped staff viewer may see tickets of (their community
+    assignments, and the communities of their grids); ``None`` for everywhere (hotline
+    operators, and an ``all`` assignment). No assignment means no community."""
+    if staff_role(viewer) == "hotline":
+        return None
+    pairs = {(getattr(sc, "kind", None), getattr(sc, "code", None))
+             for sc in (getattr(viewer, "scopes", None) or ())}
+    pairs |= {tuple(sc) for sc in (getattr(viewer, "scopes", None) or ())
+              if isinstance(sc, tuple)}
+    if ("all", "") in pairs:
+        return None
+    codes = {code for kind, code in pairs if kind == "community" and code}
+    grids = {code for kind, code in pairs if kind == "grid" and code}
+    if grids:
+        codes |= {g["community"] for g in reader.grids() if g["code"] in grids}
+    return frozenset(codes)
+
+
+def ticket_in_place(ticket: Ticket, communities: frozenset[str] | None) -> bool:
+    return communities is None or (ticket.community is not None and ticket.community in communities)
+
+
+def contact_policy(
+    ticket: Ticket, role: str, *, merchant_id: int | None = None, listing: bool = False
+) -> tuple[frozenset[str], frozenset[str]]:
+    """``(shown, full)``: which of the caller's name, phone and address a viewer in
+    ``role`` sees of this ticket at its current step, and which of those unmasked.
+
+    * ``owner`` — the resident's own ticket: everything.
+    * ``merchant`` — holding it open (accepted, in progress): everything in full, to do
+      the job; offered or done: the address down to the building only.
+    * ``hotline`` — masked, the name in full on the ticket page; the phone in full at the
+      steps where the operator must call the resident (a one-key call-back, the follow-up
+      call). Lists mask the name too.
+    * ``staff`` (place-scoped: community workers, auditors) — masked; the name in full on
+      the ticket page only."""
+    every = frozenset(CONTACT_FIELDS)
+    if role == "owner":
+        return every, every
+    if role == "merchant":
+        if (merchant_id is not None and ticket.merchant_id == merchant_id
+                and ticket.state in HELD_STATES):
+            return every, every
+        return frozenset({"address"}), frozenset()
+    full: set[str] = set() if listing else {"name"}
+    if role == "hotline" and not listing and ticket.state in CALL_STEPS:
+        full.add("phone")
+    return every, frozenset(full)
+
+
+def mask_free_address(text: str) -> str:
+    """A typed address masked like the registry masks one (down to the building): kept up
+    to the first 栋/号楼/幢 (else the first 号, else the first third), then ``****``."""
+    text = (text or "").strip()
+    if not text:
+        return ""
+    for mark in ("号楼", "栋", "幢", "号"):
+        at = text.find(mark)
+        if at > 0:
+            return mask_address(text[: at + len(mark)], "", "").strip()
+    return mask_address(text[: max(len(text) // 3, 1)], "", "").strip()
+
+
+_MASKS = {"name": mask_name, "phone": mask_phone, "address": mask_free_address}
+
+
+def contact_view(
+    session: Session,
+    ticket: Ticket,
+    *,
+    role: str,
+    actor: Any,
+    reader_for: ReaderFor,
+    merchant_id: int | None = None,
+    listing: bool = False,
+) -> dict[str, Any]:
+    """The caller's name, phone and address as ``actor`` (in ``role``) may see them now
+    (:func:`contact_policy`), each display logged with purpose ``ticket <id>``.
+
+    A registry caller's data is read through the scoped reader, which logs it; what the
+    caller gave the hotline instead (``caller_*``) is masked or shown by the same policy
+    and logged here — in the person's access log, or, for a caller who is not in the
+    registry (there is no access log to write), as an audit entry naming the ticket.
+    Returns ``name``, ``phone``, ``address`` (``""`` when not shown or unknown), ``full``
+    (the fields shown unmasked), ``in_registry``, ``erased`` and ``out_of_place`` (the
+    reader refused the person: nothing of them is shown)."""
+    shown, full = contact_policy(ticket, role, merchant_id=merchant_id, listing=listing)
+    purpose = f"ticket {ticket.id}"
+    out: dict[str, Any] = {
+        "name": "", "phone": "", "address": "", "full": [],
+        "in_registry": ticket.person_id is not None,
+        "erased": ticket.caller_erased_at is not None,
+        "out_of_place": False,
+    }
+    copies = {"name": ticket.caller_name, "phone": ticket.caller_phone,
+              "address": ticket.caller_address}
+    from_registry = [f for f in CONTACT_FIELDS if f in shown and not copies[f]]
+    if ticket.person_id is not None and from_registry:
+        reveal = tuple(f for f in from_registry if f in full and f != "name")
+        try:
+            person = reader_for(purpose, reveal).person(ticket.person_id, reveal=reveal)
+        except ScopeError:
+            out["out_of_place"] = True
+            return out
+        for f in from_registry:
+            value = person.get(f) or ""
+            out[f] = value if (f in full or f != "name") else mask_name(value)
+    copied = [f for f in CONTACT_FIELDS if f in shown and copies[f]]
+    for f in copied:
+        out[f] = copies[f] if f in full else _MASKS[f](copies[f])
+    out["full"] = [f for f in CONTACT_FIELDS if f in shown and f in full and out[f]]
+    if role != "owner" and copied:
+        _log_copies(session, ticket, actor=actor, purpose=purpose,
+                    full=[f for f in copied if f in full],
+                    masked=[f for f in copied if f not in full], role=role)
+    return out
+
+
+def _log_copies(session: Session, ticket: Ticket, *, actor: Any, purpose: str,
+                full: list[str], masked: list[str], role: str) -> None:
+    from plugins.commerce import info
+
+    if ticket.person_id is not None:
+        for fields_, is_masked in ((full, False), (masked, True)):
+            if fields_:
+                log_person_access(session, person_id=ticket.person_id, fields=fields_,
+                                  purpose=purpose, plugin=info.id, actor=actor,
+                                  masked=is_masked)
+        return
+    who = getattr(actor, "actor", None) or actor
+    log_audit(session, "commerce.caller_data.shown", actor=who,
+              target_type="commerce_ticket", target_id=ticket.id,
+              detail={"purpose": purpose, "role": role, "full": sorted(full),
+                      "masked": sorted(masked)})
+
+
+def erase_caller_data(
+    session: Session, *, settings: dict[str, Any] | None = None, now: datetime | None = None
+) -> int:
+    """Erase what callers gave the hotline (``caller_*``) from tickets closed more than
+    ``caller_data_retention_days`` ago; the ticket, its timeline and its registry reference
+    stay. Idempotent; one audit entry per run that erased anything."""
+    cfg = _settings(settings)
+    now = now or utcnow()
+    days = int(cfg["caller_data_retention_days"])
+    cutoff = now - timedelta(days=days)
+    rows = session.scalars(
+        select(Ticket).where(
+            Ticket.closed_at.is_not(None),
+            Ticket.closed_at < cutoff,
+            or_(Ticket.caller_name != "", Ticket.caller_phone != "", Ticket.caller_address != ""),
+        )
+    ).all()
+    for ticket in rows:
+        ticket.caller_name = ticket.caller_phone = ticket.caller_address = ""
+        ticket.caller_erased_at = now
+        log_event(session, ticket, "caller_data_erased", note=f"{days}d")
+    if rows:
+        log_audit(session, "commerce.caller_data.erased", target_type="commerce_ticket",
+                  detail={"tickets": len(rows), "retention_days": days})
+    session.flush()
+    return len(rows)
 
 
 def hours_between(a: datetime | None, b: datetime | None) -> float | None:

@@ -14,7 +14,6 @@ from typing import Any
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -39,13 +38,19 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from core.audit.web import request_facts
-from core.db import current_session
-from core.identity import has_permission, require
-from core.registry.dashboard import Row, bar_chart
-from core.registry.errors import RegistryError, ScopeError
-from core.registry.reader import RegistryReader
-from plugins.commerce import APPLY, DISPATCH, FILE, PORTAL, READ, STATS, VET, info
+from core.toolkit import (
+    RegistryError,
+    RegistryReader,
+    Row,
+    ScopeError,
+    bar_chart,
+    current_kernel,
+    current_session,
+    has_permission,
+    plugin_settings,
+    require,
+)
+from plugins.commerce import APPLY, DISPATCH, FILE, PORTAL, READ, STATS, VET, access, info
 from plugins.commerce import services as svc
 from plugins.commerce.models import Complaint, Merchant, Ticket
 
@@ -56,11 +61,11 @@ bp = Blueprint("commerce", __name__, template_folder="templates")
 
 
 def kernel() -> Any:
-    return current_app.extensions["shequ"]
+    return current_kernel()
 
 
 def settings() -> dict[str, Any]:
-    return kernel().plugins.settings(info.id)
+    return plugin_settings(info.id)
 
 
 def lang() -> str:
@@ -69,17 +74,9 @@ def lang() -> str:
 
 def reader(purpose: str) -> RegistryReader:
     """The plugin's reader for the signed-in user. The hotline serves every caller of the
-    district, so place scope is not enforced; every reveal is still logged under the real
-    actor with the purpose."""
-    return RegistryReader.for_plugin(
-        current_session(),
-        kernel(),
-        info.id,
-        actor=current_user,
-        purpose=purpose,
-        facts=request_facts(),
-        enforce_place=False,
-    )
+    district, so place scope is not enforced; every read is still logged under the real
+    actor with the purpose (place-scoped staff read through ``access.contact``)."""
+    return access.reader(purpose)
 
 
 def message(exc: svc.CommerceError) -> str:
@@ -146,6 +143,7 @@ EVENT_LABELS = {
     "cancelled": _l("Cancelled"),
     "resident_moved": _l("The resident moved (registry)"),
     "resident_deceased": _l("The resident died (registry)"),
+    "caller_data_erased": _l("The caller's own details were erased (retention period)"),
 }
 
 
@@ -200,10 +198,52 @@ class TicketForm(FlaskForm):
 
 
 class HotlineTicketForm(TicketForm):
+    """A registry caller: address and phone only when they differ from the registered
+    ones (what is typed is kept as the caller's own copy)."""
+
     person_id = HiddenField()
     service_address = StringField(
-        _l("Address for the service (confirmed with the caller)"),
+        _l("Address for the service, if not the registered address"),
+        validators=[Optional(), Length(max=300)],
+    )
+    contact_phone = StringField(
+        _l("Another phone for the merchant to call"), validators=[Optional(), Length(max=30)]
+    )
+
+
+class UnregisteredCallerForm(TicketForm):
+    """A caller the registry does not know: what they tell the hotline is kept as their
+    own copy (masked, shown in full only to the merchant holding the ticket open, erased
+    after the retention period)."""
+
+    unregistered = HiddenField(default="1")
+    caller_name = StringField(
+        _l("Caller's name"),
+        validators=[DataRequired(message=_l("Ask the caller for their name")), Length(max=50)],
+    )
+    contact_phone = StringField(
+        _l("Caller's phone number"),
+        validators=[DataRequired(message=_l("Type the caller's number")), Length(max=30)],
+    )
+    service_address = StringField(
+        _l("Address for the service"),
         validators=[DataRequired(message=_l("Confirm the address")), Length(max=300)],
+    )
+    community = SelectField(
+        _l("Community"), validators=[DataRequired(message=_l("Choose the caller's community"))]
+    )
+
+
+class CallbackForm(TicketForm):
+    """The operator completes a one-key call: address and phone only if not the
+    registered ones."""
+
+    service_address = StringField(
+        _l("Address for the service, if not the registered address"),
+        validators=[Optional(), Length(max=300)],
+    )
+    contact_phone = StringField(
+        _l("Another phone for the merchant to call"), validators=[Optional(), Length(max=30)]
     )
 
 
@@ -355,6 +395,8 @@ def new_ticket():
                 reader(_("Service ticket")), person_id, reveal=("phone", "address")
             )
             person = facts["person"]
+            address = (form.service_address.data or "").strip()
+            phone = (form.contact_phone.data or "").strip()
             ticket = svc.create_ticket(
                 session,
                 kernel().bus,
@@ -363,9 +405,9 @@ def new_ticket():
                 community=person.get("community"),
                 category=form.category.data,
                 description=form.description.data,
-                service_address=form.service_address.data or person.get("address") or "",
-                contact_phone=form.contact_phone.data or person.get("phone") or "",
-                contact_name=person.get("name") or "",
+                caller_address="" if address == (person.get("address") or "") else address,
+                caller_phone="" if svc.same_phone(phone, person.get("phone")) else phone,
+                registered_address=bool(person.get("address")),
                 public_area=form.public_area.data,
                 elderly_alone=person["elderly_alone"],
                 actor=current_user,
@@ -496,24 +538,70 @@ def my_complain(ticket_id: int):
 # ----------------------------------------------------------------------------- operator
 
 
+def _registry_phone(rd: Any, person_id: int, phone: str) -> bool:
+    """Whether the typed number is the caller's registered one (then nothing is kept)."""
+    if not phone:
+        return False
+    try:
+        return any(i["id"] == person_id for i in rd.search(phone=phone, per_page=5).items)
+    except (RegistryError, ScopeError):
+        return False
+
+
 @bp.route("/console", methods=["GET", "POST"])
 @require(DISPATCH)
 def console():
     """The hotline console: the caller's number finds them and their household in the
-    registry (posted, so the number never lands in a URL); the ticket form follows."""
+    registry (posted, so the number never lands in a URL; every person shown is in their
+    access log); the ticket form follows. A caller the registry does not know gets the
+    unregistered-caller form: what they tell the hotline is kept as their own copy."""
     lookup = LookupForm()
     ticket_form = HotlineTicketForm()
     ticket_form.category.choices = category_choices(blank=True)
+    stranger = UnregisteredCallerForm()
+    stranger.category.choices = category_choices(blank=True)
+    stranger.community.choices = [("", _("Choose a community")), *community_choices()]
+    show_stranger = False
     callers: list = []
     errors: list = []
     status = 200
     session = current_session()
-    if request.method == "POST" and "person_id" in request.form:
+    if request.method == "POST" and "unregistered" in request.form:
+        show_stranger = True
+        if stranger.validate_on_submit():
+            try:
+                ticket = svc.create_ticket(
+                    session,
+                    kernel().bus,
+                    channel="operator",
+                    person_id=None,
+                    community=stranger.community.data,
+                    category=stranger.category.data,
+                    description=stranger.description.data,
+                    caller_address=stranger.service_address.data or "",
+                    caller_phone=stranger.contact_phone.data or "",
+                    caller_name=stranger.caller_name.data or "",
+                    public_area=stranger.public_area.data,
+                    actor=current_user,
+                    settings=settings(),
+                )
+            except svc.CommerceError as exc:
+                session.rollback()
+                put_error(stranger, exc, errors)
+            else:
+                session.commit()
+                flash(_("Ticket %(id)s opened.", id=ticket.id), "success")
+                return redirect(url_for("commerce.ticket", ticket_id=ticket.id))
+        errors = errors or form_errors(stranger)
+        status = 400
+    elif request.method == "POST" and "person_id" in request.form:
         if ticket_form.validate_on_submit():
             try:
                 pid = int(ticket_form.person_id.data or 0)
-                facts = svc.caller_facts(reader(_("Hotline call")), pid)
+                rd = reader(_("Hotline call"))
+                facts = svc.caller_facts(rd, pid)
                 person = facts["person"]
+                phone = (ticket_form.contact_phone.data or "").strip()
                 ticket = svc.create_ticket(
                     session,
                     kernel().bus,
@@ -522,15 +610,16 @@ def console():
                     community=person.get("community"),
                     category=ticket_form.category.data,
                     description=ticket_form.description.data,
-                    service_address=ticket_form.service_address.data,
-                    contact_phone=ticket_form.contact_phone.data or "",
-                    contact_name=person.get("name") or "",
+                    caller_address=ticket_form.service_address.data or "",
+                    caller_phone="" if _registry_phone(rd, pid, phone) else phone,
+                    registered_address=bool(person.get("address")),
                     public_area=ticket_form.public_area.data,
                     elderly_alone=person["elderly_alone"],
                     actor=current_user,
                     settings=settings(),
                 )
             except svc.CommerceError as exc:  # before ValueError: it is one
+                session.rollback()
                 put_error(ticket_form, exc, errors)
             except (ValueError, ScopeError):
                 abort(404)
@@ -555,44 +644,56 @@ def console():
             if not callers and not errors:
                 errors.append((lookup.phone.id, _("No resident with this number.")))
                 lookup.phone.errors = [errors[-1][1]]
-            ticket_form.contact_phone.data = lookup.phone.data
+                show_stranger = True
+                stranger.contact_phone.data = lookup.phone.data
         errors = errors or form_errors(lookup)
         status = 400 if errors else 200
-        session.commit()  # the access-log entries of the lookup
     waiting = list(session.scalars(svc.tickets_query(state="callback").limit(20)))
-    return render_template(
+    contacts = access.contacts(waiting, "hotline")
+    page = render_template(
         "commerce/console.html",
         lookup=lookup,
         form=ticket_form,
+        stranger=stranger,
+        show_stranger=show_stranger,
         callers=callers,
         errors=errors,
         waiting=waiting,
-    ), status
+        contacts=contacts,
+    )
+    session.commit()  # the access-log entries of the lookup and the list
+    return page, status
 
 
 @bp.route("/tickets")
 @require(READ)
 def queue():
-    """The ticket queue: by state, or the overdue queue (SLA clocks)."""
+    """The ticket queue: by state, or the overdue queue (SLA clocks). The hotline sees
+    every ticket, place-scoped staff those of their communities; callers are shown masked
+    (name, phone) and each one shown is logged in their access log."""
     sweep()
     state = request.args.get("state") or None
     overdue = request.args.get("overdue") == "1"
     if state not in svc.STATES:
         state = None
-    rows = list(
-        current_session().scalars(svc.tickets_query(state=state, overdue=overdue).limit(100))
+    session = current_session()
+    query = svc.tickets_query(
+        state=state, overdue=overdue, communities=access.staff_communities()
     )
-    merchants = svc.tickets_by_merchant(
-        current_session(), [t.merchant_id for t in rows if t.merchant_id]
-    )
-    return render_template(
+    rows = list(session.scalars(query.limit(100)))
+    merchants = svc.tickets_by_merchant(session, [t.merchant_id for t in rows if t.merchant_id])
+    contacts = access.contacts(rows, svc.staff_role(current_user))
+    page = render_template(
         "commerce/queue.html",
         tickets=rows,
         state=state,
         overdue=overdue,
         merchants=merchants,
         is_overdue=svc.is_overdue,
+        contacts=contacts,
     )
+    session.commit()  # the access-log entries of the persons shown
+    return page
 
 
 def _staff_page(
@@ -602,7 +703,11 @@ def _staff_page(
     status: int = 200,
     callback_form: TicketForm | None = None,
 ) -> Any:
+    """The staff ticket page; the caller's contact as this viewer may see it at this step
+    (``services.contact_policy``), logged."""
     session = current_session()
+    role = access.role_for(ticket, as_staff=True) or svc.staff_role(current_user)
+    contact = access.contact(ticket, role)
     merchant = svc.fetch(session, Merchant, ticket.merchant_id) if ticket.merchant_id else None
     dform = DispatchForm(formdata=None)
     candidates = (
@@ -624,17 +729,16 @@ def _staff_page(
     ]
     cform = callback_form
     if cform is None and ticket.state == "callback":
-        cform = TicketForm(formdata=None)
-        cform.service_address.data = ticket.service_address
-        cform.contact_phone.data = ticket.contact_phone
+        cform = CallbackForm(formdata=None)
     if cform is not None:
         cform.category.choices = category_choices(blank=True)
     merchants = svc.tickets_by_merchant(
         session, [d.merchant_id for d in svc.dispatch_log(session, ticket.id)]
     )
-    return render_template(
+    page = render_template(
         "commerce/ticket.html",
         t=ticket,
+        contact=contact,
         merchant=merchant,
         history=svc.timeline(session, ticket.id),
         offers=svc.dispatch_log(session, ticket.id),
@@ -647,14 +751,18 @@ def _staff_page(
         errors=errors or [],
         overdue=svc.is_overdue(ticket),
         can_dispatch=has_permission(current_user, DISPATCH),
-    ), status
+    )
+    session.commit()  # the access-log entries of this display
+    return page, status
 
 
 @bp.route("/tickets/<int:ticket_id>")
 @require(READ)
 def ticket(ticket_id: int):
+    """One ticket for staff: the hotline any, place-scoped staff those of their
+    communities (else 404, as for a ticket that does not exist)."""
     found = svc.fetch(current_session(), Ticket, ticket_id)
-    if found is None:
+    if found is None or access.role_for(found, as_staff=True) is None:
         abort(404)
     return _staff_page(found)
 
@@ -671,24 +779,32 @@ def _staff_ticket(ticket_id: int) -> Ticket:
 def ticket_callback(ticket_id: int):
     """The operator called a one-key caller back and completes the ticket."""
     found = _staff_ticket(ticket_id)
-    form = TicketForm()
+    form = CallbackForm()
     form.category.choices = category_choices(blank=True)
     errors: list = []
     if form.validate_on_submit():
         try:
+            registered = True
+            if found.person_id is not None:
+                rd = reader(_("Hotline call"))
+                registered = bool(rd.person(found.person_id).get("address"))
             svc.complete_callback(
                 current_session(),
                 kernel().bus,
                 found.id,
                 category=form.category.data,
                 description=form.description.data,
-                service_address=form.service_address.data or "",
-                contact_phone=form.contact_phone.data or "",
+                caller_address=form.service_address.data or "",
+                caller_phone=form.contact_phone.data or "",
+                registered_address=registered,
                 public_area=form.public_area.data,
                 actor=current_user,
                 settings=settings(),
             )
+        except ScopeError:
+            abort(404)
         except svc.CommerceError as exc:
+            current_session().rollback()
             put_error(form, exc, errors)
         else:
             current_session().commit()
@@ -778,14 +894,21 @@ def portal():
         return render_template("commerce/portal.html", merchant=None)
     session = current_session()
     rows = list(session.scalars(svc.tickets_query(merchant_id=merchant.id).limit(100)))
-    return render_template(
+    offers = [t for t in rows if t.state == "dispatched"]
+    working = [t for t in rows if t.state in svc.HELD_STATES]
+    done = [t for t in rows if t.state in svc.DONE_STATES][:20]
+    contacts = access.contacts([*offers, *working, *done], "merchant", merchant_id=merchant.id)
+    page = render_template(
         "commerce/portal.html",
         merchant=merchant,
         card=svc.scorecard(session, merchant.id, settings()),
-        offers=[t for t in rows if t.state == "dispatched"],
-        working=[t for t in rows if t.state in ("accepted", "in_progress")],
-        done=[t for t in rows if t.state in svc.DONE_STATES][:20],
+        offers=offers,
+        working=working,
+        done=done,
+        contacts=contacts,
     )
+    session.commit()  # the access-log entries of the customers shown
+    return page
 
 
 @bp.route("/portal/tickets/<int:ticket_id>", methods=["GET", "POST"])
@@ -846,15 +969,17 @@ def portal_ticket(ticket_id: int):
         found = svc.fetch(current_session(), Ticket, ticket_id)
         if found is None or found.merchant_id != merchant.id:
             abort(404)
-    return render_template(
+    page = render_template(
         "commerce/portal_ticket.html",
         merchant=merchant,
-        t=svc.merchant_view(found),
+        t=svc.merchant_view(found, access.contact(found, "merchant", merchant_id=merchant.id)),
         state=found.state,
         form=form,
         errors=errors,
         history=merchant_timeline(found.id),
-    ), status
+    )
+    current_session().commit()  # the access-log entries of this display
+    return page, status
 
 
 def merchant_timeline(ticket_id: int) -> list[SimpleNamespace]:

@@ -15,6 +15,15 @@ from flask_babel import gettext as _
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from core.hookspecs import DemoContext, NavItem, Panel, Permission, PluginInfo, hookimpl
+from core.toolkit import (
+    Job,
+    SearchResult,
+    can_access,
+    current_kernel,
+    current_session,
+    has_permission,
+    log_person_access,
+)
 from plugins.gov_services import hookspecs as _hookspecs
 
 
@@ -84,17 +93,12 @@ EVENTS = ("submitted", "accepted", "approved", "rejected", "completed")
 
 @hookimpl
 def shequ_startup(app: Any) -> None:
-    """Build the catalogue once (a malformed service type from another plugin stops
-    start-up here) and publish the membership call for other plugins."""
-    from plugins.gov_services.services import gov, person_memberships
+    """Build the catalogue once, into the kernel's state for this plugin (a malformed
+    service type from another plugin stops start-up here)."""
+    from plugins.gov_services.services import gov
 
-    kernel = app.extensions["shequ"]
-    gov(kernel)
-    app.extensions["gov_services.membership"] = (
-        lambda session, person_id, *, plugin, include_ended=False: person_memberships(
-            session, kernel, person_id, plugin=plugin, include_ended=include_ended
-        )
-    )
+    with app.app_context():
+        gov(current_kernel())
 
 
 @hookimpl
@@ -154,7 +158,6 @@ def register_event_handlers(bus: Any) -> None:
 
 @hookimpl
 def register_jobs(app: Any) -> list[Any]:
-    from core.jobs import Job
     from plugins.gov_services.jobs import deadlines, proactive
 
     return [
@@ -196,8 +199,6 @@ def default_roles() -> dict[str, list[str]]:
 
 @hookimpl
 def nav_items(user: Any) -> list[NavItem]:
-    from core.identity import has_permission
-
     items = [NavItem(label=info.title, label_zh=info.title_zh, url="/gov-services/", order=10)]
     if has_permission(user, READ):
         items.append(
@@ -224,13 +225,10 @@ def nav_items(user: Any) -> list[NavItem]:
 
 @hookimpl
 def dashboard_widgets(user: Any) -> list[Panel]:
-    from core.identity import has_permission
-
     if not has_permission(user, READ):
         return []
     from flask import render_template
 
-    from core.db import current_session
     from plugins.gov_services.services import statistics
 
     stats = statistics(current_session(), user)
@@ -242,17 +240,13 @@ def dashboard_widgets(user: Any) -> list[Panel]:
 def search(query: str, user: Any) -> list[Any]:
     """Services by name for everyone; an application by its reference for staff of its
     place."""
-    from flask import current_app
-
-    from core.hookspecs import SearchResult
-    from core.identity import can_access
     from plugins.gov_services.services import gov, lang
 
     q = (query or "").strip()
     if not q:
         return []
     out = []
-    for s in gov(current_app.extensions["shequ"]).catalogue.services.values():
+    for s in gov().catalogue.services.values():
         if q.lower() in s.name_zh.lower() or q.lower() in s.name_en.lower():
             out.append(
                 SearchResult(
@@ -265,7 +259,6 @@ def search(query: str, user: Any) -> list[Any]:
     if q.upper().startswith("GS") and q[2:].isdigit():
         from sqlalchemy import select
 
-        from core.db import current_session
         from plugins.gov_services.models import Application
 
         app = current_session().scalar(
@@ -287,8 +280,8 @@ def search(query: str, user: Any) -> list[Any]:
 
 @hookimpl
 def resident_profile_panels(resident: Any, viewer: Any) -> list[Panel]:
-    from core.identity import can_access, has_permission
-
+    """The person's applications and thematic-database memberships on their registry
+    page; shown to staff, the display is in the person's access log."""
     person_id = getattr(resident, "id", None)
     if isinstance(resident, dict):
         person_id = resident.get("id")
@@ -301,7 +294,6 @@ def resident_profile_panels(resident: Any, viewer: Any) -> list[Panel]:
     from flask import render_template
     from sqlalchemy import select
 
-    from core.db import current_session
     from plugins.gov_services.models import Application, Membership
     from plugins.gov_services.services import gov
 
@@ -319,14 +311,23 @@ def resident_profile_panels(resident: Any, viewer: Any) -> list[Panel]:
             select(Membership).where(Membership.person_id == person_id).order_by(Membership.id)
         )
     )
-    from flask import current_app
-
     html = render_template(
         "gov_services/panel.html",
         apps=apps,
         memberships=members,
-        g=gov(current_app.extensions["shequ"]),
+        g=gov(),
     )
+    if apps or members:
+        log_person_access(
+            session,
+            person_id=person_id,
+            fields=[*(["applications"] if apps else []), *(["memberships"] if members else [])],
+            purpose="person record: public services panel",
+            plugin="gov_services",
+            actor=viewer,
+            masked=True,
+        )
+        session.commit()  # a GET page: the entry must outlive the request
     return [Panel(title=_("Public services"), html=html, order=10)]
 
 

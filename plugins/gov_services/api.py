@@ -7,15 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 import flask
-from flask import current_app
 from flask.views import MethodView
 from flask_login import current_user
 from flask_smorest import Blueprint, abort
 
-from core.api.pagination import paginate
-from core.db import current_session
-from core.identity import check_access, require
-from core.identity import require_login as login_required
+from core.toolkit import check_access, current_session, log_person_access, paginate, require
+from core.toolkit import require_login as login_required
 from plugins.gov_services import APPLY, HANDLE, MANAGE, READ, THEMATIC_READ
 from plugins.gov_services.catalogue import DERIVED_GROUPS
 from plugins.gov_services.models import Application, Membership
@@ -33,6 +30,7 @@ from plugins.gov_services.schemas import (
     GovPrefillOut,
     GovQueueArgs,
     GovRatingIn,
+    GovRevealIn,
     GovServiceList,
     GovServiceOut,
     GovServiceQuery,
@@ -41,15 +39,19 @@ from plugins.gov_services.schemas import (
     GovStatsOut,
 )
 from plugins.gov_services.services import (
+    PLUGIN,
     GovError,
+    application_view,
     check_eligibility,
     end_membership,
     gov,
+    group_count,
     memberships_query,
     my_applications,
     prefill,
     queue_query,
     rate,
+    reveal_answers,
     service_params,
     set_service,
     statistics,
@@ -62,7 +64,13 @@ AUTH = [{"bearerAuth": []}]
 
 
 def _g() -> Any:
-    return gov(current_app.extensions["shequ"])
+    return gov()
+
+
+def _view(app: Application, purpose: str | None = None) -> dict[str, Any]:
+    """The application as the caller may see it (sensitive answers masked), its display
+    logged in the applicant's access log."""
+    return application_view(current_session(), _g(), app, viewer=current_user, purpose=purpose)
 
 
 def fail(exc: GovError) -> None:
@@ -183,7 +191,11 @@ class Applications(MethodView):
             community=args["community"],
             overdue=args["overdue"],
         )
-        return paginate(current_session(), query, args)
+        session = current_session()
+        page = paginate(session, query, args)
+        page["items"] = [_view(a, f"service queue: {a.reference}") for a in page["items"]]
+        session.commit()  # every listed applicant's access log
+        return page
 
     @require(APPLY)
     @blp.doc(security=AUTH)
@@ -213,8 +225,9 @@ class Applications(MethodView):
             )
         except GovError as exc:
             fail(exc)
+        out = _view(app)
         session.commit()
-        return app
+        return out
 
 
 @blp.route("/counter-applications")
@@ -251,8 +264,9 @@ class CounterApplications(MethodView):
             )
         except GovError as exc:
             fail(exc)
+        out = _view(app, f"counter filing: application {app.reference}")
         session.commit()
-        return app
+        return out
 
 
 @blp.route("/applications/mine")
@@ -262,8 +276,12 @@ class MyApplications(MethodView):
     @blp.response(200, GovApplicationOut(many=True))
     @blp.alt_response(401, schema="Error", description="Not signed in")
     def get(self):
-        """The signed-in resident's own applications, newest first."""
-        return my_applications(current_session(), current_user.person_id)
+        """The signed-in resident's own applications, newest first (sensitive answers
+        masked here too: in the assisted channel a worker is looking)."""
+        session = current_session()
+        out = [_view(a) for a in my_applications(session, current_user.person_id)]
+        session.commit()
+        return out
 
 
 @blp.route("/applications/<int:gs_application_id>")
@@ -274,9 +292,40 @@ class ApplicationItem(MethodView):
     @blp.alt_response(401, schema="Error", description="Not signed in")
     @blp.alt_response(404, schema="Error", description="No such application (or not yours)")
     def get(self, gs_application_id):
-        """One application with its timeline (the applicant, or staff in its place)."""
-        application_id = gs_application_id
-        return _application(application_id)
+        """One application with its timeline (the applicant, or staff in its place).
+        Sensitive answers (bank card, ID numbers, phones, names of others) are masked;
+        ``masked`` lists them, and the handler gets them in full from ``/reveal``."""
+        out = _view(_application(gs_application_id))
+        current_session().commit()  # the applicant's access log
+        return out
+
+
+@blp.route("/applications/<int:gs_application_id>/reveal")
+class ApplicationReveal(MethodView):
+    @require(HANDLE)
+    @blp.doc(security=AUTH)
+    @blp.arguments(GovRevealIn)
+    @blp.response(200, GovApplicationOut)
+    @blp.alt_response(401, schema="Error", description="Not signed in")
+    @blp.alt_response(403, schema="Error", description="Not the handler of the case")
+    @blp.alt_response(404, schema="Error", description="No such application in your places")
+    @blp.alt_response(409, schema="Error", description="This step does not need the full values")
+    @blp.alt_response(422, schema="Error", description="No purpose, or not a masked answer")
+    def post(self, data, gs_application_id):
+        """Show the masked answers in full (all, or ``fields``) for a stated ``purpose``:
+        only to a handler of the case's place at a step that checks them (submitted,
+        community check, approved). The display is in the applicant's access log."""
+        app = _application(gs_application_id)
+        session = current_session()
+        try:
+            out = reveal_answers(
+                session, _g(), app, actor=current_user, purpose=data["purpose"],
+                fields=data["fields"],
+            )
+        except GovError as exc:
+            fail(exc)
+        session.commit()
+        return out
 
 
 @blp.route("/applications/<int:gs_application_id>/actions")
@@ -308,8 +357,9 @@ class ApplicationAction(MethodView):
             )
         except GovError as exc:
             fail(exc)
+        out = _view(app)
         session.commit()
-        return app
+        return out
 
 
 @blp.route("/applications/<int:gs_application_id>/rating")
@@ -332,8 +382,9 @@ class ApplicationRating(MethodView):
             rate(session, app, actor=current_user, rating=data["rating"], comment=data["comment"])
         except GovError as exc:
             fail(exc)
+        out = _view(app)
         session.commit()
-        return app
+        return out
 
 
 @blp.route("/memberships")
@@ -354,7 +405,20 @@ class Memberships(MethodView):
             community=args["community"],
             active=args["active"],
         )
-        return paginate(current_session(), query, args)
+        session = current_session()
+        page = paginate(session, query, args)
+        for m in page["items"]:  # a membership says who receives what: in their log
+            log_person_access(
+                session,
+                person_id=m.person_id,
+                fields=["membership"],
+                purpose=f"thematic database {m.database}",
+                plugin=PLUGIN,
+                actor=current_user,
+                masked=True,
+            )
+        session.commit()
+        return page
 
 
 @blp.route("/memberships/<int:gs_membership_id>/end")
@@ -380,6 +444,15 @@ class MembershipEnd(MethodView):
             end_membership(session, _g(), row, reason=data["reason"])
         except GovError as exc:
             fail(exc)
+        log_person_access(
+            session,
+            person_id=row.person_id,
+            fields=["membership"],
+            purpose=f"thematic database {row.database}: membership ended",
+            plugin=PLUGIN,
+            actor=current_user,
+            masked=True,
+        )
         session.commit()
         return row
 
@@ -394,16 +467,11 @@ class Groups(MethodView):
     @blp.alt_response(404, schema="Error", description="No such group")
     def get(self, gs_group):
         """How many people in the caller's places are in a derived group (60+, 80+,
-        women 15–49), computed from the registry now."""
+        women 15–49), computed from the registry now (a count: nobody is shown)."""
         group = gs_group
-        from plugins.gov_services.services import derived_group
-
         if group not in DERIVED_GROUPS:
             abort(404)
-        session = current_session()
-        page = derived_group(session, _g(), current_user, group, per_page=1)
-        session.commit()
-        return {"group": group, "total": page.total or 0}
+        return {"group": group, "total": group_count(current_session(), _g(), current_user, group)}
 
 
 @blp.route("/statistics")

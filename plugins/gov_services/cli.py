@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from core.cli import pass_ctx
+from core.toolkit import pass_ctx
 
 
 @click.group("gov_services")

@@ -4,15 +4,14 @@ Small and deterministic; idempotent because ``make run`` seeds on every start.""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.registry.models import Person
+from core.toolkit import find_person_ids
 from plugins.gov_services.models import Application
-from plugins.gov_services.services import GovError, gov, submit_application, transition
+from plugins.gov_services.services import PLUGIN, GovError, gov, submit_application, transition
 
 
 def seed(session: Session, demo: Any) -> None:
@@ -23,35 +22,27 @@ def seed(session: Session, demo: Any) -> None:
     admin = demo.users.get("admin")
     if community is None or worker is None:
         return
-    from flask import current_app
-
-    g = gov(current_app.extensions["shequ"])
-    today = date.today()
-    old = today.replace(year=today.year - 82)
-    elders = list(
-        session.scalars(
-            select(Person)
-            .where(
-                Person.community_id == community.id,
-                Person.status == "active",
-                Person.birth_date <= old,
-                Person.hukou_type == "local",
-            )
-            .order_by(Person.id)
-            .limit(4)
-        )
+    g = gov()
+    elders, _ = find_person_ids(
+        session,
+        PLUGIN,
+        community=community.code,
+        age_min=82,
+        hukou_type="local",
+        limit=4,
+        kernel=g.kernel,
     )
     staff = _Actor(worker, all_places=True)
     boss = _Actor(admin or worker, all_places=True, reviewer=True)
     answers = {"bank_card": "6222020200001234567", "bank_name": "工商银行"}
     plans = [("approve",), ("accept",), ("submit",), ("reject",)]
-    for person, plan in zip(elders, plans, strict=False):
+    for person_id, plan in zip(elders, plans, strict=False):
         try:
             app = submit_application(
                 session,
                 g,
                 service_code="longevity_allowance",
-                person_id=person.id,
+                person_id=person_id,
                 actor=staff,
                 answers=answers,
                 user_id=None,

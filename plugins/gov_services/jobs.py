@@ -10,19 +10,23 @@ from typing import Any
 
 def proactive(app: Any) -> str:
     """Offer the longevity allowance to residents who have reached its age."""
+    from core.toolkit import current_kernel
     from plugins.gov_services.services import gov, proactive_longevity
 
-    kernel = app.extensions["shequ"]
-    with kernel.db.session_scope() as session:
-        made = proactive_longevity(session, gov(kernel))
+    with app.app_context():
+        kernel = current_kernel()
+        with kernel.db.session_scope() as session:
+            made = proactive_longevity(session, gov(kernel))
     return f"offers made: {made}"
 
 
 def deadlines(app: Any) -> str:
     """Warn the handling staff of cases due soon or overdue (once per due date)."""
+    from core.toolkit import current_kernel
     from plugins.gov_services.services import deadline_warnings, gov
 
-    kernel = app.extensions["shequ"]
-    with kernel.db.session_scope() as session:
-        made = deadline_warnings(session, gov(kernel))
+    with app.app_context():
+        kernel = current_kernel()
+        with kernel.db.session_scope() as session:
+            made = deadline_warnings(session, gov(kernel))
     return f"warnings sent: {made}"

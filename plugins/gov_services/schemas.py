@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from core.api.pagination import page_schema
+from core.toolkit import page_schema
 
 _CONTROL = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
 TEXT = rf"^[^{_CONTROL}]*$"
@@ -99,7 +99,12 @@ class GovApplicationOut(Schema):
     community = fields.String(allow_none=True)
     grid = fields.String(allow_none=True)
     state = fields.String(required=True)
+    #: Sensitive answers are masked (bank card: last four; ID numbers, phones and names
+    #: of others as the registry masks them); ``masked`` names them, ``revealed`` those
+    #: shown in full by ``/reveal``.
     answers = fields.Dict()
+    masked = fields.List(fields.String())
+    revealed = fields.List(fields.String())
     missing = fields.List(fields.String())
     decision_reason = fields.String()
     due_on = fields.Date(allow_none=True)
@@ -130,6 +135,22 @@ class GovActionIn(Schema):
     missing = fields.List(
         fields.String(validate=[validate.Length(1, 200), validate.Regexp(TEXT)]),
         load_default=list,
+        validate=validate.Length(max=30),
+    )
+
+
+class GovRevealIn(Schema):
+    """Show masked answers in full: why (goes to the applicant's access log) and which
+    (default: all the application holds)."""
+
+    purpose = fields.String(
+        required=True, validate=[validate.Length(1, 200), validate.Regexp(rf"^[^{_CONTROL}]*\S")]
+    )
+    fields_ = fields.List(
+        fields.String(validate=validate.Regexp(CODE)),
+        data_key="fields",
+        attribute="fields",
+        load_default=None,
         validate=validate.Length(max=30),
     )
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import secrets
-import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -19,11 +18,23 @@ from typing import Any
 from sqlalchemy import Select, false, func, or_, select
 from sqlalchemy.orm import Session
 
-from core.db import utcnow
-from core.identity.models import User
-from core.identity.notifications import notify
-from core.registry.errors import ScopeError
-from core.registry.reader import RegistryReader
+from core.toolkit import (
+    RegistryReader,
+    ScopeError,
+    SearchPage,
+    accounts_for_person,
+    code_label,
+    current_kernel,
+    find_person_ids,
+    log_person_access,
+    mask_id_number,
+    mask_name,
+    mask_phone,
+    notify,
+    registry_reader,
+    scope_allows,
+    utcnow,
+)
 from plugins.gov_services.catalogue import (
     DERIVED_GROUPS,
     Calendar,
@@ -176,16 +187,14 @@ class Gov:
         return service
 
 
-#: id(kernel) → (a weak reference to the kernel, its context). The kernel is an unhashable
-#: dataclass, so it cannot key a WeakKeyDictionary; the weak reference tells a reused id
-#: from the same kernel.
-_GOV: dict[int, tuple[Any, Gov]] = {}
-
-
-def gov(kernel: Any) -> Gov:
-    """The per-app context, built once (the catalogue merges the hook's service types)."""
-    ref, found = _GOV.get(id(kernel), (None, None))
-    if found is None or ref() is not kernel:
+def gov(kernel: Any = None) -> Gov:
+    """The per-app context, built once and kept in the kernel's state for this plugin
+    (``Kernel.state``: it lives with the app, so tests building many apps in one process
+    never see each other's catalogue). Without ``kernel``: the current app's."""
+    kernel = kernel if kernel is not None else current_kernel()
+    state = kernel.state(PLUGIN)
+    found = state.get("gov")
+    if found is None:
         extra = [
             (pid, items) for pid, items in kernel.plugins.call_ordered("gov_services_service_types")
         ]
@@ -196,12 +205,14 @@ def gov(kernel: Any) -> Gov:
             calendar=calendar_from(settings),
             settings=settings,
         )
-        _GOV[id(kernel)] = (weakref.ref(kernel), found)
+        state["gov"] = found
     return found
 
 
 def reader_for(session: Session, g: Gov, actor: Any, purpose: str) -> RegistryReader:
-    return RegistryReader.for_plugin(session, g.kernel, PLUGIN, actor=actor, purpose=purpose)
+    """The scoped, logged registry reader for this plugin: every person it returns is in
+    that person's access log under ``purpose``."""
+    return registry_reader(session, PLUGIN, actor=actor, purpose=purpose, kernel=g.kernel)
 
 
 # ------------------------------------------------------------------------------ settings
@@ -277,11 +288,18 @@ def set_service(
 # ------------------------------------------------------------------------------ prefill
 
 
-def prefill(session: Session, g: Gov, person_id: int, *, actor: Any) -> dict[str, Any]:
+def prefill(
+    session: Session, g: Gov, person_id: int, *, actor: Any, purpose: str = "application form"
+) -> dict[str, Any]:
     """What the registry knows for the form: name, masked ID number, age, sex, hukou,
-    address (masked), community, grid and household. The resident confirms it and is
-    asked only for the rest; corrections go through the registry's correction request."""
-    reader = reader_for(session, g, actor, "gov_services application")
+    address (masked), community, grid and household size. The resident confirms it and is
+    asked only for the rest; corrections go through the registry's correction request.
+
+    Read through the scoped reader each time and never stored with the application (see
+    "Personal data" in docs/plugins/gov_services.md): the case keeps ``person_id`` and the
+    registry is the record of what it showed. Household members' names are not part of
+    it — the form needs only how many they are (minimum necessity)."""
+    reader = reader_for(session, g, actor, purpose)
     view = reader.person(person_id)
     household = reader.household(person_id)
     return {
@@ -298,10 +316,6 @@ def prefill(session: Session, g: Gov, person_id: int, *, actor: Any) -> dict[str
         "grid": view.get("grid"),
         "household_number": household["number"] if household else None,
         "household_size": len(household["members"]) if household else 1,
-        "household_members": [
-            {"name": m["name"], "relation": m.get("relation_label") or ""}
-            for m in (household["members"] if household else [])
-        ],
     }
 
 
@@ -451,9 +465,7 @@ def _num(value: Any) -> float:
 
 
 def _hukou(code: str | None) -> str:
-    from core.registry import codes
-
-    return codes.label(codes.HUKOU_TYPES, code or "", lang()) or "—"
+    return code_label("hukou", code or "", lang()) or "—"
 
 
 def _label(service: Service, field_name: str) -> str:
@@ -519,21 +531,207 @@ def clean_answers(service: Service, raw: dict[str, Any]) -> tuple[dict[str, Any]
     return answers, errors
 
 
+# ------------------------------------------------------------------------------ answers
+
+#: The states in which the handler's step needs the sensitive answers in full: checking
+#: them against the documents before accepting (``submitted``) and in the community check,
+#: and arranging the payment once approved (the bank card, before ``complete``).
+REVEAL_STATES = ("submitted", "community_check", "approved")
+HIDDEN = "***"
+
+
+def mask_answer(kind: str, value: Any) -> Any:
+    """A sensitive answer as shown by default: a bank card or another account or
+    certificate number keeps its last four characters, ID numbers, phones and names are
+    masked as the registry masks them, free text naming people is hidden."""
+    if value is None or value == "" or isinstance(value, bool):
+        return value
+    text = str(value)
+    if kind == "id_number":
+        return mask_id_number(text)
+    if kind == "phone":
+        return mask_phone(text)
+    if kind == "name":
+        return mask_name(text)
+    if kind in ("bank_card", "number"):
+        return "*" * (len(text) - 4) + text[-4:] if len(text) > 4 else "*" * len(text)
+    return HIDDEN
+
+
+def sensitive_of(g: Gov, app: Application) -> dict[str, str]:
+    """``{answer: kind}`` of the application's sensitive answers. A service no longer in
+    the catalogue (its plugin was disabled) has every answer treated as sensitive."""
+    service = g.catalogue.get(app.service_code)
+    if service is None:
+        return {k: "text" for k in (app.answers or {})}
+    return service.sensitive_fields()
+
+
+def may_reveal(app: Application, actor: Any) -> bool:
+    """Whether ``actor`` may see the sensitive answers in full now: staff holding the handle
+    permission whose places cover the case, at a step that checks them (:data:`REVEAL_STATES`).
+    Never read-only staff (committee members, auditors), the reviewers of later stages, an
+    assisted session (the agent acts with the resident's account) or the applicant's own
+    view (they typed it; masked there too, so a shoulder or an agent never sees it)."""
+    if actor is None or getattr(actor, "agent", None) is not None or _owner(actor, app):
+        return False
+    if HANDLE not in (getattr(actor, "permissions", None) or ()):
+        return False
+    return app.state in REVEAL_STATES and scope_allows(
+        actor, community=app.community, grid=app.grid
+    )
+
+
+def log_display(
+    session: Session,
+    app: Application,
+    *,
+    viewer: Any,
+    purpose: str,
+    fields: Iterable[str] | None = None,
+    masked: bool = True,
+) -> None:
+    """Write the display of ``app`` to the applicant's access log (nothing when the viewer
+    is the applicant). ``fields`` default: ``application`` and the answers it holds."""
+    if fields is None:
+        fields = ["application", *sorted(app.answers or {})]
+    log_person_access(
+        session,
+        person_id=app.person_id,
+        fields=list(fields),
+        purpose=purpose,
+        plugin=PLUGIN,
+        actor=viewer,
+        masked=masked,
+    )
+
+
+def application_view(
+    session: Session,
+    g: Gov,
+    app: Application,
+    *,
+    viewer: Any,
+    purpose: str | None = None,
+    reveal: Iterable[str] = (),
+) -> dict[str, Any]:
+    """The application as ``viewer`` may see it — sensitive answers masked unless named in
+    ``reveal`` (already allowed by :func:`reveal_answers`) — and its display written to
+    the applicant's access log. The one way the API, the pages and exports show a case."""
+    sensitive = sensitive_of(g, app)
+    shown = set(reveal) & set(sensitive)
+    answers = {
+        k: v if k not in sensitive or k in shown else mask_answer(sensitive[k], v)
+        for k, v in (app.answers or {}).items()
+    }
+    masked = sorted(k for k in sensitive if k in (app.answers or {}) and k not in shown)
+    log_display(
+        session, app, viewer=viewer, purpose=purpose or f"application {app.reference}"
+    )
+    return {
+        "id": app.id,
+        "reference": app.reference,
+        "service_code": app.service_code,
+        "person_id": app.person_id,
+        "channel": app.channel,
+        "community": app.community,
+        "grid": app.grid,
+        "state": app.state,
+        "answers": answers,
+        "masked": masked,
+        "revealed": sorted(shown),
+        "missing": list(app.missing or []),
+        "decision_reason": app.decision_reason,
+        "due_on": app.due_on,
+        "review_flag": app.review_flag,
+        "rating": app.rating,
+        "submitted_at": app.submitted_at,
+        "decided_at": app.decided_at,
+        "steps": list(app.steps),
+    }
+
+
+def reveal_answers(
+    session: Session,
+    g: Gov,
+    app: Application,
+    *,
+    actor: Any,
+    purpose: str,
+    fields: Iterable[str] | None = None,
+) -> dict[str, Any]:
+    """Show sensitive answers in full, once, for a stated purpose: only to a handler at a
+    step that needs them (:func:`may_reveal`; 403 for the role or place, 409 for the
+    step), and logged in the applicant's access log as a full display with the purpose.
+    ``fields`` default: every sensitive answer the application holds."""
+    purpose = _text(purpose, "purpose")
+    if not purpose:
+        raise GovError(N_("Say why you need to see the full values."), "purpose")
+    if len(purpose) > 200:
+        raise GovError(N_("At most %(n)s characters."), "purpose", n=200)
+    sensitive = sensitive_of(g, app)
+    held = [k for k in sensitive if (app.answers or {}).get(k) not in (None, "")]
+    wanted = sorted(set(fields if fields is not None else held))
+    unknown = [f for f in wanted if f not in sensitive]
+    if unknown:
+        raise GovError(
+            N_("%(fields)s is not a masked answer of this service."),
+            "fields",
+            fields=", ".join(unknown),
+        )
+    if not wanted:
+        raise GovError(N_("This application has no masked answers."), "fields")
+    perms = getattr(actor, "permissions", None) or ()
+    if (
+        HANDLE not in perms
+        or getattr(actor, "agent", None) is not None
+        or not scope_allows(actor, community=app.community, grid=app.grid)
+    ):
+        raise RoleError(N_("Only the handler of the case may see the full values."), "action")
+    if not may_reveal(app, actor):
+        raise TransitionError(
+            N_("The full values are not needed while the application is %(state)s."),
+            "state",
+            state=_tr(STATE_LABELS[app.state]),
+        )
+    log_display(
+        session,
+        app,
+        viewer=actor,
+        purpose=f"application {app.reference} ({app.state}): {purpose}",
+        fields=wanted,
+        masked=False,
+    )
+    return application_view(session, g, app, viewer=actor, reveal=wanted)
+
+
 # ------------------------------------------------------------------------------ applying
 
 
-def _actor_name(actor: Any) -> str:
-    return (getattr(actor, "display_name", "") or getattr(actor, "username", "") or "system")[:100]
+def _real(actor: Any) -> Any:
+    """Who really acts: the worker in the assisted channel, else the actor."""
+    return getattr(actor, "actor", None) or actor
+
+
+def _actor_name(actor: Any, app: Application | None = None) -> str:
+    """The name a timeline step records: staff by their account name; the applicant's own
+    steps record no name (the page says "Applicant"), so no copy of the resident's name is
+    kept in this plugin's tables."""
+    real = _real(actor)
+    if app is not None and real is not None and getattr(real, "person_id", None) == app.person_id:
+        return ""
+    return (getattr(real, "display_name", "") or getattr(real, "username", "") or "system")[:100]
 
 
 def _step(app: Application, action: str, from_state: str | None, actor: Any, comment: str) -> None:
+    real = _real(actor)
     app.steps.append(
         Step(
             action=action,
             from_state=from_state,
             to_state=app.state,
-            actor_id=getattr(actor, "id", None),
-            actor_name=_actor_name(actor),
+            actor_id=getattr(real, "id", None),
+            actor_name=_actor_name(actor, app),
             comment=(comment or "")[:2000],
             at=utcnow(),
         )
@@ -573,8 +771,11 @@ def submit_application(
     published. ``filed_by`` is the worker in the assisted or counter channel."""
     service = g.service(service_code)
     comment = _text(comment, "comment")
+    channel = "online" if filed_by is None else ("assisted" if user_id else "counter")
     try:
-        person = prefill(session, g, person_id, actor=actor)
+        person = prefill(
+            session, g, person_id, actor=actor, purpose=f"{channel} filing: {service.code}"
+        )
     except ScopeError:
         raise GovError(N_("No such person within your scope."), "person_id") from None
     if not service_enabled(session, service.code, person["community"]):
@@ -598,7 +799,6 @@ def submit_application(
     if duplicate is not None:
         raise GovError(N_("There is already an open application for this service."), "service_code")
     agent = filed_by
-    channel = "online" if agent is None else ("assisted" if user_id else "counter")
     app = Application(
         service_code=service.code,
         person_id=person_id,
@@ -639,7 +839,13 @@ def _payload(app: Application, **extra: Any) -> dict[str, Any]:
 def _resident_user(session: Session, app: Application) -> int | None:
     if app.user_id:
         return app.user_id
-    return session.scalar(select(User.id).where(User.person_id == app.person_id))
+    return _account_of(session, app.person_id)
+
+
+def _account_of(session: Session, person_id: int) -> int | None:
+    """The account bound to a registry person (whom to notify), if any."""
+    accounts = accounts_for_person(session, person_id)
+    return accounts[0].id if accounts else None
 
 
 def _notify(session: Session, g: Gov, app: Application, title: str) -> None:
@@ -889,9 +1095,14 @@ def _approve(session: Session, g: Gov, app: Application, service: Service, today
 def rate(
     session: Session, app: Application, *, actor: Any, rating: int, comment: str = ""
 ) -> Application:
-    """The 5-level 好差评 rating, by the applicant, once the case is decided."""
+    """The 5-level 好差评 rating, by the applicant, once the case is decided. An evaluation
+    is a personal act: never in the assisted channel, where a worker acts for them."""
     if not _owner(actor, app):
         raise RoleError(N_("Only the applicant may rate the service."), "rating")
+    if getattr(actor, "agent", None) is not None:
+        raise RoleError(
+            N_("Only the applicant may rate the service, not someone acting for them."), "rating"
+        )
     if app.state not in DECIDED_STATES:
         raise TransitionError(N_("You can rate the service once your case is decided."), "state")
     if app.rating is not None:
@@ -1218,29 +1429,6 @@ def deadline_warnings(session: Session, g: Gov, *, today: date | None = None) ->
     return made
 
 
-def person_memberships(
-    session: Session, kernel: Any, person_id: int, *, plugin: str, include_ended: bool = False
-) -> list[dict[str, Any]]:
-    """The documented call for other plugins (reached without importing this module, as
-    ``app.extensions["gov_services.membership"]``): which thematic databases a person is
-    in. The calling plugin must have declared ``registry.person.basic``."""
-    if plugin != PLUGIN and "registry.person.basic" not in kernel.plugins.info(plugin).data_scopes:
-        raise ScopeError(f"plugin {plugin} did not declare the data scope registry.person.basic")
-    query = select(Membership).where(Membership.person_id == person_id)
-    if not include_ended:
-        query = query.where(Membership.ended_on.is_(None))
-    return [
-        {
-            "database": m.database,
-            "service_code": m.service_code,
-            "started_on": m.started_on.isoformat(),
-            "ended_on": m.ended_on.isoformat() if m.ended_on else None,
-            "end_reason": m.end_reason or None,
-        }
-        for m in session.scalars(query.order_by(Membership.id))
-    ]
-
-
 def derived_group(
     session: Session,
     g: Gov,
@@ -1250,34 +1438,43 @@ def derived_group(
     community: str | None = None,
     page: int = 1,
     per_page: int = 20,
-) -> Any:
-    """A derived group (60+, 80+, women 15–49) computed from the registry on every call,
-    never copied. Returns the registry's search page (women: filtered by sex here, see the
-    docs for why the count is bounded)."""
+) -> SearchPage:
+    """One page of a derived group (60+, 80+, women 15–49), computed from the registry on
+    every call, never copied. The group is selected by id (nothing shown, nothing logged)
+    and only the page shown is read through the reader, so exactly the persons on the
+    page are in their access logs."""
     spec = DERIVED_GROUPS[group]
-    reader = reader_for(session, g, actor, f"gov_services derived group {group}")
-    kwargs = {
-        "age_min": spec.get("age_min"),
-        "age_max": spec.get("age_max"),
-        "community": community or None,
-    }
-    if "sex" not in spec:
-        return reader.search(page=page, per_page=per_page, **kwargs)
-    # The registry search has no sex criterion (a core gap): page through and filter.
-    items, total = [], 0
-    for p in range(1, 51):
-        chunk = reader.search(page=p, per_page=100, with_total=False, **kwargs)
-        matching = [i for i in chunk.items if i["sex"] == spec["sex"]]
-        total += len(matching)
-        items.extend(matching)
-        if len(chunk.items) < 100:
-            break
-    from core.registry.search import SearchPage
-
-    start = (page - 1) * per_page
-    return SearchPage(
-        items=items[start : start + per_page], total=total, page=page, per_page=per_page
+    page, per_page = max(1, page), max(1, per_page)
+    ids, total = find_person_ids(
+        session,
+        PLUGIN,
+        actor=actor,
+        community=community or None,
+        age_min=spec.get("age_min"),
+        age_max=spec.get("age_max"),
+        sex=spec.get("sex"),
+        offset=(page - 1) * per_page,
+        limit=per_page,
+        kernel=g.kernel,
     )
+    items = reader_for(session, g, actor, f"derived group {group}").persons(ids)
+    return SearchPage(items=items, total=total, page=page, per_page=per_page)
+
+
+def group_count(session: Session, g: Gov, actor: Any, group: str) -> int:
+    """How many people in the actor's places are in a derived group: a count shows nobody,
+    so it reads no person and writes no access-log entry."""
+    spec = DERIVED_GROUPS[group]
+    return find_person_ids(
+        session,
+        PLUGIN,
+        actor=actor,
+        age_min=spec.get("age_min"),
+        age_max=spec.get("age_max"),
+        sex=spec.get("sex"),
+        limit=0,
+        kernel=g.kernel,
+    )[1]
 
 
 # ------------------------------------------------------------------------------ proactive
@@ -1292,7 +1489,7 @@ def offer_service(session: Session, g: Gov, *, person_id: int, service_code: str
         select(Offer.id).where(Offer.person_id == person_id, Offer.service_code == service_code)
     ):
         return False
-    user_id = session.scalar(select(User.id).where(User.person_id == person_id))
+    user_id = _account_of(session, person_id)
     session.add(Offer(person_id=person_id, service_code=service_code, user_id=user_id))
     if user_id is not None:
         notify(
@@ -1390,12 +1587,6 @@ def _flag(session: Session, g: Gov, person_id: int, text: str) -> int:
     return n
 
 
-def _kernel() -> Any:
-    from flask import current_app
-
-    return current_app.extensions["shequ"]
-
-
 def handler_for(name: str) -> Any:
     """Subscribers run inside the app context the dispatcher provides, so the kernel is
     looked up at delivery time."""
@@ -1405,15 +1596,17 @@ def handler_for(name: str) -> Any:
         where = p.get("to_community") or "outside the area"
         _flag(
             session,
-            gov(_kernel()),
+            gov(),
             p["person_id"],
-            f"moved {p.get('from_community') or '?'} → {where} on {p.get('on') or '?'}",
+            # the communities only (the case's place): when and where exactly is the
+            # registry's to say, read and logged when someone looks
+            f"moved {p.get('from_community') or '?'} → {where}",
         )
 
     def on_deceased(event: Any, session: Session) -> None:
-        g = gov(_kernel())
+        g = gov()
         p = event.payload
-        _flag(session, g, p["person_id"], f"deceased {p.get('died_on') or ''}".strip())
+        _flag(session, g, p["person_id"], "deceased")  # the date stays in the registry
         for row in list(
             session.scalars(
                 select(Membership).where(
@@ -1427,6 +1620,6 @@ def handler_for(name: str) -> Any:
         p = event.payload
         if event.name == "registry.person.updated" and "birth_date" not in p.get("fields", []):
             return
-        proactive_longevity(session, gov(_kernel()), person_ids=[p["person_id"]])
+        proactive_longevity(session, gov(), person_ids=[p["person_id"]])
 
     return {"moved": on_moved, "deceased": on_deceased, "person": on_person}[name]

@@ -5,7 +5,6 @@ databases, statistics and (admins) local settings."""
 
 from __future__ import annotations
 
-import csv
 import io
 from datetime import date
 from typing import Any
@@ -30,12 +29,20 @@ from sqlalchemy import select
 from wtforms import BooleanField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
-from core.audit.services import log_audit
-from core.audit.web import request_facts
-from core.db import current_session
-from core.identity import check_access, has_permission, require
-from core.identity import require_login as login_required
-from core.registry.dashboard import Row, bar_chart
+from core.toolkit import (
+    Row,
+    ScopeError,
+    bar_chart,
+    check_access,
+    csv_writer,
+    current_session,
+    has_permission,
+    log_audit,
+    mask_name,
+    request_facts,
+    require,
+)
+from core.toolkit import require_login as login_required
 from plugins.gov_services import (
     APPLY,
     HANDLE,
@@ -53,6 +60,7 @@ from plugins.gov_services.services import (
     STATES,
     GovError,
     add_attachment,
+    application_view,
     attachment_dir,
     available_actions,
     check_eligibility,
@@ -60,7 +68,10 @@ from plugins.gov_services.services import (
     derived_group,
     end_membership,
     gov,
+    group_count,
     lang,
+    log_display,
+    may_reveal,
     membership_counts,
     memberships_query,
     my_applications,
@@ -68,6 +79,7 @@ from plugins.gov_services.services import (
     queue_query,
     rate,
     reader_for,
+    reveal_answers,
     service_params,
     set_service,
     statistics,
@@ -92,7 +104,7 @@ PER_PAGE = 20
 
 
 def _g() -> Any:
-    return gov(current_app.extensions["shequ"])
+    return gov()
 
 
 @bp.app_template_global("gov_state")
@@ -119,6 +131,13 @@ class ActionForm(FlaskForm):
     comment = TextAreaField(_l("Comment"), validators=[Optional(), Length(max=2000)])
     missing = TextAreaField(
         _l("What is missing (one per line)"), validators=[Optional(), Length(max=3000)]
+    )
+
+
+class RevealForm(FlaskForm):
+    purpose = StringField(
+        _l("Why you need the full values (goes to the applicant's access log)"),
+        validators=[DataRequired(), Length(max=200)],
     )
 
 
@@ -293,8 +312,17 @@ def _load(application_id: int) -> Application:
 
 
 def _detail(
-    app: Application, *, action_form: ActionForm | None = None, error: str = "", status: int = 200
+    app: Application,
+    *,
+    action_form: ActionForm | None = None,
+    error: str = "",
+    status: int = 200,
+    view: dict[str, Any] | None = None,
+    reveal_form: RevealForm | None = None,
 ) -> Any:
+    """The case page. The applicant is read through the scoped reader (masked, in their
+    access log); the answers through :func:`application_view` (sensitive ones masked
+    unless ``view`` is a reveal, the display logged)."""
     g = _g()
     session = current_session()
     person = None
@@ -303,8 +331,10 @@ def _detail(
             person = reader_for(session, g, current_user, f"application {app.reference}").person(
                 app.person_id
             )
-        except Exception:  # outside the reader's scope: the case still shows
+        except ScopeError:  # outside the reader's scope: the case still shows
             person = None
+    if view is None:
+        view = application_view(session, g, app, viewer=current_user)
     session.commit()
     own = current_user.person_id == app.person_id
     return render_template(
@@ -314,7 +344,10 @@ def _detail(
         g=g,
         lang=lang(),
         person=person,
+        view=view,
         own=own,
+        may_reveal=may_reveal(app, current_user) and bool(view["masked"] or view["revealed"]),
+        reveal_form=reveal_form or RevealForm(formdata=None),
         actions=available_actions(app, current_user),
         action_form=action_form or ActionForm(),
         rating_form=RatingForm(),
@@ -359,6 +392,26 @@ def application_action(gs_application_id: int):
     session.commit()
     flash(_("Done: %(action)s.", action=gov_action(form.action.data)), "success")
     return redirect(url_for("gov_services.application", gs_application_id=app.id))
+
+
+@bp.route("/applications/<int:gs_application_id>/reveal", methods=["POST"])
+@require(HANDLE)
+def application_reveal(gs_application_id: int):
+    """The masked answers in full, on this page only, for a stated purpose: the handler
+    at a step that checks them. Logged in the applicant's access log as a full display."""
+    app = _load(gs_application_id)
+    form = RevealForm()
+    if not form.validate_on_submit():
+        return _detail(app, reveal_form=form, error=_("Say why you need to see the full values."),
+                       status=400)
+    session = current_session()
+    try:
+        view = reveal_answers(session, _g(), app, actor=current_user, purpose=form.purpose.data)
+    except GovError as exc:
+        session.rollback()
+        return _detail(_load(gs_application_id), error=exc.text(),
+                       status=exc.status if exc.status != 422 else 400)
+    return _detail(app, view=view)
 
 
 @bp.route("/applications/<int:gs_application_id>/rate", methods=["POST"])
@@ -435,6 +488,16 @@ def attachment(gs_attachment_id: int):
     path = attachment_dir(current_app.instance_path) / att.stored_as
     if not path.is_file():
         abort(404)
+    session = current_session()
+    log_display(  # a scan of a certificate or a card: a full display
+        session,
+        app,
+        viewer=current_user,
+        purpose=f"application {app.reference}: attachment",
+        fields=[f"attachment:{att.document}"],
+        masked=False,
+    )
+    session.commit()
     return send_file(
         path, mimetype=att.content_type, as_attachment=True, download_name=att.filename
     )
@@ -459,9 +522,21 @@ def queue():
     )
     session = current_session()
     apps = list(session.scalars(query.limit(PER_PAGE + 1).offset((page - 1) * PER_PAGE)))
+    shown = apps[:PER_PAGE]
+    # Applicants by masked name (李**): enough to tell cases apart; read through the
+    # reader, so each listed applicant has the queue in their access log.
+    people = {
+        p["id"]: p
+        for p in reader_for(session, g, current_user, "service queue").persons(
+            sorted({a.person_id for a in shown})
+        )
+    }
+    session.commit()
     return render_template(
         "gov_services/queue.html",
-        apps=apps[:PER_PAGE],
+        apps=shown,
+        people=people,
+        mask_name=mask_name,
         more=len(apps) > PER_PAGE,
         page=page,
         g=g,
@@ -482,11 +557,8 @@ def thematic():
     g = _g()
     session = current_session()
     counts = membership_counts(session, current_user)
-    groups = []
-    for code in DERIVED_GROUPS:
-        page = derived_group(session, g, current_user, code, per_page=1)
-        groups.append((code, page.total or 0))
-    session.commit()
+    # counts only: nobody is shown, so no one's access log is written
+    groups = [(code, group_count(session, g, current_user, code)) for code in DERIVED_GROUPS]
     return render_template(
         "gov_services/thematic.html", g=g, lang=lang(), counts=counts, groups=groups
     )
@@ -564,8 +636,9 @@ def membership_end(gs_membership_id: int):
 @bp.route("/thematic/<gs_database>/export.csv")
 @require(THEMATIC_EXPORT)
 def thematic_export(gs_database: str):
-    """A masked CSV of a database's active members in the caller's places; every export
-    is written to the audit log."""
+    """A masked CSV of a database's active members in the caller's places: each member
+    read through the reader (in their access log), cells neutralised against formula
+    injection (``csv_writer``), every export in the audit log."""
     database = gs_database
     g = _g()
     if database not in g.catalogue.databases:
@@ -579,7 +652,7 @@ def thematic_export(gs_database: str):
         ).persons([r.person_id for r in rows])
     }
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = csv_writer(out)
     writer.writerow(
         ["person_id", "name", "id_number", "community", "grid", "service", "started_on"]
     )

@@ -13,7 +13,7 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-from core.hookspecs import DemoContext, NavItem, Panel, Permission, PluginInfo, hookimpl
+from core.toolkit import DemoContext, NavItem, Panel, Permission, PluginInfo, hookimpl
 
 
 class SelfGovernanceConfig(Schema):
@@ -50,6 +50,10 @@ PUBLISH = "self_governance.notice.publish"
 MODERATE = "self_governance.forum.moderate"
 ANSWER = "self_governance.proposal.answer"
 MANAGE_VOTES = "self_governance.vote.manage"
+#: Personal acts (``require_personal``): never in the assisted channel; named so that an
+#: API token can be given them or not (a token narrowed to something else cannot vote).
+CAST = "self_governance.vote.cast"
+RATE = "self_governance.evaluation.rate"
 
 
 @hookimpl
@@ -98,7 +102,9 @@ def register_event_types(bus: Any) -> None:
 def register_event_handlers(bus: Any) -> None:
     from plugins.self_governance.services import on_public_alert, on_public_works_completed
 
-    bus.subscribe("surveillance.public_alert.published", on_public_alert, name="public_alert_notice")
+    bus.subscribe(
+        "surveillance.public_alert.published", on_public_alert, name="public_alert_notice"
+    )
     bus.subscribe(
         "commerce.public_works.completed", on_public_works_completed, name="public_works_notice"
     )
@@ -106,11 +112,16 @@ def register_event_handlers(bus: Any) -> None:
 
 @hookimpl
 def register_jobs(app: Any) -> list[Any]:
-    from core.jobs import Job
+    from core.toolkit import Job
     from plugins.self_governance.jobs import close_due
 
     return [
-        Job("self_governance.close_due", 60, close_due, "count closed votes, expire proposals"),
+        Job(
+            "self_governance.close_due",
+            60,
+            close_due,
+            "count closed votes, open closed evaluations, expire proposals",
+        ),
     ]
 
 
@@ -121,12 +132,21 @@ def register_permissions() -> list[Permission]:
         Permission(MODERATE, "Moderate the forum", "管理论坛"),
         Permission(ANSWER, "Answer proposals and residents' questions", "答复提议和居民提问"),
         Permission(MANAGE_VOTES, "Create and count votes and evaluations", "组织投票和评议"),
+        Permission(CAST, "Cast my own ballot (never for someone else)", "本人投票（不可代投）"),
+        Permission(
+            RATE,
+            "Rate the committee myself (never for someone else)",
+            "本人参加民主评议（不可代评）",
+        ),
     ]
 
 
 @hookimpl
 def default_roles() -> dict[str, list[str]]:
-    return {"committee_member": [PUBLISH, MODERATE, ANSWER, MANAGE_VOTES]}
+    return {
+        "committee_member": [PUBLISH, MODERATE, ANSWER, MANAGE_VOTES],
+        "resident": [CAST, RATE],
+    }
 
 
 @hookimpl
@@ -139,7 +159,7 @@ def dashboard_widgets(user: Any) -> list[Panel]:
     """The latest notices on the home page (public notices: anyone may read them)."""
     from flask import render_template
 
-    from core.db import current_session
+    from core.toolkit import current_session
     from plugins.self_governance.services import visible_notices
 
     notices = visible_notices(current_session(), None, limit=3)

@@ -6,16 +6,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
 from flask.views import MethodView
 from flask_login import current_user
-from flask_smorest import Blueprint, abort
+from flask_smorest import Blueprint
+from flask_smorest import abort as _smorest_abort
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from werkzeug.exceptions import HTTPException
 
-from core.db import current_session
-from core.identity import require, require_verified
-from plugins.self_governance import ANSWER, PUBLISH
+from core.toolkit import (
+    current_kernel,
+    current_session,
+    require,
+    require_personal,
+    require_verified,
+)
+from plugins.self_governance import ANSWER, CAST, PUBLISH
 from plugins.self_governance import services as sv
 from plugins.self_governance.models import Proposal, Vote
 from plugins.self_governance.schemas import (
@@ -36,8 +42,19 @@ blp = Blueprint(
 AUTH = [{"bearerAuth": []}]
 
 
+def abort(status: int, message: str = "", **data: Any) -> None:
+    """flask-smorest's ``abort``, with ``message`` as the error's message: core's error
+    format reads the exception's description, where smorest would keep only ``data``."""
+    try:
+        _smorest_abort(status, **data)
+    except HTTPException as err:
+        if message:
+            err.description = message
+        raise
+
+
 def _kernel() -> Any:
-    return current_app.extensions["shequ"]
+    return current_kernel()
 
 
 def _person() -> int | None:
@@ -74,10 +91,10 @@ def _vote_out(session: Any, vote: Vote) -> dict[str, Any]:
 
 def _get(model: type, ident: int) -> Any:
     if not 0 < ident <= MAX_ID:  # beyond any stored id (and PostgreSQL's integer)
-        abort(404, message="Not found.")
+        abort(404, "Not found.")
     obj = current_session().get(model, ident)
     if obj is None:
-        abort(404, message="Not found.")
+        abort(404, "Not found.")
     return obj
 
 
@@ -102,12 +119,12 @@ class Notices(MethodView):
         """Publish a notice."""
         session = current_session()
         if not sv.acts_for(current_user, data.get("community")):
-            abort(403, message="You do not act for this community.")
+            abort(403, "You do not act for this community.")
         try:
             notice = sv.publish_notice(session, author_id=current_user.id, **data)
         except sv.GovernanceError as exc:
             # Well-formed, but conflicts with now (an expiry already past).
-            abort(409, message=str(exc), messages={exc.field: [str(exc)]})
+            abort(409, str(exc), messages={exc.field: [str(exc)]})
         session.commit()
         return notice
 
@@ -138,7 +155,7 @@ class Proposals(MethodView):
         session = current_session()
         community = sv.person_community(session, _kernel(), _person())
         if community is None:
-            abort(409, message="You are not a registered resident of a community.")
+            abort(409, "You are not a registered resident of a community.")
         cfg = _kernel().plugins.settings("self_governance")
         try:
             proposal = sv.create_proposal(
@@ -151,7 +168,7 @@ class Proposals(MethodView):
                 support_days=cfg["proposal_support_days"],
             )
         except sv.GovernanceError as exc:
-            abort(409, message=str(exc), messages={exc.field: [str(exc)]})
+            abort(409, str(exc), messages={exc.field: [str(exc)]})
         session.commit()
         return proposal
 
@@ -170,7 +187,7 @@ class ProposalSupport(MethodView):
         session = current_session()
         proposal = _get(Proposal, proposal_id)
         if proposal.status == "draft":
-            abort(404, message="Not found.")
+            abort(404, "Not found.")
         try:
             sv.support_proposal(
                 session,
@@ -179,7 +196,7 @@ class ProposalSupport(MethodView):
                 community=sv.person_community(session, _kernel(), _person()),
             )
         except sv.GovernanceError as exc:
-            abort(409, message=str(exc))
+            abort(409, str(exc))
         session.commit()
         return proposal
 
@@ -199,7 +216,7 @@ class ProposalAnswer(MethodView):
         session = current_session()
         proposal = _get(Proposal, proposal_id)
         if not sv.acts_for(current_user, proposal.community):
-            abort(404, message="Not found.")
+            abort(404, "Not found.")
         try:
             sv.answer_proposal(
                 session,
@@ -210,7 +227,7 @@ class ProposalAnswer(MethodView):
                 by_id=current_user.id,
             )
         except sv.GovernanceError as exc:
-            abort(409, message=str(exc))
+            abort(409, str(exc))
         session.commit()
         return proposal
 
@@ -237,12 +254,17 @@ class VoteOne(MethodView):
 
 @blp.route("/votes/<int:vote_id>/ballot")
 class VoteBallot(MethodView):
-    @require_verified
+    @require_personal(CAST)
     @blp.doc(security=AUTH)
     @blp.arguments(SgBallotIn)
     @blp.response(201, SgVote)
     @blp.alt_response(401, schema="Error", description="Not signed in")
-    @blp.alt_response(403, schema="Error", description="Not a verified resident")
+    @blp.alt_response(
+        403,
+        schema="Error",
+        description="Not a verified resident, or someone acting for the resident (the "
+        "assisted channel): a ballot is personal",
+    )
     @blp.alt_response(404, schema="Error", description="No such vote")
     @blp.alt_response(
         409,
@@ -252,7 +274,8 @@ class VoteBallot(MethodView):
     )
     @blp.alt_response(422, schema="Error", description="Malformed body")
     def post(self, data, vote_id: int):
-        """Cast a ballot: one per voter key, guaranteed by the database."""
+        """Cast a ballot: one per voter key, guaranteed by the database; a personal act,
+        never done in the assisted channel."""
         session = current_session()
         vote = _get(Vote, vote_id)
         try:
@@ -267,14 +290,14 @@ class VoteBallot(MethodView):
             session.commit()
         except sv.AlreadyVoted as exc:
             session.rollback()
-            abort(409, message=str(exc))
+            abort(409, str(exc))
         except IntegrityError:
             session.rollback()
-            abort(409, message="Already voted.")
+            abort(409, "Already voted.")
         except sv.GovernanceError as exc:
             # Well-formed, but refused by the vote's state or rules: not open, not
             # eligible, or a choice that is not one of this vote's options.
-            abort(409, message=str(exc), messages={exc.field: [str(exc)]})
+            abort(409, str(exc), messages={exc.field: [str(exc)]})
         return _vote_out(session, vote)
 
 
@@ -282,15 +305,24 @@ class VoteBallot(MethodView):
 class VoteResult(MethodView):
     @blp.response(200, SgVoteResult)
     @blp.alt_response(404, schema="Error", description="No such vote")
-    @blp.alt_response(409, schema="Error", description="Not closed yet: no result before close")
+    @blp.alt_response(
+        409,
+        schema="Error",
+        description="Not closed yet: no result before close (or the sealed ballots "
+        "cannot be opened: the secret key changed)",
+    )
     def get(self, vote_id: int):
         """The result, only after the close (counted from the stored ballots)."""
         session = current_session()
         vote = _get(Vote, vote_id)
         state = sv.vote_state(vote)
         if state == "due":
-            sv.close_vote(session, _kernel(), _kernel().bus, vote)
+            try:
+                sv.close_vote(session, _kernel(), _kernel().bus, vote)
+            except sv.GovernanceError as exc:  # the sealed box cannot be opened
+                session.rollback()
+                abort(409, str(exc))
             session.commit()
         elif state != "closed":
-            abort(409, message="The vote has not closed yet.")
+            abort(409, "The vote has not closed yet.")
         return {"vote_id": vote.id, "result": vote.result or {}}

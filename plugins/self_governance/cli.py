@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from core.cli import pass_ctx
+from core.toolkit import pass_ctx
 
 
 @click.group("self-governance")
@@ -39,7 +39,7 @@ def evaluation(ctx, community: str, year: int, days: int, members: tuple[str, ..
     """Open the yearly democratic evaluation (民主评议) of the committee members."""
     from datetime import timedelta
 
-    from core.db import utcnow
+    from core.toolkit import utcnow
     from plugins.self_governance import services as sv
 
     pairs = [[*m.split("|", 1), ""][:2] for m in members]

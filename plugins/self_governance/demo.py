@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from core.db import utcnow
+from core.toolkit import grant_demo_scope, utcnow
 from plugins.self_governance import services as sv
 from plugins.self_governance.models import Notice
 
@@ -19,6 +19,8 @@ def seed(session: Any, demo: Any) -> None:
     community = getattr(demo.community, "code", None) or "110105001001"
     committee = demo.users.get("committee_member")
     resident = demo.users.get("resident")
+    # Scopes deny by default: the demo committee member acts for the demo community.
+    grant_demo_scope(session, demo, "committee_member", community)
     cid = committee.id if committee else None
     sv.publish_notice(
         session,

@@ -8,11 +8,18 @@ from typing import Any
 
 
 def close_due(app: Any) -> str:
-    """Count every vote past its close and expire proposals past their deadline."""
+    """Count every vote past its close, open the sealed sheets of every evaluation past
+    its close, and expire proposals past their deadline."""
+    from core.toolkit import current_kernel
     from plugins.self_governance import services as sv
 
-    kernel = app.extensions["shequ"]
-    with kernel.db.session_scope() as session:
-        closed = sv.close_due_votes(session, kernel, kernel.bus)
-        expired = sv.expire_proposals(session)
-    return f"votes counted: {len(closed)}; proposals expired: {expired}"
+    with app.app_context():
+        kernel = current_kernel()
+        with kernel.db.session_scope() as session:
+            closed = sv.close_due_votes(session, kernel, kernel.bus)
+            rounds = sv.open_due_rounds(session, kernel)
+            expired = sv.expire_proposals(session)
+    return (
+        f"votes counted: {len(closed)}; evaluations opened: {len(rounds)}; "
+        f"proposals expired: {expired}"
+    )

@@ -6,12 +6,20 @@ the vote id:
 * :class:`VoterRoll` — *who* voted (one row per voter key, unique per vote: the database,
   not the application, guarantees one ballot per person, household, group representative
   or dwelling, even under concurrent requests);
-* :class:`Ballot` — *what* was chosen, with no voter reference, no timestamp and no
-  sequential id (the primary key is random and, on SQLite, the table has no rowid), so
-  nothing orders ballots alongside the roll. For open ballots the roll also keeps the
-  public choice, which is what "open" means.
+* :class:`SealedBallot` — while a secret vote is open, *what* was chosen, encrypted
+  (AES-GCM) under a key derived from the app's secret key and the vote id: the key is
+  never in the database, so a copy of the database files (WAL included) shows only that
+  each roll row came with an opaque box of the same size;
+* :class:`Ballot` — *what* was chosen, in plain, with no voter reference, no timestamp
+  and no sequential id (the primary key is random and, on SQLite, the table has no
+  rowid). For a secret vote the ballots are written only at the close, all in one
+  transaction, in random order, and the sealed boxes deleted in it — so nothing in the
+  files links a plain ballot to a roll row. For open ballots the roll keeps the public
+  choice (which is what "open" means) and the ballot is written at once.
 
-Democratic evaluation repeats the pattern (:class:`EvaluationRoll` / :class:`Rating`).
+Democratic evaluation repeats the pattern (:class:`EvaluationRoll` /
+:class:`SealedRating` / :class:`Rating`). The threat model is in
+docs/plugins/self_governance.md ("Secrecy against the database files").
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from sqlalchemy import (
     Date,
     ForeignKey,
     Integer,
+    LargeBinary,
     Numeric,
     String,
     Text,
@@ -32,7 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import Base, UTCDateTime, utcnow
+from core.toolkit import Base, UTCDateTime, utcnow
 
 P = "self_governance_"
 
@@ -254,6 +263,19 @@ class Ballot(Base):
     weight: Mapped[float] = mapped_column(Numeric(12, 2, asdecimal=False), default=1)
 
 
+class SealedBallot(Base):
+    """A secret vote's ballot while the vote is open: ``box`` is nonce + AES-GCM
+    ciphertext of the (padded, fixed-size) choice and weight, bound to the vote id.
+    Opened, shuffled into :class:`Ballot` and deleted at the close."""
+
+    __tablename__ = P + "sealed_ballot"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=random_key)
+    vote_id: Mapped[int] = mapped_column(ForeignKey(P + "vote.id", ondelete="CASCADE"), index=True)
+    box: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class GroupRep(Base):
     """A residents' group representative (居民小组代表), designated by the committee:
     the registry has no such notion, so the plugin keeps the list (of registry persons)."""
@@ -406,6 +428,20 @@ class EvaluationRoll(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     round_id: Mapped[int] = mapped_column(ForeignKey(P + "evaluation_round.id", ondelete="CASCADE"))
     person_id: Mapped[int] = mapped_column(Integer)
+
+
+class SealedRating(Base):
+    """One resident's rating sheet while the round is open, sealed like
+    :class:`SealedBallot`; opened into :class:`Rating` rows after the round closes."""
+
+    __tablename__ = P + "sealed_rating"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=random_key)
+    round_id: Mapped[int] = mapped_column(
+        ForeignKey(P + "evaluation_round.id", ondelete="CASCADE"), index=True
+    )
+    box: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class Rating(Base):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from core.api.fields import JsonBoolean
+from core.toolkit import JsonBoolean
 
 _CONTROL = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
 _CONTROL_LINE = r"\x00-\x1f\x7f"

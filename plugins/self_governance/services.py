@@ -12,6 +12,7 @@ may vote in each electorate mode.
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -19,16 +20,13 @@ from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, event, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core.db import utcnow
-from core.identity.models import User
-from core.identity.notifications import notify
-from core.registry.errors import ScopeError
-from core.registry.reader import RegistryReader
-from plugins.self_governance import markup
+import core.toolkit as toolkit
+from core.toolkit import RegistryReader, ScopeError, notify, utcnow
+from plugins.self_governance import markup, sealing
 from plugins.self_governance.models import (
     Ballot,
     Board,
@@ -49,6 +47,8 @@ from plugins.self_governance.models import (
     Question,
     Rating,
     Report,
+    SealedBallot,
+    SealedRating,
     Statement,
     Support,
     Thread,
@@ -59,6 +59,7 @@ from plugins.self_governance.models import (
 )
 
 PLUGIN = "self_governance"
+log = logging.getLogger(__name__)
 #: The largest id a table can hold (PostgreSQL ``integer``): larger ones name nothing.
 MAX_ID = 2**31 - 1
 
@@ -93,10 +94,11 @@ def aware(value: datetime | None) -> datetime | None:
 
 
 def reader(session: Session, kernel: Any, purpose: str) -> RegistryReader:
-    """The registry as this plugin may read it: a system read (no staff place limit),
+    """The registry as this plugin may read it for its own rules (eligibility, the size
+    of an electorate): a system read (no staff place limit, nothing shown to anyone),
     within the declared data scopes, with a purpose for the record."""
-    return RegistryReader.for_plugin(
-        session, kernel, PLUGIN, actor=None, purpose=purpose, enforce_place=False
+    return toolkit.registry_reader(
+        session, PLUGIN, actor=None, purpose=purpose, enforce_place=False, kernel=kernel
     )
 
 
@@ -112,15 +114,13 @@ def person_community(session: Session, kernel: Any, person_id: int | None) -> st
 
 
 def acts_for(user: Any, community: str | None) -> bool:
-    """Whether a committee member's place assignments cover ``community`` (``None``: every
-    community). An account with no assignment acts for the whole deployment (a single
-    community office); one with assignments acts only there."""
-    from core.identity.services import scope_allows
-
-    scopes = {(s.kind, s.code) for s in getattr(user, "scopes", None) or []}
-    if not scopes or ("all", "") in scopes:
-        return True
-    return community is not None and scope_allows(user, community=community)
+    """Whether a committee member's place assignments cover ``community``. Deny by
+    default, like core's staff scopes: an account with no assignment acts for no
+    community, and ``community=None`` (a notice for every community) needs the
+    district-wide ``("all", "")`` assignment."""
+    if community is None:
+        return toolkit.scope_allows(user)
+    return toolkit.acts_for(user, community)
 
 
 # ============================================================================ notices
@@ -296,9 +296,7 @@ def _community_code(session: Session, community_id: int | None) -> str | None:
     """Events name a community by its registry id; notices keep its code."""
     if community_id is None:
         return None
-    from flask import current_app
-
-    found = reader(session, current_app.extensions["shequ"], "public notice").communities()
+    found = reader(session, toolkit.current_kernel(), "public notice").communities()
     return next((c["code"] for c in found if c["id"] == community_id), None)
 
 
@@ -819,8 +817,10 @@ def cast_ballot(
 
     The roll's unique (vote, voter key) constraint is the guarantee: of any number of
     concurrent casts for one key, exactly one commits (the others fail on the constraint
-    and roll back their ballot with them). The ballot row has no voter, no time and a
-    random key; for an open ballot the roll keeps the choice, which is public."""
+    and roll back their ballot with them). A secret vote's ballot is stored *sealed*
+    (:mod:`.sealing`: encrypted under a key that is not in the database) until the close
+    opens, shuffles and rewrites the box; an open vote's ballot is plain at once and the
+    roll keeps the choice, which is public."""
     if vote_state(vote) != "open":
         raise GovernanceError(N_("This vote is not open."), "vote")
     chosen = sorted({str(s) for s in selection if s})
@@ -837,6 +837,13 @@ def cast_ballot(
     if has_voted(session, vote, elig.key):
         raise AlreadyVoted(N_("A vote has already been cast for you (or your household)."), "vote")
     selection_text = ",".join(chosen)
+    if len(selection_text) > 200:
+        raise GovernanceError(N_("Choose fewer options."), "choice")
+    if vote.secret:
+        box = sealing.seal(kernel, "ballot", vote.id, {"s": selection_text, "w": elig.weight})
+        ballot: Any = SealedBallot(vote_id=vote.id, box=box)
+    else:
+        ballot = Ballot(vote_id=vote.id, selection=selection_text, weight=elig.weight)
     try:
         with session.begin_nested():
             session.add(
@@ -848,7 +855,7 @@ def cast_ballot(
                     public_choice=None if vote.secret else selection_text,
                 )
             )
-            session.add(Ballot(vote_id=vote.id, selection=selection_text, weight=elig.weight))
+            session.add(ballot)
     except IntegrityError:
         raise AlreadyVoted(
             N_("A vote has already been cast for you (or your household)."), "vote"
@@ -867,8 +874,21 @@ def voter_status(
     }
 
 
+def ballots_in_box(session: Session, vote_id: int) -> int:
+    """How many ballots the box holds, sealed or plain (the roll must say the same)."""
+    sealed = session.scalar(
+        select(func.count()).select_from(SealedBallot).where(SealedBallot.vote_id == vote_id)
+    )
+    plain = session.scalar(
+        select(func.count()).select_from(Ballot).where(Ballot.vote_id == vote_id)
+    )
+    return int(sealed or 0) + int(plain or 0)
+
+
 def tally(session: Session, vote: Vote, electorate: dict[str, Any]) -> dict[str, Any]:
-    """The result, recomputed from the stored ballots (never from a running counter)."""
+    """The result, recomputed from the stored plain ballots (never from a running
+    counter). A secret vote has plain ballots only once :func:`close_vote` opened the
+    sealed box."""
     options = vote_options(session, vote.id)
     counts = {o.code: 0 for o in options}
     weights = {o.code: 0.0 for o in options}
@@ -945,14 +965,20 @@ def close_vote(
 ) -> dict[str, Any]:
     """Count a vote whose time is up; publishes ``self_governance.vote.closed``.
 
-    For a secret vote the ballots are then rewritten in the order of their random keys,
-    so even the physical order of rows in the table no longer follows the order of
-    casting (PostgreSQL keeps a heap in insertion order until it is rewritten)."""
+    A secret vote's sealed box is opened first, in this same transaction: every ballot is
+    decrypted, the plain ballots are written with fresh random keys in random order and
+    the sealed rows deleted (:func:`_open_box`), so nothing written at cast time links a
+    plain ballot to a roll row. After the commit the database files are cleaned of the
+    old pages (:func:`scrub_after_close`). A box that cannot be opened (the app's secret
+    key changed since the vote opened) refuses the count and leaves everything as it
+    was: restore the old key and count again."""
     if vote.closed_at is not None:
         return vote.result or {}
     now = now or utcnow()
     if now < aware(vote.closes_at):
         raise GovernanceError(N_("The vote is still open."), "vote")
+    if vote.secret:
+        _opened(session, kernel, vote.id)  # before any write: may refuse
     # Lock the vote row so two closers cannot both count and publish.
     locked = session.execute(
         update(Vote).where(Vote.id == vote.id, Vote.closed_at.is_(None)).values(closed_at=now)
@@ -960,12 +986,13 @@ def close_vote(
     if locked.rowcount == 0:
         session.refresh(vote)
         return vote.result or {}
+    if vote.secret:
+        # read again under the lock: the box as it is now, not as it was a moment ago
+        _open_box(session, vote.id, _opened(session, kernel, vote.id))
     electorate = electorate_size(session, kernel, vote)
     result = tally(session, vote, electorate)
     vote.result = result
     vote.closed_at = now
-    if vote.secret:
-        _shuffle_ballots(session, vote.id)
     session.flush()
     bus.publish(
         session,
@@ -982,16 +1009,109 @@ def close_vote(
     return result
 
 
-def _shuffle_ballots(session: Session, vote_id: int) -> None:
-    rows = session.execute(
-        select(Ballot.selection, Ballot.weight).where(Ballot.vote_id == vote_id)
-    ).all()
+class BoxError(GovernanceError):
+    """A sealed box cannot be opened (409 in the API): see :func:`close_vote`."""
+
+
+def _opened(session: Session, kernel: Any, vote_id: int) -> list[tuple[str, float]]:
+    """Every ballot of a secret vote in plain, ``(selection, weight)``: the sealed ones
+    opened, and any plain ones (written before sealing existed) as they are."""
+    open_box = sealing.opener(kernel, "ballot", vote_id)
+    rows: list[tuple[str, float]] = []
+    try:
+        for (box,) in session.execute(
+            select(SealedBallot.box).where(SealedBallot.vote_id == vote_id)
+        ):
+            content = open_box(box)
+            rows.append((str(content["s"]), float(content["w"])))
+    except (sealing.SealError, KeyError, TypeError, ValueError):
+        log.error("vote %s: a sealed ballot cannot be opened (secret key changed?)", vote_id)
+        raise BoxError(
+            N_(
+                "The sealed ballots cannot be opened: the application's secret key has "
+                "changed since the vote opened. Restore the previous key, then count again."
+            ),
+            "vote",
+        ) from None
+    rows += [
+        (sel, float(w or 0))
+        for sel, w in session.execute(
+            select(Ballot.selection, Ballot.weight).where(Ballot.vote_id == vote_id)
+        )
+    ]
+    return rows
+
+
+def _open_box(session: Session, vote_id: int, rows: list[tuple[str, float]]) -> None:
+    """Replace the box of a secret vote by its plain ballots in one transaction: the
+    sealed rows (and any older plain ones) deleted — zeroed on SQLite — and the ballots
+    written with fresh random keys, shuffled, in key order, so neither their keys, their
+    order, their pages nor their transaction say anything about the order of casting."""
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    if sqlite:  # overwrite the deleted boxes' bytes instead of leaving them in free pages
+        # (left on for that pooled connection: zeroing what is deleted costs little)
+        session.execute(text("PRAGMA secure_delete = ON"))
+    session.execute(delete(SealedBallot).where(SealedBallot.vote_id == vote_id))
     session.execute(delete(Ballot).where(Ballot.vote_id == vote_id))
     fresh = [Ballot(id=random_key(), vote_id=vote_id, selection=s, weight=w) for s, w in rows]
     random.SystemRandom().shuffle(fresh)
-    for ballot in sorted(fresh, key=lambda b: b.id):
-        session.add(ballot)
+    session.add_all(sorted(fresh, key=lambda b: b.id))
     session.flush()
+    _scrub_on_commit(session, ("self_governance_sealed_ballot", "self_governance_ballot"))
+
+
+# ----------------------------------------------------------------- after the box is opened
+
+_SCRUB = "self_governance.scrub"
+
+
+def _scrub_on_commit(session: Session, tables: tuple[str, ...]) -> None:
+    """Ask for :func:`scrub_after_close` once this session's transaction commits (never
+    on a rollback: then nothing was opened)."""
+    pending = session.info.setdefault(_SCRUB, set())
+    pending.update(tables)
+    if not session.info.get(_SCRUB + ".listening"):
+        session.info[_SCRUB + ".listening"] = True
+        event.listen(session, "after_commit", _after_commit)
+        event.listen(session, "after_rollback", lambda s: s.info.get(_SCRUB, set()).clear())
+
+
+def _after_commit(session: Session) -> None:
+    tables = sorted(session.info.get(_SCRUB) or ())
+    if not tables:
+        return
+    session.info[_SCRUB] = set()
+    try:
+        scrub_after_close(session.get_bind(), tables)
+    except Exception:  # the count is committed; cleaning the files is best effort
+        log.exception("could not scrub the database files after opening a ballot box")
+
+
+def scrub_after_close(engine: Any, tables: Iterable[str]) -> None:
+    """Clean the database files of what the open period wrote, outside any transaction.
+
+    SQLite: ``PRAGMA wal_checkpoint(TRUNCATE)`` copies the WAL into the database file and
+    truncates it to zero bytes, so the frames that showed each cast (roll row and sealed
+    box side by side) are gone from the ``-wal`` file; the boxes' cells were zeroed by
+    ``secure_delete`` when they were deleted. PostgreSQL: ``VACUUM`` of the ballot tables
+    removes the dead sealed tuples from the heap (it cannot while an older snapshot is
+    still open; the next autovacuum does). WAL segments of the open period stay until
+    PostgreSQL recycles them — they hold only sealed boxes (docs: the threat model)."""
+    dialect = engine.dialect.name
+    if dialect == "sqlite":
+        with engine.connect() as conn:
+            # wait a little for readers of older snapshots, not the full busy timeout
+            busy = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
+            conn.exec_driver_sql("PRAGMA busy_timeout = 3000")
+            try:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").all()
+            finally:
+                conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(busy or 0)}")
+    elif dialect == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            for table in tables:
+                if table.isidentifier() and table.startswith(PLUGIN + "_"):
+                    conn.exec_driver_sql(f"VACUUM {table}")
 
 
 def close_due_votes(session: Session, kernel: Any, bus: Any) -> list[int]:
@@ -1000,9 +1120,64 @@ def close_due_votes(session: Session, kernel: Any, bus: Any) -> list[int]:
     due = session.scalars(select(Vote).where(Vote.closed_at.is_(None), Vote.closes_at <= now))
     closed = []
     for vote in due.all():
-        close_vote(session, kernel, bus, vote, now=now)
+        try:
+            close_vote(session, kernel, bus, vote, now=now)
+        except BoxError:
+            continue  # logged; the other votes are counted all the same
         closed.append(vote.id)
     return closed
+
+
+ROLL_KEY_KINDS = {"p": N_("In person"), "h": N_("For the household"), "d": N_("For the dwelling")}
+
+
+def vote_roll(session: Session, kernel: Any, vote: Vote, *, actor: Any) -> list[dict[str, Any]]:
+    """Who has voted, for the committee: one row per roll entry the ``actor`` may see —
+    the voter's name read through the scoped reader under the actor's own place scope
+    (a person outside it is left out), how they voted (in person, for the household,
+    for the dwelling), when, and for an open vote the public choice. Each person shown
+    gets an entry in their access log (the reader logs the registry read; this logs the
+    plugin's own record of their participation)."""
+    purpose = f"vote roll of vote {vote.id}"
+    roll = list(
+        session.scalars(
+            select(VoterRoll)
+            .where(VoterRoll.vote_id == vote.id)
+            .order_by(VoterRoll.voted_at, VoterRoll.id)
+        )
+    )
+    people = {
+        p["id"]: p
+        for p in toolkit.registry_reader(
+            session, PLUGIN, actor=actor, purpose=purpose, kernel=kernel
+        ).persons(sorted({r.person_id for r in roll}))
+    }
+    fields = ["vote_participation"] + ([] if vote.secret else ["vote_public_choice"])
+    out = []
+    for row in roll:
+        person = people.get(row.person_id)
+        if person is None:
+            continue  # outside the actor's places
+        toolkit.log_person_access(
+            session,
+            person_id=row.person_id,
+            fields=fields,
+            purpose=purpose,
+            plugin=PLUGIN,
+            actor=actor,
+            masked=False,
+        )
+        out.append(
+            {
+                "person_id": row.person_id,
+                "name": person["name"],
+                "kind": ROLL_KEY_KINDS.get(row.voter_key.split(":", 1)[0], ""),
+                "voted_at": row.voted_at,
+                "public_choice": None if vote.secret else row.public_choice,
+            }
+        )
+    session.flush()
+    return out
 
 
 def set_group_rep(
@@ -1079,13 +1254,12 @@ def _add_post(session: Session, thread: Thread, user: Any, body: str) -> Post:
     session.add(post)
     thread.last_post_at = utcnow()
     session.flush()
-    names = markup.mentions(body)
     mentioned: set[int] = set()
-    if names:
-        for uid in session.scalars(select(User.id).where(User.username.in_(names))):
-            if uid != user.id:
-                session.add(Mention(post_id=post.id, user_id=uid))
-                mentioned.add(uid)
+    for name in sorted(set(markup.mentions(body)))[:MAX_MENTIONS]:
+        account = toolkit.find_account(session, name)  # exact, never a LIKE pattern
+        if account is not None and account.id != user.id and account.id not in mentioned:
+            session.add(Mention(post_id=post.id, user_id=account.id))
+            mentioned.add(account.id)
     link = f"/self-governance/threads/{thread.id}#post-{post.id}"
     for uid in sorted(mentioned):
         notify(
@@ -1109,6 +1283,10 @@ def _add_post(session: Session, thread: Thread, user: Any, body: str) -> Post:
     follow_thread(session, thread, user.id)
     session.flush()
     return post
+
+
+#: Mentions notified per post (the rest of the names stay plain text).
+MAX_MENTIONS = 20
 
 
 def start_thread(
@@ -1327,8 +1505,10 @@ def submit_ratings(
     person_id: int | None,
     community: str | None,
     grades: dict[int, str],
+    kernel: Any = None,
 ) -> None:
-    """One rating sheet per resident; the grades carry no rater (like a secret ballot)."""
+    """One rating sheet per resident; the grades carry no rater (like a secret ballot)
+    and, until the round closes, are stored only sealed (:func:`open_due_rounds`)."""
     if person_id is None or community != rnd.community:
         raise GovernanceError(N_("Only residents of the community can take part."), "grades")
     if utcnow() >= aware(rnd.closes_at):
@@ -1341,13 +1521,53 @@ def submit_ratings(
     }
     if set(grades) != members or not all(g in GRADES for g in grades.values()):
         raise GovernanceError(N_("Rate every member."), "grades")
+    sheet = {str(m): GRADES.index(g) for m, g in sorted(grades.items())}
+    box = sealing.seal(kernel or toolkit.current_kernel(), "rating", rnd.id, sheet)
     try:
         with session.begin_nested():
             session.add(EvaluationRoll(round_id=rnd.id, person_id=person_id))
-            for member_id, grade in sorted(grades.items()):
-                session.add(Rating(member_id=member_id, grade=grade))
+            session.add(SealedRating(round_id=rnd.id, box=box))
     except IntegrityError:
         raise GovernanceError(N_("You have taken part already."), "grades") from None
+
+
+def open_due_rounds(session: Session, kernel: Any, now: datetime | None = None) -> list[int]:
+    """Open the sealed rating sheets of every round past its close: each sheet becomes
+    one :class:`Rating` per member, all written in one transaction in random order with
+    random keys, and the sheets deleted (as :func:`close_vote` does for ballots). A round
+    whose sheets cannot be opened (secret key changed) is skipped and logged."""
+    now = now or utcnow()
+    due = session.scalars(
+        select(EvaluationRound)
+        .where(
+            EvaluationRound.closes_at <= now,
+            select(SealedRating.id).where(SealedRating.round_id == EvaluationRound.id).exists(),
+        )
+        .with_for_update(skip_locked=True)
+    ).all()
+    opened = []
+    for rnd in due:
+        open_box = sealing.opener(kernel, "rating", rnd.id)
+        ratings = []
+        try:
+            for (box,) in session.execute(
+                select(SealedRating.box).where(SealedRating.round_id == rnd.id)
+            ):
+                sheet = open_box(box)
+                ratings += [(int(m), GRADES[int(g)]) for m, g in sheet.items()]
+        except (sealing.SealError, IndexError, TypeError, ValueError, AttributeError):
+            log.error("evaluation %s: a sealed sheet cannot be opened (secret key?)", rnd.id)
+            continue
+        if session.get_bind().dialect.name == "sqlite":
+            session.execute(text("PRAGMA secure_delete = ON"))
+        session.execute(delete(SealedRating).where(SealedRating.round_id == rnd.id))
+        fresh = [Rating(id=random_key(), member_id=m, grade=g) for m, g in ratings]
+        random.SystemRandom().shuffle(fresh)
+        session.add_all(sorted(fresh, key=lambda r: r.id))
+        session.flush()
+        _scrub_on_commit(session, ("self_governance_sealed_rating", "self_governance_rating"))
+        opened.append(rnd.id)
+    return opened
 
 
 def evaluation_results(session: Session, rnd: EvaluationRound) -> list[dict[str, Any]]:

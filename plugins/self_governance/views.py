@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -26,9 +26,19 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from core.db import current_session, utcnow
-from core.identity import has_permission, require, require_login, require_verified
-from plugins.self_governance import ANSWER, MANAGE_VOTES, MODERATE, PUBLISH, info
+from core.toolkit import (
+    account_views,
+    current_kernel,
+    current_principal,
+    current_session,
+    has_permission,
+    require,
+    require_login,
+    require_personal,
+    require_verified,
+    utcnow,
+)
+from plugins.self_governance import ANSWER, CAST, MANAGE_VOTES, MODERATE, PUBLISH, RATE, info
 from plugins.self_governance import services as sv
 from plugins.self_governance.models import (
     Board,
@@ -52,7 +62,13 @@ bp = Blueprint("self_governance", __name__, template_folder="templates")
 
 
 def kernel() -> Any:
-    return current_app.extensions["shequ"]
+    return current_kernel()
+
+
+def assisted() -> bool:
+    """Whether a worker is acting for the resident (the assisted channel): personal acts
+    — a ballot, the committee's evaluation — are then refused (``require_personal``)."""
+    return getattr(current_user, "agent", None) is not None
 
 
 def settings() -> dict[str, Any]:
@@ -718,7 +734,11 @@ def vote(vote_id: int):
     session = current_session()
     item = get_or_404(Vote, vote_id)
     if sv.vote_state(item) == "due":
-        sv.close_vote(session, kernel(), kernel().bus, item)
+        try:
+            sv.close_vote(session, kernel(), kernel().bus, item)
+        except sv.GovernanceError as exc:  # a box that cannot be opened: nothing written
+            session.rollback()
+            return _vote_page(session, item, ActionForm(), 409, _(exc.message, **exc.params))
         session.commit()
     return _vote_page(session, item, ActionForm())
 
@@ -737,13 +757,15 @@ def _vote_page(
         me=me,
         form=form,
         error=error,
-        may_manage=has_permission(current_user, MANAGE_VOTES),
+        assisted=assisted(),
+        may_manage=has_permission(current_user, MANAGE_VOTES) and covers(item.community),
     ), status
 
 
 @bp.route("/votes/<int:vote_id>/ballot", methods=["POST"])
-@require_verified
+@require_personal(CAST)
 def ballot(vote_id: int):
+    """Cast a ballot: a personal act, never in the assisted channel (403)."""
     session = current_session()
     item = get_or_404(Vote, vote_id)
     form = ActionForm()
@@ -783,11 +805,28 @@ def vote_close(vote_id: int):
         try:
             sv.close_vote(session, kernel(), kernel().bus, item)
         except sv.GovernanceError as exc:
+            session.rollback()
             flash(_(exc.message, **exc.params), "error")
         else:
             session.commit()
             flash(_("The vote is counted."), "success")
     return redirect(url_for("self_governance.vote", vote_id=item.id))
+
+
+@bp.route("/votes/<int:vote_id>/roll")
+@require(MANAGE_VOTES)
+def vote_roll(vote_id: int):
+    """The committee's view of who has voted (never what: a secret vote's roll holds no
+    choice). Names come through the scoped reader under the member's own place scope,
+    and each person shown gets an entry in their access log."""
+    session = current_session()
+    item = get_or_404(Vote, vote_id)
+    require_covers(item.community)
+    rows = sv.vote_roll(session, kernel(), item, actor=current_principal())
+    session.commit()  # the access-log entries
+    return render_template(
+        "self_governance/roll.html", vote=item, rows=rows, state=sv.vote_state(item)
+    )
 
 
 @bp.route("/votes/new", methods=["GET", "POST"])
@@ -924,16 +963,14 @@ def thread(thread_id: int):
 def _thread_page(
     session: Any, item: Thread, form: FlaskForm, moderator: bool, status: int = 200
 ) -> Any:
-    from core.identity.models import User
     from plugins.self_governance.models import Follow
 
     posts = list(session.scalars(select(Post).where(Post.thread_id == item.id).order_by(Post.id)))
-    ids = {p.author_id for p in posts if p.author_id}
-    names = (
-        dict(session.execute(select(User.id, User.display_name).where(User.id.in_(ids))).all())
-        if ids
-        else {}
-    )
+    # The name a member chose to show (their account's display name), never registry data.
+    names = {
+        uid: a.display_name or a.username
+        for uid, a in account_views(session, (p.author_id for p in posts)).items()
+    }
     following = (
         current_user.is_authenticated
         and session.scalar(
@@ -1085,8 +1122,11 @@ def moderation():
 
 @bp.route("/evaluation/")
 def evaluation():
-    """Public: yearly democratic evaluation; results (aggregates only) after the close."""
+    """Public: yearly democratic evaluation; results (aggregates only) after the close
+    (the sealed sheets of a closed round are opened on the way)."""
     session = current_session()
+    if sv.open_due_rounds(session, kernel()):
+        session.commit()
     rounds = list(session.scalars(select(EvaluationRound).order_by(EvaluationRound.year.desc())))
     data = []
     for rnd in rounds:
@@ -1112,13 +1152,15 @@ def evaluation():
         rounds=data,
         form=ActionForm(),
         grades=sv.GRADES,
-        may_rate=getattr(current_user, "is_verified", False),
+        may_rate=getattr(current_user, "is_verified", False) and not assisted(),
+        assisted=assisted(),
     )
 
 
 @bp.route("/evaluation/<int:round_id>/rate", methods=["POST"])
-@require_verified
+@require_personal(RATE)
 def rate(round_id: int):
+    """Rate the committee: a personal act, never in the assisted channel (403)."""
     session = current_session()
     rnd = get_or_404(EvaluationRound, round_id)
     if ActionForm().validate_on_submit():
@@ -1131,7 +1173,12 @@ def rate(round_id: int):
                     continue
         try:
             sv.submit_ratings(
-                session, rnd, person_id=my_person(), community=my_community(), grades=grades
+                session,
+                rnd,
+                person_id=my_person(),
+                community=my_community(),
+                grades=grades,
+                kernel=kernel(),
             )
         except sv.GovernanceError as exc:
             flash(_(exc.message, **exc.params), "error")
@@ -1148,6 +1195,8 @@ def rate(round_id: int):
 def supervision():
     """Public: the committee's record in one place (self-supervision)."""
     session = current_session()
+    if sv.open_due_rounds(session, kernel()):
+        session.commit()
     return render_template("self_governance/supervision.html", data=sv.supervision(session, None))
 
 

@@ -11,18 +11,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
 from flask.views import MethodView
 from flask_login import current_user
 from flask_smorest import Blueprint, abort
 
-from core.api.pagination import PageArgs, paginate
-from core.audit.web import request_facts
-from core.db import current_session
-from core.identity import require, require_login
+from core.toolkit import (
+    PageArgs,
+    current_kernel,
+    current_session,
+    paginate,
+    plugin_settings,
+    request_facts,
+    require,
+    require_login,
+)
 from plugins.surveillance import (
     CAMERA_MANAGE,
     CAMERA_READ,
+    FOOTAGE_APPROVE,
     FOOTAGE_LOG,
     FOOTAGE_VIEW,
     HEARTBEAT,
@@ -36,13 +42,17 @@ from plugins.surveillance.schemas import (
     AlertPage,
     CameraPage,
     FootagePage,
+    FootageRequestPage,
     IncidentPage,
     SurveillanceAlert,
     SurveillanceAlertActionIn,
     SurveillanceCamera,
     SurveillanceCameraIn,
     SurveillanceFootage,
+    SurveillanceFootageDecisionIn,
     SurveillanceFootageIn,
+    SurveillanceFootageRequest,
+    SurveillanceFootageRequestArgs,
     SurveillanceHeartbeat,
     SurveillanceHeartbeatIn,
     SurveillanceIncident,
@@ -65,7 +75,7 @@ AUTH = [{"bearerAuth": []}]
 
 
 def _bus() -> Any:
-    return current_app.extensions["shequ"].bus
+    return current_kernel().bus
 
 
 def _fail(exc: svc.SurveillanceError) -> None:
@@ -78,15 +88,22 @@ def _fail(exc: svc.SurveillanceError) -> None:
     abort(exc.status, message=text)
 
 
-def _incident_out(incident: Any) -> Any:
-    """The staff view of an incident: the reporter only as a masked name."""
-    incident.reporter = None
-    if incident.reporter_id:
-        from core.identity.models import User
+def _shown(incidents: list[Any]) -> list[Any]:
+    """The staff view of incidents: each reporter as :func:`services.reporter_view` names
+    them for the caller (masked unless they are the officer sent), logged in the
+    reporter's access log. Commits those log entries (the response is the display)."""
+    session = current_session()
+    facts = request_facts()
+    for incident in incidents:
+        shown = svc.reporter_view(session, incident, current_user, facts=facts)
+        incident.reporter = shown.name if shown else None
+        incident.reporter_masked = (not shown.full) if shown else None
+    session.commit()
+    return incidents
 
-        user = current_session().get(User, incident.reporter_id)
-        incident.reporter = svc.mask_name(user.display_name or user.username) if user else None
-    return incident
+
+def _incident_out(incident: Any) -> Any:
+    return _shown([incident])[0]
 
 
 # ------------------------------------------------------------------------------ cameras
@@ -165,9 +182,10 @@ class Incidents(MethodView):
     @blp.alt_response(401, schema="Error", description="Not signed in")
     @blp.alt_response(403, schema="Error", description=f"Lacks {INCIDENT_READ}")
     def get(self, args):
-        """Incidents in the caller's places, newest first."""
+        """Incidents in the caller's places, newest first; each reporter shown is in their
+        access log."""
         page = paginate(current_session(), svc.incidents_query(current_user), args)
-        page["items"] = [_incident_out(i) for i in page["items"]]
+        page["items"] = _shown(list(page["items"]))
         return page
 
     @require(INCIDENT_HANDLE)
@@ -203,6 +221,7 @@ class Incidents(MethodView):
                 location=data.get("location", ""),
                 community_code=community,
                 camera=camera,
+                occurred_at=data.get("occurred_at"),
             )
         except svc.SurveillanceError as exc:
             _fail(exc)
@@ -402,15 +421,27 @@ class ClipOpen(MethodView):
     @blp.doc(security=AUTH)
     @blp.arguments(SurveillanceFootageIn)
     @blp.response(200, SurveillanceFootage)
+    @blp.alt_response(
+        202,
+        schema=SurveillanceFootage,
+        description="You raised this incident: a footage request waits for a second officer",
+    )
     @blp.alt_response(401, schema="Error", description="Not signed in")
     @blp.alt_response(
         403, schema="Error", description="No permission, or no open incident (refusal logged)"
     )
     @blp.alt_response(404, schema="Error", description="No such clip in your places")
-    @blp.alt_response(422, schema="Error", description="Invalid fields (refusal logged)")
+    @blp.alt_response(
+        422,
+        schema="Error",
+        description="Invalid fields, a clip of another incident, or one that does not cover "
+        "the time the incident happened (refusal logged)",
+    )
     def post(self, data, clip_id: int):
-        """View or export a clip reference: needs an open incident and a purpose; every
-        attempt is logged."""
+        """View or export a clip reference: needs an open incident whose time of
+        occurrence the clip covers, and a purpose; an incident the caller raised needs a
+        second officer's approval first (202 with ``request_id``). Every attempt is
+        logged."""
         session = current_session()
         try:
             entry = svc.open_clip(
@@ -421,6 +452,7 @@ class ClipOpen(MethodView):
                 purpose=data["purpose"],
                 action=data["action"],
                 facts=request_facts(),
+                margin_minutes=plugin_settings("surveillance")["footage_margin_minutes"],
             )
         except svc.SurveillanceError as exc:
             if exc.status != 404:
@@ -428,8 +460,18 @@ class ClipOpen(MethodView):
             _fail(exc)
         session.commit()
         clip = session.get(Clip, clip_id)
+        if entry.outcome == "pending":
+            return {
+                "access_id": entry.id,
+                "status": "pending",
+                "request_id": entry.request_id,
+                "clip_id": clip.id,
+                "camera_code": clip.camera.code,
+            }, 202
         return {
             "access_id": entry.id,
+            "status": "granted",
+            "request_id": entry.request_id,
             "clip_id": clip.id,
             "camera_code": clip.camera.code,
             "starts_at": clip.starts_at,
@@ -449,3 +491,55 @@ class FootageLog(MethodView):
     def get(self, args):
         """Every view, export and refusal, newest first (auditors)."""
         return paginate(current_session(), svc.footage_log_query(), args)
+
+
+@blp.route("/footage-requests")
+class FootageRequests(MethodView):
+    @require(FOOTAGE_VIEW)
+    @blp.doc(security=AUTH)
+    @blp.arguments(SurveillanceFootageRequestArgs, location="query")
+    @blp.response(200, FootageRequestPage)
+    @blp.alt_response(401, schema="Error", description="Not signed in")
+    @blp.alt_response(403, schema="Error", description=f"Lacks {FOOTAGE_VIEW}")
+    def get(self, args):
+        """Footage requests in the caller's places, newest first (``status=pending``: the
+        ones waiting for a second officer)."""
+        query = svc.footage_requests_query(current_user, status=args.pop("status", None))
+        return paginate(current_session(), query, args)
+
+
+@blp.route("/footage-requests/<int:request_id>/decision")
+class FootageDecision(MethodView):
+    @require(FOOTAGE_APPROVE)
+    @blp.doc(security=AUTH)
+    @blp.arguments(SurveillanceFootageDecisionIn)
+    @blp.response(200, SurveillanceFootageRequest)
+    @blp.alt_response(401, schema="Error", description="Not signed in")
+    @blp.alt_response(
+        403,
+        schema="Error",
+        description=f"Lacks {FOOTAGE_APPROVE}, or it is your own request (attempt logged)",
+    )
+    @blp.alt_response(404, schema="Error", description="No such request in your places")
+    @blp.alt_response(409, schema="Error", description="Already decided, or the incident closed")
+    @blp.alt_response(422, schema="Error", description="Invalid fields")
+    def post(self, data, request_id: int):
+        """A second officer approves or refuses a footage request: ``{decision: approve |
+        refuse, note?}``. An approval lets the asker open the clip once."""
+        session = current_session()
+        try:
+            request = svc.get_request(session, current_user, request_id)
+            svc.decide_request(
+                session,
+                current_user,
+                request,
+                data["decision"],
+                note=data.get("note", ""),
+                facts=request_facts(),
+            )
+        except svc.SurveillanceError as exc:
+            if exc.status == 403:
+                session.commit()  # keep the logged attempt
+            _fail(exc)
+        session.commit()
+        return request

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from core.db import utcnow
+from core.toolkit import grant_demo_scope, utcnow
 from plugins.surveillance import services as svc
 from plugins.surveillance.models import Camera
 
@@ -30,11 +30,7 @@ def seed(session: Any, demo: Any) -> None:
     community = demo.community
     code = getattr(community, "code", None)
     officer = demo.users.get("security_officer")
-    admin = demo.users.get("admin")
-    if officer is not None and code and not officer.scopes and admin is not None:
-        from core.identity.services import set_scopes
-
-        set_scopes(session, officer, [("community", code)], admin=admin)
+    grant_demo_scope(session, demo, "security_officer", code)
     now = utcnow()
     cameras = []
     for i, (cam_code, name, kind, where, purpose) in enumerate(CAMERAS):

@@ -90,9 +90,9 @@ class Incident(Base):
     reporter_person_id: Mapped[int | None] = mapped_column(Integer)
     #: The account that raised it (staff, the resident, or the analytics token's owner):
     #: footage for an incident one raised oneself needs a second officer's approval.
-    raised_by_id: Mapped[int | None] = mapped_column(
-        ForeignKey("identity_user.id", ondelete="SET NULL"), index=True
-    )
+    #: A plain id (no foreign key), like the footage log's: adding a foreign key to this
+    #: table would make SQLite rebuild it, and its timeline and clips with it.
+    raised_by_id: Mapped[int | None] = mapped_column(Integer, index=True)
     assignee_id: Mapped[int | None] = mapped_column(
         ForeignKey("identity_user.id", ondelete="SET NULL")
     )
@@ -102,8 +102,10 @@ class Incident(Base):
     photo_type: Mapped[str | None] = mapped_column(String(40))
     raised_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     #: When it happened (as the reporter says; the raise time when nobody says): footage
-    #: is opened for an incident only around this time.
-    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: is opened for an incident only around this time. Always set by ``raise_incident``
+    #: and backfilled for old rows; nullable in the table only because making a column
+    #: NOT NULL makes SQLite rebuild the table (code reads ``occurred_at or raised_at``).
+    occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=utcnow)
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from core.api.fields import JsonBoolean
-from core.api.pagination import page_schema
+from core.toolkit import JsonBoolean, PageArgs, page_schema
 from plugins.surveillance.models import (
     CAMERA_STATUSES,
     INCIDENT_KINDS,
@@ -104,6 +103,11 @@ class SurveillanceIncidentIn(Schema):
     camera_code = fields.String(
         validate=[validate.Length(1, 40), validate.Regexp(CODE)], allow_none=True
     )
+    occurred_at = fields.AwareDateTime(
+        allow_none=True,
+        metadata={"description": "When it happened (default: now); footage may be opened "
+                  "only around this time."},
+    )
 
 
 class SurveillanceIngestIn(Schema):
@@ -134,7 +138,9 @@ class SurveillanceStep(Schema):
 
 
 class SurveillanceIncident(Schema):
-    """Staff view. The reporter is an account id and a masked name, nothing more."""
+    """Staff view. The reporter is a name — masked (``张*``) except for the officer the
+    incident is dispatched to — and ``reporter_masked``; every display is in the
+    reporter's access log."""
 
     id = fields.Integer(required=True)
     kind = fields.String(required=True)
@@ -147,9 +153,12 @@ class SurveillanceIncident(Schema):
     grid_code = fields.String(allow_none=True)
     camera_code = fields.Function(lambda i: i.camera.code if i.camera else None)
     reporter = fields.String(allow_none=True)
+    reporter_masked = fields.Boolean(allow_none=True)
+    raised_by_id = fields.Integer(allow_none=True)
     assignee_id = fields.Integer(allow_none=True)
     has_photo = fields.Function(lambda i: bool(i.photo_path))
     raised_at = fields.DateTime()
+    occurred_at = fields.DateTime()
     acknowledged_at = fields.DateTime(allow_none=True)
     closed_at = fields.DateTime(allow_none=True)
     timeline = fields.List(fields.Nested(SurveillanceStep))
@@ -237,12 +246,47 @@ class SurveillanceFootageIn(Schema):
 
 
 class SurveillanceFootage(Schema):
+    """``status`` ``granted`` (200: the reference and window) or ``pending`` (202: the
+    incident was raised by the asker; ``request_id`` waits for a second officer)."""
+
     access_id = fields.Integer(required=True)
+    status = fields.String(required=True)
+    request_id = fields.Integer(allow_none=True)
     clip_id = fields.Integer(required=True)
     camera_code = fields.String()
     starts_at = fields.DateTime()
     ends_at = fields.DateTime()
     reference = fields.String()
+
+
+class SurveillanceFootageRequest(Schema):
+    id = fields.Integer(required=True)
+    created_at = fields.DateTime()
+    clip_id = fields.Integer()
+    incident_id = fields.Integer()
+    camera_code = fields.String()
+    community_code = fields.String(allow_none=True)
+    requester_id = fields.Integer(allow_none=True)
+    requester_name = fields.String()
+    action = fields.String()
+    purpose = fields.String()
+    status = fields.String()
+    decided_by_name = fields.String()
+    decided_at = fields.DateTime(allow_none=True)
+    note = fields.String()
+    opened_at = fields.DateTime(allow_none=True)
+
+
+FootageRequestPage = page_schema(SurveillanceFootageRequest, "SurveillanceFootageRequestPage")
+
+
+class SurveillanceFootageRequestArgs(PageArgs):
+    status = fields.String(validate=validate.OneOf(("pending", "approved", "refused", "opened")))
+
+
+class SurveillanceFootageDecisionIn(Schema):
+    decision = fields.String(required=True, validate=validate.OneOf(("approve", "refuse")))
+    note = _line(300)
 
 
 class SurveillanceFootageEntry(Schema):
@@ -256,6 +300,8 @@ class SurveillanceFootageEntry(Schema):
     purpose = fields.String()
     outcome = fields.String()
     reason = fields.String()
+    request_id = fields.Integer(allow_none=True)
+    approver_name = fields.String()
 
 
 FootagePage = page_schema(SurveillanceFootageEntry, "SurveillanceFootagePage")

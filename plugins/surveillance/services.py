@@ -4,14 +4,20 @@ They flush but never commit: the caller (a request, a command, an event handler,
 seeder) owns the transaction, so an event published here commits exactly when the change
 that caused it does. Pages, the API, the CLI and the event handlers all call these.
 
-Three privacy rules live here rather than in views, so no entry point can skip them:
+Four privacy rules live here rather than in views, so no entry point can skip them:
 
 * places: staff see cameras, incidents and alerts only in their communities and grids
   (:func:`place_filter`), the same scopes core's registry uses;
-* footage: a clip reference is opened only for an open incident and a stated purpose, and
-  every attempt — granted or refused — is logged (:func:`open_clip`);
+* footage: a clip reference is opened only for an open incident whose time of occurrence
+  the clip covers (give or take ``footage_margin_minutes``) and a stated purpose; when the
+  asker raised that incident themself a second officer must approve first; every attempt
+  — granted, pending or refused — is logged (:func:`open_clip`, :func:`decide_request`);
+* reporters: an incident keeps the reporter's account and person ids, never their name;
+  :func:`reporter_view` names them masked (in full only to the officer sent to the scene)
+  and writes each display to the reporter's access log;
 * retention: clip references and incident photos older than the retention period are
-  purged unless an open incident holds them (:func:`purge`).
+  purged unless an open incident holds them, and closed resident reports lose their
+  reporter link and words (:func:`purge`).
 """
 
 from __future__ import annotations
@@ -21,14 +27,23 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Select, false, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core.audit.services import log_access, log_audit
-from core.db import utcnow
+from core.toolkit import (
+    RegistryReader,
+    account_view,
+    log_audit,
+    log_person_access,
+    mask_name,
+    staff_accounts,
+    utcnow,
+)
+from plugins.surveillance import info
 from plugins.surveillance.models import (
     ALERT_STATUSES,
     CAMERA_STATUSES,
@@ -42,6 +57,7 @@ from plugins.surveillance.models import (
     Camera,
     Clip,
     FootageAccess,
+    FootageRequest,
     Incident,
     IncidentStep,
     PurgeRun,
@@ -128,14 +144,6 @@ def actor_name(actor: Any) -> str:
     if actor is None:
         return "system"
     return (getattr(actor, "display_name", "") or getattr(actor, "username", "") or "")[:100]
-
-
-def mask_name(name: str | None) -> str:
-    """Residents' names outside the incident's own handling: the family name and stars."""
-    name = (name or "").strip()
-    if not name:
-        return ""
-    return name[0] + "*" * max(1, min(len(name) - 1, 3))
 
 
 # ------------------------------------------------------------------------------ cameras
@@ -264,13 +272,14 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
 
 
 def _step(
-    incident: Incident, action: str, actor: Any, note: str = "", *, masked: bool = False
+    incident: Incident, action: str, actor: Any, note: str = "", *, anonymous: bool = False
 ) -> None:
-    name = actor_name(actor)
+    """A timeline line naming the staff member who acted. A resident's own step names
+    nobody: the reporter is a reference on the incident, shown by :func:`reporter_view`."""
     incident.timeline.append(
         IncidentStep(
             action=action,
-            actor_name=mask_name(name) if masked else name,
+            actor_name="" if anonymous else actor_name(actor),
             note=(note or "")[:500],
             at=utcnow(),
         )
@@ -306,11 +315,23 @@ def raise_incident(
     ingest_client_id: int | None = None,
     idempotency_key: str | None = None,
     raised_at: datetime | None = None,
+    occurred_at: datetime | None = None,
 ) -> Incident:
     """Record an incident and publish ``surveillance.incident.raised`` with it. A linked
-    camera gives the incident its place when none is given."""
+    camera gives the incident its place when none is given. ``occurred_at`` (when it
+    happened; default: when it is raised) bounds the footage that may be opened for it;
+    ``actor`` is kept as who raised it (a second officer approves footage they ask for)."""
     _check_choice(kind, INCIDENT_KINDS, "kind")
     _check_choice(severity, SEVERITIES, "severity")
+    raised_at = raised_at or utcnow()
+    if occurred_at is None:
+        occurred_at = raised_at
+    elif occurred_at > raised_at + timedelta(minutes=5):
+        raise SurveillanceError(N_("The time it happened cannot be in the future."), "occurred_at")
+    elif occurred_at < raised_at - timedelta(days=30):
+        raise SurveillanceError(
+            N_("Report incidents within 30 days of when they happened."), "occurred_at"
+        )
     if camera is not None:
         community_code = community_code or camera.community_code
         grid_code = grid_code or camera.grid_code
@@ -329,13 +350,15 @@ def raise_incident(
         camera_id=camera.id if camera else None,
         reporter_id=reporter_id,
         reporter_person_id=reporter_person_id,
+        raised_by_id=getattr(actor, "id", None),
         ingest_client_id=ingest_client_id,
         idempotency_key=idempotency_key,
-        raised_at=raised_at or utcnow(),
+        raised_at=raised_at,
+        occurred_at=occurred_at,
     )
     session.add(incident)
-    # A resident's name is masked in the timeline: staff need the report, not the name.
-    _step(incident, "raised", actor, source, masked=source == "resident")
+    # A resident's name is not copied into the timeline: staff need the report, not the name.
+    _step(incident, "raised", actor, source, anonymous=source == "resident")
     session.flush()
     bus.publish(session, "surveillance.incident.raised", _raised_payload(incident))
     return incident
@@ -383,6 +406,7 @@ def ingest_incident(
                 ingest_client_id=client.id,
                 idempotency_key=key,
                 raised_at=occurred_at,
+                occurred_at=occurred_at,
             )
     except IntegrityError:
         existing = session.scalar(
@@ -460,20 +484,22 @@ def transition(
     if action == "dispatch":
         if assignee_id is None:
             raise SurveillanceError(N_("Choose who to send."), "assignee_id")
-        from core.identity.models import User
-
-        user = get_row(session, User, assignee_id)
+        user = (
+            account_view(session, assignee_id)
+            if isinstance(assignee_id, int) and 0 < assignee_id <= MAX_ID
+            else None
+        )
         if (
             user is None
             or not user.is_active
-            or not ({"security_officer", "community_worker"} & set(user.role_names))
+            or not (set(ASSIGNABLE_ROLES) & set(user.roles))
         ):
             # a well-formed id that names the wrong kind of account: the request conflicts
             # with the accounts on record (409), its fields are fine (docs/api.md)
             raise SurveillanceError(N_("Send a security officer or a grid worker."),
                                     "assignee_id", status=409)
         incident.assignee_id = user.id
-        note = note or (user.display_name or user.username)
+        note = note or user.name
         incident.dispatched_at = utcnow()
     now = utcnow()
     if action == "acknowledge":
@@ -498,22 +524,76 @@ def transition(
     return incident
 
 
-def assignable_staff(session: Session) -> list[Any]:
-    """Security officers and grid workers an incident may be dispatched to."""
-    from core.identity.models import User, UserRole
+ASSIGNABLE_ROLES = ("security_officer", "community_worker")
 
-    return list(
-        session.scalars(
-            select(User)
-            .join(UserRole, UserRole.user_id == User.id)
-            .where(
-                UserRole.role.in_(("security_officer", "community_worker")),
-                User.is_active.is_(True),
-            )
-            .order_by(User.display_name, User.username)
-            .distinct()
-        )
+
+def assignable_staff(session: Session) -> list[Any]:
+    """Security officers and grid workers an incident may be dispatched to (toolkit
+    account views: id, name, roles — never contact details)."""
+    return sorted(
+        staff_accounts(session, ASSIGNABLE_ROLES),
+        key=lambda a: (a.display_name or "", a.username),
     )
+
+
+def staff_name(session: Session, account_id: int | None) -> str | None:
+    """A staff member's name (a camera's officer): staff names are not residents' data."""
+    account = account_view(session, account_id) if account_id else None
+    return account.name if account else None
+
+
+# ------------------------------------------------------------------------------ reporters
+
+
+@dataclass(frozen=True)
+class Reporter:
+    """How a viewer sees an incident's reporter: ``name`` masked unless ``full``."""
+
+    name: str
+    full: bool
+    person_id: int | None
+
+
+def reporter_in_full(incident: Incident, viewer: Any) -> bool:
+    """The one step that needs the reporter's full name: the officer or grid worker the
+    incident is dispatched to, while it is dispatched (they may have to find the person
+    who called it in). Everyone else — the rest of the desk, admins, the API list — sees
+    the family name and stars."""
+    viewer_id = getattr(getattr(viewer, "actor", None) or viewer, "id", None)
+    return (
+        viewer_id is not None
+        and incident.status == "dispatched"
+        and incident.assignee_id == viewer_id
+    )
+
+
+def reporter_view(
+    session: Session, incident: Incident, viewer: Any, *, purpose: str = "", facts: Any = None
+) -> Reporter | None:
+    """The reporter of a resident's incident as ``viewer`` may see them, from the account
+    (toolkit ``account_view``; the incident keeps only ids). Each display to staff is
+    written to the reporter's access log (their registry person), masked or in full —
+    so call it exactly where the name is shown."""
+    if not incident.reporter_id:
+        return None
+    account = account_view(session, incident.reporter_id)
+    if account is None:
+        return None
+    full = reporter_in_full(incident, viewer)
+    shown = account.name if full else mask_name(account.name)
+    person_id = incident.reporter_person_id or account.person_id
+    if person_id and viewer is not None:
+        log_person_access(
+            session,
+            person_id=person_id,
+            fields=["name"],
+            purpose=purpose or f"incident #{incident.id}: reporter",
+            plugin=PLUGIN,
+            actor=viewer,
+            masked=not full,
+            facts=facts,
+        )
+    return Reporter(name=shown, full=full, person_id=person_id)
 
 
 # ------------------------------------------------------------------------------ photos
@@ -546,6 +626,23 @@ def store_photo(incident: Incident, data: bytes, directory: Path, *, max_bytes: 
     (directory / name).write_bytes(data)
     incident.photo_path = name
     incident.photo_type = ctype
+
+
+def log_photo_view(session: Session, incident: Incident, viewer: Any, *, facts: Any = None
+                   ) -> None:
+    """A resident's report photo shown to staff is a display of that resident's report:
+    it goes into their access log like their name does."""
+    if incident.source == "resident" and incident.reporter_person_id and viewer is not None:
+        log_person_access(
+            session,
+            person_id=incident.reporter_person_id,
+            fields=["photo"],
+            purpose=f"incident #{incident.id}: report photo",
+            plugin=PLUGIN,
+            actor=viewer,
+            masked=False,
+            facts=facts,
+        )
 
 
 def photo_file(incident: Incident, directory: Path) -> Path | None:
@@ -687,9 +784,9 @@ def evaluate_burst(
 def on_incident_raised(event: Any, session: Session) -> None:
     """Subscriber of ``surveillance.incident.raised``: evaluate the burst rules. Safe to
     run twice: the alert's dedupe key makes a second run a no-op."""
-    from flask import current_app
+    from core.toolkit import current_kernel
 
-    bus = current_app.extensions["shequ"].bus
+    bus = current_kernel().bus
     payload = event.payload
     evaluate_burst(session, bus, kind=payload["kind"], community_code=payload["community_code"])
 
@@ -834,9 +931,10 @@ def community_id_for(session: Session, code: str | None) -> int | None:
     """The registry id of a community code (for the public alert's payload)."""
     if not code:
         return None
-    from core.registry.models import Community
-
-    return session.scalar(select(Community.id).where(Community.code == code))
+    reader = RegistryReader(
+        session, plugin=PLUGIN, scopes=info.data_scopes, actor=None, purpose="public alert"
+    )
+    return next((c["id"] for c in reader.communities() if c["code"] == code), None)
 
 
 def alert_action(session: Session, bus: Any, actor: Any, alert: Alert, action: str) -> Alert:
@@ -977,6 +1075,58 @@ def add_clip(
     return clip
 
 
+def _actor_id(actor: Any) -> int | None:
+    """The account acting (in the assisted channel: the agent, never the resident)."""
+    return getattr(getattr(actor, "actor", None) or actor, "id", None)
+
+
+def raised_by(incident: Incident, actor: Any) -> bool:
+    """Whether ``actor`` raised the incident themself (as staff, as a "resident" report,
+    or with their own analytics token): their footage request needs a second officer."""
+    who = _actor_id(actor)
+    return who is not None and who in (incident.raised_by_id, incident.reporter_id)
+
+
+def clip_covers(clip: Clip, incident: Incident, margin_minutes: int) -> bool:
+    """Whether the clip's window overlaps the incident's time of occurrence, give or take
+    ``margin_minutes``: footage is opened for what happened, not for whatever a camera
+    recorded before someone thought of an incident."""
+    margin = timedelta(minutes=max(0, margin_minutes))
+    occurred = incident.occurred_at or incident.raised_at
+    return clip.starts_at - margin <= occurred <= clip.ends_at + margin
+
+
+def _footage_entry(
+    session: Session,
+    actor: Any,
+    clip: Clip,
+    *,
+    incident_id: int | None,
+    action: str,
+    purpose: str,
+    outcome: str,
+    reason: str = "",
+    request: FootageRequest | None = None,
+    approver: str = "",
+) -> FootageAccess:
+    entry = FootageAccess(
+        actor_id=_actor_id(actor),
+        actor_name=actor_name(actor),
+        clip_id=clip.id,
+        camera_code=clip.camera.code,
+        incident_id=incident_id,
+        action=action,
+        purpose=purpose,
+        outcome=outcome,
+        reason=reason,
+        request_id=request.id if request is not None else None,
+        approver_name=approver[:100],
+        at=utcnow(),
+    )
+    session.add(entry)
+    return entry
+
+
 def open_clip(
     session: Session,
     actor: Any,
@@ -986,12 +1136,19 @@ def open_clip(
     purpose: str,
     action: str = "view",
     facts: Any = None,
+    margin_minutes: int = 30,
 ) -> FootageAccess:
-    """View or export a clip: only for an open incident the clip belongs to, with a
-    purpose. Every attempt is written to the footage-access log (refusals included) and
-    the audit log; when the incident was reported by a resident, the access is also
-    written to that person's access log ("who looked at my data"). Raises after logging
-    when refused; the caller must commit either way."""
+    """View or export a clip. Granted only for an open incident the clip belongs to (or
+    its camera's), whose time of occurrence the clip covers (± ``margin_minutes``), with a
+    purpose — and, when ``actor`` raised that incident themself, only after a second
+    officer approved the request (:func:`decide_request`); until then the answer is a
+    *pending* entry and a :class:`FootageRequest`. An approval opens the clip once, for
+    the approved purpose.
+
+    Every attempt is written to the footage-access log (refusals and pending requests
+    included) and the audit log; a granted one also to the reporter's personal access log
+    and the incident timeline. Raises after logging when refused; the caller must commit
+    either way. Returns the log entry: ``outcome`` is ``granted`` or ``pending``."""
     clip = get_row(session, Clip, clip_id)
     if clip is None or not in_place(actor, clip.camera.community_code, clip.camera.grid_code):
         raise SurveillanceError(N_("No such clip."), "clip", status=404)
@@ -1006,50 +1163,192 @@ def open_clip(
         reason = N_("The incident is closed.")
     elif clip.incident_id != incident.id and clip.camera_id != incident.camera_id:
         reason = N_("The clip does not belong to this incident.")
+    elif not clip_covers(clip, incident, margin_minutes):
+        reason = N_("The clip does not cover the time the incident happened.")
     elif not purpose:
         reason = N_("State the purpose.")
-    entry = FootageAccess(
-        actor_id=getattr(actor, "id", None),
-        actor_name=actor_name(actor),
-        clip_id=clip.id,
-        camera_code=clip.camera.code,
+    request = approval = None
+    if not reason and raised_by(incident, actor):
+        mine = (
+            select(FootageRequest)
+            .where(
+                FootageRequest.clip_id == clip.id,
+                FootageRequest.incident_id == incident.id,
+                FootageRequest.requester_id == _actor_id(actor),
+                FootageRequest.action == action,
+            )
+            .order_by(FootageRequest.id)
+        )
+        approval = session.scalar(mine.where(FootageRequest.status == "approved"))
+        if approval is None:
+            request = session.scalar(mine.where(FootageRequest.status == "pending"))
+            if request is None:
+                request = FootageRequest(
+                    clip_id=clip.id,
+                    incident_id=incident.id,
+                    camera_code=clip.camera.code,
+                    community_code=clip.camera.community_code,
+                    grid_code=clip.camera.grid_code,
+                    requester_id=_actor_id(actor),
+                    requester_name=actor_name(actor),
+                    action=action,
+                    purpose=purpose,
+                    status="pending",
+                    created_at=utcnow(),
+                )
+                session.add(request)
+                session.flush()
+                _step(incident, "footage_requested", actor, purpose)
+        else:
+            purpose = approval.purpose  # what the second officer approved
+    outcome = "refused" if reason else ("pending" if request is not None else "granted")
+    entry = _footage_entry(
+        session,
+        actor,
+        clip,
         incident_id=incident.id if incident else incident_id,
         action=action,
         purpose=purpose,
-        outcome="refused" if reason else "granted",
-        reason=reason,
-        at=utcnow(),
+        outcome=outcome,
+        reason=reason or (N_("Waiting for a second officer's approval.") if request else ""),
+        request=request or approval,
+        approver=approval.decided_by_name if approval is not None else "",
     )
-    session.add(entry)
     log_audit(
         session,
         f"surveillance.footage.{action}",
         actor=actor,
-        outcome="denied" if reason else "ok",
+        outcome={"refused": "denied", "pending": "pending"}.get(outcome, "ok"),
         target_type="clip",
         target_id=clip.id,
-        detail={"incident_id": incident_id, "purpose": purpose, "reason": reason},
+        detail={
+            "incident_id": incident_id,
+            "purpose": purpose,
+            "reason": reason,
+            "request_id": (request or approval).id if (request or approval) else None,
+        },
         facts=facts,
     )
     session.flush()
     if reason:
         raise SurveillanceError(
             reason,
-            "incident_id" if "incident" in reason else "purpose",
+            "purpose" if reason == "State the purpose." else "incident_id",
             status=403 if incident is None or not incident.is_open else 422,
         )
+    if request is not None:
+        return entry
+    if approval is not None:
+        approval.status = "opened"
+        approval.opened_at = utcnow()
     if incident.reporter_person_id:
-        log_access(
+        log_person_access(
             session,
-            actor=actor,
             person_id=incident.reporter_person_id,
             fields=["footage"],
             purpose=f"incident #{incident.id}: {purpose}",
-            via=PLUGIN,
+            plugin=PLUGIN,
+            actor=actor,
+            masked=False,
             facts=facts,
         )
     _step(incident, f"footage_{action}", actor, purpose)
     return entry
+
+
+def footage_requests_query(actor: Any, *, status: str | None = None) -> Select:
+    """Footage requests in ``actor``'s places, newest first (pending ones are the queue a
+    second officer works)."""
+    query = select(FootageRequest).order_by(FootageRequest.id.desc())
+    if status:
+        query = query.where(FootageRequest.status == status)
+    return _scoped(query, actor, FootageRequest)
+
+
+def get_request(session: Session, actor: Any, request_id: int) -> FootageRequest:
+    request = get_row(session, FootageRequest, request_id)
+    if request is None or not in_place(actor, request.community_code, request.grid_code):
+        raise SurveillanceError(N_("No such footage request."), "request", status=404)
+    return request
+
+
+def decide_request(
+    session: Session,
+    actor: Any,
+    request: FootageRequest,
+    decision: str,
+    *,
+    note: str = "",
+    facts: Any = None,
+) -> FootageRequest:
+    """A second officer approves or refuses a pending footage request. The asker — or
+    whoever raised the incident — cannot decide it (403, written to the audit log); a
+    request already decided, or for an incident that has since closed, is a 409. An
+    approval lets the asker open the clip once; a refusal is a footage-log entry. The
+    caller commits either way (a refused self-approval stays in the audit log)."""
+    if decision not in ("approve", "refuse"):
+        raise SurveillanceError(N_("Choose one of the listed values."), "decision")
+    incident = session.get(Incident, request.incident_id)
+    who = _actor_id(actor)
+    if who is None or who == request.requester_id or (
+        incident is not None and raised_by(incident, actor)
+    ):
+        log_audit(
+            session,
+            "surveillance.footage.request_decided",
+            actor=actor,
+            outcome="denied",
+            target_type="footage_request",
+            target_id=request.id,
+            detail={"decision": decision, "reason": "own request"},
+            facts=facts,
+        )
+        session.flush()
+        raise SurveillanceError(
+            N_("A second officer must decide: you cannot decide your own request."),
+            "decision",
+            status=403,
+        )
+    if request.status != "pending":
+        raise SurveillanceError(
+            N_("This request has already been decided."), "decision", status=409
+        )
+    if incident is None or not incident.is_open:
+        raise SurveillanceError(N_("The incident is closed."), "decision", status=409)
+    now = utcnow()
+    request.status = "approved" if decision == "approve" else "refused"
+    request.decided_by_id = who
+    request.decided_by_name = actor_name(actor)
+    request.decided_at = now
+    request.note = (note or "").strip()[:300]
+    if decision == "refuse":
+        clip = session.get(Clip, request.clip_id)
+        if clip is not None:
+            _footage_entry(
+                session,
+                SimpleNamespace(id=request.requester_id, display_name=request.requester_name),
+                clip,
+                incident_id=request.incident_id,
+                action=request.action,
+                purpose=request.purpose,
+                outcome="refused",
+                reason=N_("A second officer refused the request."),
+                request=request,
+                approver=request.decided_by_name,
+            )
+    _step(incident, f"footage_request_{request.status}", actor, request.note)
+    log_audit(
+        session,
+        "surveillance.footage.request_decided",
+        actor=actor,
+        target_type="footage_request",
+        target_id=request.id,
+        detail={"decision": decision, "incident_id": request.incident_id,
+                "requester_id": request.requester_id, "note": request.note},
+        facts=facts,
+    )
+    session.flush()
+    return request
 
 
 def footage_log_query(*, outcome: str | None = None) -> Select:
@@ -1071,7 +1370,10 @@ def purge(
     now: datetime | None = None,
 ) -> PurgeRun:
     """Delete clip references and incident photos older than ``retention_days``, except
-    those of an open incident (legal hold), and record the counts."""
+    those of an open incident (legal hold); erase the reporter of resident reports closed
+    longer than that (the account and person links and the resident's own words: the
+    incident's kind, place, times and staff timeline stay for the statistics); record the
+    counts."""
     now = now or utcnow()
     cutoff = now - timedelta(days=max(1, retention_days))
     clips = list(session.scalars(select(Clip).where(Clip.created_at < cutoff)))
@@ -1100,12 +1402,32 @@ def purge(
         incident.photo_type = None
         _step(incident, "photo_purged", actor)
         media += 1
+    erased = 0
+    closed = session.scalars(
+        select(Incident).where(
+            Incident.source == "resident",
+            Incident.closed_at.is_not(None),
+            Incident.closed_at < cutoff,
+            or_(
+                Incident.reporter_id.is_not(None),
+                Incident.reporter_person_id.is_not(None),
+                Incident.description != "",
+            ),
+        )
+    )
+    for incident in closed:
+        incident.reporter_id = None
+        incident.reporter_person_id = None
+        incident.description = ""
+        _step(incident, "reporter_erased", actor)
+        erased += 1
     run = PurgeRun(
         at=now,
         cutoff=cutoff,
         clips_purged=purged_clips,
         media_purged=media,
         held=held,
+        reports_erased=erased,
         actor_name=actor_name(actor),
     )
     session.add(run)
@@ -1118,6 +1440,7 @@ def purge(
             "clips": purged_clips,
             "media": media,
             "held": held,
+            "reports_erased": erased,
             "retention_days": retention_days,
         },
     )

@@ -6,8 +6,9 @@ Three audiences, three sets of pages:
   each is for (PIPL Art. 26 transparency; no stream, no officer);
 * a signed-in resident: report a safety concern (with a photo), and the status of their
   own reports (anyone else's is 404);
-* security staff: the desk (dashboard), cameras, incidents, alerts, rules, footage log,
-  retention report — scoped to their communities and grids by the services.
+* security staff: the desk (dashboard), cameras, incidents, alerts, rules, footage
+  requests (a second officer's approval), footage log, retention report — scoped to their
+  communities and grids by the services.
 """
 
 from __future__ import annotations
@@ -42,14 +43,22 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from core.audit.web import request_facts
-from core.db import current_session
-from core.identity import has_permission, require, require_login
-from core.registry.dashboard import Row, bar_chart
-from core.registry.reader import RegistryReader
+from core.toolkit import (
+    Row,
+    bar_chart,
+    current_kernel,
+    current_session,
+    has_permission,
+    plugin_settings,
+    registry_reader,
+    request_facts,
+    require,
+    require_login,
+)
 from plugins.surveillance import (
     CAMERA_MANAGE,
     CAMERA_READ,
+    FOOTAGE_APPROVE,
     FOOTAGE_LOG,
     FOOTAGE_VIEW,
     INCIDENT_HANDLE,
@@ -59,7 +68,7 @@ from plugins.surveillance import (
     info,
 )
 from plugins.surveillance import services as svc
-from plugins.surveillance.models import AlertRule, Clip, Incident
+from plugins.surveillance.models import AlertRule, Clip, FootageRequest, Incident
 
 try:
     from wtforms.fields.choices import SelectChoice
@@ -101,7 +110,17 @@ STEP_LABELS = {
     "clip_added": _l("Footage reference added"),
     "footage_view": _l("Footage viewed"),
     "footage_export": _l("Footage exported"),
+    "footage_requested": _l("Footage requested (needs a second officer)"),
+    "footage_request_approved": _l("Footage request approved"),
+    "footage_request_refused": _l("Footage request refused"),
     "photo_purged": _l("Photo deleted (retention)"),
+    "reporter_erased": _l("Reporter erased (retention)"),
+}
+REQUEST_LABELS = {
+    "pending": _l("Waiting for a second officer"),
+    "approved": _l("Approved"),
+    "refused": _l("Refused"),
+    "opened": _l("Opened"),
 }
 SOURCE_LABELS = {
     "staff": _l("by staff"),
@@ -167,17 +186,17 @@ def _labels() -> dict[str, Any]:
             "place": lambda k: _label(PLACE_LABELS, k),
             "rule": lambda k: _label(RULE_LABELS, k),
             "tag": lambda k: STATUS_TAGS.get(k, ""),
-            "mask": svc.mask_name,
+            "request": lambda k: _label(REQUEST_LABELS, k),
         }
     }
 
 
 def settings() -> dict[str, Any]:
-    return current_app.extensions["shequ"].plugins.settings(info.id)
+    return plugin_settings(info.id)
 
 
 def bus() -> Any:
-    return current_app.extensions["shequ"].bus
+    return current_kernel().bus
 
 
 def media() -> Any:
@@ -185,13 +204,7 @@ def media() -> Any:
 
 
 def _communities() -> list[tuple[str, str]]:
-    reader = RegistryReader.for_plugin(
-        current_session(),
-        current_app.extensions["shequ"],
-        info.id,
-        actor=None,
-        purpose="place list",
-    )
+    reader = registry_reader(current_session(), info.id, actor=None, purpose="place list")
     return [(c["code"], c["name"]) for c in reader.communities()]
 
 
@@ -281,12 +294,8 @@ def _own_community() -> str | None:
     person_id = getattr(current_user, "person_id", None)
     if not person_id:
         return None
-    reader = RegistryReader.for_plugin(
-        current_session(),
-        current_app.extensions["shequ"],
-        info.id,
-        actor=current_user,
-        purpose="safety report",
+    reader = registry_reader(
+        current_session(), info.id, actor=current_user, purpose="safety report",
         enforce_place=False,
     )
     try:
@@ -476,12 +485,7 @@ def camera(camera_id: int):
     incidents = current_session().scalars(
         svc.incidents_query(current_user).where(Incident.camera_id == cam.id).limit(20)
     )
-    officer = None
-    if cam.officer_id:
-        from core.identity.models import User
-
-        user = current_session().get(User, cam.officer_id)
-        officer = (user.display_name or user.username) if user else None
+    officer = svc.staff_name(current_session(), cam.officer_id)
     return render_template(
         "surveillance/camera.html",
         camera=cam,
@@ -534,6 +538,11 @@ class IncidentForm(FlaskForm):
     community = SelectField(_l("Community"), validators=[Optional()])
     camera_code = StringField(_l("Camera code (optional)"), validators=[Optional(), Length(max=40)])
     location = StringField(_l("Location"), validators=[Optional(), Length(max=200)])
+    occurred_at = DateTimeLocalField(
+        _l("When did it happen?"),
+        validators=[Optional()],
+        description=_l("Leave empty for now. Footage can be opened only around this time."),
+    )
     description = TextAreaField(_l("Description"), validators=[DataRequired(), Length(max=2000)])
 
 
@@ -566,6 +575,7 @@ def incident_new():
                 location=form.location.data,
                 community_code=community,
                 camera=camera,
+                occurred_at=form.occurred_at.data.astimezone() if form.occurred_at.data else None,
             )
         except svc.SurveillanceError as exc:
             session.rollback()
@@ -625,18 +635,23 @@ def _incident_page(
             select(Clip).where(Clip.incident_id == incident.id).order_by(Clip.starts_at)
         )
     )
-    reporter = None
-    if incident.reporter_id:
-        from core.identity.models import User
-
-        user = session.get(User, incident.reporter_id)
-        reporter = svc.mask_name(user.display_name or user.username) if user else None
+    requests = list(
+        session.scalars(
+            svc.footage_requests_query(current_user).where(
+                FootageRequest.incident_id == incident.id
+            )
+        )
+    )
+    # The page is a display of the reporter: the reader's access log gets it now.
+    reporter = svc.reporter_view(session, incident, current_user, facts=request_facts())
+    session.commit()
     return render_template(
         "surveillance/incident.html",
         incident=incident,
         action_form=action_form,
         clip_form=clip_form or ClipForm(),
         clips=clips,
+        requests=requests,
         reporter=reporter,
         errors=errors or [],
         may_handle=has_permission(current_user, INCIDENT_HANDLE),
@@ -689,10 +704,13 @@ def incident_action(incident_id: int):
 @bp.route("/incidents/<int:incident_id>/photo")
 @require(INCIDENT_READ)
 def incident_photo(incident_id: int):
-    inc = _or_404(svc.get_incident, current_session(), current_user, incident_id)
+    session = current_session()
+    inc = _or_404(svc.get_incident, session, current_user, incident_id)
     path = svc.photo_file(inc, media())
     if path is None:
         abort(404)
+    svc.log_photo_view(session, inc, current_user, facts=request_facts())
+    session.commit()
     return send_file(path, mimetype=inc.photo_type, max_age=0)
 
 
@@ -735,6 +753,7 @@ def clip_open(clip_id: int):
         incident_id = int(form.incident_id.data) if form.incident_id.data else None
     except ValueError:
         incident_id = None
+    margin = settings()["footage_margin_minutes"]
     if not form.validate_on_submit():
         # Refused for want of a purpose: still logged (when the clip exists).
         try:
@@ -744,8 +763,9 @@ def clip_open(clip_id: int):
                 clip_id,
                 incident_id=incident_id,
                 purpose="",
-                action=form.action.data or "view",
+                action=form.action.data if form.action.data in ("view", "export") else "view",
                 facts=request_facts(),
+                margin_minutes=margin,
             )
         except svc.SurveillanceError as exc:
             if exc.status == 404:
@@ -763,6 +783,7 @@ def clip_open(clip_id: int):
             purpose=form.purpose.data,
             action=form.action.data,
             facts=request_facts(),
+            margin_minutes=margin,
         )
     except svc.SurveillanceError as exc:
         if exc.status == 404:
@@ -772,9 +793,70 @@ def clip_open(clip_id: int):
             "surveillance/footage.html", entry=None, clip=None, errors=[("", _(exc.message))]
         ), exc.status
     session.commit()
+    if entry.outcome == "pending":
+        return render_template(
+            "surveillance/footage.html", entry=None, clip=None, errors=[], pending=entry
+        )
     return render_template(
         "surveillance/footage.html", entry=entry, clip=session.get(Clip, clip_id), errors=[]
     )
+
+
+class DecisionForm(FlaskForm):
+    decision = HiddenField(validators=[DataRequired()])
+    note = StringField(_l("Note"), validators=[Optional(), Length(max=300)])
+
+
+@bp.route("/footage-requests")
+@require(FOOTAGE_VIEW)
+def footage_requests():
+    """The queue of footage requests in the officer's places: a second officer approves
+    or refuses the pending ones; the asker opens an approved one from here."""
+    status = request.args.get("status") or None
+    if status not in (None, "pending", "approved", "refused", "opened"):
+        status = None
+    rows = current_session().scalars(
+        svc.footage_requests_query(current_user, status=status).limit(200)
+    )
+    return render_template(
+        "surveillance/footage_requests.html",
+        requests=list(rows),
+        status=status,
+        form=DecisionForm(),
+        may_decide=has_permission(current_user, FOOTAGE_APPROVE),
+        me=getattr(getattr(current_user, "actor", None) or current_user, "id", None),
+    )
+
+
+@bp.route("/footage-requests/<int:request_id>/decision", methods=["POST"])
+@require(FOOTAGE_APPROVE)
+def footage_decision(request_id: int):
+    session = current_session()
+    req = _or_404(svc.get_request, session, current_user, request_id)
+    form = DecisionForm()
+    if not form.validate_on_submit():
+        flash(_("Choose what to do."), "error")
+        return redirect(url_for("surveillance.footage_requests")), 303
+    try:
+        svc.decide_request(
+            session,
+            current_user,
+            req,
+            form.decision.data,
+            note=form.note.data or "",
+            facts=request_facts(),
+        )
+    except svc.SurveillanceError as exc:
+        if exc.status == 403:
+            session.commit()  # the attempt stays in the audit log
+        else:
+            session.rollback()
+        flash(_message(exc), "error")
+        return redirect(url_for("surveillance.footage_requests")), 303
+    session.commit()
+    flash(_("Footage request %(id)s: %(status)s.", id=req.id,
+            status=_label(REQUEST_LABELS, req.status)), "success")
+    return redirect(url_for("surveillance.footage_requests"))
 
 
 class AlertActionForm(FlaskForm):

@@ -418,9 +418,16 @@ def test_token_is_shown_once_and_stored_hashed(app, client_as):
         assert not any(plaintext in str(e.detail) for e in entries)
     assert audit(app, "identity.token.created")[0][0] == "test_community_worker"
 
-    me = c.application.test_client().get("/api/v1/identity/me", headers=bearer(plaintext))
+    api = c.application.test_client()
+    # narrowed: the registry, and nothing else — not even "who am I" (identity.own.profile)
+    assert api.get("/api/v1/identity/me", headers=bearer(plaintext)).status_code == 403
+    assert api.get("/api/v1/registry/persons", headers=bearer(plaintext)).status_code in (
+        200, 404)
+    resp = create_token_via_page(c, name="who", permissions=["registry.person.read",
+                                                             "identity.own.profile"])
+    me = api.get("/api/v1/identity/me", headers=bearer(plaintext_in(html(resp))))
     assert me.status_code == 200
-    assert me.get_json()["permissions"] == ["registry.person.read"]  # narrowed
+    assert me.get_json()["permissions"] == ["identity.own.profile", "registry.person.read"]
 
 
 def test_token_cannot_exceed_the_owner(app, client_as):
@@ -481,14 +488,15 @@ def test_revoking_someone_elses_token_is_404(app, client_as, token_for):
 
 
 def test_tokens_api_create_list_revoke(app, client, token_for):
-    narrow = token_for("community_worker", permissions=["identity.token.create"])
+    narrow = token_for("community_worker",
+                       permissions=["identity.own.tokens", "identity.token.create"])
     token_for("admin")  # someone else's token, never listed
     resp = client.post("/api/v1/identity/tokens", json={"name": "ci", "expires_days": 7},
                        headers=bearer(narrow))
     assert resp.status_code == 201, resp.get_json()
     body = resp.get_json()
     # a narrowed token mints at most what it carries, never the owner's full set
-    assert body["permissions"] == ["identity.token.create"]
+    assert body["permissions"] == ["identity.own.tokens", "identity.token.create"]
     assert body["token"].startswith("shq_") and body["prefix"] == body["token"][:10]
     listed = client.get("/api/v1/identity/tokens", headers=bearer(narrow)).get_json()
     assert {t["name"] for t in listed} == {"test", "ci"}
@@ -642,7 +650,7 @@ def start_assist(client, resident="test_resident", reason="柜台代办高龄津
 
 def test_assist_start_shows_banner_and_stop_ends_it(app, client_as):
     resident = ensure_user(app, "resident")
-    worker = client_as("community_worker")
+    worker = client_as("hotline_operator")  # the hotline may assist any caller
     resp = start_assist(worker)
     assert resp.status_code == 302
     page = html(worker.get("/"))
@@ -658,14 +666,14 @@ def test_assist_start_shows_banner_and_stop_ends_it(app, client_as):
     assert worker.get("/account/verify").status_code == 302
 
     started = audit(app, "identity.assist.started")
-    assert started[0][0] == "test_community_worker" and started[0][2] == resident.id
+    assert started[0][0] == "test_hotline_operator" and started[0][2] == resident.id
 
     resp = post(worker, "/account/assist/stop", page="/")
     assert resp.status_code == 302
     page = html(worker.get("/"))
     assert "assist-banner" not in page
     ended = audit(app, "identity.assist.ended")
-    assert ended[0][0] == "test_community_worker" and ended[0][2] == resident.id
+    assert ended[0][0] == "test_hotline_operator" and ended[0][2] == resident.id
 
 
 def test_assist_form_errors(app, client_as):
@@ -765,13 +773,27 @@ def test_verification_match_binds_the_account(app, client, registry, events):
 
 
 def test_verification_of_a_person_bound_elsewhere(app, client, registry):
+    """Enumeration-safe (issue 15, finding 9): the same answer as a mismatch, so nobody
+    learns that these details are a registered person with an account; the audit log
+    keeps the real reason for staff."""
     other = ensure_user(app, "resident")
     with db(app) as s:
         bind_person(s, s.get(User, other.id), 4242, method="in_person", by=None)
     signup(client)
     resp = verify(english(client))
-    assert resp.status_code == 409
-    assert "already bound to another account" in html(resp)
+    mismatch = verify(english(client), phone="13900000000")
+    assert resp.status_code == mismatch.status_code == 422
+    assert "already bound" not in html(resp) and "another account" not in html(resp)
+
+    def summary(r):
+        return html(r).split('class="error-summary"', 1)[1].split("</div>", 1)[0]
+
+    assert summary(resp) == summary(mismatch)
+    assert "ask community staff to verify you in person" in summary(resp)
+    with db(app) as s:
+        reasons = [e.detail for e in s.scalars(select(AuditEntry).where(
+            AuditEntry.action == "identity.verification.attempted").order_by(AuditEntry.id))]
+    assert reasons[0] == {"reason": "bound_elsewhere"} and reasons[1] == {"reason": "no_match"}
 
 
 def test_an_id_number_typo_costs_no_attempt(app, client, registry):

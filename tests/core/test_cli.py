@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from core.hookspecs import PluginInfo, hookimpl
+
 SHEQU = str(Path(sys.executable).parent / "shequ")
 
 
@@ -155,3 +157,135 @@ def test_db_backup_restore_and_check(cli_env, tmp_path):
     out = shequ(cli_env, "db", "restore", "--yes", str(junk))
     assert out.returncode != 0 and "Traceback" not in out.stderr
     assert json.loads(shequ(cli_env, "db", "check", "--json").stdout) == before
+
+
+# ------------------------------------------------------------------------------ in process
+# The group builds the app at most once per invocation and hands it to the command.
+
+
+@pytest.fixture
+def builds(monkeypatch, tmp_path):
+    """Counts ``create_app`` calls made by the command line (config from the environment)."""
+    import core.app
+
+    for key in [k for k in os.environ if k.startswith("SHEQU")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("SHEQU__APP__INSTANCE_PATH", str(tmp_path / "instance"))
+    monkeypatch.setenv("SHEQU__APP__ENV", "test")
+    monkeypatch.setenv("SHEQU__EVENTS__DELIVERY", "manual")
+    real = core.app.create_app
+    calls = []
+
+    def counting(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(core.app, "create_app", counting)
+    return calls
+
+
+def invoke(*args, obj=None):
+    from click.testing import CliRunner
+
+    from core.cli import main
+
+    return CliRunner().invoke(main, list(args), obj=obj)
+
+
+def test_help_builds_the_app_once_and_lists_plugin_commands(builds):
+    result = invoke("--help")
+    assert result.exit_code == 0, result.output
+    assert len(builds) == 1
+    for name in ("db", "registry", "worker", "gov_services", "commerce", "surveillance"):
+        assert f"  {name} " in result.output
+
+
+def test_a_plugin_command_builds_the_app_once(builds):
+    result = invoke("gov_services", "catalogue")
+    assert result.exit_code == 0, result.output
+    assert "longevity_allowance" in result.output
+    assert len(builds) == 1
+
+
+def test_core_commands_build_the_app_only_when_they_use_it(builds):
+    assert invoke("config", "show").exit_code == 0
+    assert invoke("db", "--help").exit_code == 0
+    assert builds == []
+    result = invoke("jobs", "list")
+    assert result.exit_code == 0, result.output
+    assert len(builds) == 1
+
+
+def test_a_config_error_is_a_message_and_status_2_for_core_and_plugin_commands(builds,
+                                                                              monkeypatch):
+    monkeypatch.setenv("SHEQU__DATABASE__POOL_SIZE", '"many"')
+    for args in (["jobs", "list"], ["gov_services", "catalogue"]):
+        result = invoke(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert "database.pool_size" in result.output and "Traceback" not in result.output
+    assert invoke("--help").exit_code == 0  # core's commands are still listed
+
+
+class _Commands:
+    """Registers one group under a name that is not its id, and tries to shadow ``db``."""
+
+    def __init__(self, pid: str, extra: bool = False) -> None:
+        self.info = PluginInfo(id=pid, version="1.0", title="Commands")
+        self.extra = extra
+
+    @hookimpl
+    def register_commands(self, cli):
+        import click
+
+        @click.group("odd-name")
+        def group() -> None:
+            """A plugin's commands."""
+
+        @group.command("hi")
+        @click.pass_obj
+        def hi(ctx) -> None:
+            click.echo(f"hi from {sorted(ctx.kernel.plugins.records)}")
+
+        cli.add_command(group)
+        if self.extra:
+
+            @click.group("db")
+            def db() -> None:
+                """Not core's."""
+
+            cli.add_command(db)
+
+
+def test_plugin_command_groups_are_registered_under_the_plugin_id(tmp_path):
+    from core.cli import AppContext
+    from core.testing import build_test_app
+
+    plugin = _Commands("cmdprobe")
+    app, cleanup = build_test_app(tmp_path, plugins=["cmdprobe"], extra={"cmdprobe": plugin},
+                                  migrate=False)
+    try:
+        listed = invoke("--help", obj=AppContext(app))
+        assert "  cmdprobe " in listed.output and "odd-name" not in listed.output
+        result = invoke("cmdprobe", "hi", obj=AppContext(app))
+        assert result.exit_code == 0, result.output
+        assert "hi from ['cmdprobe']" in result.output
+        old = invoke("odd-name", "hi", obj=AppContext(app))
+        assert old.exit_code == 0 and "hi from" in old.stdout
+        assert "`shequ odd-name` is now `shequ cmdprobe`" in old.stderr
+    finally:
+        cleanup()
+
+
+def test_a_plugin_cannot_shadow_a_core_command(tmp_path):
+    from core.cli import AppContext
+    from core.testing import build_test_app
+
+    plugin = _Commands("shadow", extra=True)
+    app, cleanup = build_test_app(tmp_path, plugins=["shadow"], extra={"shadow": plugin},
+                                  migrate=False)
+    try:
+        result = invoke("db", "--help", obj=AppContext(app))
+        assert "Database migrations." in result.output and "Not core's" not in result.output
+        assert invoke("odd-name", "hi", obj=AppContext(app)).exit_code == 0
+    finally:
+        cleanup()

@@ -163,6 +163,7 @@ def test_production_app_pins_cookies_and_hosts(tmp_path):
         "SHEQU__DATABASE__URL": f"sqlite:///{tmp_path}/p.db",
         "SHEQU__APP__INSTANCE_PATH": str(tmp_path / "instance"),
         "SHEQU__LIMITS__STORAGE_URI": "memory://",
+        "SHEQU__SERVER__WORKERS": "1",  # memory:// with several workers is refused
     })
     app = create_app(cfg)
     assert app.config["SESSION_COOKIE_NAME"] == "__Host-shequ"

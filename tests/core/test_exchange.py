@@ -115,11 +115,15 @@ class Receiver:
 
 # ---------------------------------------------------------------------------- fixtures
 
+LOOPBACK = ["127.0.0.0/8"]
+
 
 @pytest.fixture(scope="module")
 def xapp(tmp_path_factory):
+    # The receivers run on 127.0.0.1: only a test app (env "test") may list loopback.
     app, cleanup = build_test_app(
-        tmp_path_factory.mktemp("exchange"), config={"events": {"max_attempts": 3}}
+        tmp_path_factory.mktemp("exchange"),
+        config={"events": {"max_attempts": 3}, "exchange": {"allowed_networks": LOOPBACK}},
     )
     kernel = app.extensions["shequ"]
     with kernel.db.session_scope() as session:
@@ -171,13 +175,18 @@ def add_client(app, receiver, name, *, events, scopes, webhook=True):
 
 
 def access_by(app, client_name):
+    """(person, via, purpose) for each disclosure to the client (an aggregated entry's
+    count repeats it), the viewer being ``exchange:<client name>``."""
     kernel = app.extensions["shequ"]
     with kernel.db.session_scope() as session:
         return [
             (e.subject_person_id, e.via, e.purpose)
             for e in session.scalars(
-                select(AccessEntry).where(AccessEntry.actor_name == client_name)
+                select(AccessEntry)
+                .where(AccessEntry.actor_name == f"exchange:{client_name}")
+                .order_by(AccessEntry.id)
             )
+            for _ in range(getattr(e, "count", None) or 1)
         ]
 
 
@@ -287,7 +296,7 @@ def test_deliveries_retry_while_the_receiver_is_down_and_complete_when_it_is_bac
         deliver_pending(xapp, now=later(1))
         rows = deliveries(xapp, hr.id)
         assert [(d.status, d.attempts) for d in rows] == [("retrying", 2)]
-        assert "could not reach" in rows[0].last_error
+        assert rows[0].last_error.endswith(ex.NETWORK_ERROR)
         assert access_by(xapp, "hr") == []  # nothing left, nothing logged
     finally:
         receiver.port = port
@@ -487,7 +496,8 @@ def test_fact_queries_answer_yes_or_no_and_are_logged(xapp, receiver):
     with kernel.db.session_scope() as session:
         asked = session.scalars(
             select(AuditEntry).where(
-                AuditEntry.action == "exchange.fact.answered", AuditEntry.actor_name == "allowance"
+                AuditEntry.action == "exchange.fact.answered",
+                AuditEntry.actor_name == "exchange:allowance",
             )
         ).all()
         assert [a.detail["found"] for a in asked] == [True, False, True, True]
@@ -617,3 +627,48 @@ def test_a_redirecting_receiver_has_not_taken_the_webhook(xapp, receiver):
     rows = deliveries(xapp, cid)
     assert [(d.status, d.attempts) for d in rows] == [("retrying", 1)]
     assert "HTTP 307" in rows[0].last_error
+
+
+def test_every_delivery_is_in_the_persons_access_log_with_the_client_as_viewer(
+    xapp, receiver
+):
+    """Push and pull alike: viewer ``exchange:<client>``, via ``exchange``, the purpose
+    naming the client, the event type and the channel, the fields that were sent, in
+    full; nothing for a person the client did not receive."""
+    from core.testing import access_log
+
+    push = add_client(
+        xapp, receiver, "民政局", events=["registry.person.moved"],
+        scopes=["registry.person.basic", "registry.dwelling"],
+    )
+    pull = add_client(
+        xapp, receiver, "人社局", events=["registry.person.moved"],
+        scopes=["registry.person.basic"], webhook=False,
+    )
+    kernel = xapp.extensions["shequ"]
+    pid, untouched = register(xapp, name="冯四"), register(xapp, name="陈五")
+    with kernel.db.session_scope() as session:
+        reg.move_person(session, pid, to_dwelling_id=xapp.places.d3, bus=kernel.bus)
+    deliver_pending(xapp)
+    assert [e["data"]["person_id"] for e in receiver.got("民政局")] == [pid]
+    (pushed,) = access_log(xapp, pid, actor="exchange:民政局")
+    assert (pushed["via"], pushed["masked"], pushed["purpose"]) == (
+        "exchange", False, "民政局: registry.person.moved (webhook)")
+    sent = receiver.got("民政局")[0]["data"]
+    assert set(pushed["fields"]) == {k for k in sent if scoping.field_scope(k)}
+    assert {"person_id", "to_dwelling_id"} <= set(pushed["fields"])
+
+    http = xapp.test_client()
+    page = http.get(
+        "/api/v1/exchange/events?after=0&limit=200",
+        headers={"Authorization": f"Exchange {pull.token}"},
+    ).get_json()
+    served = [e for e in page["events"] if e["data"]["person_id"] == pid]
+    assert served and "to_dwelling_id" not in served[0]["data"]  # no dwelling scope
+    (pulled,) = access_log(xapp, pid, actor="exchange:人社局")
+    assert (pulled["via"], pulled["masked"], pulled["purpose"]) == (
+        "exchange", False, "人社局: registry.person.moved (feed)")
+    assert "to_dwelling_id" not in pulled["fields"] and "person_id" in pulled["fields"]
+    for name in ("民政局", "人社局"):  # 陈五 did not move: neither received him
+        assert access_log(xapp, untouched, actor=f"exchange:{name}") == []
+    assert push.id != pull.id

@@ -36,6 +36,7 @@ from core.testing_matrix import (
     load_fragments,
     ok,
     only,
+    token_for_app,
 )
 
 PLUGINS = ["gov_services", "commerce", "self_governance", "surveillance"]
@@ -286,7 +287,7 @@ def test_every_rule_is_in_the_matrix(matrix_app):
     )
 
 
-def test_permission_matrix(matrix_app, token_for):
+def test_permission_matrix(matrix_app):
     app = matrix_app
     values = sample_values(app)
     anonymous = app.test_client()
@@ -296,8 +297,9 @@ def test_permission_matrix(matrix_app, token_for):
         client = app.test_client()
         login(client, app, role)
         clients[role] = (client, csrf_token(client, "/"))
-        tokens[role] = token_for(role)
+        tokens[role] = token_for_app(app, role)
 
+    bare = app.test_client(use_cookies=False)
     failures = []
     checked = 0
     rules = sorted(app.url_map.iter_rules(), key=lambda r: (r.rule, r.endpoint))
@@ -317,6 +319,9 @@ def test_permission_matrix(matrix_app, token_for):
                 kwargs: dict = {}
                 if api:
                     if who != ANON:
+                        # the token alone: next to the session cookie it would not be what
+                        # authenticates the call (and the cookie would need a CSRF token)
+                        client = bare
                         kwargs["headers"] = {"Authorization": f"Bearer {tokens[who]}"}
                     if method in ("POST", "PUT", "PATCH"):
                         kwargs["json"] = {}
@@ -340,7 +345,7 @@ def test_permission_matrix(matrix_app, token_for):
     assert not failures, "\n".join(failures)
 
 
-def test_state_changing_pages_need_a_csrf_token(matrix_app, token_for):
+def test_state_changing_pages_need_a_csrf_token(matrix_app):
     """security.md R04: every POST/PUT/PATCH/DELETE, sent with the session cookie of a
     signed-in administrator but without the token, is refused with 400 — pages and the
     API alike (the API takes cookie sessions only with the token). A bearer-token call
@@ -353,7 +358,7 @@ def test_state_changing_pages_need_a_csrf_token(matrix_app, token_for):
     values = sample_values(app)
     admin = app.test_client()
     login(admin, app, "admin")
-    bearer = {"Authorization": f"Bearer {token_for('admin')}"}
+    bearer = {"Authorization": f"Bearer {token_for_app(app, 'admin')}"}
     refused, bearer_checked = [], 0
     for rule in app.url_map.iter_rules():
         url = url_for_rule(rule, values)
@@ -369,6 +374,14 @@ def test_state_changing_pages_need_a_csrf_token(matrix_app, token_for):
                 resp = app.test_client().open(url, method=method, headers=bearer, **kwargs)
                 if "CSRF" in resp.get_data(as_text=True):
                     refused.append(f"{method} {rule.rule} with a bearer token asked for CSRF")
+            if is_api(rule):
+                # issue 15, finding 8: a bearer header next to the cookie changes nothing —
+                # the cookie authenticates the call, so it needs the CSRF token
+                for header in ({"Authorization": "Bearer x"}, bearer):
+                    resp = admin.open(url, method=method, headers=header, **kwargs)
+                    if resp.status_code != 400 or "CSRF" not in resp.get_data(as_text=True):
+                        refused.append(f"{method} {rule.rule} with the cookie and "
+                                       f"{header['Authorization'][:9]}…: {resp.status_code}")
     assert not refused, "\n".join(refused)
     assert bearer_checked >= 4
     assert admin.get("/api/v1/identity/me").status_code == 200  # still signed in
@@ -398,7 +411,7 @@ def test_every_view_declares_a_permission_or_is_public(matrix_app):
 def test_declared_permissions_exist(matrix_app):
     """A marker naming a permission nobody can hold would lock everyone out silently."""
     app = matrix_app
-    known = set(app.extensions["shequ"].permissions) | {"@login", "@verified"}
+    known = set(app.extensions["shequ"].permissions) | {"@login", "@verified", "@personal"}
     for rule in app.url_map.iter_rules():
         view = app.view_functions[rule.endpoint]
         cls = getattr(view, "view_class", None)
@@ -406,3 +419,63 @@ def test_declared_permissions_exist(matrix_app):
         for func in funcs:
             marker = getattr(func, "required_permission", None)
             assert marker is None or marker in known, (rule.rule, marker)
+
+
+def view_marker(app, rule, method: str) -> str | None:
+    view = app.view_functions[rule.endpoint]
+    cls = getattr(view, "view_class", None)
+    func = getattr(cls, method.lower(), None) if cls is not None else view
+    return getattr(func, "required_permission", None)
+
+
+def test_permission_matrix_with_narrowed_tokens(matrix_app):
+    """Issue 15, finding 3: a token's permission set bounds every endpoint. For every API
+    endpoint and every role the matrix lets in: a token narrowed to the endpoint's own
+    permission (its marker) answers exactly like a full token, and a token narrowed to any
+    other permission the role holds is refused with 403. Bare account gates (``@login``,
+    ``@verified``, ``@personal``) name no permission, so no narrowed token passes them."""
+    from core.identity.services import resolve_permissions
+
+    app = matrix_app
+    kernel = app.extensions["shequ"]
+    values = sample_values(app)
+    bare = app.test_client(use_cookies=False)
+    tokens: dict[tuple[str, str], str] = {}
+
+    def token(role: str, permission: str) -> str:
+        if (role, permission) not in tokens:
+            tokens[role, permission] = token_for_app(app, role, [permission])
+        return tokens[role, permission]
+
+    failures, narrowed_ok, refused = [], 0, 0
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: (r.rule, r.endpoint)):
+        if not is_api(rule):
+            continue
+        url = url_for_rule(rule, values)
+        for method in rule_methods(rule):
+            entry = MATRIX.get((rule.endpoint, method))
+            if entry is None or entry.who == PUBLIC:
+                continue
+            marker = view_marker(app, rule, method)
+            kwargs = {"json": {}} if method in ("POST", "PUT", "PATCH") else {}
+            for role in ROLES:
+                if not (entry.who == LOGIN or role in entry.who):
+                    continue
+                held = resolve_permissions([role], kernel.roles)
+                decoy = next(p for p in ("identity.own.notifications", "identity.own.profile")
+                             if p != marker)
+                resp = bare.open(url, method=method, **kwargs,
+                                 headers={"Authorization": f"Bearer {token(role, decoy)}"})
+                refused += 1
+                if resp.status_code != 403:
+                    failures.append(f"{method} {url} as {role} narrowed to {decoy}: "
+                                    f"{resp.status_code}, expected 403")
+                if marker in held:
+                    resp = bare.open(url, method=method, **kwargs,
+                                     headers={"Authorization": f"Bearer {token(role, marker)}"})
+                    narrowed_ok += 1
+                    if resp.status_code not in entry.ok:
+                        failures.append(f"{method} {url} as {role} narrowed to {marker}: "
+                                        f"{resp.status_code}, expected {sorted(entry.ok)}")
+    assert refused > 200 and narrowed_ok > 100, (refused, narrowed_ok)
+    assert not failures, "\n".join(failures)

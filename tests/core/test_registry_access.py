@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import event, func, select
 
 from core.audit.models import AccessEntry
-from core.audit.services import access_log_for
+from core.audit.services import access_log_for, write_access_log
 from core.hookspecs import PluginInfo
 from core.registry import services as s
 from core.registry.errors import ScopeError
@@ -118,14 +118,19 @@ def test_masked_by_default_and_reveal_is_logged(db_session, world):
     assert view["phone"] == "138****0001"
     assert view["address"].endswith("3栋****")
     assert view["birth_date"] == "1980-**-**"
-    assert access_count(db_session) == before  # masked values are not sensitive reads
+    db_session.commit()
+    # masked values are logged too: a masked entry naming what was shown
+    assert access_count(db_session) == before + 1
+    entry = db_session.scalars(access_log_for(head.id)).first()
+    assert (entry.masked, entry.count, entry.purpose) == (True, 1, "办理低保申请 #42")
+    assert entry.fields == ["address", "birth_date", "id_number", "name", "phone"]
     view = r.person(head.id, reveal=["id_number", "phone", "address"])
     assert view["id_number"] == head.id_number and view["phone"] == "13800000001"
     assert view["address"] == "和平路88号 和平小区3栋2单元1502室"
     db_session.commit()
     entry = db_session.scalars(access_log_for(head.id)).first()
     assert (entry.via, entry.purpose, entry.actor_id) == ("gov_services", "办理低保申请 #42", 77)
-    assert entry.fields == ["address", "id_number", "phone"]
+    assert entry.fields == ["address", "id_number", "phone"] and entry.masked is False
     assert head.id_number not in str(entry.__dict__)  # the log never holds the value
 
 
@@ -137,11 +142,14 @@ def test_reveal_needs_permission_and_purpose(db_session, world):
         reader(db_session, full, no_perm, purpose="x").person(head.id, reveal=["id_number"])
     with pytest.raises(s.RegistryError, match="purpose"):
         reader(db_session, full, worker()).person(head.id, reveal=["id_number"])
-    # a resident may see their own full number (and it is logged like any reveal)
+    # a resident may see their own full number (their own data: not in their log)
     me = FakeActor(id=5, username="resident", person_id=head.id, kind="resident")
+    before = access_count(db_session)
     view = reader(db_session, full, me, purpose="查看本人信息").person(head.id,
                                                                    reveal=["id_number"])
     assert view["id_number"] == head.id_number
+    db_session.commit()
+    assert access_count(db_session) == before
     with pytest.raises(ScopeError):
         reader(db_session, full, me, purpose="x").person(world[3].id)
 
@@ -245,7 +253,8 @@ def test_one_persons_places_are_one_select_and_match_a_pages(db_session, world):
 
 def test_a_person_read_checks_the_scope_from_the_places_of_the_view(db_session, world):
     """A staff read is one select — the person with their places, which serve the scope
-    check and the view; a reveal adds only the access-log entry (written at the flush)."""
+    check and the view; its access-log entries (the masked read and the reveal) are one
+    upsert, written when the session commits (here: asked for explicitly)."""
     places, head, _wife, other, _org = world
     scopes = ["registry.person.basic", "registry.person.identity", "registry.dwelling"]
     r = reader(db_session, scopes, worker(communities=(C1,)), purpose="核实")
@@ -259,7 +268,7 @@ def test_a_person_read_checks_the_scope_from_the_places_of_the_view(db_session, 
     assert len(seen) == 1, seen
     with count_statements(db_session) as seen:
         assert r.person(head.id, reveal=["id_number"])["id_number"] == head.id_number
-        db_session.flush()
+        assert write_access_log(db_session) == 2  # the masked read and the reveal
     assert len(seen) == 2, seen
     assert seen[-1].startswith("INSERT INTO audit_access")
     # a change not yet written is what the read shows (flushed first), places included

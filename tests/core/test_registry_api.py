@@ -31,7 +31,7 @@ from core.registry.testing import (
     make_id,
     make_places,
 )
-from core.testing import TEST_PASSWORD, ensure_user
+from core.testing import TEST_PASSWORD, access_log, ensure_user
 
 pytestmark = pytest.mark.with_plugins()
 
@@ -166,7 +166,10 @@ def test_search_is_masked_and_within_the_workers_communities(app, world):
     # a staff member with no place assigned finds nobody
     h3 = token(app, staff(app, "nowhere"))
     assert client.get(f"{API}/persons", headers=h3).json["total"] == 0
-    assert access_entries(app) == 0  # searching reveals nothing
+    # searching reveals nothing, but each person shown is in their log, masked
+    assert [(e["actor"], e["masked"], e["count"]) for e in access_log(app, world.ids.head)
+            ] == [("wk1", True, 1)]
+    assert [e["actor"] for e in access_log(app, world.ids.other)] == ["wk2"]
 
 
 def test_personal_data_never_goes_in_a_url(app, world):
@@ -482,19 +485,23 @@ def beyond_authentication(statements):
 
 def test_person_read_and_reveal_run_a_bounded_number_of_statements(app, world):
     """Beyond the bearer-token lookup, a person read is one select (the person with their
-    community, grid and address, which serve the scope check and the view); a reveal adds
-    only the access-log entry — it does not check and build the view twice."""
+    community, grid and address, which serve the scope check and the view) and, for
+    staff, the one upsert of the masked access-log entry (the resident's own record has
+    none); a reveal is the same two — it does not check and build the view twice."""
     client = app.test_client()
     h1 = token(app, world.w1)
     ha = token(app, world.res_a)
     url = f"{API}/persons/{world.ids.head}"
     client.get(url, headers=h1)  # warm up (caches, first-request work)
-    for headers in (h1, ha):  # staff through their community, a resident their own record
+    # staff through their community, a resident their own record
+    for headers, logged in ((h1, 1), (ha, 0)):
         with count_statements(app) as seen:
             resp = client.get(url, headers=headers)
         assert resp.status_code == 200 and "*" in resp.json["id_number"]
         assert resp.json["community"] == C1 and resp.json["grid"] == G1
-        assert len(beyond_authentication(seen)) == 1, seen
+        mine = beyond_authentication(seen)
+        assert len(mine) == 1 + logged, seen
+        assert sum(s.startswith("INSERT INTO audit_access") for s in mine) == logged, mine
     # out of scope: the same 404, no more work than a read
     with count_statements(app) as seen:
         assert client.get(f"{API}/persons/{world.ids.other}", headers=h1).status_code == 404

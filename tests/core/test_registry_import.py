@@ -531,3 +531,36 @@ def test_validating_process_builds_the_rows_of_an_empty_registry(db_session, ker
     assert (seen[0] is not None) == (kernel.db.dialect == "sqlite")  # it did assemble
     assert len(expected[0]) == 5 and ("H-1", make_id("1960-01-01", "M", seq=1)) in expected[1]
     assert any(k[0] == make_id("2001-05-05", "F", seq=7) for k in expected[2])  # 曾: ceng
+
+
+def test_every_exported_person_is_in_their_access_log(app, db_session, kernel, places,
+                                                      tmp_path):
+    """The access-log rule for exports: one entry per exported person — masked (naming
+    the name and the masked fields the file shows) or full (naming what was revealed) —
+    with the exporting account as viewer; identical exports of a day aggregate."""
+    from core.registry.cli import cli_actor
+    from core.testing import access_log
+
+    import_persons(db_session, write_csv(tmp_path / "a.csv", good_rows()), bus=kernel.bus)
+    db_session.commit()
+    pids = list(db_session.scalars(select(Person.id).order_by(Person.id)))
+    actor = cli_actor()
+    for _ in range(2):
+        assert export_persons(db_session, tmp_path / "m.csv", actor=actor, via="cli") == 4
+        db_session.commit()
+    child = db_session.scalar(select(Person.id).where(Person.name == "王小明"))
+    for pid in pids:
+        (entry,) = access_log(app, pid, via="cli")
+        assert entry["actor"] == actor.username and entry["masked"] is True
+        assert entry["count"] == 2 and entry["purpose"] == "registry export"
+        expected = {"name", "id_number", "birth_date", "address"} | (
+            set() if pid == child else {"phone"})  # 王小明 has no phone
+        assert set(entry["fields"]) == expected
+    assert export_persons(db_session, tmp_path / "f.xlsx", actor=actor, reveal=True,
+                          purpose="年度核查", community=C2, via="cli") == 1
+    db_session.commit()
+    c2 = db_session.scalar(select(Person.id).where(Person.name == "解红"))
+    full = [e for e in access_log(app, c2, via="cli") if not e["masked"]]
+    assert [(e["purpose"], sorted(e["fields"])) for e in full] == [
+        ("年度核查", ["address", "birth_date", "id_number", "phone"])]
+    assert all(e["masked"] for e in access_log(app, pids[0], via="cli"))  # not in C2

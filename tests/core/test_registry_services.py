@@ -352,3 +352,102 @@ def test_a_rolled_back_change_leaves_no_event(db_session, kernel, places):
         OutboxEvent.name.like("registry.%"))) == 0
     assert db_session.scalar(select(func.count()).select_from(Change).where(
         Change.entity == "person")) == 0
+
+
+# ------------------------------------------------------------------------------ finding 9
+
+
+def _text(resp):
+    import html
+
+    return html.unescape(resp.get_data(as_text=True))
+
+
+def test_a_conflict_outside_the_workers_places_names_no_id_or_community(app):
+    """Security finding 9: registering (or correcting to) a document number that belongs
+    to someone outside the worker's places said "registered already (no. 4391)". Now only
+    someone who may see that record is told its number; the API, the correction page and
+    the service answer alike."""
+    import re
+    from types import SimpleNamespace
+
+    from test_registry_api import build_world, sign_in, token
+
+    from core.registry.corrections import request_correction
+    from core.registry.models import Community
+
+    world = build_world(app)  # worker wk1 has C1 only, wk2 has C2
+    kernel = world.kernel
+    # Born the same day as 王建国 (C1), registered in C2.
+    twin_id = make_id("1950-03-21", "M", seq=9)
+    with kernel.db.session_scope() as db:
+        c2_name = db.scalar(select(Community.name).where(Community.code == C2))
+        twin = s.register_person(db, {"name": "孙九", "id_number": twin_id}, bus=kernel.bus,
+                                 dwelling_id=world.ids.d3).id
+    secret = {str(twin), C2, c2_name}
+
+    def leaks(text):
+        if isinstance(text, dict):  # an API error: what it says, not its request id
+            text = " ".join(str(v) for k, v in text["error"].items() if k != "request_id")
+        return [s for s in secret if re.search(rf"(?<!\d){re.escape(s)}(?!\d)", text)]
+
+    # The service, for a staff actor of C1 and for the district (no restriction).
+    c1_worker = SimpleNamespace(scopes=[SimpleNamespace(kind="community", code=C1)])
+    with kernel.db.session_scope() as db:
+        with pytest.raises(RegistryError) as outside:
+            s.register_person(db, {"name": "冒名", "id_number": twin_id}, bus=kernel.bus,
+                              actor=c1_worker, community=C1)
+        assert outside.value.field == "id_number" and outside.value.params == {}
+        assert "outside the places" in str(outside.value) and not leaks(str(outside.value))
+        db.rollback()
+        with pytest.raises(RegistryError) as inside:
+            s.register_person(db, {"name": "冒名", "id_number": twin_id}, bus=kernel.bus,
+                              community=C1)
+        assert inside.value.params == {"other": twin}  # may open it: linked
+        db.rollback()
+
+    # The API: POST and PATCH by the C1 worker answer 409 without id or community.
+    client = app.test_client()
+    h1 = token(app, world.w1)
+    made = client.post("/api/v1/registry/persons", headers=h1,
+                       json={"name": "冒名", "id_number": twin_id, "community": C1})
+    assert made.status_code == 409 and "id_number" in made.json["error"]["fields"]
+    assert not leaks(made.json), made.json
+    with kernel.db.session_scope() as db:
+        version = db.get(Person, world.ids.head).version
+    changed = client.patch(f"/api/v1/registry/persons/{world.ids.head}", headers=h1,
+                           json={"version": version, "id_number": twin_id})
+    assert changed.status_code == 409 and not leaks(changed.json), changed.json
+    # The import row report: the row is refused, naming neither id nor community.
+    from test_registry_api import csv_payload
+
+    report = client.post("/api/v1/registry/imports", headers=h1, json=csv_payload(
+        [f"冒名,{twin_id},{C1},,,,,,\n"], dry_run=True)).json
+    (row,) = report["rejected"]
+    assert row["field"] == "id_number" and "outside the places" in row["message"]
+    assert not leaks(f"{row['message']} {row['value']} {row['name']}"), row
+    # The worker of C2 sees 赵四: the answer may link to the record there.
+    h2 = token(app, world.w2)
+    linked = client.post("/api/v1/registry/persons", headers=h2,
+                         json={"name": "冒名", "id_number": twin_id, "community": C2})
+    assert linked.status_code == 409
+    assert str(twin) in linked.json["error"]["fields"]["id_number"][0]
+
+    # The page: approving a resident's correction to that number.
+    from core.identity.models import User
+
+    with kernel.db.session_scope() as db:
+        cid = request_correction(db, person_id=world.ids.head, field="id_number",
+                                 value=twin_id, reason="身份证换发后号码有误",
+                                 actor=db.get(User, world.res_a.id)).id
+        version = db.get(Person, world.ids.head).version
+    worker = sign_in(app, "wk1")
+    url = f"/registry/corrections/{cid}"
+    tok = re.search(r'name="csrf_token"(?: type="hidden")? value="([^"]+)"',
+                    worker.get(url).get_data(as_text=True)).group(1)
+    page = worker.post(url, data={"csrf_token": tok, "decision": "approve",
+                                  "version": str(version)})
+    assert page.status_code == 400
+    summary = _text(page).split('class="error-summary"', 1)[1].split("</div>", 1)[0]
+    assert "范围以外登记" in summary or "outside the places" in summary, summary
+    assert not leaks(summary), summary

@@ -17,17 +17,24 @@ from typing import Any
 import pytest
 from a11y import assert_accessible, horizontal_overflow
 
-from core.testing import TEST_PASSWORD
+from core.testing import TEST_PASSWORD, access_log
 from core.web.i18n import compile_catalogues
 
 
-def build_world(app: Any) -> Any:
+def _world_module() -> Any:
     """The commerce tests' registry world (tests/plugins/commerce/commerce_world.py)."""
     path = Path(__file__).resolve().parents[1] / "plugins" / "commerce" / "commerce_world.py"
     spec = importlib.util.spec_from_file_location("_commerce_world_e2e", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.build_world(app)
+    return module
+
+
+def build_world(app: Any) -> Any:
+    return _world_module().build_world(app)
+
+
+PHONE_ELDER = "13800138000"  # commerce_world.PHONE_ELDER
 
 
 pytestmark = pytest.mark.e2e
@@ -79,7 +86,7 @@ def people(chromium: Any, live_server: Any) -> Iterator[Any]:
 
 
 def test_one_key_call_to_rating(app, people):
-    build_world(app)
+    world = build_world(app)
 
     # 1. The elderly resident presses the one-key call on the home page.
     elder = people("elder")
@@ -100,7 +107,10 @@ def test_one_key_call_to_rating(app, people):
     operator.get_by_label("您需要什么服务？").select_option("repairs")
     operator.get_by_label("需求说明").fill("卫生间水龙头漏水，老人独居，请尽快上门。")
     address = operator.get_by_label("服务地址")
-    assert "1502" in address.input_value()  # the resident's own registry address
+    assert address.input_value() == ""  # empty: the registered address serves
+    main = operator.locator("main").inner_text()
+    assert "1502" not in main  # the operator sees the address down to the building only
+    assert PHONE_ELDER in main  # ... and the phone in full, to call the resident back
     check_page(operator, "04-callback")
     operator.get_by_role("button", name="保存并派单").click()
     operator.wait_for_url(re.compile(rf"/commerce/tickets/{ticket_id}$"))
@@ -113,14 +123,17 @@ def test_one_key_call_to_rating(app, people):
     check_page(merchant, "05-portal")
     merchant.get_by_role("link", name=re.compile(f"工单 {ticket_id}")).click()
     assert "1502" not in merchant.locator("main").inner_text()  # not before accepting
+    assert PHONE_ELDER not in merchant.locator("main").inner_text()
     merchant.get_by_role("button", name="接单").click()
     merchant.wait_for_url(re.compile(rf"/commerce/portal/tickets/{ticket_id}$"))
-    assert "1502" in merchant.locator("main").inner_text()
+    assert "1502" in merchant.locator("main").inner_text()  # theirs and open: in full
+    assert PHONE_ELDER in merchant.locator("main").inner_text()
     merchant.get_by_label("最终价格（元）").fill("80")
     check_page(merchant, "06-portal-ticket")
     merchant.get_by_role("button", name="已完工").click()
     merchant.wait_for_url(re.compile(rf"/commerce/portal/tickets/{ticket_id}$"))
     assert "已完工" in merchant.locator("h1").inner_text()
+    assert PHONE_ELDER not in merchant.locator("main").inner_text()  # done: masked again
 
     # 4. The resident confirms and rates it.
     elder.goto(ticket_url)
@@ -144,4 +157,12 @@ def test_one_key_call_to_rating(app, people):
     assert operator.locator("svg.chart").count() == 3
     check_page(operator, "10-stats")
     operator.goto("/commerce/tickets")
+    assert PHONE_ELDER not in operator.locator("main").inner_text()  # lists mask
     check_page(operator, "11-queue")
+
+    # 6. Every display of the resident's data to the operator and the merchant is in
+    #    their access log: the phone in full for the call-back, the address in full for
+    #    the merchant who held the ticket.
+    seen = access_log(app, world.elder, via="commerce")
+    full = {(e["actor"], f) for e in seen if not e["masked"] for f in e["fields"]}
+    assert ("oper", "phone") in full and ("merch0", "address") in full

@@ -174,13 +174,16 @@ def test_committee_and_forum_pages_are_accessible(page, app, world):
     """The committee desk and its forms, a statement with a question, the forum with a
     post, moderation, evaluation and supervision: accessible and no sideways scrolling."""
     from core.db import utcnow
-    from core.identity.models import User
+    from core.identity.models import User, UserScope
     from plugins.self_governance import services as sv
     from plugins.self_governance.models import Board
 
     kernel = world["kernel"]
-    ensure_user(app, "committee_member", username="sg_e2e_committee")
+    member = ensure_user(app, "committee_member", username="sg_e2e_committee")
     with kernel.db.session_scope() as db:
+        u = db.get(User, member.id)  # deny by default: the member acts for C1
+        if not u.scopes:
+            u.scopes.append(UserScope(kind="community", code="110105001001"))
         sv.ensure_default_boards(db)
         st = sv.publish_statement(
             db,
@@ -218,6 +221,7 @@ def test_committee_and_forum_pages_are_accessible(page, app, world):
             "/self-governance/moderation/",
             "/self-governance/evaluation/",
             "/self-governance/supervision/",
+            f"/self-governance/votes/{world['vote']}/roll",
         ]
     ):
         page.goto(path)

@@ -7,12 +7,11 @@ outermost so that access is decided before the request body is even parsed.
 
 from __future__ import annotations
 
-from flask import current_app
 from flask.views import MethodView
 from flask_login import current_user
 from flask_smorest import Blueprint, abort
 
-from core.toolkit import PageArgs, current_session, paginate, require
+from core.toolkit import PageArgs, current_kernel, current_session, paginate, require
 from shequ_hello import READ, SEND
 from shequ_hello.schemas import GreetingPage, HelloGreeting, HelloGreetingIn
 from shequ_hello.services import GreetingError, greetings_query, send_greeting
@@ -44,7 +43,7 @@ class Greetings(MethodView):
     def post(self, data):
         """Send a greeting; publishes the hello.greeting.sent event."""
         session = current_session()
-        bus = current_app.extensions["shequ"].bus
+        bus = current_kernel().bus
         try:
             greeting = send_greeting(session, bus, sender_id=current_user.id, **data)
         except GreetingError as exc:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -10,7 +10,13 @@ from flask_wtf import FlaskForm
 from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from core.toolkit import current_session, has_permission, require
+from core.toolkit import (
+    current_kernel,
+    current_session,
+    has_permission,
+    plugin_settings,
+    require,
+)
 from shequ_hello import READ, SEND, info
 from shequ_hello.services import GreetingError, recent_greetings, send_greeting
 
@@ -24,7 +30,7 @@ class GreetingForm(FlaskForm):
 
 def settings() -> dict:
     """This plugin's validated ``[plugins.hello]`` settings."""
-    return current_app.extensions["shequ"].plugins.settings(info.id)
+    return plugin_settings(info.id)
 
 
 @bp.route("/", methods=["GET", "POST"])
@@ -34,7 +40,7 @@ def index():
     may_send = has_permission(current_user, SEND)
     if may_send and form.validate_on_submit():
         session = current_session()
-        bus = current_app.extensions["shequ"].bus
+        bus = current_kernel().bus
         try:
             send_greeting(session, bus, sender_id=current_user.id,
                           recipient=form.recipient.data, message=form.message.data)

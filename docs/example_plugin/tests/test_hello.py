@@ -23,6 +23,7 @@ from core.testing import (
     csrf_token,
     seed_demo,
 )
+from core.toolkit import plugin_settings
 
 API = "/api/v1/hello/greetings"
 
@@ -99,8 +100,8 @@ def test_sending_publishes_the_event(client, token_for, events):
     assert events.published[0][1]["recipient"] == "王社工"
 
 
-def test_event_is_in_the_outbox_only_if_the_greeting_commits(app, db_session):
-    bus = app.extensions["shequ"].bus
+def test_event_is_in_the_outbox_only_if_the_greeting_commits(kernel, db_session):
+    bus = kernel.bus
     send_greeting(db_session, bus, sender_id=None, recipient="a", message="rolled back")
     db_session.rollback()
     send_greeting(db_session, bus, sender_id=None, recipient="b", message="kept")
@@ -110,8 +111,8 @@ def test_event_is_in_the_outbox_only_if_the_greeting_commits(app, db_session):
     assert db_session.scalar(select(func.count()).select_from(Greeting)) == 1
 
 
-def test_handler_is_subscribed_and_idempotent(app, db_session):
-    bus = app.extensions["shequ"].bus
+def test_handler_is_subscribed_and_idempotent(kernel, db_session):
+    bus = kernel.bus
     subscriber = bus.subscribers["hello:mark_delivered"]
     assert subscriber.matches("hello.greeting.sent")
     greeting = send_greeting(db_session, bus, sender_id=None, recipient="a", message="b")
@@ -127,8 +128,8 @@ def test_handler_is_subscribed_and_idempotent(app, db_session):
                    db_session)  # a greeting that is gone: nothing to do
 
 
-def test_services_enforce_the_rules(app, db_session):
-    bus = app.extensions["shequ"].bus
+def test_services_enforce_the_rules(kernel, db_session):
+    bus = kernel.bus
     with pytest.raises(GreetingError) as err:
         send_greeting(db_session, bus, sender_id=None, recipient=" ", message="hi")
     assert err.value.field == "recipient"
@@ -147,17 +148,18 @@ def test_nav_and_dashboard_follow_permissions(client, client_as):
 
 def test_config_is_validated(make_app):
     app = make_app(plugins=["hello"], config={"plugins": {"hello": {"greeting": "Hi"}}})
-    assert app.extensions["shequ"].plugins.settings("hello") == {"greeting": "Hi"}
+    with app.app_context():
+        assert plugin_settings("hello") == {"greeting": "Hi"}
     with pytest.raises(PluginError, match=r"plugins\.hello\.greeting"):
         PluginHost().load(["hello"], settings={"hello": {"greeting": ""}})
     with pytest.raises(PluginError, match=r"plugins\.hello\.colour"):
         PluginHost().load(["hello"], settings={"hello": {"colour": "red"}})
 
 
-def test_cli_commands(app):
+def test_cli_commands(app, kernel):
     runner = CliRunner()
     group = click.Group()
-    app.extensions["shequ"].plugins.call_ordered("register_commands", cli=group)
+    kernel.plugins.call_ordered("register_commands", cli=group)
     ctx = AppContext()
     ctx._app = app  # the command reuses this app instead of building one from config
     result = runner.invoke(group, ["hello", "send", "王社工"], obj=ctx)

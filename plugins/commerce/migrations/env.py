@@ -1,5 +1,5 @@
 """Alembic environment: the shared runner (own version table, own tables only)."""
 
-from core.migrations.runner import run
+from core.toolkit import run_migrations
 
-run()
+run_migrations()

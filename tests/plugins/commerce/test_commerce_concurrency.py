@@ -50,7 +50,7 @@ def expired_offer(w: Any, holder: int) -> int:
             community=C1,
             category="repairs",
             description="修水管",
-            service_address="和平路88号",
+            caller_address="和平路88号",
             settings={"auto_dispatch": False},
         )
         svc.dispatch(s, w.kernel.bus, t.id, merchant_id=holder)

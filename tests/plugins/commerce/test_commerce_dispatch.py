@@ -76,7 +76,7 @@ def new_ticket(
         community=community,
         category=category,
         description="需要上门服务",
-        service_address="和平路88号 3栋2单元1601",
+        caller_address="和平路88号 3栋2单元1601",
         **kw,
     )
 

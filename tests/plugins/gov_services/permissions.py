@@ -27,6 +27,8 @@ MATRIX = {
     ("gov_services.application", "GET"): E(LOGIN, ok(404), denied=404),
     ("gov_services.application_action", "POST"): E(LOGIN, ok(404), denied=404),
     ("gov_services.application_rate", "POST"): E(LOGIN, ok(404), denied=404),
+    # masked answers in full: the handler of the case only (nobody's case here: 404)
+    ("gov_services.application_reveal", "POST"): E(HANDLERS, ok(404)),
     ("gov_services.application_upload", "POST"): E(LOGIN, ok(404), denied=404),
     ("gov_services.attachment", "GET"): E(LOGIN, ok(404), denied=404),
     ("gov_services.queue", "GET"): E(READERS),
@@ -48,6 +50,7 @@ MATRIX = {
     ("gov_services_api.ApplicationItem", "GET"): E(LOGIN, ok(404), denied=404),
     ("gov_services_api.ApplicationAction", "POST"): E(LOGIN, ok(404, 422), denied=404),
     ("gov_services_api.ApplicationRating", "POST"): E(LOGIN, ok(404, 422), denied=404),
+    ("gov_services_api.ApplicationReveal", "POST"): E(HANDLERS, ok(404, 422)),
     ("gov_services_api.Memberships", "GET"): E(THEMATIC),
     ("gov_services_api.MembershipEnd", "POST"): E(HANDLERS, ok(422)),
     ("gov_services_api.Groups", "GET"): E(THEMATIC),

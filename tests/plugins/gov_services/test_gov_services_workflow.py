@@ -699,16 +699,14 @@ def test_pages_in_english(app, world):
     assert "public notice of 7 working days" in page and "Proof of income" in page
 
 
-def test_membership_call_for_other_plugins(app, world):
-    from core.registry.errors import ScopeError
+def test_no_private_call_for_other_plugins(app, world):
+    """Other plugins learn of memberships from ``gov_services.membership.changed``; the
+    old ``app.extensions["gov_services.membership"]`` back door (unscoped, unlogged, used
+    by nobody) is gone, and the plugin's own objects live in ``Kernel.state``."""
+    from plugins.gov_services.services import Gov
 
-    call = app.extensions["gov_services.membership"]
-    with world.kernel.db.session_scope() as db:
-        rows = call(db, world.people["elder"], plugin="gov_services")
-        assert [r["database"] for r in rows] == ["elderly_allowance"]
-        with pytest.raises(Exception):
-            call(db, world.people["elder"], plugin="no_such_plugin")
-    assert ScopeError
+    assert "gov_services.membership" not in app.extensions
+    assert isinstance(world.kernel.state("gov_services")["gov"], Gov)
 
 
 def test_proactive_offers_and_cli(app, world):

@@ -10,6 +10,7 @@ from core.testing_matrix import LOGIN, PUBLIC, E, ok, only
 
 COMMITTEE = only("committee_member", "admin")
 VERIFIED = only()  # require_verified: no matrix account is bound to a registry person
+PERSONAL = only()  # require_personal (ballot, rating): verified, never in the assisted channel
 MISSING = ok(404)  # the sample ids below belong to nothing
 
 _P = "self_governance."
@@ -36,8 +37,9 @@ MATRIX = {
     (_P + "proposal_progress", "POST"): E(COMMITTEE, MISSING),
     (_P + "votes", "GET"): E(PUBLIC),
     (_P + "vote", "GET"): E(PUBLIC, MISSING),
-    (_P + "ballot", "POST"): E(VERIFIED),
+    (_P + "ballot", "POST"): E(PERSONAL),
     (_P + "vote_close", "POST"): E(COMMITTEE, MISSING),
+    (_P + "vote_roll", "GET"): E(COMMITTEE, MISSING),
     (_P + "vote_new", "GET"): E(COMMITTEE),
     (_P + "vote_new", "POST"): E(COMMITTEE, ok(400)),
     (_P + "forum", "GET"): E(PUBLIC),
@@ -50,7 +52,7 @@ MATRIX = {
     (_P + "moderation", "GET"): E(COMMITTEE),
     (_P + "moderation", "POST"): E(COMMITTEE, ok(400)),
     (_P + "evaluation", "GET"): E(PUBLIC),
-    (_P + "rate", "POST"): E(VERIFIED),
+    (_P + "rate", "POST"): E(PERSONAL),
     (_P + "supervision", "GET"): E(PUBLIC),
     (_P + "committee", "GET"): E(COMMITTEE),
     # ---------------------------------------------------------------- API
@@ -62,7 +64,7 @@ MATRIX = {
     (_A + "ProposalAnswer", "POST"): E(COMMITTEE, ok(422)),
     (_A + "Votes", "GET"): E(PUBLIC),
     (_A + "VoteOne", "GET"): E(PUBLIC, MISSING),
-    (_A + "VoteBallot", "POST"): E(VERIFIED),
+    (_A + "VoteBallot", "POST"): E(PERSONAL),
     (_A + "VoteResult", "GET"): E(PUBLIC, MISSING),
 }
 

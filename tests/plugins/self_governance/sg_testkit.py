@@ -19,7 +19,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import select
 
-from core.identity.models import User
+from core.identity.models import User, UserScope
 from core.identity.services import bind_person
 from core.registry import services as rs
 from core.registry.testing import ensure_registry, make_places
@@ -106,6 +106,19 @@ def resident(app, username: str, person_id: int | None) -> User:
             u = db.get(User, user.id)
             if u.person_id is None:
                 bind_person(db, u, person_id, method="in_person", by=None)
+    return user
+
+
+def committee(app, username: str, *communities: str) -> User:
+    """A committee member assigned to ``communities`` (deny by default: a member with no
+    assignment acts for none)."""
+    user = ensure_user(app, "committee_member", username=username)
+    with app.extensions["shequ"].db.session_scope() as db:
+        u = db.get(User, user.id)
+        have = {(s.kind, s.code) for s in u.scopes}
+        for code in communities:
+            if ("community", code) not in have:
+                u.scopes.append(UserScope(kind="community", code=code))
     return user
 
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 from html.parser import HTMLParser
 
 import pytest
-from sg_testkit import csrf, resident, sign_in, user_id
+from sg_testkit import committee, csrf, resident, sign_in, user_id
 from sqlalchemy import func, select, update
 
 from core.db import utcnow
@@ -24,6 +24,7 @@ from plugins.self_governance.models import (
     Proposal,
     Question,
     Rating,
+    SealedRating,
     Thread,
 )
 
@@ -57,8 +58,8 @@ class Tags(HTMLParser):
                 self.bad.append((tag, name, value))
 
 
-def committee_client(app):
-    ensure_user(app, "committee_member", username="sg_committee")
+def committee_client(app, world):
+    committee(app, "sg_committee", world.c1)
     return sign_in(app, "sg_committee")
 
 
@@ -102,7 +103,7 @@ def test_notices_pinned_expiring_and_read_counts(app, world):
 
 
 def test_committee_publishes_and_residents_cannot(app, world):
-    committee = committee_client(app)
+    committee = committee_client(app, world)
     url = "/self-governance/notices/new"
     resp = committee.post(url, data={"csrf_token": csrf(committee, url), "title": "", "body": "x"})
     assert resp.status_code == 400 and "error-summary" in resp.get_data(as_text=True)
@@ -201,7 +202,7 @@ def test_statement_questions_must_be_answered(app, world):
     with kernel.db.session_scope() as db:
         qid = db.scalar(select(Question.id).where(Question.statement_id == sid))
         assert sv.unanswered_questions(db) >= 1
-    committee = committee_client(app)
+    committee = committee_client(app, world)
     assert "修路灯为何这么贵" in committee.get("/self-governance/committee/").get_data(as_text=True)
     committee.post(
         f"/self-governance/questions/{qid}/answer",
@@ -390,7 +391,7 @@ def test_reports_hide_then_moderators_restore_lock_and_mute(app, world, board, e
     )
     anonymous = app.test_client().get(f"/self-governance/threads/{ids[0]}").get_data(as_text=True)
     assert "卖房" not in anonymous
-    committee = committee_client(app)
+    committee = committee_client(app, world)
     queue = committee.get("/self-governance/moderation/").get_data(as_text=True)
     assert 'id="pending-count">1<' in queue or 'id="pending-count">' in queue
     url = "/self-governance/moderation/"
@@ -477,6 +478,7 @@ def test_evaluation_is_anonymous_and_aggregated(app, world):
             person_id=i.head,
             community=world.c1,
             grades={mids[0]: "competent", mids[1]: "basic"},
+            kernel=world.kernel,
         )
         sv.submit_ratings(
             db,
@@ -484,6 +486,7 @@ def test_evaluation_is_anonymous_and_aggregated(app, world):
             person_id=i.spouse,
             community=world.c1,
             grades={mids[0]: "competent", mids[1]: "incompetent"},
+            kernel=world.kernel,
         )
         with pytest.raises(sv.GovernanceError):  # once per resident
             sv.submit_ratings(
@@ -492,6 +495,7 @@ def test_evaluation_is_anonymous_and_aggregated(app, world):
                 person_id=i.head,
                 community=world.c1,
                 grades={mids[0]: "competent", mids[1]: "basic"},
+                kernel=world.kernel,
             )
         with pytest.raises(sv.GovernanceError):  # residents of the community only
             sv.submit_ratings(
@@ -500,14 +504,20 @@ def test_evaluation_is_anonymous_and_aggregated(app, world):
                 person_id=i.other,
                 community=world.c2,
                 grades={mids[0]: "competent", mids[1]: "basic"},
+                kernel=world.kernel,
             )
         with pytest.raises(sv.GovernanceError):  # every member rated
             sv.submit_ratings(
-                db, rnd, person_id=i.daughter, community=world.c1, grades={mids[0]: "competent"}
+                db,
+                rnd,
+                person_id=i.daughter,
+                community=world.c1,
+                grades={mids[0]: "competent"},
+                kernel=world.kernel,
             )
-        results = sv.evaluation_results(db, rnd)
-        assert results[0]["counts"] == {"competent": 2, "basic": 0, "incompetent": 0}
-        assert results[1]["competent_pct"] == 0
+        # while the round is open the sheets are sealed: no rating, no result yet
+        assert sv.evaluation_results(db, rnd)[0]["total"] == 0
+        assert sv.open_due_rounds(db, world.kernel) == []
         # a rating names no rater and no time
         assert {c.name for c in Rating.__table__.columns} == {"id", "member_id", "grade"}
         db.execute(
@@ -516,6 +526,12 @@ def test_evaluation_is_anonymous_and_aggregated(app, world):
             .values(closes_at=utcnow() - timedelta(seconds=1))
         )
     page = app.test_client().get("/self-governance/evaluation/").get_data(as_text=True)
+    with world.kernel.db.session_scope() as db:
+        results = sv.evaluation_results(db, db.get(EvaluationRound, rnd.id))
+        assert results[0]["counts"] == {"competent": 2, "basic": 0, "incompetent": 0}
+        assert results[1]["counts"] == {"competent": 0, "basic": 1, "incompetent": 1}
+        assert results[1]["competent_pct"] == 0
+        assert db.scalar(select(func.count()).select_from(SealedRating)) == 0  # opened
     assert "刘主任" in page and "100.0%" in page
 
 
@@ -596,7 +612,7 @@ def test_a_building_notice_reaches_only_that_building(app, world):
             .join(Dwelling, Dwelling.unit_id == Unit.id)
             .where(Dwelling.id == world.ids.d3)
         )
-    committee = committee_client(app)
+    committee = committee_client(app, world)
     url = "/self-governance/notices/new"
     wrong = committee.post(
         url,

@@ -37,6 +37,20 @@ def test_demo_is_seeded_once_and_shows_on_the_home_page(demo_app):
     assert "关于小区二次供水水箱清洗的通知" in home  # the dashboard widget
 
 
+def test_the_demo_committee_member_acts_for_the_demo_community(demo_app):
+    """Deny by default: the demo committee account is assigned the demo community (an
+    unassigned member would act for none), so the demo's committee pages work."""
+    from core.identity.models import User
+    from plugins.self_governance import services as sv
+
+    kernel = demo_app.extensions["shequ"]
+    with kernel.db.session_scope() as db:
+        member = db.scalar(select(User).where(User.username == "committee"))
+        community = db.scalars(select(Vote.community)).first()
+        assert {(s.kind, s.code) for s in member.scopes} == {("community", community)}
+        assert sv.acts_for(member, community) and not sv.acts_for(member, "110105999999")
+
+
 def test_cli_counts_due_votes(demo_app):
     kernel = demo_app.extensions["shequ"]
     with kernel.db.session_scope() as db:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import sessionmaker
 from core.db import utcnow
 from core.events import OutboxEvent
 from plugins.self_governance import services as sv
-from plugins.self_governance.models import Ballot, GroupRep, Vote, VoterRoll
+from plugins.self_governance.models import Ballot, GroupRep, SealedBallot, Vote, VoterRoll
 
 PG = bool(os.environ.get("SHEQU_TEST_DATABASE_URL"))
 
@@ -343,30 +343,34 @@ def test_vote_page_shows_you_have_voted_and_refuses_a_second(app, world):
     refused = b.post(f"{url}/ballot", data={"csrf_token": csrf(b, url), "choice": "no"})
     assert refused.status_code == 409
     with world.kernel.db.session_scope() as db:
-        assert (
-            db.scalar(select(func.count()).select_from(Ballot).where(Ballot.vote_id == vote_id))
-            == 1
-        )
+        assert sv.ballots_in_box(db, vote_id) == 1
 
 
 # ----------------------------------------------------------------------------- secrecy
 
 
 def test_secret_ballot_has_no_path_to_the_voter(app, world):
-    """The ballot table references only the vote; nothing references a ballot; it has no
-    time column and no sequence (random key; on SQLite no rowid either); the roll keeps
-    no choice for a secret vote."""
+    """The ballot tables reference only the vote; nothing references a ballot; they have
+    no time column and no sequence (random key; on SQLite no rowid either); the roll keeps
+    no choice for a secret vote; while the vote is open the box holds only sealed ballots
+    (no plain one), and the close writes the plain ones with fresh keys."""
     engine = world.kernel.db.engine
     insp = inspect(engine)
     columns = {c["name"] for c in insp.get_columns("self_governance_ballot")}
     assert columns == {"id", "vote_id", "selection", "weight"}
-    fks = insp.get_foreign_keys("self_governance_ballot")
-    assert [(fk["referred_table"], fk["constrained_columns"]) for fk in fks] == [
-        ("self_governance_vote", ["vote_id"])
-    ]
+    sealed_cols = {c["name"] for c in insp.get_columns("self_governance_sealed_ballot")}
+    assert sealed_cols == {"id", "vote_id", "box"}
+    for name in ("self_governance_ballot", "self_governance_sealed_ballot"):
+        fks = insp.get_foreign_keys(name)
+        assert [(fk["referred_table"], fk["constrained_columns"]) for fk in fks] == [
+            ("self_governance_vote", ["vote_id"])
+        ]
     for table in insp.get_table_names():
         for fk in insp.get_foreign_keys(table):
-            assert fk["referred_table"] != "self_governance_ballot", table
+            assert fk["referred_table"] not in (
+                "self_governance_ballot",
+                "self_governance_sealed_ballot",
+            ), table
     roll_cols = {c["name"] for c in insp.get_columns("self_governance_voter_roll")}
     assert not roll_cols & {"ballot_id", "selection", "weight"}
     i = world.ids
@@ -379,15 +383,23 @@ def test_secret_ballot_has_no_path_to_the_voter(app, world):
             == [None] * 6
         )
         if engine.dialect.name == "sqlite":
-            with pytest.raises(Exception, match="rowid"):
-                db.execute(text("SELECT rowid FROM self_governance_ballot")).all()
-        # ballot keys are random: their order says nothing about the order of casting
-        keys = db.scalars(select(Ballot.id).where(Ballot.vote_id == vote.id)).all()
+            for table in ("self_governance_ballot", "self_governance_sealed_ballot"):
+                with pytest.raises(Exception, match="rowid"):
+                    db.execute(text(f"SELECT rowid FROM {table}")).all()
+        # nothing plain while open; the sealed boxes have random keys and one size
+        assert db.scalar(select(func.count()).where(Ballot.vote_id == vote.id)) == 0
+        boxes = db.execute(
+            select(SealedBallot.id, SealedBallot.box).where(SealedBallot.vote_id == vote.id)
+        ).all()
+        keys = [k for k, _ in boxes]
         assert all(len(k) == 32 for k in keys) and len(set(keys)) == 6
+        assert len({len(b) for _, b in boxes}) == 1
+        assert not any(b"yes" in bytes(b) or b"no" in bytes(b) for _, b in boxes)
         end_now(db, vote)
         sv.close_vote(db, world.kernel, world.kernel.bus, vote)
         after = set(db.scalars(select(Ballot.id).where(Ballot.vote_id == vote.id)))
-        assert after.isdisjoint(keys)  # rewritten at the close
+        assert len(after) == 6 and after.isdisjoint(keys)  # rewritten at the close
+        assert db.scalar(select(func.count()).where(SealedBallot.vote_id == vote.id)) == 0
         if engine.dialect.name == "postgresql":
             physical = db.scalars(
                 text("SELECT id FROM self_governance_ballot WHERE vote_id = :v ORDER BY ctid"),
@@ -471,10 +483,7 @@ def test_fifty_concurrent_ballots_for_one_voter_key_count_once(app, world):
             )
             == 1
         )
-        assert (
-            db.scalar(select(func.count()).select_from(Ballot).where(Ballot.vote_id == vote_id))
-            == 1
-        )
+        assert sv.ballots_in_box(db, vote_id) == 1
 
 
 def bearer(app, username: str) -> dict[str, str]:
@@ -493,6 +502,37 @@ def bearer(app, username: str) -> dict[str, str]:
             granted=set(resolve_permissions(u.role_names, kernel.roles)),
         )
     return {"Authorization": f"Bearer {tok}"}
+
+
+def test_a_narrowed_token_votes_only_when_given_the_ballot_permission(app, world, client):
+    """Finding 3's ballot part: a resident token narrowed to something else cannot cast a
+    ballot; one narrowed to ``self_governance.vote.cast`` can."""
+    from core.identity.models import User
+    from core.identity.services import create_token, resolve_permissions
+
+    resident(app, "sg_narrow_voter", world.ids.lodger)
+    with world.kernel.db.session_scope() as db:
+        vote_id = new_vote(db, world).id
+        u = db.scalar(select(User).where(User.username == "sg_narrow_voter"))
+        granted = set(resolve_permissions(u.role_names, world.kernel.roles))
+        tokens = {
+            name: create_token(
+                db, u, name=name, permissions=perms, expires_days=None, granted=granted
+            )[1]
+            for name, perms in (
+                ("other", ["identity.own.profile"]),
+                ("cast", ["self_governance.vote.cast"]),
+            )
+        }
+    url = f"/api/v1/self-governance/votes/{vote_id}/ballot"
+
+    def post(name):
+        return client.post(
+            url, json={"choice": ["yes"]}, headers={"Authorization": f"Bearer {tokens[name]}"}
+        )
+
+    assert post("other").status_code == 403
+    assert post("cast").status_code == 201
 
 
 def test_ballot_api_one_per_key_and_errors(app, world, client):

@@ -40,6 +40,8 @@ MATRIX = {
     ("surveillance.rules", "GET"): E(ADMIN),
     ("surveillance.rules", "POST"): E(ADMIN, ok(400)),
     ("surveillance.rule_toggle", "POST"): E(ADMIN, ok(404)),
+    ("surveillance.footage_requests", "GET"): E(SECURITY),
+    ("surveillance.footage_decision", "POST"): E(SECURITY, ok(404)),
     ("surveillance.footage_log", "GET"): E(FOOTAGE_LOG),
     ("surveillance.retention", "GET"): E(RETENTION),
     # ---------------------------------------------------------------- API
@@ -59,6 +61,8 @@ MATRIX = {
     ("surveillance_api.AlertAction", "POST"): E(SECURITY, ok(422)),
     ("surveillance_api.ClipOpen", "POST"): E(SECURITY, ok(422)),
     ("surveillance_api.FootageLog", "GET"): E(FOOTAGE_LOG),
+    ("surveillance_api.FootageRequests", "GET"): E(SECURITY),
+    ("surveillance_api.FootageDecision", "POST"): E(SECURITY, ok(422)),
 }
 
 PUBLIC_VIEWS = {
@@ -74,4 +78,5 @@ SAMPLE_VALUES: dict[str, object] = {
     "alert_id": 999999,
     "clip_id": 999999,
     "rule_id": 999999,
+    "request_id": 999999,
 }

@@ -59,16 +59,15 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('raised_by_id', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('occurred_at', core.toolkit.UTCDateTime(timezone=True), nullable=True))
         batch_op.create_index(batch_op.f('ix_surveillance_incident_raised_by_id'), ['raised_by_id'], unique=False)
-        batch_op.create_foreign_key(batch_op.f('fk_surveillance_incident_raised_by_id_identity_user'), 'identity_user', ['raised_by_id'], ['id'], ondelete='SET NULL')
 
     with op.batch_alter_table('surveillance_purge_run', schema=None) as batch_op:
         batch_op.add_column(sa.Column('reports_erased', sa.Integer(), nullable=False,
                                       server_default='0'))
 
+    # No foreign key and no NOT NULL on surveillance_incident: either would make SQLite
+    # rebuild the table, and dropping the old copy would cascade to its timeline (ON DELETE
+    # CASCADE) and unlink its clips (SET NULL) while foreign keys are enforced.
     _backfill()
-    with op.batch_alter_table('surveillance_incident', schema=None) as batch_op:
-        batch_op.alter_column('occurred_at', existing_type=core.toolkit.UTCDateTime(timezone=True),
-                              nullable=False)
     # ### end Alembic commands ###
 
 
@@ -108,10 +107,15 @@ def downgrade() -> None:
         batch_op.drop_column('reports_erased')
 
     with op.batch_alter_table('surveillance_incident', schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f('fk_surveillance_incident_raised_by_id_identity_user'), type_='foreignkey')
         batch_op.drop_index(batch_op.f('ix_surveillance_incident_raised_by_id'))
-        batch_op.drop_column('occurred_at')
-        batch_op.drop_column('raised_by_id')
+    if op.get_bind().dialect.name == "sqlite":
+        # ALTER TABLE ... DROP COLUMN (SQLite 3.35+) instead of a batch rebuild, which
+        # would cascade to the incidents' timelines and clips (see upgrade).
+        op.execute("ALTER TABLE surveillance_incident DROP COLUMN occurred_at")
+        op.execute("ALTER TABLE surveillance_incident DROP COLUMN raised_by_id")
+    else:
+        op.drop_column('surveillance_incident', 'occurred_at')
+        op.drop_column('surveillance_incident', 'raised_by_id')
 
     with op.batch_alter_table('surveillance_footage_access', schema=None) as batch_op:
         batch_op.drop_column('approver_name')

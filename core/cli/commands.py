@@ -1,8 +1,7 @@
-"""The ``shequ`` command line.
-
-Every command builds the app through ``create_app`` so it sees exactly the config, plugins
-and database the server would; configuration and plugin errors end the command with the
-readable message and exit status 2, never a traceback.
+"""Core's own commands: ``run``, ``db ...``, ``plugins list``, ``config show``, ``demo``,
+``jobs ...``. The areas' commands live beside their code (``core/events/cli.py``,
+``core/identity/cli.py``, ``core/registry/cli.py``, ``core/exchange/cli.py``); the group in
+``core.cli`` gathers them all.
 """
 
 from __future__ import annotations
@@ -14,86 +13,14 @@ import sys
 from typing import Any
 
 import click
-from flask import Flask
 
+from core.cli.context import AppContext, pass_ctx
 from core.config import ConfigError, load_config
-from core.plugins import PluginError
-
-
-class AppContext:
-    """Builds the app once per command invocation, on first use."""
-
-    def __init__(self) -> None:
-        self._app: Flask | None = None
-
-    @property
-    def app(self) -> Flask:
-        if self._app is None:
-            from core.app import create_app
-            from core.events import EventError
-
-            try:
-                self._app = create_app(load_config())
-            except (ConfigError, PluginError, EventError) as exc:
-                click.echo(str(exc), err=True)
-                sys.exit(2)
-        return self._app
-
-    @property
-    def kernel(self) -> Any:
-        return self.app.extensions["shequ"]
-
-
-pass_ctx = click.make_pass_decorator(AppContext, ensure=True)
-
-
-class ShequGroup(click.Group):
-    """Adds the commands plugins register, loading the app only when a command is not one
-    of core's (so ``shequ --help`` and config errors stay fast and readable)."""
-
-    def _plugin_commands(self) -> str:
-        """Register plugins' commands once; return the start-up error, if any, so that a
-        plugin command that went missing is explained instead of "No such command"."""
-        if hasattr(self, "_plugins_error"):
-            return self._plugins_error
-        self._plugins_error = ""
-        try:
-            from core.app import create_app
-
-            app = create_app(load_config())
-        except (ConfigError, PluginError) as exc:
-            self._plugins_error = str(exc)
-            return self._plugins_error
-        app.extensions["shequ"].plugins.call_ordered("register_commands", cli=self)
-        return ""
-
-    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        cmd = super().get_command(ctx, name)
-        if cmd is None:
-            error = self._plugin_commands()
-            cmd = super().get_command(ctx, name)
-            if cmd is None and error:
-                click.echo(
-                    f"'{name}' may be a plugin command, but plugins did not load:\n{error}",
-                    err=True,
-                )
-                ctx.exit(2)
-        return cmd
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        self._plugin_commands()
-        return super().list_commands(ctx)
-
-
-@click.group(cls=ShequGroup)
-def main() -> None:
-    """Shequ (社区): community informatization platform."""
-
 
 # ------------------------------------------------------------------------------ run
 
 
-@main.command()
+@click.command()
 @click.option("--host", default=None, help="Interface to listen on (default: server.host).")
 @click.option("--port", default=None, type=int, help="Port (default: server.port).")
 @click.option(
@@ -124,7 +51,7 @@ def run(
 # ------------------------------------------------------------------------------ db
 
 
-@main.group()
+@click.group()
 def db() -> None:
     """Database migrations."""
 
@@ -223,32 +150,21 @@ def db_check(ctx: AppContext, as_json: bool) -> None:
 # ------------------------------------------------------------------------------ plugins
 
 
-@main.group()
+@click.group()
 def plugins() -> None:
     """Installed and enabled plugins."""
 
 
 @plugins.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def plugins_list(as_json: bool) -> None:
+@pass_ctx
+def plugins_list(ctx: AppContext, as_json: bool) -> None:
     """Each plugin: id, version, status, hooks, permissions, data scopes."""
-    from core.app import create_app
-    from core.config import Config
     from core.plugins import discover
     from core.web.views import plugin_rows
 
-    try:
-        config: Config = load_config()
-    except ConfigError as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(2)
-    config.plugins_strict = False  # show failures instead of refusing to list
-    try:
-        app = create_app(config)
-    except PluginError as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(2)
-    kernel = app.extensions["shequ"]
+    ctx.strict = False  # show failures instead of refusing to list
+    kernel = ctx.kernel
     rows = plugin_rows(kernel)
     for pid in sorted(set(discover()) - set(kernel.plugins.records)):
         rows.append(
@@ -283,7 +199,7 @@ def plugins_list(as_json: bool) -> None:
 # ------------------------------------------------------------------------------ config
 
 
-@main.group("config")
+@click.group("config")
 def config_group() -> None:
     """Configuration."""
 
@@ -320,7 +236,7 @@ def _toml(data: dict[str, Any], prefix: str = "") -> str:
 # ------------------------------------------------------------------------------ demo
 
 
-@main.command()
+@click.command()
 @pass_ctx
 def demo(ctx: AppContext) -> None:
     """Load the demo data (idempotent): demo accounts, then each plugin's seed."""
@@ -340,7 +256,7 @@ def demo(ctx: AppContext) -> None:
 # ------------------------------------------------------------------------------ jobs
 
 
-@main.group()
+@click.group()
 def jobs() -> None:
     """Periodic jobs (run by `shequ worker`; here, on demand)."""
 
@@ -369,19 +285,4 @@ def jobs_run(ctx: AppContext, name: str) -> None:
     click.echo(summary or "done" if ran else f"{name} is running in another process; skipped")
 
 
-from core.events.cli import events, worker  # noqa: E402
-
-main.add_command(events)
-main.add_command(worker)
-
-from core.registry.cli import registry as registry_cli  # noqa: E402
-
-main.add_command(registry_cli)
-
-from core.exchange.cli import exchange  # noqa: E402
-from core.identity.cli import audit, token, user  # noqa: E402
-
-main.add_command(token)
-main.add_command(user)
-main.add_command(audit)
-main.add_command(exchange)
+__all__ = ["config_group", "db", "demo", "jobs", "plugins", "run"]
