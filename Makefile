@@ -41,7 +41,10 @@ run: demo translations
 	@echo "\nShequ: open http://$(HOST):$(PORT)/\n"
 	$(BIN)/shequ run --host $(HOST) --port $(PORT)
 
+# The browser tests need Debian's chromium and fonts-wqy-microhei: installed here when this
+# user may (root or passwordless sudo), otherwise make stops at once with the command to run.
 test: install translations
+	@sh scripts/ensure_browser.sh
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # The inner loop: no browser (e2e and page-fit tests need Chromium), no reliability scenarios.
@@ -49,6 +52,7 @@ test-quick: install translations
 	$(BIN)/python -m pytest -q -m "not e2e" --ignore=tests/e2e $(PYTEST_ARGS)
 
 test-pg: install
+	@sh scripts/ensure_browser.sh
 	SHEQU_TEST_DATABASE_URL=$${SHEQU_TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} \
 	  $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 

@@ -159,6 +159,11 @@ url = "{db_url}"
 host = "127.0.0.1"
 workers = 2
 
+[limits]
+# production config refuses memory:// with several workers (finding 10); BENCH_LIMITS_URI
+storage_uri = "{os.environ.get("BENCH_LIMITS_URI", "redis://127.0.0.1:6379/15")}"
+key_prefix = "bench{os.getpid()}"
+
 [events]
 delivery = "worker"
 

@@ -126,8 +126,11 @@ def create_app(
     app.extensions["shequ"] = kernel
     app.teardown_appcontext(close_request_session)
 
-    from core import api, exchange, identity, jobs, registry, web
+    from core import api, exchange, identity, jobs, logs, metrics, registry, web
     from core.events.views import bp as events_admin_pages
+
+    logs.init_app(app, kernel)  # request id header, JSON request lines (core/logs.py)
+    metrics.init_app(app, kernel)  # request timing and /metrics (core/metrics.py)
 
     registry.init_app(app, kernel)
     identity.init_app(app, kernel)

@@ -151,3 +151,117 @@ def fingerprint(engine: Engine) -> dict[str, dict[str, Any]]:
                 rows += 1
             out[name] = {"rows": rows, "sha256": digest.hexdigest()}
     return out
+
+
+# ------------------------------------------------------------------ the scheduled backup
+
+_PATTERN = "shequ-*"
+
+
+def check_backup(engine: Engine, path: str | Path) -> dict[str, Any]:
+    """Prove the file at ``path`` is a whole backup of ``engine``'s kind: an SQLite copy
+    passes ``PRAGMA integrity_check`` and gets the fingerprint ``shequ db check`` prints
+    (stored next to it, so a restore is compared with one ``diff``); a PostgreSQL archive
+    is read back by ``pg_restore --list`` and must list table data. Raises BackupError."""
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        raise BackupError(f"{path} is missing or empty")
+    if engine.dialect.name == "sqlite":
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            result = con.execute("PRAGMA integrity_check").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise BackupError(f"{path} is not an SQLite database: {exc}") from None
+        finally:
+            con.close()
+        if result != "ok":
+            raise BackupError(f"{path} failed the integrity check: {result}")
+        from sqlalchemy import create_engine
+
+        copy = create_engine(f"sqlite:///{path}")
+        try:
+            prints = fingerprint(copy)
+        finally:
+            copy.dispose()
+        if not prints:
+            raise BackupError(f"{path} holds no tables")
+        return {"tables": len(prints), "rows": sum(t["rows"] for t in prints.values()),
+                "fingerprint": prints}
+    out = subprocess.run([_tool("pg_restore"), "--list", str(path)], capture_output=True,
+                         text=True, check=False, timeout=600)
+    if out.returncode != 0:
+        raise BackupError(f"pg_restore cannot read {path}: {out.stderr.strip()[:500]}")
+    tables = sum(1 for line in out.stdout.splitlines() if " TABLE DATA " in line)
+    if not tables:
+        raise BackupError(f"{path} lists no table data")
+    return {"tables": tables}
+
+
+def prune(directory: str | Path, keep: int) -> list[Path]:
+    """Delete all but the ``keep`` newest backups (and their check files); returns the
+    deleted ones. Names carry a UTC timestamp, so name order is age order."""
+    directory = Path(directory)
+    found = sorted(p for p in directory.glob(_PATTERN)
+                   if p.suffix in (".db", ".dump") and p.is_file())
+    old = found[:-keep] if keep > 0 else found
+    for p in old:
+        p.unlink(missing_ok=True)
+        p.with_name(p.name + ".check.json").unlink(missing_ok=True)
+    return old
+
+
+def scheduled_backup(app: Any) -> str:
+    """The ``core.backup`` job: back up to ``[backup] directory``, check the copy, keep the
+    ``[backup] keep`` newest, and record the result in ``backup-status.json`` there (read
+    by ``/metrics`` and ``/healthz``). A failed backup raises, so the job counts as failed;
+    the previous good backups are kept (pruning happens only after a good one)."""
+    import json
+    import os
+    from datetime import UTC, datetime
+
+    from core.metrics import BACKUP_STATUS
+
+    kernel = app.extensions["shequ"]
+    config = kernel.config
+    directory = config.backup_directory
+    directory.mkdir(parents=True, exist_ok=True)
+    status_file = directory / BACKUP_STATUS
+    try:
+        status = json.loads(status_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        status = {}
+    engine = kernel.db.engine
+    now = datetime.now(UTC)
+    suffix = ".db" if engine.dialect.name == "sqlite" else ".dump"
+    target = directory / f"shequ-{now:%Y%m%dT%H%M%S%fZ}{suffix}"
+    partial = target.with_name(target.name + ".partial")
+    status.update(last_run_at=now.timestamp())
+    try:
+        backup(engine, partial)
+        checked = check_backup(engine, partial)
+        os.replace(partial, target)
+        if "fingerprint" in checked:
+            target.with_name(target.name + ".check.json").write_text(
+                json.dumps(checked.pop("fingerprint"), indent=1, sort_keys=True) + "\n")
+            # byte for byte what `shequ db check --json` prints: a restore is one `diff`
+        pruned = prune(directory, int(config.backup["keep"]))
+    except Exception as exc:
+        partial.unlink(missing_ok=True)
+        status.update(ok=False, error=str(exc)[:1000],
+                      failures=int(status.get("failures", 0)) + 1)
+        _write_status(status_file, status)
+        raise BackupError(f"scheduled backup failed: {exc}") from exc
+    kept = sum(1 for p in directory.glob(_PATTERN) if p.suffix in (".db", ".dump"))
+    status.update(ok=True, error="", failures=0, last_success_at=now.timestamp(),
+                  last_file=target.name, kept=kept, **checked)
+    _write_status(status_file, status)
+    return f"{target.name} written and checked; {len(pruned)} old backup(s) removed"
+
+
+def _write_status(path: Path, status: dict[str, Any]) -> None:
+    import json
+    import os
+
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(status, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, path)

@@ -186,6 +186,43 @@ def _loopback_networks(values: list[str]) -> list[str]:
     return out
 
 
+def _network(value: str) -> None:
+    import ipaddress
+
+    try:
+        ipaddress.ip_network(str(value).strip(), strict=False)
+    except ValueError as exc:
+        raise ValidationError(f"'{value}' is not a network such as \"10.0.0.0/8\" ({exc})") \
+            from None
+
+
+class MetricsSection(_Strict):
+    #: ``/metrics`` (Prometheus text format); 404 when off.
+    enabled = fields.Boolean(load_default=True)
+    #: A bearer token a scraper may present from anywhere; empty: networks only.
+    token = fields.String(load_default="")
+    #: Client addresses (after ``server.proxy_hops``) that may scrape without the token.
+    allowed_networks = fields.List(fields.String(validate=_network),
+                                   load_default=lambda: ["127.0.0.1/32"])
+
+
+class LoggingSection(_Strict):
+    #: ``text``: gunicorn's access lines and plain messages; ``json``: one JSON object a line.
+    format = fields.String(load_default="text", validate=validate.OneOf(["text", "json"]))
+    level = fields.String(load_default="INFO",
+                          validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"]))
+
+
+class BackupSection(_Strict):
+    #: The ``core.backup`` periodic job (run by the event workers).
+    enabled = fields.Boolean(load_default=False)
+    directory = fields.String(load_default="{instance}/backups")
+    #: At least one second (the jobs' floor); tests use about that.
+    every_hours = fields.Float(load_default=24.0,
+                               validate=validate.Range(min=1 / 3600, max=24 * 31))
+    keep = fields.Integer(load_default=7, validate=validate.Range(1, 1000))
+
+
 class PluginsSection(Schema):
     """``enabled`` and ``strict`` are the kernel's; every other key is a plugin's own table,
     validated later by that plugin's schema (the kernel cannot know it yet)."""
@@ -206,6 +243,9 @@ class ConfigSchema(_Strict):
     identity = fields.Nested(IdentitySection, load_default=dict)
     audit = fields.Nested(AuditSection, load_default=dict)
     exchange = fields.Nested(ExchangeSection, load_default=dict)
+    metrics = fields.Nested(MetricsSection, load_default=dict)
+    logging = fields.Nested(LoggingSection, load_default=dict)
+    backup = fields.Nested(BackupSection, load_default=dict)
     plugins = fields.Nested(PluginsSection, load_default=dict)
 
 
@@ -225,6 +265,16 @@ class Config:
     plugins_strict: bool
     plugin_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     exchange: dict[str, Any] = field(default_factory=lambda: {"allowed_networks": []})
+    metrics: dict[str, Any] = field(default_factory=lambda: {
+        "enabled": True, "token": "", "allowed_networks": ["127.0.0.1/32"]})
+    logging: dict[str, Any] = field(default_factory=lambda: {"format": "text", "level": "INFO"})
+    backup: dict[str, Any] = field(default_factory=lambda: {
+        "enabled": False, "directory": "{instance}/backups", "every_hours": 24.0, "keep": 7})
+
+    @property
+    def backup_directory(self) -> Path:
+        """``[backup] directory`` with ``{instance}`` replaced by the instance path."""
+        return Path(self.backup["directory"].replace("{instance}", str(self.instance_path)))
 
     @property
     def instance_path(self) -> Path:
@@ -250,6 +300,10 @@ class Config:
             "audit": dict(self.audit),
             "exchange": {k: list(v) if isinstance(v, list) else v
                          for k, v in self.exchange.items()},
+            "metrics": {k: list(v) if isinstance(v, list) else v
+                        for k, v in self.metrics.items()},
+            "logging": dict(self.logging),
+            "backup": dict(self.backup),
             "plugins": {"enabled": list(self.plugins_enabled), "strict": self.plugins_strict},
         }
         for pid, settings in self.plugin_settings.items():
@@ -414,6 +468,9 @@ def load_config(
         plugins_strict=data["plugins"]["strict"],
         plugin_settings={k: v for k, v in plugin_settings.items() if isinstance(v, dict)},
         exchange=data["exchange"],
+        metrics=data["metrics"],
+        logging=data["logging"],
+        backup=data["backup"],
     )
 
 

@@ -19,6 +19,7 @@ Two kinds of hooks, with different failure rules:
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -199,7 +200,8 @@ def register_jobs(app: flask.Flask) -> list[Any]:
 
 @hookspec
 def register_permissions() -> list[Permission]:
-    """Return the permissions the plugin defines. Names must start with the plugin id."""
+    """Return the permissions the plugin defines. Names are ``<plugin id>.<thing>.<action>``
+    in lowercase (``library.book.manage``), checked when the plugin loads."""
 
 
 @hookspec
@@ -239,6 +241,14 @@ def search(query: str, user: Any) -> list[SearchResult]:
     """Return matches for the site-wide search box, only what ``user`` may see. UI slot."""
 
 
+@hookspec
+def template_slot(name: str, context: Mapping[str, Any]) -> str | None:
+    """Return markup for the named slot of a page (``home.after_services``,
+    ``registry.person.after_details`` … — the slots and their ``context`` are listed in
+    docs/hooks.md), or None to add nothing. Check ``name`` first: every slot on every page
+    calls every implementation. UI slot: failures are isolated."""
+
+
 # --------------------------------------------------------------------------- data
 
 
@@ -249,7 +259,9 @@ def seed_demo_data(session: Session, demo: DemoContext) -> None:
 
 
 #: Hooks whose implementations are isolated per plugin (see module docstring).
-UI_SLOT_HOOKS = ("nav_items", "resident_profile_panels", "dashboard_widgets", "search")
+UI_SLOT_HOOKS = (
+    "nav_items", "resident_profile_panels", "dashboard_widgets", "search", "template_slot",
+)
 
 __all__ = [
     "CORE_API_VERSION",

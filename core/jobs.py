@@ -42,10 +42,22 @@ class JobError(RuntimeError):
     pass
 
 
+def core_jobs(app: Any) -> list[Job]:
+    """Core's own jobs: the scheduled backup when ``[backup] enabled`` (core/backup.py)."""
+    config = app.extensions["shequ"].config
+    settings = getattr(config, "backup", None) or {}
+    if not settings.get("enabled"):
+        return []
+    from core.backup import scheduled_backup
+
+    return [Job("core.backup", float(settings["every_hours"]) * 3600, scheduled_backup,
+                doc="Back up the database to [backup] directory, check it, keep the newest")]
+
+
 def collect(app: Any, host: Any) -> dict[str, Job]:
-    """Every plugin's jobs by name; a name outside the plugin's area or declared twice
-    stops start-up (as event names do)."""
-    jobs: dict[str, Job] = {}
+    """Core's jobs, then every plugin's, by name; a name outside the plugin's area or
+    declared twice stops start-up (as event names do)."""
+    jobs: dict[str, Job] = {job.name: job for job in core_jobs(app)}
     for pid, found in host.call_ordered("register_jobs", app=app):
         for job in found or []:
             if not job.name.startswith(f"{pid}."):
@@ -62,12 +74,33 @@ def _lock_key(name: str) -> int:
     return zlib.crc32(f"shequ.job.{name}".encode())
 
 
+def _timed(app: Any, job: Job) -> str | None:
+    """Run ``job`` in an app context, counted (core.metrics) and logged (one line, JSON in
+    ``[logging] format = "json"``); an exception is counted as a failure and re-raised."""
+    from core import metrics
+
+    started = time.perf_counter()
+    ok = False
+    summary = None
+    try:
+        with app.app_context():
+            summary = job.run(app)
+        ok = True
+        return summary
+    finally:
+        seconds = time.perf_counter() - started
+        metrics.job_ran(job.name, ok, seconds)
+        log.info("job %s %s", job.name, "ok" if ok else "failed",
+                 extra={"event": "job", "job": job.name, "ok": ok,
+                        "duration_ms": round(seconds * 1000, 2),
+                        "summary": (summary or "")[:500]})
+
+
 def run_job(app: Any, job: Job) -> tuple[bool, str | None]:
     """Run ``job`` now unless another process is running it. Returns (ran, summary)."""
     db = app.extensions["shequ"].db
     if db.dialect != "postgresql":
-        with app.app_context():
-            return True, job.run(app)
+        return True, _timed(app, job)
     with db.engine.connect() as conn:
         if not conn.execute(text("SELECT pg_try_advisory_lock(:k)"),
                             {"k": _lock_key(job.name)}).scalar():
@@ -75,8 +108,7 @@ def run_job(app: Any, job: Job) -> tuple[bool, str | None]:
             return False, None
         conn.commit()  # hold the session lock, not a transaction
         try:
-            with app.app_context():
-                return True, job.run(app)
+            return True, _timed(app, job)
         finally:
             conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _lock_key(job.name)})
             conn.commit()

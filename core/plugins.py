@@ -10,6 +10,7 @@ and several apps in one process stay isolated.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -123,10 +124,32 @@ class _Cycle(Exception):
         self.path = path
 
 
-def _check_info(pid: str, obj: Any) -> PluginInfo:
+#: ``<id>.<thing>.<action>``, lowercase: ``library.book.manage``.
+PERMISSION_RE = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
+
+
+def _where(obj: Any, source: str = "") -> str:
+    """Where an imported plugin object came from, for error messages: its module name and
+    file, or — the usual surprise — that it is a namespace package (a folder without
+    ``__init__.py``, typically the project folder of the same name on ``sys.path``,
+    shadowing the installed package)."""
+    name = getattr(obj, "__name__", type(obj).__name__)
+    file = getattr(obj, "__file__", None)
+    entry = f" (entry point {source})" if source and source != "provided" else ""
+    if file:
+        return f"module '{name}' at {file}{entry}"
+    paths = list(getattr(obj, "__path__", None) or [])
+    if paths:
+        return (f"'{name}' is a namespace package (a folder without __init__.py: "
+                f"{', '.join(paths)}){entry}; is a project folder of the same name "
+                "on sys.path (the current directory?) shadowing the installed package?")
+    return f"object {name!r}{entry}"
+
+
+def _check_info(pid: str, obj: Any, source: str = "") -> PluginInfo:
     info = getattr(obj, "info", None)
     if not isinstance(info, PluginInfo):
-        raise ValueError("has no 'info = PluginInfo(...)' attribute")
+        raise ValueError(f"has no 'info = PluginInfo(...)' attribute; loaded {_where(obj, source)}")
     if info.id != pid:
         raise ValueError(f"PluginInfo.id is '{info.id}' but it is enabled as '{pid}'")
     if not PLUGIN_ID_RE.match(pid) or pid in RESERVED_IDS:
@@ -219,7 +242,7 @@ class PluginHost:
                 else:
                     ep = available[pid]
                     obj, source = ep.load(), ep.value
-                info = _check_info(pid, obj)
+                info = _check_info(pid, obj, source)
                 validated = _validate_settings(info, dict(settings.get(pid, {})))
                 compat.check_plugin(pid, obj)
             except Exception as exc:  # import errors, bad manifests: report by name
@@ -254,6 +277,14 @@ class PluginHost:
                     raise ValueError(
                         f"implements unknown hook(s) {', '.join(unknown_hooks)} "
                         "(misspelled? see docs/hooks.md)"
+                    )
+                bad = _bad_permission_names(pid, obj)
+                if bad:
+                    self.pm.unregister(obj)
+                    raise ValueError(
+                        f"permission name(s) {', '.join(bad)} must be "
+                        f"'{pid}.<thing>.<action>' in lowercase letters, digits and '_' "
+                        f"(e.g. '{pid}.book.manage')"
                     )
             except Exception as exc:
                 problems.append((pid, _describe(exc)))
@@ -306,7 +337,7 @@ class PluginHost:
 
         return [(impl.plugin_name, bind(impl)) for impl in self._impls(name)]
 
-    def call_ordered(self, name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+    def call_ordered(self, name: str, /, **kwargs: Any) -> list[tuple[str, Any]]:
         """Call every implementation in plugin order, failing fast; ``(plugin_id, result)``
         pairs, ``None`` results dropped. For start-up and transactional hooks."""
         results = []
@@ -316,7 +347,7 @@ class PluginHost:
                 results.append((pid, res))
         return results
 
-    def call_slot(self, name: str, **kwargs: Any) -> list[Any]:
+    def call_slot(self, name: str, /, **kwargs: Any) -> list[Any]:
         """Call a UI-slot hook with failure isolation: a raising plugin is logged (with its
         name) and skipped; list results are flattened, in plugin order."""
         results: list[Any] = []
@@ -336,6 +367,18 @@ class PluginHost:
 
     def hookimpls_by_plugin(self) -> dict[str, list[str]]:
         return {r.id: r.hooks for r in self.loaded}
+
+
+def _bad_permission_names(pid: str, obj: Any) -> list[str]:
+    """The names a plugin's ``register_permissions`` declares that are not
+    ``<pid>.<thing>.<action>`` in lowercase. Checked at loading, so the mistake is reported
+    like any other loading problem (by plugin, all at once, or skipped when not strict)."""
+    impl = getattr(obj, "register_permissions", None)
+    if not callable(impl) or getattr(impl, f"{hookspecs.PROJECT}_impl", None) is None:
+        return []
+    declared = impl() or []
+    return [repr(p.name) for p in declared
+            if not (PERMISSION_RE.match(p.name) and p.name.startswith(f"{pid}."))]
 
 
 def _describe(exc: BaseException) -> str:

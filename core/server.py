@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -22,8 +23,32 @@ class _Gunicorn(BaseApplication):
         return self.application
 
 
+#: A Unix socket path longer than this cannot be bound (``sun_path`` is 108 bytes on Linux,
+#: 104 on the BSDs and macOS).
+MAX_SOCKET_PATH = 100
+
+
+def control_socket_options(app: Flask) -> dict[str, Any]:
+    """gunicorn's control socket for this instance: ``<instance path>/gunicorn.ctl``, or none.
+
+    Why: gunicorn 23+ opens a control socket at ``~/.gunicorn/gunicorn.ctl`` by default, so
+    every instance one user runs on a machine would share (and clobber) one socket. Each
+    instance keeps its own beside its database and secret key; if the instance path is too
+    long for a Unix socket, the instance runs without one rather than share one."""
+    path = Path(app.instance_path) / "gunicorn.ctl"
+    if len(str(path).encode()) > MAX_SOCKET_PATH:
+        return {"control_socket_disable": True}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return {"control_socket": str(path), "control_socket_mode": 0o600}
+
+
 def serve(app: Flask, *, host: str, port: int, workers: int, timeout: int = 30) -> None:
     kernel = app.extensions["shequ"]
+    from core import logs, metrics
+
+    # Every worker's counters in one directory per instance, so any worker answers a
+    # scrape for all of them (core/metrics.py); set before the fork, stale files wiped.
+    metrics.prepare_multiprocess(kernel.config.instance_path / "metrics")
 
     def post_fork(_server: Any, _worker: Any) -> None:
         # Connections must not be shared across processes; each worker opens its own and
@@ -34,13 +59,23 @@ def serve(app: Flask, *, host: str, port: int, workers: int, timeout: int = 30) 
     _Gunicorn(
         app,
         {
+            **_supported(control_socket_options(app)),
             "bind": f"{host}:{port}",
             "workers": workers,
             "worker_class": "sync",
             "timeout": timeout,
-            "accesslog": "-",
+            "accesslog": None if logs.json_mode() else "-",  # JSON: core.logs' line instead
             "errorlog": "-",
             "post_fork": post_fork,
+            "child_exit": lambda _server, worker: metrics.mark_process_dead(worker.pid),
             "preload_app": True,
         },
     ).run()
+
+
+def _supported(options: dict[str, Any]) -> dict[str, Any]:
+    """Only the settings this gunicorn knows (the control socket arrived in gunicorn 23)."""
+    from gunicorn.config import KNOWN_SETTINGS
+
+    known = {setting.name for setting in KNOWN_SETTINGS}
+    return {key: value for key, value in options.items() if key in known}

@@ -37,18 +37,27 @@ from core.config import DEFAULT_CONFIG, load_config
 from core.events import Event
 from core.events.models import OutboxEvent
 from core.plugins import PluginError, PluginHost
+from core.registry.testing import C1, C2, G1, G2
 
 __all__ = [
+    "C1",
+    "C2",
+    "G1",
+    "G2",
     "AppContext",
     "Event",
     "OutboxEvent",
     "PluginError",
     "PluginHost",
+    "RegistryData",
     "access_count",
     "access_log",
+    "assert_api_fuzzes",
     "build_test_app",
     "csrf_token",
+    "deliver_events",
     "ensure_user",
+    "fuzz_api",
     "login",
     "seed_demo",
 ]
@@ -291,7 +300,8 @@ def seed_demo(app: Flask, echo: Callable[[str], Any] = lambda _msg: None) -> Non
 def access_log(app: Flask, person_id: int, *, via: str | None = None,
                actor: str | None = None) -> list[dict[str, Any]]:
     """The entries of ``person_id``'s access log (newest first) as plain dicts: ``actor``
-    (username), ``agent`` (the assisting worker's account id, if any), ``via`` (plugin),
+    (the viewer; in the assisted channel the agent), ``on_behalf_of`` (the assisted
+    resident's account id, or None), ``via`` (plugin),
     ``purpose``, ``fields``, ``masked`` and ``count`` (identical reads in one day are one
     entry). Filter by plugin (``via``) or viewer (``actor``) to assert a display was
     logged: every page or API that shows a person to someone else must add one."""
@@ -391,3 +401,264 @@ def browser_page(chromium: Any, live_server: LiveServer) -> Iterator[Any]:
     page.base_url = live_server.url
     yield page
     context.close()
+
+
+# ------------------------------------------------------------------------------ registry data
+#
+# Tests of a plugin that reacts to residents (a subscriber to ``registry.person.moved``, a
+# page that shows a person) need real registry rows, made the way production makes them,
+# so the events a plugin subscribes to are the real ones with the real payloads. These
+# helpers go through core's registry services (validation, history, events), never around
+# them. Codes of the places they make: ``C1``/``C2`` (communities), ``G1``/``G2`` (grids).
+
+
+class RegistryData:
+    """Registry rows for one app's tests, made through core's registry services.
+
+    ``places`` (made on first use): a street, two communities ``C1`` (和平里社区) and ``C2``
+    (安康社区), a grid in each (``G1``, ``G2``) and three dwellings — ``"d1"`` and ``"d2"``
+    in C1, ``"d3"`` in C2. Every method commits, and returns ids (never ORM objects that
+    outlive their session). Events are published into the outbox as in production;
+    :meth:`deliver` runs the subscribers (tests run with ``events.delivery = "manual"``).
+    """
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.kernel = app.extensions["shequ"]
+        self._places: dict[str, int] | None = None
+        self._seq = 0
+
+    # -- places
+    def places(self) -> dict[str, int]:
+        """``{"d1": id, "d2": id, "d3": id}``: the dwellings' ids (communities by code)."""
+        if self._places is None:
+            from sqlalchemy import select
+
+            from core.registry.models import Community, Dwelling
+            from core.registry.testing import make_places
+
+            with self.app.app_context(), self.kernel.db.session_scope() as session:
+                if session.scalar(select(Community.id).where(Community.code == C1)) is None:
+                    p = make_places(session)
+                    self._places = {"d1": p.d1.id, "d2": p.d2.id, "d3": p.d3.id}
+                else:  # made by an earlier helper on the same app
+                    ids = list(session.scalars(select(Dwelling.id).order_by(Dwelling.id)))
+                    self._places = dict(zip(("d1", "d2", "d3"), ids, strict=False))
+        return self._places
+
+    def dwelling(self, name: str | int | None) -> int | None:
+        """A dwelling id from ``"d1"``/``"d2"``/``"d3"`` (or an id, or ``None``)."""
+        if name is None or isinstance(name, int):
+            return name
+        return self.places()[name]
+
+    # -- persons
+    def person(self, name: str = "张三", *, dwelling: str | int | None = "d1",
+               community: str | None = None, born: str = "1980-01-01", sex: str = "M",
+               phone: str | None = None, id_number: str | None = None,
+               household: int | None = None, relation: str = "99",
+               **fields: Any) -> int:
+        """Register a person and return their id. By default they live in dwelling
+        ``"d1"`` (community ``C1``); ``dwelling=None, community=C2`` registers them in a
+        community without a dwelling. A valid ID number is made from ``born``/``sex``
+        unless given; ``fields`` are other registry fields (``ethnicity``, ``hukou_type``,
+        …, see docs/registry.md). Publishes ``registry.person.registered``."""
+        from core.registry import services
+        from core.registry.testing import make_id
+
+        self._seq += 1
+        if id_number is None:  # sequence numbers 1-499 give distinct valid numbers
+            id_number = make_id(born, sex, seq=(len(self._used()) + self._seq) % 499 + 1)
+        data = {"name": name, "id_number": id_number, "sex": sex, "birth_date": born,
+                "phone": phone, **fields}
+        dwelling_id = self.dwelling(dwelling)
+        if dwelling_id is None and community is None:
+            community = C1
+        if community is not None or dwelling_id is not None:
+            self.places()
+        with self.app.app_context(), self.kernel.db.session_scope() as session:
+            person = services.register_person(
+                session, data, bus=self.kernel.bus, dwelling_id=dwelling_id,
+                community=community if dwelling_id is None else None,
+                household_id=household, relation=relation if household else None,
+                via="test")
+            return int(person.id)
+
+    def _used(self) -> list[int]:
+        from sqlalchemy import select
+
+        from core.registry.models import Person
+
+        with self.app.app_context(), self.kernel.db.session_scope() as session:
+            return list(session.scalars(select(Person.id)))
+
+    def household(self, head: int, members: dict[int, str] | None = None) -> int:
+        """A household headed by person ``head``, with ``members`` (person id → relation
+        to the head: GB/T 4761 codes, ``"20"`` a child, ``"10"`` a spouse, ``"99"``
+        other). Returns its id; publishes ``registry.household.changed``."""
+        from core.registry import services
+
+        with self.app.app_context(), self.kernel.db.session_scope() as session:
+            hh = services.create_household(session, head_id=head, bus=self.kernel.bus,
+                                           via="test")
+            for pid, relation in (members or {}).items():
+                services.add_member(session, hh.id, pid, relation, bus=self.kernel.bus,
+                                    via="test")
+            return int(hh.id)
+
+    def move(self, person_id: int, to: str | int | None = "d3", *,
+             on: str | None = None) -> None:
+        """Move a person to another dwelling (``"d3"`` is in community ``C2``), or out of
+        the area (``to=None``). Publishes ``registry.person.moved`` — the payload a
+        subscriber gets: ``person_id``, ``from_community``, ``to_community``,
+        ``from_dwelling_id``, ``to_dwelling_id``, ``on``, ``via``."""
+        from datetime import date
+
+        from core.registry import services
+
+        with self.app.app_context(), self.kernel.db.session_scope() as session:
+            services.move_person(session, person_id, to_dwelling_id=self.dwelling(to),
+                                 bus=self.kernel.bus, via="test",
+                                 on=date.fromisoformat(on) if on else None)
+
+    def die(self, person_id: int, *, on: str | None = None) -> None:
+        """Record a death. Publishes ``registry.person.deceased``."""
+        from datetime import date
+
+        from core.registry import services
+
+        with self.app.app_context(), self.kernel.db.session_scope() as session:
+            services.record_death(session, person_id, bus=self.kernel.bus, via="test",
+                                  died_on=date.fromisoformat(on) if on else None)
+
+    def deliver(self) -> int:
+        """Run every subscriber on what was published (until nothing is due); returns how
+        many deliveries ran. A subscriber that raises is retried later, as in production:
+        see ``shequ events dead`` / the outbox to assert on failures."""
+        return deliver_events(self.app)
+
+    def assign(self, role: str, *communities: str) -> Any:
+        """Give the fixture staff account of ``role`` these communities as its place scope
+        (``assign("community_worker", C1)``; no community: every place). Staff see the
+        registry's people only within their assignment — with none they see nobody.
+        Returns the user (detached)."""
+        from core.identity.models import User
+        from core.identity.services import set_scopes
+
+        user = ensure_user(self.app, role)
+        admin = ensure_user(self.app, "admin")
+        scopes = [("community", c) for c in communities] or [("all", "")]
+        with self.app.app_context(), self.kernel.db.session_scope() as session:
+            set_scopes(session, session.get(User, user.id), scopes,
+                       admin=session.get(User, admin.id))
+        return ensure_user(self.app, role)
+
+    def bind(self, role: str, person_id: int) -> Any:
+        """Make the fixture account of ``role`` (see :func:`ensure_user`) the verified
+        account of ``person_id`` — so ``toolkit.accounts_for_person`` finds it and pages
+        show that resident their own data. Returns the user (detached)."""
+        from core.identity.models import User
+        from core.toolkit import utcnow
+
+        user = ensure_user(self.app, role)
+        with self.app.app_context(), self.kernel.db.session_scope() as session:
+            row = session.get(User, user.id)
+            row.person_id, row.verified_at, row.verification_method = person_id, utcnow(), "self"
+        return ensure_user(self.app, role)
+
+
+def deliver_events(app: Flask) -> int:
+    """Deliver every pending event to its subscribers now, in this process (tests run with
+    ``events.delivery = "manual"``). Returns how many deliveries were attempted."""
+    from core.events.delivery import deliver_pending
+
+    return int(deliver_pending(app).attempted)
+
+
+@pytest.fixture
+def registry_data(app: Flask) -> RegistryData:
+    """:class:`RegistryData` on the ``app`` fixture: ``registry_data.person("李四")``,
+    ``.household(head, {child: "20"})``, ``.move(pid, "d3")``, ``.die(pid)``,
+    ``.deliver()``."""
+    return RegistryData(app)
+
+
+# ------------------------------------------------------------------------------ fuzzing
+
+
+def fuzz_api(app: Flask, prefix: str, *, headers: dict[str, str] | None = None,
+             role: str | None = "admin", anonymous: bool = True, max_examples: int = 25,
+             seed: int | None = 1) -> list[str]:
+    """Fuzz the API operations under ``prefix`` (``"/api/v1/library"``) with schemathesis,
+    from the app's own OpenAPI document, and return the failures (empty: all good).
+
+    Each operation is called with generated requests — valid ones and invalid ones — and
+    every response is checked: no 500, a status the operation documents, a JSON body that
+    matches the documented schema, and a request the schema allows is not refused as
+    invalid (a rule the schema cannot express is a 409, docs/api.md). Run twice: with no
+    credentials (``anonymous``) and as a user of ``role`` with a full bearer token (or
+    with the ``headers`` given). Core's suite fuzzes the built-in plugins this way; a
+    plugin calls it on its own operations (see :func:`assert_api_fuzzes`)."""
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+
+    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
+    schema = schema.include(path_regex="^" + _regex_escape(prefix.rstrip("/")) + "(/|$)")
+    if headers is None and role is not None:
+        headers = {"Authorization": f"Bearer {_full_token(app, role)}"}
+    runs: list[dict[str, str] | None] = ([None] if anonymous else []) + (
+        [headers] if headers else [])
+    failures: list[str] = []
+    operations = [result.ok() for result in schema.get_all_operations()]
+    if not operations:
+        return [f"no API operation under {prefix} in the OpenAPI document"]
+    for operation in operations:
+        for creds in runs:
+            def make_run(creds: dict[str, str] | None, operation: Any = operation) -> Any:
+                @given(case=operation.as_strategy())
+                @settings(max_examples=max_examples, deadline=None, database=None,
+                          derandomize=seed is not None,
+                          suppress_health_check=list(HealthCheck))
+                def run(case: Any) -> None:
+                    if creds is not None:
+                        case.headers = {**(case.headers or {}), **creds}
+                    case.call_and_validate()
+
+                return run
+
+            try:
+                make_run(creds)()
+            except (Exception, BaseExceptionGroup) as exc:  # schemathesis failures, view errors
+                who = "anonymous" if creds is None else (role or "with headers")
+                text = str(exc).strip().splitlines()
+                failures.append(f"{operation.label} ({who}): {' / '.join(text[:12])}")
+    return failures
+
+
+def assert_api_fuzzes(app: Flask, prefix: str, **options: Any) -> None:
+    """:func:`fuzz_api`, failing the test with every failure listed. In a plugin's tests::
+
+        def test_api_survives_the_fuzzer(app):
+            assert_api_fuzzes(app, "/api/v1/library")
+    """
+    failures = fuzz_api(app, prefix, **options)
+    assert not failures, "the API fuzzer found:\n" + "\n".join(failures)
+
+
+def _regex_escape(text: str) -> str:
+    import re
+
+    return re.escape(text)
+
+
+def _full_token(app: Flask, role: str) -> str:
+    from core.identity.models import User
+    from core.identity.services import create_token, resolve_permissions
+
+    user = ensure_user(app, role)
+    kernel = app.extensions["shequ"]
+    with app.app_context(), kernel.db.session_scope() as session:
+        row = session.get(User, user.id)
+        _, token = create_token(session, row, name="fuzz", permissions=None, expires_days=None,
+                                granted=set(resolve_permissions(row.role_names, kernel.roles)))
+    return token

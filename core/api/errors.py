@@ -96,6 +96,16 @@ def _field_errors(exc: HTTPException) -> Any:
     return messages
 
 
+def _message(exc: HTTPException) -> str:
+    """The message a view gave: ``flask_smorest.abort(404, message="No such book.")`` puts
+    it on ``exc.data``, ``werkzeug.exceptions.NotFound("No such book.")`` in the
+    description; without either, werkzeug's generic text for the status."""
+    data = getattr(exc, "data", None)
+    if isinstance(data, dict) and isinstance(data.get("message"), str) and data["message"]:
+        return data["message"]
+    return exc.description or ""
+
+
 def register_error_handlers(app: Flask, api: Any) -> None:
     """API errors as JSON. Page errors are the web shell's business (``core.web``); each
     handler hands over to it when the request is not under /api."""
@@ -106,9 +116,11 @@ def register_error_handlers(app: Flask, api: Any) -> None:
 
             return page_error(exc)
         status = exc.code or 500
-        message = exc.description or ""
-        if status == 422 or (status == 400 and _field_errors(exc)):
-            message = "The request has invalid fields." if status == 422 else message
+        message = _message(exc)
+        data = getattr(exc, "data", None)
+        given = isinstance(data, dict) and isinstance(data.get("message"), str)
+        if status == 422 and not given:
+            message = "The request has invalid fields."
         resp_headers = exc.get_response().headers if status in (405, 429, 503) else None
         if status == 401:
             resp_headers = {"WWW-Authenticate": 'Bearer realm="shequ"'}

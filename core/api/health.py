@@ -40,6 +40,14 @@ def healthz():
     # A failed optional plugin (plugins.strict = false) degrades the service but does not
     # make the node unhealthy: taking it out of rotation would stop every other service.
     checks["plugins"] = {"ok": not failed, "loaded": kernel.plugins.order, "failed": failed}
+    if kernel.config.backup.get("enabled"):
+        # Reported, never a 503: a failed backup is for the operator, not the balancer.
+        from core.metrics import backup_status
+
+        last = backup_status(kernel) or {}
+        checks["backup"] = {"ok": bool(last.get("ok")), "last_file": last.get("last_file"),
+                            "last_success_at": last.get("last_success_at"),
+                            "error": last.get("error") or None}
     status = ("degraded" if failed else "ok") if ok else "unhealthy"
     resp = jsonify({"status": status, "checks": checks})
     resp.status_code = 200 if ok else 503

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import click
 
-from core.cli.commands import config_group, db, demo, jobs, plugins, run
+from core.cli.commands import config_group, db, demo, jobs, plugin_group, plugins, run
 from core.cli.context import AppContext, pass_ctx
 from core.cli.group import ShequGroup
 from core.events.cli import events, worker
@@ -30,8 +30,8 @@ def main() -> None:
     """Shequ (社区): community informatization platform."""
 
 
-for _command in (run, db, plugins, config_group, demo, jobs, events, worker, registry,
-                 token, user, audit, exchange):
+for _command in (run, db, plugins, plugin_group, config_group, demo, jobs, events, worker,
+                 registry, token, user, audit, exchange):
     main.add_command(_command)
 
 __all__ = ["AppContext", "ShequGroup", "main", "pass_ctx"]

@@ -26,12 +26,23 @@ from core.config import ConfigError, load_config
 @click.option(
     "--workers", default=None, type=int, help="gunicorn workers (default: server.workers)."
 )
-@click.option("--dev", is_flag=True, help="Flask's development server with reloading.")
+@click.option("--dev", is_flag=True,
+              help="Development server: restarts on code changes, re-reads templates, "
+                   "applies pending migrations. Debugger only with app.env = development.")
+@click.option("--plugin", "plugin_modules", multiple=True, metavar="MODULE",
+              help="Also enable the plugin in MODULE (importable name, or a package "
+                   "directory), without installing it; repeatable. Development only.")
 @pass_ctx
 def run(
-    ctx: AppContext, host: str | None, port: int | None, workers: int | None, dev: bool
+    ctx: AppContext, host: str | None, port: int | None, workers: int | None, dev: bool,
+    plugin_modules: tuple[str, ...],
 ) -> None:
-    """Serve the platform (gunicorn; --dev for the Flask development server)."""
+    """Serve the platform (gunicorn; --dev for the development server with reloading)."""
+    if plugin_modules:
+        ctx.dev_plugins = _dev_plugins(plugin_modules)
+    if dev and not _in_reloader_child():
+        _dev_supervisor(host, port)  # restarts the child whenever code changes; returns
+        return                                                      # when it is stopped
     config = ctx.kernel.config
     host = host or config.server["host"]
     port = port or config.server["port"]
@@ -39,13 +50,118 @@ def run(
     if config.database_url.startswith("sqlite") and config.events["delivery"] == "thread":
         # One process keeps SQLite writers and the delivery thread in one place.
         workers = 1 if workers > 1 and not dev else workers
-    click.echo(f"Shequ is serving on http://{host}:{port}/  (Ctrl+C stops it)")
     if dev:
-        ctx.app.run(host=host, port=port, debug=False, use_reloader=True)
+        _serve_dev(ctx, host, port)
         return
+    click.echo(f"Shequ is serving on http://{host}:{port}/  (Ctrl+C stops it)")
     from core.server import serve
 
     serve(ctx.app, host=host, port=port, workers=workers, timeout=config.server["timeout"])
+
+
+def _dev_plugins(specs: tuple[str, ...]) -> dict[str, Any]:
+    """``{id: module}`` for ``--plugin`` values: an importable module name
+    (``shequ_library``, ``mypkg.plugin``) or a package directory (``./shequ_library``),
+    imported from the current directory like ``python -m`` would. Refused in production:
+    a plugin that is not installed has no version a deployment could pin."""
+    import importlib
+    from pathlib import Path
+
+    try:
+        env = load_config().app["env"]
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    if env == "production":
+        raise click.UsageError("--plugin is for development only; app.env is production. "
+                               "Install the plugin and list it in [plugins] enabled.")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    found: dict[str, Any] = {}
+    for spec in specs:
+        name = spec
+        path = Path(spec)
+        if path.is_dir() or spec.endswith(".py"):
+            path = path.resolve()
+            if str(path.parent) not in sys.path:
+                sys.path.insert(0, str(path.parent))
+            name = path.stem if path.suffix == ".py" else path.name
+        try:
+            module = importlib.import_module(name)
+        except ImportError as exc:
+            raise click.BadParameter(f"cannot import {spec!r}: {exc}",
+                                     param_hint="--plugin") from None
+        info = getattr(module, "info", None)
+        pid = getattr(info, "id", None)
+        if not isinstance(pid, str):
+            raise click.BadParameter(f"{spec!r} ({getattr(module, '__file__', None)}) has no "
+                                     "'info = PluginInfo(...)'", param_hint="--plugin")
+        found[pid] = module
+    return found
+
+
+def _in_reloader_child() -> bool:
+    return os.environ.get("WERKZEUG_RUN_MAIN") == "true"
+
+
+def _dev_supervisor(host: str | None, port: int | None) -> None:
+    """The parent of ``shequ run --dev``: werkzeug's reloader re-runs this command in a child
+    and starts a new child whenever the old one exits because a source file changed. The
+    parent builds no app (so a start-up costs one ``create_app``, in the child), but checks
+    the configuration first so a mistake is reported once, not on every restart."""
+    from werkzeug.serving import run_simple
+
+    try:
+        config = load_config()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    host = host or config.server["host"]
+    port = port or config.server["port"]
+    click.echo(f"Shequ (development) is serving on http://{host}:{port}/  "
+               "(restarts on code changes; Ctrl+C stops it)")
+    # The parent binds the port once (every child inherits the socket, so a restart never
+    # refuses a connection) and only supervises: its placeholder app never serves.
+    run_simple(host, port, _placeholder, use_reloader=True, reloader_type="stat")
+
+
+def _placeholder(environ: Any, start_response: Any) -> list[bytes]:  # pragma: no cover
+    start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+    return [b"starting"]
+
+
+def _serve_dev(ctx: AppContext, host: str, port: int) -> None:
+    """The child of ``shequ run --dev``: apply pending migrations (a plugin under
+    development just added a revision), re-read templates on every render, watch the
+    enabled plugins' templates and translations too, and serve with werkzeug's reloader
+    loop watching the imported modules."""
+    from werkzeug.serving import run_simple
+
+    from core import migrate
+
+    app = ctx.app
+    kernel = ctx.kernel
+    debug = kernel.config.app["env"] == "development"
+    if not kernel.config.is_production:
+        migrate.upgrade(kernel.db.engine, migrate.trees_for(kernel.plugins))
+    app.config["TEMPLATES_AUTO_RELOAD"] = True
+    app.jinja_env.auto_reload = True
+    app.debug = debug
+    run_simple(host, port, app, use_reloader=True, use_debugger=debug, threaded=True,
+               reloader_type="stat", extra_files=_watched_files(kernel))
+
+
+def _watched_files(kernel: Any) -> list[str]:
+    """Besides imported modules (watched by the reloader itself): every enabled plugin's
+    catalogues and migration revisions, which are read once at start-up."""
+    from pathlib import Path
+
+    files: list[str] = []
+    for record in kernel.plugins.loaded:
+        root = Path(getattr(record.module, "__file__", "") or "").parent
+        if not root.name:
+            continue
+        for pattern in ("translations/*/LC_MESSAGES/*.mo", "migrations/versions/*.py"):
+            files += [str(f) for f in root.glob(pattern)]
+    return files
 
 
 # ------------------------------------------------------------------------------ db
@@ -148,6 +264,33 @@ def db_check(ctx: AppContext, as_json: bool) -> None:
 
 
 # ------------------------------------------------------------------------------ plugins
+
+
+@click.group("plugin")
+def plugin_group() -> None:
+    """Develop a plugin: ``shequ plugin new NAME``."""
+
+
+@plugin_group.command("new")
+@click.argument("name")
+@click.option("--dir", "directory", default=".", show_default=True,
+              type=click.Path(file_okay=False),
+              help="Where to create the project folder shequ-NAME.")
+def plugin_new(name: str, directory: str) -> None:
+    """Write a working, tested plugin NAME to start from (docs/plugin-guide.md)."""
+    from core.scaffold import ScaffoldError, create, names
+
+    try:
+        root = create(name, directory)
+    except ScaffoldError as exc:
+        raise click.UsageError(str(exc)) from None
+    pkg = names(name)["__pkg__"]
+    click.echo(f"created {root}  (plugin '{name}', package {pkg})")
+    click.echo(f"  cd {root}")
+    click.echo("  pytest                               # its tests pass as generated")
+    click.echo(f"  shequ run --dev --plugin {pkg}    # try it: /{name.replace('_', '-')}/")
+    click.echo(f"  pip install -e .                     # then add \"{name}\" to "
+               "[plugins] enabled, shequ db upgrade")
 
 
 @click.group()

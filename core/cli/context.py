@@ -34,6 +34,9 @@ class AppContext:
         #: ``False``: a failing plugin is reported on the app instead of refusing to start
         #: (``shequ plugins list``); set it before the app is first used.
         self.strict: bool = True
+        #: Plugins under development, ``{id: module}``, enabled on top of the configured
+        #: ones (``shequ run --dev --plugin path.to.module``); set before first use.
+        self.dev_plugins: dict[str, Any] = {}
 
     def load(self) -> Flask | None:
         """The app, built now if it was not yet; ``None`` when the configuration or a
@@ -48,7 +51,13 @@ class AppContext:
                 config = load_config()
                 if not self.strict:
                     config.plugins_strict = False
-                self._app = factory.create_app(config)
+                extra = None
+                if self.dev_plugins:
+                    config.plugins_enabled = [
+                        *(p for p in config.plugins_enabled if p not in self.dev_plugins),
+                        *self.dev_plugins]
+                    extra = dict(self.dev_plugins)
+                self._app = factory.create_app(config, plugins=extra)
             except (ConfigError, PluginError, EventError) as exc:
                 self.error = str(exc) or type(exc).__name__
         return self._app

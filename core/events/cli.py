@@ -111,7 +111,8 @@ def events_types(ctx: AppContext) -> None:
         click.echo(f"{name}  [{et.owner}]")
         if et.doc:
             click.echo(f"    {et.doc}")
-        fields = ", ".join(sorted(et.schema._declared_fields))
+        # The payload's keys (a field's data_key: ``fields``, not the attribute ``fields_``).
+        fields = ", ".join(sorted(f.data_key or n for n, f in et.schema._declared_fields.items()))
         if fields:
             click.echo(f"    payload: {fields}")
         subs = [s.id for s in bus.subscribers_for(name)]
@@ -144,6 +145,11 @@ def worker(
 
     app = ctx.app
     kernel = app.extensions["shequ"]
+    from core.metrics import prepare_multiprocess
+
+    # The instance's metrics directory, as `shequ run` uses: a web worker on this host
+    # answers a scrape with this worker's job counters too (core/metrics.py).
+    prepare_multiprocess(kernel.config.instance_path / "metrics")
     bus = kernel.bus
     poll = poll if poll is not None else float(bus.settings["poll_interval"])
     stop = threading.Event()

@@ -97,6 +97,8 @@ def shared_storage_problem(config: Any) -> str:
     ``memory://`` storage with more than one gunicorn worker."""
     uri = str(config.limits.get("storage_uri", "memory://"))
     workers = int(config.server.get("workers", 1))
+    if config.database_url.startswith("sqlite") and config.events.get("delivery") == "thread":
+        workers = 1  # the embedded default: `shequ run` serves it with one process
     if uri.startswith("memory://") and workers > 1:
         return (
             f"memory:// counts inside one process, so with server.workers = {workers} each "

@@ -31,6 +31,7 @@ from core.identity import require, require_login, require_personal
 from core.identity.models import User
 from core.identity.notifications import mark_read, notifications_for
 from core.identity.services import (
+    NO_PERMISSIONS,
     OWNER_LACKS,
     IdentityError,
     active_sessions,
@@ -135,7 +136,8 @@ class OwnTokenCreateSchema(_Strict):
     permissions = fields.List(
         fields.String(validate=validate.Length(max=120)),
         allow_none=True,
-        validate=validate.Length(max=200),
+        # an empty list is refused, not read as "everything"
+        validate=[validate.Length(min=1, error=NO_PERMISSIONS), validate.Length(max=200)],
         metadata={
             "description": "A subset of your permissions (at least one); omit for all of "
             "them. The token reaches only endpoints whose permission it carries, its own "

@@ -854,7 +854,7 @@ class PersonsSearch(MethodView):
 
 @persons.route("/persons/<int:person_id>")
 class PersonItem(MethodView):
-    @require_login
+    @require_login("registry.person.read")  # what a narrowed token must carry (issue 15)
     @persons.doc(security=AUTH)
     @persons.response(200, PersonSchema)
     @persons.alt_response(401, schema="Error", description="Not signed in")

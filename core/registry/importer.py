@@ -1198,6 +1198,10 @@ def import_persons(
         if gc_was_enabled:
             gc.enable()
     report.seconds = time.perf_counter() - started
+    if not dry_run:  # shequ_registry_import_rows_total (/metrics); all or nothing
+        from core.metrics import rows_imported
+
+        rows_imported(0 if report.rejected else report.total, len(report.rejected_rows))
     return report
 
 

@@ -121,9 +121,8 @@ def actor_permissions(actor: Any) -> frozenset[str]:
     kernel = current_app.extensions.get("shequ") if has_app_context() else None
     if kernel is None or not hasattr(kernel, "roles_now"):
         return frozenset()
-    from core.identity.services import resolve_permissions
-
-    return frozenset(resolve_permissions(getattr(agent, "role_names", ()), kernel.roles_now()))
+    roles = kernel.roles_now()
+    return frozenset(p for role in getattr(agent, "role_names", ()) for p in roles.get(role, ()))
 
 
 def actor_scopes(actor: Any) -> frozenset[tuple[str, str]]:

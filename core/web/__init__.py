@@ -6,12 +6,14 @@ Pages are server-rendered and work without JavaScript; every asset is served fro
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
-from flask import Flask, g, request
+from flask import Flask, current_app, g, request
 from flask_babel import Babel, get_locale
 from flask_login import current_user
 from flask_wtf.csrf import CSRFProtect
+from markupsafe import Markup, escape
 
 from core.web import security
 from core.web.i18n import LANGUAGES, select_locale, translation_directories
@@ -44,6 +46,7 @@ def init_app(app: Flask, kernel: Any) -> None:
         csrf.protect()
 
     security.init_app(app, kernel)
+    app.jinja_env.globals["slot"] = render_slot
 
     @app.context_processor
     def _shell() -> dict[str, Any]:
@@ -69,3 +72,35 @@ def navigation(kernel: Any) -> list[Any]:
         items = [*items, *admin_nav(current_user), *registry_nav(current_user)]
         g.nav_items = sorted(items, key=lambda i: i.order)
     return g.nav_items
+
+
+#: The named template slots of core's and the built-in plugins' pages, with what their
+#: ``context`` holds besides ``user`` (the current user, on every slot). docs/hooks.md
+#: documents each; a test checks that every ``slot(...)`` call in a template is listed here
+#: and there. Names are ``<area>.<page>.<place>``.
+SLOTS: dict[str, tuple[str, ...]] = {
+    "home.after_services": (),
+    "registry.person.after_details": ("person_id", "community", "status"),
+    "gov_services.application.after_details": ("application_id", "service_code", "state"),
+    "commerce.ticket.after_details": ("ticket_id", "category", "state"),
+}
+
+
+def render_slot(name: str, **context: object) -> Markup:
+    """``{{ slot("home.after_services") }}`` in a template: the markup every enabled
+    plugin's ``template_slot(name, context)`` returns for it, in plugin order, wrapped in
+    ``<div class="slot" data-slot="...">`` (nothing at all when no plugin fills it).
+
+    Isolated like the other UI slots (``PluginHost.call_slot``): a plugin that raises is
+    logged and skipped, and the page renders without it. ``context`` is read-only and
+    holds ids and states, never personal data: a plugin that shows a person reads them
+    through its registry reader (which checks its scopes and writes the access log)."""
+    kernel = current_app.extensions["shequ"]
+    ctx = MappingProxyType({"user": current_user, **context})
+    parts = kernel.plugins.call_slot("template_slot", name=name, context=ctx)
+    html = "".join(str(p) for p in parts if isinstance(p, str) and p)
+    if not html:
+        return Markup("")
+    # Plugin markup is inserted as is, like Panel.html: the plugin rendered (and escaped) it.
+    return Markup('<div class="slot" data-slot="{}">{}</div>').format(
+        escape(name), Markup(html))  # noqa: S704

@@ -97,7 +97,11 @@ def set_elder_mode():
 @require("core.plugins.read")
 def admin_plugins():
     kernel = current_app.extensions["shequ"]
-    return render_template("admin/plugins.html", rows=plugin_rows(kernel))
+    from core.metrics import backup_status  # the scheduled backup's last result
+
+    backup = backup_status(kernel) if kernel.config.backup.get("enabled") else None
+    return render_template("admin/plugins.html", rows=plugin_rows(kernel), backup=backup,
+                           backup_enabled=kernel.config.backup.get("enabled"))
 
 
 def plugin_rows(kernel) -> list[dict]:

@@ -178,6 +178,19 @@ def test_a_page_of_many_persons_is_one_upsert(app, world):
     assert [e["count"] for e in access_log(app, world.ids.wife)] == [2]
 
 
+def test_what_an_event_handler_logs_inside_its_savepoint_is_kept(app, world):
+    """Event handlers run in ``begin_nested()``; SQLAlchemy fires the commit events for a
+    savepoint too. The savepoint's commit must not drop what was queued in it."""
+    kernel = world.kernel
+    with kernel.db.session_scope() as db:
+        with db.begin_nested():
+            log_access(db, actor=world.w1, person_id=world.ids.head, fields=["name"],
+                       purpose="event handler", via="exchange", masked=True)
+        db.flush()
+    assert [e["purpose"] for e in access_log(app, world.ids.head, via="exchange")] == [
+        "event handler"]
+
+
 def test_a_page_that_commits_nothing_is_still_logged(app, world):
     """Entries queued on a session that ends without a commit are written on their own."""
     from types import SimpleNamespace

@@ -102,3 +102,58 @@ def test_readme_lists_the_demo_accounts():
     for role, (username, password) in DEMO_ACCOUNTS.items():
         row = f"| {role} | `{username}` | `{password}` |"
         assert row in readme, f"README.md's demo account table lacks: {row}"
+
+
+def test_core_testing_names_are_documented():
+    """Every public name of core.testing (the plugin author's test kit) is in
+    docs/toolkit.md's core.testing section, and the new helpers in the plugin guide."""
+    from core import testing
+
+    text = (ROOT / "docs" / "toolkit.md").read_text(encoding="utf-8")
+    section = text.split("## `core.testing`", 1)[1]
+    missing = [n for n in testing.__all__ if f"`{n}" not in section]
+    assert not missing, f"docs/toolkit.md's core.testing section lacks {missing}"
+    guide = (ROOT / "docs" / "plugin-guide.md").read_text(encoding="utf-8")
+    for name in ("RegistryData", "assert_api_fuzzes", "fuzz_api", "deliver_events"):
+        assert name in guide, name
+
+
+def test_event_payload_keys_are_what_events_types_prints():
+    """Issue 22, point 12: `shequ events types` prints a payload's keys (a field's
+    data_key, e.g. ``fields``), the names docs/events.md uses — not attribute names."""
+    import tempfile
+
+    from click.testing import CliRunner
+
+    from core.cli import AppContext, main
+    from core.testing import build_test_app
+
+    with tempfile.TemporaryDirectory() as tmp:
+        app, cleanup = build_test_app(Path(tmp), plugins=[])
+        try:
+            out = CliRunner().invoke(main, ["events", "types"], obj=AppContext(app)).output
+        finally:
+            cleanup()
+    block = out.split("registry.person.updated", 1)[1].split("subscribers:", 1)[0]
+    assert "payload: fields, person_id, version, via" in block, block
+    assert "fields_" not in out
+    events_md = (ROOT / "docs" / "events.md").read_text(encoding="utf-8")
+    assert "`registry.person.updated` | core | `person_id`, `fields`" in events_md
+
+
+def test_the_css_classes_the_guide_offers_exist():
+    """docs/plugin-guide.md §6 lists the CSS classes meant for plugins (issue 22, point 8);
+    each is in core's one stylesheet, and so are the flash categories it names."""
+    guide = (ROOT / "docs" / "plugin-guide.md").read_text(encoding="utf-8")
+    table = guide.split("**CSS classes**", 1)[1].split("\n\n", 2)[1]
+    names = set(re.findall(r"`([a-z][a-z-]*)`", table))
+    names |= {n.rstrip("(") for n in re.findall(r"`([a-z-]+)\(es\)`|`([a-z-]+)\(s\)`", table)
+              for n in n if n}
+    css = (ROOT / "core" / "web" / "static" / "shequ.css").read_text(encoding="utf-8")
+    assert len(names) > 30
+    missing = sorted(n for n in names if not re.search(r"\." + re.escape(n) + r"\b", css))
+    assert not missing, f"the guide offers classes shequ.css lacks: {missing}"
+    for category in ("success", "warning", "error"):
+        assert f".flash-{category}" in css and f"`{category}`" in guide
+    base = (ROOT / "core" / "web" / "templates" / "base.html").read_text(encoding="utf-8")
+    assert set(re.findall(r"{% block (\w+) %}", base)) == {"title", "content"}

@@ -61,6 +61,8 @@ LAYER_OF: dict[str, str] = {
     "core.requestid": "foundation",
     "core.compat": "foundation",
     "core.jobs": "foundation",
+    "core.metrics": "foundation",
+    "core.logs": "foundation",
     "core.exports": "foundation",
     "core.backup": "foundation",
     "core.server": "foundation",
@@ -105,6 +107,8 @@ LAYER_OF: dict[str, str] = {
     "core.demo": "app",
     # command line
     "core.cli.*": "cli",
+    "core.scaffold": "cli",  # `shequ plugin new`: the files of a new plugin
+    "core.scaffold.*": "cli",
     # public
     "core.toolkit": "public",
     "core.testing": "public",

@@ -62,6 +62,8 @@ MATRIX: dict[tuple[str, str], E] = {
     ("web.set_elder_mode", "POST"): E(PUBLIC, ok(302)),
     ("api-docs.openapi_json", "GET"): E(PUBLIC),
     ("health.healthz", "GET"): E(PUBLIC),
+    # Prometheus scrapes: allowed networks or the metrics token, checked by the view itself
+    ("metrics", "GET"): E(PUBLIC, ok(200, 403, 404)),
     ("static", "GET"): E(PUBLIC),
     # ---------------------------------------------------------------- sign-in, account
     ("identity.login", "GET"): E(PUBLIC),
@@ -204,6 +206,7 @@ PUBLIC_VIEWS = {
     "web.set_elder_mode": "the elder-mode switch",
     "api-docs.openapi_json": "the OpenAPI document",
     "health.healthz": "the load balancer's health check",
+    "metrics": "Prometheus scrapes (the view checks the network or the metrics token)",
     "static": "CSS, scripts, icons",
     "identity.login": "signing in",
     "identity.logout": "signing out (harmless when signed out)",

@@ -115,6 +115,11 @@ class Recorder:
         return [Panel(title="rec panel", html="")]
 
     @hookimpl
+    def template_slot(self, name, context):
+        self.calls.append("template_slot")
+        return "<p>rec slot</p>" if name == "home.after_services" else None
+
+    @hookimpl
     def search(self, query, user):
         self.calls.append("search")
         return [SearchResult(title=f"found {query}", url="/rec/hi", kind="thing")]
@@ -146,6 +151,7 @@ def test_every_hook_fires(make_app):
     assert client.get("/api/v1/rec/ping").get_json() == {"pong": True}
     home = client.get("/").get_data(as_text=True)
     assert "Recorder" in home and "widget body" in home
+    assert '<div class="slot" data-slot="home.after_services"><p>rec slot</p></div>' in home
     assert "rec.thing.read" in kernel.roles["resident"]
     assert "rec.thing.done" in kernel.bus.types
     assert [s.id for s in kernel.bus.subscribers_for("rec.thing.done")] == ["rec:noop"]
@@ -333,3 +339,81 @@ def test_a_plugin_can_declare_hookspecs_for_others(make_app):
                    extra={"provider": provider, "contrib": contributor})
     host = app.extensions["shequ"].plugins
     assert host.call_ordered("provider_service_types") == [("contrib", ["longevity_allowance"])]
+
+
+def test_a_namespace_package_shadowing_the_plugin_is_explained(tmp_path, monkeypatch):
+    """A project folder named like its package, without __init__.py at its top, imports as
+    a namespace package: the error says so and where it is (issue 22, point 11)."""
+    (tmp_path / "library").mkdir()
+    monkeypatch.syspath_prepend(str(tmp_path))
+    ep = EntryPoint(name="library", value="library", group="shequ.plugins")
+    with pytest.raises(PluginError) as err:
+        PluginHost().load(["library"], available={"library": ep})
+    text = str(err.value)
+    assert "library: ValueError: has no 'info = PluginInfo(...)' attribute" in text
+    assert "namespace package" in text and str(tmp_path / "library") in text
+
+
+def test_a_module_without_info_names_its_file(tmp_path, monkeypatch):
+    (tmp_path / "notaplugin.py").write_text("x = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    ep = EntryPoint(name="notaplugin", value="notaplugin", group="shequ.plugins")
+    with pytest.raises(PluginError, match=r"module 'notaplugin' at .*notaplugin\.py"):
+        PluginHost().load(["notaplugin"], available={"notaplugin": ep})
+
+
+@pytest.mark.parametrize("name", ["library.Manage", "library.manage", "library.book.Manage",
+                                  "library.book-x.manage", "other.book.manage"])
+def test_permission_names_are_id_thing_action_in_lowercase(make_app, name):
+    """Start-up enforces ``<id>.<thing>.<action>`` in lowercase (issue 22, point 2)."""
+    plugin = make_plugin("library", register_permissions=lambda: [Permission(name, "x")])
+    with pytest.raises(PluginError) as err:
+        make_app(plugins=["library"], extra={"library": plugin})
+    assert f"library: ValueError: permission name(s) '{name}' must be" in str(err.value)
+    assert "library.<thing>.<action>" in str(err.value)
+
+
+def test_well_formed_permission_names_load_and_builtins_comply(make_app):
+    plugin = make_plugin("library",
+                         register_permissions=lambda: [Permission("library.book.manage", "x")])
+    app = make_app(plugins=[*BUILTIN, "library"], extra={"library": plugin})
+    names = set(app.extensions["shequ"].permissions)
+    assert "library.book.manage" in names
+    from core.plugins import PERMISSION_RE
+
+    plugin_names = [n for n in names if n.split(".")[0] in {*BUILTIN, "library"}]
+    assert len(plugin_names) > 20
+    assert all(PERMISSION_RE.match(n) for n in plugin_names)
+
+
+def test_abort_message_reaches_the_client(make_app):
+    """``flask_smorest.abort(404, message=...)`` answers with the plugin's message, not
+    werkzeug's generic text (issue 22, point 4); 409 keeps its fields map."""
+    from flask_smorest import abort
+
+    def register_api(api):
+        bp = ApiBlueprint("books_api", __name__)
+
+        @bp.route("/books/<int:book_id>")
+        @bp.response(200)
+        def book(book_id):
+            if book_id == 1:
+                abort(404, message="No such book.")
+            if book_id == 2:
+                abort(409, message="The book is out.", messages={"book": ["out"]})
+            abort(404)
+
+        return [bp]
+
+    app = make_app(plugins=["books"], extra={"books": make_plugin("books",
+                                                                  register_api=register_api)})
+    client = app.test_client()
+    resp = client.get("/api/v1/books/books/1")
+    assert resp.status_code == 404
+    assert resp.json["error"]["message"] == "No such book."
+    resp = client.get("/api/v1/books/books/2")
+    assert resp.status_code == 409 and resp.json["error"]["code"] == "conflict"
+    assert resp.json["error"]["message"] == "The book is out."
+    assert resp.json["error"]["fields"] == {"book": ["out"]}
+    resp = client.get("/api/v1/books/books/3")
+    assert resp.status_code == 404 and "not found" in resp.json["error"]["message"].lower()

@@ -125,6 +125,7 @@ def test_assisting_is_refused_outside_the_agents_places(app, world):
     page = resp.get_data(as_text=True)
     assert "assist-banner" not in other.get("/").get_data(as_text=True)
     assert C1 not in page and HEAD_ID not in page
+    assert "只能为您负责的辖区内的居民代办" in page  # what to do instead, in Chinese
     refused = audit(app, "identity.assist.refused")
     assert refused and refused[-1][0] == "wk2" and refused[-1][1] == "denied"
     assert refused[-1][3] == str(world.res_a.id)

@@ -45,18 +45,21 @@ def production_config(tmp_path: Path, **sections):
 def test_production_refuses_per_process_counts_with_several_workers(tmp_path):
     from core.app import create_app
 
-    cfg = production_config(tmp_path, server={"workers": 4},
+    cfg = production_config(tmp_path, server={"workers": 4}, events={"delivery": "worker"},
                             limits={"storage_uri": "memory://"})
     with pytest.raises(ConfigError) as refused:
         create_app(cfg)
     message = str(refused.value)
     assert "limits.storage_uri" in message and "workers = 4" in message
     assert "redis://" in message
-    # one worker may count in memory
-    one = production_config(tmp_path, server={"workers": 1},
-                            limits={"storage_uri": "memory://"})
-    app = create_app(one)
-    app.extensions["shequ"].db.dispose()
+    # one worker may count in memory, and so may the embedded shape (SQLite with the
+    # delivery thread), which `shequ run` always serves with one process
+    for one in (production_config(tmp_path, server={"workers": 1}, events={"delivery": "worker"},
+                                  limits={"storage_uri": "memory://"}),
+                production_config(tmp_path, server={"workers": 4},
+                                  limits={"storage_uri": "memory://"})):
+        app = create_app(one)
+        app.extensions["shequ"].db.dispose()
 
 
 def test_the_production_example_shares_its_counts():

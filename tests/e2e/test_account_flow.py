@@ -191,9 +191,10 @@ def test_verify_through_the_page(page, app):
 
 def test_acting_for_a_resident_shows_the_banner(page, app):
     ensure_user(app, "resident")
-    ensure_user(app, "community_worker")
+    # the hotline may assist any caller; a community worker only residents of their places
+    ensure_user(app, "hotline_operator")
     page.goto("/account/login")
-    page.get_by_label("用户名").fill("test_community_worker")
+    page.get_by_label("用户名").fill("test_hotline_operator")
     page.get_by_label("密码").fill(TEST_PASSWORD)
     page.locator("main").get_by_role("button", name="登录").click()
     page.wait_for_url(re.compile(r"/$"))
@@ -215,7 +216,7 @@ def test_acting_for_a_resident_shows_the_banner(page, app):
     page.locator(".assist-banner").get_by_role("button", name="结束代办").click()
     page.wait_for_url(re.compile(r"/account/assist$"))
     assert page.locator(".assist-banner").count() == 0
-    assert "test_community_worker" in page.locator(".header-tools").inner_text()
+    assert "test_hotline_operator" in page.locator(".header-tools").inner_text()
 
 
 def test_notifications_and_access_log_with_entries(page, app):

@@ -27,7 +27,7 @@ info = PluginInfo(
     title="Greetings",
     title_zh="问候",
     description="Residents send each other greetings: the example plugin.",
-    requires_core=">=1.0,<2",
+    requires_core=">=1.1,<2",  # template_slot is new in core API 1.1
     config_schema=HelloConfig,
 )
 
@@ -118,6 +118,21 @@ def dashboard_widgets(user: Any) -> list[Panel]:
 
     html = render_template("hello/widget.html", count=count_greetings(current_session()))
     return [Panel(title=info.title, html=html, order=90)]
+
+
+@hookimpl
+def template_slot(name: str, context: Any) -> str | None:
+    """A line under the list of services on core's home page (core API 1.1). Every slot
+    of every page calls this, so answer the one slot first and cheaply."""
+    if name != "home.after_services":
+        return None
+    from core.toolkit import has_permission
+
+    if not has_permission(context["user"], SEND):
+        return None
+    from flask import render_template
+
+    return render_template("hello/slot.html")
 
 
 # ----------------------------------------------------------------------------- data

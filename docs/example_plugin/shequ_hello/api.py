@@ -39,6 +39,7 @@ class Greetings(MethodView):
     @blp.response(201, HelloGreeting)
     @blp.alt_response(401, schema="Error", description="Not signed in")
     @blp.alt_response(403, schema="Error", description=f"Lacks {SEND}")
+    @blp.alt_response(409, schema="Error", description="Refused by a rule of the service")
     @blp.alt_response(422, schema="Error", description="Invalid fields")
     def post(self, data):
         """Send a greeting; publishes the hello.greeting.sent event."""
@@ -47,7 +48,8 @@ class Greetings(MethodView):
         try:
             greeting = send_greeting(session, bus, sender_id=current_user.id, **data)
         except GreetingError as exc:
-            # A rule the schema cannot express: same 422 shape, with the field named.
-            abort(422, messages={exc.field: [str(exc)]})
+            # A rule the schema cannot express: the request matches the published schema,
+            # so it is a 409 (docs/api.md, "422 or 409?"), in the same shape, field named.
+            abort(409, message=str(exc), messages={exc.field: [str(exc)]})
         session.commit()
         return greeting
