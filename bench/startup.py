@@ -35,6 +35,8 @@ def _child(plugins: list[str], tmp: str) -> None:
         },
         "database": {"url": f"sqlite:///{tmp}/startup.db"},
         "events": {"delivery": "worker"},
+        # one process: production refuses per-process (memory://) limits with several
+        "server": {"workers": 1},
         "plugins": {"enabled": plugins},
     }
     app = create_app(load_config(DEFAULT_CONFIG, overrides=overrides, environ={}))

@@ -135,6 +135,15 @@ class UserSchema(Schema):
 
 class MeSchema(UserSchema):
     permissions = fields.List(fields.String(), required=True)
+    person_id = fields.Integer(
+        allow_none=True,
+        metadata={"description": "The registry person this account is bound to (null until "
+                                 "verified): what registry events name"})
+    is_verified = fields.Boolean(required=True)
+    locale = fields.String(allow_none=True)
+    acting_for = fields.Boolean(
+        required=True, metadata={"description": "True in an assisted session (an agent acts "
+                                                "for this resident)"})
 
 
 class UserDetailSchema(UserSchema):
@@ -417,6 +426,10 @@ class Me(MethodView):
             "is_active": current_user.is_active,
             "role_names": current_user.role_names,
             "permissions": sorted(current_user.permissions),
+            "person_id": current_user.person_id,
+            "is_verified": bool(current_user.is_verified),
+            "locale": current_user.locale,
+            "acting_for": current_user.agent is not None,
         }
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from alembic import context
-
 
 def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
     """Core's column types render as ``core.toolkit.X`` in new revisions, so a plugin's
@@ -18,6 +16,8 @@ def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
 
 
 def run() -> None:
+    from alembic import context  # only inside a migration run: alembic costs start-up time
+
     cfg = context.config
     tree = cfg.attributes["tree"]
     connection = cfg.attributes.get("connection")

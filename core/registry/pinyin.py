@@ -21,8 +21,15 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from functools import lru_cache
+from types import ModuleType
 
-from pypinyin import Style, lazy_pinyin, pinyin
+
+def _pypinyin() -> ModuleType:
+    """pypinyin, imported on first use: its phrase dictionary costs ~0.2–0.3 s to load,
+    which every start-up (and every CLI command) paid before a single name was read."""
+    import pypinyin
+
+    return pypinyin
 
 MAX_VARIANTS = 16
 
@@ -66,7 +73,8 @@ def _clean_reading(reading: str) -> str:
 def char_readings(ch: str) -> tuple[str, ...]:
     """Every toneless reading of one character, pypinyin's default first."""
     out: list[str] = []
-    for r in pinyin(ch, style=Style.NORMAL, heteronym=True)[0]:
+    pp = _pypinyin()
+    for r in pp.pinyin(ch, style=pp.Style.NORMAL, heteronym=True)[0]:
         r = _clean_reading(r)
         if r and r not in out:
             out.append(r)
@@ -77,8 +85,9 @@ def char_readings(ch: str) -> tuple[str, ...]:
 def _phrase(text: str) -> tuple[tuple[str, ...], ...]:
     """Readings per character with phrase context: primary first, then the others
     pypinyin still allows in this context."""
-    primary = [_clean_reading(r) for r in lazy_pinyin(text, style=Style.NORMAL)]
-    allowed = pinyin(text, style=Style.NORMAL, heteronym=True)
+    pp = _pypinyin()
+    primary = [_clean_reading(r) for r in pp.lazy_pinyin(text, style=pp.Style.NORMAL)]
+    allowed = pp.pinyin(text, style=pp.Style.NORMAL, heteronym=True)
     out = []
     for first, options in zip(primary, allowed, strict=False):
         rest = [_clean_reading(o) for o in options]

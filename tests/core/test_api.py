@@ -129,6 +129,7 @@ def test_token_reads_and_pagination(client, token_for):
     auth = {"Authorization": f"Bearer {admin}"}
     me = client.get("/api/v1/identity/me", headers=auth).get_json()
     assert me["username"] == "test_admin" and "core.plugins.read" in me["permissions"]
+    assert me["person_id"] is None and me["is_verified"] is False and me["acting_for"] is False
     page = client.get("/api/v1/identity/users?page=1&page_size=1", headers=auth)
     assert page.status_code == 200
     body = page.get_json()
