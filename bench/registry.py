@@ -122,6 +122,7 @@ def _kernel(url: str, tmp: Path) -> Any:
         },
         "database": {"url": url},
         "events": {"delivery": "manual"},
+        "server": {"workers": 1},  # in-process: no per-worker limit counts to share
         "plugins": {"enabled": PLUGINS},
     }
     app = create_app(load_config(DEFAULT_CONFIG, overrides=overrides, environ={}))

@@ -2,7 +2,7 @@
 call an endpoint and what they get back.
 
 The matrix walks every URL rule of the app and fails on any rule nobody declared, so deny
-by default is checked, not hoped for (security.md R07, R08). Core declares its own rules;
+by default is checked, not hoped for (docs/requirements.md R07, R08). Core declares its own rules;
 each built-in plugin declares its rules next to its tests, in
 ``tests/plugins/<plugin>/permissions.py``, a module with three names:
 

@@ -73,6 +73,7 @@ from core.registry.reader import RegistryReader
 from core.registry.search import SearchPage
 from core.registry.validation import IdentifierError, parse_credit_code, uscc_check_char
 from core.version import CORE_API_VERSION
+from core.web.i18n import localized
 
 __all__ = [
     "CORE_API_VERSION",
@@ -118,6 +119,7 @@ __all__ = [
     "has_permission",
     "hookimpl",
     "hookspec",
+    "localized",
     "log_audit",
     "log_person_access",
     "mask_address",

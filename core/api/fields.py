@@ -1,4 +1,7 @@
-"""marshmallow fields for JSON bodies that mean exactly what the OpenAPI document says.
+"""marshmallow fields for JSON bodies that mean exactly what the OpenAPI document says,
+and what every API area shares: :data:`AUTH` (the security requirement of an operation that
+needs a bearer token or a session), :class:`Strict` (a body that refuses unknown fields) and
+:class:`Text` (text as it may be stored).
 
 marshmallow's ``Boolean`` also takes 1, 0, "yes" and "on" — convenient for query strings
 and forms, but a JSON body typed ``boolean`` that accepts ``"yes"`` is a contract the
@@ -8,9 +11,16 @@ field; bodies use these.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from marshmallow import fields
+from marshmallow import RAISE, Schema, fields, validate
+
+#: ``@blp.doc(security=AUTH)``: the operation needs a bearer token (or a signed-in session).
+AUTH = [{"bearerAuth": []}]
+
+_NUL = re.compile(r"\x00")
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class JsonBoolean(fields.Boolean):
@@ -20,3 +30,29 @@ class JsonBoolean(fields.Boolean):
         if not isinstance(value, bool):
             raise self.make_error("invalid", input=value)
         return value
+
+
+class Strict(Schema):
+    """A request body that refuses fields it does not list (422), so nothing the document
+    does not name — ``kind``, ``password``, a verification flag — can be written."""
+
+    class Meta:
+        unknown = RAISE
+
+
+class Text(fields.String):
+    """Text as stored: lone surrogates (JSON can carry ``"\\udbd9"``, which is not Unicode)
+    and NUL (which PostgreSQL cannot store) are dropped, and with ``one_line`` every
+    control character (docs/requirements.md: strip hidden characters people may paste)."""
+
+    def __init__(self, *args: Any, one_line: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.controls = _CONTROLS if one_line else _NUL
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        for check in self.validators:  # the documented length is the length as sent
+            if isinstance(check, validate.Length):
+                check(text)
+        text = text.encode("utf-8", "ignore").decode("utf-8")
+        return self.controls.sub("", text)

@@ -13,6 +13,7 @@ its labels), so this module needs no more than Babel.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -57,6 +58,33 @@ class Day:
     day: date
     label: str
     lines: list[Line] = field(default_factory=list)
+
+
+#: A purpose written by the system: "<words> <reference>[ (state)][: <words>]", e.g.
+#: "ticket 12", "application GS2026000002 (submitted): 核实收入", "incident #4: report photo".
+_PURPOSE = re.compile(
+    r"^(?P<head>[A-Za-z][A-Za-z ]*?) (?P<ref>#?[A-Za-z0-9_-]*\d[A-Za-z0-9_-]*)"
+    r"(?: \((?P<state>[a-z_]+)\))?(?:: (?P<tail>.+))?$")
+
+
+def purpose_words(purpose: str | None) -> str:
+    """The purpose in the reader's language. A purpose a viewer typed is shown as typed; one
+    the system wrote is an English phrase around a reference number (the log stores text,
+    not message ids), so its words are translated and the reference kept."""
+    if not purpose:
+        return ""
+    whole = _(purpose)
+    if whole != purpose:
+        return whole
+    m = _PURPOSE.match(purpose)
+    if m is None:
+        return purpose
+    out = f"{_(m['head'])} {m['ref']}"
+    if m["state"]:
+        out += f" ({_(m['state'])})"
+    if m["tail"]:
+        out += f": {_(m['tail'])}"
+    return out
 
 
 def join_words(words: Sequence[str]) -> str:
@@ -123,7 +151,7 @@ def by_day(entries: Iterable[Any], names: dict[int, str], *, zone: Any,
             days.append(Day(local.date(), label))
         days[-1].lines.append(Line(
             text=sentence(entry, names, role_label=role_label, via_label=via_label),
-            purpose=_(entry.purpose) if entry.purpose else "",
+            purpose=purpose_words(entry.purpose),
             first=entry.at, last=last, count=int(entry.count or 1),
             masked=bool(entry.masked), time=format_time(last, "short")))
     return days

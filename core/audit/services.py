@@ -36,7 +36,7 @@ _SECRET_KEYS = ("password", "token", "secret", "id_number", "phone")
 
 def _clean(detail: Mapping[str, Any] | None) -> dict[str, Any]:
     """Drop anything that looks like a secret or a full identifier: logs must never become
-    the place a leak happens (security.md R20)."""
+    the place a leak happens (docs/requirements.md R20)."""
     out: dict[str, Any] = {}
     for key, value in (detail or {}).items():
         if any(word in key.lower() for word in _SECRET_KEYS):

@@ -21,7 +21,7 @@ from core.db import current_session
 from core.exchange import services
 from core.exchange.models import ExchangeClient, ExchangeDelivery
 from core.identity import has_permission, require
-from core.identity.admin_views import choices
+from core.web.forms import choices
 
 bp = Blueprint("exchange_admin", __name__, template_folder="templates")
 

@@ -66,6 +66,7 @@ from core.identity.services import (
     stop_assist,
 )
 from core.identity.services import active_sessions as list_active_sessions
+from core.web.i18n import localized
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -422,7 +423,7 @@ def verify():
                 return redirect(url_for("account.index"))
             mismatch = True
             status = 422
-    # The ID number is never sent back to the browser (security.md R09).
+    # The ID number is never sent back to the browser (docs/requirements.md R09).
     form.id_number.data = ""
     return (
         render_template(
@@ -513,15 +514,11 @@ def _permission_choices() -> list[tuple[str, str]]:
     from flask_babel import get_locale
 
     known = _kernel().permissions
-    zh = str(get_locale()) == "zh"
+    locale = get_locale()
     choices = []
     for name in sorted(current_user.permissions):
         perm = known.get(name)
-        label = (
-            (perm.description_zh if zh and perm.description_zh else perm.description)
-            if perm
-            else name
-        )
+        label = localized(perm.description, perm.description_zh, locale) if perm else name
         choices.append((name, label))
     return choices
 
@@ -623,7 +620,7 @@ def notifications_read_all():
 @bp.route("/access-log")
 @require_login
 def access_log():
-    """Who saw my personal data (security.md R10), in plain words and grouped by day:
+    """Who saw my personal data (docs/requirements.md R10), in plain words and grouped by day:
     who (role and name, or the other department's system), through which service,
     which fields, partly hidden or in full, how many times, and why."""
     from zoneinfo import ZoneInfo
@@ -655,8 +652,6 @@ def access_log():
 
 
 def _via_label(via: str) -> str:
-    from flask_babel import get_locale
-
     if via == "core":
         return _("Community register")
     if via == "exchange":
@@ -666,7 +661,7 @@ def _via_label(via: str) -> str:
     info = record.info if record is not None else None
     if info is None:
         return via
-    return info.title_zh if str(get_locale()) == "zh" and info.title_zh else info.title
+    return localized(info.title, info.title_zh)
 
 
 # ------------------------------------------------------------------------------ assisted channel

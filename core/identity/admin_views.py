@@ -40,16 +40,10 @@ from wtforms import (
     Form,
     IntegerField,
     SelectField,
-    SelectMultipleField,
     StringField,
     TextAreaField,
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
-
-try:
-    from wtforms.fields.choices import SelectChoice
-except ImportError:  # WTForms before 3.3 takes (value, label) pairs
-    SelectChoice = None  # type: ignore[assignment,misc]
 
 from core.audit.services import search_access, search_audit
 from core.db import current_session
@@ -74,6 +68,9 @@ from core.identity.services import (
     search_users,
     set_role_permissions,
 )
+
+# choices, printable and CheckboxesField live in core.web.forms; importable from here too.
+from core.web.forms import CheckboxesField, choices, printable
 
 bp = Blueprint("identity_admin", __name__, url_prefix="/admin")
 
@@ -125,11 +122,6 @@ def admin_nav(user: Any) -> list[NavItem]:
         for label, endpoint, permission, order in ADMIN_NAV
         if endpoint in current_app.view_functions and has_permission(user, permission)
     ]
-
-
-def choices(pairs: Any) -> list[Any]:
-    """Select options for this WTForms version (3.3 deprecates plain pairs)."""
-    return [SelectChoice(v, lbl) if SelectChoice else (v, lbl) for v, lbl in pairs]
 
 
 def role_label(role: str) -> str:
@@ -229,18 +221,6 @@ def _day_start(day: date | None, *, after: bool = False) -> datetime | None:
     if after:
         day = day + timedelta(days=1)
     return datetime.combine(day, time.min, tzinfo=_zone()).astimezone(UTC)
-
-
-def printable(form: Any, field: Any) -> None:
-    """No control characters (NUL cannot even be stored); new lines only where a text
-    area allows several lines."""
-    allowed = "\n\r\t" if isinstance(field, TextAreaField) else ""
-    if any((ord(c) < 32 and c not in allowed) or ord(c) == 127 for c in field.data or ""):
-        raise ValidationError(_l("Remove the invisible control characters"))
-
-
-class CheckboxesField(SelectMultipleField):
-    """Tick boxes (rendered by the template); only offered values are accepted."""
 
 
 class ActionForm(FlaskForm):

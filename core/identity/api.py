@@ -13,7 +13,6 @@ operation that changes or deletes a log entry.
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,11 +20,12 @@ from flask import abort, current_app
 from flask.views import MethodView
 from flask_login import current_user
 from flask_smorest import Blueprint
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import Schema, fields, validate
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import Conflict, UnprocessableEntity
 
-from core.api.fields import JsonBoolean
+# AUTH, Strict and Text live in core.api.fields; imported here under their old names too.
+from core.api.fields import AUTH, JsonBoolean, Strict, Text
 from core.api.pagination import PageArgs, page_schema, paginate
 from core.audit.services import search_access, search_audit
 from core.db import current_session
@@ -53,8 +53,6 @@ logs = Blueprint(
     __name__,
     description="The audit log, the personal-data access log and outbound messages (read-only)",
 )
-AUTH = [{"bearerAuth": []}]
-
 ROLE_NAME = validate.Length(min=1, max=40)
 #: Roles are the fixed vocabulary of ``core.identity.permissions.ROLES`` (documented as an
 #: enum, so clients and the fuzzer know them).
@@ -72,33 +70,6 @@ CONFLICTS = frozenset(
 )
 #: The API may disable without a reason; the audit entry says so.
 NO_REASON = "Disabled through the API without a reason"
-
-
-class Strict(Schema):
-    class Meta:
-        unknown = RAISE
-
-
-class Text(fields.String):
-    """Text as stored: lone surrogates (JSON can carry ``"\\udbd9"``, which is not Unicode)
-    and NUL (which PostgreSQL cannot store) are dropped, and with ``one_line`` every
-    control character (security.md: strip hidden characters people may paste)."""
-
-    def __init__(self, *args: Any, one_line: bool = False, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.controls = _CONTROLS if one_line else _NUL
-
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
-        text = super()._deserialize(value, attr, data, **kwargs)
-        for check in self.validators:  # the documented length is the length as sent
-            if isinstance(check, validate.Length):
-                check(text)
-        text = text.encode("utf-8", "ignore").decode("utf-8")
-        return self.controls.sub("", text)
-
-
-_NUL = re.compile(r"\x00")
-_CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 # ------------------------------------------------------------------------------ schemas

@@ -1,4 +1,4 @@
-"""Login throttling (security.md R02) with Flask-Limiter.
+"""Login throttling (docs/requirements.md R02) with Flask-Limiter.
 
 Only failures count: five per account per 15 minutes, plus a wider per-IP limit, both
 configurable. The sixth attempt answers 429 with Retry-After even with the right password,

@@ -2,7 +2,7 @@
 sessions and personal tokens. Mounted by core under ``/api/v1/identity`` next to ``/me``.
 
 Every endpoint acts on the caller's own account only; another account's session or token
-answers 404, exactly like one that does not exist (security.md R07). The rules are the
+answers 404, exactly like one that does not exist (docs/requirements.md R07). The rules are the
 same service calls the ``/account`` pages make.
 
 Each endpoint names its own-account permission (``identity.own.*``), which a narrowed

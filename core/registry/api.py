@@ -10,7 +10,7 @@ the body is read; then objects outside the caller's communities and grids answer
 same as objects that do not exist (existence must not leak); then 422 for broken rules,
 with the field named.
 
-**Personal data never in a URL** (security.md R26): ``GET /persons`` searches names and
+**Personal data never in a URL** (docs/requirements.md R26): ``GET /persons`` searches names and
 pinyin only; a query that is an ID number, a phone number, the last four digits of an ID
 number or an address is refused there and belongs in the JSON body of
 ``POST /persons/search``. Results are masked; ``POST /persons/{id}/reveal`` shows named
@@ -37,11 +37,11 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import Conflict, UnprocessableEntity
 from werkzeug.exceptions import NotFound as NotFoundError
 
+from core.api.fields import AUTH, JsonBoolean, Strict, Text
 from core.api.pagination import PageArgs, page_schema, paginate
 from core.audit.web import request_facts
 from core.db import current_session
 from core.identity import check_access, require, require_login
-from core.identity.api import AUTH, JsonBoolean, Strict, Text
 from core.identity.services import scope_allows
 from core.registry import codes
 from core.registry import services as registry
@@ -594,8 +594,8 @@ OUTSIDE_PERSON = ("This document number belongs to a person registered outside t
                   "you are assigned.")
 
 
-def rows_outside_scope(session: Session, actor: Any, data: bytes, filename: str
-                       ) -> list[RowError]:
+def rows_outside_scope(session: Session, actor: Any, data: bytes, filename: str,
+                       community: str | None = None) -> list[RowError]:
     """Rows a staff member may not import: a community (and grid) outside their
     assignment, or the document number of a person registered outside it (an upsert
     would change someone they may not even see). District staff (scope ``all``) pass."""
@@ -604,7 +604,7 @@ def rows_outside_scope(session: Session, actor: Any, data: bytes, filename: str
     if place_filter(session, actor) is None:
         return []
     headers, rows, _ = read_table(NamedBytes(data, filename))
-    mapping, _warnings = map_headers(headers)
+    mapping, _warnings = map_headers(headers, community=community)
     col = {key: i for i, key in mapping.items()}
     problems: list[RowError] = []
     numbers: dict[str, tuple[int, str]] = {}
@@ -613,13 +613,13 @@ def rows_outside_scope(session: Session, actor: Any, data: bytes, filename: str
             i = col.get(key)
             return str(cells[i]).strip() if i is not None and i < len(cells) else ""
 
-        name, community, grid, number = (cell("name"), cell("community"), cell("grid"),
-                                         cell("id_number"))
+        name, code, grid, number = (cell("name"), cell("community") or (community or ""),
+                                    cell("grid"), cell("id_number"))
         if not any(str(v).strip() for v in cells):
             continue
-        if community and not scope_allows(actor, community=community, grid=grid or None):
+        if code and not scope_allows(actor, community=code, grid=grid or None):
             problems.append(RowError(rownum, "community", OUTSIDE_COMMUNITY, name[:50],
-                                     community[:60]))
+                                     code[:60]))
         if number:
             for candidate in {normalise_id_number(number), normalise_document(number)}:
                 numbers[candidate] = (rownum, name[:50])
@@ -642,20 +642,27 @@ def rows_outside_scope(session: Session, actor: Any, data: bytes, filename: str
     return sorted(problems, key=lambda e: (e.row, e.field))
 
 
-def run_import(session: Session, data: bytes, filename: str, *, dry_run: bool
-               ) -> ImportReport:
+def run_import(session: Session, data: bytes, filename: str, *, dry_run: bool,
+               community: str | None = None, blank_clears: bool = False) -> ImportReport:
     """Import (or dry-run) an uploaded file for the signed-in user; rows outside their
     place scope are rejected like any other invalid row, so nothing is written. Raises
-    :class:`ImportFileError` when the file as a whole cannot be read."""
+    :class:`ImportFileError` when the file as a whole cannot be read, or when
+    ``community`` (the community of every row, for a file without that column) is
+    outside the user's places. ``blank_clears``: see :func:`import_persons`."""
+    community = (community or "").strip() or None
+    if community and place_filter(session, current_user) is not None \
+            and not scope_allows(current_user, community=community):
+        raise ImportFileError(OUTSIDE_COMMUNITY, "community")
     try:
-        outside = rows_outside_scope(session, current_user, data, filename)
+        outside = rows_outside_scope(session, current_user, data, filename, community)
     except RegistryError:
         raise
     except Exception:  # a damaged XLSX (zip), undecodable text, a broken CSV
         raise ImportFileError(UNREADABLE, "file") from None
     try:
         report = import_persons(session, NamedBytes(data, filename), bus=kernel().bus,
-                                actor=current_user, dry_run=dry_run or bool(outside))
+                                actor=current_user, dry_run=dry_run or bool(outside),
+                                community=community, blank_clears=blank_clears)
     except RegistryError:
         raise
     except Exception as exc:  # a damaged XLSX (zip) or undecodable text
@@ -783,7 +790,7 @@ class Persons(MethodView):
         """Find persons by name or pinyin within your communities and grids (masked,
         paginated): exact name first, then names starting with it, full pinyin, initials
         and other readings. Active persons unless ``status`` says otherwise. ``q`` takes
-        no digits: ID numbers, phones and addresses never go in a URL (security.md R26),
+        no digits: ID numbers, phones and addresses never go in a URL (docs/requirements.md R26),
         they go in the body of ``POST /persons/search``."""
         if sensitive_query(args.get("q")):  # the schema refuses digits already
             invalid("q", "ID numbers, phone numbers and addresses never go in a URL: "
@@ -846,7 +853,7 @@ class PersonsSearch(MethodView):
     @persons.alt_response(422, schema="Error", description="Invalid criteria")
     def post(self, data):
         """Find persons by anything, personal data included, in the body (never in a URL,
-        security.md R26): ``q`` as typed in the search box (an ID number, a phone, a name
+        docs/requirements.md R26): ``q`` as typed in the search box (an ID number, a phone, a name
         with the last four digits of the ID number ``张三 002X``, an address, a name or
         pinyin), or the explicit criteria. Masked, within your communities and grids."""
         return _search(current_session(), data)

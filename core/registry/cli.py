@@ -66,13 +66,25 @@ def registry() -> None:
               help="Write the rejected rows (row, field, reason) to this CSV file.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), default=None,
               help="Default: from the file name.")
+@click.option("--community", default=None, metavar="CODE",
+              help="The community (12-digit code) of every row, for a file without the "
+                   "community column.")
+@click.option("--blank-clears", is_flag=True,
+              help="A blank cell clears the field of a registered person (default: a blank "
+                   "cell, like a missing column, leaves the field as it is).")
 @click.pass_obj
 def import_cmd(
-    ctx: AppContext, file: str, dry_run: bool, report_path: str | None, fmt: str | None
+    ctx: AppContext, file: str, dry_run: bool, report_path: str | None, fmt: str | None,
+    community: str | None, blank_clears: bool,
 ) -> None:
-    """Import persons from a CSV or XLSX FILE (all or nothing; upsert by document number)."""
+    """Import persons from a CSV or XLSX FILE (all or nothing; upsert by document number).
+
+    An update writes only the columns the file has; a row whose document number is
+    registered under another name is rejected (a name change is a correction request)."""
     from core.registry.importer import (
         ImportFileError,
+        ImportReport,
+        RowError,
         estimate_rows,
         import_persons,
         write_report,
@@ -86,9 +98,16 @@ def import_cmd(
     ) as bar:
         try:
             report = import_persons(session, file, bus=kernel.bus, actor=cli_actor(),
-                                    dry_run=dry_run, fmt=fmt, progress=bar.update)
+                                    dry_run=dry_run, fmt=fmt, progress=bar.update,
+                                    community=community, blank_clears=blank_clears)
         except ImportFileError as exc:
-            click.echo(f"\n{exc}", err=True)
+            # The file as a whole: one message (with how to fix it), in the report too.
+            click.echo(f"\nthe file was not imported: {exc}", err=True)
+            if report_path:
+                refused = ImportReport(source=file, dry_run=dry_run)
+                refused.rejected.append(RowError(1, exc.field or "file", str(exc)))
+                write_report(refused, report_path)
+                click.echo(f"report: {report_path}", err=True)
             sys.exit(2)
     click.echo(report.summary())
     for w in report.warnings:

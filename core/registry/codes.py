@@ -65,7 +65,7 @@ HOUSEHOLD_KINDS: dict[str, tuple[str, str]] = {
 }
 
 #: GB/T 4761 family-relation codes, first level [K: general knowledge of the standard;
-#: research/domain.md has no list]. "02" is the head of household.
+#: the domain notes of docs/requirements.md have no list]. "02" is the head of household.
 RELATIONS: dict[str, tuple[str, str]] = {
     "02": ("户主", "Head of household"),
     "10": ("配偶", "Spouse"),

@@ -5,7 +5,7 @@
 households with heads, spouses, children and elderly parents, floating tenants in rented
 flats, a few overseas residents, and organisations with valid credit codes. Every ID number
 and credit code passes the checks in ``core.registry.validation``; every person is
-invented (security.md: synthetic data only). The same seed gives the same registry.
+invented (docs/requirements.md: synthetic data only). The same seed gives the same registry.
 
 ``persons`` scales it (communities, buildings and dwellings grow with it); a million
 persons goes through the bulk path, so it takes about a minute, not an hour.

@@ -57,7 +57,13 @@ from core.registry.models import (
     Unit,
 )
 from core.registry.pinyin import compute_name_keys
-from core.registry.present import ALL_SCOPES, check_reveal, display_entry, log_displays
+from core.registry.present import (
+    ALL_SCOPES,
+    check_reveal,
+    display_entry,
+    log_displays,
+    mask_name,
+)
 from core.registry.search import place_filter
 from core.registry.validation import id_number_checker, mask_id_number, mask_phone
 
@@ -176,9 +182,17 @@ for _c in COLUMNS:
         _HEADER_INDEX[_norm_header(_h)] = _c.key
 
 
-def map_headers(headers: Sequence[Any]) -> tuple[dict[int, str], list[str]]:
+#: How to import a roster without a community column (part of the missing-column message).
+COMMUNITY_HINT = ("Add the column, or say which community every row is for: "
+                  "--community CODE on the command line, or the community field on the "
+                  "import page.")
+
+
+def map_headers(headers: Sequence[Any], *, community: str | None = None
+                ) -> tuple[dict[int, str], list[str]]:
     """(column index → field key, warnings); raises :class:`ImportFileError` when a
-    required column is missing or a column appears twice."""
+    required column is missing or a column appears twice. ``community``: the community
+    every row is for, given instead of the column (then the file must not have one)."""
     mapping: dict[int, str] = {}
     warnings: list[str] = []
     for i, header in enumerate(headers):
@@ -192,11 +206,35 @@ def map_headers(headers: Sequence[Any]) -> tuple[dict[int, str], list[str]]:
             raise ImportFileError("The column %(column)s appears twice.", "header",
                                   column=str(header))
         mapping[i] = key
-    missing = [c.zh + "/" + c.en for c in COLUMNS if c.required and c.key not in mapping.values()]
+    present = set(mapping.values())
+    if community and "community" in present:
+        raise ImportFileError(
+            "The file has a community column already; import it without choosing a "
+            "community, or remove the column.", "community")
+    missing = [c for c in COLUMNS if c.required and c.key not in present
+               and not (c.key == "community" and community)]
     if missing:
+        names = ", ".join(c.zh + "/" + c.en for c in missing)
+        if any(c.key == "community" for c in missing):
+            raise ImportFileError("Required columns are missing: %(columns)s. " + COMMUNITY_HINT,
+                                  "header", columns=names)
         raise ImportFileError("Required columns are missing: %(columns)s.", "header",
-                              columns=", ".join(missing))
+                              columns=names)
     return mapping, warnings
+
+
+def _supply(rows: Iterator[tuple[int, list[Any]]], width: int, value: str
+            ) -> Iterator[tuple[int, list[Any]]]:
+    """The rows with ``value`` as one more cell (index ``width``): the community given
+    for a file without that column. Blank rows stay blank (they are skipped)."""
+    for rownum, cells in rows:
+        if len(cells) != width:
+            cells = [*cells[:width], *([""] * (width - len(cells)))]
+        else:
+            cells = list(cells)
+        if any(c is not None and str(c).strip() for c in cells):
+            cells.append(value)
+        yield rownum, cells
 
 
 def _fmt(source: Any, fmt: str | None) -> str:
@@ -506,6 +544,20 @@ class _Assembler:
         dialect = URL.create(forms.dialect).get_dialect()()
         self.as_date = converter(dialect, Person.__table__, "birth_date") or _same  # type: ignore[arg-type]
         self.dates: dict[Any, Any] = {None: None}  # ordinal → driver's form
+        #: The person fields the file has a column for (an update writes no other), and
+        #: whether a blank cell in one of them clears the field (``blank_clears``).
+        self.present: tuple[str, ...] = _COMPARED
+        self.blank_clears = False
+
+    def fields(self, v: tuple[Any, ...]) -> tuple[str, ...]:
+        """The fields an update of an existing person from row ``v`` may change: those
+        with a column in the file, and — unless blank cells clear — a value in the row."""
+        if self.blank_clears:
+            return self.present
+        mask = v[_V_BLANKS]
+        return tuple(f for f in self.present if not (
+            (f in _BLANKABLE and mask >> _BLANKABLE.index(f) & 1)
+            or (f in _NONE_IS_BLANK and v[_NONE_IS_BLANK[f]] is None)))
 
     def assemble(self, valid: list[tuple[Any, ...]], ids: list[int], *, writing: bool,
                  existing: dict[str, Any]) -> _Assembled:
@@ -525,7 +577,7 @@ class _Assembler:
         for v in valid:
             (rownum, pname, id_type, number, sex, born, phone, ethnicity, nationality, hukou,
              hukou_place, cid, gid, road, estate, building, unit, room, role, moved_in,
-             household_no, relation, name_keys) = v
+             household_no, relation, name_keys, _blank) = v
             did = None
             if building:
                 found = dwellings.get((cid, estate, building, unit, room))
@@ -555,9 +607,17 @@ class _Assembler:
                         out.closed = True
                         writing = False
                         continue
+                    if person.name != pname:
+                        out.rejected.append(RowError(
+                            rownum, "name", _renamed(number, person.name, pname), pname,
+                            mask_id_number(number)))
+                        out.closed = True
+                        writing = False
+                        continue
                     rec = {"relation": relation, "residence_role": role,
                            "moved_in": moved_in and date.fromordinal(moved_in)}
-                    change = _person_changes(person, _clean(v), did, hid, rec)
+                    change = _person_changes(person, _clean(v), did, hid, rec,
+                                             self.fields(v))
                     if change:
                         out.updated += 1
                         out.moves.append((person.id, change, rec))
@@ -629,12 +689,14 @@ _PERSON_COLUMNS = ("id", "name", "name_pinyin", "name_initials", "id_type", "id_
 # A validated row is a plain tuple (a million of them go through one import):
 # (row number, *clean person fields in services.PERSON_FIELDS order, community id,
 #  grid id, road, estate, building, unit, room, residence role, moved in, household no,
-#  relation code or "", pinyin.name_keys of the name). Dates (birth, moved in) travel as
-# proleptic ordinals: a tuple of ints and strings pickles twice as fast as one with dates.
+#  relation code or "", pinyin.name_keys of the name, the blank mask). Dates (birth,
+# moved in) travel as proleptic ordinals: a tuple of ints and strings pickles twice as
+# fast as one with dates.
 _V_PERSON = slice(1, 11)
 (_V_ROW, _V_NAME, _V_ID_TYPE, _V_ID_NUMBER, _V_SEX, _V_BIRTH, _V_PHONE, _V_ETHNICITY,
  _V_NATIONALITY, _V_HUKOU, _V_HUKOU_PLACE, _V_CID, _V_GID, _V_ROAD, _V_ESTATE, _V_BUILDING,
- _V_UNIT, _V_ROOM, _V_ROLE, _V_MOVED_IN, _V_HOUSEHOLD, _V_RELATION, _V_KEYS) = range(23)
+ _V_UNIT, _V_ROOM, _V_ROLE, _V_MOVED_IN, _V_HOUSEHOLD, _V_RELATION, _V_KEYS,
+ _V_BLANKS) = range(24)
 assert (_V_ID_NUMBER, _V_RELATION) == (3, 21)  # spelled out in _checked_batches' loop
 
 
@@ -719,7 +781,24 @@ def _as_valid(rownum: int, clean: dict[str, Any], rec: dict[str, Any], places: A
             places.grids[rec["grid"]][0] if rec["grid"] else None, rec["road"], rec["estate"],
             rec["building"], rec["unit"], rec["room"], rec["residence_role"],
             _ordinal(rec["moved_in"]), rec["household_no"], rec["relation"],
-            compute_name_keys(clean["name"]))
+            compute_name_keys(clean["name"]), _blanks(rec))
+
+
+#: The person fields whose blank cell does not read as "no value" (a default or a value
+#: derived from the ID number takes its place): which of them were blank travels with
+#: the row as a bit mask (``_V_BLANKS``), so that an update leaves them alone. Phone,
+#: ethnicity and hukou place are blank exactly when their clean value is None.
+_BLANKABLE = ("id_type", "sex", "ethnicity", "nationality", "hukou_type")
+_NONE_IS_BLANK = {"phone": _V_PHONE, "ethnicity": _V_ETHNICITY, "hukou_place": _V_HUKOU_PLACE}
+
+
+def _is_blank(value: Any) -> bool:
+    return value is None or not str(value).strip()
+
+
+def _blanks(rec: dict[str, Any]) -> int:
+    """The bit mask of the :data:`_BLANKABLE` cells of a row that are blank."""
+    return sum(1 << i for i, key in enumerate(_BLANKABLE) if _is_blank(rec.get(key)))
 
 
 def _ordinal(value: date | None) -> int | None:
@@ -842,7 +921,8 @@ class _FastRows:
             ("id_type", "sex", "ethnicity", "nationality", "hukou_type", "residence_role",
              "moved_in", "relation"), key, strict=True))
         ok = False not in verdicts and verdicts[0] in self.gb11643
-        value = verdicts if ok else False
+        value = (*verdicts, _blanks(dict(zip(_BLANKABLE, key[:5], strict=True)))) if ok \
+            else False
         if len(self.combos) < 100_000:
             self.combos[key] = value
         return value
@@ -890,7 +970,7 @@ class _FastRows:
                 verdicts = codes_of(key)
             if verdicts is False:
                 return None  # an error, or another document: the general path
-            _type, sex_code, eth, nat, huk, rol, moved, rel = verdicts
+            _type, sex_code, eth, nat, huk, rol, moved, rel, blanks = verdicts
             parsed = ids(id_number)
             if parsed is None:
                 return None
@@ -925,7 +1005,7 @@ class _FastRows:
             return (rownum, name, kind, id_number, derived_sex, born.toordinal(), phone, eth,
                     nat, huk, place.strip()[:200] or None, at[0], at[1], road.strip(),
                     estate.strip(), building, unit.strip(), room, rol,
-                    moved and moved.toordinal(), household_no, rel, keys)
+                    moved and moved.toordinal(), household_no, rel, keys, blanks)
 
         return check
 
@@ -1047,8 +1127,10 @@ def _validate_child() -> None:
     try:
         # Our own parent's arguments, on our own pipe.
         args = pickle.load(sys.stdin.buffer)  # noqa: S301
-        source, fmt, mapping, width, codes_, today, chunk, assemble = args
+        source, fmt, mapping, width, codes_, today, chunk, assemble, community = args
         _headers, rows, _estimate = read_table(source, fmt)
+        if community:
+            rows = _supply(rows, width - 1, community)
         assembler = None
         if assemble is not None:
             forms, bases = assemble
@@ -1080,7 +1162,8 @@ class _Validator:
 
     def __init__(self, source: str, fmt: str | None, mapping: dict[int, str], width: int,
                  places: _PlaceCodes, today: date, chunk: int,
-                 assemble: tuple[_Forms, dict[str, int]] | None = None) -> None:
+                 assemble: tuple[_Forms, dict[str, int]] | None = None,
+                 community: str | None = None) -> None:
         import pickle
         import subprocess
         import sys
@@ -1092,7 +1175,7 @@ class _Validator:
         path = [os.path.abspath(p) if p else os.getcwd() for p in sys.path]
         pickle.dump(path, stdin)
         pickle.dump((str(Path(source).resolve()), fmt, mapping, width, places, today, chunk,
-                     assemble), stdin)
+                     assemble, community), stdin)
         stdin.close()
         self.stdout = self.process.stdout
 
@@ -1142,6 +1225,8 @@ def import_persons(
     today: date | None = None,
     chunk: int = 5000,
     parallel: bool | None = None,
+    community: str | None = None,
+    blank_clears: bool = False,
 ) -> ImportReport:
     """Import persons from a CSV or XLSX file (path or binary file object). Returns the
     report; when any row is rejected (and not in a dry run) the session is rolled back so
@@ -1150,7 +1235,14 @@ def import_persons(
     ``parallel``: validate in a second process while this one writes (a CSV file given
     by path); default: when the file has at least :data:`PARALLEL_MIN_ROWS` rows and the
     machine a second CPU. Into an empty SQLite registry that process also builds the rows
-    (ids from the bases read under the write lock). The result is the same either way."""
+    (ids from the bases read under the write lock). The result is the same either way.
+
+    Updates of persons already registered (matched by document number) change only the
+    fields the file has a column for, and of those only the cells with a value — unless
+    ``blank_clears``, when a blank cell clears the field (to its default where it has
+    one). A row whose document number is registered under another name is rejected: a
+    name change is a correction, not an import. ``community``: the community code of
+    every row, for a file without the community column (a file with one is refused)."""
     import gc
 
     started = time.perf_counter()
@@ -1158,7 +1250,13 @@ def import_persons(
     name = str(getattr(source, "name", source))
     report = ImportReport(source=name, dry_run=dry_run)
     headers, rows, estimate = read_table(source, fmt)
-    mapping, report.warnings = map_headers(headers)
+    community = (community or "").strip() or None
+    mapping, report.warnings = map_headers(headers, community=community)
+    width = len(headers)
+    if community:
+        mapping[width] = "community"
+        width += 1
+        rows = _supply(rows, width - 1, community)
     now = utcnow()
     writer = BulkWriter(session)
     if not dry_run:
@@ -1166,7 +1264,9 @@ def import_persons(
     forms = _Forms.make(session.get_bind().dialect, now, today)
     places = _Places.from_session(session, writer, forms)
     codes_ = _PlaceCodes(places.communities, places.grids)
-    width = len(headers)
+    if community and community not in places.communities:
+        rows.close()  # type: ignore[attr-defined]
+        raise ImportFileError("No community with code %(code)s.", "community", code=community)
     validator = None
     fresh: bool | None = None
     if _use_process(source, fmt, estimate, parallel):
@@ -1179,7 +1279,7 @@ def import_persons(
             if fresh:
                 assemble = (forms, {t: writer.next_id(t) for t in _ASSEMBLED_TABLES})
         validator = _Validator(str(source), fmt, mapping, width, codes_, today, chunk,
-                               assemble)
+                               assemble, community=community)
         checked: Iterator[_Checked] | _Validator = validator
     else:
         checked = _checked_batches(rows, mapping, width, codes_, today, chunk,
@@ -1188,8 +1288,12 @@ def import_persons(
     # collector would walk the growing dictionaries again and again.
     gc_was_enabled = gc.isenabled()
     gc.disable()
+    assembler = _Assembler(places, forms)
+    present = set(mapping.values())
+    assembler.present = tuple(f for f in _COMPARED if f != "name" and f in present)
+    assembler.blank_clears = blank_clears
     try:
-        _write(session, report, checked, _Assembler(places, forms), writer, estimate, today,
+        _write(session, report, checked, assembler, writer, estimate, today,
                now, fresh, bus=bus, actor=actor, via=via, dry_run=dry_run, progress=progress)
     finally:
         writer.restore_cache()
@@ -1334,10 +1438,18 @@ def _clean(v: tuple[Any, ...]) -> dict[str, Any]:
     return clean
 
 
+def _renamed(number: str, registered: str, given: str) -> str:
+    """Why a row whose ID number is registered under another name is not applied."""
+    return (f"ID number {mask_id_number(number)} is registered to {mask_name(registered)}, "
+            f"not {given}: a name change is a correction request, not an import.")
+
+
 def _person_changes(person: Person, clean: dict[str, Any], did: int | None, hid: int | None,
-                    rec: dict[str, Any]) -> dict[str, Any]:
+                    rec: dict[str, Any], compared: Sequence[str] = ()) -> dict[str, Any]:
+    """What a row changes of an existing person: only the ``compared`` fields (the
+    columns the file has, with a value unless blank cells clear), never the name."""
     change: dict[str, Any] = {}
-    fields = {f: clean[f] for f in _COMPARED if getattr(person, f) != clean[f]}
+    fields = {f: clean[f] for f in compared if getattr(person, f) != clean[f]}
     if fields:
         change["fields"] = fields
     if did is not None and did != person.dwelling_id:

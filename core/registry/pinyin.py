@@ -2,7 +2,7 @@
 
 pypinyin has no surname mode (its issue #297), and its default readings are wrong for
 common multi-reading surnames: 曾 ceng (surname zeng), 单 dan (shan), 解 jie (xie), 区 qu
-(ou), 朴 pu (piao). So (research/domain.md §6):
+(ou), 朴 pu (piao). So (docs/requirements.md, domain §6):
 
 1. the surname (one character, or a compound surname) is read from our own table;
 2. the rest of the name is read by pypinyin with phrase context (长江 → chang jiang);
@@ -35,7 +35,7 @@ MAX_VARIANTS = 16
 
 #: Single-character surnames whose surname reading differs from pypinyin's default.
 SURNAME_READINGS: dict[str, str] = {
-    # research/domain.md §6 [V]
+    # docs/requirements.md, domain §6 [V]
     "曾": "zeng", "单": "shan", "解": "xie", "区": "ou", "朴": "piao", "仇": "qiu",
     "查": "zha", "翟": "zhai", "覃": "qin", "盖": "ge", "缪": "miao", "乐": "yue",
     # further surname readings [K]
@@ -270,7 +270,7 @@ def split_query(text: str) -> tuple[str, str]:
 def prefix_end(prefix: str) -> str:
     """The smallest string greater than every string starting with ``prefix``, so that
     ``col >= prefix AND col < prefix_end(prefix)`` is a prefix match an index can serve
-    (``LIKE prefix || '%'`` is not, on SQLite; research/performance-floors.md)."""
+    (``LIKE prefix || '%'`` is not, on SQLite; docs/requirements.md, floors: prefix search)."""
     if not prefix:
         raise ValueError("empty prefix")
     last = ord(prefix[-1])

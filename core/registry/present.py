@@ -17,7 +17,7 @@ every display is logged with the agent named and the resident's account as
 
 Shared by :func:`core.registry.search.search_persons` and
 :class:`core.registry.reader.RegistryReader`, so a page, the API and a plugin see the same
-masking (security.md R09) and leave the same trace (R10).
+masking (docs/requirements.md R09) and leave the same trace (R10).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Finding persons: by Chinese name, full pinyin, initials, ID number (full, or the last
 four with a name), phone or address, within filters, one page at a time.
 
-Every text match is an index range scan (``col >= p AND col < p'``; research/
-performance-floors.md: SQLite cannot serve ``LIKE p || '%'`` from an index, and PostgreSQL
+Every text match is an index range scan (``col >= p AND col < p'``; docs/requirements.md,
+floors: prefix search: SQLite cannot serve ``LIKE p || '%'`` from an index, and PostgreSQL
 walked the whole index for it). Matches come in ranked classes — exact name, name prefix,
 full pinyin, initials, other readings — each read in its index's order and merged, so a
 page costs a few short index walks rather than sorting every match.

@@ -1,7 +1,7 @@
 """Identifier rules, written here rather than taken from python-stdnum or id-validator:
 both reject numbers that are valid (stdnum checks county codes against today's list, but
 an ID keeps the county code of the year it was issued; its USCC check refuses codes that
-start with A, N or Y). See research/domain.md §1 for the sources and worked examples.
+start with A, N or Y). See docs/requirements.md, domain §1 for the sources and worked examples.
 
 * ID numbers (GB 11643-1999): normalise (trim, full-width → ASCII, ``x`` → ``X``, 15-digit
   legacy numbers upgraded), then format, date, province prefix and the ISO 7064 MOD 11-2
@@ -305,8 +305,8 @@ def normalise_credit_code(raw: str) -> str:
 
 def parse_credit_code(raw: str) -> CreditCode:
     """Validate a unified social credit code; raises :class:`IdentifierError`. The nested
-    organisation-code check is reported in ``warnings`` only (domain.md: not confirmed to
-    hold for every issued code)."""
+    organisation-code check is reported in ``warnings`` only (docs/requirements.md,
+    domain §1: not confirmed to hold for every issued code)."""
     value = normalise_credit_code(raw)
     if not USCC_RE.match(value):
         raise IdentifierError(
@@ -334,7 +334,7 @@ def is_valid_credit_code(raw: str) -> bool:
 
 MOBILE_RE = re.compile(r"^1[3-9]\d{9}$", re.ASCII)
 LANDLINE_RE = re.compile(r"^0[1-9]\d{8,10}$", re.ASCII)
-#: Prefixes allocated as of 2019 [S: domain.md §1.4].
+#: Prefixes allocated as of 2019 [S: docs/requirements.md, domain §1.4].
 MOBILE_PREFIXES = frozenset(
     [f"13{d}" for d in range(10)]
     + [f"{p}" for p in (*range(145, 150), *range(150, 154), *range(155, 160), 162,
@@ -413,7 +413,7 @@ def validate_street_code(raw: str) -> str:
 
 
 def mask_id_number(value: str | None) -> str:
-    """``11010519491231002X`` → ``1101**********002X`` (security.md R09); shorter document
+    """``11010519491231002X`` → ``1101**********002X`` (docs/requirements.md R09); shorter document
     numbers keep their first and last two characters."""
     if not value:
         return ""

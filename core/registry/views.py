@@ -60,7 +60,6 @@ from core.db import current_session
 from core.exports import csv_writer
 from core.hookspecs import NavItem
 from core.identity import has_permission, require, require_verified
-from core.identity.admin_views import CheckboxesField, choices, printable
 from core.identity.models import User
 from core.registry import api as shared
 from core.registry import codes
@@ -92,6 +91,7 @@ from core.registry.models import (
 )
 from core.registry.present import REVEALABLE, display_entry, log_displays, mask_address
 from core.registry.search import AGE_BANDS
+from core.web.forms import CheckboxesField, choices, printable
 
 bp = Blueprint("registry", __name__, url_prefix="/registry")
 
@@ -718,8 +718,15 @@ def _report_view(report: dict[str, Any]) -> dict[str, Any]:
 @bp.route("/import", methods=["GET", "POST"])
 @require(IMPORT)
 def import_start():
-    """Upload a CSV or XLSX file; the next page says what it would do (a dry run)."""
+    """Upload a CSV or XLSX file; the next page says what it would do (a dry run).
+    ``community``: the community of every row, for a roster without that column (only
+    the user's communities are offered, and the importer checks the scope again);
+    ``blank_clears``: a blank cell clears the field of a registered person."""
     errors: list[tuple[str, str]] = []
+    session = current_session()
+    communities = scope_communities(session)
+    community = (request.form.get("community") or "").strip()
+    blank_clears = request.form.get("blank_clears") == "yes"
     if request.method == "POST":
         upload = request.files.get("file")
         filename = (upload.filename or "").strip() if upload else ""
@@ -728,11 +735,15 @@ def import_start():
             errors.append(("file", _("Choose the file to import")))
         elif not filename.lower().endswith((".csv", ".xlsx")):
             errors.append(("file", _("The file must be a CSV or an XLSX file")))
+        if community and community not in {c for c, _n in communities}:
+            errors.append(("community", _("This community is outside the places you are "
+                                          "assigned.")))
         if not errors:
-            session = current_session()
             safe_name = re.sub(r"[^\w.\-]+", "_", Path(filename).name)[-100:] or "import.csv"
             try:
-                report = shared.run_import(session, data, safe_name, dry_run=True)
+                report = shared.run_import(session, data, safe_name, dry_run=True,
+                                           community=community or None,
+                                           blank_clears=blank_clears)
             except RegistryError as exc:
                 session.rollback()
                 errors.append(("file", refusal(exc)))
@@ -743,11 +754,14 @@ def import_start():
                 token = secrets.token_urlsafe(24)
                 (folder / f"{token}.data").write_bytes(data)
                 _save_import(token, {"user_id": current_user.id, "at": time.time(),
-                                     "filename": safe_name,
+                                     "filename": safe_name, "community": community,
+                                     "blank_clears": blank_clears,
                                      "report": shared.report_dict(report)})
                 return redirect(url_for("registry.import_check", token=token), 303)
     return render_template("registry/import.html", errors=errors,
-                           columns=_template_columns()), 400 if errors else 200
+                           columns=_template_columns(), communities=communities,
+                           community=community, blank_clears=blank_clears
+                           ), 400 if errors else 200
 
 
 def _template_columns() -> list[dict[str, Any]]:
@@ -791,7 +805,9 @@ def import_confirm(token: str):
         abort(404)
     session = current_session()
     try:
-        report = shared.run_import(session, data, meta["filename"], dry_run=False)
+        report = shared.run_import(session, data, meta["filename"], dry_run=False,
+                                   community=meta.get("community") or None,
+                                   blank_clears=bool(meta.get("blank_clears")))
     except RegistryError as exc:
         session.rollback()
         flash(refusal(exc), "error")

@@ -16,7 +16,7 @@ from flask_wtf.csrf import CSRFProtect
 from markupsafe import Markup, escape
 
 from core.web import security
-from core.web.i18n import LANGUAGES, select_locale, translation_directories
+from core.web.i18n import LANGUAGES, localized_field, select_locale, translation_directories
 
 csrf = CSRFProtect()
 
@@ -47,6 +47,7 @@ def init_app(app: Flask, kernel: Any) -> None:
 
     security.init_app(app, kernel)
     app.jinja_env.globals["slot"] = render_slot
+    app.jinja_env.globals["localized"] = localized_field  # {{ localized(item, "label") }}
 
     @app.context_processor
     def _shell() -> dict[str, Any]:

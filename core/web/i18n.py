@@ -41,6 +41,40 @@ def select_locale() -> str:
     return current_app.config["BABEL_DEFAULT_LOCALE"]
 
 
+def _is_chinese(locale: object) -> bool:
+    if locale is None:
+        from flask import has_request_context
+        from flask_babel import get_locale
+
+        locale = get_locale() if has_request_context() else None
+    if locale is None:
+        return False
+    return str(getattr(locale, "language", locale)).split("_")[0].split("-")[0] == "zh"
+
+
+def localized(en: str | None, zh: str | None, locale: object = None) -> str:
+    """The text of a label kept in both languages (a plugin's ``title``/``title_zh``, a
+    permission's ``description``/``description_zh``) in the page's language.
+
+    Why one function: the rule was written out by hand in many places and some got it
+    wrong (a Chinese panel title on an English page). Chinese pages show ``zh`` when there
+    is one, other pages ``en``; either falls back to the other when it is blank.
+    ``locale`` defaults to the current request's (``flask_babel.get_locale``); outside a
+    request the English text is used."""
+    en, zh = en or "", zh or ""
+    if _is_chinese(locale):
+        return zh or en
+    return en or zh
+
+
+def localized_field(obj: Any, field: str, locale: object = None) -> str:
+    """``localized(obj.<field>, obj.<field>_zh)`` for an object or a mapping: in templates
+    ``{{ localized(info, "title") }}`` (a Jinja global)."""
+    if isinstance(obj, dict):
+        return localized(obj.get(field), obj.get(f"{field}_zh"), locale)
+    return localized(getattr(obj, field, None), getattr(obj, f"{field}_zh", None), locale)
+
+
 def catalogue_directories() -> list[Path]:
     """Every ``translations/`` directory shipped in this source tree: core's and each
     built-in plugin's."""

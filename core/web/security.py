@@ -1,4 +1,4 @@
-"""Security headers on every response (security.md R14), and who needs a CSRF token."""
+"""Security headers on every response (docs/requirements.md R14), and who needs a CSRF token."""
 
 from __future__ import annotations
 

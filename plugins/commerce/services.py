@@ -60,7 +60,7 @@ def N_(message: str) -> str:
     return message
 
 
-#: Service categories (research/domain.md §4): code → (English, Chinese).
+#: Service categories (docs/requirements.md, domain §4): code → (English, Chinese).
 CATEGORIES: dict[str, tuple[str, str]] = {
     "housekeeping": ("Housekeeping", "家政保洁"),
     "repairs": ("Appliance and utility repairs", "家电水电维修"),

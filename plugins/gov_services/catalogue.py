@@ -16,6 +16,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from core.toolkit import localized
+
 DATA_FILE = Path(__file__).with_name("data") / "services.json"
 CODE_RE = re.compile(r"^[a-z][a-z0-9_]{1,59}$")
 FIELD_TYPES = ("text", "textarea", "number", "date", "select", "bool")
@@ -77,7 +79,7 @@ class Service:
     source: str = "gov_services"
 
     def name(self, lang: str = "zh") -> str:
-        return self.name_zh if lang == "zh" else self.name_en
+        return localized(self.name_en, self.name_zh, lang)
 
     def total_days(self) -> int:
         """Working days from acceptance to decision (stages plus any public notice)."""

@@ -159,12 +159,12 @@ def dashboard_widgets(user: Any) -> list[Panel]:
     """The latest notices on the home page (public notices: anyone may read them)."""
     from flask import render_template
 
-    from core.toolkit import current_session
+    from core.toolkit import current_session, localized
     from plugins.self_governance.services import visible_notices
 
     notices = visible_notices(current_session(), None, limit=3)
     html = render_template("self_governance/widget.html", notices=notices)
-    return [Panel(title=info.title_zh or info.title, html=html, order=30)]
+    return [Panel(title=localized(info.title, info.title_zh), html=html, order=30)]
 
 
 @hookimpl

@@ -5,9 +5,9 @@ seeder) owns the transaction, and events are published in it (the outbox). Every
 violation raises :class:`GovernanceError` naming the field, which a page shows beside the
 field and the API returns as a 422.
 
-Votes follow domain.md §5 (Organic Law of Urban Residents' Committees art. 9, Civil Code
-art. 278); see :func:`decide` for the exact arithmetic and :func:`eligibility` for who
-may vote in each electorate mode.
+Votes follow docs/requirements.md, domain §5 (Organic Law of Urban Residents' Committees
+art. 9, Civil Code art. 278); see :func:`decide` for the exact arithmetic and
+:func:`eligibility` for who may vote in each electorate mode.
 """
 
 from __future__ import annotations
@@ -351,7 +351,7 @@ def publish_statement(
 
 
 #: Monthly finances are due on this day of the following month (a local rule; villages
-#: publish finances monthly when busy, domain.md §5).
+#: publish finances monthly when busy, docs/requirements.md, domain §5).
 DISCLOSURE_DAY = 15
 
 
@@ -550,7 +550,7 @@ def proposal_timeline(session: Session, proposal_id: int) -> list[ProposalUpdate
 
 # ============================================================================ votes
 
-#: Electorate modes (domain.md §5): who holds a vote, and what a "voter key" is.
+#: Electorate modes (docs/requirements.md, domain §5): who holds a vote, and what a "voter key" is.
 ELECTORATES = ("adult", "household", "group_rep", "owner_unit")
 QUORUMS = ("none", "half", "two_thirds")
 PASS_RULES = ("half", "two_thirds", "three_quarters")

@@ -224,13 +224,13 @@ def dashboard_widgets(user: Any) -> list[Panel]:
         return []
     from flask import render_template
 
-    from core.toolkit import current_session
+    from core.toolkit import current_session, localized
     from plugins.surveillance.services import dashboard_numbers
 
     numbers = dashboard_numbers(current_session(), user)
     return [
         Panel(
-            title=info.title_zh,
+            title=localized(info.title, info.title_zh),
             order=40,
             html=render_template("surveillance/widget.html", n=numbers),
         )

@@ -307,3 +307,20 @@ def test_the_resident_reads_it_in_plain_words_grouped_by_day(app, world):
     items = mine.json["items"]
     assert {(i["masked"], i["count"]) for i in items} == {(True, 3), (False, 1)}
     assert all(i["last_at"] for i in items)
+
+
+def test_a_purpose_the_system_wrote_reads_in_the_residents_language(app, world):
+    """Plugins write purposes such as "ticket 12": the words are translated for the
+    reader, the reference number is kept; a purpose a worker typed is shown as typed."""
+    kernel = world.kernel
+    with kernel.db.session_scope() as db:
+        for purpose in ("ticket 12", "incident #4: report photo", "核实住址"):
+            log_access(db, actor=world.w1, person_id=world.ids.head, fields=["name"],
+                       purpose=purpose, via="core", masked=True)
+    me = sign_in(app, "res_a")
+    main = me.get("/account/access-log").get_data(as_text=True).split("<main", 1)[1]
+    assert "用途：工单 12" in main and "用途：事件 #4: 举报照片" in main
+    assert "用途：核实住址" in main and "ticket 12" not in main
+    me.set_cookie("shequ_lang", "en")
+    english = me.get("/account/access-log").get_data(as_text=True)
+    assert "Purpose: ticket 12" in english

@@ -701,13 +701,9 @@ def test_cli_user_token_and_purge(cli_env):
 
 def _a11y():
     """The shell's in-page accessibility check (tests/e2e/a11y.py)."""
-    import importlib.util
+    from tests.e2e import a11y
 
-    path = Path(__file__).resolve().parents[1] / "e2e" / "a11y.py"
-    spec = importlib.util.spec_from_file_location("shequ_a11y", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return a11y
 
 
 @pytest.mark.e2e

@@ -97,6 +97,7 @@ LAYER_OF: dict[str, str] = {
     "core.registry.testing": "public",
     # web and API
     "core.web.*": "web",
+    "core.web.forms": "web",  # form helpers every area's pages share
     "core.api.*": "web",
     "core.exchange.*": "web",
     "core.exchange.cli": "cli",

@@ -3,7 +3,7 @@
 ``MATRIX`` below declares, for each endpoint and method of the app (core, the four
 built-in plugins and the example plugin "hello" when installed), who may use it. The test
 walks ``app.url_map`` and FAILS when a rule is missing from the table, so every new
-endpoint has to be declared here (security.md R07, R08). Answers are derived as:
+endpoint has to be declared here (docs/requirements.md R07, R08). Answers are derived as:
 
 * a role the entry allows → one of the entry's ``ok`` statuses;
 * a signed-in role it does not allow → ``denied`` (403, or 404 where an object check hides
@@ -349,7 +349,7 @@ def test_permission_matrix(matrix_app):
 
 
 def test_state_changing_pages_need_a_csrf_token(matrix_app):
-    """security.md R04: every POST/PUT/PATCH/DELETE, sent with the session cookie of a
+    """docs/requirements.md R04: every POST/PUT/PATCH/DELETE, sent with the session cookie of a
     signed-in administrator but without the token, is refused with 400 — pages and the
     API alike (the API takes cookie sessions only with the token). A bearer-token call
     carries no ambient credential, so it needs none."""
@@ -391,7 +391,7 @@ def test_state_changing_pages_need_a_csrf_token(matrix_app):
 
 
 def test_every_view_declares_a_permission_or_is_public(matrix_app):
-    """security.md R08: deny by default. Every view function (each method of a class-based
+    """docs/requirements.md R08: deny by default. Every view function (each method of a class-based
     API view) carries the marker set by ``require`` / ``require_login`` /
     ``require_verified``, unless it is on the public allow-list for a stated reason."""
     app = matrix_app

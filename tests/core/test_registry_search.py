@@ -101,7 +101,7 @@ def test_query_helpers():
 
 
 def test_prefix_search_uses_range_predicates_not_like(app):
-    """performance-floors.md: LIKE p || '%' cannot use the index on SQLite."""
+    """docs/requirements.md, floors: prefix search: LIKE p || '%' cannot use the index on SQLite."""
     dialect = app.extensions["shequ"].db.engine.dialect
     for query in ("zs", "张", "张s"):
         _kind, classes = _name_classes(query)

@@ -1,4 +1,4 @@
-"""Identifier rules: the worked examples of research/domain.md §1, normalisation, and
+"""Identifier rules: the worked examples of docs/requirements.md, domain §1, normalisation, and
 hypothesis properties (every generated valid number passes; any single-character change
 fails). python-stdnum is used only where it is right: its check-character functions."""
 
@@ -104,8 +104,8 @@ def test_residence_permits_and_foreign_cards():
 
 
 def test_stdnum_rejects_numbers_we_accept():
-    """domain.md: python-stdnum checks the county code against today's list, but an ID
-    keeps the code of its year of issue. We must accept such numbers."""
+    """docs/requirements.md, domain §1: python-stdnum checks the county code against
+    today's list, but an ID keeps the code of its year of issue. We must accept such numbers."""
     assert is_valid_id_number("610481196406217762")
 
 

@@ -7,7 +7,6 @@ Pages are checked for accessibility and sideways scrolling and photographed into
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 from collections.abc import Iterator
@@ -21,20 +20,14 @@ from core.testing import TEST_PASSWORD, access_log
 from core.web.i18n import compile_catalogues
 
 
-def _world_module() -> Any:
-    """The commerce tests' registry world (tests/plugins/commerce/commerce_world.py)."""
-    path = Path(__file__).resolve().parents[1] / "plugins" / "commerce" / "commerce_world.py"
-    spec = importlib.util.spec_from_file_location("_commerce_world_e2e", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def build_world(app: Any) -> Any:
-    return _world_module().build_world(app)
+    """The commerce tests' registry world (tests/plugins/commerce/commerce_kit.py)."""
+    from tests.plugins.commerce.commerce_kit import build_world as build
+
+    return build(app)
 
 
-PHONE_ELDER = "13800138000"  # commerce_world.PHONE_ELDER
+PHONE_ELDER = "13800138000"  # commerce_kit.PHONE_ELDER
 
 
 pytestmark = pytest.mark.e2e

@@ -9,7 +9,7 @@ import threading
 import urllib.error
 import urllib.request
 
-from rel_harness import make_places, record, staff_token
+from reliability_kit import make_places, record, staff_token
 from sqlalchemy import func, select
 
 

@@ -14,7 +14,7 @@ import threading
 import time
 from pathlib import Path
 
-from rel_harness import HERE, ROOT, record
+from reliability_kit import HERE, ROOT, record
 
 SHEQU = str(Path(sys.executable).with_name("shequ"))
 PLUGINS = ["gov_services", "commerce", "self_governance", "surveillance"]

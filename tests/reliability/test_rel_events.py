@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-from rel_harness import record
+from reliability_kit import record
 from sqlalchemy import text
 
 EVENTS = 10_000

@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from rel_harness import make_places, record, session_cookie, staff_token
+from reliability_kit import make_places, record, session_cookie, staff_token
 from sqlalchemy import func, select
 
 PLUGINS = ["gov_services", "commerce", "self_governance", "surveillance"]

@@ -14,7 +14,7 @@ import threading
 import time
 from datetime import date, timedelta
 
-from rel_harness import make_places, record, session_cookie, staff_token
+from reliability_kit import make_places, record, session_cookie, staff_token
 from sqlalchemy import func, select
 
 SECONDS = int(os.environ.get("SHEQU_RELIABILITY_LOAD_SECONDS", "60"))

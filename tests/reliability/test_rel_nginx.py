@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from rel_harness import ROOT, free_port, record
+from reliability_kit import ROOT, free_port, record
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
 HOST = "shequ.example.gov.cn"

@@ -16,7 +16,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from rel_harness import free_port, record
+from reliability_kit import free_port, record
 
 
 class Proxy:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from commerce_world import PHONE_ELDER, account, build_world, form_token, sign_in, token
+from commerce_kit import PHONE_ELDER, account, build_world, form_token, sign_in, token
 from sqlalchemy import select
 
 from core.audit.models import AuditEntry

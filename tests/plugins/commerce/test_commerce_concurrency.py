@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from commerce_world import build_world
+from commerce_kit import build_world
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 

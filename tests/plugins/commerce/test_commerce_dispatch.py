@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from commerce_world import build_world
+from commerce_kit import build_world
 from sqlalchemy import select
 
 from core.db import utcnow

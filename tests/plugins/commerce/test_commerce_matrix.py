@@ -5,20 +5,13 @@ declared answer, and every view carries a permission marker or is public for a r
 
 from __future__ import annotations
 
-import importlib.util
 import re
-from pathlib import Path
 
 import pytest
 
 from core.testing import csrf_token, login
 from core.testing_matrix import ANON, LOGIN, PUBLIC, ROLES, WRITE
-
-spec = importlib.util.spec_from_file_location(
-    "_commerce_permissions", Path(__file__).with_name("permissions.py")
-)
-perms = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(perms)
+from tests.plugins.commerce import permissions as perms
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +60,7 @@ def test_commerce_views_are_gated_or_public(matrix_app):
 
 
 def test_commerce_permission_matrix(matrix_app):
-    from commerce_world import token
+    from commerce_kit import token
 
     from core.testing import ensure_user
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from alembic import command
-from commerce_world import PHONE_ELDER, account, build_world, form_token, sign_in, token
+from commerce_kit import PHONE_ELDER, account, build_world, form_token, sign_in, token
 from sqlalchemy import select, text
 
 from core import migrate

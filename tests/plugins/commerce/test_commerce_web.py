@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from commerce_world import PHONE_ELDER, build_world, form_token, sign_in, token
+from commerce_kit import PHONE_ELDER, build_world, form_token, sign_in, token
 from sqlalchemy import select
 
 from core.testing import build_test_app
@@ -279,7 +279,7 @@ def test_merchant_application_by_credit_code(world):
         rs.register_organisation(
             s, {"name": "新来的洗衣店", "credit_code": code}, bus=world.kernel.bus
         )
-    from commerce_world import account
+    from commerce_kit import account
 
     with world.kernel.db.session_scope() as s:
         account(world.app, s, "newshop", "merchant")

@@ -6,20 +6,13 @@ each role gets the declared answer."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
-from pathlib import Path
 
 import pytest
 
 from core.testing import build_test_app, csrf_token, login
 from core.testing_matrix import ANON, LOGIN, PUBLIC, ROLES
-
-spec = importlib.util.spec_from_file_location(
-    "_gs_permissions", Path(__file__).with_name("permissions.py")
-)
-perms = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(perms)
+from tests.plugins.gov_services import permissions as perms
 
 
 @pytest.fixture(scope="module")

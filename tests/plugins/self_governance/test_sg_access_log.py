@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sg_testkit import committee, csrf, resident, sign_in
+from self_governance_kit import committee, csrf, resident, sign_in
 from sqlalchemy import select
 
 from core.db import utcnow
@@ -21,7 +21,7 @@ from core.testing import access_log
 from plugins.self_governance import services as sv
 from plugins.self_governance.models import Vote
 
-#: Registry names of C1's residents (sg_testkit.build_world): no staff page but the roll
+#: Registry names of C1's residents (self_governance_kit.build_world): no staff page but the roll
 #: may show them.
 C1_NAMES = ("王建国", "李芳", "王小丽", "王小明", "赵强", "孙丽", "周租客")
 

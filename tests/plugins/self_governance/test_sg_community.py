@@ -7,7 +7,7 @@ from datetime import timedelta
 from html.parser import HTMLParser
 
 import pytest
-from sg_testkit import committee, csrf, resident, sign_in, user_id
+from self_governance_kit import committee, csrf, resident, sign_in, user_id
 from sqlalchemy import func, select, update
 
 from core.db import utcnow

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sg_testkit import committee, csrf, resident, sign_in
+from self_governance_kit import committee, csrf, resident, sign_in
 from sqlalchemy import func, select
 
 from core.db import utcnow

@@ -9,7 +9,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from sg_testkit import csrf, resident, sign_in
+from self_governance_kit import csrf, resident, sign_in
 from sqlalchemy import create_engine, func, inspect, select, text, update
 from sqlalchemy.orm import sessionmaker
 
@@ -147,7 +147,7 @@ def test_group_representatives_mode(app, world):
 
 
 def test_eighteenth_birthday_is_the_edge(app, world):
-    from sg_testkit import years_ago
+    from self_governance_kit import years_ago
 
     from core.registry.services import register_person
 

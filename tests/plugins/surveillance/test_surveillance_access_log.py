@@ -11,7 +11,7 @@ import json
 from datetime import timedelta
 
 import pytest
-from surveillance_testkit import (
+from surveillance_kit import (
     add_camera,
     add_clip,
     bearer,
@@ -56,7 +56,7 @@ def report(sv):
 
 
 def _token(sv, user):
-    from surveillance_testkit import token
+    from surveillance_kit import token
 
     return token(sv.app, user)
 
@@ -165,7 +165,7 @@ def test_only_the_officer_sent_sees_the_name_in_full_and_that_is_logged(sv, repo
     after = api.get(f"{API}/incidents/{iid}", headers=bearer(sv.token("officer3"))).json
     assert after["reporter"] == MASKED
     # the resident's "who read my data" page names the officers who saw them
-    from surveillance_testkit import sign_in
+    from surveillance_kit import sign_in
 
     page = sign_in(sv.app, "reporter1").get("/account/access-log").get_data(as_text=True)
     assert "officer3" in page and "officer1" in page

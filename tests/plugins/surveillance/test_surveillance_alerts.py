@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from surveillance_testkit import add_camera, bearer
+from surveillance_kit import add_camera, bearer
 
 from core.db import utcnow
 from core.events.delivery import deliver_pending
@@ -237,7 +237,7 @@ def test_alert_actions_and_the_public_alert_payload(sv, monkeypatch):
 
 
 def test_admin_configures_rules_on_the_page(sv):
-    from surveillance_testkit import csrf
+    from surveillance_kit import csrf
 
     admin = sv.client["admin"]
     token = csrf(admin, "/surveillance/rules")

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
-from surveillance_testkit import add_camera, add_clip, bearer, csrf, open_incident
+from surveillance_kit import add_camera, add_clip, bearer, csrf, open_incident
 
 from core.audit.models import AuditEntry
 from core.db import utcnow

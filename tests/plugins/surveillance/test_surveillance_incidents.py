@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from surveillance_testkit import add_camera, bearer, csrf
+from surveillance_kit import add_camera, bearer, csrf
 
 from plugins.surveillance.models import Incident
 

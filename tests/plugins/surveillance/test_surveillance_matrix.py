@@ -5,20 +5,13 @@ is public for a stated reason."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
-from pathlib import Path
 
 import pytest
 
 from core.testing import csrf_token, login
 from core.testing_matrix import ANON, LOGIN, PUBLIC, ROLES, WRITE
-
-_spec = importlib.util.spec_from_file_location(
-    "_sv_permissions", Path(__file__).with_name("permissions.py")
-)
-perms = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(perms)
+from tests.plugins.surveillance import permissions as perms
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
-from surveillance_testkit import STREAM, add_camera, bearer, csrf
+from surveillance_kit import STREAM, add_camera, bearer, csrf
 
 from core.audit.models import AccessEntry
 from core.db import utcnow
