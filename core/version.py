@@ -6,4 +6,4 @@ range is checked against it at start-up. Minor versions only add; a major versio
 """
 
 CORE_API_VERSION = "1.1"
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -670,7 +670,12 @@ def run_import(session: Session, data: bytes, filename: str, *, dry_run: bool,
         session.rollback()
         raise ImportFileError(UNREADABLE, "file") from None
     if outside:
-        report.rejected = sorted([*report.rejected, *outside], key=lambda e: (e.row, e.field))
+        # A row naming a person outside the worker's places says only that: the import's
+        # own checks of that row (a name that differs from the registered one, a closed
+        # record) would describe someone the worker may not see.
+        hidden = {e.row for e in outside if e.message == OUTSIDE_PERSON}
+        kept = [e for e in report.rejected if e.row not in hidden]
+        report.rejected = sorted([*kept, *outside], key=lambda e: (e.row, e.field))
         report.dry_run, report.committed = dry_run, False
     return report
 

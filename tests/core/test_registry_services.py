@@ -423,7 +423,7 @@ def test_a_conflict_outside_the_workers_places_names_no_id_or_community(app):
 
     report = client.post("/api/v1/registry/imports", headers=h1, json=csv_payload(
         [f"冒名,{twin_id},{C1},,,,,,\n"], dry_run=True)).json
-    (row,) = report["rejected"]
+    (row,) = report["rejected"]  # and no "registered to 孙*": that would name them
     assert row["field"] == "id_number" and "outside the places" in row["message"]
     assert not leaks(f"{row['message']} {row['value']} {row['name']}"), row
     # The worker of C2 sees 赵四: the answer may link to the record there.
