@@ -20,7 +20,11 @@ CHECK_JS = (Path(__file__).with_name("a11y.js")).read_text(encoding="utf-8")
 
 
 def check(page: Any) -> list[str]:
-    """The problems found on the page as it is now (an empty list when it passes)."""
+    """The problems found on the page as it is now (an empty list when it passes). Waits
+    for the page's ``load`` event first: sizes measured before the stylesheet applies are
+    an unstyled page's (a click that navigates returns before that, and under load the gap
+    is long enough to fail a touch-target check)."""
+    page.wait_for_load_state("load")
     return page.evaluate(CHECK_JS)
 
 
@@ -31,5 +35,6 @@ def assert_accessible(page: Any) -> None:
 
 def horizontal_overflow(page: Any) -> int:
     """How many pixels the page scrolls sideways (0 when it fits the viewport)."""
+    page.wait_for_load_state("load")
     return page.evaluate(
         "() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
