@@ -348,8 +348,10 @@ class HotlineTickets(MethodView):
             person = {"elderly_alone": False, "address": None}
             community = data["community"]
             if not community:
+                # the schema allows no community (a registry caller has one); the data
+                # needs it for a caller the registry does not know: 409 (docs/api.md)
                 text = _("Choose the caller's community.")
-                abort(422, message=text, messages={"community": [text]})
+                abort(409, message=text, messages={"community": [text]})
             if community not in {c["code"] for c in rd.communities()}:
                 text = _("Unknown value: %(value)s.", value=community)
                 abort(409, message=text, messages={"community": [text]})

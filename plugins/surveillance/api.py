@@ -85,6 +85,8 @@ def _fail(exc: svc.SurveillanceError) -> None:
     text = _(exc.message, **exc.params)
     if exc.status == 422:
         abort(422, messages={exc.field or "_schema": [text]})
+    if exc.status == 409 and exc.field:
+        abort(409, message=text, messages={exc.field: [text]})
     abort(exc.status, message=text)
 
 
@@ -195,6 +197,8 @@ class Incidents(MethodView):
     @blp.alt_response(401, schema="Error", description="Not signed in")
     @blp.alt_response(403, schema="Error", description=f"Lacks {INCIDENT_HANDLE}")
     @blp.alt_response(404, schema="Error", description="No such camera")
+    @blp.alt_response(409, schema="Error", description="A time it happened in the future or "
+                      "more than 30 days back")
     @blp.alt_response(422, schema="Error", description="Invalid fields")
     def post(self, data):
         """Raise an incident (staff); publishes surveillance.incident.raised."""
@@ -293,6 +297,8 @@ class Ingest(MethodView):
     @blp.alt_response(401, schema="Error", description="No or invalid token")
     @blp.alt_response(403, schema="Error", description=f"Token lacks {INGEST}")
     @blp.alt_response(404, schema="Error", description="No such camera")
+    @blp.alt_response(409, schema="Error", description="A time it happened in the future or "
+                      "more than 30 days back")
     @blp.alt_response(422, schema="Error", description="Invalid fields or no Idempotency-Key")
     def post(self, headers, data):
         """An incident from video analytics. The same Idempotency-Key again returns the

@@ -327,11 +327,13 @@ def raise_incident(
     if occurred_at is None:
         occurred_at = raised_at
     elif occurred_at > raised_at + timedelta(minutes=5):
-        raise SurveillanceError(N_("The time it happened cannot be in the future."), "occurred_at")
+        # 409, not 422: a well-formed time the clock refuses (docs/api.md, "422 or 409?")
+        raise SurveillanceError(N_("The time it happened cannot be in the future."),
+                                "occurred_at", status=409)
     elif occurred_at < raised_at - timedelta(days=30):
         raise SurveillanceError(
-            N_("Report incidents within 30 days of when they happened."), "occurred_at"
-        )
+            N_("Report incidents within 30 days of when they happened."), "occurred_at",
+            status=409)
     if camera is not None:
         community_code = community_code or camera.community_code
         grid_code = grid_code or camera.grid_code
