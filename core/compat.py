@@ -50,6 +50,7 @@ MOVED: dict[str, str] = {
 PUBLIC_MODULES = frozenset({"core.toolkit", "core.hookspecs", "core.testing"})
 
 _warned: set[str] = set()
+_scanned: set[str] = set()  # plugin modules already read in this process
 
 
 def _imports(path: Path) -> Iterable[tuple[int, str, str | None]]:
@@ -99,8 +100,9 @@ def check_plugin(plugin_id: str, obj: Any) -> None:
     if name == "plugins" or name.startswith("plugins."):
         return  # built-in: tests/core/test_boundary.py enforces the boundary instead
     origin = getattr(obj, "__file__", None)
-    if not origin:
-        return
+    if not origin or origin in _scanned:
+        return  # tests build many apps: read each plugin's source once per process
+    _scanned.add(origin)
     path = Path(origin)
     files = sorted(path.parent.rglob("*.py")) if path.name == "__init__.py" else [path]
     warn_deprecated_imports(plugin_id, [f for f in files if "tests" not in f.parts])

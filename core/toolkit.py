@@ -57,6 +57,7 @@ from core.identity import (
     require_verified,
 )
 from core.identity.notifications import notify
+from core.identity.services import scope_allows
 from core.jobs import Job
 from core.migrations.runner import run as run_migrations
 from core.registry import codes as _codes
@@ -265,24 +266,6 @@ def staff_accounts(session: Session, roles: Iterable[str], *, community: str | N
     if community is not None:
         out = [a for a in out if scope_allows(a, community=community)]
     return out
-
-
-def _scope_pairs(user: Any) -> set[tuple[str, str]]:
-    pairs: set[tuple[str, str]] = set()
-    for s in getattr(user, "scopes", None) or ():
-        pairs.add(tuple(s) if isinstance(s, tuple) else (s.kind, s.code))  # type: ignore[arg-type]
-    return pairs
-
-
-def scope_allows(user: Any, *, community: str | None = None, grid: str | None = None) -> bool:
-    """Whether a staff account's assignments cover this community or grid. Deny by
-    default: an account with no assignment covers nothing."""
-    pairs = _scope_pairs(user)
-    if ("all", "") in pairs:
-        return True
-    if community and ("community", community) in pairs:
-        return True
-    return bool(grid and ("grid", grid) in pairs)
 
 
 def acts_for(user: Any, community: str | None) -> bool:
@@ -525,9 +508,9 @@ def log_person_access(
     one day are one row with a count, so calling it on every display is intended."""
     if actor is None:
         actor = current_principal()
-    actor = getattr(actor, "actor", None) or actor
     if getattr(actor, "person_id", None) == person_id and not getattr(actor, "agent", None):
-        return  # one's own data, shown to oneself
+        return  # one's own data, shown to oneself (an assisted session is never "own")
+    actor = getattr(actor, "actor", None) or actor  # who really looked: the agent, if any
     log_access(session, actor=actor, person_id=person_id, fields=list(fields),
                purpose=purpose, via=plugin, masked=masked,
                facts=facts if facts is not None else request_facts())

@@ -736,8 +736,11 @@ def resolve_permissions(role_names: Iterable[str], roles: Mapping[str, set[str]]
 
 
 def scope_allows(user: Any, *, community: str | None = None, grid: str | None = None) -> bool:
-    """Whether a staff account's assignments cover this community or grid."""
-    scopes = {(s.kind, s.code) for s in getattr(user, "scopes", [])}
+    """Whether a staff account's assignments cover this community or grid; deny by
+    default (no assignment covers nothing). ``scopes`` may hold rows or ``ScopeRef``s, or
+    the ``(kind, code)`` pairs of a ``toolkit.AccountView``."""
+    scopes = {tuple(s) if isinstance(s, tuple) else (s.kind, s.code)
+              for s in getattr(user, "scopes", None) or ()}
     if ("all", "") in scopes:
         return True
     if community and ("community", community) in scopes:
