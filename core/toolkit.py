@@ -24,15 +24,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.api.fields import JsonBoolean
+from core.api.endpoints import endpoint, refuse
+from core.api.fields import AUTH, Id, JsonBoolean, Strict, Text
 from core.api.pagination import PageArgs, page_schema, paginate
 from core.audit.services import log_access, log_audit
 from core.audit.web import request_facts
 from core.cli import AppContext, pass_ctx
+from core.current import current_kernel, kernel_of
 from core.db import Base, UTCDateTime, current_session, utcnow
 from core.events import Event, EventBus, EventError
 from core.exports import csv_safe, csv_writer, safe_row
@@ -73,11 +74,15 @@ from core.registry.present import (
 from core.registry.reader import RegistryReader
 from core.registry.search import SearchPage
 from core.registry.validation import IdentifierError, parse_credit_code, uscc_check_char
+from core.rules import MAX_ID, N_, RuleError
 from core.version import CORE_API_VERSION
 from core.web.i18n import localized
 
 __all__ = [
+    "AUTH",
     "CORE_API_VERSION",
+    "MAX_ID",
+    "N_",
     "AccountView",
     "AppContext",
     "Base",
@@ -85,6 +90,7 @@ __all__ = [
     "Event",
     "EventBus",
     "EventError",
+    "Id",
     "IdentifierError",
     "Job",
     "JsonBoolean",
@@ -96,9 +102,12 @@ __all__ = [
     "RegistryError",
     "RegistryReader",
     "Row",
+    "RuleError",
     "ScopeError",
     "SearchPage",
     "SearchResult",
+    "Strict",
+    "Text",
     "UTCDateTime",
     "account_view",
     "account_views",
@@ -114,6 +123,7 @@ __all__ = [
     "current_principal",
     "current_session",
     "derive_key",
+    "endpoint",
     "find_account",
     "find_person_ids",
     "grant_demo_scope",
@@ -133,6 +143,7 @@ __all__ = [
     "parse_credit_code",
     "pass_ctx",
     "plugin_settings",
+    "refuse",
     "register_organisation",
     "registry_reader",
     "request_facts",
@@ -152,17 +163,9 @@ __all__ = [
 # ----------------------------------------------------------------------------- kernel
 
 
-def current_kernel() -> Any:
-    """The :class:`core.app.Kernel` of the current app: ``config``, ``db`` (with
-    ``session_scope()``), ``plugins`` (the host: ``settings(id)``, ``info(id)``), ``bus``,
-    ``permissions``, ``roles``, ``jobs``, and ``state(plugin_id)`` for a plugin's own
-    per-app objects (never module globals: tests build many apps in one process)."""
-    return current_app.extensions["shequ"]
-
-
 def plugin_settings(plugin_id: str, app: Any = None) -> dict[str, Any]:
     """``[plugins.<id>]`` of the config, after the plugin's ``config_schema`` loaded it."""
-    kernel = app.extensions["shequ"] if app is not None else current_kernel()
+    kernel = kernel_of(app) if app is not None else current_kernel()
     return kernel.plugins.settings(plugin_id)
 
 

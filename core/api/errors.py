@@ -17,6 +17,7 @@ from werkzeug.exceptions import (
 )
 
 from core.requestid import request_id  # re-exported: the API's error bodies quote it
+from core.rules import RuleError
 
 log = logging.getLogger("shequ.api")
 
@@ -157,11 +158,29 @@ def register_error_handlers(app: Flask, api: Any) -> None:
             return handle_http(BadRequest("The JSON body is nested too deeply."))
         return handle_unexpected(exc)
 
+    def handle_rule(exc: RuleError) -> Any:
+        """A service's refusal that the view let through: its own status and message, the
+        field it names (``core.rules``). Pages show it as the page error of that status."""
+        if not is_api_request():
+            from core.web.errors import page_error
+
+            return page_error(_page_exception(exc))
+        fields = None if exc.status in (403, 404) else exc.field_texts()
+        return error_response(exc.status, exc.text(), fields)
+
     app.register_error_handler(HTTPException, handle_http)
+    app.register_error_handler(RuleError, handle_rule)
     app.register_error_handler(RecursionError, handle_recursion)
     app.register_error_handler(OperationalError, handle_database_down)
     app.register_error_handler(InterfaceError, handle_database_down)
     app.register_error_handler(Exception, handle_unexpected)
+
+
+def _page_exception(exc: RuleError) -> HTTPException:
+    from werkzeug.exceptions import default_exceptions
+
+    cls = default_exceptions.get(exc.status, BadRequest)
+    return cls(exc.text())
 
 
 #: Seconds a client should wait before retrying while the database is unreachable.

@@ -16,6 +16,8 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, fields, validate
 
+from core.rules import MAX_ID
+
 #: ``@blp.doc(security=AUTH)``: the operation needs a bearer token (or a signed-in session).
 AUTH = [{"bearerAuth": []}]
 
@@ -56,3 +58,11 @@ class Text(fields.String):
                 check(text)
         text = text.encode("utf-8", "ignore").decode("utf-8")
         return self.controls.sub("", text)
+
+
+def Id(**kwargs: Any) -> fields.Integer:
+    """A row id in a body or query: a strict integer from 1 to :data:`core.rules.MAX_ID`
+    (larger ones name nothing and would overflow PostgreSQL's ``integer``)."""
+    kwargs.setdefault("strict", True)
+    kwargs.setdefault("validate", validate.Range(min=1, max=MAX_ID))
+    return fields.Integer(**kwargs)

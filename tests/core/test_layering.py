@@ -59,6 +59,8 @@ LAYER_OF: dict[str, str] = {
     "core.db": "foundation",
     "core.config": "foundation",
     "core.requestid": "foundation",
+    "core.rules": "foundation",
+    "core.current": "foundation",
     "core.compat": "foundation",
     "core.jobs": "foundation",
     "core.metrics": "foundation",
