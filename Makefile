@@ -6,13 +6,13 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 STAMP  := $(VENV)/.installed
 
-.PHONY: run run-scaled test test-quick test-pg test-all reliability lint install migrate demo bench translations clean help
+.PHONY: run run-scaled test test-quick test-pg test-all reliability lint typecheck install migrate demo bench translations clean help
 
 help:
 	@echo "make run    - install, migrate, load demo data and serve on http://$(HOST):$(PORT)/"
 	@echo "make test   - the whole suite (SQLite; set SHEQU_TEST_DATABASE_URL for PostgreSQL)"
 	@echo "make test-quick - the inner loop: everything but the browser tests"
-	@echo "make lint   - ruff over the tree (CI runs it)"
+	@echo "make lint   - ruff over the tree and mypy over core's public modules (CI runs it)"
 	@echo "make bench  - benchmarks against their floors (not part of make test)"
 	@echo "make reliability - multi-process failure scenarios (PostgreSQL + Redis on 127.0.0.1)"
 	@echo "make run-scaled  - PostgreSQL, Redis, N gunicorn workers, M event workers (Ctrl+C stops)"
@@ -67,6 +67,10 @@ run-scaled: install translations
 
 lint: install
 	$(BIN)/ruff check core plugins tests bench docs scripts
+	$(BIN)/python -m mypy
+
+typecheck: install
+	$(BIN)/python -m mypy
 
 bench: install
 	$(BIN)/python -m bench

@@ -19,9 +19,11 @@ from flask import Flask
 from werkzeug.routing import IntegerConverter
 
 from core.config import Config, ensure_secret_key, load_config
+from core.current import EXTENSION, kernel_of
 from core.db import Database, close_request_session
 from core.events import EventBus
 from core.plugins import PluginHost
+from core.rules import MAX_ID
 
 log = logging.getLogger("shequ")
 CORE_DIR = Path(__file__).resolve().parent
@@ -29,7 +31,7 @@ CORE_DIR = Path(__file__).resolve().parent
 
 @dataclass
 class Kernel:
-    """Everything core holds for one app, at ``app.extensions["shequ"]``."""
+    """Everything core holds for one app (:func:`core.current.kernel_of`)."""
 
     config: Config
     db: Database
@@ -58,7 +60,7 @@ class Int32Converter(IntegerConverter):
     ``maximum: 2147483647``) instead of an out-of-range error from PostgreSQL."""
 
     def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("max", 2**31 - 1)
+        kwargs.setdefault("max", MAX_ID)
         super().__init__(map, *args, **kwargs)
 
 
@@ -109,7 +111,7 @@ def create_app(
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         hops = config.server["proxy_hops"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]  # Flask's documented way to wrap it
 
     host = PluginHost()
     host.load(
@@ -122,18 +124,29 @@ def create_app(
         config.database_url, echo=config.database["echo"], pool_size=config.database["pool_size"]
     )
     bus = EventBus(db, config.events)
-    kernel = Kernel(config=config, db=db, plugins=host, bus=bus)
-    app.extensions["shequ"] = kernel
+    from core.identity.passwords import make_hasher
+
+    hasher = make_hasher(config.app["env"])
+    kernel = Kernel(config=config, db=db, plugins=host, bus=bus, hasher=hasher)
+    app.extensions[EXTENSION] = kernel
+    app.extensions["shequ.hasher"] = hasher  # still read by code written before 1.1
     app.teardown_appcontext(close_request_session)
 
     from core import api, exchange, identity, jobs, logs, metrics, registry, web
     from core.events.views import bp as events_admin_pages
+    from core.identity import account_views, admin_views
+    from core.identity import views as identity_pages
 
     logs.init_app(app, kernel)  # request id header, JSON request lines (core/logs.py)
     metrics.init_app(app, kernel)  # request timing and /metrics (core/metrics.py)
 
     registry.init_app(app, kernel)
     identity.init_app(app, kernel)
+    # Identity's pages import its gates (require, has_permission), so the package cannot
+    # register them without an import cycle: the factory does, right after init_app.
+    app.register_blueprint(identity_pages.bp)
+    app.register_blueprint(admin_views.bp)
+    app.register_blueprint(account_views.bp)
     exchange.init_app(app, kernel)
     web.init_app(app, kernel)
     api.init_app(app, kernel)
@@ -156,4 +169,5 @@ def create_app(
 
 
 def get_kernel(app: Flask) -> Kernel:
-    return app.extensions["shequ"]
+    """The app's :class:`Kernel` (:func:`core.current.kernel_of`, typed)."""
+    return kernel_of(app)

@@ -21,6 +21,8 @@ from typing import Any
 from sqlalchemy import MetaData, select
 from sqlalchemy.engine import Engine, make_url
 
+from core.current import kernel_of
+
 
 class BackupError(RuntimeError):
     """A backup or restore that cannot be done, with the reason an operator can act on."""
@@ -221,7 +223,7 @@ def scheduled_backup(app: Any) -> str:
 
     from core.metrics import BACKUP_STATUS
 
-    kernel = app.extensions["shequ"]
+    kernel = kernel_of(app)
     config = kernel.config
     directory = config.backup_directory
     directory.mkdir(parents=True, exist_ok=True)

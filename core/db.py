@@ -13,11 +13,13 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import current_app, g, has_app_context
+from flask import g, has_app_context
 from sqlalchemy import DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+from core.current import current_kernel
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -114,7 +116,7 @@ class Database:
 
 
 def get_db() -> Database:
-    return current_app.extensions["shequ"].db
+    return current_kernel().db
 
 
 def current_session() -> Session:

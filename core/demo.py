@@ -10,6 +10,7 @@ from collections.abc import Callable
 from flask import Flask
 from sqlalchemy import select
 
+from core.current import kernel_of
 from core.hookspecs import DemoContext
 from core.identity.models import User
 from core.identity.services import create_user
@@ -39,7 +40,7 @@ DISPLAY_NAMES = {
 
 
 def seed(app: Flask, echo: Callable[[str], None] = print) -> dict[str, tuple[str, str]]:
-    kernel = app.extensions["shequ"]
+    kernel = kernel_of(app)
     if kernel.config.is_production:
         raise RuntimeError("demo data is refused in production")
     hasher = app.extensions["shequ.hasher"]

@@ -24,6 +24,8 @@ from typing import Any
 
 from sqlalchemy import text
 
+from core.current import kernel_of
+
 log = logging.getLogger("shequ.jobs")
 
 
@@ -44,7 +46,7 @@ class JobError(RuntimeError):
 
 def core_jobs(app: Any) -> list[Job]:
     """Core's own jobs: the scheduled backup when ``[backup] enabled`` (core/backup.py)."""
-    config = app.extensions["shequ"].config
+    config = kernel_of(app).config
     settings = getattr(config, "backup", None) or {}
     if not settings.get("enabled"):
         return []
@@ -98,7 +100,7 @@ def _timed(app: Any, job: Job) -> str | None:
 
 def run_job(app: Any, job: Job) -> tuple[bool, str | None]:
     """Run ``job`` now unless another process is running it. Returns (ran, summary)."""
-    db = app.extensions["shequ"].db
+    db = kernel_of(app).db
     if db.dialect != "postgresql":
         return True, _timed(app, job)
     with db.engine.connect() as conn:

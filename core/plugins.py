@@ -314,7 +314,7 @@ class PluginHost:
         return pid in self.order
 
     def info(self, pid: str) -> PluginInfo:
-        return self.records[pid].info  # type: ignore[return-value]
+        return self.records[pid].info  # type: ignore[return-value]  # None only on a record that failed to load
 
     def settings(self, pid: str) -> dict[str, Any]:
         return self.records[pid].settings

@@ -8,6 +8,8 @@ from typing import Any
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
+from core.current import kernel_of
+
 
 class _Gunicorn(BaseApplication):
     def __init__(self, app: Flask, options: dict[str, Any]) -> None:
@@ -43,7 +45,7 @@ def control_socket_options(app: Flask) -> dict[str, Any]:
 
 
 def serve(app: Flask, *, host: str, port: int, workers: int, timeout: int = 30) -> None:
-    kernel = app.extensions["shequ"]
+    kernel = kernel_of(app)
     from core import logs, metrics
 
     # Every worker's counters in one directory per instance, so any worker answers a

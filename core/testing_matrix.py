@@ -21,6 +21,10 @@ import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from flask import Flask
+
+from core.current import kernel_of
+
 ROLES = (
     "resident",
     "community_worker",
@@ -87,7 +91,7 @@ def load_fragments(root: Path) -> Fragments:
     return merged
 
 
-def token_for_app(app: object, role: str, permissions: list[str] | None = None) -> str:
+def token_for_app(app: Flask, role: str, permissions: list[str] | None = None) -> str:
     """A bearer token of ``test_<role>`` on ``app`` itself (``core.testing.token_for`` is
     bound to the ``app`` fixture, not to the matrix's own app), narrowed to
     ``permissions`` when given."""
@@ -95,8 +99,8 @@ def token_for_app(app: object, role: str, permissions: list[str] | None = None) 
     from core.identity.services import create_token, resolve_permissions
     from core.testing import ensure_user
 
-    user = ensure_user(app, role)  # type: ignore[arg-type]
-    kernel = app.extensions["shequ"]  # type: ignore[attr-defined]
+    user = ensure_user(app, role)
+    kernel = kernel_of(app)
     with kernel.db.session_scope() as session:
         u = session.get(User, user.id)
         granted = resolve_permissions(u.role_names, kernel.roles)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -345,9 +345,10 @@ def registry_reader(session: Session, plugin_id: str, *, actor: Any = None, purp
     kernel = kernel if kernel is not None else current_kernel()
     granted = frozenset(grant or ())
     if granted and actor is not None:
-        return _GrantedReader.for_plugin(
+        reader = _GrantedReader.for_plugin(
             session, kernel, plugin_id, actor=_GrantedActor(actor), purpose=purpose,
-            facts=request_facts(), enforce_place=enforce_place)._granting(granted)
+            facts=request_facts(), enforce_place=enforce_place)
+        return cast(_GrantedReader, reader)._granting(granted)
     return RegistryReader.for_plugin(
         session, kernel, plugin_id,
         actor=actor, purpose=purpose, facts=request_facts(), enforce_place=enforce_place)

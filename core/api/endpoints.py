@@ -95,3 +95,4 @@ def refuse(exc: RuleError, status: int | None = None) -> NoReturn:
     if code in (403, 404):
         abort(code, message=text)
     abort(code, message=text, messages=exc.field_texts())
+    raise AssertionError("unreachable: abort raises")  # flask_smorest.abort is not NoReturn

@@ -41,7 +41,9 @@ class ErrorBodySchema(Schema):
     status = ma.Integer(required=True)
     code = ma.String(required=True)
     message = ma.String(required=True)
-    fields = ma.Dict(metadata={"description": "Field name → list of messages (422)"})
+    field_messages = ma.Dict(  # "fields" itself would shadow Schema.fields
+        data_key="fields", metadata={"description": "Field name → list of messages (422)"}
+    )
     request_id = ma.String(required=True)
 
 
@@ -122,7 +124,7 @@ def register_error_handlers(app: Flask, api: Any) -> None:
         given = isinstance(data, dict) and isinstance(data.get("message"), str)
         if status == 422 and not given:
             message = "The request has invalid fields."
-        resp_headers = exc.get_response().headers if status in (405, 429, 503) else None
+        resp_headers: Any = exc.get_response().headers if status in (405, 429, 503) else None
         if status == 401:
             resp_headers = {"WWW-Authenticate": 'Bearer realm="shequ"'}
         return error_response(status, message, _field_errors(exc), resp_headers)

@@ -19,7 +19,7 @@ from marshmallow import RAISE, Schema, fields, validate
 from core.rules import MAX_ID
 
 #: ``@blp.doc(security=AUTH)``: the operation needs a bearer token (or a signed-in session).
-AUTH = [{"bearerAuth": []}]
+AUTH: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
 _NUL = re.compile(r"\x00")
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f]")

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, Response, jsonify
 from sqlalchemy import text
+
+from core.current import current_kernel
 
 bp = Blueprint("health", __name__)
 
 
 @bp.route("/healthz")
-def healthz():
-    kernel = current_app.extensions["shequ"]
-    checks: dict = {}
+def healthz() -> Response:
+    """200 when the node can serve (database up, migrations applied, the bus healthy),
+    else 503 with Retry-After: a balancer takes it out of rotation until then."""
+    kernel = current_kernel()
+    checks: dict[str, dict] = {}
     ok = True
     try:
         with kernel.db.engine.connect() as conn:

@@ -23,6 +23,7 @@ from sqlalchemy import Select, delete, event, func, insert, select
 from sqlalchemy.orm import Session
 
 from core.audit.models import AccessEntry, AuditEntry
+from core.current import current_kernel
 from core.db import utcnow
 
 #: Legal floors: Cybersecurity Law Art. 21 (security logs, 6 months) and PIPL Art. 56
@@ -67,7 +68,7 @@ def log_audit(
         actor_name=(getattr(actor, "username", "") or "")[:64],
         on_behalf_of_id=on_behalf_of_id
         if on_behalf_of_id is not None
-        else facts.get("on_behalf_of_id"),  # type: ignore[arg-type]
+        else facts.get("on_behalf_of_id"),
         target_type=target_type,
         target_id=str(target_id)[:64],
         detail=_clean(detail),
@@ -107,9 +108,12 @@ def _role_of(viewer: Any) -> str:
 def _zone() -> Any:
     """The configured time zone (``[app] timezone``) when an app is active, else UTC:
     the day an entry belongs to, so "one row per day" means the residents' day."""
-    from flask import current_app, has_app_context
+    from flask import has_app_context
 
-    kernel = current_app.extensions.get("shequ") if has_app_context() else None
+    try:
+        kernel = current_kernel() if has_app_context() else None
+    except KeyError:  # a bare Flask app, not built by create_app
+        kernel = None
     config = getattr(kernel, "config", None)
     name = config.app.get("timezone") if config is not None else None
     return _zone_named(name) if name else UTC

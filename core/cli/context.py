@@ -15,6 +15,8 @@ from typing import Any
 import click
 from flask import Flask
 
+from core.current import kernel_of
+
 
 class AppContext:
     """Builds the app once per command invocation, on first use, and keeps it.
@@ -74,7 +76,7 @@ class AppContext:
 
     @property
     def kernel(self) -> Any:
-        return self.app.extensions["shequ"]
+        return kernel_of(self.app)
 
 
 #: ``@pass_ctx`` gives a command the invocation's :class:`AppContext` (made if missing).

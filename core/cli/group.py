@@ -22,6 +22,7 @@ from typing import Any
 import click
 
 from core.cli.context import AppContext
+from core.current import kernel_of
 
 log = logging.getLogger("shequ.cli")
 
@@ -63,7 +64,7 @@ class ShequGroup(click.Group):
             app = state.load()
             if app is not None:
                 state.plugin_commands, state.plugin_aliases = collect_plugin_commands(
-                    app.extensions["shequ"], set(self.commands)
+                    kernel_of(app), set(self.commands)
                 )
         return state
 

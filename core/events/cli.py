@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from core.current import kernel_of
+
 if TYPE_CHECKING:
     from core.cli.context import AppContext
 
@@ -144,7 +146,7 @@ def worker(
     from core.jobs import Schedule
 
     app = ctx.app
-    kernel = app.extensions["shequ"]
+    kernel = kernel_of(app)
     from core.metrics import prepare_multiprocess
 
     # The instance's metrics directory, as `shequ run` uses: a web worker on this host

@@ -10,10 +10,11 @@ imports it: ``create_app`` registers :data:`bp` (docs/architecture.md, "Layers")
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from core.current import current_kernel
 from core.db import current_session
 from core.events.delivery import list_deliveries, retry_dead, status_counts
 from core.identity import has_permission, require
@@ -27,7 +28,7 @@ PAGE_LIMIT = 100
 @bp.route("/admin/events")
 @require("core.events.read")
 def admin_events():
-    kernel = current_app.extensions["shequ"]
+    kernel = current_kernel()
     session = current_session()
     counts = status_counts(session)
     dead = list_deliveries(session, status="dead", limit=PAGE_LIMIT)
@@ -47,7 +48,7 @@ def admin_events():
 @require("core.events.retry")
 def admin_events_retry():
     """Retry one dead letter (``delivery_id``) or all of them (``all``)."""
-    kernel = current_app.extensions["shequ"]
+    kernel = current_kernel()
     session = current_session()
     if request.form.get("all"):
         count = retry_dead(session)

@@ -14,12 +14,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from flask import abort, current_app, g, request
+from flask import abort, g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import Schema, fields, validate
 from werkzeug.exceptions import TooManyRequests, UnprocessableEntity
 
+from core.api.fields import Strict
+from core.current import current_kernel
 from core.db import current_session
 from core.exchange import services, standard
 from core.exchange.models import ExchangeClient
@@ -43,10 +45,7 @@ class SchemaList(Schema):
     schemas = fields.List(fields.Nested(SchemaRef), required=True)
 
 
-class FeedArgs(Schema):
-    class Meta:
-        unknown = RAISE
-
+class FeedArgs(Strict):
     after = fields.Integer(
         load_default=0,
         validate=validate.Range(min=0, max=2**62),
@@ -64,10 +63,7 @@ class FeedPage(Schema):
     next = fields.Integer(required=True, metadata={"description": "Pass as `after` next time"})
 
 
-class FactQuery(Schema):
-    class Meta:
-        unknown = RAISE
-
+class FactQuery(Strict):
     fact = fields.String(required=True, validate=validate.OneOf(list(services.FACTS)))
     id_number = fields.String(required=True, validate=validate.Length(min=1, max=32))
     community = fields.String(validate=validate.Regexp(r"^[0-9]{12}$"))
@@ -125,10 +121,6 @@ def client_required(view: Callable) -> Callable:
     return wrapped
 
 
-def _kernel() -> Any:
-    return current_app.extensions["shequ"]
-
-
 @bp.route("/schemas")
 class Schemas(MethodView):
     @bp.response(200, SchemaList)
@@ -145,7 +137,7 @@ class Schemas(MethodView):
                     "fingerprint": s.fingerprint,
                     "url": f"{standard.SCHEMA_BASE}{s.name}",
                 }
-                for s in standard.collect(_kernel())
+                for s in standard.collect(current_kernel())
             ],
         }
 
@@ -155,7 +147,7 @@ class SchemaItem(MethodView):
     @bp.response(200)
     def get(self, schema_name: str) -> dict[str, Any]:
         """One schema as a JSON Schema document (public)."""
-        found = standard.by_name(_kernel()).get(schema_name)
+        found = standard.by_name(current_kernel()).get(schema_name)
         if found is None:
             abort(404, description="There is no schema with this name.")
         return found.document()

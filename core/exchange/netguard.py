@@ -145,7 +145,7 @@ def policy_from_config(config: Any) -> NetworkPolicy:
     allowed = parse_networks(section.get("allowed_networks") or ())
     env = (getattr(config, "app", None) or {}).get("env")
     loopback = env == "test" and any(
-        net.version == lo.version and net.overlaps(lo)  # type: ignore[arg-type]
+        net.version == lo.version and net.overlaps(lo)
         for net in allowed
         for lo in _LOOPBACK
     )
@@ -235,7 +235,7 @@ def _pinned_connection(
 
     # http.client's own seam for how the socket is made (connect() calls it; HTTPS then
     # wraps the socket with server_hostname=host).
-    conn._create_connection = connect_pinned  # type: ignore[attr-defined]
+    conn._create_connection = connect_pinned  # type: ignore[attr-defined]  # private in typeshed
     return conn
 
 

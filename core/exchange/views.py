@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -17,10 +17,12 @@ from flask_wtf import FlaskForm
 from wtforms import SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import URL, DataRequired, Length, Optional
 
+from core.current import current_kernel
 from core.db import current_session
 from core.exchange import services
 from core.exchange.models import ExchangeClient, ExchangeDelivery
 from core.identity import has_permission, require
+from core.rules import MAX_ID
 from core.web.forms import choices
 
 bp = Blueprint("exchange_admin", __name__, template_folder="templates")
@@ -73,16 +75,12 @@ class SuspendForm(FlaskForm):
     reason = TextAreaField(_l("Reason"), validators=[DataRequired(), Length(max=200)])
 
 
-def _kernel() -> Any:
-    return current_app.extensions["shequ"]
-
-
 def _field_errors(form: Any) -> list[tuple[str, str]]:
     return [(f.id, str(e)) for f in form for e in f.errors]
 
 
 def _with_choices(form: ClientForm) -> ClientForm:
-    bus = _kernel().bus
+    bus = current_kernel().bus
     form.event_types.choices = choices(
         (n, _("%(event)s (needs %(scope)s)", event=n, scope=scope) if scope else n)
         for n in services.offered_event_types(bus)
@@ -94,11 +92,11 @@ def _with_choices(form: ClientForm) -> ClientForm:
 
 def _put_error(form: Any, exc: services.ExchangeError) -> None:
     field = getattr(form, exc.field, None) or form.name
-    field.errors = [*field.errors, _(exc.message, **exc.params)]
+    field.errors = [*field.errors, exc.text()]
 
 
 def _client(client_id: int) -> ExchangeClient:
-    client = current_session().get(ExchangeClient, client_id) if 0 < client_id < 2**31 else None
+    client = current_session().get(ExchangeClient, client_id) if 0 < client_id <= MAX_ID else None
     if client is None:
         abort(404)
     return client
@@ -127,7 +125,7 @@ def client_new():
         try:
             client, secret, token = services.create_client(
                 session,
-                _kernel().bus,
+                current_kernel().bus,
                 name=form.name.data,
                 contact=form.contact.data,
                 event_types=form.event_types.data,
@@ -179,7 +177,7 @@ def client_edit(client_id: int):
         try:
             services.update_client(
                 session,
-                _kernel().bus,
+                current_kernel().bus,
                 found,
                 name=form.name.data,
                 contact=form.contact.data,
@@ -252,13 +250,15 @@ def redeliver(delivery_id: int):
     if row is None:
         abort(404)
     try:
-        done = services.redeliver(session, _kernel().bus, delivery_id, actor=current_user.actor)
+        done = services.redeliver(
+            session, current_kernel().bus, delivery_id, actor=current_user.actor
+        )
     except services.ExchangeError as exc:
         session.rollback()
         flash(_(exc.message, **exc.params), "error")
     else:
         session.commit()
-        _kernel().bus.wake()
+        current_kernel().bus.wake()
         if done == "retried":
             flash(_("The dead letter will be tried again."), "success")
         else:

@@ -49,7 +49,6 @@ from core.audit.web import request_facts
 from core.db import current_session, utcnow
 from core.hookspecs import Permission
 from core.identity.models import User, UserSession
-from core.identity.passwords import make_hasher
 from core.identity.permissions import (
     CORE_PERMISSIONS,
     CORE_ROLE_GRANTS,
@@ -141,7 +140,7 @@ class Principal:
         """The ORM row, loaded on first use in the request's session."""
         if self._user is None or self._user not in current_session():
             self._user = current_session().get(User, self.account.id)
-        return self._user  # type: ignore[return-value]
+        return self._user  # type: ignore[return-value]  # the signed-in account's row exists
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
@@ -185,7 +184,7 @@ def assisted_permissions(
 
 
 def current_principal() -> Any:
-    return current_user._get_current_object()  # type: ignore[attr-defined]
+    return current_user._get_current_object()
 
 
 def init_app(app: Flask, kernel: Any) -> None:
@@ -213,8 +212,6 @@ def init_app(app: Flask, kernel: Any) -> None:
     kernel.permissions = permissions
     kernel.roles = roles
     kernel.role_cache = {"at": -1.0, "roles": roles}
-    kernel.hasher = make_hasher(kernel.config.app["env"])
-    app.extensions["shequ.hasher"] = kernel.hasher  # kept for code written before 1.1
     policy = SessionPolicy.from_config(kernel.config.identity)
 
     def roles_now() -> dict[str, set[str]]:
@@ -293,12 +290,9 @@ def init_app(app: Flask, kernel: Any) -> None:
             return redirect(url_for("identity.password"))
         return None
 
-    from core.identity import limits, views
+    from core.identity import limits
 
-    limits.init_app(app, kernel)
-    app.register_blueprint(views.bp)
-    app.register_blueprint(__import__("core.identity.admin_views", fromlist=["bp"]).bp)
-    app.register_blueprint(__import__("core.identity.account_views", fromlist=["bp"]).bp)
+    limits.init_app(app, kernel)  # the pages are registered by create_app (core/app.py)
 
     from core.identity.events import register_identity_events
 
@@ -390,7 +384,7 @@ def _gate(marker: str, allowed: Callable[[Any], bool], *,
                 _deny(403, marker)
             return view(*args, **kwargs)
 
-        wrapped.required_permission = marker  # type: ignore[attr-defined]
+        wrapped.required_permission = marker  # type: ignore[attr-defined]  # read by the gate tests
         return wrapped
 
     return decorator

@@ -18,7 +18,6 @@ from typing import Any
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     g,
     redirect,
@@ -38,6 +37,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 
 from core.audit.services import access_log_for, log_audit
 from core.audit.web import request_facts
+from core.current import current_kernel
 from core.db import current_session, utcnow
 from core.identity import limits, require, require_login, require_personal, session_row
 from core.identity.models import User
@@ -89,12 +89,8 @@ FIELD_LABELS = {
 }
 
 
-def _kernel() -> Any:
-    return current_app.extensions["shequ"]
-
-
 def _cfg() -> dict[str, Any]:
-    return _kernel().config.identity
+    return current_kernel().config.identity
 
 
 def _me() -> User:
@@ -273,13 +269,13 @@ def signup():
     if form.validate_on_submit():
         from core.identity import Principal
 
-        kernel = _kernel()
+        kernel = current_kernel()
         session = current_session()
         facts = request_facts()
         try:
             user = create_user(
                 session,
-                current_app.extensions["shequ.hasher"],
+                current_kernel().hasher,
                 username=form.username.data,
                 password=form.password.data,
                 display_name=form.display_name.data,
@@ -410,7 +406,7 @@ def verify():
                 name=form.name.data,
                 id_number=form.id_number.data,
                 phone=form.phone.data,
-                bus=_kernel().bus,
+                bus=current_kernel().bus,
                 facts=facts,
             )
             try:
@@ -513,7 +509,7 @@ def _permission_choices() -> list[tuple[str, str]]:
     """The user's own permissions, described in the page's language."""
     from flask_babel import get_locale
 
-    known = _kernel().permissions
+    known = current_kernel().permissions
     locale = get_locale()
     choices = []
     for name in sorted(current_user.permissions):
@@ -639,7 +635,7 @@ def access_log():
             return _("a download from the community register")
         return _via_label(via)
 
-    days = by_day(page.items, names, zone=ZoneInfo(_kernel().config.app["timezone"]),
+    days = by_day(page.items, names, zone=ZoneInfo(current_kernel().config.app["timezone"]),
                   role_label=role_label, via_label=via_label)
     return render_template(
         "account/access_log.html",
@@ -656,7 +652,7 @@ def _via_label(via: str) -> str:
         return _("Community register")
     if via == "exchange":
         return _("Data exchange with other departments")
-    host = _kernel().plugins
+    host = current_kernel().plugins
     record = host.records.get(via)
     info = record.info if record is not None else None
     if info is None:

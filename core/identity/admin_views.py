@@ -46,6 +46,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
 from core.audit.services import search_access, search_audit
+from core.current import current_kernel
 from core.db import current_session
 from core.hookspecs import NavItem
 from core.identity import has_permission, require
@@ -70,6 +71,7 @@ from core.identity.services import (
 )
 
 # choices, printable and CheckboxesField live in core.web.forms; importable from here too.
+from core.rules import MAX_ID
 from core.web.forms import CheckboxesField, choices, printable
 
 bp = Blueprint("identity_admin", __name__, url_prefix="/admin")
@@ -128,10 +130,6 @@ def role_label(role: str) -> str:
     return str(ROLE_LABELS.get(role, role))
 
 
-def _kernel() -> Any:
-    return current_app.extensions["shequ"]
-
-
 def _admin() -> User:
     """The account to name in the audit log: the real person acting (never a resident
     being assisted)."""
@@ -139,7 +137,7 @@ def _admin() -> User:
 
 
 def _min_length() -> int:
-    return _kernel().config.identity["password_min_length"]
+    return current_kernel().config.identity["password_min_length"]
 
 
 @bp.app_template_global()
@@ -208,7 +206,7 @@ def _put_error(form: Any, exc: IdentityError, fallback: str) -> None:
 
 def _zone() -> Any:
     try:
-        return ZoneInfo(_kernel().config.app["timezone"])
+        return ZoneInfo(current_kernel().config.app["timezone"])
     except (KeyError, ValueError):
         return UTC
 
@@ -246,7 +244,7 @@ class AccountSearch(Form):
 
 
 def _role_choices(any_label: Any = None) -> list[Any]:
-    pairs = [(r, role_label(r)) for r in _kernel().roles]
+    pairs = [(r, role_label(r)) for r in current_kernel().roles]
     return choices([("", str(any_label)), *pairs] if any_label is not None else pairs)
 
 
@@ -297,7 +295,7 @@ class NewAccountForm(FlaskForm):
 @bp.route("/accounts/new", methods=["GET", "POST"])
 @require(USER_MANAGE)
 def account_new():
-    kernel = _kernel()
+    kernel = current_kernel()
     form = NewAccountForm()
     form.roles.choices = _role_choices()
     status = 200 if request.method == "GET" else 400
@@ -306,7 +304,7 @@ def account_new():
         try:
             user, password = admin_create_user(
                 session,
-                current_app.extensions["shequ.hasher"],
+                current_kernel().hasher,
                 username=form.username.data,
                 display_name=form.display_name.data,
                 phone=form.phone.data or None,
@@ -419,7 +417,11 @@ def account_roles(user_id: int):
     if form.validate_on_submit():
         try:
             change_roles(
-                current_session(), user, form.roles.data, admin=_admin(), known=_kernel().roles
+                current_session(),
+                user,
+                form.roles.data,
+                admin=_admin(),
+                known=current_kernel().roles,
             )
         except IdentityError as exc:
             _put_error(form, exc, "roles")
@@ -488,7 +490,7 @@ def account_reset_password(user_id: int):
     try:
         password = admin_reset_password(
             session,
-            current_app.extensions["shequ.hasher"],
+            current_kernel().hasher,
             user,
             admin=_admin(),
             min_length=_min_length(),
@@ -509,7 +511,7 @@ def account_reset_password(user_id: int):
 def _permission_groups() -> list[tuple[str, list[Any]]]:
     """Permissions grouped by area (``identity``, ``registry``, a plugin id ...)."""
     groups: dict[str, list[Any]] = {}
-    for perm in sorted(_kernel().permissions.values(), key=lambda p: p.name):
+    for perm in sorted(current_kernel().permissions.values(), key=lambda p: p.name):
         groups.setdefault(perm.name.split(".", 1)[0], []).append(perm)
     return list(groups.items())
 
@@ -522,7 +524,7 @@ def _locked(role: str, permission: str) -> bool:
 @bp.route("/roles")
 @require(USER_READ)
 def roles():
-    kernel = _kernel()
+    kernel = current_kernel()
     return render_template(
         "admin/roles.html",
         states=role_states(current_session(), kernel.roles),
@@ -536,7 +538,7 @@ def roles():
 @require(ROLE_MANAGE)
 def role(role: str):
     """One role's permissions as tick boxes; saving changes only the boxes shown."""
-    kernel = _kernel()
+    kernel = current_kernel()
     if role not in kernel.roles:
         abort(404)
     session = current_session()
@@ -613,7 +615,7 @@ class AuditSearch(DateRange):
 
 class AccessSearch(DateRange):
     person_id = IntegerField(
-        _l("Person number"), validators=[Optional(), NumberRange(min=1, max=2**31 - 1)]
+        _l("Person number"), validators=[Optional(), NumberRange(min=1, max=MAX_ID)]
     )
     actor = StringField(
         _l("Username of who read"), validators=[Optional(), Length(max=64), printable]

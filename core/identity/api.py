@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import abort, current_app
+from flask import abort
 from flask.views import MethodView
 from flask_login import current_user
 from flask_smorest import Blueprint
@@ -24,12 +24,13 @@ from marshmallow import Schema, fields, validate
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import Conflict, UnprocessableEntity
 
-# AUTH, Strict and Text live in core.api.fields; imported here under their old names too.
-from core.api.fields import AUTH, JsonBoolean, Strict, Text
+from core.api.endpoints import endpoint
+from core.api.fields import AUTH, Id, JsonBoolean, Strict, Text
 from core.api.pagination import PageArgs, page_schema, paginate
 from core.audit.services import search_access, search_audit
+from core.current import current_kernel
 from core.db import current_session
-from core.identity import require, require_login
+from core.identity import require_login
 from core.identity.models import User
 from core.identity.permissions import ROLES
 from core.identity.services import (
@@ -44,6 +45,7 @@ from core.identity.services import (
     set_role_permission,
     update_account,
 )
+from core.rules import MAX_ID
 
 identity = Blueprint(
     "identity_api", __name__, description="The current account, accounts and roles"
@@ -238,7 +240,7 @@ class AuditEntrySchema(Schema):
 
 
 class AccessQuery(PageArgs):
-    person_id = fields.Integer(validate=validate.Range(min=1, max=2**31 - 1))
+    person_id = Id(strict=False)  # a query string is text
     actor = Text(validate=validate.Length(max=64), metadata={"description": "Username"})
     via = Text(validate=validate.Length(max=40), metadata={"description": "core or a plugin id"})
     since = fields.AwareDateTime(default_timezone=UTC)
@@ -294,12 +296,8 @@ MessagePage = page_schema(MessageSchema, "MessagePage")
 # ------------------------------------------------------------------------------ helpers
 
 
-def _kernel() -> Any:
-    return current_app.extensions["shequ"]
-
-
 def _user_or_404(session: Session, user_id: int) -> User:
-    user = session.get(User, user_id) if 0 < user_id < 2**31 else None
+    user = session.get(User, user_id) if 0 < user_id <= MAX_ID else None
     if user is None:
         abort(404, description="There is no account with this id.")
     return user
@@ -383,10 +381,10 @@ def _role(state: Any) -> dict[str, Any]:
 
 @identity.route("/me")
 class Me(MethodView):
-    @require_login("identity.own.profile")
+    @require_login("identity.own.profile")  # 401 only, as documented
+    @endpoint(identity, errors=(401,))
     @identity.doc(security=AUTH)
     @identity.response(200, MeSchema)
-    @identity.alt_response(401, schema="Error", description="Not signed in")
     def get(self):
         """The signed-in account and its effective permissions."""
         return {
@@ -406,13 +404,9 @@ class Me(MethodView):
 
 @identity.route("/users")
 class Users(MethodView):
-    @require("identity.user.read")
-    @identity.doc(security=AUTH)
+    @endpoint(identity, "identity.user.read", errors=(422,))
     @identity.arguments(UserQuery, location="query")
     @identity.response(200, UserPage)
-    @identity.alt_response(401, schema="Error", description="Not signed in")
-    @identity.alt_response(403, schema="Error", description="Lacks identity.user.read")
-    @identity.alt_response(422, schema="Error", description="Invalid filters or page")
     def get(self, args):
         """Accounts, oldest first, filtered by text, role, kind and status (paginated)."""
         query = search_users(
@@ -423,23 +417,23 @@ class Users(MethodView):
         )
         return paginate(current_session(), query, args)
 
-    @require("identity.user.manage")
-    @identity.doc(security=AUTH)
+    @endpoint(
+        identity,
+        "identity.user.manage",
+        errors=(409, 422),
+        descriptions={409: "Username or mobile number taken"},
+    )
     @identity.arguments(UserCreate)
     @identity.response(201, UserCreatedSchema)
-    @identity.alt_response(401, schema="Error", description="Not signed in")
-    @identity.alt_response(403, schema="Error", description="Lacks identity.user.manage")
-    @identity.alt_response(409, schema="Error", description="Username or mobile number taken")
-    @identity.alt_response(422, schema="Error", description="Invalid fields, or a rule broken")
     def post(self, data):
         """Create a staff account. Its initial password is returned once and must be
         changed at the first sign-in."""
-        kernel = _kernel()
+        kernel = current_kernel()
         session = current_session()
         try:
             user, password = admin_create_user(
                 session,
-                current_app.extensions["shequ.hasher"],
+                kernel.hasher,
                 username=data["username"].strip(),
                 display_name=data["display_name"],
                 phone=(data.get("phone") or "").strip() or None,
@@ -459,26 +453,21 @@ class Users(MethodView):
 
 @identity.route("/users/<int:user_id>")
 class UserItem(MethodView):
-    @require("identity.user.read")
-    @identity.doc(security=AUTH)
+    @endpoint(identity, "identity.user.read", errors=(404,))
     @identity.response(200, UserDetailSchema)
-    @identity.alt_response(401, schema="Error", description="Not signed in")
-    @identity.alt_response(403, schema="Error", description="Lacks identity.user.read")
-    @identity.alt_response(404, schema="Error", description="No such account")
     def get(self, user_id):
         """One account: roles, scopes, sessions and verification."""
         session = current_session()
         return _detail(session, _user_or_404(session, user_id))
 
-    @require("identity.user.manage")
-    @identity.doc(security=AUTH)
+    @endpoint(
+        identity,
+        "identity.user.manage",
+        errors=(404, 409, 422),
+        descriptions={409: "Not allowed on your own account"},
+    )
     @identity.arguments(UserPatch)
     @identity.response(200, UserDetailSchema)
-    @identity.alt_response(401, schema="Error", description="Not signed in")
-    @identity.alt_response(403, schema="Error", description="Lacks identity.user.manage")
-    @identity.alt_response(404, schema="Error", description="No such account")
-    @identity.alt_response(409, schema="Error", description="Not allowed on your own account")
-    @identity.alt_response(422, schema="Error", description="Invalid fields, or a rule broken")
     def patch(self, data, user_id):
         """Change roles, scopes or whether the account is active (disabling needs a
         ``reason``, ends every session and stops every token). Each change is audited."""
@@ -489,7 +478,7 @@ class UserItem(MethodView):
                 session,
                 user,
                 admin=current_user.actor,
-                known_roles=_kernel().roles,
+                known_roles=current_kernel().roles,
                 roles=data.get("roles"),
                 scopes=_scopes(data["scopes"]) if "scopes" in data else None,
                 is_active=data.get("is_active"),
@@ -503,23 +492,23 @@ class UserItem(MethodView):
 
 @identity.route("/users/<int:user_id>/reset-password")
 class ResetPassword(MethodView):
-    @require("identity.user.manage")
-    @identity.doc(security=AUTH)
+    @endpoint(
+        identity,
+        "identity.user.manage",
+        errors=(404, 409),
+        descriptions={409: "Your own account"},
+    )
     @identity.response(200, TemporaryPasswordSchema)
-    @identity.alt_response(401, schema="Error", description="Not signed in")
-    @identity.alt_response(403, schema="Error", description="Lacks identity.user.manage")
-    @identity.alt_response(404, schema="Error", description="No such account")
-    @identity.alt_response(409, schema="Error", description="Your own account")
     def post(self, user_id):
         """Reset the password: every session ends, and the temporary password returned
         here (once) must be changed at the next sign-in."""
         session = current_session()
         user = _user_or_404(session, user_id)
-        kernel = _kernel()
+        kernel = current_kernel()
         try:
             password = admin_reset_password(
                 session,
-                current_app.extensions["shequ.hasher"],
+                kernel.hasher,
                 user,
                 admin=current_user.actor,
                 min_length=kernel.config.identity["password_min_length"],
@@ -535,14 +524,11 @@ class ResetPassword(MethodView):
 
 @identity.route("/roles")
 class Roles(MethodView):
-    @require("identity.user.read")
-    @identity.doc(security=AUTH)
+    @endpoint(identity, "identity.user.read")
     @identity.response(200, RoleMatrixSchema)
-    @identity.alt_response(401, schema="Error", description="Not signed in")
-    @identity.alt_response(403, schema="Error", description="Lacks identity.user.read")
     def get(self):
         """Every role's effective permissions (defaults plus administrators' changes)."""
-        kernel = _kernel()
+        kernel = current_kernel()
         return {
             "roles": [_role(s) for s in role_states(current_session(), kernel.roles)],
             "permissions": [
@@ -558,19 +544,18 @@ class Roles(MethodView):
 
 @identity.route("/roles/<role>/permissions/<permission>")
 class RolePermissionItem(MethodView):
-    @require("identity.role.manage")
-    @identity.doc(security=AUTH)
+    @endpoint(
+        identity,
+        "identity.role.manage",
+        errors=(404, 409, 422),
+        descriptions={409: "Administrators keep these"},
+    )
     @identity.arguments(GrantSchema)
     @identity.response(200, RoleSchema)
-    @identity.alt_response(401, schema="Error", description="Not signed in")
-    @identity.alt_response(403, schema="Error", description="Lacks identity.role.manage")
-    @identity.alt_response(404, schema="Error", description="No such role or permission")
-    @identity.alt_response(409, schema="Error", description="Administrators keep these")
-    @identity.alt_response(422, schema="Error", description="Invalid body")
     def put(self, data, role, permission):
         """Grant or withdraw one permission of a role; audited old → new, and in force in
         every process within seconds."""
-        kernel = _kernel()
+        kernel = current_kernel()
         if role not in kernel.roles or permission not in kernel.permissions:
             abort(404, description="There is no such role or permission.")
         session = current_session()
@@ -597,13 +582,9 @@ class RolePermissionItem(MethodView):
 
 @logs.route("/audit")
 class Audit(MethodView):
-    @require("audit.log.read")
-    @logs.doc(security=AUTH)
+    @endpoint(logs, "audit.log.read", errors=(422,))
     @logs.arguments(AuditQuery, location="query")
     @logs.response(200, AuditPage)
-    @logs.alt_response(401, schema="Error", description="Not signed in")
-    @logs.alt_response(403, schema="Error", description="Lacks audit.log.read")
-    @logs.alt_response(422, schema="Error", description="Invalid filters or page")
     def get(self, args):
         """Audit entries, newest first: filter by action prefix, actor, outcome and time
         (``since`` inclusive, ``until`` exclusive)."""
@@ -619,13 +600,9 @@ class Audit(MethodView):
 
 @logs.route("/access")
 class Access(MethodView):
-    @require("audit.access.read")
-    @logs.doc(security=AUTH)
+    @endpoint(logs, "audit.access.read", errors=(422,))
     @logs.arguments(AccessQuery, location="query")
     @logs.response(200, AccessPage)
-    @logs.alt_response(401, schema="Error", description="Not signed in")
-    @logs.alt_response(403, schema="Error", description="Lacks audit.access.read")
-    @logs.alt_response(422, schema="Error", description="Invalid filters or page")
     def get(self, args):
         """Reads of persons' sensitive fields, newest first: filter by person, actor,
         the plugin it went through and time. Values are never in the log."""
@@ -641,13 +618,9 @@ class Access(MethodView):
 
 @logs.route("/messages")
 class Messages(MethodView):
-    @require("core.messages.read")
-    @logs.doc(security=AUTH)
+    @endpoint(logs, "core.messages.read", errors=(422,))
     @logs.arguments(MessageQuery, location="query")
     @logs.response(200, MessagePage)
-    @logs.alt_response(401, schema="Error", description="Not signed in")
-    @logs.alt_response(403, schema="Error", description="Lacks core.messages.read")
-    @logs.alt_response(422, schema="Error", description="Invalid filters or page")
     def get(self, args):
         """Outbound SMS and e-mail, newest first, with their status (recorded, sent or
         failed). Recipients are masked."""

@@ -169,7 +169,7 @@ def user_create(
         try:
             created, _ = admin_create_user(
                 session,
-                ctx.app.extensions["shequ.hasher"],
+                kernel.hasher,
                 username=username,
                 password=password,
                 roles=roles,

@@ -13,6 +13,8 @@ from typing import Any
 
 from argon2 import PasswordHasher
 
+from core.rules import N_
+
 MAX_PASSWORD = 128
 COMMON_PASSWORDS = Path(__file__).resolve().parent / "data" / "common-passwords.txt"
 
@@ -30,10 +32,6 @@ def make_hasher(env: str) -> PasswordHasher:
 def common_passwords() -> frozenset[str]:
     lines = COMMON_PASSWORDS.read_text(encoding="utf-8").splitlines()
     return frozenset(line.strip().lower() for line in lines if line and not line.startswith("#"))
-
-
-def N_(message: str) -> str:
-    return message
 
 
 def password_problem(

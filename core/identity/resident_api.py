@@ -19,15 +19,17 @@ from flask.views import MethodView
 from flask_login import current_user
 from flask_smorest import Blueprint
 from flask_smorest import abort as api_abort
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import Schema, fields, validate
 from sqlalchemy import false, select
 
+from core.api.endpoints import endpoint
+from core.api.fields import AUTH, Id, Strict
 from core.api.pagination import PageArgs, page_schema, paginate
 from core.audit.models import AccessEntry
 from core.audit.services import access_log_for
 from core.audit.web import request_facts
 from core.db import current_session
-from core.identity import require, require_login, require_personal
+from core.identity import require_login, require_personal
 from core.identity.models import User
 from core.identity.notifications import mark_read, notifications_for
 from core.identity.services import (
@@ -42,18 +44,17 @@ from core.identity.services import (
     revoke_token,
 )
 
-AUTH = [{"bearerAuth": []}]
+#: Sessions and tokens are the person's own: never in the assisted channel (403), and
+#: open to an account that is not verified yet.
+SESSIONS = require_personal("identity.own.sessions", verified=False)
+TOKENS = require_personal("identity.own.tokens", verified=False)
+ASSISTED = {403: "Acting for a resident"}
 
 bp = Blueprint(
     "identity_account",
     __name__,
     description="The signed-in account's own notifications, access log, sessions and tokens",
 )
-
-
-class _Strict(Schema):
-    class Meta:
-        unknown = RAISE
 
 
 class OwnNotificationSchema(Schema):
@@ -67,9 +68,9 @@ class OwnNotificationSchema(Schema):
     read_at = fields.DateTime(allow_none=True)
 
 
-class OwnMarkReadSchema(_Strict):
+class OwnMarkReadSchema(Strict):
     ids = fields.List(
-        fields.Integer(validate=validate.Range(min=1, max=2**31 - 1)),
+        Id(strict=False),  # as before: a JSON string of digits is read too
         validate=validate.Length(max=500),
         metadata={"description": "Notifications to mark read; all unread ones when omitted."},
     )
@@ -129,7 +130,7 @@ class OwnTokenSchema(Schema):
     revoked_at = fields.DateTime(allow_none=True)
 
 
-class OwnTokenCreateSchema(_Strict):
+class OwnTokenCreateSchema(Strict):
     name = fields.String(
         required=True, validate=[validate.Length(min=1, max=100), validate.Regexp(r".*\S")]
     )
@@ -165,12 +166,11 @@ def _me() -> User:
 
 @bp.route("/notifications")
 class Notifications(MethodView):
-    @require_login("identity.own.notifications")
+    @require_login("identity.own.notifications")  # 401 only, as documented
+    @endpoint(bp, errors=(401, 422))
     @bp.doc(security=AUTH)
     @bp.arguments(PageArgs, location="query")
     @bp.response(200, OwnNotificationPage)
-    @bp.alt_response(401, schema="Error", description="Not signed in")
-    @bp.alt_response(422, schema="Error", description="Invalid page arguments")
     def get(self, args: dict[str, Any]):
         """My notifications, newest first (paginated)."""
         return paginate(current_session(), notifications_for(current_user.id), args)
@@ -178,14 +178,11 @@ class Notifications(MethodView):
 
 @bp.route("/notifications/read")
 class NotificationsRead(MethodView):
-    @require_login("identity.own.notifications")
+    @require_login("identity.own.notifications")  # 401 only, as documented
+    @endpoint(bp, errors=(400, 401, 415, 422))
     @bp.doc(security=AUTH)
     @bp.arguments(OwnMarkReadSchema, required=False)
     @bp.response(200, OwnMarkedSchema)
-    @bp.alt_response(400, schema="Error", description="Malformed body or missing CSRF token")
-    @bp.alt_response(401, schema="Error", description="Not signed in")
-    @bp.alt_response(415, schema="Error", description="The body is not JSON")
-    @bp.alt_response(422, schema="Error", description="Invalid fields")
     def post(self, data: dict[str, Any]):
         """Mark my notifications read: those listed in ``ids``, or all when omitted. Ids of
         other accounts' notifications are ignored."""
@@ -197,12 +194,11 @@ class NotificationsRead(MethodView):
 
 @bp.route("/access-log")
 class AccessLog(MethodView):
-    @require_login("identity.own.access_log")
+    @require_login("identity.own.access_log")  # 401 only, as documented
+    @endpoint(bp, errors=(401, 422))
     @bp.doc(security=AUTH)
     @bp.arguments(PageArgs, location="query")
     @bp.response(200, OwnAccessEntryPage)
-    @bp.alt_response(401, schema="Error", description="Not signed in")
-    @bp.alt_response(422, schema="Error", description="Invalid page arguments")
     def get(self, args: dict[str, Any]):
         """Who read my personal data, newest first (paginated). Empty until the account is
         verified, since the log belongs to the registry person."""
@@ -217,11 +213,8 @@ class AccessLog(MethodView):
 
 @bp.route("/sessions")
 class Sessions(MethodView):
-    @require_personal("identity.own.sessions", verified=False)
-    @bp.doc(security=AUTH)
+    @endpoint(bp, SESSIONS, descriptions=ASSISTED)
     @bp.response(200, OwnSessionSchema(many=True))
-    @bp.alt_response(401, schema="Error", description="Not signed in")
-    @bp.alt_response(403, schema="Error", description="Acting for a resident")
     def get(self):
         """Where I am signed in (live sessions, most recently used first)."""
         current = current_user.session_row_id
@@ -240,13 +233,8 @@ class Sessions(MethodView):
 
 @bp.route("/sessions/<int:session_id>")
 class SessionItem(MethodView):
-    @require_personal("identity.own.sessions", verified=False)
-    @bp.doc(security=AUTH)
+    @endpoint(bp, SESSIONS, errors=(400, 404), descriptions=ASSISTED)
     @bp.response(204)
-    @bp.alt_response(400, schema="Error", description="Missing CSRF token (cookie sessions)")
-    @bp.alt_response(401, schema="Error", description="Not signed in")
-    @bp.alt_response(403, schema="Error", description="Acting for a resident")
-    @bp.alt_response(404, schema="Error", description="No live session of yours has this id")
     def delete(self, session_id: int):
         """Sign out one of my sessions (another account's id answers 404)."""
         session = current_session()
@@ -257,29 +245,21 @@ class SessionItem(MethodView):
 
 @bp.route("/tokens")
 class Tokens(MethodView):
-    @require_personal("identity.own.tokens", verified=False)
-    @bp.doc(security=AUTH)
+    @endpoint(bp, TOKENS, descriptions=ASSISTED)
     @bp.response(200, OwnTokenSchema(many=True))
-    @bp.alt_response(401, schema="Error", description="Not signed in")
-    @bp.alt_response(403, schema="Error", description="Acting for a resident")
     def get(self):
         """My personal tokens, newest first (revoked and expired ones included)."""
         return own_tokens(current_session(), _me())
 
-    @require("identity.token.create")
+    @endpoint(
+        bp,
+        "identity.token.create",
+        errors=(400, 415, 422),
+        descriptions={403: "Lacks identity.token.create, or asks for permissions you do not have"},
+    )
     @require_personal("identity.token.create", verified=False)
-    @bp.doc(security=AUTH)
     @bp.arguments(OwnTokenCreateSchema)
     @bp.response(201, OwnTokenCreatedSchema)
-    @bp.alt_response(400, schema="Error", description="Malformed body or missing CSRF token")
-    @bp.alt_response(401, schema="Error", description="Not signed in")
-    @bp.alt_response(
-        403,
-        schema="Error",
-        description="Lacks identity.token.create, or asks for permissions you do not have",
-    )
-    @bp.alt_response(415, schema="Error", description="The body is not JSON")
-    @bp.alt_response(422, schema="Error", description="Invalid fields")
     def post(self, data: dict[str, Any]):
         """Create a token within my own permissions. The token is in the answer once and
         never again (only its digest is stored). A call made with a narrowed token can only
@@ -308,13 +288,8 @@ class Tokens(MethodView):
 
 @bp.route("/tokens/<int:token_id>")
 class TokenItem(MethodView):
-    @require_personal("identity.own.tokens", verified=False)
-    @bp.doc(security=AUTH)
+    @endpoint(bp, TOKENS, errors=(400, 404), descriptions=ASSISTED)
     @bp.response(204)
-    @bp.alt_response(400, schema="Error", description="Missing CSRF token (cookie sessions)")
-    @bp.alt_response(401, schema="Error", description="Not signed in")
-    @bp.alt_response(403, schema="Error", description="Acting for a resident")
-    @bp.alt_response(404, schema="Error", description="You have no token with this id")
     def delete(self, token_id: int):
         """Revoke one of my tokens (another account's id answers 404)."""
         session = current_session()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user, logout_user
@@ -14,6 +14,7 @@ from wtforms.validators import DataRequired, Length
 
 from core.audit.services import log_audit
 from core.audit.web import request_facts
+from core.current import current_kernel
 from core.db import current_session
 from core.identity import limits, require_personal, session_row
 from core.identity.services import (
@@ -68,16 +69,16 @@ def safe_next(target: str | None) -> str:
 
 
 def login_rate_limits() -> list[str]:
-    cfg = current_app.extensions["shequ"].config.identity
+    cfg = current_kernel().config.identity
     return [cfg["login_failures_per_account"], cfg["login_failures_per_ip"]]
 
 
 def _account_limit() -> str:
-    return current_app.extensions["shequ"].config.identity["login_failures_per_account"]
+    return current_kernel().config.identity["login_failures_per_account"]
 
 
 def _ip_limit() -> str:
-    return current_app.extensions["shequ"].config.identity["login_failures_per_ip"]
+    return current_kernel().config.identity["login_failures_per_ip"]
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -98,7 +99,7 @@ def login():
         from core.identity import Principal
 
         session = current_session()
-        hasher = current_app.extensions["shequ.hasher"]
+        hasher = current_kernel().hasher
         facts = request_facts()
         user = authenticate(session, hasher, form.username.data, form.password.data)
         if user is None:
@@ -120,7 +121,7 @@ def login():
             )
             log_audit(session, "auth.login.succeeded", actor=user, facts=facts)
             session.commit()
-            kernel = current_app.extensions["shequ"]
+            kernel = current_kernel()
             from core.identity.services import resolve_permissions
 
             principal = Principal(
@@ -161,11 +162,11 @@ def password():
     if form.validate_on_submit():
         session = current_session()
         user = session.merge(current_user.user)
-        cfg = current_app.extensions["shequ"].config.identity
+        cfg = current_kernel().config.identity
         try:
             change_password(
                 session,
-                current_app.extensions["shequ.hasher"],
+                current_kernel().hasher,
                 user,
                 current=form.current_password.data,
                 new=form.password.data,

@@ -1,8 +1,8 @@
 """The bulk path: many rows into the registry inside the caller's transaction, fast.
 
 Used by the importer and the demo generator (1,000,000 persons for benchmarks). What makes
-it fast (research/performance-floors.md: SQLAlchemy Core executemany runs at 0.39x raw
-sqlite3, the ORM at 0.04–0.20x; two secondary indexes cut raw inserts to 0.19x):
+it fast (docs/requirements.md, "floors: bulk load": SQLAlchemy Core executemany runs at
+0.39x raw sqlite3, the ORM at 0.04–0.20x; two secondary indexes cut raw inserts to 0.19x):
 
 * rows are validated in Python first and inserted with **Core executemany** in chunks
   (``session.execute(insert(table), [dict, ...])``), never through ORM objects;
@@ -46,11 +46,12 @@ CACHE_MIN_KIB = 16 * 1024
 CACHE_MAX_KIB = 256 * 1024
 #: Tables whose non-unique indexes a large load drops and rebuilds.
 REBUILT_TABLES: tuple[Table, ...] = (
+    # declarative types __table__ as FromClause; each is a Table (one error, this line)
     Person.__table__,  # type: ignore[assignment]
-    PersonKey.__table__,  # type: ignore[assignment]
-    Residence.__table__,  # type: ignore[assignment]
-    Dwelling.__table__,  # type: ignore[assignment]
-    Household.__table__,  # type: ignore[assignment]
+    PersonKey.__table__,
+    Residence.__table__,
+    Dwelling.__table__,
+    Household.__table__,
 )
 
 
@@ -229,7 +230,8 @@ class BulkWriter:
     @staticmethod
     def _copier(conn: Any, table: Table, keys: list[str]) -> Any:
         """PostgreSQL: ``COPY ... FROM STDIN`` on the session's own DBAPI connection (same
-        transaction) — several times faster than executemany (performance-floors.md)."""
+        transaction) — several times faster than executemany (docs/requirements.md,
+        "floors: bulk load")."""
         raw = conn.connection.dbapi_connection
         if not hasattr(raw, "cursor") or not hasattr(raw.cursor(), "copy"):
             return None

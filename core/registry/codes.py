@@ -152,7 +152,7 @@ def parse_code(
     if value is None:
         return None
     if value in table:
-        return value  # type: ignore[return-value]
+        return value
     index = _index(table, aliases)
     code = index.get(value)  # spellings seen before, as given
     if code is not None:

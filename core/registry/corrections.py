@@ -5,11 +5,11 @@ scope) approves or refuses it with a reason; an approved correction is applied t
 the resident is notified either way.
 
 Why a request and not an edit: the register is what services rely on ("ask only what is
-missing", UI.md), so a resident never retypes it; they point at what is wrong and a worker
-checks it against the documents. Sensitive requested values (ID numbers, phones) are kept
-in full only while the request is pending — the reviewer needs them — and masked once it
-is decided, so this table does not become a second copy of every number a person ever had
-(the same rule as ``registry_change``).
+missing", docs/requirements.md UI 2), so a resident never retypes it; they point at what is
+wrong and a worker checks it against the documents. Sensitive requested values (ID
+numbers, phones) are kept in full only while the request is pending — the reviewer needs
+them — and masked once it is decided, so this table does not become a second copy of every
+number a person ever had (the same rule as ``registry_change``).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from core.registry.errors import NotFound, RegistryError
 from core.registry.models import Person
 from core.registry.search import place_filter
 from core.registry.validation import mask_id_number, mask_phone
+from core.rules import N_
 
 #: Fields a resident may ask to correct (their place changes by moving, their household
 #: through the household services: those are not "corrections").
@@ -45,11 +46,6 @@ CORRECTABLE = (
 MAY_BE_EMPTY = frozenset({"phone", "nationality", "hukou_place", "ethnicity"})
 STATUSES = ("pending", "approved", "refused")
 REASON_MIN, REASON_MAX = 4, 500
-
-
-def N_(message: str) -> str:
-    """Mark a message for extraction; pages translate it with ``gettext``."""
-    return message
 
 
 class Correction(Base):

@@ -5,7 +5,7 @@ ten-year age band, sex and hukou type (bands are computed in SQL from date cut-o
 count is exact and the same on SQLite and PostgreSQL); everything else is sums in Python.
 The charts are plain SVG built here (no script, no CDN: the CSP forbids inline scripts and
 deployments may be offline), and the page shows the same numbers as a table for screen
-readers (UI.md principle 8).
+readers (docs/requirements.md UI 8).
 """
 
 from __future__ import annotations

@@ -269,10 +269,11 @@ def seed_registry(
     def flush_rows() -> None:
         for key, model in (("b", Building), ("u", Unit), ("d", Dwelling), ("h", Household),
                            ("p", Person), ("k", PersonKey), ("r", Residence)):
+            # declarative types __table__ as FromClause; each is a Table
             writer.insert(model.__table__, rows[key])  # type: ignore[arg-type]
             rows[key].clear()
         # Households and persons point at each other: heads are set once both exist.
-        writer.update(Household.__table__, rows["heads"])  # type: ignore[arg-type]
+        writer.update(Household.__table__, rows["heads"])  # type: ignore[arg-type]  # as above
         rows["heads"].clear()
 
     def add_person(spec: dict[str, Any], d_id: int, c: Community, g: Grid,
@@ -427,6 +428,7 @@ def seed_registry(
             "community_id": c.id, "grid_id": grids[c.id][i % 4].id, "status": "active",
             "version": 1, "created_at": now, "updated_at": now,
         })
+    # declarative types __table__ as FromClause; it is a Table
     writer.insert(Organisation.__table__, org_rows)  # type: ignore[arg-type]
     writer.restore_indexes()
     batch = session.execute(insert(Change).returning(Change.id), [{

@@ -1,15 +1,24 @@
 """The registry's exceptions, in their own module so every registry module can raise them
 without import cycles. ``message`` is an English msgid with ``%(name)s`` placeholders
-(pages translate it with ``gettext(exc.message, **exc.params)``), like identity's errors."""
+(pages translate it with :meth:`~core.rules.RuleError.text`, or ``gettext(exc.message,
+**exc.params)``).
+
+:class:`RegistryError` is a :class:`core.rules.RuleError`, so the API's one handler for
+refused rules serves the registry too; it keeps its own default status (400) and its
+``errors``, which name the one ``field`` when no mapping is given.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from core.rules import RuleError
 
-class RegistryError(ValueError):
+
+class RegistryError(RuleError):
     """A registry rule was broken. ``field`` names the input concerned; ``errors`` maps
-    several fields to their messages when validation found more than one problem."""
+    several fields to their messages when validation found more than one problem (and, for
+    one field, maps it to this error's English text)."""
 
     status = 400
 
@@ -21,11 +30,9 @@ class RegistryError(ValueError):
         errors: dict[str, str] | None = None,
         **params: Any,
     ):
-        super().__init__(message % params if params else message)
-        self.message = message
-        self.field = field
-        self.params = params
-        self.errors = errors or ({field: str(self)} if field else {})
+        super().__init__(message, field, errors=errors, **params)
+        if not self.errors and field:
+            self.errors = {field: str(self)}
 
 
 class NotFound(RegistryError):

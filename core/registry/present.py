@@ -116,9 +116,14 @@ def actor_permissions(actor: Any) -> frozenset[str]:
         perms = _declared(agent, "permissions")
     if perms is not None:
         return frozenset(perms)
-    from flask import current_app, has_app_context
+    from flask import has_app_context
 
-    kernel = current_app.extensions.get("shequ") if has_app_context() else None
+    from core.current import current_kernel
+
+    try:  # outside an app, or in an app without the kernel: no roles to resolve
+        kernel = current_kernel() if has_app_context() else None
+    except KeyError:
+        kernel = None
     if kernel is None or not hasattr(kernel, "roles_now"):
         return frozenset()
     roles = kernel.roles_now()

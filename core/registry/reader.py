@@ -1,8 +1,8 @@
 """How plugins read the registry: a :class:`RegistryReader` bound to the plugin, its
 declared data scopes, the actor and a purpose.
 
-The registry is the one source of truth and plugins never copy it (ARCHITECTURE.md), so
-every read passes here:
+The registry is the one source of truth and plugins never copy it (docs/architecture.md,
+"Person data stays in the registry"), so every read passes here:
 
 * a read outside the plugin's ``PluginInfo.data_scopes`` raises :class:`ScopeError` — the
   declaration an operator sees in ``shequ plugins list`` is what is enforced;

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from core.current import kernel_of
 from core.registry.validation import id_check_char, uscc_check_char
 
 C1 = "110105001001"
@@ -25,7 +26,7 @@ def ensure_registry(app: Any) -> Any:
     the app factory); returns the kernel."""
     from core.registry import init_app
 
-    kernel = app.extensions["shequ"]
+    kernel = kernel_of(app)
     init_app(app, kernel)
     return kernel
 

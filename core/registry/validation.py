@@ -153,7 +153,7 @@ def _region(prefix: str) -> tuple[str, int] | None:
     province)."""
     found = _REGIONS.get(prefix, False)
     if found is not False:
-        return found  # type: ignore[return-value]
+        return found  # type: ignore[return-value]  # mypy keeps bool in: False is excluded
     value: tuple[str, int] | None = None
     if len(prefix) == 6 and prefix.isascii() and prefix.isdigit() and prefix[0] != "0":
         kind = id_kind(prefix)

@@ -56,6 +56,7 @@ from wtforms import Form, HiddenField, RadioField, SelectField, StringField, Tex
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
 from core.audit.web import request_facts
+from core.current import current_kernel
 from core.db import current_session
 from core.exports import csv_writer
 from core.hookspecs import NavItem
@@ -91,6 +92,7 @@ from core.registry.models import (
 )
 from core.registry.present import REVEALABLE, display_entry, log_displays, mask_address
 from core.registry.search import AGE_BANDS
+from core.rules import N_
 from core.web.forms import CheckboxesField, choices, printable
 
 bp = Blueprint("registry", __name__, url_prefix="/registry")
@@ -177,10 +179,6 @@ STATUS_TAGS = {"active": "tag-ok", "moved_out": "tag-off", "deceased": "tag-off"
 CORRECTION_STATUS = {"pending": _l("Waiting for a decision"), "approved": _l("Approved"),
                      "refused": _l("Refused")}
 SENSITIVE_KINDS = shared.SENSITIVE_KINDS
-
-
-def N_(text: str) -> str:
-    return text
 
 
 #: Messages of the data layer (validation, importer, search) that reach these pages but
@@ -527,7 +525,7 @@ def _person_page(session: Session, person: Person, view: dict[str, Any], *,
     orgs = list(session.scalars(select(Organisation).where(Organisation.legal_rep_id ==
                                                            person.id).order_by(Organisation.name)))
     pending = [c for c in corrections_of(session, person.id) if c.status == "pending"]
-    kernel = shared.kernel()
+    kernel = current_kernel()
     panels = sorted(kernel.plugins.call_slot("resident_profile_panels",
                                              resident=resident_ref(view), viewer=current_user),
                     key=lambda p: getattr(p, "order", 100))
@@ -993,7 +991,7 @@ def _notice_for(user_id: int | None) -> Any:
     if user_id is not None:
         user = current_session().get(User, user_id)
         locale = user.locale if user is not None else None
-    locale = locale or shared.kernel().config.app["default_locale"]
+    locale = locale or current_kernel().config.app["default_locale"]
 
     def notice(c: Correction) -> tuple[str, str]:
         with force_locale(locale):
@@ -1033,7 +1031,7 @@ def correction(correction_id: int):
             try:
                 decide_correction(
                     session, found.id, approve=approve, reason=form.reason.data or "",
-                    actor=current_user, bus=shared.kernel().bus, expected_version=version,
+                    actor=current_user, bus=current_kernel().bus, expected_version=version,
                     link=url_for("registry.my_record"),
                     notice=_notice_for(found.requested_by_id))
             except ConflictError:

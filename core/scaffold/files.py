@@ -272,12 +272,13 @@ def follow_move(event: Any, session: Session) -> None:
 '''
 
 FILES["__pkg__/api.py"] = '''\
-"""The JSON API, mounted by core at ``/api/v1/__area__``. Gates outermost (access is
-decided before the body is read); every response documented, errors with "Error"."""
+"""The JSON API, mounted by core at ``/api/v1/__area__``. ``endpoint`` goes outermost: it
+checks the permission before the body is read and documents 401, 403 and the errors
+listed, with core's "Error" schema."""
 
 from __future__ import annotations
 
-from core.toolkit import PageArgs, current_session, paginate, require
+from core.toolkit import PageArgs, current_session, endpoint, paginate
 from flask.views import MethodView
 from flask_login import current_user
 from flask_smorest import Blueprint, abort
@@ -287,30 +288,20 @@ from __pkg__.schemas import __Cls__Item, __Cls__ItemIn, __Cls__ItemPage
 from __pkg__.services import ItemError, create_item, get_item, items_query
 
 blp = Blueprint("__id___api", __name__, description="__title__")
-AUTH = [{"bearerAuth": []}]
 
 
 @blp.route("/items")
 class Items(MethodView):
-    @require(READ)
-    @blp.doc(security=AUTH)
+    @endpoint(blp, READ, errors=(422,))
     @blp.arguments(PageArgs, location="query")
     @blp.response(200, __Cls__ItemPage)
-    @blp.alt_response(401, schema="Error", description="Not signed in")
-    @blp.alt_response(403, schema="Error", description=f"Lacks {READ}")
-    @blp.alt_response(422, schema="Error", description="Invalid page or page_size")
     def get(self, args):
         """Items, newest first (paginated)."""
         return paginate(current_session(), items_query(), args)
 
-    @require(MANAGE)
-    @blp.doc(security=AUTH)
+    @endpoint(blp, MANAGE, errors=(409, 422), descriptions={409: "The title is taken"})
     @blp.arguments(__Cls__ItemIn)
     @blp.response(201, __Cls__Item)
-    @blp.alt_response(401, schema="Error", description="Not signed in")
-    @blp.alt_response(403, schema="Error", description=f"Lacks {MANAGE}")
-    @blp.alt_response(409, schema="Error", description="The title is taken")
-    @blp.alt_response(422, schema="Error", description="Invalid fields")
     def post(self, data):
         """Add an item."""
         session = current_session()
@@ -324,12 +315,8 @@ class Items(MethodView):
 
 @blp.route("/items/<int:item_id>")
 class ItemById(MethodView):
-    @require(READ)
-    @blp.doc(security=AUTH)
+    @endpoint(blp, READ, errors=(404,))
     @blp.response(200, __Cls__Item)
-    @blp.alt_response(401, schema="Error", description="Not signed in")
-    @blp.alt_response(403, schema="Error", description=f"Lacks {READ}")
-    @blp.alt_response(404, schema="Error", description="No such item")
     def get(self, item_id):
         """One item."""
         item = get_item(current_session(), item_id)
@@ -558,6 +545,7 @@ from __future__ import annotations
 
 import pytest
 from core.testing import C1, C2, RegistryData, assert_api_fuzzes, csrf_token
+from core.toolkit import kernel_of
 from sqlalchemy import inspect, select
 
 import __pkg__
@@ -581,7 +569,7 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def test_migration_made_the_table(app):
-    tables = set(inspect(app.extensions["shequ"].db.engine).get_table_names())
+    tables = set(inspect(kernel_of(app).db.engine).get_table_names())
     assert {"__id___item", "__id___alembic_version"} <= tables
 
 
@@ -625,7 +613,7 @@ def test_api(client, token_for):
 def test_follows_a_move_in_the_registry(app):
     data = RegistryData(app)  # real registry rows, real registry.person.moved events
     person = data.person("张三")
-    kernel = app.extensions["shequ"]
+    kernel = kernel_of(app)
     with app.app_context(), kernel.db.session_scope() as session:
         create_item(session, title="借书证", created_by_id=None, person_id=person, community=C1)
     data.move(person, "d3")  # to a dwelling in community C2

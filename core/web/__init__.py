@@ -9,12 +9,13 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any
 
-from flask import Flask, current_app, g, request
+from flask import Flask, g, request
 from flask_babel import Babel, get_locale
 from flask_login import current_user
 from flask_wtf.csrf import CSRFProtect
 from markupsafe import Markup, escape
 
+from core.current import current_kernel
 from core.web import security
 from core.web.i18n import LANGUAGES, localized_field, select_locale, translation_directories
 
@@ -96,7 +97,7 @@ def render_slot(name: str, **context: object) -> Markup:
     logged and skipped, and the page renders without it. ``context`` is read-only and
     holds ids and states, never personal data: a plugin that shows a person reads them
     through its registry reader (which checks its scopes and writes the access log)."""
-    kernel = current_app.extensions["shequ"]
+    kernel = current_kernel()
     ctx = MappingProxyType({"user": current_user, **context})
     parts = kernel.plugins.call_slot("template_slot", name=name, context=ctx)
     html = "".join(str(p) for p in parts if isinstance(p, str) and p)

@@ -17,7 +17,7 @@ from wtforms.validators import ValidationError
 try:
     from wtforms.fields.choices import SelectChoice
 except ImportError:  # WTForms before 3.3 takes (value, label) pairs
-    SelectChoice = None  # type: ignore[assignment,misc]
+    SelectChoice = None
 
 __all__ = ["CheckboxesField", "choices", "printable"]
 

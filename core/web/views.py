@@ -9,6 +9,7 @@ from flask import Blueprint, current_app, redirect, render_template, request, ur
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from core.current import current_kernel
 from core.identity import has_permission, require
 from core.identity.views import safe_next
 from core.web.i18n import LANG_COOKIE, LANGUAGES
@@ -45,7 +46,7 @@ def admin_links() -> list[dict[str, Any]]:
 
 @bp.route("/")
 def home():
-    kernel = current_app.extensions["shequ"]
+    kernel = current_kernel()
     widgets = sorted(kernel.plugins.call_slot("dashboard_widgets", user=current_user),
                      key=lambda w: w.order)
     # An urgent widget (order below 10, e.g. the elderly's one-key call) comes before the
@@ -96,7 +97,7 @@ def set_elder_mode():
 @bp.route("/admin/plugins")
 @require("core.plugins.read")
 def admin_plugins():
-    kernel = current_app.extensions["shequ"]
+    kernel = current_kernel()
     from core.metrics import backup_status  # the scheduled backup's last result
 
     backup = backup_status(kernel) if kernel.config.backup.get("enabled") else None
@@ -131,7 +132,7 @@ def plugin_rows(kernel) -> list[dict]:
 def api_docs():
     """The API reference, rendered on the server from the OpenAPI document: no CDN, no
     script, so it works in an offline deployment."""
-    spec = current_app.extensions["shequ"].api.spec.to_dict()
+    spec = current_kernel().api.spec.to_dict()
     operations = []
     for path, item in sorted(spec.get("paths", {}).items()):
         for method, op in item.items():

@@ -1,15 +1,15 @@
 """The JSON API, mounted by core at ``/api/v1/commerce``.
 
-Permissions are checked first (``require``, outermost), then the body's shape (422), then
-objects (404: a resident's other tickets and other merchants' tickets do not exist for
-them). A schema-valid request that the hotline's rules refuse — a ticket no longer
-offered to you, a decision that does not apply, an unknown credit code — is a 409 with
-``fields`` naming the problem (docs/api.md, "422 or 409?").
+Permissions are checked first (the gate of ``endpoint``, outermost), then the body's
+shape (422), then objects (404: a resident's other tickets and other merchants' tickets
+do not exist for them). A schema-valid request that the hotline's rules refuse — a ticket
+no longer offered to you, a decision that does not apply, an unknown credit code — is a
+409 with ``fields`` naming the problem (docs/api.md, "422 or 409?").
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 from flask.views import MethodView
 from flask_babel import gettext as _
@@ -18,17 +18,19 @@ from flask_smorest import Blueprint, abort
 from sqlalchemy import select
 
 from core.toolkit import (
+    AUTH,
     PageArgs,
     RegistryError,
     ScopeError,
     current_kernel,
     current_session,
+    endpoint,
     has_permission,
     paginate,
     plugin_settings,
-    require,
     require_login,
 )
+from core.toolkit import refuse as toolkit_refuse
 from plugins.commerce import APPLY, DISPATCH, FILE, PORTAL, READ, STATS, VET, access, info
 from plugins.commerce import schemas as s
 from plugins.commerce import services as svc
@@ -39,11 +41,9 @@ blp = Blueprint(
     __name__,
     description="Service hotline: merchants, tickets, dispatch, regulation",
 )
-AUTH = [{"bearerAuth": []}]
 
-
-def kernel() -> Any:
-    return current_kernel()
+#: The specific words of the API's 409 (the rest are the toolkit's defaults).
+WORDS = {409: "Refused by the hotline's rules (see fields)"}
 
 
 def settings() -> dict[str, Any]:
@@ -54,12 +54,10 @@ def reader(purpose: str) -> Any:
     return access.reader(purpose)
 
 
-def refuse(exc: svc.CommerceError) -> None:
-    """A rule refused a well-formed request: 404 for objects, else 409 naming the field."""
-    text = _(exc.message, **exc.params)
-    if exc.status == 404:
-        abort(404, message=text)
-    abort(409, message=text, messages={exc.field or "_": [text]})
+def refuse(exc: svc.CommerceError) -> NoReturn:
+    """A rule refused a well-formed request: 404 for objects, else 409 naming the field
+    (every schema-valid refusal is a 409 here, whatever the error's own status)."""
+    toolkit_refuse(exc, status=404 if exc.status == 404 else 409)
 
 
 def merchant_out(m: Merchant, card: svc.Scorecard | None = None) -> dict[str, Any]:
@@ -152,24 +150,14 @@ def merchant_ticket(ticket_id: int) -> tuple[Merchant, Ticket]:
     return m, t
 
 
-ERR401 = {"schema": "Error", "description": "Not signed in"}
-ERR404 = {"schema": "Error", "description": "No such object, or not yours"}
-ERR409 = {"schema": "Error", "description": "Refused by the hotline's rules (see fields)"}
-ERR422 = {"schema": "Error", "description": "Invalid fields"}
-
-
-def _err403(perm: str) -> dict[str, str]:
-    return {"schema": "Error", "description": f"Lacks {perm}"}
-
-
 # ----------------------------------------------------------------------------- merchants
 
 
 @blp.route("/merchants")
 class Merchants(MethodView):
+    @endpoint(blp, errors=(422,))
     @blp.arguments(s.CommerceDirectoryArgs, location="query")
     @blp.response(200, s.CommerceMerchantList)
-    @blp.alt_response(422, **ERR422)
     def get(self, args):
         """The public directory: approved merchants, best score first. Public, like the
         pages: residents choose with it."""
@@ -184,14 +172,9 @@ class Merchants(MethodView):
 
 @blp.route("/merchant-applications")
 class MerchantApplications(MethodView):
-    @require(APPLY)
-    @blp.doc(security=AUTH)
+    @endpoint(blp, APPLY, errors=(409, 422), descriptions=WORDS)
     @blp.arguments(s.CommerceApplyIn)
     @blp.response(201, s.CommerceMerchant)
-    @blp.alt_response(401, **ERR401)
-    @blp.alt_response(403, **_err403(APPLY))
-    @blp.alt_response(409, **ERR409)
-    @blp.alt_response(422, **ERR422)
     def post(self, data):
         """Apply to join the hotline; the calling account becomes the merchant's staff."""
         session = current_session()
@@ -207,8 +190,8 @@ class MerchantApplications(MethodView):
 
 @blp.route("/merchants/<int:merchant_id>")
 class MerchantItem(MethodView):
+    @endpoint(blp, errors=(404,))
     @blp.response(200, s.CommerceMerchant)
-    @blp.alt_response(404, **ERR404)
     def get(self, merchant_id: int):
         """An approved merchant with its public scorecard."""
         m = svc.fetch(current_session(), Merchant, merchant_id)
@@ -219,21 +202,20 @@ class MerchantItem(MethodView):
 
 @blp.route("/merchants/<int:merchant_id>/decision")
 class MerchantDecision(MethodView):
-    @require(VET)
-    @blp.doc(security=AUTH)
+    @endpoint(blp, VET, errors=(404, 409, 422), descriptions=WORDS)
     @blp.arguments(s.CommerceDecisionIn)
     @blp.response(200, s.CommerceMerchant)
-    @blp.alt_response(401, **ERR401)
-    @blp.alt_response(403, **_err403(VET))
-    @blp.alt_response(404, **ERR404)
-    @blp.alt_response(409, **ERR409)
-    @blp.alt_response(422, **ERR422)
     def post(self, data, merchant_id: int):
         """Approve, suspend, revoke or warn, with a reason; suspension stops dispatch."""
         session = current_session()
         try:
             m = svc.decide_merchant(
-                session, kernel().bus, merchant_id, actor=current_user, settings=settings(), **data
+                session,
+                current_kernel().bus,
+                merchant_id,
+                actor=current_user,
+                settings=settings(),
+                **data,
             )
         except svc.CommerceError as exc:
             refuse(exc)
@@ -246,13 +228,9 @@ class MerchantDecision(MethodView):
 
 @blp.route("/tickets")
 class Tickets(MethodView):
-    @require(READ)
-    @blp.doc(security=AUTH)
+    @endpoint(blp, READ, errors=(422,))
     @blp.arguments(s.CommerceTicketArgs, location="query")
     @blp.response(200, s.CommerceTicketPage)
-    @blp.alt_response(401, **ERR401)
-    @blp.alt_response(403, **_err403(READ))
-    @blp.alt_response(422, **ERR422)
     def get(self, args):
         """Tickets by state or overdue, newest first: every ticket for the hotline,
         those of their communities for place-scoped staff (community workers, auditors:
@@ -272,14 +250,9 @@ class Tickets(MethodView):
         current_session().commit()  # the displays' log entries
         return page
 
-    @require(FILE)
-    @blp.doc(security=AUTH)
+    @endpoint(blp, FILE, errors=(409, 422), descriptions=WORDS)
     @blp.arguments(s.CommerceTicketIn)
     @blp.response(201, s.CommerceTicket)
-    @blp.alt_response(401, **ERR401)
-    @blp.alt_response(403, **_err403(FILE))
-    @blp.alt_response(409, **ERR409)
-    @blp.alt_response(422, **ERR422)
     def post(self, data):
         """A verified resident files a ticket for themselves."""
         pid = getattr(current_user, "person_id", None)
@@ -294,7 +267,7 @@ class Tickets(MethodView):
             phone = data["contact_phone"]
             t = svc.create_ticket(
                 session,
-                kernel().bus,
+                current_kernel().bus,
                 channel="web",
                 person_id=pid,
                 community=person.get("community"),
@@ -316,15 +289,9 @@ class Tickets(MethodView):
 
 @blp.route("/tickets/hotline")
 class HotlineTickets(MethodView):
-    @require(DISPATCH)
-    @blp.doc(security=AUTH)
+    @endpoint(blp, DISPATCH, errors=(404, 409, 422), descriptions=WORDS)
     @blp.arguments(s.CommerceHotlineTicketIn)
     @blp.response(201, s.CommerceTicket)
-    @blp.alt_response(401, **ERR401)
-    @blp.alt_response(403, **_err403(DISPATCH))
-    @blp.alt_response(404, **ERR404)
-    @blp.alt_response(409, **ERR409)
-    @blp.alt_response(422, **ERR422)
     def post(self, data):
         """The operator opens a ticket for a caller: one found in the registry
         (``person_id``; give ``service_address`` / ``contact_phone`` only when the work is
@@ -358,7 +325,7 @@ class HotlineTickets(MethodView):
         try:
             t = svc.create_ticket(
                 session,
-                kernel().bus,
+                current_kernel().bus,
                 channel="operator",
                 person_id=pid,
                 community=community,
@@ -381,12 +348,8 @@ class HotlineTickets(MethodView):
 
 @blp.route("/one-key")
 class OneKey(MethodView):
-    @require(FILE)
-    @blp.doc(security=AUTH)
+    @endpoint(blp, FILE, errors=(409,), descriptions=WORDS)
     @blp.response(201, s.CommerceTicket)
-    @blp.alt_response(401, **ERR401)
-    @blp.alt_response(403, **_err403(FILE))
-    @blp.alt_response(409, **ERR409)
     def post(self):
         """The one-key call (一键呼叫): a ticket with the resident's registry data, waiting
         for the operator to call back (the same one if pressed again)."""
@@ -394,7 +357,7 @@ class OneKey(MethodView):
         try:
             t = svc.one_key_call(
                 session,
-                kernel().bus,
+                current_kernel().bus,
                 reader("one-key call"),
                 user=current_user,
                 settings=settings(),
@@ -407,13 +370,9 @@ class OneKey(MethodView):
 
 @blp.route("/my/tickets")
 class MyTickets(MethodView):
-    @require(FILE)
-    @blp.doc(security=AUTH)
+    @endpoint(blp, FILE, errors=(422,))
     @blp.arguments(PageArgs, location="query")
     @blp.response(200, s.CommerceTicketPage)
-    @blp.alt_response(401, **ERR401)
-    @blp.alt_response(403, **_err403(FILE))
-    @blp.alt_response(422, **ERR422)
     def get(self, args):
         """The signed-in resident's own tickets."""
         pid = getattr(current_user, "person_id", None)
@@ -426,11 +385,10 @@ class MyTickets(MethodView):
 
 @blp.route("/tickets/<int:ticket_id>")
 class TicketItem(MethodView):
-    @require_login
+    @require_login  # 401 only, as documented: the view decides who (404 for others)
+    @endpoint(blp, errors=(401, 404))
     @blp.doc(security=AUTH)
     @blp.response(200, s.CommerceTicket)
-    @blp.alt_response(401, **ERR401)
-    @blp.alt_response(404, **ERR404)
     def get(self, ticket_id: int):
         """A ticket with its timeline: the resident whose ticket it is, the hotline, or
         staff holding commerce.ticket.read whose communities it is in (anyone else: 404).
@@ -447,22 +405,16 @@ class TicketItem(MethodView):
 
 @blp.route("/tickets/<int:ticket_id>/dispatch")
 class TicketDispatch(MethodView):
-    @require(DISPATCH)
-    @blp.doc(security=AUTH)
+    @endpoint(blp, DISPATCH, errors=(404, 409, 422), descriptions=WORDS)
     @blp.arguments(s.CommerceDispatchIn)
     @blp.response(200, s.CommerceTicket)
-    @blp.alt_response(401, **ERR401)
-    @blp.alt_response(403, **_err403(DISPATCH))
-    @blp.alt_response(404, **ERR404)
-    @blp.alt_response(409, **ERR409)
-    @blp.alt_response(422, **ERR422)
     def post(self, data, ticket_id: int):
         """Dispatch a received ticket to the best-ranked merchant, or to ``merchant_id``."""
         session = current_session()
         try:
             t = svc.dispatch(
                 session,
-                kernel().bus,
+                current_kernel().bus,
                 ticket_id,
                 merchant_id=data["merchant_id"],
                 actor=current_user,
@@ -476,13 +428,8 @@ class TicketDispatch(MethodView):
 
 @blp.route("/tickets/<int:ticket_id>/confirm")
 class TicketConfirm(MethodView):
-    @require(FILE)
-    @blp.doc(security=AUTH)
+    @endpoint(blp, FILE, errors=(404, 409), descriptions=WORDS)
     @blp.response(200, s.CommerceTicket)
-    @blp.alt_response(401, **ERR401)
-    @blp.alt_response(403, **_err403(FILE))
-    @blp.alt_response(404, **ERR404)
-    @blp.alt_response(409, **ERR409)
     def post(self, ticket_id: int):
         """The resident confirms the work was done."""
         t = own_ticket(ticket_id)
@@ -496,14 +443,11 @@ class TicketConfirm(MethodView):
 
 @blp.route("/tickets/<int:ticket_id>/rating")
 class TicketRating(MethodView):
-    @require_login
+    @require_login  # 401 only, as documented: the view decides who (404 for others)
+    @endpoint(blp, errors=(401, 404, 409, 422), descriptions=WORDS)
     @blp.doc(security=AUTH)
     @blp.arguments(s.CommerceRateIn)
     @blp.response(200, s.CommerceTicket)
-    @blp.alt_response(401, **ERR401)
-    @blp.alt_response(404, **ERR404)
-    @blp.alt_response(409, **ERR409)
-    @blp.alt_response(422, **ERR422)
     def post(self, data, ticket_id: int):
         """The follow-up rating (回访): by the resident whose ticket it is, or recorded by
         an operator (commerce.ticket.dispatch) after a call-back."""
@@ -520,7 +464,7 @@ class TicketRating(MethodView):
         try:
             svc.rate(
                 current_session(),
-                kernel().bus,
+                current_kernel().bus,
                 t.id,
                 actor=current_user,
                 via="resident" if own else "operator",
@@ -534,15 +478,9 @@ class TicketRating(MethodView):
 
 @blp.route("/tickets/<int:ticket_id>/complaints")
 class TicketComplaints(MethodView):
-    @require(FILE)
-    @blp.doc(security=AUTH)
+    @endpoint(blp, FILE, errors=(404, 409, 422), descriptions=WORDS)
     @blp.arguments(s.CommerceComplaintIn)
     @blp.response(201, s.CommerceComplaint)
-    @blp.alt_response(401, **ERR401)
-    @blp.alt_response(403, **_err403(FILE))
-    @blp.alt_response(404, **ERR404)
-    @blp.alt_response(409, **ERR409)
-    @blp.alt_response(422, **ERR422)
     def post(self, data, ticket_id: int):
         """The resident complains about the merchant who handled the ticket."""
         t = own_ticket(ticket_id)
@@ -556,15 +494,13 @@ class TicketComplaints(MethodView):
 
 @blp.route("/redispatch")
 class Redispatch(MethodView):
-    @require(DISPATCH)
-    @blp.doc(security=AUTH)
+    @endpoint(blp, DISPATCH)
     @blp.response(200, s.CommerceCount)
-    @blp.alt_response(401, **ERR401)
-    @blp.alt_response(403, **_err403(DISPATCH))
     def post(self):
         """Re-dispatch offers not accepted in time (what ``shequ commerce redispatch``
         does; a scheduler may call this with a token)."""
-        n = svc.redispatch_expired(current_session(), kernel().bus, settings=settings())
+        bus = current_kernel().bus
+        n = svc.redispatch_expired(current_session(), bus, settings=settings())
         current_session().commit()
         return {"key": "redispatched", "count": n}
 
@@ -574,13 +510,9 @@ class Redispatch(MethodView):
 
 @blp.route("/portal/tickets")
 class PortalTickets(MethodView):
-    @require(PORTAL)
-    @blp.doc(security=AUTH)
+    @endpoint(blp, PORTAL, errors=(422,))
     @blp.arguments(PageArgs, location="query")
     @blp.response(200, s.CommerceMerchantTicketPage)
-    @blp.alt_response(401, **ERR401)
-    @blp.alt_response(403, **_err403(PORTAL))
-    @blp.alt_response(422, **ERR422)
     def get(self, args):
         """Tickets offered to or held by the caller's merchant (none when unbound)."""
         m = svc.merchant_for_user(current_session(), current_user.id)
@@ -592,12 +524,8 @@ class PortalTickets(MethodView):
 
 @blp.route("/portal/tickets/<int:ticket_id>")
 class PortalTicketItem(MethodView):
-    @require(PORTAL)
-    @blp.doc(security=AUTH)
+    @endpoint(blp, PORTAL, errors=(404,))
     @blp.response(200, s.CommerceMerchantTicket)
-    @blp.alt_response(401, **ERR401)
-    @blp.alt_response(403, **_err403(PORTAL))
-    @blp.alt_response(404, **ERR404)
     def get(self, ticket_id: int):
         """A ticket as the merchant sees it: the job; the address down to the building
         while offered; name, address and phone in full while they hold it open (accepted,
@@ -609,8 +537,10 @@ class PortalTicketItem(MethodView):
 
 
 def _portal_action(ticket_id: int, action: str, data: dict[str, Any]) -> dict[str, Any]:
+    """One merchant step on a ticket offered to or held by them; a refused step is rolled
+    back (the loser of a race for an offer gets a 409 and changes nothing)."""
     m, t = merchant_ticket(ticket_id)
-    session, bus = current_session(), kernel().bus
+    session, bus = current_session(), current_kernel().bus
     try:
         if action == "accept":
             svc.accept(session, bus, t.id, merchant_id=m.id, actor=current_user)
@@ -646,13 +576,8 @@ def _portal_action(ticket_id: int, action: str, data: dict[str, Any]) -> dict[st
 
 @blp.route("/portal/tickets/<int:ticket_id>/accept")
 class PortalAccept(MethodView):
-    @require(PORTAL)
-    @blp.doc(security=AUTH)
+    @endpoint(blp, PORTAL, errors=(404, 409), descriptions=WORDS)
     @blp.response(200, s.CommerceMerchantTicket)
-    @blp.alt_response(401, **ERR401)
-    @blp.alt_response(403, **_err403(PORTAL))
-    @blp.alt_response(404, **ERR404)
-    @blp.alt_response(409, **ERR409)
     def post(self, ticket_id: int):
         """Accept the offer; exactly one merchant can win a ticket (409 for the others)."""
         return _portal_action(ticket_id, "accept", {})
@@ -660,44 +585,18 @@ class PortalAccept(MethodView):
 
 @blp.route("/portal/tickets/<int:ticket_id>/decline")
 class PortalDecline(MethodView):
-    @require(PORTAL)
-    @blp.doc(security=AUTH)
+    @endpoint(blp, PORTAL, errors=(404, 409, 422), descriptions=WORDS)
     @blp.arguments(s.CommerceDeclineIn)
     @blp.response(200, s.CommerceMerchantTicket)
-    @blp.alt_response(401, **ERR401)
-    @blp.alt_response(403, **_err403(PORTAL))
-    @blp.alt_response(404, **ERR404)
-    @blp.alt_response(409, **ERR409)
-    @blp.alt_response(422, **ERR422)
     def post(self, data, ticket_id: int):
         """Decline the offer; the next merchant gets it."""
-        m, t = merchant_ticket(ticket_id)
-        session = current_session()
-        try:
-            svc.decline(
-                session,
-                kernel().bus,
-                t.id,
-                merchant_id=m.id,
-                reason=data["reason"],
-                actor=current_user,
-                settings=settings(),
-            )
-        except svc.CommerceError as exc:
-            refuse(exc)
-        session.commit()
-        return shown(merchant_out_ticket(m, t))
+        return _portal_action(ticket_id, "decline", data)
 
 
 @blp.route("/portal/tickets/<int:ticket_id>/start")
 class PortalStart(MethodView):
-    @require(PORTAL)
-    @blp.doc(security=AUTH)
+    @endpoint(blp, PORTAL, errors=(404, 409), descriptions=WORDS)
     @blp.response(200, s.CommerceMerchantTicket)
-    @blp.alt_response(401, **ERR401)
-    @blp.alt_response(403, **_err403(PORTAL))
-    @blp.alt_response(404, **ERR404)
-    @blp.alt_response(409, **ERR409)
     def post(self, ticket_id: int):
         """Start the work."""
         return _portal_action(ticket_id, "start", {})
@@ -705,15 +604,9 @@ class PortalStart(MethodView):
 
 @blp.route("/portal/tickets/<int:ticket_id>/complete")
 class PortalComplete(MethodView):
-    @require(PORTAL)
-    @blp.doc(security=AUTH)
+    @endpoint(blp, PORTAL, errors=(404, 409, 422), descriptions=WORDS)
     @blp.arguments(s.CommerceCompleteIn)
     @blp.response(200, s.CommerceMerchantTicket)
-    @blp.alt_response(401, **ERR401)
-    @blp.alt_response(403, **_err403(PORTAL))
-    @blp.alt_response(404, **ERR404)
-    @blp.alt_response(409, **ERR409)
-    @blp.alt_response(422, **ERR422)
     def post(self, data, ticket_id: int):
         """Report the work done with the final price."""
         return _portal_action(ticket_id, "complete", data)
@@ -724,13 +617,9 @@ class PortalComplete(MethodView):
 
 @blp.route("/complaints")
 class Complaints(MethodView):
-    @require(VET)
-    @blp.doc(security=AUTH)
+    @endpoint(blp, VET, errors=(422,))
     @blp.arguments(PageArgs, location="query")
     @blp.response(200, s.page_schema(s.CommerceComplaint, "CommerceComplaintPage"))
-    @blp.alt_response(401, **ERR401)
-    @blp.alt_response(403, **_err403(VET))
-    @blp.alt_response(422, **ERR422)
     def get(self, args):
         """Complaints, newest first."""
         return paginate(
@@ -742,21 +631,20 @@ class Complaints(MethodView):
 
 @blp.route("/complaints/<int:complaint_id>/decision")
 class ComplaintDecision(MethodView):
-    @require(VET)
-    @blp.doc(security=AUTH)
+    @endpoint(blp, VET, errors=(404, 409, 422), descriptions=WORDS)
     @blp.arguments(s.CommerceComplaintDecisionIn)
     @blp.response(200, s.CommerceComplaint)
-    @blp.alt_response(401, **ERR401)
-    @blp.alt_response(403, **_err403(VET))
-    @blp.alt_response(404, **ERR404)
-    @blp.alt_response(409, **ERR409)
-    @blp.alt_response(422, **ERR422)
     def post(self, data, complaint_id: int):
         """Dismiss, warn the merchant, or suspend it (dispatch stops at once)."""
         session = current_session()
         try:
             c = svc.decide_complaint(
-                session, kernel().bus, complaint_id, actor=current_user, settings=settings(), **data
+                session,
+                current_kernel().bus,
+                complaint_id,
+                actor=current_user,
+                settings=settings(),
+                **data,
             )
         except svc.CommerceError as exc:
             refuse(exc)
@@ -766,11 +654,8 @@ class ComplaintDecision(MethodView):
 
 @blp.route("/stats")
 class Stats(MethodView):
-    @require(STATS)
-    @blp.doc(security=AUTH)
+    @endpoint(blp, STATS)
     @blp.response(200, s.CommerceStats)
-    @blp.alt_response(401, **ERR401)
-    @blp.alt_response(403, **_err403(STATS))
     def get(self):
         """Tickets by category, state and rating; average response and completion times."""
         d = svc.statistics(current_session())

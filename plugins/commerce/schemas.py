@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from core.toolkit import JsonBoolean, page_schema
+from core.toolkit import Id, JsonBoolean, page_schema
 from plugins.commerce.services import CATEGORIES
 
 _CONTROL = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
@@ -57,17 +57,13 @@ class CommerceHotlineTicketIn(CommerceTicketIn):
     caller who is not registered (no ``person_id``: ``caller_name``, ``contact_phone``,
     ``service_address`` and ``community`` are needed)."""
 
-    person_id = fields.Integer(
-        load_default=None, allow_none=True, validate=validate.Range(1, 2**31 - 1)
-    )
+    person_id = Id(load_default=None, allow_none=True, strict=False)  # as before: "12" is read
     caller_name = _line(50, required=False)
     community = fields.String(load_default=None, allow_none=True, validate=COMMUNITY)
 
 
 class CommerceDispatchIn(Schema):
-    merchant_id = fields.Integer(
-        load_default=None, allow_none=True, validate=validate.Range(1, 2**31 - 1)
-    )
+    merchant_id = Id(load_default=None, allow_none=True, strict=False)  # as before: "12" is read
 
 
 class CommerceDeclineIn(Schema):

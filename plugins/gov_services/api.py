@@ -1,6 +1,10 @@
 """The JSON API, mounted by core at ``/api/v1/gov-services``. Thin: every rule is in
 ``services``; a broken rule comes back as 422 (fields named), a step the state does not
-allow as 409, a step the role may not take as 403, someone else's case as 404."""
+allow as 409, a step the role may not take as 403, someone else's case as 404.
+
+Each operation's gate and documented errors are one ``@endpoint`` (``core.toolkit``); a
+service's :class:`GovError` (a ``RuleError``) is answered by :func:`refuse` in the one
+error shape, its own status with its message and field."""
 
 from __future__ import annotations
 
@@ -11,8 +15,17 @@ from flask.views import MethodView
 from flask_login import current_user
 from flask_smorest import Blueprint, abort
 
-from core.toolkit import check_access, current_session, log_person_access, paginate, require
-from core.toolkit import require_login as login_required
+from core.toolkit import (
+    AUTH,
+    MAX_ID,
+    check_access,
+    current_session,
+    endpoint,
+    log_person_access,
+    paginate,
+    refuse,
+    require_login,
+)
 from plugins.gov_services import APPLY, HANDLE, MANAGE, READ, THEMATIC_READ
 from plugins.gov_services.catalogue import DERIVED_GROUPS
 from plugins.gov_services.models import Application, Membership
@@ -60,7 +73,7 @@ from plugins.gov_services.services import (
 )
 
 blp = Blueprint("gov_services_api", __name__, description="One-stop public services")
-AUTH = [{"bearerAuth": []}]
+VERIFIED = "Not a verified resident"
 
 
 def _g() -> Any:
@@ -71,15 +84,6 @@ def _view(app: Application, purpose: str | None = None) -> dict[str, Any]:
     """The application as the caller may see it (sensitive answers masked), its display
     logged in the applicant's access log."""
     return application_view(current_session(), _g(), app, viewer=current_user, purpose=purpose)
-
-
-def fail(exc: GovError) -> None:
-    """One place that turns a service error into the API's error shape."""
-    text = exc.text()
-    if exc.status == 422:
-        fields = exc.errors or {exc.field or "_schema": [text]}
-        abort(422, messages={k: v if isinstance(v, list) else [v] for k, v in fields.items()})
-    flask.abort(exc.status, description=text)
 
 
 def service_out(service: Any) -> dict[str, Any]:
@@ -100,10 +104,6 @@ def service_out(service: Any) -> dict[str, Any]:
     }
 
 
-#: Ids are 32-bit: a larger one names nothing (and PostgreSQL would refuse to compare it).
-MAX_ID = 2**31 - 1
-
-
 def _row(model: Any, ident: int) -> Any:
     return current_session().get(model, ident) if 0 < ident <= MAX_ID else None
 
@@ -118,9 +118,9 @@ def _application(app_id: int) -> Application:
 
 @blp.route("/services")
 class Services(MethodView):
+    @endpoint(blp, errors=(422,))
     @blp.arguments(GovServiceQuery, location="query")
     @blp.response(200, GovServiceList)
-    @blp.alt_response(422, schema="Error", description="Invalid query")
     def get(self, args):
         """The catalogue (public: what one may apply for and what to bring), searchable."""
         q = args["q"].strip().lower()
@@ -134,8 +134,8 @@ class Services(MethodView):
 
 @blp.route("/services/<string:gs_service>")
 class ServiceItem(MethodView):
+    @endpoint(blp, errors=(404,), descriptions={404: "No such service"})
     @blp.response(200, GovServiceOut)
-    @blp.alt_response(404, schema="Error", description="No such service")
     def get(self, gs_service):
         """One service with its fields, documents, rules, stages and time limits."""
         code = gs_service
@@ -147,12 +147,8 @@ class ServiceItem(MethodView):
 
 @blp.route("/services/<string:gs_service>/prefill")
 class Prefill(MethodView):
-    @require(APPLY)
-    @blp.doc(security=AUTH)
+    @endpoint(blp, APPLY, errors=(404,), descriptions={403: VERIFIED, 404: "No such service"})
     @blp.response(200, GovPrefillOut)
-    @blp.alt_response(401, schema="Error", description="Not signed in")
-    @blp.alt_response(403, schema="Error", description="Not a verified resident")
-    @blp.alt_response(404, schema="Error", description="No such service")
     def get(self, gs_service):
         """What the registry fills in for the signed-in resident, and whether they qualify
         (with the reasons when they do not)."""
@@ -174,13 +170,9 @@ class Prefill(MethodView):
 
 @blp.route("/applications")
 class Applications(MethodView):
-    @require(READ)
-    @blp.doc(security=AUTH)
+    @endpoint(blp, READ, errors=(422,))
     @blp.arguments(GovQueueArgs, location="query")
     @blp.response(200, GovApplicationPage)
-    @blp.alt_response(401, schema="Error", description="Not signed in")
-    @blp.alt_response(403, schema="Error", description=f"Lacks {READ}")
-    @blp.alt_response(422, schema="Error", description="Invalid filters")
     def get(self, args):
         """The staff queue within the caller's communities and grids; ``overdue=true``
         lists only cases past their due date."""
@@ -197,14 +189,14 @@ class Applications(MethodView):
         session.commit()  # every listed applicant's access log
         return page
 
-    @require(APPLY)
-    @blp.doc(security=AUTH)
+    @endpoint(
+        blp,
+        APPLY,
+        errors=(404, 422),
+        descriptions={403: VERIFIED, 422: "Invalid answers or not eligible"},
+    )
     @blp.arguments(GovApplicationIn)
     @blp.response(201, GovApplicationOut)
-    @blp.alt_response(401, schema="Error", description="Not signed in")
-    @blp.alt_response(403, schema="Error", description="Not a verified resident")
-    @blp.alt_response(404, schema="Error", description="No such service")
-    @blp.alt_response(422, schema="Error", description="Invalid answers or not eligible")
     def post(self, data):
         """Apply for a service as the signed-in resident (in the assisted channel the
         worker acting for them is recorded). Publishes gov_services.application.submitted."""
@@ -224,7 +216,7 @@ class Applications(MethodView):
                 comment=data["comment"],
             )
         except GovError as exc:
-            fail(exc)
+            refuse(exc)
         out = _view(app)
         session.commit()
         return out
@@ -232,18 +224,16 @@ class Applications(MethodView):
 
 @blp.route("/counter-applications")
 class CounterApplications(MethodView):
-    @require(HANDLE)
-    @blp.doc(security=AUTH)
+    @endpoint(
+        blp,
+        HANDLE,
+        errors=(404, 422),
+        descriptions={
+            422: "Invalid answers, not eligible, or the person is not within your scope"
+        },
+    )
     @blp.arguments(GovCounterApplicationIn)
     @blp.response(201, GovApplicationOut)
-    @blp.alt_response(401, schema="Error", description="Not signed in")
-    @blp.alt_response(403, schema="Error", description=f"Lacks {HANDLE}")
-    @blp.alt_response(404, schema="Error", description="No such service")
-    @blp.alt_response(
-        422,
-        schema="Error",
-        description="Invalid answers, not eligible, or the person is not within your scope",
-    )
     def post(self, data):
         """A worker at the counter files for a resident (``person_id``, within the
         worker's places)."""
@@ -263,7 +253,7 @@ class CounterApplications(MethodView):
                 comment=data["comment"],
             )
         except GovError as exc:
-            fail(exc)
+            refuse(exc)
         out = _view(app, f"counter filing: application {app.reference}")
         session.commit()
         return out
@@ -271,10 +261,10 @@ class CounterApplications(MethodView):
 
 @blp.route("/applications/mine")
 class MyApplications(MethodView):
-    @login_required
+    @require_login  # 401 only, as documented: any signed-in account has applications
+    @endpoint(blp, errors=(401,))
     @blp.doc(security=AUTH)
     @blp.response(200, GovApplicationOut(many=True))
-    @blp.alt_response(401, schema="Error", description="Not signed in")
     def get(self):
         """The signed-in resident's own applications, newest first (sensitive answers
         masked here too: in the assisted channel a worker is looking)."""
@@ -286,11 +276,10 @@ class MyApplications(MethodView):
 
 @blp.route("/applications/<int:gs_application_id>")
 class ApplicationItem(MethodView):
-    @login_required
+    @require_login  # 401 only, as documented: the case itself says who may read it
+    @endpoint(blp, errors=(401, 404))
     @blp.doc(security=AUTH)
     @blp.response(200, GovApplicationOut)
-    @blp.alt_response(401, schema="Error", description="Not signed in")
-    @blp.alt_response(404, schema="Error", description="No such application (or not yours)")
     def get(self, gs_application_id):
         """One application with its timeline (the applicant, or staff in its place).
         Sensitive answers (bank card, ID numbers, phones, names of others) are masked;
@@ -302,15 +291,19 @@ class ApplicationItem(MethodView):
 
 @blp.route("/applications/<int:gs_application_id>/reveal")
 class ApplicationReveal(MethodView):
-    @require(HANDLE)
-    @blp.doc(security=AUTH)
+    @endpoint(
+        blp,
+        HANDLE,
+        errors=(404, 409, 422),
+        descriptions={
+            403: "Not the handler of the case",
+            404: "No such application in your places",
+            409: "This step does not need the full values",
+            422: "No purpose, or not a masked answer",
+        },
+    )
     @blp.arguments(GovRevealIn)
     @blp.response(200, GovApplicationOut)
-    @blp.alt_response(401, schema="Error", description="Not signed in")
-    @blp.alt_response(403, schema="Error", description="Not the handler of the case")
-    @blp.alt_response(404, schema="Error", description="No such application in your places")
-    @blp.alt_response(409, schema="Error", description="This step does not need the full values")
-    @blp.alt_response(422, schema="Error", description="No purpose, or not a masked answer")
     def post(self, data, gs_application_id):
         """Show the masked answers in full (all, or ``fields``) for a stated ``purpose``:
         only to a handler of the case's place at a step that checks them (submitted,
@@ -323,22 +316,25 @@ class ApplicationReveal(MethodView):
                 fields=data["fields"],
             )
         except GovError as exc:
-            fail(exc)
+            refuse(exc)
         session.commit()
         return out
 
 
 @blp.route("/applications/<int:gs_application_id>/actions")
 class ApplicationAction(MethodView):
-    @login_required
-    @blp.doc(security=AUTH)
+    @endpoint(
+        blp,
+        require_login,
+        errors=(404, 409, 422),
+        descriptions={
+            403: "Your role may not take this step",
+            409: "Not possible in the current state",
+            422: "Missing reason or list",
+        },
+    )
     @blp.arguments(GovActionIn)
     @blp.response(200, GovApplicationOut)
-    @blp.alt_response(401, schema="Error", description="Not signed in")
-    @blp.alt_response(403, schema="Error", description="Your role may not take this step")
-    @blp.alt_response(404, schema="Error", description="No such application (or not yours)")
-    @blp.alt_response(409, schema="Error", description="Not possible in the current state")
-    @blp.alt_response(422, schema="Error", description="Missing reason or list")
     def post(self, data, gs_application_id):
         """Take a workflow step: accept, not_accept, request_material, resubmit, pass,
         reject, suspend, resume, end_notice, complete, withdraw."""
@@ -356,7 +352,7 @@ class ApplicationAction(MethodView):
                 missing=data["missing"],
             )
         except GovError as exc:
-            fail(exc)
+            refuse(exc)
         out = _view(app)
         session.commit()
         return out
@@ -364,15 +360,14 @@ class ApplicationAction(MethodView):
 
 @blp.route("/applications/<int:gs_application_id>/rating")
 class ApplicationRating(MethodView):
-    @login_required
-    @blp.doc(security=AUTH)
+    @endpoint(
+        blp,
+        require_login,
+        errors=(404, 409, 422),
+        descriptions={403: "Not the applicant", 409: "Not decided yet, or rated already"},
+    )
     @blp.arguments(GovRatingIn)
     @blp.response(200, GovApplicationOut)
-    @blp.alt_response(401, schema="Error", description="Not signed in")
-    @blp.alt_response(403, schema="Error", description="Not the applicant")
-    @blp.alt_response(404, schema="Error", description="No such application (or not yours)")
-    @blp.alt_response(409, schema="Error", description="Not decided yet, or rated already")
-    @blp.alt_response(422, schema="Error", description="Invalid rating")
     def post(self, data, gs_application_id):
         """Rate a decided case on the 5-level scale (好差评)."""
         application_id = gs_application_id
@@ -381,7 +376,7 @@ class ApplicationRating(MethodView):
         try:
             rate(session, app, actor=current_user, rating=data["rating"], comment=data["comment"])
         except GovError as exc:
-            fail(exc)
+            refuse(exc)
         out = _view(app)
         session.commit()
         return out
@@ -389,13 +384,9 @@ class ApplicationRating(MethodView):
 
 @blp.route("/memberships")
 class Memberships(MethodView):
-    @require(THEMATIC_READ)
-    @blp.doc(security=AUTH)
+    @endpoint(blp, THEMATIC_READ, errors=(422,), descriptions={422: "Invalid filters"})
     @blp.arguments(GovMembershipArgs, location="query")
     @blp.response(200, GovMembershipPage)
-    @blp.alt_response(401, schema="Error", description="Not signed in")
-    @blp.alt_response(403, schema="Error", description=f"Lacks {THEMATIC_READ}")
-    @blp.alt_response(422, schema="Error", description="Invalid filters")
     def get(self, args):
         """Thematic database memberships in the caller's places (ended ones with
         ``active=false``)."""
@@ -423,15 +414,14 @@ class Memberships(MethodView):
 
 @blp.route("/memberships/<int:gs_membership_id>/end")
 class MembershipEnd(MethodView):
-    @require(HANDLE)
-    @blp.doc(security=AUTH)
+    @endpoint(
+        blp,
+        HANDLE,
+        errors=(404, 409, 422),
+        descriptions={404: "No such membership in your places", 409: "Ended already"},
+    )
     @blp.arguments(GovEndMembershipIn)
     @blp.response(200, GovMembershipOut)
-    @blp.alt_response(401, schema="Error", description="Not signed in")
-    @blp.alt_response(403, schema="Error", description=f"Lacks {HANDLE}")
-    @blp.alt_response(404, schema="Error", description="No such membership in your places")
-    @blp.alt_response(409, schema="Error", description="Ended already")
-    @blp.alt_response(422, schema="Error", description="No reason")
     def post(self, data, gs_membership_id):
         """End a membership (termination); the row is kept as history."""
         membership_id = gs_membership_id
@@ -443,7 +433,7 @@ class MembershipEnd(MethodView):
         try:
             end_membership(session, _g(), row, reason=data["reason"])
         except GovError as exc:
-            fail(exc)
+            refuse(exc)
         log_person_access(
             session,
             person_id=row.person_id,
@@ -459,12 +449,8 @@ class MembershipEnd(MethodView):
 
 @blp.route("/groups/<string:gs_group>")
 class Groups(MethodView):
-    @require(THEMATIC_READ)
-    @blp.doc(security=AUTH)
+    @endpoint(blp, THEMATIC_READ, errors=(404,), descriptions={404: "No such group"})
     @blp.response(200, GovGroupOut)
-    @blp.alt_response(401, schema="Error", description="Not signed in")
-    @blp.alt_response(403, schema="Error", description=f"Lacks {THEMATIC_READ}")
-    @blp.alt_response(404, schema="Error", description="No such group")
     def get(self, gs_group):
         """How many people in the caller's places are in a derived group (60+, 80+,
         women 15–49), computed from the registry now (a count: nobody is shown)."""
@@ -476,11 +462,8 @@ class Groups(MethodView):
 
 @blp.route("/statistics")
 class Statistics(MethodView):
-    @require(READ)
-    @blp.doc(security=AUTH)
+    @endpoint(blp, READ)
     @blp.response(200, GovStatsOut)
-    @blp.alt_response(401, schema="Error", description="Not signed in")
-    @blp.alt_response(403, schema="Error", description=f"Lacks {READ}")
     def get(self):
         """Applications per service and state, average handling days, overdue rate."""
         return statistics(current_session(), current_user)
@@ -488,13 +471,9 @@ class Statistics(MethodView):
 
 @blp.route("/settings/<string:gs_community>/<string:gs_service>")
 class Settings(MethodView):
-    @require(MANAGE)
-    @blp.doc(security=AUTH)
+    @endpoint(blp, MANAGE, errors=(422,), descriptions={422: "Unknown service or bad thresholds"})
     @blp.arguments(GovSettingIn)
     @blp.response(200, GovSettingOut)
-    @blp.alt_response(401, schema="Error", description="Not signed in")
-    @blp.alt_response(403, schema="Error", description=f"Lacks {MANAGE}")
-    @blp.alt_response(422, schema="Error", description="Unknown service or bad thresholds")
     def put(self, data, gs_community, gs_service):
         """Enable or disable a service in a community and override its thresholds."""
         community, code = gs_community, gs_service
@@ -509,6 +488,6 @@ class Settings(MethodView):
                 params=data["params"],
             )
         except GovError as exc:
-            fail(exc)
+            refuse(exc)
         session.commit()
         return row

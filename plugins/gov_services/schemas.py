@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from core.toolkit import page_schema
+from core.toolkit import MAX_ID, page_schema
 
 _CONTROL = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
 TEXT = rf"^[^{_CONTROL}]*$"
@@ -68,7 +68,7 @@ class GovApplicationIn(Schema):
     answers = fields.Dict(keys=fields.String(), load_default=dict)
     #: Staff filing at the counter for a resident (needs gov_services.application.handle).
     person_id = fields.Integer(
-        load_default=None, allow_none=True, validate=validate.Range(1, 2**31 - 1)
+        load_default=None, allow_none=True, validate=validate.Range(1, MAX_ID)
     )
     comment = fields.String(
         load_default="", validate=[validate.Length(max=2000), validate.Regexp(TEXT)]
@@ -78,7 +78,7 @@ class GovApplicationIn(Schema):
 class GovCounterApplicationIn(GovApplicationIn):
     """At the counter the worker must name the person they file for."""
 
-    person_id = fields.Integer(required=True, validate=validate.Range(1, 2**31 - 1))
+    person_id = fields.Integer(required=True, validate=validate.Range(1, MAX_ID))
 
 
 class GovStepOut(Schema):

@@ -90,7 +90,7 @@ from plugins.gov_services.services import (
 try:
     from wtforms.fields.choices import SelectChoice
 except ImportError:  # WTForms before 3.3 takes (value, label) pairs
-    SelectChoice = None  # type: ignore[assignment,misc]
+    SelectChoice = None
 
 bp = Blueprint("gov_services", __name__, template_folder="templates")
 

@@ -9,20 +9,22 @@ only) and ``/cameras/public``, whose schemas have no stream address to leak.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 from flask.views import MethodView
 from flask_login import current_user
 from flask_smorest import Blueprint, abort
 
 from core.toolkit import (
+    AUTH,
     PageArgs,
     current_kernel,
     current_session,
+    endpoint,
     paginate,
     plugin_settings,
+    refuse,
     request_facts,
-    require,
     require_login,
 )
 from plugins.surveillance import (
@@ -71,23 +73,24 @@ blp = Blueprint(
     __name__,
     description="Safety: cameras, incidents, alerts and footage access",
 )
-AUTH = [{"bearerAuth": []}]
+
+#: What the API answers for a time of occurrence the clock refuses (docs/api.md, "422 or 409?").
+TIME_REFUSED = "A time it happened in the future or more than 30 days back"
+NO_INCIDENT = "No such incident in your places"
 
 
 def _bus() -> Any:
     return current_kernel().bus
 
 
-def _fail(exc: svc.SurveillanceError) -> None:
-    from flask_babel import gettext as _
-
+def _fail(exc: svc.SurveillanceError) -> NoReturn:
+    """Roll back and answer the refusal in the API's error shape (toolkit :func:`refuse`).
+    A 422 keeps the generic message, its text under ``fields`` only, as this API has
+    always answered invalid fields."""
     current_session().rollback()
-    text = _(exc.message, **exc.params)
     if exc.status == 422:
-        abort(422, messages={exc.field or "_schema": [text]})
-    if exc.status == 409 and exc.field:
-        abort(409, message=text, messages={exc.field: [text]})
-    abort(exc.status, message=text)
+        abort(422, messages=exc.field_texts())
+    refuse(exc)
 
 
 def _shown(incidents: list[Any]) -> list[Any]:
@@ -113,24 +116,16 @@ def _incident_out(incident: Any) -> Any:
 
 @blp.route("/cameras")
 class Cameras(MethodView):
-    @require(CAMERA_READ)
-    @blp.doc(security=AUTH)
+    @endpoint(blp, CAMERA_READ)
     @blp.arguments(PageArgs, location="query")
     @blp.response(200, CameraPage)
-    @blp.alt_response(401, schema="Error", description="Not signed in")
-    @blp.alt_response(403, schema="Error", description=f"Lacks {CAMERA_READ}")
     def get(self, args):
         """Cameras in the caller's places, with stream addresses (staff only)."""
         return paginate(current_session(), svc.cameras_query(current_user), args)
 
-    @require(CAMERA_MANAGE)
-    @blp.doc(security=AUTH)
+    @endpoint(blp, CAMERA_MANAGE, errors=(409, 422), descriptions={409: "The code is taken"})
     @blp.arguments(SurveillanceCameraIn)
     @blp.response(201, SurveillanceCamera)
-    @blp.alt_response(401, schema="Error", description="Not signed in")
-    @blp.alt_response(403, schema="Error", description=f"Lacks {CAMERA_MANAGE}")
-    @blp.alt_response(409, schema="Error", description="The code is taken")
-    @blp.alt_response(422, schema="Error", description="Invalid fields")
     def post(self, data):
         """Add a camera to the inventory."""
         session = current_session()
@@ -153,13 +148,18 @@ class PublicCameras(MethodView):
 
 @blp.route("/cameras/<string:camera_code>/heartbeat")
 class Heartbeat(MethodView):
-    @require(HEARTBEAT)
-    @blp.doc(security=AUTH)
+    @endpoint(
+        blp,
+        HEARTBEAT,
+        errors=(404,),
+        descriptions={
+            401: "No or invalid token",
+            403: f"Token lacks {HEARTBEAT}",
+            404: "No such camera in the token's places",
+        },
+    )
     @blp.arguments(SurveillanceHeartbeatIn, required=False)
     @blp.response(200, SurveillanceHeartbeat)
-    @blp.alt_response(401, schema="Error", description="No or invalid token")
-    @blp.alt_response(403, schema="Error", description=f"Token lacks {HEARTBEAT}")
-    @blp.alt_response(404, schema="Error", description="No such camera in the token's places")
     def post(self, data, camera_code: str):
         """A device or VMS reports the camera alive."""
         session = current_session()
@@ -177,12 +177,9 @@ class Heartbeat(MethodView):
 
 @blp.route("/incidents")
 class Incidents(MethodView):
-    @require(INCIDENT_READ)
-    @blp.doc(security=AUTH)
+    @endpoint(blp, INCIDENT_READ)
     @blp.arguments(PageArgs, location="query")
     @blp.response(200, IncidentPage)
-    @blp.alt_response(401, schema="Error", description="Not signed in")
-    @blp.alt_response(403, schema="Error", description=f"Lacks {INCIDENT_READ}")
     def get(self, args):
         """Incidents in the caller's places, newest first; each reporter shown is in their
         access log."""
@@ -190,16 +187,14 @@ class Incidents(MethodView):
         page["items"] = _shown(list(page["items"]))
         return page
 
-    @require(INCIDENT_HANDLE)
-    @blp.doc(security=AUTH)
+    @endpoint(
+        blp,
+        INCIDENT_HANDLE,
+        errors=(404, 409, 422),
+        descriptions={404: "No such camera", 409: TIME_REFUSED},
+    )
     @blp.arguments(SurveillanceIncidentIn)
     @blp.response(201, SurveillanceIncident)
-    @blp.alt_response(401, schema="Error", description="Not signed in")
-    @blp.alt_response(403, schema="Error", description=f"Lacks {INCIDENT_HANDLE}")
-    @blp.alt_response(404, schema="Error", description="No such camera")
-    @blp.alt_response(409, schema="Error", description="A time it happened in the future or "
-                      "more than 30 days back")
-    @blp.alt_response(422, schema="Error", description="Invalid fields")
     def post(self, data):
         """Raise an incident (staff); publishes surveillance.incident.raised."""
         session = current_session()
@@ -235,12 +230,8 @@ class Incidents(MethodView):
 
 @blp.route("/incidents/<int:incident_id>")
 class IncidentItem(MethodView):
-    @require(INCIDENT_READ)
-    @blp.doc(security=AUTH)
+    @endpoint(blp, INCIDENT_READ, errors=(404,), descriptions={404: NO_INCIDENT})
     @blp.response(200, SurveillanceIncident)
-    @blp.alt_response(401, schema="Error", description="Not signed in")
-    @blp.alt_response(403, schema="Error", description=f"Lacks {INCIDENT_READ}")
-    @blp.alt_response(404, schema="Error", description="No such incident in your places")
     def get(self, incident_id: int):
         """One incident with its timeline."""
         try:
@@ -252,16 +243,18 @@ class IncidentItem(MethodView):
 
 @blp.route("/incidents/<int:incident_id>/transitions")
 class IncidentTransition(MethodView):
-    @require(INCIDENT_HANDLE)
-    @blp.doc(security=AUTH)
+    @endpoint(
+        blp,
+        INCIDENT_HANDLE,
+        errors=(404, 409, 422),
+        descriptions={
+            404: NO_INCIDENT,
+            409: "Not allowed from the current state, or the assignee is not a security "
+            "officer or grid worker",
+        },
+    )
     @blp.arguments(SurveillanceTransitionIn)
     @blp.response(200, SurveillanceIncident)
-    @blp.alt_response(401, schema="Error", description="Not signed in")
-    @blp.alt_response(403, schema="Error", description=f"Lacks {INCIDENT_HANDLE}")
-    @blp.alt_response(404, schema="Error", description="No such incident in your places")
-    @blp.alt_response(409, schema="Error", description="Not allowed from the current state, or "
-                      "the assignee is not a security officer or grid worker")
-    @blp.alt_response(422, schema="Error", description="Invalid fields")
     def post(self, data, incident_id: int):
         """acknowledge, dispatch (with assignee_id), resolve or false_alarm."""
         session = current_session()
@@ -284,8 +277,18 @@ class IncidentTransition(MethodView):
 
 @blp.route("/ingest")
 class Ingest(MethodView):
-    @require(INGEST)
-    @blp.doc(security=AUTH)
+    @endpoint(
+        blp,
+        INGEST,
+        errors=(404, 409, 422),
+        descriptions={
+            401: "No or invalid token",
+            403: f"Token lacks {INGEST}",
+            404: "No such camera",
+            409: TIME_REFUSED,
+            422: "Invalid fields or no Idempotency-Key",
+        },
+    )
     @blp.arguments(SurveillanceIngestHeaders, location="headers")
     @blp.arguments(SurveillanceIngestIn)
     @blp.response(201, SurveillanceIncident)
@@ -294,12 +297,6 @@ class Ingest(MethodView):
         schema=SurveillanceIncident,
         description="A retry: the incident the first call with this key made",
     )
-    @blp.alt_response(401, schema="Error", description="No or invalid token")
-    @blp.alt_response(403, schema="Error", description=f"Token lacks {INGEST}")
-    @blp.alt_response(404, schema="Error", description="No such camera")
-    @blp.alt_response(409, schema="Error", description="A time it happened in the future or "
-                      "more than 30 days back")
-    @blp.alt_response(422, schema="Error", description="Invalid fields or no Idempotency-Key")
     def post(self, headers, data):
         """An incident from video analytics. The same Idempotency-Key again returns the
         same incident (200) instead of making a second one."""
@@ -327,20 +324,19 @@ class Ingest(MethodView):
 
 @blp.route("/reports")
 class Reports(MethodView):
-    @require_login
+    @require_login  # 401 only, as documented: any signed-in account may report
+    @endpoint(blp, errors=(401,))
     @blp.doc(security=AUTH)
     @blp.response(200, SurveillanceReportList)
-    @blp.alt_response(401, schema="Error", description="Not signed in")
     def get(self):
         """The caller's own reports and their status."""
         return {"items": svc.own_reports(current_session(), current_user)}
 
-    @require_login
+    @require_login  # 401 only, as documented
+    @endpoint(blp, errors=(401, 422))
     @blp.doc(security=AUTH)
     @blp.arguments(SurveillanceReportIn)
     @blp.response(201, SurveillanceReport)
-    @blp.alt_response(401, schema="Error", description="Not signed in")
-    @blp.alt_response(422, schema="Error", description="Invalid fields")
     def post(self, data):
         """Report a safety concern (the page also takes a photo)."""
         session = current_session()
@@ -365,11 +361,10 @@ class Reports(MethodView):
 
 @blp.route("/reports/<int:incident_id>")
 class ReportItem(MethodView):
-    @require_login
+    @require_login  # 401 only, as documented
+    @endpoint(blp, errors=(401, 404), descriptions={404: "Not one of your reports"})
     @blp.doc(security=AUTH)
     @blp.response(200, SurveillanceReport)
-    @blp.alt_response(401, schema="Error", description="Not signed in")
-    @blp.alt_response(404, schema="Error", description="Not one of your reports")
     def get(self, incident_id: int):
         """One of the caller's reports; anyone else's is 404."""
         try:
@@ -383,12 +378,9 @@ class ReportItem(MethodView):
 
 @blp.route("/alerts")
 class Alerts(MethodView):
-    @require(INCIDENT_READ)
-    @blp.doc(security=AUTH)
+    @endpoint(blp, INCIDENT_READ)
     @blp.arguments(PageArgs, location="query")
     @blp.response(200, AlertPage)
-    @blp.alt_response(401, schema="Error", description="Not signed in")
-    @blp.alt_response(403, schema="Error", description=f"Lacks {INCIDENT_READ}")
     def get(self, args):
         """Alerts in the caller's communities, newest first."""
         return paginate(current_session(), svc.alerts_query(current_user), args)
@@ -396,15 +388,14 @@ class Alerts(MethodView):
 
 @blp.route("/alerts/<int:alert_id>/actions")
 class AlertAction(MethodView):
-    @require(INCIDENT_HANDLE)
-    @blp.doc(security=AUTH)
+    @endpoint(
+        blp,
+        INCIDENT_HANDLE,
+        errors=(404, 409, 422),
+        descriptions={404: "No such alert in your communities", 409: "Already done"},
+    )
     @blp.arguments(SurveillanceAlertActionIn)
     @blp.response(200, SurveillanceAlert)
-    @blp.alt_response(401, schema="Error", description="Not signed in")
-    @blp.alt_response(403, schema="Error", description=f"Lacks {INCIDENT_HANDLE}")
-    @blp.alt_response(404, schema="Error", description="No such alert in your communities")
-    @blp.alt_response(409, schema="Error", description="Already done")
-    @blp.alt_response(422, schema="Error", description="Invalid fields")
     def post(self, data, alert_id: int):
         """Acknowledge, escalate, or publish the alert to residents (publishes
         surveillance.public_alert.published)."""
@@ -423,25 +414,23 @@ class AlertAction(MethodView):
 
 @blp.route("/clips/<int:clip_id>/open")
 class ClipOpen(MethodView):
-    @require(FOOTAGE_VIEW)
-    @blp.doc(security=AUTH)
+    @endpoint(
+        blp,
+        FOOTAGE_VIEW,
+        errors=(404, 422),
+        descriptions={
+            403: "No permission, or no open incident (refusal logged)",
+            404: "No such clip in your places",
+            422: "Invalid fields, a clip of another incident, or one that does not cover "
+            "the time the incident happened (refusal logged)",
+        },
+    )
     @blp.arguments(SurveillanceFootageIn)
     @blp.response(200, SurveillanceFootage)
     @blp.alt_response(
         202,
         schema=SurveillanceFootage,
         description="You raised this incident: a footage request waits for a second officer",
-    )
-    @blp.alt_response(401, schema="Error", description="Not signed in")
-    @blp.alt_response(
-        403, schema="Error", description="No permission, or no open incident (refusal logged)"
-    )
-    @blp.alt_response(404, schema="Error", description="No such clip in your places")
-    @blp.alt_response(
-        422,
-        schema="Error",
-        description="Invalid fields, a clip of another incident, or one that does not cover "
-        "the time the incident happened (refusal logged)",
     )
     def post(self, data, clip_id: int):
         """View or export a clip reference: needs an open incident whose time of
@@ -488,12 +477,9 @@ class ClipOpen(MethodView):
 
 @blp.route("/footage-log")
 class FootageLog(MethodView):
-    @require(FOOTAGE_LOG)
-    @blp.doc(security=AUTH)
+    @endpoint(blp, FOOTAGE_LOG)
     @blp.arguments(PageArgs, location="query")
     @blp.response(200, FootagePage)
-    @blp.alt_response(401, schema="Error", description="Not signed in")
-    @blp.alt_response(403, schema="Error", description=f"Lacks {FOOTAGE_LOG}")
     def get(self, args):
         """Every view, export and refusal, newest first (auditors)."""
         return paginate(current_session(), svc.footage_log_query(), args)
@@ -501,12 +487,9 @@ class FootageLog(MethodView):
 
 @blp.route("/footage-requests")
 class FootageRequests(MethodView):
-    @require(FOOTAGE_VIEW)
-    @blp.doc(security=AUTH)
+    @endpoint(blp, FOOTAGE_VIEW)
     @blp.arguments(SurveillanceFootageRequestArgs, location="query")
     @blp.response(200, FootageRequestPage)
-    @blp.alt_response(401, schema="Error", description="Not signed in")
-    @blp.alt_response(403, schema="Error", description=f"Lacks {FOOTAGE_VIEW}")
     def get(self, args):
         """Footage requests in the caller's places, newest first (``status=pending``: the
         ones waiting for a second officer)."""
@@ -516,19 +499,18 @@ class FootageRequests(MethodView):
 
 @blp.route("/footage-requests/<int:request_id>/decision")
 class FootageDecision(MethodView):
-    @require(FOOTAGE_APPROVE)
-    @blp.doc(security=AUTH)
+    @endpoint(
+        blp,
+        FOOTAGE_APPROVE,
+        errors=(404, 409, 422),
+        descriptions={
+            403: f"Lacks {FOOTAGE_APPROVE}, or it is your own request (attempt logged)",
+            404: "No such request in your places",
+            409: "Already decided, or the incident closed",
+        },
+    )
     @blp.arguments(SurveillanceFootageDecisionIn)
     @blp.response(200, SurveillanceFootageRequest)
-    @blp.alt_response(401, schema="Error", description="Not signed in")
-    @blp.alt_response(
-        403,
-        schema="Error",
-        description=f"Lacks {FOOTAGE_APPROVE}, or it is your own request (attempt logged)",
-    )
-    @blp.alt_response(404, schema="Error", description="No such request in your places")
-    @blp.alt_response(409, schema="Error", description="Already decided, or the incident closed")
-    @blp.alt_response(422, schema="Error", description="Invalid fields")
     def post(self, data, request_id: int):
         """A second officer approves or refuses a footage request: ``{decision: approve |
         refuse, note?}``. An approval lets the asker open the clip once."""

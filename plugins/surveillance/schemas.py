@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from core.toolkit import JsonBoolean, PageArgs, page_schema
+from core.toolkit import Id, JsonBoolean, PageArgs, page_schema
 from plugins.surveillance.models import (
     CAMERA_STATUSES,
     INCIDENT_KINDS,
@@ -38,7 +38,7 @@ class SurveillanceCameraIn(Schema):
     grid_code = fields.String(
         validate=[validate.Length(1, 32), validate.Regexp(CODE)], allow_none=True
     )
-    building_id = fields.Integer(allow_none=True, validate=validate.Range(1, 2**31 - 1))
+    building_id = Id(allow_none=True, strict=False)  # as before: "12" is read too
     location = _line(200, required=True)
     place_kind = fields.String(load_default="other", validate=validate.OneOf(PLACE_KINDS))
     purpose = _line(300, required=True)
@@ -173,7 +173,7 @@ class SurveillanceTransitionIn(Schema):
         validate=validate.OneOf(("acknowledge", "dispatch", "resolve", "false_alarm")),
     )
     note = _line(500)
-    assignee_id = fields.Integer(allow_none=True, validate=validate.Range(1, 2**31 - 1))
+    assignee_id = Id(allow_none=True, strict=False)  # as before: "12" is read too
 
 
 class SurveillanceReportIn(Schema):
@@ -240,7 +240,7 @@ AlertPage = page_schema(SurveillanceAlert, "SurveillanceAlertPage")
 
 
 class SurveillanceFootageIn(Schema):
-    incident_id = fields.Integer(allow_none=True, validate=validate.Range(1, 2**31 - 1))
+    incident_id = Id(allow_none=True, strict=False)  # as before: "12" is read too
     purpose = _line(300, required=True)
     action = fields.String(load_default="view", validate=validate.OneOf(("view", "export")))
 

@@ -119,13 +119,9 @@ LAYER_OF: dict[str, str] = {
 }
 
 #: Cycles that exist today and are owed a fix; the test fails if one disappears (remove it
-#: here) or a new one appears. ``core.identity``'s ``init_app`` registers the blueprints of
-#: the modules that import its ``require``/``has_permission``: the fix is for ``create_app``
-#: to register them, as it does ``core.events.views``.
-KNOWN_CYCLES: set[frozenset[str]] = {
-    frozenset({"core.identity", "core.identity.views", "core.identity.account_views",
-               "core.identity.admin_views"}),
-}
+#: here) or a new one appears. None is left: ``create_app`` registers identity's pages, as
+#: it does ``core.events.views``.
+KNOWN_CYCLES: set[frozenset[str]] = set()
 
 
 # ------------------------------------------------------------------------------ the walk

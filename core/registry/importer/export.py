@@ -1,0 +1,177 @@
+"""Exporting persons in the template's columns, and the empty template.
+
+Apart from the import because an export is a read with its own rules: masking unless
+revealed (with the permission and a purpose), an access-log entry for every person in the
+file, and the staff's place scope.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.audit.services import write_access_log
+from core.exports import csv_writer, xlsx_row
+from core.registry import codes
+from core.registry.importer.reading import COLUMNS, Progress, _fmt
+from core.registry.models import (
+    Building,
+    Community,
+    Dwelling,
+    Grid,
+    Household,
+    Person,
+    Residence,
+    Unit,
+)
+from core.registry.present import (
+    ALL_SCOPES,
+    check_reveal,
+    display_entry,
+    log_displays,
+)
+from core.registry.search import place_filter
+from core.registry.validation import mask_id_number, mask_phone
+
+# ------------------------------------------------------------------------------ export
+
+#: The access-log purpose of an export made without one (a masked export needs none).
+EXPORT_PURPOSE = "registry export"
+#: Access-log entries written per statement while an export runs (memory stays bounded).
+ACCESS_BATCH = 5000
+
+
+def write_template(target: str | Path, *, lang: str = "zh") -> None:
+    """An empty template with the headers in ``lang`` ("zh" or "en")."""
+    headers = [c.zh if lang == "zh" else c.en for c in COLUMNS]
+    if _fmt(target, None) == "xlsx":
+        from openpyxl import Workbook
+
+        wb = Workbook()
+        ws = wb.active
+        ws.append(xlsx_row(ws, headers))
+        for col in ws.iter_cols(min_row=1, max_row=1):
+            col[0].number_format = "@"
+        wb.save(target)
+        return
+    with Path(target).open("w", encoding="utf-8-sig", newline="") as fh:
+        csv_writer(fh).writerow(headers)
+
+
+def export_persons(
+    session: Session,
+    target: str | Path,
+    *,
+    actor: Any = None,
+    reveal: bool = False,
+    purpose: str = "",
+    community: str | None = None,
+    status: str | None = "active",
+    lang: str = "zh",
+    fmt: str | None = None,
+    via: str = "export",
+    facts: dict[str, Any] | None = None,
+    progress: Progress | None = None,
+) -> int:
+    """Write persons in the template's columns (so a revealed export re-imports as
+    unchanged). ID numbers, phones, birth dates and room-level addresses are masked unless
+    ``reveal`` — which needs the permission and a purpose. Every exported person gets an
+    access-log entry either way: a masked one naming what the file shows of them (name,
+    and the masked values), or a full one naming the revealed fields. Staff actors export
+    only their communities and grids. Cells that a spreadsheet would run as formulas are
+    neutralised (core.exports: an apostrophe in CSV, a plain-text cell in XLSX)."""
+    fields = ["id_number", "birth_date", "phone", "address"]
+    if reveal:
+        check_reveal(actor, -1, fields, ALL_SCOPES, purpose)
+    query = (
+        select(Person, Community.code, Grid.code, Building.address, Building.estate,
+               Building.name, Unit.name, Dwelling.room, Household.number, Residence.role,
+               Residence.started_on)
+        .outerjoin(Community, Community.id == Person.community_id)
+        .outerjoin(Grid, Grid.id == Person.grid_id)
+        .outerjoin(Dwelling, Dwelling.id == Person.dwelling_id)
+        .outerjoin(Unit, Unit.id == Dwelling.unit_id)
+        .outerjoin(Building, Building.id == Unit.building_id)
+        .outerjoin(Household, Household.id == Person.household_id)
+        .outerjoin(Residence, (Residence.person_id == Person.id)
+                   & (Residence.dwelling_id == Person.dwelling_id)
+                   & Residence.ended_on.is_(None))
+        .order_by(Person.id)
+    )
+    staff = place_filter(session, actor)
+    if staff is not None:
+        query = query.where(staff)
+    if status:
+        query = query.where(Person.status == status)
+    if community:
+        query = query.where(Community.code == community)
+    headers = [c.zh if lang == "zh" else c.en for c in COLUMNS]
+    why = purpose.strip() or EXPORT_PURPOSE
+    access: list[dict[str, Any] | None] = []
+    count = 0
+    xlsx = _fmt(target, fmt) == "xlsx"
+    if xlsx:
+        from openpyxl import Workbook
+
+        wb = Workbook(write_only=True)
+        ws = wb.create_sheet()
+        ws.append(xlsx_row(ws, headers))
+
+        def emit(row: list[Any]) -> None:
+            ws.append(xlsx_row(ws, row))
+
+        fh = None
+    else:
+        fh = Path(target).open("w", encoding="utf-8-sig", newline="")  # noqa: SIM115
+        writer = csv_writer(fh)
+        writer.writerow(headers)
+        emit = writer.writerow
+    try:
+        for row in session.execute(query.execution_options(yield_per=2000)):
+            (p, ccode, gcode, road, estate, bname, uname, room, hno, role, since) = row
+            birth = p.birth_date.isoformat() if p.birth_date else ""
+            values = {
+                "name": p.name, "id_type": codes.label(codes.ID_TYPES, p.id_type, lang),
+                "id_number": p.id_number if reveal else mask_id_number(p.id_number),
+                "sex": codes.label(codes.SEXES, p.sex, lang),
+                "birth_date": birth if reveal else birth[:4] + ("-**-**" if birth else ""),
+                "ethnicity": codes.ETHNICITIES.get(p.ethnicity or "", ""),
+                "nationality": p.nationality or "", "phone": (p.phone if reveal
+                                                              else mask_phone(p.phone)) or "",
+                "hukou_type": codes.label(codes.HUKOU_TYPES, p.hukou_type, lang),
+                "hukou_place": (p.hukou_place if reveal else
+                                ("****" if p.hukou_place else "")) or "",
+                "community": ccode or "", "grid": gcode or "", "road": road or "",
+                "estate": estate or "", "building": bname or "",
+                "unit": (uname or "") if reveal else "", "room": (room or "") if reveal
+                else ("****" if room else ""),
+                "residence_role": codes.label(codes.RESIDENCE_ROLES, role, lang),
+                "moved_in": since.isoformat() if since else "",
+                "household_no": hno or "",
+                "relation": codes.label(codes.RELATIONS, p.relation, lang),
+            }
+            emit([values[c.key] for c in COLUMNS])
+            count += 1
+            shown = [f for f, v in (("id_number", p.id_number), ("birth_date", p.birth_date),
+                                    ("phone", p.phone), ("address", room or p.hukou_place))
+                     if v]
+            access.append(display_entry(
+                actor, p, fields=["name", *shown], revealed=shown if reveal else (),
+                purpose=why, via=via, facts=facts))
+            if len(access) >= ACCESS_BATCH:
+                log_displays(session, access)
+                write_access_log(session)  # in this transaction; bounded memory
+                access.clear()
+            if progress and count % 1000 == 0:
+                progress(1000)
+        log_displays(session, access)
+    finally:
+        if xlsx:
+            wb.save(target)
+        elif fh is not None:
+            fh.close()
+    return count
+

@@ -1,0 +1,116 @@
+"""Financial disclosure: a period's statement with its line items, when it is due, and
+residents' questions on it with the committee's answers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from core.toolkit import N_, utcnow
+from plugins.self_governance.models import (
+    LineItem,
+    Question,
+    Statement,
+)
+from plugins.self_governance.services.common import GovernanceError
+
+
+def publish_statement(
+    session: Session,
+    *,
+    community: str,
+    period: str,
+    title: str,
+    items: Iterable[dict[str, Any]],
+    author_id: int | None = None,
+) -> Statement:
+    """A period's statement with its line items (income and expense; each may name its
+    voucher). One statement per community and period."""
+    import re
+
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", period or ""):
+        raise GovernanceError(N_("Give the period as YYYY-MM."), "period")
+    if session.scalar(
+        select(Statement.id).where(Statement.community == community, Statement.period == period)
+    ):
+        raise GovernanceError(N_("A statement for this period exists already."), "period")
+    statement = Statement(
+        community=community,
+        period=period,
+        title=(title.strip() or period)[:200],
+        author_id=author_id,
+        due_on=disclosure_due(period),
+    )
+    session.add(statement)
+    session.flush()
+    for item in items:
+        if item.get("kind") not in ("income", "expense"):
+            raise GovernanceError(N_("A line is income or expense."), "items")
+        amount = round(float(item["amount"]), 2)
+        if not 0 <= amount < 1e11:
+            raise GovernanceError(N_("An amount is between 0 and 100 billion yuan."), "items")
+        session.add(
+            LineItem(
+                statement_id=statement.id,
+                kind=item["kind"],
+                description=str(item.get("description", ""))[:200],
+                amount=amount,
+                voucher=(item.get("voucher") or "")[:120] or None,
+            )
+        )
+    session.flush()
+    return statement
+
+
+#: Monthly finances are due on this day of the following month (a local rule; villages
+#: publish finances monthly when busy, docs/requirements.md, domain §5).
+DISCLOSURE_DAY = 15
+
+
+def disclosure_due(period: str) -> date:
+    """When a period's statement is due: ``DISCLOSURE_DAY`` of the following month."""
+    year, month = (int(x) for x in period.split("-"))
+    year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return date(year, month, DISCLOSURE_DAY)
+
+
+def statement_totals(session: Session, statement: Statement) -> dict[str, float]:
+    rows = session.execute(
+        select(LineItem.kind, func.sum(LineItem.amount))
+        .where(LineItem.statement_id == statement.id)
+        .group_by(LineItem.kind)
+    )
+    totals = {"income": 0.0, "expense": 0.0}
+    totals.update({k: float(v or 0) for k, v in rows})
+    totals["balance"] = round(totals["income"] - totals["expense"], 2)
+    return totals
+
+
+def ask_question(session: Session, statement: Statement, *, asker_id: int, text: str) -> Question:
+    text = (text or "").strip()
+    if not text:
+        raise GovernanceError(N_("Enter your question."), "text")
+    question = Question(statement_id=statement.id, asker_id=asker_id, text=text[:2000])
+    session.add(question)
+    session.flush()
+    return question
+
+
+def answer_question(session: Session, question: Question, *, by_id: int, answer: str) -> Question:
+    answer = (answer or "").strip()
+    if not answer:
+        raise GovernanceError(N_("Enter the answer."), "answer")
+    question.answer, question.answered_by_id, question.answered_at = answer, by_id, utcnow()
+    session.flush()
+    return question
+
+
+def unanswered_questions(session: Session) -> int:
+    return (
+        session.scalar(select(func.count()).select_from(Question).where(Question.answer.is_(None)))
+        or 0
+    )

@@ -1,0 +1,209 @@
+"""Votes: the list, a vote's page and result (public), casting a ballot (a personal act),
+and the committee's close, roll and new-vote form."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from core.toolkit import (
+    current_principal,
+    current_session,
+    has_permission,
+    require,
+    require_personal,
+    utcnow,
+)
+from plugins.self_governance import CAST, MANAGE_VOTES
+from plugins.self_governance import services as sv
+from plugins.self_governance.models import (
+    Vote,
+)
+from plugins.self_governance.views.common import (
+    assisted,
+    bp,
+    covers,
+    fail,
+    get_or_404,
+    kernel,
+    my_community,
+    my_person,
+    require_covers,
+)
+from plugins.self_governance.views.forms import (
+    ActionForm,
+    VoteForm,
+)
+
+
+@bp.route("/votes/")
+def votes():
+    """Public: votes and, once counted, their results."""
+    session = current_session()
+    sv.close_due_votes(session, kernel(), kernel().bus)
+    session.commit()
+    rows = list(session.scalars(select(Vote).order_by(Vote.closes_at.desc()).limit(100)))
+    mine = {}
+    if my_person() is not None:  # the resident's own state on each open vote
+        mine = {
+            v.id: sv.voter_status(session, kernel(), v, my_person())
+            for v in rows
+            if sv.vote_state(v) == "open"
+        }
+    return render_template(
+        "self_governance/votes.html",
+        votes=rows,
+        mine=mine,
+        state=sv.vote_state,
+        may_manage=has_permission(current_user, MANAGE_VOTES),
+    )
+
+
+@bp.route("/votes/<int:vote_id>")
+def vote(vote_id: int):
+    """Public: the question and rules; the ballot for an eligible verified resident;
+    the result after the close (counted on the way if nobody has yet)."""
+    session = current_session()
+    item = get_or_404(Vote, vote_id)
+    if sv.vote_state(item) == "due":
+        try:
+            sv.close_vote(session, kernel(), kernel().bus, item)
+        except sv.GovernanceError as exc:  # a box that cannot be opened: nothing written
+            session.rollback()
+            return _vote_page(session, item, ActionForm(), 409, exc.text())
+        session.commit()
+    return _vote_page(session, item, ActionForm())
+
+
+def _vote_page(
+    session: Any, item: Vote, form: FlaskForm, status: int = 200, error: str | None = None
+) -> Any:
+    me = None
+    if current_user.is_authenticated:
+        me = sv.voter_status(session, kernel(), item, my_person())
+    return render_template(
+        "self_governance/vote.html",
+        vote=item,
+        options=sv.vote_options(session, item.id),
+        state=sv.vote_state(item),
+        me=me,
+        form=form,
+        error=error,
+        assisted=assisted(),
+        may_manage=has_permission(current_user, MANAGE_VOTES) and covers(item.community),
+    ), status
+
+
+@bp.route("/votes/<int:vote_id>/ballot", methods=["POST"])
+@require_personal(CAST)
+def ballot(vote_id: int):
+    """Cast a ballot: a personal act, never in the assisted channel (403)."""
+    session = current_session()
+    item = get_or_404(Vote, vote_id)
+    form = ActionForm()
+    if not form.validate_on_submit():
+        return _vote_page(session, item, form, 400)
+    try:
+        sv.cast_ballot(
+            session,
+            kernel(),
+            item,
+            person_id=my_person(),
+            user_id=current_user.id,
+            selection=request.form.getlist("choice"),
+        )
+        session.commit()
+    except sv.AlreadyVoted as exc:
+        session.rollback()
+        return _vote_page(session, item, form, 409, exc.text())
+    except IntegrityError:
+        session.rollback()
+        return _vote_page(
+            session, item, form, 409, _("A vote has already been cast for you (or your household).")
+        )
+    except sv.GovernanceError as exc:
+        return _vote_page(session, item, form, 400, exc.text())
+    flash(_("Your vote is recorded. Thank you."), "success")
+    return redirect(url_for("self_governance.vote", vote_id=item.id))
+
+
+@bp.route("/votes/<int:vote_id>/close", methods=["POST"])
+@require(MANAGE_VOTES)
+def vote_close(vote_id: int):
+    session = current_session()
+    item = get_or_404(Vote, vote_id)
+    require_covers(item.community)
+    if ActionForm().validate_on_submit():
+        try:
+            sv.close_vote(session, kernel(), kernel().bus, item)
+        except sv.GovernanceError as exc:
+            session.rollback()
+            flash(exc.text(), "error")
+        else:
+            session.commit()
+            flash(_("The vote is counted."), "success")
+    return redirect(url_for("self_governance.vote", vote_id=item.id))
+
+
+@bp.route("/votes/<int:vote_id>/roll")
+@require(MANAGE_VOTES)
+def vote_roll(vote_id: int):
+    """The committee's view of who has voted (never what: a secret vote's roll holds no
+    choice). Names come through the scoped reader under the member's own place scope,
+    and each person shown gets an entry in their access log."""
+    session = current_session()
+    item = get_or_404(Vote, vote_id)
+    require_covers(item.community)
+    rows = sv.vote_roll(session, kernel(), item, actor=current_principal())
+    session.commit()  # the access-log entries
+    return render_template(
+        "self_governance/roll.html", vote=item, rows=rows, state=sv.vote_state(item)
+    )
+
+
+@bp.route("/votes/new", methods=["GET", "POST"])
+@require(MANAGE_VOTES)
+def vote_new():
+    form = VoteForm()
+    if request.method == "GET":
+        now = utcnow().replace(second=0, microsecond=0, tzinfo=None)
+        form.opens_at.data = now
+        form.closes_at.data = now + timedelta(days=7)
+        form.community.data = my_community() or ""
+    if form.validate_on_submit() and not covers(form.community.data):
+        form.community.errors.append(_("You do not act for this community."))
+    elif form.validate_on_submit():
+        session = current_session()
+        try:
+            item = sv.create_vote(
+                session,
+                community=form.community.data,
+                title=form.title.data,
+                description=form.description.data or "",
+                kind=form.kind.data,
+                electorate=form.electorate.data,
+                quorum=form.quorum.data,
+                pass_rule=form.pass_rule.data,
+                secret=form.secret.data,
+                opens_at=form.opens_at.data,
+                closes_at=form.closes_at.data,
+                candidates=(form.candidates.data or "").splitlines(),
+                seats=form.seats.data or 1,
+                created_by_id=current_user.id,
+            )
+        except sv.GovernanceError as exc:
+            fail(form, exc)
+        else:
+            session.commit()
+            flash(_("The vote is set up."), "success")
+            return redirect(url_for("self_governance.vote", vote_id=item.id))
+    return render_template(
+        "self_governance/form.html", form=form, title=_("Set up a vote")
+    ), 400 if form.errors else 200
