@@ -22,4 +22,3 @@ def init_app(app: Any, kernel: Any) -> None:
         from core.registry.views import bp
 
         app.register_blueprint(bp)
-    app.extensions["shequ.registry"] = True
