@@ -130,8 +130,16 @@ class IdentitySection(_Strict):
     verification_attempts = fields.String(load_default="5 per hour")
     assist_max_minutes = fields.Integer(load_default=60, validate=validate.Range(5, 8 * 60))
     signup_open = fields.Boolean(load_default=True)
+    #: One-time codes (core/identity/otp.py): lifetime, tries, resend wait, daily allowance.
+    otp_ttl_seconds = fields.Integer(load_default=300, validate=validate.Range(60, 3600))
+    otp_max_tries = fields.Integer(load_default=5, validate=validate.Range(1, 20))
+    otp_resend_seconds = fields.Integer(load_default=60, validate=validate.Range(1, 3600))
+    otp_per_recipient_per_day = fields.Integer(load_default=10, validate=validate.Range(1, 1000))
+    #: Failed sign-ins counted per (account, client address); see core/identity/limits.py.
+    login_failures_per_account_ip = fields.String(load_default="5 per 15 minutes")
 
-    @validates("login_failures_per_account", "login_failures_per_ip", "verification_attempts")
+    @validates("login_failures_per_account", "login_failures_per_ip", "verification_attempts",
+               "login_failures_per_account_ip")
     def _check_limit(self, value: str, **_: Any) -> None:
         from limits import parse_many
 

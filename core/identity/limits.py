@@ -114,6 +114,12 @@ def hit(item: Any, *identifiers: str) -> bool:
     return limiter.limiter.hit(item, *_prefixed(identifiers))
 
 
+def test(item: Any, *identifiers: str) -> bool:
+    """Whether one more hit of ``item`` for ``identifiers`` would be allowed (counts
+    nothing)."""
+    return limiter.limiter.test(item, *_prefixed(identifiers))
+
+
 def reset_at(item: Any, *identifiers: str) -> float:
     """When the window of ``item`` for ``identifiers`` ends (a UNIX time)."""
     return limiter.limiter.get_window_stats(item, *_prefixed(identifiers)).reset_time

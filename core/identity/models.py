@@ -17,6 +17,13 @@ class User(Base):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(100), default="")
     phone: Mapped[str | None] = mapped_column(String(20), unique=True)
+    #: Set when a one-time code sent to ``phone`` was entered (sign-up, or later).
+    phone_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Lower-cased; unique. Proved like the phone, by a code sent to it.
+    email: Mapped[str | None] = mapped_column(String(200), unique=True)
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: The resident declined non-urgent notices by SMS/e-mail (urgent ones always go).
+    notices_opt_out: Mapped[bool] = mapped_column(Boolean, default=False)
     password_hash: Mapped[str] = mapped_column(String(255))
     kind: Mapped[str] = mapped_column(String(16), default="resident")  # resident | staff
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -178,7 +185,39 @@ class OutboundMessage(Base):
     subject: Mapped[str] = mapped_column(String(200), default="")
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    #: recorded (no gateway configured) | sent | failed
+    #: recorded (no gateway configured) | queued | sent | failed
     status: Mapped[str] = mapped_column(String(16), default="recorded")
     sent_by: Mapped[str | None] = mapped_column(String(40))
     error: Mapped[str | None] = mapped_column(Text)
+    #: The message template (``otp``, ``notice``, ...) and its parameters: what an SMS
+    #: provider's template call needs. An ``otp`` message's ``code`` parameter is blanked
+    #: once it is sent or expired, so the outbox never keeps a usable code.
+    template: Mapped[str] = mapped_column(String(60), default="")
+    params: Mapped[dict | None] = mapped_column(JSON)
+    #: The recipient's language the message was written in (zh | en).
+    locale: Mapped[str] = mapped_column(String(8), default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class OneTimeCode(Base):
+    """A 6-digit code that proves possession of a phone or mailbox for one purpose. Only
+    an HMAC of the code is stored (keyed from the secret key, so a copy of the database
+    alone cannot be searched for it); :mod:`core.identity.otp` holds the rules."""
+
+    __tablename__ = "identity_otp"
+    __table_args__ = (Index("ix_identity_otp_recipient_purpose", "recipient", "purpose"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: signup | verify | reset | login (and ``email`` for proving an address)
+    purpose: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(8))  # sms | email
+    #: The normalised phone number or lower-cased e-mail address.
+    recipient: Mapped[str] = mapped_column(String(200))
+    user_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    digest: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    consumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    message_id: Mapped[int | None] = mapped_column(Integer)

@@ -69,6 +69,38 @@ def notify(
     return note
 
 
+def queue_message(
+    session: Session,
+    bus: Any,
+    *,
+    channel: str,
+    recipient: str,
+    template: str,
+    params: dict[str, Any] | None = None,
+    locale: str = "zh",
+    user_id: int | None = None,
+) -> OutboundMessage:
+    """Record a templated message for ``recipient`` on ``channel`` and publish
+    ``identity.message.queued``, so the sender delivers it after commit and retries a
+    failed send. The subject and body are rendered now, in ``locale`` (the recipient's
+    language), from :mod:`core.identity.messages`; the template name and parameters are
+    kept for providers that send by template (SMS)."""
+    from core.identity.messages import render
+
+    if channel not in CHANNELS:
+        raise ValueError(f"unknown channel '{channel}'; use one of {', '.join(CHANNELS)}")
+    subject, body = render(template, params or {}, locale)
+    msg = OutboundMessage(
+        channel=channel, user_id=user_id, recipient=recipient, subject=subject[:200],
+        body=body, template=template, params=dict(params or {}), locale=locale,
+        status="queued",
+    )
+    session.add(msg)
+    session.flush()
+    bus.publish(session, "identity.message.queued", {"message_id": msg.id, "channel": channel})
+    return msg
+
+
 def unread_count(session: Session, user_id: int) -> int:
     return (
         session.scalar(

@@ -81,6 +81,7 @@ LAYER_OF: dict[str, str] = {
     "core.identity.passwords": "identity",
     "core.identity.permissions": "identity",
     "core.identity.notifications": "identity",
+    "core.identity.messages": "identity",
     "core.identity.*": "accounts",
     "core.identity": "web",
     "core.identity.views": "web",
