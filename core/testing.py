@@ -59,6 +59,7 @@ __all__ = [
     "deliver_events",
     "ensure_user",
     "fuzz_api",
+    "last_code",
     "login",
     "seed_demo",
 ]
@@ -574,6 +575,46 @@ def deliver_events(app: Flask) -> int:
     from core.events.delivery import deliver_pending
 
     return int(deliver_pending(app).attempted)
+
+
+def last_code(app: Flask, recipient: str, purpose: str | None = None) -> str | None:
+    """The newest one-time code sent to ``recipient`` (a phone or an address), for tests
+    that sign up, verify or reset: read from the outbox while the message waits for
+    delivery (``events.delivery = "manual"``), or from the development ``console``
+    channel's memory once it was sent (the outbox blanks a sent code). None if none."""
+    from sqlalchemy import select
+
+    from core.current import kernel_of
+    from core.identity.models import OutboundMessage
+    from core.identity.otp import normalise_recipient
+
+    for channel in ("sms", "email"):
+        wanted = normalise_recipient(channel, recipient)
+        with app.app_context(), kernel_of(app).db.session_scope() as session:
+            rows = session.scalars(
+                select(OutboundMessage)
+                .where(OutboundMessage.recipient == wanted, OutboundMessage.template == "otp")
+                .order_by(OutboundMessage.id.desc())
+            ).all()
+            for row in rows:
+                params = row.params or {}
+                if purpose and params.get("purpose") != purpose:
+                    continue
+                if params.get("code"):
+                    return str(params["code"])
+                break
+    try:
+        from core.identity.channels.console import sent  # the development channel's memory
+    except ImportError:
+        return None
+    wanted_any = {normalise_recipient("sms", recipient), normalise_recipient("email", recipient)}
+    for item in reversed(sent()):
+        params = item.get("params") or {}
+        if item.get("recipient") not in wanted_any or item.get("template") != "otp":
+            continue
+        if not purpose or params.get("purpose") == purpose:
+            return str(params.get("code") or "") or None
+    return None
 
 
 @pytest.fixture
