@@ -44,7 +44,11 @@ def control_socket_options(app: Flask) -> dict[str, Any]:
     return {"control_socket": str(path), "control_socket_mode": 0o600}
 
 
-def serve(app: Flask, *, host: str, port: int, workers: int, timeout: int = 30) -> None:
+def serve(
+    app: Flask, *, host: str, port: int, workers: int, timeout: int = 30, threads: int = 1
+) -> None:
+    """Serve ``app`` with gunicorn: ``workers`` processes of ``threads`` threads each
+    (the ``gthread`` worker when ``threads`` > 1, else ``sync``)."""
     kernel = kernel_of(app)
     from core import logs, metrics
 
@@ -64,7 +68,8 @@ def serve(app: Flask, *, host: str, port: int, workers: int, timeout: int = 30) 
             **_supported(control_socket_options(app)),
             "bind": f"{host}:{port}",
             "workers": workers,
-            "worker_class": "sync",
+            "worker_class": "gthread" if threads > 1 else "sync",
+            "threads": threads,
             "timeout": timeout,
             "accesslog": None if logs.json_mode() else "-",  # JSON: core.logs' line instead
             "errorlog": "-",

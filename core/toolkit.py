@@ -72,11 +72,11 @@ from core.registry.present import (
     mask_phone,
 )
 from core.registry.reader import RegistryReader
-from core.registry.search import SearchPage
+from core.registry.search import SearchPage, format_total
 from core.registry.validation import IdentifierError, parse_credit_code, uscc_check_char
 from core.rules import MAX_ID, N_, RuleError
 from core.version import CORE_API_VERSION
-from core.web.i18n import localized
+from core.web.i18n import localized, recipient_locale
 
 __all__ = [
     "AUTH",
@@ -126,6 +126,7 @@ __all__ = [
     "endpoint",
     "find_account",
     "find_person_ids",
+    "format_total",
     "grant_demo_scope",
     "has_permission",
     "hookimpl",
@@ -143,6 +144,7 @@ __all__ = [
     "parse_credit_code",
     "pass_ctx",
     "plugin_settings",
+    "recipient_locale",
     "refuse",
     "register_organisation",
     "registry_reader",

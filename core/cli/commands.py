@@ -56,7 +56,8 @@ def run(
     click.echo(f"Shequ is serving on http://{host}:{port}/  (Ctrl+C stops it)")
     from core.server import serve
 
-    serve(ctx.app, host=host, port=port, workers=workers, timeout=config.server["timeout"])
+    serve(ctx.app, host=host, port=port, workers=workers, timeout=config.server["timeout"],
+          threads=int(config.server.get("threads", 1)))
 
 
 def _dev_plugins(specs: tuple[str, ...]) -> dict[str, Any]:

@@ -167,6 +167,40 @@ def replay(ctx: AppContext, name: str, from_id: int, to_id: int) -> None:
     click.echo(f"{count} webhooks queued for {name}")
 
 
+@exchange.command("backfill")
+@click.argument("name")
+@click.option("--since", required=True, metavar="EVENT_ID|DATE",
+              help="The first outbox event id, or a date (YYYY-MM-DD, UTC), to start from.")
+@click.option("--reason", default="", help="Why (written to the audit log).")
+@click.pass_obj
+def backfill(ctx: AppContext, name: str, since: str, reason: str) -> None:
+    """Grant a client history from before its registration (logged). A new client's
+    feed, webhooks and replays start at its registration; this moves its start back."""
+    from datetime import date
+
+    from core.exchange import services
+
+    since = since.strip()
+    kwargs: dict[str, Any] = {}
+    if since.isdigit():
+        kwargs["since_event"] = int(since)
+    else:
+        try:
+            kwargs["since"] = date.fromisoformat(since)
+        except ValueError:
+            raise click.BadParameter("an event id or a date YYYY-MM-DD",
+                                     param_hint="--since") from None
+    kernel = ctx.kernel
+    with kernel.db.session_scope() as session:
+        try:
+            start = services.grant_backfill(session, _client(session, name), reason=reason,
+                                            **kwargs)
+        except services.ExchangeError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"{name}: feed starts after event {start} (replay older webhooks with "
+               f"shequ exchange replay)")
+
+
 @exchange.command("deliveries")
 @click.option("--client", "name", default=None)
 @click.option(

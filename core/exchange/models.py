@@ -48,6 +48,11 @@ class ExchangeClient(Base):
     previous_secret_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     suspended_reason: Mapped[str | None] = mapped_column(String(200))
+    #: The newest outbox event id when the client was registered: its feed, webhooks and
+    #: replays start after it, so a new client gets no history. Lowered only by a logged
+    #: backfill grant (``services.grant_backfill``). None (clients registered before this
+    #: rule): no limit.
+    feed_start: Mapped[int | None] = mapped_column(_BigId)
 
     @property
     def is_active(self) -> bool:

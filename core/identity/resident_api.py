@@ -23,7 +23,7 @@ from marshmallow import Schema, fields, validate
 from sqlalchemy import false, select
 
 from core.api.endpoints import endpoint
-from core.api.fields import AUTH, Id, Strict
+from core.api.fields import Id, Strict
 from core.api.pagination import PageArgs, page_schema, paginate
 from core.audit.models import AccessEntry
 from core.audit.services import access_log_for
@@ -166,9 +166,7 @@ def _me() -> User:
 
 @bp.route("/notifications")
 class Notifications(MethodView):
-    @require_login("identity.own.notifications")  # 401 only, as documented
-    @endpoint(bp, errors=(401, 422))
-    @bp.doc(security=AUTH)
+    @endpoint(bp, require_login("identity.own.notifications"), errors=(422,))
     @bp.arguments(PageArgs, location="query")
     @bp.response(200, OwnNotificationPage)
     def get(self, args: dict[str, Any]):
@@ -178,9 +176,7 @@ class Notifications(MethodView):
 
 @bp.route("/notifications/read")
 class NotificationsRead(MethodView):
-    @require_login("identity.own.notifications")  # 401 only, as documented
-    @endpoint(bp, errors=(400, 401, 415, 422))
-    @bp.doc(security=AUTH)
+    @endpoint(bp, require_login("identity.own.notifications"), errors=(400, 415, 422))
     @bp.arguments(OwnMarkReadSchema, required=False)
     @bp.response(200, OwnMarkedSchema)
     def post(self, data: dict[str, Any]):
@@ -194,9 +190,7 @@ class NotificationsRead(MethodView):
 
 @bp.route("/access-log")
 class AccessLog(MethodView):
-    @require_login("identity.own.access_log")  # 401 only, as documented
-    @endpoint(bp, errors=(401, 422))
-    @bp.doc(security=AUTH)
+    @endpoint(bp, require_login("identity.own.access_log"), errors=(422,))
     @bp.arguments(PageArgs, location="query")
     @bp.response(200, OwnAccessEntryPage)
     def get(self, args: dict[str, Any]):

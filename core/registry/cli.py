@@ -1,4 +1,4 @@
-"""``shequ registry ...``: import, export, template, demo data.
+"""``shequ registry ...``: import (and list, revert imports), export, template, demo data.
 
 The group is added to the ``shequ`` command by ``core.cli``. Commands run as a system
 actor named after the operating-system user: the access log then says who exported what,
@@ -72,15 +72,22 @@ def registry() -> None:
 @click.option("--blank-clears", is_flag=True,
               help="A blank cell clears the field of a registered person (default: a blank "
                    "cell, like a missing column, leaves the field as it is).")
+@click.option("--correction", is_flag=True,
+              help="A correction run: a registered document number under another name "
+                   "changes the name (needs --reason, recorded with every change).")
+@click.option("--reason", default="", help="Why (a correction run's reason, in the history).")
 @click.pass_obj
 def import_cmd(
     ctx: AppContext, file: str, dry_run: bool, report_path: str | None, fmt: str | None,
-    community: str | None, blank_clears: bool,
+    community: str | None, blank_clears: bool, correction: bool, reason: str,
 ) -> None:
     """Import persons from a CSV or XLSX FILE (all or nothing; upsert by document number).
 
     An update writes only the columns the file has; a row whose document number is
-    registered under another name is rejected (a name change is a correction request)."""
+    registered under another name is a conflict, rejected (a name change is a correction
+    run: --correction --reason). --dry-run prints what each row would change. A
+    committed import gets an id (``shequ registry imports``) and can be reverted
+    (``shequ registry revert-import ID``)."""
     from core.registry.importer import (
         ImportFileError,
         ImportReport,
@@ -99,7 +106,8 @@ def import_cmd(
         try:
             report = import_persons(session, file, bus=kernel.bus, actor=cli_actor(),
                                     dry_run=dry_run, fmt=fmt, progress=bar.update,
-                                    community=community, blank_clears=blank_clears)
+                                    community=community, blank_clears=blank_clears,
+                                    correction=correction, reason=reason, kernel=kernel)
         except ImportFileError as exc:
             # The file as a whole: one message (with how to fix it), in the report too.
             click.echo(f"\nthe file was not imported: {exc}", err=True)
@@ -110,6 +118,16 @@ def import_cmd(
                 click.echo(f"report: {report_path}", err=True)
             sys.exit(2)
     click.echo(report.summary())
+    if report.import_id is not None:
+        click.echo(f"import {report.import_id} (revert: shequ registry revert-import "
+                   f"{report.import_id})")
+    for d in report.diffs:
+        click.echo(f"row {d.row}: {d.action}" + (f" no. {d.person_id}" if d.person_id else "")
+                   + "".join(f"\n  {f}: {_cell(old)} -> {_cell(new)}"
+                             for f, old, new in d.changes))
+    if report.diffs_capped:
+        click.echo(f"(only the first {len(report.diffs)} rows with changes are listed; "
+                   "--report FILE has the same)")
     for w in report.warnings:
         click.echo(f"warning: {w}", err=True)
     for e in report.rejected[:20]:
@@ -124,6 +142,62 @@ def import_cmd(
     click.echo(f"{report.total / max(report.seconds, 1e-9):,.0f} rows/s")
     if not report.ok:
         sys.exit(1)
+
+
+def _cell(value: Any) -> str:
+    return "(empty)" if value in (None, "") else str(value)
+
+
+@registry.command("imports")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000))
+@click.pass_obj
+def imports_cmd(ctx: AppContext, limit: int) -> None:
+    """The newest committed imports: id, when, who, file, counts, reverted."""
+    from core.registry.importer import list_imports
+
+    with ctx.kernel.db.session_scope() as session:
+        for r in list_imports(session, limit=limit):
+            flags = " correction" if r.correction else ""
+            flags += f" reverted {r.reverted_at:%Y-%m-%d %H:%M} by {r.reverted_by_name}" \
+                if r.reverted_at else ""
+            click.echo(f"{r.id}\t{r.at:%Y-%m-%d %H:%M}\t{r.actor_name}\t{r.source}\t"
+                       f"created {r.created}, updated {r.updated}, unchanged "
+                       f"{r.unchanged}{flags}" + (f"\treason: {r.reason}" if r.reason else ""))
+
+
+@registry.command("revert-import")
+@click.argument("import_id", type=int)
+@click.option("--force", is_flag=True,
+              help="Revert even though some persons changed since (those stay as they are).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_obj
+def revert_import_cmd(ctx: AppContext, import_id: int, force: bool, yes: bool) -> None:
+    """Revert import IMPORT_ID as a whole: changed fields back, created persons deleted."""
+    from core.registry.errors import RegistryError
+    from core.registry.importer import revert_import
+    from core.registry.models import RegistryImport
+
+    kernel = ctx.kernel
+    _ensure_events(kernel)
+    with kernel.db.session_scope() as session:
+        record = session.get(RegistryImport, import_id)
+        if record is None:
+            click.echo(f"no import {import_id}", err=True)
+            sys.exit(2)
+        if not yes:
+            click.confirm(f"Revert import {import_id} ({record.source}: created "
+                          f"{record.created}, updated {record.updated})?", abort=True)
+        try:
+            report = revert_import(session, import_id, bus=kernel.bus, actor=cli_actor(),
+                                   force=force, kernel=kernel)
+        except RegistryError as exc:
+            click.echo(str(exc), err=True)
+            sys.exit(1)
+    click.echo(f"import {import_id} reverted: {report.restored} persons restored, "
+               f"{report.deleted_persons} deleted, {report.deleted_households} households "
+               f"and {report.deleted_dwellings} dwellings deleted")
+    for who in report.changed_since:
+        click.echo(f"left as it is (changed since): {who}", err=True)
 
 
 @registry.command("export")

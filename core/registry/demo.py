@@ -32,6 +32,7 @@ from core.registry.models import (
     Grid,
     Household,
     Organisation,
+    Ownership,
     Person,
     PersonKey,
     Residence,
@@ -265,6 +266,11 @@ def seed_registry(
     resident_person = None
     adults: list[int] = []
     household_seq = 0
+    #: (dwelling, kind, community) and the head and spouse of each local dwelling: who
+    #: owns what is decided after the loop (so the population itself does not change).
+    dwelling_kinds: list[tuple[int, str, int]] = []
+    heads_at: dict[int, int] = {}
+    spouses_at: dict[int, int] = {}
 
     def flush_rows() -> None:
         for key, model in (("b", Building), ("u", Unit), ("d", Dwelling), ("h", Household),
@@ -368,6 +374,7 @@ def seed_registry(
                         })
                         counts["dwellings"] += 1
                         counts["rentals"] += rented
+                        dwelling_kinds.append((d_id, kind, c.id))
                         target -= 1
                         made += 1
                         if kind == "vacant":
@@ -393,6 +400,10 @@ def seed_registry(
                                 spec = dict(spec, sex="M", age=72)
                                 same = "张"
                             pid, _name = add_person(spec, d_id, c, grid, h_id, same)
+                            if kind == "local" and spec["relation"] == "02":
+                                heads_at.setdefault(d_id, pid)
+                            elif kind == "local" and spec["relation"] == "10":
+                                spouses_at.setdefault(d_id, pid)
                             if spec["relation"] == "02" and h_id:
                                 rows["heads"].append({"id": h_id, "head_id": pid})
                                 if resident_person is None and ci == 0:
@@ -430,6 +441,8 @@ def seed_registry(
         })
     # declarative types __table__ as FromClause; it is a Table
     writer.insert(Organisation.__table__, org_rows)  # type: ignore[arg-type]
+    _seed_ownership(session, writer, seed, today, now, dwelling_kinds,
+                    heads_at, spouses_at, adults)
     writer.restore_indexes()
     batch = session.execute(insert(Change).returning(Change.id), [{
         "entity": "import", "entity_id": first_person or 0, "field": "*", "old": None,
@@ -447,6 +460,43 @@ def seed_registry(
     stats = _stats(session)
     say("registry demo: " + ", ".join(f"{k} {v}" for k, v in stats.items()))
     return stats | {k: v for k, v in counts.items() if k in ("floating", "overseas", "rentals")}
+
+
+def _seed_ownership(
+    session: Session, writer: BulkWriter, seed: int, today: date, now: Any,
+    dwellings: list[tuple[int, str, int]], heads: dict[int, int], spouses: dict[int, int],
+    adults: list[int],
+) -> None:
+    """Owners for the demo dwellings, so an owners' assembly can be shown: a local
+    household's head owns its flat (three in ten with the spouse, half each); a rented
+    flat belongs to a local adult who lets it to the tenants living there (some landlords
+    own several flats: one head in the assembly); half the vacant flats belong to an
+    organisation of the community (a developer's unsold stock), the rest have no owner
+    recorded. Its own random stream, so the population does not change."""
+    rng = random.Random(seed + 278)  # noqa: S311 - synthetic demo data, not secrets
+    orgs: dict[int, list[int]] = {}
+    for oid, cid in session.execute(select(Organisation.id, Organisation.community_id)
+                                    .order_by(Organisation.id)):
+        orgs.setdefault(cid, []).append(oid)
+    rows: list[dict[str, Any]] = []
+
+    def own(d_id: int, person: int | None, org: int | None, share: float) -> None:
+        rows.append({"dwelling_id": d_id, "person_id": person, "organisation_id": org,
+                     "share": share, "started_on": today - timedelta(days=rng.randrange(7300)),
+                     "ended_on": None, "created_at": now})
+
+    for d_id, kind, cid in dwellings:
+        if kind == "local" and d_id in heads:
+            if d_id in spouses and rng.random() < 0.3:
+                own(d_id, heads[d_id], None, 0.5)
+                own(d_id, spouses[d_id], None, 0.5)
+            else:
+                own(d_id, heads[d_id], None, 1.0)
+        elif kind in ("floating", "overseas") and adults:
+            own(d_id, rng.choice(adults), None, 1.0)
+        elif kind == "vacant" and orgs.get(cid) and rng.random() < 0.5:
+            own(d_id, None, rng.choice(orgs[cid]), 1.0)
+    writer.insert(Ownership.__table__, rows)  # type: ignore[arg-type]  # a Table
 
 
 def _bind_demo_users(session: Session, demo: Any, community: Community | None,
@@ -484,5 +534,5 @@ def _stats(session: Session) -> dict[str, int]:
         "streets": count(Street), "communities": count(Community), "grids": count(Grid),
         "buildings": count(Building), "dwellings": count(Dwelling),
         "households": count(Household), "persons": count(Person),
-        "organisations": count(Organisation),
+        "organisations": count(Organisation), "ownerships": count(Ownership),
     }

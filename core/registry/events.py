@@ -85,6 +85,14 @@ class ImportCompleted(Schema):
     via = fields.String(required=True)
 
 
+class ImportReverted(Schema):
+    #: The ``registry_import`` row that was undone.
+    import_id = fields.Integer(required=True)
+    restored = fields.Integer(required=True)
+    deleted_persons = fields.Integer(required=True)
+    via = fields.String(required=True)
+
+
 REGISTRY_EVENTS: dict[str, tuple[type[Schema], str]] = {
     "registry.person.registered": (
         PersonRegistered, "A person was registered one by one (imports: registry.import.completed)."
@@ -113,6 +121,11 @@ REGISTRY_EVENTS: dict[str, tuple[type[Schema], str]] = {
         ImportCompleted,
         "A bulk import committed: persons created in one batch (ids first..last); updated "
         "persons also get their own updated/moved events.",
+    ),
+    "registry.import.reverted": (
+        ImportReverted,
+        "An import was undone as a whole: fields restored, the persons it created deleted "
+        "(no per-person event for those: subscribers drop the import's id range).",
     ),
 }
 

@@ -243,6 +243,28 @@ class Residence(Base):
     ended_on: Mapped[date | None] = mapped_column(Date)
 
 
+class Ownership(Base):
+    """Who owns a dwelling (业主), and since when: a person or an organisation (exactly
+    one), with a share (0 < share <= 1; a dwelling's current shares sum to at most 1).
+    ``ended_on`` None: a current owner. Rows are never deleted; ``registry_change``
+    (entity "ownership") keeps who recorded what. The dwelling's ``area_m2`` is its
+    专有部分面积 (exclusive area), which an owners' assembly weighs (Civil Code art. 278).
+    Services: :mod:`core.registry.ownership`."""
+
+    __tablename__ = "registry_ownership"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dwelling_id: Mapped[int] = mapped_column(ForeignKey("registry_dwelling.id"), index=True)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("registry_person.id"), index=True)
+    organisation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("registry_organisation.id"), index=True
+    )
+    share: Mapped[float] = mapped_column(Numeric(7, 6, asdecimal=False), default=1)
+    started_on: Mapped[date | None] = mapped_column(Date)
+    ended_on: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 # ------------------------------------------------------------------------------ organisations
 
 
@@ -294,4 +316,49 @@ class Change(Base):
     actor_id: Mapped[int | None] = mapped_column(Integer)
     actor_name: Mapped[str] = mapped_column(String(64), default="")
     via: Mapped[str] = mapped_column(String(40), default="core")
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: The :class:`RegistryImport` that made this change (None: not an import), so an
+    #: import's changes can be listed and reverted as a whole.
+    import_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    #: Why (a correction import's reason, "revert import N"); None when not given.
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class RegistryImport(Base):
+    """One committed import (dry runs are never stored): who, from which file, with which
+    options, what it did, and whether it was reverted. Its id is on every
+    ``registry_change`` row the import wrote (``Change.import_id``)."""
+
+    __tablename__ = "registry_import"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(255), default="")
+    actor_id: Mapped[int | None] = mapped_column(Integer)
+    actor_name: Mapped[str] = mapped_column(String(64), default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    correction: Mapped[bool] = mapped_column(Boolean, default=False)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    community: Mapped[str | None] = mapped_column(String(12))
+    blank_clears: Mapped[bool] = mapped_column(Boolean, default=False)
+    created: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    reverted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reverted_by_id: Mapped[int | None] = mapped_column(Integer)
+    reverted_by_name: Mapped[str] = mapped_column(String(64), default="")
+
+
+class RegistryImportUndo(Base):
+    """What reverting an import needs and the history must not hold: per person the import
+    updated, the full values before and after (ID numbers and phones unmasked), sealed
+    (AES-256-GCM, key derived from the secret key, see ``core.registry.importer.revert``);
+    one row (``person_id`` None) with the id ranges of what the import created. Deleted
+    after the retention (``UNDO_RETENTION_DAYS``) or when the import is reverted."""
+
+    __tablename__ = "registry_import_undo"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    import_id: Mapped[int] = mapped_column(Integer, index=True)
+    person_id: Mapped[int | None] = mapped_column(Integer)
+    sealed: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

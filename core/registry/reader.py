@@ -31,12 +31,13 @@ from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.registry.errors import RegistryError, ScopeError
 from core.registry.models import (
     Building,
+    Change,
     Community,
     Dwelling,
     Grid,
@@ -355,3 +356,79 @@ class RegistryReader:
             "address": org.address, "status": org.status, "version": org.version,
             "community": community.code if community else None, "legal_rep": rep,
         }
+
+    # ------------------------------------------------------------------ ownership
+
+    def _log_owner_reads(self, person_ids: Iterable[int]) -> None:
+        """Each owner shown is written to their access log (masked entry "ownership"),
+        like any other read of a person through the reader."""
+        rows = list(self.session.scalars(select(Person).where(Person.id.in_(set(person_ids)))))
+        log_displays(self.session, [display_entry(
+            self.actor, p, fields=["ownership"], revealed=(), purpose=self.purpose,
+            via=self.plugin, facts=self.facts) for p in rows])
+
+    def owners(self, dwelling_id: int) -> list[dict[str, Any]]:
+        """The current owners of a dwelling (``person_id`` or ``organisation_id``, share,
+        since) and its exclusive area, for the ``registry.ownership`` scope. A staff
+        actor sees only dwellings of their communities and grids."""
+        self.require("registry.ownership")
+        from core.registry.ownership import owners_of
+
+        dwelling = self.session.get(Dwelling, dwelling_id)
+        if dwelling is None or not self._dwelling_in_place(dwelling):
+            raise ScopeError("no such dwelling within your scope")
+        out = [{**o, "area_m2": dwelling.area_m2} for o in owners_of(self.session, dwelling_id)]
+        self._log_owner_reads(o["person_id"] for o in out if o["person_id"])
+        return out
+
+    def owned_dwellings(self, person_id: int) -> list[dict[str, Any]]:
+        """The dwellings a person owns now, with exclusive area and share."""
+        self.require("registry.ownership")
+        from core.registry.ownership import dwellings_owned_by
+
+        person = self._visible(self.session.get(Person, person_id))
+        rows = dwellings_owned_by(self.session, person_id=person.id)
+        if "registry.dwelling" not in self.scopes:
+            rows = [{k: v for k, v in r.items() if k != "address"} for r in rows]
+        self._log_owner_reads([person.id])
+        return rows
+
+    def community_owners(self, community: str) -> dict[str, Any]:
+        """Every owned dwelling of a community with its exclusive area and current owners
+        (ids and shares; an organisation's legal representative as ``legal_rep_id``), and
+        how many dwellings have no owner recorded — an owners' assembly's electorate.
+        Every owning person is access-logged (a system read logs nothing: nobody sees)."""
+        self.require("registry.ownership")
+        from core.registry.ownership import community_ownership, unowned_count
+
+        scopes = self._checks_place()
+        if scopes is not None and ("community", community) not in scopes:
+            raise ScopeError("no such community within your scope")
+        dwellings = community_ownership(self.session, community)
+        org_ids = {o["organisation_id"] for d in dwellings for o in d["owners"]
+                   if o["organisation_id"]}
+        reps = {oid: rep for oid, rep in self.session.execute(
+            select(Organisation.id, Organisation.legal_rep_id)
+            .where(Organisation.id.in_(org_ids)))} if org_ids else {}
+        for d in dwellings:
+            for o in d["owners"]:
+                o["legal_rep_id"] = reps.get(o["organisation_id"])
+        self._log_owner_reads(o["person_id"] for d in dwellings for o in d["owners"]
+                              if o["person_id"])
+        return {"dwellings": dwellings,
+                "unowned": unowned_count(self.session, community)}
+
+    def _dwelling_in_place(self, dwelling: Dwelling) -> bool:
+        scopes = self._checks_place()
+        if scopes is None or ("all", "") in scopes:
+            return True
+        community = self.session.get(Community, dwelling.community_id)
+        grid = self.session.get(Grid, dwelling.grid_id) if dwelling.grid_id else None
+        return bool({("community", community.code if community else ""),
+                     ("grid", grid.code if grid else "")} & scopes)
+
+    def state_marker(self) -> int:
+        """The registry's state as a number: the newest ``registry_change`` id (0 when
+        empty). Every registry write adds a change row, so two equal markers mean the
+        same registry; a frozen electorate keeps the marker it was computed at."""
+        return int(self.session.scalar(select(func.max(Change.id))) or 0)

@@ -15,4 +15,5 @@ SCOPES: dict[str, str] = {
     "registry.dwelling": "Buildings, units, dwellings and who lives where",
     "registry.organisation": "Organisations: name, credit code, type, legal representative",
     "registry.grid": "Streets, communities and grids (administrative hierarchy)",
+    "registry.ownership": "Dwelling owners (persons, organisations, shares) and exclusive areas",
 }

@@ -35,6 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from core.registry import codes
 from core.registry.errors import RegistryError
 from core.registry.models import Community, Dwelling, Grid, Person, PersonKey
 from core.registry.pinyin import name_keys, prefix_end, split_query
@@ -79,6 +80,16 @@ TOTAL_CAP = 1000
 SQLITE_MMAP_BYTES = 1 << 30
 _ADDRESS_HINT = re.compile(r"[栋幢单元室号楼路街巷弄村区苑园里]")
 _LAST4 = re.compile(r"^\d{3}[\dX]$")
+
+
+def format_total(total: int | None, capped: bool = False) -> str:
+    """A count as people read it: ``1,705``, and ``1,000+`` when it was capped at
+    :data:`TOTAL_CAP` (``SearchPage.total_capped``) — a capped count is never shown as an
+    exact number. Thousands are grouped with commas, as both Chinese and English pages
+    write them. ``None`` (not counted) is an empty string."""
+    if total is None:
+        return ""
+    return f"{int(total):,}+" if capped else f"{int(total):,}"
 
 
 @dataclass
@@ -241,6 +252,7 @@ def search_persons(
     age_min: int | None = None,
     age_max: int | None = None,
     hukou_type: str | None = None,
+    sex: str | None = None,
     status: str | None = "active",
     page: int = 1,
     per_page: int = 20,
@@ -257,7 +269,9 @@ def search_persons(
     """One page of persons matching ``query`` (free text, see :func:`parse_query`) and/or
     the explicit criteria, within the filters and the actor's staff scope. Items are
     :func:`core.registry.present.person_view` dicts (masked); ``reveal`` names fields to
-    show in full (each shown person is logged with ``purpose``)."""
+    show in full (each shown person is logged with ``purpose``). ``sex`` is a code of
+    :data:`core.registry.codes.SEXES` (``M``/``F``), combinable with ``age_band`` ("women
+    15–49"); it is shown in the basic view, so filtering by it needs no further scope."""
     today = today or date.today()
     page = max(1, int(page))
     per_page = max(1, min(int(per_page), MAX_PER_PAGE))
@@ -276,6 +290,10 @@ def search_persons(
         filters.append(Person.status == status)
     if hukou_type:
         filters.append(Person.hukou_type == hukou_type)
+    if sex:
+        if sex not in codes.SEXES:
+            raise RegistryError("Unknown sex code %(sex)s.", "sex", sex=sex)
+        filters.append(Person.sex == sex)
     if community:
         cid = session.scalar(select(Community.id).where(Community.code == community))
         filters.append(Person.community_id == cid if cid is not None else false())

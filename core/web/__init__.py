@@ -16,7 +16,7 @@ from flask_wtf.csrf import CSRFProtect
 from markupsafe import Markup, escape
 
 from core.current import current_kernel
-from core.web import security
+from core.web import filters, security
 from core.web.i18n import LANGUAGES, localized_field, select_locale, translation_directories
 
 csrf = CSRFProtect()
@@ -47,6 +47,7 @@ def init_app(app: Flask, kernel: Any) -> None:
         csrf.protect()
 
     security.init_app(app, kernel)
+    filters.init_app(app)  # |total and the other app-wide Jinja filters
     app.jinja_env.globals["slot"] = render_slot
     app.jinja_env.globals["localized"] = localized_field  # {{ localized(item, "label") }}
 

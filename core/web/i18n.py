@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +32,16 @@ def translation_directories(kernel: Any) -> list[str]:
 
 def select_locale() -> str:
     """The cookie set by the language switch, then the account's choice, then the
-    deployment's default. ``Accept-Language`` is ignored on purpose: shared phones and
-    English-configured browsers are common, and the default should be the local language."""
+    deployment's default. Pages ignore ``Accept-Language`` on purpose: shared phones and
+    English-configured browsers are common, and the default should be the local language.
+
+    The API is read by programs, whose one standard way to ask for a language is the
+    header: under ``/api/`` an ``Accept-Language`` naming zh or en comes first, so every
+    area answers its error messages by one rule (docs/api.md, "Language")."""
+    if request.path.startswith("/api/") and request.headers.get("Accept-Language"):
+        best = request.accept_languages.best_match(list(LANGUAGES))
+        if best:
+            return best
     lang = request.cookies.get(LANG_COOKIE)
     if lang in LANGUAGES:
         return lang
@@ -39,6 +49,29 @@ def select_locale() -> str:
     if user_locale in LANGUAGES:
         return user_locale
     return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def account_locale(session: Any, user_id: int) -> str:
+    """The language an account reads in: its own choice, else the deployment's default."""
+    from core.identity.models import User
+
+    user = session.get(User, user_id)
+    chosen = user.locale if user is not None else None
+    if chosen in LANGUAGES:
+        return str(chosen)
+    return str(current_app.config.get("BABEL_DEFAULT_LOCALE", "zh"))
+
+
+@contextmanager
+def recipient_locale(session: Any, user_id: int) -> Iterator[str]:
+    """Translate in the language of the account a message is for, not of the user whose
+    request caused it: a worker's English page must not write a resident's notification in
+    English. ``with recipient_locale(session, uid): notify(..., title=_("..."))``."""
+    from flask_babel import force_locale
+
+    locale = account_locale(session, user_id)
+    with force_locale(locale):
+        yield locale
 
 
 def _is_chinese(locale: object) -> bool:

@@ -18,7 +18,6 @@ from flask_smorest import Blueprint, abort
 from sqlalchemy import select
 
 from core.toolkit import (
-    AUTH,
     PageArgs,
     RegistryError,
     ScopeError,
@@ -385,9 +384,7 @@ class MyTickets(MethodView):
 
 @blp.route("/tickets/<int:ticket_id>")
 class TicketItem(MethodView):
-    @require_login  # 401 only, as documented: the view decides who (404 for others)
-    @endpoint(blp, errors=(401, 404))
-    @blp.doc(security=AUTH)
+    @endpoint(blp, require_login, errors=(404,))
     @blp.response(200, s.CommerceTicket)
     def get(self, ticket_id: int):
         """A ticket with its timeline: the resident whose ticket it is, the hotline, or
@@ -443,9 +440,7 @@ class TicketConfirm(MethodView):
 
 @blp.route("/tickets/<int:ticket_id>/rating")
 class TicketRating(MethodView):
-    @require_login  # 401 only, as documented: the view decides who (404 for others)
-    @endpoint(blp, errors=(401, 404, 409, 422), descriptions=WORDS)
-    @blp.doc(security=AUTH)
+    @endpoint(blp, require_login, errors=(404, 409, 422), descriptions=WORDS)
     @blp.arguments(s.CommerceRateIn)
     @blp.response(200, s.CommerceTicket)
     def post(self, data, ticket_id: int):

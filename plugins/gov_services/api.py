@@ -16,7 +16,6 @@ from flask_login import current_user
 from flask_smorest import Blueprint, abort
 
 from core.toolkit import (
-    AUTH,
     MAX_ID,
     check_access,
     current_session,
@@ -261,9 +260,7 @@ class CounterApplications(MethodView):
 
 @blp.route("/applications/mine")
 class MyApplications(MethodView):
-    @require_login  # 401 only, as documented: any signed-in account has applications
-    @endpoint(blp, errors=(401,))
-    @blp.doc(security=AUTH)
+    @endpoint(blp, require_login)
     @blp.response(200, GovApplicationOut(many=True))
     def get(self):
         """The signed-in resident's own applications, newest first (sensitive answers
@@ -276,9 +273,7 @@ class MyApplications(MethodView):
 
 @blp.route("/applications/<int:gs_application_id>")
 class ApplicationItem(MethodView):
-    @require_login  # 401 only, as documented: the case itself says who may read it
-    @endpoint(blp, errors=(401, 404))
-    @blp.doc(security=AUTH)
+    @endpoint(blp, require_login, errors=(404,))
     @blp.response(200, GovApplicationOut)
     def get(self, gs_application_id):
         """One application with its timeline (the applicant, or staff in its place).
@@ -457,7 +452,8 @@ class Groups(MethodView):
         group = gs_group
         if group not in DERIVED_GROUPS:
             abort(404)
-        return {"group": group, "total": group_count(current_session(), _g(), current_user, group)}
+        total = group_count(current_session(), _g(), current_user, group)
+        return {"group": group, "total": total, "total_capped": False}  # an exact count
 
 
 @blp.route("/statistics")

@@ -218,3 +218,8 @@ class GovStatsOut(Schema):
 class GovGroupOut(Schema):
     group = fields.String(required=True)
     total = fields.Integer(required=True)
+    total_capped = fields.Boolean(
+        required=True,
+        metadata={"description": "Always false: a group's count is exact (never capped like "
+                                 "a registry search's)"},
+    )

@@ -35,13 +35,15 @@ info = PluginInfo(
     description="Notices, the residents' forum, proposals, votes and supervision of the committee.",
     requires_core=">=1.0,<2",
     # identity: exact age (18+ may vote); household: one vote per household; dwelling:
-    # one vote per dwelling in an owners' assembly.
+    # one vote per dwelling in an owners' assembly; ownership: owners and exclusive areas
+    # (Civil Code art. 278 double majorities).
     data_scopes=(
         "registry.person.basic",
         "registry.person.identity",
         "registry.household",
         "registry.dwelling",
         "registry.grid",
+        "registry.ownership",
     ),
     config_schema=SelfGovernanceConfig,
 )

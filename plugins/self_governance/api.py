@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any, NoReturn
 
 from flask.views import MethodView
-from flask_babel import force_locale
 from flask_login import current_user
 from flask_smorest import Blueprint, abort
 from sqlalchemy import select
@@ -46,12 +45,11 @@ def conflict(exc: sv.GovernanceError, *, fields: bool = True) -> NoReturn:
     answers every schema-valid refusal with 409, docs/api.md "422 or 409?") with the
     rule's message and, unless ``fields=False``, its field.
 
-    The message stays in English, as this API has always answered (clients and tests
-    match on it); the pages show the same rule translated."""
+    The message is in the request's language, by the API's one rule (docs/api.md,
+    "Language"); clients match on ``code`` and the field names."""
     if not fields:
-        abort(409, message=str(exc))
-    with force_locale("en"):
-        refuse(exc, 409)
+        abort(409, message=exc.text())
+    refuse(exc, 409)
 
 
 def _kernel() -> Any:
@@ -82,6 +80,10 @@ def _vote_out(session: Any, vote: Vote) -> dict[str, Any]:
                 "seats",
                 "opens_at",
                 "closes_at",
+                "matter",
+                "frozen_at",
+                "electorate_count",
+                "electorate_area",
             )
         },
         "state": sv.vote_state(vote),

@@ -223,6 +223,34 @@ class Vote(Base):
         ForeignKey("identity_user.id", ondelete="SET NULL")
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: Owners' assembly only: the Civil Code art. 278 matter (``services.votes.MATTERS``),
+    #: which decides the pass threshold.
+    matter: Mapped[str | None] = mapped_column(String(24))
+    #: When the electorate was frozen (:class:`ElectorateEntry`), the registry state it
+    #: came from (the newest ``registry_change`` id then) and its size and total area.
+    frozen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    registry_marker: Mapped[int | None] = mapped_column(Integer)
+    electorate_count: Mapped[int | None] = mapped_column(Integer)
+    electorate_area: Mapped[float | None] = mapped_column(Numeric(14, 2, asdecimal=False))
+
+
+class ElectorateEntry(Base):
+    """The frozen electorate of a vote: who may cast for which voter key, written once
+    when the vote opens and never changed after, so later moves, deaths or sales in the
+    registry do not move it. One row per (voter key, person who may cast for it); a key
+    with nobody able to cast (an organisation owner without a representative) has one
+    row with ``person_id`` None. ``weight`` is the key's exclusive area in an owners'
+    assembly (1 otherwise), repeated on each of the key's rows."""
+
+    __tablename__ = P + "electorate"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    vote_id: Mapped[int] = mapped_column(ForeignKey(P + "vote.id", ondelete="CASCADE"), index=True)
+    voter_key: Mapped[str] = mapped_column(String(24))
+    person_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    #: The dwellings behind the key (owners' assembly, household), comma-separated ids.
+    dwellings: Mapped[str] = mapped_column(String(200), default="")
+    weight: Mapped[float] = mapped_column(Numeric(12, 2, asdecimal=False), default=1)
 
 
 class VoteOption(Base):

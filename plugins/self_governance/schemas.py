@@ -93,6 +93,17 @@ class SgVote(Schema):
     seats = fields.Integer(required=True)
     opens_at = fields.DateTime(required=True)
     closes_at = fields.DateTime(required=True)
+    matter = fields.String(
+        allow_none=True,
+        metadata={"description": "Owners' assembly: the Civil Code art. 278 matter"},
+    )
+    frozen_at = fields.DateTime(
+        allow_none=True, metadata={"description": "When the electorate was frozen"}
+    )
+    electorate_count = fields.Integer(allow_none=True)
+    electorate_area = fields.Float(
+        allow_none=True, metadata={"description": "Owners' assembly: total exclusive area"}
+    )
     state = fields.String(required=True)
     options = fields.List(fields.Nested(SgOption), required=True)
     me = fields.Dict(allow_none=True)

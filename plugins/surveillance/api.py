@@ -16,7 +16,6 @@ from flask_login import current_user
 from flask_smorest import Blueprint, abort
 
 from core.toolkit import (
-    AUTH,
     PageArgs,
     current_kernel,
     current_session,
@@ -324,17 +323,13 @@ class Ingest(MethodView):
 
 @blp.route("/reports")
 class Reports(MethodView):
-    @require_login  # 401 only, as documented: any signed-in account may report
-    @endpoint(blp, errors=(401,))
-    @blp.doc(security=AUTH)
+    @endpoint(blp, require_login)
     @blp.response(200, SurveillanceReportList)
     def get(self):
         """The caller's own reports and their status."""
         return {"items": svc.own_reports(current_session(), current_user)}
 
-    @require_login  # 401 only, as documented
-    @endpoint(blp, errors=(401, 422))
-    @blp.doc(security=AUTH)
+    @endpoint(blp, require_login, errors=(422,))
     @blp.arguments(SurveillanceReportIn)
     @blp.response(201, SurveillanceReport)
     def post(self, data):
@@ -361,9 +356,7 @@ class Reports(MethodView):
 
 @blp.route("/reports/<int:incident_id>")
 class ReportItem(MethodView):
-    @require_login  # 401 only, as documented
-    @endpoint(blp, errors=(401, 404), descriptions={404: "Not one of your reports"})
-    @blp.doc(security=AUTH)
+    @endpoint(blp, require_login, errors=(404,), descriptions={404: "Not one of your reports"})
     @blp.response(200, SurveillanceReport)
     def get(self, incident_id: int):
         """One of the caller's reports; anyone else's is 404."""

@@ -672,3 +672,70 @@ def test_every_delivery_is_in_the_persons_access_log_with_the_client_as_viewer(
     for name in ("民政局", "人社局"):  # 陈五 did not move: neither received him
         assert access_log(xapp, untouched, actor=f"exchange:{name}") == []
     assert push.id != pull.id
+
+
+# ---------------------------------------------------------------------------- start
+
+
+def test_a_new_client_starts_at_its_registration_unless_backfill_is_granted(xapp, receiver):
+    """Issue 18 item 6: no history before the registration — not in the feed (even with
+    cursor 0), not as webhooks for older events still in the queue, not by replay — until
+    a logged backfill grant (``shequ exchange backfill``) moves the start back."""
+    from click.testing import CliRunner
+
+    from core.audit.models import AuditEntry
+    from core.cli import AppContext
+    from core.events.models import OutboxEvent
+    from core.exchange.cli import exchange
+
+    kernel = xapp.extensions["shequ"]
+    old = [register(xapp, name=n) for n in ("冯旧", "陈旧")]
+    with kernel.db.session_scope() as session:
+        for pid in old:
+            reg.move_person(session, pid, to_dwelling_id=xapp.places.d3, bus=kernel.bus)
+        first_old = session.scalar(select(OutboxEvent.id).where(
+            OutboxEvent.name == "registry.person.moved").order_by(OutboxEvent.id.desc())
+            .limit(2).offset(1))
+    # registered while the old events are not yet fanned out
+    late = add_client(xapp, receiver, "late", events=["registry.person.moved"],
+                      scopes=["registry.person.basic"])
+    feed = add_client(xapp, receiver, "late-feed", events=["registry.person.moved"],
+                      scopes=["registry.person.basic"], webhook=False)
+    new = register(xapp, name="褚新")
+    with kernel.db.session_scope() as session:
+        reg.move_person(session, new, to_dwelling_id=xapp.places.d3, bus=kernel.bus)
+    deliver_pending(xapp)
+    pushed = deliveries(xapp, late.id)
+    assert len(pushed) == 1 and pushed[0].event_id > first_old
+
+    http = xapp.test_client()
+    auth = {"Authorization": f"Exchange {feed.token}"}
+
+    def pulled():
+        page = http.get("/api/v1/exchange/events?after=0&limit=100", headers=auth).get_json()
+        return [e["data"]["person_id"] for e in page["events"]]
+
+    assert pulled() == [new]
+    with kernel.db.session_scope() as session:
+        client = session.get(ex.ExchangeClient, late.id)
+        assert ex.replay(session, kernel.bus, client, from_id=1, to_id=10**9) == 1
+
+    ctx = AppContext()
+    ctx._app = xapp
+    result = CliRunner().invoke(exchange, ["backfill", "late-feed", "--since", str(first_old),
+                                           "--reason", "初始同步"], obj=ctx)
+    assert result.exit_code == 0, result.output
+    assert pulled() == [*old, new]
+    with kernel.db.session_scope() as session:
+        entry = session.scalar(select(AuditEntry).where(
+            AuditEntry.action == "exchange.client.backfill_granted",
+            AuditEntry.target_id == str(feed.id)))
+        assert entry is not None and entry.detail["reason"] == "初始同步"
+        assert entry.detail["to_event"] == first_old - 1
+        # by date: from the start of today, every event of today
+        start = ex.grant_backfill(session, session.get(ex.ExchangeClient, late.id),
+                                  since=utcnow().date())
+        assert start < first_old
+    bad = CliRunner().invoke(exchange, ["backfill", "late-feed", "--since", "yesterday"],
+                             obj=ctx)
+    assert bad.exit_code != 0

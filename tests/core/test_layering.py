@@ -94,6 +94,8 @@ LAYER_OF: dict[str, str] = {
     "core.registry.*": "registry",
     "core.registry": "web",
     "core.registry.api": "web",
+    "core.registry.api.*": "web",
+    "core.registry.views.*": "web",
     "core.registry.views": "web",
     "core.registry.demo": "app",
     "core.registry.cli": "cli",

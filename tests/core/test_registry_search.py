@@ -251,4 +251,8 @@ def test_totals_are_counted_up_to_the_cap(db_session, people, monkeypatch, app, 
     monkeypatch.setattr(views, "PER_PAGE", 2)
     worker_client.set_cookie("shequ_lang", "en")
     html = worker_client.get("/registry/persons?q=z").get_data(as_text=True)
-    assert "More than 3 persons found" in html
+    assert "Persons found: 3+" in html and 'id="total-capped"' in html  # never "3"
+    assert html.count('class="item"') == 2  # views.PER_PAGE reaches the page
+    monkeypatch.setattr(search, "TOTAL_CAP", 1000)
+    html = worker_client.get("/registry/persons?q=z").get_data(as_text=True)
+    assert "Persons found: 3+" not in html and 'id="total-capped"' not in html

@@ -11,15 +11,16 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.audit.services import log_audit
 from core.db import utcnow
+from core.events.models import OutboxEvent
 from core.exchange import netguard, scoping
 from core.exchange.models import ExchangeClient
 from core.exchange.services.errors import N_, ExchangeError
@@ -148,6 +149,8 @@ def create_client(
         token_digest=_digest(token),
         token_prefix=token[:10],
         created_by=_actor_name(actor),
+        # History before the registration only by an explicit, logged backfill grant.
+        feed_start=session.scalar(select(func.max(OutboxEvent.id))) or 0,
     )
     session.add(client)
     session.flush()
@@ -156,6 +159,7 @@ def create_client(
         "event_types": types,
         "scopes": granted,
         "callback": bool(client.callback_url),
+        "feed_start": client.feed_start,
     }
     log_audit(
         session,
@@ -274,6 +278,51 @@ def rotate_token(session: Session, client: ExchangeClient, *, actor: Any = None)
         target_id=client.id,
     )
     return token
+
+
+def grant_backfill(
+    session: Session,
+    client: ExchangeClient,
+    *,
+    since_event: int | None = None,
+    since: date | datetime | None = None,
+    reason: str = "",
+    actor: Any = None,
+) -> int:
+    """Let ``client`` receive history from before its registration: its feed (and
+    replays) then start at outbox event ``since_event``, or at the first event at or
+    after ``since`` (a date, UTC). Logged (``exchange.client.backfill_granted``, with
+    the reason). Returns the new start (the feed returns events after it). A grant never
+    narrows what the client had."""
+    if (since_event is None) == (since is None):
+        raise ExchangeError(N_("Give either the first event id or a date."), "since")
+    if since_event is not None:
+        if since_event < 1:
+            raise ExchangeError(N_("An event id is a positive number."), "since")
+        start = since_event - 1
+    else:
+        assert since is not None
+        if not isinstance(since, datetime):
+            since = datetime(since.year, since.month, since.day, tzinfo=UTC)
+        first = session.scalar(select(func.min(OutboxEvent.id))
+                               .where(OutboxEvent.created_at >= since))
+        start = (first - 1) if first is not None else (
+            session.scalar(select(func.max(OutboxEvent.id))) or 0)
+    before = client.feed_start
+    if before is not None and start < before:
+        client.feed_start = start
+    log_audit(
+        session,
+        "exchange.client.backfill_granted",
+        actor=actor,
+        target_type="exchange_client",
+        target_id=client.id,
+        detail={"from_event": before, "to_event": client.feed_start, "since_event":
+                since_event, "since": since.isoformat() if since else None,
+                "reason": (reason or "")[:200]},
+    )
+    session.flush()
+    return client.feed_start or 0
 
 
 def client_by_name(session: Session, name: str) -> ExchangeClient | None:

@@ -141,6 +141,9 @@ def feed_page(
     returns them with the cursor for the next page (the last id looked at, so skipped
     events of other types are not scanned again). Each page served is logged per person."""
     limit = max(1, min(limit, FEED_MAX_LIMIT))
+    # A client starts at its registration (or its backfill grant): an older cursor,
+    # 0 included, reads on from there.
+    after = max(after, client.feed_start or 0)
     rows = session.scalars(
         select(OutboxEvent)
         .where(OutboxEvent.id > after, OutboxEvent.name.in_(client.event_types))

@@ -149,8 +149,8 @@ def fan_out_event(session: Session, bus: Any, event: Any) -> int:
         )
     )
     for client in clients:
-        if client.id in done:
-            continue
+        if client.id in done or event.id <= (client.feed_start or 0):
+            continue  # (an event from before the client's registration: no history)
         if envelope_for(client, event.name, event.id, event.payload, event.created_at) is None:
             continue
         queue(session, bus, client, event.id, event.name)
@@ -351,6 +351,8 @@ def replay(
         )
     if to_id < from_id:
         raise ExchangeError(N_("The range is empty."), "to_id")
+    # Not before the client's start: older history needs a backfill grant.
+    from_id = max(from_id, (client.feed_start or 0) + 1)
     events = session.scalars(
         select(OutboxEvent)
         .where(OutboxEvent.id.between(from_id, to_id), OutboxEvent.name.in_(client.event_types))

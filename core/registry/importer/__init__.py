@@ -23,7 +23,8 @@ The rules (docs/registry.md has the template):
 The package follows the path of a row: :mod:`.reading` (the template and the file),
 :mod:`.validate` (the rules, and the fast path for the common row), :mod:`.assemble`
 (validated rows into database rows), :mod:`.parallel` (validation in a second process),
-:mod:`.load` (:func:`import_persons`, the writing half) and :mod:`.export`. This module
+:mod:`.load` (:func:`import_persons`, the writing half), :mod:`.revert` (an import's record and undo
+data; :func:`revert_import`, :func:`list_imports`) and :mod:`.export`. This module
 re-exports what callers use, so ``from core.registry.importer import ...`` stays the
 one import.
 """
@@ -44,15 +45,24 @@ from core.registry.importer.reading import (
     COLUMN_KEYS,
     COLUMNS,
     COMMUNITY_HINT,
+    DIFF_LIMIT,
     Column,
     ImportFileError,
     ImportReport,
     Progress,
+    RowDiff,
     RowError,
     estimate_rows,
     map_headers,
     read_table,
     write_report,
+)
+from core.registry.importer.revert import (
+    UNDO_RETENTION_DAYS,
+    RevertReport,
+    list_imports,
+    purge_undo,
+    revert_import,
 )
 from core.registry.importer.validate import (
     _as_valid,
@@ -69,12 +79,16 @@ __all__ = [
     "COLUMNS",
     "COLUMN_KEYS",
     "COMMUNITY_HINT",
+    "DIFF_LIMIT",
     "EXPORT_PURPOSE",
     "PARALLEL_MIN_ROWS",
+    "UNDO_RETENTION_DAYS",
     "Column",
     "ImportFileError",
     "ImportReport",
     "Progress",
+    "RevertReport",
+    "RowDiff",
     "RowError",
     "ScopeError",
     "_Assembler",
@@ -89,8 +103,11 @@ __all__ = [
     "estimate_rows",
     "export_persons",
     "import_persons",
+    "list_imports",
     "map_headers",
+    "purge_undo",
     "read_table",
+    "revert_import",
     "write_report",
     "write_template",
 ]

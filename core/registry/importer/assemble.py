@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from core.registry import codes
 from core.registry.bulk import BulkWriter, converter
-from core.registry.importer.reading import RowError
+from core.registry.importer.reading import DIFF_LIMIT, RowDiff, RowError
 from core.registry.importer.validate import (
     _BLANKABLE,
     _COMPARED,
@@ -42,7 +42,7 @@ from core.registry.models import (
 from core.registry.present import (
     mask_name,
 )
-from core.registry.validation import mask_id_number
+from core.registry.validation import mask_id_number, mask_phone
 
 # ------------------------------------------------------------------------------ places
 
@@ -260,6 +260,21 @@ class _Assembler:
         #: whether a blank cell in one of them clears the field (``blank_clears``).
         self.present: tuple[str, ...] = _COMPARED
         self.blank_clears = False
+        #: A correction run: a registered person's name is changed from the file too.
+        self.correction = False
+        #: A dry run's per-row diff (None: not collected — the committed fast path).
+        self.diffs: list[RowDiff] | None = None
+        self.diffs_capped = False
+        #: Conflicts (a registered ID number under another name), collected always.
+        self.conflicts: list[RowDiff] = []
+
+    def _diff(self, d: RowDiff) -> None:
+        if self.diffs is None:
+            return
+        if len(self.diffs) < DIFF_LIMIT:
+            self.diffs.append(d)
+        else:
+            self.diffs_capped = True
 
     def fields(self, v: tuple[Any, ...]) -> tuple[str, ...]:
         """The fields an update of an existing person from row ``v`` may change: those
@@ -319,7 +334,12 @@ class _Assembler:
                         out.closed = True
                         writing = False
                         continue
-                    if person.name != pname:
+                    renamed = person.name != pname
+                    if renamed and not self.correction:
+                        conflict = RowDiff(rownum, person.id, "conflict",
+                                           [("name", mask_name(person.name), pname)])
+                        self.conflicts.append(conflict)
+                        self._diff(conflict)
                         out.rejected.append(RowError(
                             rownum, "name", _renamed(number, person.name, pname), pname,
                             mask_id_number(number)))
@@ -328,15 +348,27 @@ class _Assembler:
                         continue
                     rec = {"relation": relation, "residence_role": role,
                            "moved_in": moved_in and date.fromordinal(moved_in)}
-                    change = _person_changes(person, _clean(v), did, hid, rec,
-                                             self.fields(v))
+                    compared = self.fields(v)
+                    if renamed:  # a correction run: the name comes from the file too
+                        compared = ("name", *compared)
+                    change = _person_changes(person, _clean(v), did, hid, rec, compared)
                     if change:
                         out.updated += 1
                         out.moves.append((person.id, change, rec))
+                        if self.diffs is not None:
+                            self._diff(RowDiff(rownum, person.id, "update",
+                                               _change_list(person, change, household_no)))
                     else:
                         out.unchanged += 1
                     continue
             created += 1
+            if self.diffs is not None:
+                self._diff(RowDiff(rownum, None, "create", [
+                    (f, None, _shown(f, value)) for f, value in _clean(v).items()
+                    if value not in (None, "")] + (
+                    [("dwelling", None, " ".join(p for p in (estate, building, unit, room)
+                                                 if p))] if building else []) + (
+                    [("household", None, household_no)] if household_no else [])))
             if not writing:
                 continue
             pid = next(id_iter)
@@ -393,6 +425,40 @@ def _clean(v: tuple[Any, ...]) -> dict[str, Any]:
     return clean
 
 
+def _shown(f: str, value: Any) -> Any:
+    """A value as a diff shows it: ID numbers and phones masked, dates as text."""
+    if value is None:
+        return None
+    if f == "id_number":
+        return mask_id_number(value)
+    if f == "phone":
+        return mask_phone(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _change_list(person: Any, change: dict[str, Any], household_no: str
+                 ) -> list[tuple[str, Any, Any]]:
+    """``[(field, old, new)]`` of one update for the dry run's diff (the registered name
+    masked, as in the conflict message)."""
+    out: list[tuple[str, Any, Any]] = []
+    for f, new in change.get("fields", {}).items():
+        old = getattr(person, f)
+        out.append((f, mask_name(old) if f == "name" else _shown(f, old), _shown(f, new)))
+    if "dwelling_id" in change:
+        did = change["dwelling_id"]
+        out.append(("dwelling_id", person.dwelling_id, did if did and did > 0 else "new"))
+    if "household" in change:
+        hid, relation = change["household"]
+        if hid != person.household_id:
+            out.append(("household_id", person.household_id,
+                        hid if hid and hid > 0 else f"new ({household_no})"))
+        if relation != person.relation:
+            out.append(("relation", person.relation, relation))
+    return out
+
+
 def _renamed(number: str, registered: str, given: str) -> str:
     """Why a row whose ID number is registered under another name is not applied."""
     return (f"ID number {mask_id_number(number)} is registered to {mask_name(registered)}, "
@@ -402,9 +468,11 @@ def _renamed(number: str, registered: str, given: str) -> str:
 def _person_changes(person: Person, clean: dict[str, Any], did: int | None, hid: int | None,
                     rec: dict[str, Any], compared: Sequence[str] = ()) -> dict[str, Any]:
     """What a row changes of an existing person: only the ``compared`` fields (the
-    columns the file has, with a value unless blank cells clear), never the name."""
+    columns the file has, with a value unless blank cells clear), the name only in a
+    correction run."""
     change: dict[str, Any] = {}
     fields = {f: clean[f] for f in compared if getattr(person, f) != clean[f]}
+    # (``name`` is in ``compared`` only in a correction run, for a renamed row)
     if fields:
         change["fields"] = fields
     if did is not None and did != person.dwelling_id:

@@ -37,6 +37,14 @@ from core.registry.importer.reading import (
     map_headers,
     read_table,
 )
+from core.registry.importer.revert import (
+    add_run,
+    plain,
+    purge_undo,
+    resolve_kernel,
+    seal,
+    snapshot,
+)
 from core.registry.importer.validate import (
     _COMPARED,
     _EXISTING,
@@ -52,8 +60,12 @@ from core.registry.models import (
     Household,
     Person,
     PersonKey,
+    RegistryImport,
+    RegistryImportUndo,
     Residence,
 )
+from core.registry.services.common import HISTORY_CONTEXT, _who
+from core.rules import N_
 
 
 def import_persons(
@@ -71,6 +83,9 @@ def import_persons(
     parallel: bool | None = None,
     community: str | None = None,
     blank_clears: bool = False,
+    correction: bool = False,
+    reason: str = "",
+    kernel: Any = None,
 ) -> ImportReport:
     """Import persons from a CSV or XLSX file (path or binary file object). Returns the
     report; when any row is rejected (and not in a dry run) the session is rolled back so
@@ -86,13 +101,29 @@ def import_persons(
     ``blank_clears``, when a blank cell clears the field (to its default where it has
     one). A row whose document number is registered under another name is rejected: a
     name change is a correction, not an import. ``community``: the community code of
-    every row, for a file without the community column (a file with one is refused)."""
+    every row, for a file without the community column (a file with one is refused).
+
+    ``correction``: a correction run (needs a ``reason``): such a row is applied, the name
+    changed, and every history row of the run carries ``reason``. Otherwise it is a
+    conflict: rejected, and listed in ``report.diffs`` with both names (the registered one
+    masked). A dry run lists per row what would change (``report.diffs``, capped).
+
+    A committed run is recorded as a :class:`~core.registry.models.RegistryImport`
+    (``report.import_id``); every history row it writes carries that id, and the undo
+    data for :func:`~core.registry.importer.revert.revert_import` is kept (sealed with a
+    key from ``kernel``'s secret key — default: the current app's; without either, the
+    persons it updates cannot be restored by a revert)."""
     import gc
+
+    reason = (reason or "").strip()
+    if correction and not reason:
+        raise ImportFileError(N_("A correction import needs a reason (it goes to the "
+                                 "history of every change)."), "reason")
 
     started = time.perf_counter()
     today = today or date.today()
     name = str(getattr(source, "name", source))
-    report = ImportReport(source=name, dry_run=dry_run)
+    report = ImportReport(source=name, dry_run=dry_run, correction=correction)
     headers, rows, estimate = read_table(source, fmt)
     community = (community or "").strip() or None
     mapping, report.warnings = map_headers(headers, community=community)
@@ -136,15 +167,23 @@ def import_persons(
     present = set(mapping.values())
     assembler.present = tuple(f for f in _COMPARED if f != "name" and f in present)
     assembler.blank_clears = blank_clears
+    assembler.correction = correction
+    if dry_run:
+        assembler.diffs = []
+    run = _Run(correction=correction, reason=reason, community=community,
+               blank_clears=blank_clears, kernel=None if dry_run else resolve_kernel(kernel))
     try:
         _write(session, report, checked, assembler, writer, estimate, today,
-               now, fresh, bus=bus, actor=actor, via=via, dry_run=dry_run, progress=progress)
+               now, fresh, bus=bus, actor=actor, via=via, dry_run=dry_run, progress=progress,
+               run=run)
     finally:
         writer.restore_cache()
         if validator is not None:
             validator.close()
         if gc_was_enabled:
             gc.enable()
+    report.diffs = assembler.diffs if assembler.diffs is not None else assembler.conflicts
+    report.diffs_capped = assembler.diffs_capped
     report.seconds = time.perf_counter() - started
     if not dry_run:  # shequ_registry_import_rows_total (/metrics); all or nothing
         from core.metrics import rows_imported
@@ -156,9 +195,21 @@ def import_persons(
 def _write(session: Session, report: ImportReport, checked: Iterable[_Checked],
            assembler: _Assembler, writer: BulkWriter, estimate: int, today: date,
            now: datetime, fresh: bool | None, *, bus: Any, actor: Any, via: str,
-           dry_run: bool, progress: Progress | None) -> None:
+           dry_run: bool, progress: Progress | None, run: _Run) -> None:
     """The writing half of :func:`import_persons`: places, persons, search keys,
     residences and heads for each validated batch, all or nothing."""
+    try:
+        _write_batches(session, report, checked, assembler, writer, estimate, today, now,
+                       fresh, bus=bus, actor=actor, via=via, dry_run=dry_run,
+                       progress=progress, run=run)
+    finally:
+        session.info.pop(HISTORY_CONTEXT, None)
+
+
+def _write_batches(session: Session, report: ImportReport, checked: Iterable[_Checked],
+                   assembler: _Assembler, writer: BulkWriter, estimate: int, today: date,
+                   now: datetime, fresh: bool | None, *, bus: Any, actor: Any, via: str,
+                   dry_run: bool, progress: Progress | None, run: _Run) -> None:
     writing = not dry_run
     started_writing = False
     moves: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
@@ -190,6 +241,7 @@ def _write(session: Session, report: ImportReport, checked: Iterable[_Checked],
         if first:
             report.indexes_rebuilt = writer.maybe_drop_indexes(
                 max(estimate, len(batch.valid), batch.counted))
+            run.begin(session, report, actor, now)
         if asm is None:
             valid = batch.valid
             existing: dict[str, Any] = {}
@@ -222,27 +274,32 @@ def _write(session: Session, report: ImportReport, checked: Iterable[_Checked],
                 last_id = asm.persons[-1][0]
             for key, table, columns in _PLACE_TABLES:
                 writer.insert_rows(table, columns, asm.places[key])
+            run.created(asm)
             writer.insert_rows(person_table, _PERSON_COLUMNS, asm.persons)
             writer.insert_rows(key_table, ("person_id", "key", "kind"), asm.keys)
             writer.insert_rows(residence_table,
                                ("person_id", "dwelling_id", "role", "started_on", "ended_on"),
                                asm.residences)
-            _assign_heads(session, places, asm.heads, bus=bus, actor=actor, via=via)
+            _assign_heads(session, places, asm.heads, bus=bus, actor=actor, via=via,
+                          run=run)
         if progress:
             progress(batch.rows)
 
     if writing and started_writing and not (report.created or report.updated):
         if report.indexes_rebuilt:
             writer.restore_indexes()
-        report.committed = True  # a re-import that changes nothing writes nothing
+        run.finish(session, report)  # a re-import that changes nothing writes only its record
+        report.committed = True
     elif writing and started_writing:
         if report.indexes_rebuilt:
             writer.restore_indexes()
         for pid, change, rec in moves:
+            run.before(session, pid)
+            if "household" in change and change["household"][1] == codes.HEAD:
+                run.head_of(session, change["household"][0])
+                run.before(session, run.heads.get(change["household"][0]))
             _apply_changes(session, pid, change, rec, bus=bus, actor=actor, via=via,
                            today=today)
-        from core.registry.services import _who
-
         actor_id, actor_name = _who(actor)
         batch_id = session.execute(insert(Change).returning(Change.id), [{
             "entity": "import", "entity_id": first_id or 0, "field": "*",
@@ -250,6 +307,7 @@ def _write(session: Session, report: ImportReport, checked: Iterable[_Checked],
                                f"{report.updated} updated from {Path(report.source).name}"
                                [:1000],
             "actor_id": actor_id, "actor_name": actor_name, "via": via[:40], "at": now,
+            "import_id": report.import_id, "reason": run.reason or None,
         }]).scalar_one()
         report.batch_id = batch_id
         report.first_person_id, report.last_person_id = first_id, last_id
@@ -259,8 +317,10 @@ def _write(session: Session, report: ImportReport, checked: Iterable[_Checked],
             "last_person_id": last_id, "via": via,
         })
         session.flush()
+        run.finish(session, report)
         report.committed = True
     elif report.rejected and not dry_run:
+        report.import_id = None
         writer.restore_cache()
         session.rollback()
     if dry_run:
@@ -268,15 +328,97 @@ def _write(session: Session, report: ImportReport, checked: Iterable[_Checked],
 
 
 
+class _Run:
+    """A committed import's record and undo data: the :class:`RegistryImport` row
+    (created at the first write, so every history row can carry its id), the id runs of
+    what it created, the heads it changed and the snapshots of the persons it updated."""
+
+    def __init__(self, *, correction: bool, reason: str, community: str | None,
+                 blank_clears: bool, kernel: Any):
+        self.correction, self.reason = correction, reason
+        self.community, self.blank_clears, self.kernel = community, blank_clears, kernel
+        self.record: RegistryImport | None = None
+        self.made: dict[str, list[list[int]]] = {"persons": [], "b": [], "u": [], "d": [],
+                                                 "h": []}
+        self.heads: dict[int, int | None] = {}
+        self.snapshots: dict[int, dict[str, Any]] = {}
+
+    def begin(self, session: Session, report: ImportReport, actor: Any, now: datetime
+              ) -> None:
+        purge_undo(session, now=now)
+        actor_id, actor_name = _who(actor)
+        self.record = RegistryImport(
+            source=Path(report.source).name[:255], actor_id=actor_id, actor_name=actor_name,
+            at=now, correction=self.correction, reason=self.reason,
+            community=self.community, blank_clears=self.blank_clears, created=0, updated=0,
+            unchanged=0, reverted_by_name="")
+        session.add(self.record)
+        session.flush()
+        report.import_id = self.record.id
+        # Every history row the services write from here on carries the import's id
+        # (``_write`` takes it off again, whatever happens).
+        session.info[HISTORY_CONTEXT] = (self.record.id, self.reason or None)
+
+    def created(self, asm: Any) -> None:
+        """Note the ids of a batch's new rows: the first and last of each list, runs only
+        when they are not consecutive (no per-row work on the fast path)."""
+        if asm.persons:
+            rows = asm.persons
+            add_run(self.made["persons"], rows[0][0], rows[-1][0], len(rows),
+                    lambda: (r[0] for r in rows))
+        for key, rows in asm.places.items():
+            if rows:
+                ids = sorted(r[0] for r in rows)
+                add_run(self.made[key], ids[0], ids[-1], len(ids), lambda ids=ids: ids)
+
+    def before(self, session: Session, pid: int | None) -> None:
+        if pid is None or pid in self.snapshots:
+            return
+        shot = snapshot(session, pid)
+        if shot is not None:
+            self.snapshots[pid] = shot
+            for hid in (shot["household_id"],):
+                if hid is not None:
+                    self.head_of(session, hid)
+
+    def head_of(self, session: Session, hid: int) -> None:
+        if hid not in self.heads and hid > 0:
+            self.heads[hid] = session.scalar(select(Household.head_id)
+                                             .where(Household.id == hid))
+
+    def finish(self, session: Session, report: ImportReport) -> None:
+        """Counts on the record; the undo rows (persons sealed, ids plain)."""
+        record = self.record
+        if record is None:
+            return
+        record.created, record.updated = report.created, report.updated
+        record.unchanged = report.unchanged
+        rows = [{"import_id": record.id, "person_id": None, "at": record.at,
+                 "sealed": plain({**self.made, "heads": sorted(
+                     [h, p] for h, p in self.heads.items())})}]
+        if self.kernel is not None:
+            session.flush()
+            for pid, before in self.snapshots.items():
+                session.expire_all()
+                after = snapshot(session, pid)
+                rows.append({"import_id": record.id, "person_id": pid, "at": record.at,
+                             "sealed": seal(self.kernel, record.id, [before, after])})
+        session.execute(insert(RegistryImportUndo), rows)
+        session.flush()
+
+
 def _assign_heads(session: Session, places: _Places, heads: list[tuple[int, int, str]], *,
-                  bus: Any, actor: Any, via: str) -> None:
+                  bus: Any, actor: Any, via: str, run: _Run) -> None:
     """Make the new persons marked 户主 the heads of their households."""
     from core.registry.services import set_head
 
     direct = []
     for hid, pid, number in heads:
         entry = places.households.get(number)
+        if entry is not None:
+            run.heads.setdefault(hid, entry[1])  # a revert puts the head back
         if entry is not None and entry[1] not in (None, pid):
+            run.before(session, entry[1])  # set_head changes the former head's relation
             set_head(session, hid, pid, bus=bus, actor=actor, via=via)
         else:
             direct.append({"id": hid, "head_id": pid})

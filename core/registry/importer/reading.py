@@ -88,6 +88,21 @@ class RowError:
     value: str = ""  # masked where sensitive
 
 
+#: A dry run lists at most this many rows with changes (:attr:`ImportReport.diffs`).
+DIFF_LIMIT = 500
+
+
+@dataclass
+class RowDiff:
+    """What one row would do (a dry run) or was refused for (a conflict): ``changes`` is
+    ``[(field, old, new)]``, ID numbers and phones masked, a registered name masked."""
+
+    row: int
+    person_id: int | None
+    action: str  # "create" | "update" | "unchanged" | "conflict"
+    changes: list[tuple[str, Any, Any]] = field(default_factory=list)
+
+
 @dataclass
 class ImportReport:
     source: str
@@ -106,6 +121,14 @@ class ImportReport:
     last_person_id: int | None = None
     indexes_rebuilt: bool = False
     seconds: float = 0.0
+    #: The :class:`~core.registry.models.RegistryImport` of a committed run (else None).
+    import_id: int | None = None
+    #: Per row with changes, what changes (dry runs; conflicts always), at most
+    #: :data:`DIFF_LIMIT` rows — ``diffs_capped`` when there were more. Unchanged rows are
+    #: counted (``unchanged``), not listed.
+    diffs: list[RowDiff] = field(default_factory=list)
+    diffs_capped: bool = False
+    correction: bool = False
 
     @property
     def ok(self) -> bool:
@@ -298,4 +321,15 @@ def write_report(report: ImportReport, target: str | Path) -> None:
         out.writerow(["row", "field", "message", "name", "value"])
         for e in sorted(report.rejected, key=lambda e: (e.row, e.field)):
             out.writerow([e.row, e.field, e.message, e.name, e.value])
+        if report.diffs:
+            # The dry run's diff: one line per changed field (masked as in the report).
+            out.writerow([])
+            out.writerow(["row", "person_id", "action", "field", "old", "new"])
+            for d in report.diffs:
+                for f, old, new in d.changes or [("", "", "")]:
+                    out.writerow([d.row, d.person_id or "", d.action, f,
+                                  "" if old is None else old, "" if new is None else new])
+            if report.diffs_capped:
+                out.writerow([f"only the first {len(report.diffs)} rows with changes "
+                              "are listed"])
 

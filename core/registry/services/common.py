@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any
 
@@ -77,9 +78,13 @@ def record_change(
     actor: Any = None,
     via: str = "core",
 ) -> None:
-    """One ``registry_change`` row per changed field (``{field: (old, new)}``)."""
+    """One ``registry_change`` row per changed field (``{field: (old, new)}``). Within
+    :func:`history_context` the rows also carry that import id and reason (so an import,
+    or its revert, tags every change the services write for it without new parameters
+    on every service)."""
     actor_id, actor_name = _who(actor)
     now = utcnow()
+    import_id, reason = session.info.get(HISTORY_CONTEXT, (None, None))
     for name, (old, new) in changes.items():
         if old == new:
             continue
@@ -90,8 +95,28 @@ def record_change(
             new_s = mask(new_s) if new_s else new_s
         session.add(
             Change(entity=entity, entity_id=entity_id, field=name, old=old_s, new=new_s,
-                   actor_id=actor_id, actor_name=actor_name, via=via[:40], at=now)
+                   actor_id=actor_id, actor_name=actor_name, via=via[:40], at=now,
+                   import_id=import_id, reason=reason)
         )
+
+
+#: ``session.info`` key of the (import id, reason) that :func:`record_change` adds.
+HISTORY_CONTEXT = "registry.history_context"
+
+
+@contextmanager
+def history_context(session: Session, *, import_id: int | None,
+                    reason: str | None) -> Iterator[None]:
+    """Every history row written in the block carries ``import_id`` and ``reason``."""
+    before = session.info.get(HISTORY_CONTEXT)
+    session.info[HISTORY_CONTEXT] = (import_id, reason or None)
+    try:
+        yield
+    finally:
+        if before is None:
+            session.info.pop(HISTORY_CONTEXT, None)
+        else:
+            session.info[HISTORY_CONTEXT] = before
 
 
 def history(session: Session, entity: str, entity_id: int) -> list[Change]:

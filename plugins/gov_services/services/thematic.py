@@ -156,7 +156,10 @@ def derived_group(
         kernel=g.kernel,
     )
     items = reader_for(session, g, actor, f"derived group {group}").persons(ids)
-    return SearchPage(items=items, total=total, page=page, per_page=per_page)
+    # find_person_ids counts every match (no search cap), so the total is exact: the page
+    # shows "1,705", never the registry search's capped "1,000" (shown as "1,000+").
+    return SearchPage(items=items, total=total, page=page, per_page=per_page,
+                      total_capped=False)
 
 
 def group_count(session: Session, g: Gov, actor: Any, group: str) -> int:

@@ -20,7 +20,11 @@ from plugins.self_governance.models import (
     random_key,
 )
 from plugins.self_governance.services.common import GovernanceError, aware, log
-from plugins.self_governance.services.electorates import electorate_size
+from plugins.self_governance.services.electorates import (
+    electorate_size,
+    freeze_electorate,
+    freeze_open_votes,
+)
 from plugins.self_governance.services.scrubbing import _scrub_on_commit
 from plugins.self_governance.services.votes import tally
 
@@ -65,6 +69,8 @@ def close_vote(
     if vote.secret:
         # read again under the lock: the box as it is now, not as it was a moment ago
         _open_box(session, vote.id, _opened(session, kernel, vote.id))
+    if vote.frozen_at is None:  # nobody cast or looked while it was open: freeze now
+        freeze_electorate(session, kernel, vote, now=now)
     electorate = electorate_size(session, kernel, vote)
     result = tally(session, vote, electorate)
     vote.result = result
@@ -139,7 +145,9 @@ def _open_box(session: Session, vote_id: int, rows: list[tuple[str, float]]) -> 
 
 
 def close_due_votes(session: Session, kernel: Any, bus: Any) -> list[int]:
-    """Count every vote past its close (the CLI, and the pages on the way)."""
+    """Freeze the electorate of every vote that has opened, then count every vote past
+    its close (the periodic job, the CLI, and the pages on the way)."""
+    freeze_open_votes(session, kernel)
     now = utcnow()
     due = session.scalars(select(Vote).where(Vote.closed_at.is_(None), Vote.closes_at <= now))
     closed = []

@@ -1,24 +1,27 @@
-"""Who holds a vote: the electorate modes, a person's eligibility and voter key, the size
-of the electorate at the close, the roll the committee sees, and the residents' group
-representatives. Kept apart from the counting because it is the part that reads the
-registry (docs/requirements.md, domain §5)."""
+"""Who holds a vote: the electorate modes, the electorate frozen when a vote opens (and
+its preview for the committee), a person's eligibility, voter key and weight, the roll
+the committee sees, and the residents' group representatives. Kept apart from the
+counting because it is the part that reads the registry (docs/requirements.md, domain §5)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 import core.toolkit as toolkit
-from core.toolkit import N_, ScopeError
+from core.toolkit import N_, ScopeError, utcnow
 from plugins.self_governance.models import (
+    ElectorateEntry,
     GroupRep,
     Vote,
     VoterRoll,
 )
-from plugins.self_governance.services.common import PLUGIN, reader
+from plugins.self_governance.services.common import PLUGIN, aware, reader
 
 #: Electorate modes (docs/requirements.md, domain §5): who holds a vote, and what a "voter key" is.
 ELECTORATES = ("adult", "household", "group_rep", "owner_unit")
@@ -34,23 +37,219 @@ class Eligibility:
     weight: float = 1.0
 
 
-def eligibility(session: Session, kernel: Any, vote: Vote, person_id: int | None) -> Eligibility:
-    """Whether a registry person may vote now, and under which voter key:
+@dataclass
+class Entry:
+    """One voter key of an electorate: who may cast for it, the dwellings behind it and
+    its weight (exclusive area in an owners' assembly, 1 otherwise)."""
+
+    key: str
+    persons: list[int] = field(default_factory=list)
+    dwellings: list[int] = field(default_factory=list)
+    weight: float = 1.0
+
+
+def _adults(session: Session, kernel: Any, vote: Vote) -> list[dict[str, Any]]:
+    read = reader(session, kernel, f"electorate of vote {vote.id}")
+    out: list[dict[str, Any]] = []
+    page = 1
+    while True:
+        found = read.search(
+            community=vote.community,
+            age_min=ADULT_AGE,
+            status="active",
+            page=page,
+            per_page=100,
+            with_total=False,
+        )
+        out.extend(found.items)
+        if len(found.items) < 100:
+            return out
+        page += 1
+
+
+def _owner_entries(session: Session, kernel: Any, vote: Vote) -> dict[str, Entry]:
+    """The owners' assembly electorate, by the judicial interpretation of art. 278
+    (法释〔2009〕7号 arts. 8-9): area is each dwelling's exclusive area; heads are one per
+    dwelling, except that dwellings held by the same owner(s) count as one head. So the
+    dwellings of a community are grouped by their set of current owners; each group is
+    one voter key (``d:<lowest dwelling id>``) weighing the sum of its areas, which any
+    of its owners may cast — a person who is not deceased or merged and is 18 or over,
+    or an organisation's legal representative. Tenants and other residents are not
+    owners and are not in it. A dwelling with no area recorded weighs 0."""
+    read = reader(session, kernel, f"owners' assembly electorate of vote {vote.id}")
+    groups: dict[frozenset[tuple[str, int]], Entry] = {}
+    for dwelling in read.community_owners(vote.community)["dwellings"]:
+        owners = frozenset(
+            ("p", o["person_id"]) if o["person_id"] else ("o", o["organisation_id"])
+            for o in dwelling["owners"]
+        )
+        entry = groups.get(owners)
+        if entry is None:
+            entry = groups[owners] = Entry(key=f"d:{dwelling['dwelling_id']}", weight=0.0)
+            casters: set[int] = set()
+            for o in dwelling["owners"]:
+                pid = o["person_id"] or o.get("legal_rep_id")
+                if pid:
+                    casters.add(pid)
+            for pid in sorted(casters):
+                try:
+                    person = read.person(pid)
+                except ScopeError:
+                    continue
+                age = read.age(pid)
+                if person["status"] in ("active", "moved_out") and (age or 0) >= ADULT_AGE:
+                    entry.persons.append(pid)
+        entry.dwellings.append(dwelling["dwelling_id"])
+        entry.weight = float(
+            Decimal(str(entry.weight)) + Decimal(str(dwelling["area_m2"] or 0))
+        )
+    return {e.key: e for e in groups.values()}
+
+
+def compute_electorate(session: Session, kernel: Any, vote: Vote) -> dict[str, Entry]:
+    """Who may vote, from the registry as it is now (the preview before opening, and
+    the snapshot :func:`freeze_electorate` writes):
 
     * ``adult`` — every active resident of the community aged 18+: key ``p:<person>``;
     * ``household`` — one vote per household, cast by any adult member: key
       ``h:<household>`` (an adult registered without a household votes as a household of
       one: ``p:<person>``);
     * ``group_rep`` — the residents' group representatives the committee designated
-      (:class:`GroupRep`), still active residents: key ``p:<person>``;
-    * ``owner_unit`` — one vote per dwelling (Civil Code art. 278 counts one head per
-      exclusive unit): key ``d:<dwelling>``. The registry does not tell plugins who owns a
-      dwelling nor its area, so an adult resident of the dwelling casts its vote and every
-      dwelling weighs 1 (see docs/plugins/self_governance.md, "Owners' assembly").
+      (:class:`GroupRep`), still active adult residents: key ``p:<person>``;
+    * ``owner_unit`` — the owners' assembly (:func:`_owner_entries`): owners only,
+      weighted by exclusive area."""
+    if vote.electorate == "owner_unit":
+        return _owner_entries(session, kernel, vote)
+    entries: dict[str, Entry] = {}
+    if vote.electorate == "group_rep":
+        read = reader(session, kernel, f"electorate of vote {vote.id}")
+        ids = list(
+            session.scalars(select(GroupRep.person_id).where(GroupRep.community == vote.community))
+        )
+        for p in read.persons(ids):
+            if (
+                p["status"] == "active"
+                and p["community"] == vote.community
+                and (read.age(p["id"]) or 0) >= ADULT_AGE
+            ):
+                entries[f"p:{p['id']}"] = Entry(f"p:{p['id']}", [p["id"]])
+        return entries
+    for p in _adults(session, kernel, vote):
+        if vote.electorate == "household" and p.get("household_id"):
+            key = f"h:{p['household_id']}"
+        else:
+            key = f"p:{p['id']}"
+        entry = entries.setdefault(key, Entry(key))
+        entry.persons.append(p["id"])
+        if p.get("dwelling_id") and p["dwelling_id"] not in entry.dwellings:
+            entry.dwellings.append(p["dwelling_id"])
+    return entries
 
-    A person who moved out, died or was merged is no longer active and cannot vote."""
+
+def freeze_electorate(
+    session: Session, kernel: Any, vote: Vote, *, now: datetime | None = None
+) -> bool:
+    """Snapshot the electorate (:class:`ElectorateEntry` rows, with the time, the size,
+    the total area and the registry state marker on the vote). Done once, when the vote
+    opens — at the first cast, page or job run after ``opens_at``, or by the committee's
+    "open now" — and never again: later registry changes do not move it. The vote row is
+    claimed with a conditional UPDATE so two concurrent freezers write one snapshot.
+    Returns whether this call froze it."""
+    if vote.frozen_at is not None:
+        return False
+    now = now or utcnow()
+    read = reader(session, kernel, f"electorate of vote {vote.id}")
+    marker = read.state_marker()
+    entries = compute_electorate(session, kernel, vote)
+    area = sum((Decimal(str(e.weight)) for e in entries.values()), Decimal(0))
+    claimed = session.execute(
+        update(Vote)
+        .where(Vote.id == vote.id, Vote.frozen_at.is_(None))
+        .values(
+            frozen_at=now,
+            registry_marker=marker,
+            electorate_count=len(entries),
+            electorate_area=float(area) if vote.electorate == "owner_unit" else None,
+        )
+    )
+    if claimed.rowcount == 0:
+        session.refresh(vote)
+        return False
+    for entry in entries.values():
+        dwellings = ",".join(str(d) for d in entry.dwellings)[:200]
+        for pid in entry.persons or [None]:
+            session.add(
+                ElectorateEntry(
+                    vote_id=vote.id,
+                    voter_key=entry.key,
+                    person_id=pid,
+                    dwellings=dwellings,
+                    weight=entry.weight,
+                )
+            )
+    session.flush()
+    session.refresh(vote)
+    return True
+
+
+def ensure_frozen(session: Session, kernel: Any, vote: Vote) -> None:
+    """Freeze the electorate of a vote that has opened (or passed its close) and is not
+    frozen yet; an upcoming vote is left alone."""
+    if vote.frozen_at is None and aware(vote.opens_at) <= utcnow():
+        freeze_electorate(session, kernel, vote)
+
+
+def freeze_open_votes(session: Session, kernel: Any) -> list[int]:
+    """Freeze every vote that has opened without a snapshot (the periodic job)."""
+    now = utcnow()
+    due = session.scalars(
+        select(Vote).where(Vote.frozen_at.is_(None), Vote.opens_at <= now)
+    ).all()
+    return [v.id for v in due if freeze_electorate(session, kernel, v, now=now)]
+
+
+def _frozen_keys(session: Session, vote: Vote, person_id: int) -> list[tuple[str, float]]:
+    return [
+        (key, float(weight or 0))
+        for key, weight in session.execute(
+            select(ElectorateEntry.voter_key, ElectorateEntry.weight)
+            .where(ElectorateEntry.vote_id == vote.id, ElectorateEntry.person_id == person_id)
+            .order_by(ElectorateEntry.id)
+        )
+    ]
+
+
+def eligibility(session: Session, kernel: Any, vote: Vote, person_id: int | None) -> Eligibility:
+    """Whether a registry person may vote, under which voter key and with which weight.
+
+    Once the vote's electorate is frozen (:func:`freeze_electorate`) the snapshot alone
+    decides: a voter who moved out or whose flat was sold after the opening still votes,
+    a newcomer does not. Before (an upcoming vote) the answer comes from the registry now,
+    by the rules of :func:`compute_electorate`. A person who may cast for several keys
+    (the owner of two groups of dwellings) casts for the first not yet cast."""
     if person_id is None:
         return Eligibility(None, N_("Only verified residents can vote."))
+    if vote.frozen_at is not None:
+        keys = _frozen_keys(session, vote, person_id)
+        if not keys:  # say why, in the registry's terms when it has a reason
+            live = _live_eligibility(session, kernel, vote, person_id)
+            return Eligibility(None, live.reason if live.key is None else _refusal(vote))
+        for key, weight in keys:
+            if not _on_roll(session, vote, key):
+                return Eligibility(key, weight=weight)
+        return Eligibility(keys[0][0], weight=keys[0][1])
+    return _live_eligibility(session, kernel, vote, person_id)
+
+
+def _live_eligibility(
+    session: Session, kernel: Any, vote: Vote, person_id: int
+) -> Eligibility:
+    """:func:`eligibility` from the registry as it is now."""
+    if vote.electorate == "owner_unit":
+        for entry in _owner_entries(session, kernel, vote).values():
+            if person_id in entry.persons:
+                return Eligibility(entry.key, weight=entry.weight)
+        return Eligibility(None, N_("Only owners of a dwelling in this community vote here."))
     read = reader(session, kernel, f"eligibility for vote {vote.id}")
     try:
         person = read.person(person_id)
@@ -66,57 +265,109 @@ def eligibility(session: Session, kernel: Any, vote: Vote, person_id: int | None
     if vote.electorate == "household":
         hid = person.get("household_id")
         return Eligibility(f"h:{hid}" if hid else f"p:{person_id}")
-    if vote.electorate == "group_rep":
-        rep = session.scalar(
-            select(GroupRep.id).where(
-                GroupRep.community == vote.community, GroupRep.person_id == person_id
-            )
+    rep = session.scalar(
+        select(GroupRep.id).where(
+            GroupRep.community == vote.community, GroupRep.person_id == person_id
         )
-        if rep is None:
-            return Eligibility(None, N_("Only residents' group representatives vote here."))
-        return Eligibility(f"p:{person_id}")
-    did = person.get("dwelling_id")
-    if not did:
-        return Eligibility(None, N_("Only residents of a dwelling vote here."))
-    return Eligibility(f"d:{did}")
+    )
+    if rep is None:
+        return Eligibility(None, N_("Only residents' group representatives vote here."))
+    return Eligibility(f"p:{person_id}")
+
+
+def _refusal(vote: Vote) -> str:
+    return N_("You were not in the electorate when this vote opened.")
+
+
+def _on_roll(session: Session, vote: Vote, key: str) -> bool:
+    return (
+        session.scalar(
+            select(VoterRoll.id).where(VoterRoll.vote_id == vote.id, VoterRoll.voter_key == key)
+        )
+        is not None
+    )
 
 
 def electorate_size(session: Session, kernel: Any, vote: Vote) -> dict[str, Any]:
-    """How many voter keys the electorate has, from the registry now (at the close).
-    ``area`` is None: the registry gives plugins no dwelling areas (the documented gap)."""
-    read = reader(session, kernel, f"electorate of vote {vote.id}")
-    if vote.electorate == "group_rep":
-        ids = list(
-            session.scalars(select(GroupRep.person_id).where(GroupRep.community == vote.community))
+    """How many voter keys the electorate has and (owners' assembly) their total
+    exclusive area: the frozen figures once frozen, else the registry's now."""
+    if vote.frozen_at is not None:
+        return {
+            "count": int(vote.electorate_count or 0),
+            "area": vote.electorate_area if vote.electorate == "owner_unit" else None,
+        }
+    entries = compute_electorate(session, kernel, vote)
+    area = None
+    if vote.electorate == "owner_unit":
+        area = float(sum((Decimal(str(e.weight)) for e in entries.values()), Decimal(0)))
+    return {"count": len(entries), "area": area}
+
+
+def electorate_preview(
+    session: Session, kernel: Any, vote: Vote, *, actor: Any
+) -> dict[str, Any]:
+    """What the committee sees of the electorate before (and after) opening: its size,
+    total area, whether and when it was frozen (and from which registry state), and the
+    list — names masked, the dwellings as masked addresses — of those the ``actor``'s
+    places cover. Every person listed gets an access-log entry (through the reader,
+    under the actor's own place scope)."""
+    purpose = f"electorate of vote {vote.id}"
+    if vote.frozen_at is not None:
+        rows = session.execute(
+            select(ElectorateEntry.voter_key, ElectorateEntry.person_id,
+                   ElectorateEntry.dwellings, ElectorateEntry.weight)
+            .where(ElectorateEntry.vote_id == vote.id)
+            .order_by(ElectorateEntry.id)
+        ).all()
+        entries: dict[str, Entry] = {}
+        for key, pid, dwellings, weight in rows:
+            entry = entries.setdefault(
+                key,
+                Entry(key, [], [int(d) for d in dwellings.split(",") if d], float(weight or 0)),
+            )
+            if pid:
+                entry.persons.append(pid)
+    else:
+        entries = compute_electorate(session, kernel, vote)
+    size = electorate_size(session, kernel, vote)
+    person_ids = sorted({p for e in entries.values() for p in e.persons})
+    people = {
+        p["id"]: p
+        for p in toolkit.registry_reader(
+            session, PLUGIN, actor=actor, purpose=purpose, kernel=kernel
+        ).persons(person_ids)
+    }
+    listed = []
+    hidden = 0
+    for entry in sorted(entries.values(), key=lambda e: e.key):
+        names = [toolkit.mask_name(people[p]["name"]) for p in entry.persons if p in people]
+        if entry.persons and not names:
+            hidden += 1  # outside the actor's places
+            continue
+        listed.append(
+            {
+                "key": entry.key,
+                "kind": ROLL_KEY_KINDS.get(entry.key.split(":", 1)[0], ""),
+                "names": names,
+                "dwellings": len(entry.dwellings),
+                "weight": entry.weight,
+            }
         )
-        people = read.persons(ids)
-        count = sum(
-            1 for p in people if p["status"] == "active" and p["community"] == vote.community
-        )
-        return {"count": count, "area": None}
-    keys: set[str] = set()
-    page = 1
-    while True:
-        found = read.search(
-            community=vote.community,
-            age_min=ADULT_AGE,
-            status="active",
-            page=page,
-            per_page=100,
-            with_total=False,
-        )
-        for p in found.items:
-            if vote.electorate == "adult":
-                keys.add(f"p:{p['id']}")
-            elif vote.electorate == "household":
-                hid = p.get("household_id")
-                keys.add(f"h:{hid}" if hid else f"p:{p['id']}")
-            elif p.get("dwelling_id"):
-                keys.add(f"d:{p['dwelling_id']}")
-        if len(found.items) < 100:
-            break
-        page += 1
-    return {"count": len(keys), "area": None}
+    unowned = None
+    if vote.electorate == "owner_unit":
+        unowned = reader(session, kernel, purpose).community_owners(vote.community)["unowned"]
+    session.flush()
+    return {
+        "count": size["count"],
+        "area": size["area"],
+        "frozen_at": vote.frozen_at,
+        "registry_marker": vote.registry_marker,
+        "entries": listed,
+        "hidden": hidden,
+        "no_area": sum(1 for e in entries.values() if vote.electorate == "owner_unit"
+                       and not e.weight),
+        "unowned": unowned,
+    }
 
 
 ROLL_KEY_KINDS = {"p": N_("In person"), "h": N_("For the household"), "d": N_("For the dwelling")}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -25,10 +26,33 @@ from plugins.self_governance.models import (
     VoterRoll,
 )
 from plugins.self_governance.services.common import AlreadyVoted, GovernanceError, aware
-from plugins.self_governance.services.electorates import ELECTORATES, eligibility
+from plugins.self_governance.services.electorates import (
+    ELECTORATES,
+    eligibility,
+    ensure_frozen,
+    freeze_electorate,
+)
 
 QUORUMS = ("none", "half", "two_thirds")
 PASS_RULES = ("half", "two_thirds", "three_quarters")
+
+#: The matters of Civil Code art. 278 (1)-(9) an owners' assembly decides, each with the
+#: pass rule the article sets: (6) raising and using the maintenance fund, (7) rebuilding,
+#: (8) changing the use of common parts or using them for business need at least three
+#: quarters of the participating area AND of the participating owners; the others more
+#: than half of both. The quorum is always two thirds of all area AND of all owners.
+MATTERS: dict[str, str] = {
+    "rules_of_procedure": "half",  # (1) 制定和修改业主大会议事规则
+    "management_rules": "half",  # (2) 制定和修改管理规约
+    "committee": "half",  # (3) 选举业主委员会或者更换业主委员会成员
+    "property_manager": "half",  # (4) 选聘和解聘物业服务企业或者其他管理人
+    "fund_use": "half",  # (5) 使用建筑物及其附属设施的维修资金
+    "fund_raise": "three_quarters",  # (6) 筹集建筑物及其附属设施的维修资金
+    "rebuild": "three_quarters",  # (7) 改建、重建建筑物及其附属设施
+    "common_use": "three_quarters",  # (8) 改变共有部分的用途或者利用共有部分从事经营活动
+    "other_major": "half",  # (9) 有关共有和共同管理权利的其他重大事项
+}
+MATTER_ITEMS = {m: i + 1 for i, m in enumerate(MATTERS)}
 
 
 def _quorum_met(rule: str, present: Fraction | int, body: Fraction | int) -> bool:
@@ -101,14 +125,26 @@ def create_vote(
     candidates: Iterable[str] = (),
     seats: int = 1,
     created_by_id: int | None = None,
+    matter: str | None = None,
 ) -> Vote:
     """A motion (yes / no / abstain) or an election (candidates, up to ``seats`` marked
-    per ballot). Elections are always secret (无记名投票)."""
+    per ballot). Elections are always secret (无记名投票). An owners' assembly
+    (``electorate="owner_unit"``) names its Civil Code art. 278 ``matter``, which sets the
+    quorum (two thirds) and the pass rule (:data:`MATTERS`); ``quorum`` and ``pass_rule``
+    are then ignored, since the law, not the committee, decides them."""
     title = (title or "").strip()
     if not title:
         raise GovernanceError(N_("Enter a title."), "title")
     if electorate not in ELECTORATES:
         raise GovernanceError(N_("Choose an electorate."), "electorate")
+    if electorate == "owner_unit":
+        if matter not in MATTERS:
+            raise GovernanceError(
+                N_("Choose the matter the owners decide (Civil Code art. 278)."), "matter"
+            )
+        quorum, pass_rule = "two_thirds", MATTERS[matter]
+    else:
+        matter = None
     if quorum not in QUORUMS:
         raise GovernanceError(N_("Choose a quorum rule."), "quorum")
     if pass_rule not in PASS_RULES:
@@ -142,6 +178,7 @@ def create_vote(
         opens_at=opens_at,
         closes_at=closes_at,
         created_by_id=created_by_id,
+        matter=matter,
     )
     session.add(vote)
     session.flush()
@@ -173,6 +210,18 @@ def vote_state(vote: Vote, now: datetime | None = None) -> str:
     if now < aware(vote.closes_at):
         return "open"
     return "due"
+
+
+def open_vote_now(session: Session, kernel: Any, vote: Vote) -> Vote:
+    """Open an upcoming vote at once and freeze its electorate (the committee's step
+    after checking the preview)."""
+    if vote_state(vote) != "upcoming":
+        raise GovernanceError(N_("Only a vote that has not opened yet can be opened."), "vote")
+    now = utcnow()
+    vote.opens_at = now
+    session.flush()
+    freeze_electorate(session, kernel, vote, now=now)
+    return vote
 
 
 def has_voted(session: Session, vote: Vote, key: str | None) -> bool:
@@ -213,6 +262,7 @@ def cast_ballot(
         raise GovernanceError(N_("Choose one option."), "choice")
     if vote.kind == "election" and len(chosen) > vote.seats:
         raise GovernanceError(N_("Choose at most %(n)s candidates."), "choice", n=vote.seats)
+    ensure_frozen(session, kernel, vote)  # the first cast after the opening freezes
     elig = eligibility(session, kernel, vote, person_id)
     if elig.key is None:
         raise GovernanceError(elig.reason, "vote")
@@ -262,17 +312,19 @@ def tally(session: Session, vote: Vote, electorate: dict[str, Any]) -> dict[str,
     sealed box."""
     options = vote_options(session, vote.id)
     counts = {o.code: 0 for o in options}
-    weights = {o.code: 0.0 for o in options}
-    turnout, area_turnout = 0, 0.0
+    exact = {o.code: Decimal(0) for o in options}  # area sums in exact decimals
+    turnout, area_sum = 0, Decimal(0)
     for selection, weight in session.execute(
         select(Ballot.selection, Ballot.weight).where(Ballot.vote_id == vote.id)
     ):
         turnout += 1
-        area_turnout += float(weight or 0)
+        area_sum += Decimal(str(weight or 0))
         for code in selection.split(","):
             if code in counts:
                 counts[code] += 1
-                weights[code] += float(weight or 0)
+                exact[code] += Decimal(str(weight or 0))
+    weights = {code: float(v) for code, v in exact.items()}
+    area_turnout = float(area_sum)
     roll = (
         session.scalar(
             select(func.count()).select_from(VoterRoll).where(VoterRoll.vote_id == vote.id)
@@ -291,14 +343,11 @@ def tally(session: Session, vote: Vote, electorate: dict[str, Any]) -> dict[str,
         "area_available": area_total is not None,
         "options": [{"code": o.code, "label": o.label, "votes": counts[o.code]} for o in options],
     }
-    area = {}
-    if vote.electorate == "owner_unit":
-        # Area weights: each dwelling weighs 1 while the registry gives no areas, so the
-        # area majority equals the headcount majority (documented fallback).
-        area = {
-            "area_total": float(area_total) if area_total is not None else float(size),
-            "area_turnout": area_turnout,
-        }
+    assembly = vote.electorate == "owner_unit"
+    area: dict[str, Any] = {}
+    if assembly:
+        area = {"area_total": float(area_total or 0), "area_turnout": area_turnout}
+        result["area_available"] = bool(area_total)
     if vote.kind == "motion":
         quorum_met, passed = decide(
             electorate=size,
@@ -311,21 +360,89 @@ def tally(session: Session, vote: Vote, electorate: dict[str, Any]) -> dict[str,
         result.update(quorum_met=quorum_met, passed=passed, elected=[])
     else:
         quorum_met = decide(
-            electorate=size, turnout=turnout, yes=0, quorum=vote.quorum, pass_rule=vote.pass_rule
+            electorate=size,
+            turnout=turnout,
+            yes=0,
+            quorum=vote.quorum,
+            pass_rule=vote.pass_rule,
+            **({**area, "area_yes": 0.0} if area else {}),
         )[0]
-        ranked = sorted(options, key=lambda o: (-counts[o.code], o.position))
-        winners = [
-            o for o in ranked if quorum_met and _passes(vote.pass_rule, counts[o.code], turnout)
-        ]
+
+        def wins(code: str) -> bool:
+            if not _passes(vote.pass_rule, counts[code], turnout):
+                return False
+            return not assembly or _passes(
+                vote.pass_rule, Fraction(str(weights[code])), Fraction(str(area_turnout))
+            )
+
+        ranked = sorted(options, key=lambda o: (-counts[o.code], -weights[o.code], o.position))
+        winners = [o for o in ranked if quorum_met and wins(o.code)]
         elected = winners[: vote.seats]
-        tie = (
-            len(winners) > vote.seats
-            and counts[winners[vote.seats].code] == counts[elected[-1].code]
-        )
+        tie = len(winners) > vote.seats and (
+            counts[winners[vote.seats].code],
+            weights[winners[vote.seats].code],
+        ) == (counts[elected[-1].code], weights[elected[-1].code])
         if tie:  # a tie at the last seat: those tied are not elected; a new round decides
-            cut = counts[elected[-1].code]
-            elected = [o for o in elected if counts[o.code] > cut]
+            cut = (counts[elected[-1].code], weights[elected[-1].code])
+            elected = [o for o in elected if (counts[o.code], weights[o.code]) > cut]
         result.update(
             quorum_met=quorum_met, passed=bool(elected), tie=tie, elected=[o.label for o in elected]
         )
+    if assembly:
+        result["assembly"] = assembly_figures(
+            vote, options, counts, weights, size=size, turnout=turnout,
+            area_total=float(area_total or 0), area_turnout=area_turnout,
+            quorum_met=bool(result["quorum_met"]), passed=bool(result["passed"]),
+        )
     return result
+
+
+def _pct(part: float | int, whole: float | int) -> float:
+    if not whole:
+        return 0.0
+    return float(round(Fraction(str(part)) * 100 / Fraction(str(whole)), 2))
+
+
+def assembly_figures(
+    vote: Vote,
+    options: list[VoteOption],
+    counts: dict[str, int],
+    weights: dict[str, float],
+    *,
+    size: int,
+    turnout: int,
+    area_total: float,
+    area_turnout: float,
+    quorum_met: bool,
+    passed: bool,
+) -> dict[str, Any]:
+    """An owners' assembly's result as Civil Code art. 278 reads it: participation by
+    area and by head against the two-thirds quorum, and each choice's share of the
+    participating area and owners against the matter's threshold (percentages rounded
+    for display; the decision itself is taken in exact fractions by :func:`decide`)."""
+    threshold = MATTERS.get(vote.matter or "", vote.pass_rule)
+    return {
+        "matter": vote.matter,
+        "item": MATTER_ITEMS.get(vote.matter or ""),
+        "threshold": threshold,
+        "rule": "Civil Code art. 278; SPC interpretation 法释〔2009〕7号 arts. 8-9",
+        "owners_total": size,
+        "owners_participating": turnout,
+        "area_total": area_total,
+        "area_participating": area_turnout,
+        "participation_owners_pct": _pct(turnout, size),
+        "participation_area_pct": _pct(area_turnout, area_total),
+        "quorum_met": quorum_met,
+        "passed": passed,
+        "choices": [
+            {
+                "code": o.code,
+                "label": o.label,
+                "owners": counts[o.code],
+                "area": round(weights[o.code], 2),
+                "owners_pct": _pct(counts[o.code], turnout),
+                "area_pct": _pct(weights[o.code], area_turnout),
+            }
+            for o in options
+        ],
+    }

@@ -31,6 +31,20 @@ def _choices(pairs: list[tuple[str, Any]]) -> list[Any]:
     return [SelectChoice(value, label) for value, label in pairs]
 
 
+#: The matters of Civil Code art. 278, as the committee reads them (the threshold in
+#: brackets; services.votes.MATTERS holds the rule).
+MATTER_LABELS = {
+    "rules_of_procedure": _l("(1) Rules of procedure of the owners' assembly (> 1/2)"),
+    "management_rules": _l("(2) Management rules (> 1/2)"),
+    "committee": _l("(3) Electing or replacing the owners' committee (> 1/2)"),
+    "property_manager": _l("(4) Hiring or dismissing the property manager (> 1/2)"),
+    "fund_use": _l("(5) Using the maintenance fund (> 1/2)"),
+    "fund_raise": _l("(6) Raising the maintenance fund (at least 3/4)"),
+    "rebuild": _l("(7) Rebuilding or reconstructing the buildings (at least 3/4)"),
+    "common_use": _l("(8) Changing the use of common parts, or business use (at least 3/4)"),
+    "other_major": _l("(9) Other major matters of common ownership (> 1/2)"),
+}
+
 #: Moderation actions as the moderator reads them (also the log's labels).
 MOD_ACTION_LABELS = {
     "hide": _l("Hide"),
@@ -138,9 +152,14 @@ class VoteForm(FlaskForm):
                 ("adult", _l("Every resident aged 18 or over")),
                 ("household", _l("One vote per household")),
                 ("group_rep", _l("Residents' group representatives")),
-                ("owner_unit", _l("Owners: one vote per dwelling")),
+                ("owner_unit", _l("Owners' assembly: owners by area and by head")),
             ]
         ),
+    )
+    matter = SelectField(
+        _l("Matter (owners' assembly, Civil Code art. 278)"),
+        choices=_choices([("", _l("Not an owners' assembly")), *MATTER_LABELS.items()]),
+        default="",
     )
     quorum = SelectField(
         _l("Quorum"),

@@ -38,6 +38,7 @@ from plugins.self_governance.views.common import (
     require_covers,
 )
 from plugins.self_governance.views.forms import (
+    MATTER_LABELS,
     ActionForm,
     VoteForm,
 )
@@ -79,6 +80,9 @@ def vote(vote_id: int):
             session.rollback()
             return _vote_page(session, item, ActionForm(), 409, exc.text())
         session.commit()
+    elif sv.vote_state(item) == "open" and item.frozen_at is None:
+        sv.ensure_frozen(session, kernel(), item)  # the first look after the opening
+        session.commit()
     return _vote_page(session, item, ActionForm())
 
 
@@ -98,6 +102,7 @@ def _vote_page(
         error=error,
         assisted=assisted(),
         may_manage=has_permission(current_user, MANAGE_VOTES) and covers(item.community),
+        matters=MATTER_LABELS,
     ), status
 
 
@@ -168,6 +173,47 @@ def vote_roll(vote_id: int):
     )
 
 
+@bp.route("/votes/<int:vote_id>/electorate")
+@require(MANAGE_VOTES)
+def vote_electorate(vote_id: int):
+    """The committee's check of the electorate: before the opening, who would vote if
+    it opened now (count, total area, the list with names masked), and the button to
+    open it now; after, the frozen electorate with the time and registry state it came
+    from. Each person listed gets an entry in their access log."""
+    session = current_session()
+    item = get_or_404(Vote, vote_id)
+    require_covers(item.community)
+    preview = sv.electorate_preview(session, kernel(), item, actor=current_principal())
+    session.commit()  # the access-log entries
+    return render_template(
+        "self_governance/electorate.html",
+        vote=item,
+        preview=preview,
+        state=sv.vote_state(item),
+        form=ActionForm(),
+        matters=MATTER_LABELS,
+    )
+
+
+@bp.route("/votes/<int:vote_id>/open", methods=["POST"])
+@require(MANAGE_VOTES)
+def vote_open(vote_id: int):
+    """Open an upcoming vote now, freezing its electorate as the committee just saw it."""
+    session = current_session()
+    item = get_or_404(Vote, vote_id)
+    require_covers(item.community)
+    if ActionForm().validate_on_submit():
+        try:
+            sv.open_vote_now(session, kernel(), item)
+        except sv.GovernanceError as exc:
+            session.rollback()
+            flash(exc.text(), "error")
+        else:
+            session.commit()
+            flash(_("The vote is open; its electorate is frozen."), "success")
+    return redirect(url_for("self_governance.vote_electorate", vote_id=item.id))
+
+
 @bp.route("/votes/new", methods=["GET", "POST"])
 @require(MANAGE_VOTES)
 def vote_new():
@@ -197,13 +243,14 @@ def vote_new():
                 candidates=(form.candidates.data or "").splitlines(),
                 seats=form.seats.data or 1,
                 created_by_id=current_user.id,
+                matter=form.matter.data or None,
             )
         except sv.GovernanceError as exc:
             fail(form, exc)
         else:
             session.commit()
-            flash(_("The vote is set up."), "success")
-            return redirect(url_for("self_governance.vote", vote_id=item.id))
+            flash(_("The vote is set up. Check its electorate before it opens."), "success")
+            return redirect(url_for("self_governance.vote_electorate", vote_id=item.id))
     return render_template(
         "self_governance/form.html", form=form, title=_("Set up a vote")
     ), 400 if form.errors else 200
