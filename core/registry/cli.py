@@ -271,3 +271,12 @@ def demo_cmd(ctx: AppContext, persons: int, seed: int | None) -> None:
                               seed=DEMO_SEED if seed is None else seed, bus=kernel.bus,
                               echo=lambda m: click.echo(m, err=True))
     click.echo(", ".join(f"{k} {v}" for k, v in stats.items()))
+
+
+def _register_owners_import() -> None:
+    from core.registry.owners_cli import import_owners_cmd
+
+    registry.add_command(import_owners_cmd)
+
+
+_register_owners_import()

@@ -145,6 +145,9 @@ MATRIX: dict[tuple[str, str], E] = {
     ("registry.import_check", "GET"): E(REGISTRY_STAFF, ok(404)),  # not your upload
     ("registry.import_confirm", "POST"): E(REGISTRY_STAFF, ok(404)),
     ("registry.import_rejected", "GET"): E(REGISTRY_STAFF, ok(404)),
+    ("registry.import_history", "GET"): E(REGISTRY_STAFF),
+    ("registry.import_revert", "GET"): E(REGISTRY_STAFF, ok(404)),  # no such import
+    ("registry.import_revert", "POST"): E(REGISTRY_STAFF, ok(404)),
     ("registry.export", "GET"): E(REGISTRY_STAFF),
     ("registry.export", "POST"): E(REGISTRY_STAFF, ok(200)),  # a masked CSV of nobody
     ("registry.dashboard", "GET"): E(DASHBOARD),
@@ -171,6 +174,8 @@ MATRIX: dict[tuple[str, str], E] = {
     ("registry_organisations.Organisations", "POST"): E(REGISTRY_STAFF, ok(422)),
     ("registry_organisations.OrganisationItem", "GET"): E(REGISTRY_STAFF, ok(404)),
     ("registry_imports.Imports", "POST"): E(REGISTRY_STAFF, ok(422)),
+    ("registry_imports.Imports", "GET"): E(REGISTRY_STAFF),
+    ("registry_imports.ImportRevert", "POST"): E(REGISTRY_STAFF, ok(404)),
     # ---------------------------------------------------------------- exchange
     ("exchange_admin.clients", "GET"): E(READERS),
     ("exchange_admin.client_new", "GET"): E(ADMIN),
@@ -259,6 +264,7 @@ def sample_values(app) -> dict[str, object]:
         "building_id": 999999,
         "org_id": 999999,
         "correction_id": 999999,
+        "import_id": 999999,
         "token": "nobodys-upload-0123456789",
         "client_id": 999999,
         "delivery_id": 999999,

@@ -40,6 +40,8 @@ MATRIX = {
     (_P + "ballot", "POST"): E(PERSONAL),
     (_P + "vote_close", "POST"): E(COMMITTEE, MISSING),
     (_P + "vote_roll", "GET"): E(COMMITTEE, MISSING),
+    (_P + "vote_electorate", "GET"): E(COMMITTEE, MISSING),
+    (_P + "vote_open", "POST"): E(COMMITTEE, MISSING),
     (_P + "vote_new", "GET"): E(COMMITTEE),
     (_P + "vote_new", "POST"): E(COMMITTEE, ok(400)),
     (_P + "forum", "GET"): E(PUBLIC),

@@ -51,13 +51,14 @@ def cast(db, world, vote, person, choice="yes"):
 # ----------------------------------------------------------------------------- electorate
 
 
-@pytest.mark.parametrize("mode, size", [("adult", 6), ("household", 3), ("owner_unit", 2)])
+@pytest.mark.parametrize("mode, size", [("adult", 6), ("household", 3), ("owner_unit", 0)])
 def test_electorate_size_per_mode(app, world, mode, size):
     """C1: 6 active adults (the minor and the one who moved out are not counted); 3
     households with an adult (H1, H2, and the lodger as a household of one; H4 moved out
-    entirely); 2 dwellings."""
+    entirely); no owners recorded (owners' assemblies: test_sg_owners_assembly.py)."""
     with world.kernel.db.session_scope() as db:
-        vote = new_vote(db, world, electorate=mode)
+        extra = {"matter": "other_major"} if mode == "owner_unit" else {}
+        vote = new_vote(db, world, electorate=mode, **extra)
         assert sv.electorate_size(db, world.kernel, vote)["count"] == size
         db.rollback()
 
@@ -101,7 +102,8 @@ def test_a_household_votes_once_whichever_adult_votes(app, world):
 def test_a_person_who_moved_out_cannot_vote(app, world):
     with world.kernel.db.session_scope() as db:
         for mode in ("adult", "household", "owner_unit"):
-            vote = new_vote(db, world, electorate=mode)
+            extra = {"matter": "other_major"} if mode == "owner_unit" else {}
+            vote = new_vote(db, world, electorate=mode, **extra)
             with pytest.raises(sv.GovernanceError) as err:
                 cast(db, world, vote, world.ids.mover)
             assert err.value.field == "vote"
@@ -109,26 +111,35 @@ def test_a_person_who_moved_out_cannot_vote(app, world):
 
 
 def test_owners_assembly_one_vote_per_dwelling(app, world):
+    """Owners only, one head per dwelling (its co-owners share it); a tenant who lives
+    there is not an owner. Area and head figures: test_sg_owners_assembly.py."""
+    from core.registry.models import Dwelling
+    from core.registry.ownership import add_owner
+
     i = world.ids
     with world.kernel.db.session_scope() as db:
+        db.get(Dwelling, i.d1).area_m2 = 90
+        db.get(Dwelling, i.d2).area_m2 = 60
+        add_owner(db, dwelling_id=i.d1, person_id=i.head, share="1/2")
+        add_owner(db, dwelling_id=i.d1, person_id=i.spouse, share="1/2")
+        add_owner(db, dwelling_id=i.d2, person_id=i.h2_head)
         vote = new_vote(
-            db,
-            world,
-            electorate="owner_unit",
-            quorum="two_thirds",
-            pass_rule="three_quarters",
-            secret=False,
+            db, world, electorate="owner_unit", matter="fund_raise", secret=False
         )
+        assert (vote.quorum, vote.pass_rule) == ("two_thirds", "three_quarters")
         cast(db, world, vote, i.head)  # d1
         with pytest.raises(sv.AlreadyVoted):
             cast(db, world, vote, i.spouse)  # also d1
-        cast(db, world, vote, i.lodger, "no")  # d2
+        with pytest.raises(sv.GovernanceError):
+            cast(db, world, vote, i.lodger)  # a tenant at d2
+        cast(db, world, vote, i.h2_head, "no")  # d2
         end_now(db, vote)
         result = sv.close_vote(db, world.kernel, world.kernel.bus, vote)
         assert result["electorate"] == 2 and result["turnout"] == 2
         assert result["quorum_met"] is True
-        assert result["passed"] is False  # 1 of 2 dwellings < 3/4 (headcount and area)
-        assert result["area_available"] is False  # the documented registry gap
+        assert result["passed"] is False  # 1 of 2 dwellings, 90 of 150 m² < 3/4
+        assert result["area_available"] is True
+        assert result["assembly"]["participation_area_pct"] == 100.0
         db.rollback()
 
 
