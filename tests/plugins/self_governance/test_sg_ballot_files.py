@@ -194,7 +194,8 @@ def test_a_box_sealed_under_another_secret_is_refused_and_kept(app, world, monke
     monkeypatch.setitem(world.kernel.config.app, "secret_key", "another-secret-key")
     with world.kernel.db.session_scope() as db, pytest.raises(sv.BoxError):
         sv.close_vote(db, world.kernel, world.kernel.bus, db.get(Vote, vote_id))
-    resp = app.test_client().get(f"/api/v1/self-governance/votes/{vote_id}/result")
+    resp = app.test_client().get(f"/api/v1/self-governance/votes/{vote_id}/result",
+                                   headers={"Accept-Language": "en"})
     assert resp.status_code == 409 and "secret key" in str(resp.json)
     page = app.test_client().get(f"/self-governance/votes/{vote_id}")
     assert page.status_code == 409
