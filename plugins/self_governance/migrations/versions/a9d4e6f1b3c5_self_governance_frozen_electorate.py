@@ -38,8 +38,10 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_self_governance_electorate'))
     )
     with op.batch_alter_table('self_governance_electorate', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_self_governance_electorate_vote_id'), ['vote_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_self_governance_electorate_person_id'), ['person_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_self_governance_electorate_vote_id'), ['vote_id'],
+                              unique=False)
+        batch_op.create_index(batch_op.f('ix_self_governance_electorate_person_id'),
+                              ['person_id'], unique=False)
 
 
 def downgrade() -> None:
