@@ -15,10 +15,11 @@ import hashlib
 import shutil
 import sqlite3
 import subprocess
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import MetaData, select
+from sqlalchemy import MetaData, literal, select
 from sqlalchemy.engine import Engine, make_url
 
 from core.current import kernel_of
@@ -134,25 +135,50 @@ def _value(v: Any) -> str:
     return repr(v)
 
 
-def fingerprint(engine: Engine) -> dict[str, dict[str, Any]]:
+def fingerprint(
+    engine: Engine, columns: Mapping[str, Sequence[str]] | None = None
+) -> dict[str, dict[str, Any]]:
     """``{table: {"rows": n, "sha256": hex}}`` for every table in the database, rows read in
     primary-key order (all columns where a table has none), so two databases with the same
-    contents give the same fingerprint whatever their physical layout."""
+    contents give the same fingerprint whatever their physical layout.
+
+    ``columns`` (``{table: [column, ...]}``, as an earlier ``shequ db check --json
+    --with-columns`` printed) hashes only those columns of those tables: an upgrade adds
+    columns, and the question after one is whether what the old release stored is still
+    there, unchanged. A listed column that is gone hashes as missing, so a drop shows."""
     meta = MetaData()
     meta.reflect(bind=engine)
     out: dict[str, dict[str, Any]] = {}
     with engine.connect() as conn:
         for name in sorted(meta.tables):
+            if columns is not None and name not in columns:
+                continue
             table = meta.tables[name]
             order = list(table.primary_key.columns) or list(table.columns)
+            wanted = list(table.columns) if columns is None else [
+                table.columns[c] for c in columns[name] if c in table.columns]
+            missing = [] if columns is None else [c for c in columns[name]
+                                                  if c not in table.columns]
             digest = hashlib.sha256()
+            for gone in missing:
+                digest.update(f"missing column {gone}\x1e".encode())
             rows = 0
-            for row in conn.execute(select(table).order_by(*order)):
+            query = select(*wanted) if wanted else select(literal(1)).select_from(table)
+            for row in conn.execute(query.order_by(*order)):
                 digest.update("\x1f".join(_value(v) for v in row).encode())
                 digest.update(b"\x1e")
                 rows += 1
             out[name] = {"rows": rows, "sha256": digest.hexdigest()}
+            if columns is not None:
+                out[name]["columns"] = [c.name for c in wanted]
     return out
+
+
+def table_columns(engine: Engine) -> dict[str, list[str]]:
+    """``{table: [column, ...]}`` as the database has them now (``--with-columns``)."""
+    meta = MetaData()
+    meta.reflect(bind=engine)
+    return {name: [c.name for c in table.columns] for name, table in meta.tables.items()}
 
 
 # ------------------------------------------------------------------ the scheduled backup

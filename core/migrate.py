@@ -9,7 +9,8 @@ never runs its downgrades: its tables and data stay until it is enabled again.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,8 +115,41 @@ def upgrade(
     for tree in trees:
         if echo:
             echo(f"migrating {tree.owner} ...")
-        with engine.begin() as conn:
+        with _migration_connection(engine) as conn:
             command.upgrade(alembic_config(tree, conn), revision)
+
+
+class MigrationIntegrityError(RuntimeError):
+    """A migration left rows pointing at rows that no longer exist; it was rolled back."""
+
+
+@contextmanager
+def _migration_connection(engine: Engine) -> Iterator[Connection]:
+    """One transaction per tree. On SQLite, batch mode rebuilds a table (new table, copy,
+    drop, rename) to add a constraint; with foreign keys enforced, dropping the old table
+    fires every ``ON DELETE CASCADE`` / ``SET NULL`` that points at it and silently empties
+    the rows of other tables (roles, scopes, authors). SQLite's documented procedure for
+    schema changes is: foreign keys off outside the transaction, change, then
+    ``PRAGMA foreign_key_check`` before commit; the pragma is set back on afterwards."""
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as conn:
+            yield conn
+        return
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        conn.commit()  # end SQLAlchemy's autobegun transaction; the pragma sits outside it
+        try:
+            with conn.begin():
+                yield conn
+                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise MigrationIntegrityError(
+                        f"the migration left {len(broken)} rows whose foreign key points "
+                        f"nowhere (first: table {broken[0][0]}, rowid {broken[0][1]}, "
+                        f"missing {broken[0][2]}); nothing was changed")
+        finally:
+            conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+            conn.commit()
 
 
 def current(engine: Engine, trees: Iterable[MigrationTree]) -> dict[str, tuple[set[str], set[str]]]:

@@ -247,13 +247,32 @@ def db_restore(ctx: AppContext, source: str, yes: bool) -> None:
 
 @db.command("check")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--with-columns", is_flag=True,
+              help="List each table's columns too (for a later --columns-of).")
+@click.option("--columns-of", "columns_of", type=click.File("r"), default=None,
+              help="A --with-columns --json output: hash only the tables and columns it "
+                   "lists (after an upgrade: is what the old release stored unchanged?).")
 @pass_ctx
-def db_check(ctx: AppContext, as_json: bool) -> None:
+def db_check(ctx: AppContext, as_json: bool, with_columns: bool, columns_of: Any) -> None:
     """Row count and checksum per table: equal output means equal contents (compare a
     restored instance with the original)."""
-    from core.backup import fingerprint
+    from core.backup import fingerprint, table_columns
 
-    prints = fingerprint(ctx.kernel.db.engine)
+    engine = ctx.kernel.db.engine
+    if columns_of is not None:
+        try:
+            earlier = json.load(columns_of)
+            columns = {t: list(fp["columns"]) for t, fp in earlier.items()}
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise click.ClickException(
+                f"{columns_of.name} is not the output of `shequ db check --json "
+                "--with-columns`") from None
+        prints = fingerprint(engine, columns)
+    else:
+        prints = fingerprint(engine)
+        if with_columns:
+            for table, names in table_columns(engine).items():
+                prints[table]["columns"] = names
     if as_json:
         click.echo(json.dumps(prints, indent=1, sort_keys=True))
         return

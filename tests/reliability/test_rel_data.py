@@ -36,8 +36,8 @@ def shequ(env: dict[str, str], *args: str, timeout: float = 600,
     return out
 
 
-def _check(env: dict[str, str]) -> dict[str, dict]:
-    return json.loads(shequ(env, "db", "check", "--json").stdout)
+def _check(env: dict[str, str], *options: str) -> dict[str, dict]:
+    return json.loads(shequ(env, "db", "check", "--json", *options).stdout)
 
 
 def _writer(env: dict[str, str], stop: threading.Event, done: list[str]) -> None:
@@ -123,13 +123,18 @@ def test_previous_release_upgrades_without_loss(tmp_path):
             shutil.copyfileobj(src, dst)
         env = _env(tmp_path / version, f"sqlite:///{db}")
         env["SHEQU__PLUGINS__ENABLED"] = json.dumps(PLUGINS)
-        before = _check(env)
+        before = _check(env, "--with-columns")
+        columns = tmp_path / f"{version}.columns.json"
+        columns.write_text(json.dumps(before))
         shequ(env, "db", "upgrade")
-        after = _check(env)
+        # what the old release stored, column by column: an upgrade may add tables and
+        # columns, never change or lose what was there
+        after = _check(env, "--columns-of", str(columns))
+        tables_after = len(_check(env))
         current = shequ(env, "db", "current").stdout
         kept = {t: before[t] == after.get(t) for t in before if not t.endswith("alembic_version")}
         results[version] = {
-            "tables_before": len(before), "tables_after": len(after),
+            "tables_before": len(before), "tables_after": tables_after,
             "rows_before": sum(v["rows"] for v in before.values()),
             "tables_changed": sorted(t for t, same in kept.items() if not same),
             "all_at_head": "PENDING" not in current,
@@ -142,7 +147,8 @@ def test_previous_release_upgrades_without_loss(tmp_path):
                  f"({', '.join(sorted(results))}) with demo data, upgraded with "
                  "`shequ db upgrade`",
         checked="every migration tree at head; every table the release had keeps its rows "
-                "and content (row count and SHA-256 per table)",
+                "and the content of every column it had (row count and SHA-256 per table over "
+                "the old columns, `shequ db check --columns-of`)",
         figures=results,
         passed=passed,
     )

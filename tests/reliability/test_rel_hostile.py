@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from reliability_kit import make_places, record, session_cookie, staff_token
+from reliability_kit import HERE, make_places, record, session_cookie, staff_token
 from sqlalchemy import func, select
 
 PLUGINS = ["gov_services", "commerce", "self_governance", "surveillance"]
@@ -119,7 +119,8 @@ def test_hostile_input_gets_clean_refusals(deployment, tmp_path):
     started = time.monotonic()
     report = tmp_path / "fuzz.json"
     fuzz = subprocess.run(
-        [ST, "run", f"{api}/openapi.json", "--checks", "all", "-n", str(EXAMPLES),
+        [ST, "--config-file", str(HERE / "schemathesis.toml"),
+         "run", f"{api}/openapi.json", "--checks", "all", "-n", str(EXAMPLES),
          "--seed", "20261128", "--no-color", "--generation-database", "none",
          "-H", f"Authorization: Bearer {token}", "--request-timeout", "60",
          # The operations that take away the fuzzer's own access (revoke its token,

@@ -30,7 +30,7 @@ from core.registry.api.schemas import (
 from core.registry.errors import RegistryError
 from core.registry.importer import ImportReport, RowError, list_imports, revert_import
 from core.registry.models import RegistryImport
-from core.rules import MAX_ID
+from core.rules import MAX_ID, N_
 
 imports = Blueprint(
     "registry_imports", __name__, description="Importing persons from CSV or XLSX files"
@@ -42,7 +42,8 @@ imports = Blueprint(
 
 @imports.route("/imports")
 class Imports(MethodView):
-    @endpoint(imports, IMPORT, errors=(422,), descriptions={
+    @endpoint(imports, IMPORT, errors=(409, 422), descriptions={
+        409: "A correction run without its reason (fields.reason)",
         422: "Invalid fields (not base64, not .csv or .xlsx)",
     })
     @imports.arguments(ImportRequest)
@@ -62,6 +63,10 @@ class Imports(MethodView):
         cannot be read at all (not CSV/XLSX, required columns missing) is reported as
         row 1 (the header row)."""
         session = current_session()
+        if data.get("correction") and len((data.get("reason") or "").strip()) < 4:
+            # a rule between two fields the schema cannot express: 409 (docs/api.md)
+            refuse(session, RegistryError(N_("A correction run needs its reason (at least "
+                                             "4 characters)."), "reason"))
         content = base64.b64decode(data["content_base64"])
         options = {k: data.get(k) for k in ("community", "blank_clears", "correction")}
         try:

@@ -3,9 +3,7 @@ systems read: ``core.exchange.standard`` publishes them) and the shared field ru
 
 from __future__ import annotations
 
-from typing import Any
-
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, fields, validate
 
 from core.api.fields import JsonBoolean, Strict, Text
 from core.api.pagination import PageArgs, page_schema
@@ -318,15 +316,9 @@ class ImportRequest(Strict):
     )
     reason = Text(
         validate=validate.Length(max=500),
-        metadata={"description": "Why (required with correction): written to the history "
-                                 "of every change"},
+        metadata={"description": "Why (required with correction: 409 without it): "
+                                 "written to the history of every change"},
     )
-
-    @validates_schema
-    def _reason_with_correction(self, data: dict[str, Any], **_kwargs: Any) -> None:
-        if data.get("correction") and len((data.get("reason") or "").strip()) < 4:
-            raise ValidationError("A correction run needs its reason (at least 4 "
-                                  "characters).", "reason")
 
 
 class RowErrorSchema(Schema):
