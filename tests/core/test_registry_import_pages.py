@@ -116,7 +116,7 @@ def test_an_import_is_listed_and_reverted_after_a_confirmation(app, world):
     assert person_count(app) == before + 1 and person(app, HEAD_ID)[1] == "13711112222"
     assert 'href="/registry/imports"' in text(client.get(check_url))  # the result page
     history = text(client.get("/registry/imports"))
-    import_id = re.search(r'<tr data-import="(\d+)"', history).group(1)
+    import_id = re.search(r'data-import="(\d+)"', history).group(1)
     revert_url = f"/registry/imports/{import_id}/revert"
     assert revert_url in history
     # the confirmation step changes nothing; the form posts with CSRF
@@ -130,12 +130,40 @@ def test_an_import_is_listed_and_reverted_after_a_confirmation(app, world):
     assert reverted.status_code == 303
     assert person_count(app) == before and person(app, HEAD_ID)[1] == "13800000001"
     after = text(client.get("/registry/imports"))
-    assert f'<tr data-import="{import_id}"' in after and revert_url not in after
+    assert f'data-import="{import_id}"' in after and revert_url not in after
     # a second revert is refused on the page, nothing changed
     again = client.post(revert_url, data={"confirm": "yes",
                                           "csrf_token": csrf_token(client, revert_url)})
     assert again.status_code == 409 and 'id="refused-reason"' in text(again)
     assert person_count(app) == before
+
+
+def test_another_communitys_import_is_neither_listed_nor_revertable(app, world):
+    """An import changes and creates persons of C1: the worker of C2 does not see it in
+    the list (page, API) and cannot open or post its revert (404, as if absent)."""
+    client = sign_in(app, "wk1")
+    resp = upload(client, [NEW, PHONE])
+    check_url = resp.headers["Location"]
+    client.post(check_url, data={"csrf_token": csrf_token(client, check_url)})
+    history = text(client.get("/registry/imports"))
+    import_id = re.search(r'data-import="(\d+)"', history).group(1)
+    before = person_count(app)
+    other = sign_in(app, "wk2")
+    assert f'data-import="{import_id}"' not in text(other.get("/registry/imports"))
+    revert_url = f"/registry/imports/{import_id}/revert"
+    assert other.get(revert_url).status_code == 404
+    assert other.post(revert_url, data={"confirm": "yes", "csrf_token": csrf_token(
+        other, "/registry/imports")}).status_code == 404
+    h2 = token(app, world.w2)
+    api = app.test_client()
+    listed = api.get(f"{API}/imports", headers=h2)
+    assert listed.status_code == 200
+    assert int(import_id) not in [i["id"] for i in listed.json["items"]]
+    assert api.post(f"{API}/imports/{import_id}/revert", headers=h2).status_code == 404
+    assert person_count(app) == before  # nothing reverted
+    h1 = token(app, world.w1)
+    mine = api.get(f"{API}/imports", headers=h1).json["items"]
+    assert int(import_id) in [i["id"] for i in mine]
 
 
 def test_the_imports_pages_need_the_import_permission(app, world):
@@ -152,7 +180,7 @@ def test_the_api_takes_the_options_and_answers_diffs_and_the_import_id(app, worl
     client = app.test_client()
     h1 = token(app, world.w1)
     bad = client.post(f"{API}/imports", json=payload([RENAMED], correction=True), headers=h1)
-    assert bad.status_code == 422 and "reason" in bad.json["error"]["fields"]
+    assert bad.status_code == 409 and "reason" in bad.json["error"]["fields"]  # a rule
     dry = client.post(f"{API}/imports", json=payload([NEW, PHONE, RENAMED], dry_run=True),
                       headers=h1)
     assert dry.status_code == 200 and dry.json["import_id"] is None

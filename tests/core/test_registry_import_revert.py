@@ -47,6 +47,7 @@ ID1 = make_id("1960-01-01", "M", seq=1)
 ID2 = make_id("1962-02-02", "F", seq=2, region="410105")
 ID3 = make_id("1990-03-03", "M", seq=3)
 ID4 = make_id("1991-04-04", "F", seq=4)
+ID5 = make_id("1993-05-05", "F", seq=5)
 
 
 @pytest.fixture
@@ -299,6 +300,53 @@ def test_revert_refused_when_a_person_changed_since_unless_forced(db_session, ke
     assert s.find_by_id_number(db_session, ID1).phone == "13600000001"  # left as it is
     assert s.find_by_id_number(db_session, ID2).ethnicity == "03"  # the others reverted
     assert s.find_by_id_number(db_session, ID4) is None
+
+
+def test_revert_keeps_created_persons_a_plugin_or_an_account_relies_on(app, db_session, kernel,
+                                                                      loaded, tmp_path):
+    """A person the import created that a plugin has read since (it may hold a reference:
+    an application, a ticket) or that an account is bound to is not deleted silently: the
+    revert is refused naming them (masked, and that display is in their access log), and
+    a forced revert leaves them."""
+    from core.audit.models import AccessEntry
+    from core.identity.models import User
+    from core.testing import ensure_user
+    from core.toolkit import log_person_access
+
+    report = import_persons(db_session, update_file(tmp_path), bus=kernel.bus, kernel=kernel)
+    db_session.commit()
+    new = s.find_by_id_number(db_session, ID4)  # created by this import
+    log_person_access(db_session, person_id=new.id, fields=["name"], purpose="application",
+                      plugin="gov_services", actor=None)
+    db_session.commit()
+    with pytest.raises(RegistryError) as exc:
+        revert_import(db_session, report.import_id, bus=kernel.bus, actor=None,
+                      kernel=kernel)
+    assert exc.value.status == 409 and f"no. {new.id} 钱*" in str(exc.value)
+    db_session.rollback()
+    shown = db_session.scalars(select(AccessEntry.purpose).where(
+        AccessEntry.subject_person_id == new.id)).all()
+    assert any(p.startswith(f"revert of import {report.import_id}") for p in shown), shown
+    result = revert_import(db_session, report.import_id, bus=kernel.bus, actor=None,
+                           force=True, kernel=kernel)
+    db_session.commit()
+    assert result.changed_since == [f"no. {new.id} 钱*"]
+    assert s.find_by_id_number(db_session, ID4) is not None  # kept
+    assert s.find_by_id_number(db_session, ID2).ethnicity == "03"  # the rest reverted
+
+    # an account bound to a created person keeps the revert from deleting it, too
+    again = import_persons(db_session, write_csv(tmp_path / "one.csv", FULL, [
+        ["孙丽", ID5, "女", "汉族", "13800000009", "户籍", "", C1, G1, "和平路88号",
+         "和平小区", "5栋", "1单元", "302", "H-9", "户主"]]), bus=kernel.bus, kernel=kernel)
+    db_session.commit()
+    assert again.ok, again.rejected
+    bound = s.find_by_id_number(db_session, ID5)
+    db_session.get(User, ensure_user(app, "resident", username="sunli").id).person_id = bound.id
+    db_session.commit()
+    with pytest.raises(RegistryError) as exc:
+        revert_import(db_session, again.import_id, bus=kernel.bus, actor=None, kernel=kernel)
+    assert f"no. {bound.id} 孙*" in str(exc.value)
+    db_session.rollback()
 
 
 def test_undo_data_expires_after_the_retention(db_session, kernel, loaded, tmp_path):

@@ -28,7 +28,13 @@ from core.registry.api.schemas import (
     RevertReportSchema,
 )
 from core.registry.errors import RegistryError
-from core.registry.importer import ImportReport, RowError, list_imports, revert_import
+from core.registry.importer import (
+    ImportReport,
+    RowError,
+    import_within,
+    list_imports,
+    revert_import,
+)
 from core.registry.models import RegistryImport
 from core.rules import MAX_ID, N_
 
@@ -89,9 +95,12 @@ class Imports(MethodView):
     @imports.arguments(ImportListQuery, location="query")
     @imports.response(200, ImportList)
     def get(self, args):
-        """The committed imports, newest first: who imported which file with which
+        """The committed imports of the caller's places, newest first (every person they
+        touched within them; district staff see all): who imported which file with which
         options, what it did, and whether (and by whom) it was reverted."""
-        rows = list_imports(current_session(), limit=args["limit"])
+        session = current_session()
+        rows = [r for r in list_imports(session, limit=args["limit"])
+                if import_within(session, r, current_user)]  # only imports of one's places
         return {"items": [import_record(r) for r in rows]}
 
 
@@ -110,7 +119,7 @@ class ImportRevert(MethodView):
         changed — when it cannot be undone exactly."""
         session = current_session()
         record = session.get(RegistryImport, import_id) if 0 < import_id <= MAX_ID else None
-        if record is None:
+        if record is None or not import_within(session, record, current_user):
             abort(404)
         try:
             result = revert_import(session, import_id, bus=current_kernel().bus,

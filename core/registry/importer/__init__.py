@@ -60,6 +60,7 @@ from core.registry.importer.reading import (
 from core.registry.importer.revert import (
     UNDO_RETENTION_DAYS,
     RevertReport,
+    import_within,
     list_imports,
     purge_undo,
     revert_import,
@@ -103,6 +104,7 @@ __all__ = [
     "estimate_rows",
     "export_persons",
     "import_persons",
+    "import_within",
     "list_imports",
     "map_headers",
     "purge_undo",

@@ -33,12 +33,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, select, update
+from sqlalchemy import and_, delete, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core.audit.services import access_row, log_accesses
 from core.db import utcnow
-from core.registry.errors import RegistryError
+from core.registry.errors import RegistryError, ScopeError
 from core.registry.models import (
     Building,
     Change,
@@ -205,6 +206,31 @@ def list_imports(session: Session, *, limit: int = 50) -> list[RegistryImport]:
                                 .limit(limit)))
 
 
+def import_within(session: Session, record: RegistryImport, actor: Any) -> bool:
+    """Whether every person import ``record`` touched (updated, or created and not yet
+    deleted) lies within ``actor``'s places — what a staff member must satisfy to see an
+    import in the list and to revert it, since a revert changes and deletes those
+    persons. District staff (scope ``all``) and the command line (``actor`` None) see
+    every import. An import whose undo data is gone (reverted, expired) no longer names
+    its persons: it stays visible to whoever made it."""
+    from core.registry.search import place_filter
+
+    staff = place_filter(session, actor)
+    if staff is None:
+        return True
+    rows = list(session.execute(select(RegistryImportUndo.person_id, RegistryImportUndo.sealed)
+                                .where(RegistryImportUndo.import_id == record.id)))
+    created = next((sealed for pid, sealed in rows if pid is None), None)
+    if created is None:
+        return record.actor_id is not None and record.actor_id == getattr(actor, "id", None)
+    touched = [Person.id.in_([pid for pid, _sealed in rows if pid is not None])]
+    if created.startswith("p1:"):
+        touched += [Person.id.between(first, last)
+                    for first, last in json.loads(created[3:]).get("persons", [])]
+    outside = session.scalar(select(Person.id).where(or_(*touched), ~staff).limit(1))
+    return outside is None
+
+
 # ------------------------------------------------------------------------------ revert
 
 
@@ -223,6 +249,9 @@ def revert_import(session: Session, import_id: int, *, bus: Any, actor: Any,
     record = session.get(RegistryImport, import_id)
     if record is None:
         raise RegistryError(N_("No such import."), "import")
+    if actor is not None and not import_within(session, record, actor):
+        # it changes and deletes persons outside the actor's places: as if absent
+        raise ScopeError("no such import within your scope")
     if record.reverted_at is not None:
         _refuse(N_("Import %(id)s was reverted already."), id=import_id)
     rows = list(session.scalars(select(RegistryImportUndo).where(
@@ -251,11 +280,16 @@ def revert_import(session: Session, import_id: int, *, bus: Any, actor: Any,
         for pid, in session.execute(select(Person.id).where(
                 Person.id.between(first, last), Person.version != 1)):
             skip.add(pid)
+    skip |= in_use_since(session, created_ids, record.at)
     if skip:
         names = dict(session.execute(select(Person.id, Person.name).where(
             Person.id.in_(sorted(skip)))).all())
         report.changed_since = [f"no. {pid} {mask_name(names.get(pid, ''))}"
                                 for pid in sorted(skip)]
+        # the refusal names them (masked) to whoever asked: that is a display
+        log_accesses(session, [access_row(
+            actor=actor, person_id=pid, fields=["name"], masked=True, via="core",
+            purpose=f"revert of import {import_id}: changed or in use since") for pid in skip])
         if not force:
             _refuse(N_("These persons changed after import %(id)s, so it is not reverted "
                        "(force it to revert all others): %(persons)s."), id=import_id,
@@ -323,6 +357,35 @@ def revert_import(session: Session, import_id: int, *, bus: Any, actor: Any,
             "deleted_persons": report.deleted_persons, "via": via})
     session.flush()
     return report
+
+
+#: The ``via`` of core's own displays (its pages, API, CLI, exports, notice reports):
+#: they do not make a created person "in use". Every other ``via`` is a plugin's id or
+#: ``exchange`` (another department's system).
+CORE_VIAS = ("core", "cli", "export", "notices", "import", "revert", "correction", "test")
+
+
+def in_use_since(session: Session, created: list[list[int]], since: datetime) -> set[int]:
+    """Persons the import created that something now relies on, so deleting them would
+    leave references pointing nowhere: an account bound to them (a resident verified
+    against the new record), or a display by a plugin or another department's system
+    since the import (plugins — enabled or not: a disabled plugin keeps its tables — read
+    through the scoped reader, which logs with their id as ``via``; a plugin that keeps a
+    reference — an application, a ticket, a ballot — read the person first). Core's own
+    displays (:data:`CORE_VIAS`) do not count: the importer checking a new record is no
+    reason to keep it."""
+    from core.audit.models import AccessEntry
+    from core.identity.models import User
+
+    found: set[int] = set()
+    for first, last in created:
+        found.update(session.scalars(select(User.person_id).where(
+            User.person_id.between(first, last))))
+        found.update(session.scalars(select(AccessEntry.subject_person_id).where(
+            AccessEntry.subject_person_id.between(first, last),
+            AccessEntry.last_at >= since, AccessEntry.via.not_in(CORE_VIAS)).distinct()))
+    found.discard(None)  # type: ignore[arg-type]
+    return {int(pid) for pid in found}
 
 
 def _refuse(message: str, **params: Any) -> None:

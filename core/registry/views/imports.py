@@ -26,6 +26,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from sqlalchemy import select
 from wtforms import RadioField, SelectField, TextAreaField
 from wtforms.validators import Length, Optional, ValidationError
 
@@ -37,8 +38,8 @@ from core.identity import has_permission, require
 from core.registry import api as shared
 from core.registry import codes
 from core.registry.errors import RegistryError, ScopeError
-from core.registry.importer import export_persons, list_imports, revert_import
-from core.registry.models import RegistryImport
+from core.registry.importer import export_persons, import_within, list_imports, revert_import
+from core.registry.models import Community, RegistryImport
 from core.registry.views.common import (
     EXPORT,
     IMPORT,
@@ -219,8 +220,11 @@ def import_check(token: str):
     """Check before importing: what would be created, updated and left as it is, and each
     rejected row with its reasons."""
     meta, _data = _load_import(token)
+    code = meta.get("community")
+    name = current_session().scalar(select(Community.name).where(Community.code == code)) \
+        if code else None
     return render_template("registry/import_check.html", token=token, meta=meta,
-                           report=_report_view(meta["report"]))
+                           community_name=name or code, report=_report_view(meta["report"]))
 
 
 @bp.route("/import/<token>", methods=["POST"])
@@ -275,13 +279,19 @@ def import_rejected(token: str):
 @require(IMPORT)
 def import_history():
     """The committed imports, newest first, each with a Revert button (until reverted)."""
-    rows = list_imports(current_session(), limit=100)
-    return render_template("registry/imports.html", rows=rows)
+    session = current_session()
+    rows = [r for r in list_imports(session, limit=100)
+            if import_within(session, r, current_user)]  # only imports of one's places
+    codes = {r.community for r in rows if r.community}
+    names = dict(session.execute(select(Community.code, Community.name).where(
+        Community.code.in_(codes))).all()) if codes else {}
+    return render_template("registry/imports.html", rows=rows, community_names=names)
 
 
 def _import_record(session: Any, import_id: int) -> RegistryImport:
+    """The import, if it exists and lies within the viewer's places; else 404."""
     record = session.get(RegistryImport, import_id) if 0 < import_id <= MAX_ID else None
-    if record is None:
+    if record is None or not import_within(session, record, current_user):
         abort(404)
     return record
 
