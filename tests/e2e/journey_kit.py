@@ -120,3 +120,37 @@ class Journey:
         for ctx in self.contexts:
             ctx.close()
         assert not self.errors, f"script errors: {self.errors}"
+
+
+def journey_fixtures(name: str, locales: tuple[str, ...] = ("zh", "en")) -> tuple[Any, ...]:
+    """The four fixtures every journey module needs, written once::
+
+        locale, app, journey, _catalogues = journey_fixtures("home-service")
+
+    ``locale`` runs the module's tests once per locale; ``app`` is the demo as shipped in
+    that locale (it replaces core.testing's ``app``, so ``live_server`` serves it);
+    ``journey`` is a :class:`Journey` named ``name`` on that server (closed afterwards,
+    failing on script errors); ``_catalogues`` compiles the translations once."""
+    import pytest
+
+    from core.web.i18n import compile_catalogues
+
+    @pytest.fixture(params=list(locales), name="locale")
+    def _locale(request: Any) -> str:
+        return request.param
+
+    @pytest.fixture(name="app")
+    def _app(make_app: Any, locale: str) -> Any:
+        return build_demo_app(make_app, locale=locale)
+
+    @pytest.fixture(name="journey")
+    def _journey(chromium: Any, live_server: Any, locale: str) -> Any:
+        j = Journey(chromium, live_server.url, name, locale=locale)
+        yield j
+        j.close()
+
+    @pytest.fixture(scope="module", autouse=True, name="_catalogues")
+    def _compile() -> None:
+        compile_catalogues()
+
+    return _locale, _app, _journey, _compile

@@ -8,46 +8,25 @@ Screenshots: ``test-results/journeys/import-revert-<locale>/``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from journey_kit import Journey, build_demo_app
+from journey_kit import Journey, journey_fixtures
 from sqlalchemy import func, select
 
 from core.registry.models import Person
 from core.registry.testing import make_id
-from core.web.i18n import compile_catalogues
 
 pytestmark = pytest.mark.e2e
 
 IDS = [make_id("1991-06-01", "F", seq=81), make_id("1988-02-03", "M", seq=82)]
 ROSTER = ("姓名,证件号码,联系电话\n"
           f"周小梅,{IDS[0]},13700000081\n"
-          f"吴大山,{IDS[1]},13700000082\n").encode("utf-8")
+          f"吴大山,{IDS[1]},13700000082\n").encode()
 WORDS = {"zh": {"reverted": "撤销"}, "en": {"reverted": "Reverted by"}}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _catalogues() -> None:
-    compile_catalogues()
-
-
-@pytest.fixture(params=["zh", "en"])
-def locale(request: pytest.FixtureRequest) -> str:
-    return request.param
-
-
-@pytest.fixture
-def app(make_app: Any, locale: str) -> Any:
-    return build_demo_app(make_app, locale=locale)
-
-
-@pytest.fixture
-def journey(chromium: Any, live_server: Any, locale: str) -> Iterator[Journey]:
-    j = Journey(chromium, live_server.url, "import-revert", locale=locale)
-    yield j
-    j.close()
+locale, app, journey, _catalogues = journey_fixtures("import-revert")
 
 
 def imported(app: Any) -> int:
