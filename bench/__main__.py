@@ -20,7 +20,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from bench import dispatch, events, http, memory, registry, startup
+from bench import dispatch, embedded, events, http, memory, registry, startup
 from bench.common import (
     Result,
     Settings,
@@ -47,6 +47,10 @@ BENCHMARKS: dict[str, tuple[Callable[[Settings], list[Result]], tuple[str, ...]]
     "event_delivery": (events.event_delivery, ("event_delivery_1", "event_delivery_2")),
     "memory": (memory.memory, ("memory", "memory_growth")),
     "startup": (startup.startup, ("startup",)),
+    "embedded_concurrency": (
+        embedded.embedded_concurrency,
+        ("embedded_concurrency", "embedded_concurrency_failed"),
+    ),
     "registry_import": (registry.registry_import, ("registry_import",)),
     "registry_import_pg": (registry.registry_import_pg, ("registry_import_pg",)),
     "registry_search": (

@@ -167,6 +167,11 @@ key_prefix = "bench{os.getpid()}"
 [events]
 delivery = "worker"
 
+[messaging]
+# production refuses the console channel; the bench sends nothing
+sms = "none"
+email = "none"
+
 [plugins]
 enabled = [{enabled}]
 strict = true

@@ -178,6 +178,109 @@ def lookup_variants(app: Any, floor: Any, inst: Any, n: int) -> dict[str, float]
     return out
 
 
+def _cprofile(client: Any, path: str, headers: dict[str, str], n: int, pg: bool) -> None:
+    """The standard library's profiler over ``n`` requests: the functions by cumulative
+    and by own time, written to ``bench/results/cprofile_api_read[_pg].txt``."""
+    import cProfile
+    import io
+    import pstats
+
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(n):
+        client.get(path, headers=headers)
+    prof.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(prof, stream=out)
+    stats.sort_stats("cumulative").print_stats(60)
+    stats.sort_stats("tottime").print_stats(40)
+    text = out.getvalue()
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    target = RESULTS_DIR / f"cprofile_api_read{'_pg' if pg else ''}.txt"
+    target.write_text(text)
+    print(f"\ncProfile of {n} requests -> {target}")
+    print(text[:8000])
+
+
+def _ab(app: Any, client: Any, floor_client: Any, read_path: str, floor_path: str,
+        auth: dict[str, str], n: int) -> None:
+    """The changes of 2026-12-07 (docs/performance.md) switched off and on, in batches of
+    ``n`` requests interleaved over 5 rounds (median µs per request): the bearer-token
+    cache, the held access-log counts, flask-limiter's early return for the API. "Off"
+    restores the earlier behaviour exactly: a cache time of 0 (every request reads its
+    token), no key remembered as written (every masked display upserted), flask-limiter's
+    own ``before_request``."""
+    import functools
+    import statistics
+
+    from flask_limiter import Limiter
+
+    from core.audit import services as audit
+    from core.identity.services.per_request import TOKEN_CACHE_SECONDS, token_cache
+
+    kernel = app.extensions["shequ"]
+    cache = token_cache(kernel.db.engine)
+    held = audit._held_for(kernel.db.engine)
+    funcs = app.before_request_funcs[None]
+    at = next(i for i, f in enumerate(funcs)
+              if getattr(f, "__name__", "") == "_check_request_limit")
+    ours = funcs[at]
+    theirs = functools.partial(Limiter._check_request_limit, ours.__self__)
+    known = audit._KNOWN_KEYS
+
+    def configure(tokens: bool, counts: bool, limiter: bool) -> None:
+        cache.ttl = TOKEN_CACHE_SECONDS if tokens else 0.0
+        cache.clear()
+        audit._KNOWN_KEYS = known if counts else 0
+        held.remember([])  # applies the size at once
+        funcs[at] = ours if limiter else theirs
+
+    reveal = {"fields": ["id_number"], "purpose": "Benchmark: checking the ID number"}
+    sides: list[tuple[str, Any, tuple[bool, bool, bool] | None]] = [
+        ("read, all three off (as before)", lambda: client.get(read_path, headers=auth),
+         (False, False, False)),
+        ("read, token cache on", lambda: client.get(read_path, headers=auth),
+         (True, False, False)),
+        ("read, token cache + held counts", lambda: client.get(read_path, headers=auth),
+         (True, True, False)),
+        ("read, all three on (now)", lambda: client.get(read_path, headers=auth),
+         (True, True, True)),
+        ("reveal, all three off (as before)",
+         lambda: client.post(f"{read_path}/reveal", headers=auth, json=reveal),
+         (False, False, False)),
+        ("reveal, all three on (now)",
+         lambda: client.post(f"{read_path}/reveal", headers=auth, json=reveal),
+         (True, True, True)),
+        ("floor GET /person/<id>", lambda: floor_client.get(floor_path), None),
+    ]
+    times: dict[str, list[float]] = {label: [] for label, _f, _c in sides}
+    cpu: dict[str, list[float]] = {label: [] for label, _f, _c in sides}
+    try:
+        for r in range(5):
+            for label, fn, config in sides[r % len(sides):] + sides[:r % len(sides)]:
+                if config is not None:
+                    configure(*config)
+                for _ in range(20):
+                    fn()
+                t0, c0 = time.perf_counter(), time.process_time()
+                for _ in range(n):
+                    resp = fn()
+                    assert resp.status_code == 200, (label, resp.status_code)
+                times[label].append((time.perf_counter() - t0) / n * 1e6)
+                cpu[label].append((time.process_time() - c0) / n * 1e6)
+    finally:
+        configure(True, True, True)
+    floor_label = "floor GET /person/<id>"
+    floor_cpu = statistics.median(cpu[floor_label])
+    print(f"\nA/B in-process ({n} requests per batch, 5 interleaved rounds, median; CPU time "
+          "of this process, which a shared machine disturbs less than the wall clock — on "
+          "PostgreSQL the server's own work is in the wall time only):")
+    print("    CPU µs   wall µs  floor/CPU")
+    for label in times:
+        c, w = statistics.median(cpu[label]), statistics.median(times[label])
+        print(f"  {c:8.0f}  {w:8.0f}  {floor_cpu / c:6.2f}x  {label}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.profile")
     parser.add_argument("--pg", action="store_true", help="PostgreSQL instead of SQLite")
@@ -187,6 +290,8 @@ def main() -> None:
         help="profile GET /api/v1/identity/me instead of the person read",
     )
     parser.add_argument("-n", type=int, default=500, help="requests per timing batch")
+    parser.add_argument("--ab", action="store_true",
+                        help="only the before/after comparison of each change")
     args = parser.parse_args()
     backend = "postgresql" if args.pg else "sqlite"
     tmp = Path(tempfile.mkdtemp(prefix="shequ-profile-"))
@@ -211,6 +316,9 @@ def main() -> None:
             for _ in range(50):
                 client.get(path, headers=headers)
 
+        if args.ab:
+            _ab(app, shequ_client, floor_client, shequ_path, floor_path, auth, args.n)
+            return
         kernel = app.extensions["shequ"]
         sql = _record_sql(kernel.db.engine)
         pool = _pool_events(kernel.db.engine)
@@ -255,7 +363,9 @@ def main() -> None:
         try:
             from pyinstrument import Profiler
         except ImportError:
-            log("pyinstrument is not installed: pip install pyinstrument for the call tree")
+            log("pyinstrument is not installed: cProfile instead (pip install pyinstrument "
+                "for the call tree)")
+            _cprofile(shequ_client, shequ_path, auth, args.n * 2, args.pg)
             return
         profiler = Profiler(interval=0.0002)
         profiler.start()

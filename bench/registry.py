@@ -123,6 +123,7 @@ def _kernel(url: str, tmp: Path) -> Any:
         "database": {"url": url},
         "events": {"delivery": "manual"},
         "server": {"workers": 1},  # in-process: no per-worker limit counts to share
+        "messaging": {"sms": "none", "email": "none"},  # production refuses "console"
         "plugins": {"enabled": PLUGINS},
     }
     app = create_app(load_config(DEFAULT_CONFIG, overrides=overrides, environ={}))

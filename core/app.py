@@ -146,7 +146,9 @@ def create_app(
     # register them without an import cycle: the factory does, right after init_app.
     app.register_blueprint(identity_pages.bp)
     app.register_blueprint(admin_views.bp)
+    __import__("core.identity.signup_views")  # sign-up and verification: on account's bp
     app.register_blueprint(account_views.bp)
+    __import__("core.notices", fromlist=["init_app"]).init_app(app, kernel)  # pages, batches
     exchange.init_app(app, kernel)
     web.init_app(app, kernel)
     api.init_app(app, kernel)

@@ -21,7 +21,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates
+from marshmallow import (
+    EXCLUDE,
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    pre_load,
+    validate,
+    validates,
+)
 
 from core.version import CORE_API_VERSION
 
@@ -63,6 +72,10 @@ class _Strict(Schema):
         unknown = RAISE
 
 
+#: A telephone number as people dial it: digits, spaces and hyphens, an optional leading +.
+HOTLINE_PATTERN = r"^(\+?[0-9][0-9 -]{1,22}[0-9])?$"
+
+
 class AppSection(_Strict):
     name = fields.String(load_default="Shequ")
     env = fields.String(
@@ -77,6 +90,12 @@ class AppSection(_Strict):
     max_content_length = fields.Integer(load_default=16 * 1024 * 1024, validate=validate.Range(1))
     secure_cookies = fields.String(load_default="auto",
                                    validate=validate.OneOf(["auto", "on", "off"]))
+    #: The service hotline pages tell people to call (core.toolkit.hotline_for): the
+    #: district's default, and per community (or street) code its own number.
+    hotline = fields.String(load_default="", validate=validate.Regexp(HOTLINE_PATTERN))
+    hotlines = fields.Dict(keys=fields.String(validate=validate.Regexp(r"^\d{6,12}$")),
+                           values=fields.String(validate=validate.Regexp(HOTLINE_PATTERN)),
+                           load_default=dict)
 
 
 class DatabaseSection(_Strict):
@@ -128,7 +147,9 @@ class IdentitySection(_Strict):
     session_idle_minutes_resident = fields.Integer(load_default=120, validate=validate.Range(5))
     session_idle_minutes_staff = fields.Integer(load_default=30, validate=validate.Range(5))
     session_absolute_hours = fields.Integer(load_default=12, validate=validate.Range(1, 24 * 30))
-    login_failures_per_account = fields.String(load_default="5 per 15 minutes")
+    #: Failed sign-ins of one account from every address; over it a sign-in also needs a
+    #: one-time code (the account is not refused: core/identity/limits.py).
+    login_failures_per_account = fields.String(load_default="10 per hour")
     login_failures_per_ip = fields.String(load_default="50 per 15 minutes")
     verification_attempts = fields.String(load_default="5 per hour")
     assist_max_minutes = fields.Integer(load_default=60, validate=validate.Range(5, 8 * 60))
@@ -138,11 +159,17 @@ class IdentitySection(_Strict):
     otp_max_tries = fields.Integer(load_default=5, validate=validate.Range(1, 20))
     otp_resend_seconds = fields.Integer(load_default=60, validate=validate.Range(1, 3600))
     otp_per_recipient_per_day = fields.Integer(load_default=10, validate=validate.Range(1, 1000))
-    #: Failed sign-ins counted per (account, client address); see core/identity/limits.py.
-    login_failures_per_account_ip = fields.String(load_default="5 per 15 minutes")
+    #: Failed sign-ins counted per (account, client address): after each ``amount`` of them
+    #: the address waits the next of ``login_delay_minutes``; see core/identity/limits.py.
+    login_failures_per_account_ip = fields.String(load_default="5 per day")
+    login_delay_minutes = fields.List(
+        fields.Integer(validate=validate.Range(1, 24 * 60)),
+        load_default=lambda: [1, 5, 15, 60], validate=validate.Length(1, 20))
+    #: Password-reset requests (web form and API) per client address.
+    password_resets_per_ip = fields.String(load_default="10 per hour")
 
     @validates("login_failures_per_account", "login_failures_per_ip", "verification_attempts",
-               "login_failures_per_account_ip")
+               "login_failures_per_account_ip", "password_resets_per_ip")
     def _check_limit(self, value: str, **_: Any) -> None:
         from limits import parse_many
 
@@ -150,6 +177,106 @@ class IdentitySection(_Strict):
             parse_many(value)
         except ValueError as exc:
             raise ValidationError(f"not a rate limit such as '5 per 15 minutes' ({exc})") from exc
+
+
+#: The channels each medium can be sent through (core/identity/channels/).
+SMS_CHANNELS = ("console", "aliyun", "hook", "none")
+EMAIL_CHANNELS = ("console", "smtp", "hook", "none")
+#: What ``[messaging.templates.<name>]`` may override: the body and subject per language.
+TEMPLATE_OVERRIDE_KEYS = ("zh", "en", "zh_subject", "en_subject")
+#: The message templates (core/identity/messages.py) and the placeholders each may use:
+#: the names ``[messaging.templates.<name>]`` and ``aliyun.template_codes`` accept.
+MESSAGE_TEMPLATE_PARAMS: dict[str, tuple[str, ...]] = {
+    "otp": ("code", "minutes", "purpose"),
+    "notice": ("title", "body"),
+    "plain": ("subject", "body"),
+}
+
+
+class SmtpSection(_Strict):
+    host = fields.String(load_default="localhost")
+    port = fields.Integer(load_default=587, validate=validate.Range(1, 65535))
+    #: starttls: plain connection upgraded (port 587) | tls: implicit TLS (465) | none
+    security = fields.String(load_default="starttls",
+                             validate=validate.OneOf(["starttls", "tls", "none"]))
+    username = fields.String(load_default="")
+    #: Set it from the environment: SHEQU__MESSAGING__SMTP__PASSWORD.
+    password = fields.String(load_default="")
+    from_address = fields.String(load_default="noreply@localhost",
+                                 validate=validate.Regexp(r"^[^@\s]+@[^@\s]+$"))
+    timeout = fields.Float(load_default=10.0, validate=validate.Range(0.1, 300))
+    #: A CA bundle (PEM) to trust instead of the system's, for a private mail server.
+    ca_file = fields.String(load_default="")
+    #: Also send an HTML part (the body, escaped, paragraphs kept).
+    html = fields.Boolean(load_default=False)
+
+
+class AliyunSection(_Strict):
+    #: The API host, or a URL (``http://127.0.0.1:8080`` in tests, a VPC endpoint).
+    endpoint = fields.String(load_default="dysmsapi.aliyuncs.com")
+    region_id = fields.String(load_default="cn-hangzhou")
+    access_key_id = fields.String(load_default="")
+    #: Set it from the environment: SHEQU__MESSAGING__ALIYUN__ACCESS_KEY_SECRET.
+    access_key_secret = fields.String(load_default="")
+    #: The approved SMS signature (签名); empty: ``[messaging] sender_name``.
+    sign_name = fields.String(load_default="")
+    #: Our template name (otp, notice, plain) → the approved template code (SMS_...).
+    template_codes = fields.Dict(keys=fields.String(), values=fields.String(),
+                                 load_default=dict)
+    timeout = fields.Float(load_default=10.0, validate=validate.Range(0.1, 300))
+
+
+class MessagingSection(_Strict):
+    sms = fields.String(load_default="console", validate=validate.OneOf(SMS_CHANNELS))
+    email = fields.String(load_default="console", validate=validate.OneOf(EMAIL_CHANNELS))
+    #: The name messages are signed with (the e-mail From name, the default SMS sign name).
+    sender_name = fields.String(load_default="Shequ", validate=validate.Length(1, 60))
+    #: Messages other than one-time codes sent to one recipient per hour; more are held
+    #: (status failed, error "rate limited"). Codes have their own [identity] limits.
+    per_recipient_per_hour = fields.Integer(load_default=20, validate=validate.Range(1, 10000))
+    smtp = fields.Nested(SmtpSection, load_default=dict)
+    aliyun = fields.Nested(AliyunSection, load_default=dict)
+    #: ``[messaging.templates.otp] zh = "...", en = "..."``: a template's wording replaced.
+    templates = fields.Dict(keys=fields.String(),
+                            values=fields.Dict(keys=fields.String(), values=fields.String()),
+                            load_default=dict)
+
+    @pre_load
+    def _sub_tables(self, data: Any, **_: Any) -> Any:
+        # A missing sub-table means "all defaults" (marshmallow would not fill it in).
+        if isinstance(data, dict):
+            data = dict(data)
+            for name in ("smtp", "aliyun"):
+                data.setdefault(name, {})
+        return data
+
+    @validates("templates")
+    def _check_templates(self, value: dict[str, dict[str, str]], **_: Any) -> None:
+        for name, table in value.items():
+            if name not in MESSAGE_TEMPLATE_PARAMS:
+                raise ValidationError(f"[messaging.templates.{name}]: no such template; use "
+                                      f"one of {', '.join(MESSAGE_TEMPLATE_PARAMS)}")
+            wrong = sorted(set(table) - set(TEMPLATE_OVERRIDE_KEYS))
+            if wrong:
+                raise ValidationError(
+                    f"[messaging.templates.{name}] {', '.join(wrong)}: only "
+                    f"{', '.join(TEMPLATE_OVERRIDE_KEYS)} may be set")
+            sample = {p: "x" for p in MESSAGE_TEMPLATE_PARAMS[name]}
+            for key, text in table.items():
+                try:
+                    text % sample
+                except (KeyError, ValueError, TypeError) as exc:
+                    raise ValidationError(
+                        f"[messaging.templates.{name}] {key}: {exc!r} — placeholders are "
+                        + ", ".join(f"%({p})s" for p in MESSAGE_TEMPLATE_PARAMS[name])
+                    ) from None
+
+    @validates("aliyun")
+    def _check_codes(self, value: dict[str, Any], **_: Any) -> None:
+        unknown = sorted(set(value.get("template_codes", {})) - set(MESSAGE_TEMPLATE_PARAMS))
+        if unknown:
+            raise ValidationError(f"template_codes: {', '.join(unknown)}: no such template; "
+                                  f"use {', '.join(MESSAGE_TEMPLATE_PARAMS)}")
 
 
 class AuditSection(_Strict):
@@ -257,6 +384,7 @@ class ConfigSchema(_Strict):
     metrics = fields.Nested(MetricsSection, load_default=dict)
     logging = fields.Nested(LoggingSection, load_default=dict)
     backup = fields.Nested(BackupSection, load_default=dict)
+    messaging = fields.Nested(MessagingSection, load_default=dict)
     plugins = fields.Nested(PluginsSection, load_default=dict)
 
 
@@ -281,6 +409,7 @@ class Config:
     logging: dict[str, Any] = field(default_factory=lambda: {"format": "text", "level": "INFO"})
     backup: dict[str, Any] = field(default_factory=lambda: {
         "enabled": False, "directory": "{instance}/backups", "every_hours": 24.0, "keep": 7})
+    messaging: dict[str, Any] = field(default_factory=lambda: MessagingSection().load({}))
 
     @property
     def backup_directory(self) -> Path:
@@ -315,6 +444,7 @@ class Config:
                         for k, v in self.metrics.items()},
             "logging": dict(self.logging),
             "backup": dict(self.backup),
+            "messaging": _copy_tables(self.messaging),
             "plugins": {"enabled": list(self.plugins_enabled), "strict": self.plugins_strict},
         }
         for pid, settings in self.plugin_settings.items():
@@ -326,6 +456,11 @@ class Config:
 
 
 _SECRET_WORDS = ("secret", "password", "token", "key")
+
+
+def _copy_tables(data: dict[str, Any]) -> dict[str, Any]:
+    """A copy deep enough that redacting it leaves the configuration alone."""
+    return {k: _copy_tables(v) if isinstance(v, dict) else v for k, v in data.items()}
 
 
 def _redact(data: dict[str, Any]) -> None:
@@ -455,6 +590,7 @@ def load_config(
             problems.append(
                 ("app.demo_data", "demo data (and its passwords) is not for production")
             )
+    problems += messaging_problems(data["messaging"], data["app"]["env"])
     loopback = _loopback_networks(data["exchange"]["allowed_networks"])
     if loopback and data["app"]["env"] != "test":
         problems.append((
@@ -482,7 +618,30 @@ def load_config(
         metrics=data["metrics"],
         logging=data["logging"],
         backup=data["backup"],
+        messaging=data["messaging"],
     )
+
+
+def messaging_problems(messaging: dict[str, Any], env: str) -> list[tuple[str, str]]:
+    """What stops these channels from working, as ``(key, problem)`` pairs: production
+    refuses the development ``console`` channel (it writes codes to the log) and Aliyun SMS
+    without the template code for one-time codes."""
+    problems: list[tuple[str, str]] = []
+    if env != "production":
+        return problems
+    for medium in ("sms", "email"):
+        if messaging[medium] == "console":
+            problems.append((f"messaging.{medium}", "the console channel writes codes to the "
+                             "log and is for development; production needs a real channel "
+                             "(docs/operations.md, \"Configuring each channel\")"))
+    if messaging["sms"] == "aliyun":
+        # The secret usually arrives from the environment only where the service runs, so
+        # it is not required here: without it every send fails, visibly, on the admin page.
+        aliyun = messaging["aliyun"]
+        if "otp" not in aliyun["template_codes"]:
+            problems.append(("messaging.aliyun.template_codes",
+                             "needs the approved template code for otp (SMS_...)"))
+    return problems
 
 
 def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> None:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import g, has_app_context
 from sqlalchemy import DateTime, MetaData, create_engine, event
@@ -40,6 +41,23 @@ class Base(DeclarativeBase):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def local_zone() -> ZoneInfo:
+    """The configured time zone (``[app] timezone``, Asia/Shanghai by default): the one in
+    which residents and staff live their days. UTC outside an app."""
+    try:
+        name = current_kernel().config.app["timezone"]
+    except (RuntimeError, KeyError):
+        name = None
+    return ZoneInfo(str(name or "UTC"))
+
+
+def local_today(now: datetime | None = None) -> date:
+    """Today in the configured time zone, not the server's: at 23:30 UTC it is already
+    tomorrow in Beijing, and a birthday, an age or a "since today" follows Beijing's day.
+    ``now`` (aware) lets a test set the clock."""
+    return (now or utcnow()).astimezone(local_zone()).date()
 
 
 class UTCDateTime(TypeDecorator):

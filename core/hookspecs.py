@@ -212,9 +212,14 @@ def default_roles() -> dict[str, list[str]]:
 
 @hookspec(firstresult=True)
 def send_message(channel: str, recipient: str, subject: str, body: str) -> bool | None:
-    """Send one message through a gateway (an SMS provider, a mail server). Return True
+    """Send one message through a gateway (an SMS provider, a mail server) — asked only
+    for a medium configured ``[messaging] sms = "hook"`` / ``email = "hook"``; core's own
+    channels (SMTP, Aliyun SMS, console) need no plugin. ``subject`` and ``body`` are in the
+    recipient's language (a code message's body holds the code: never log it). Return True
     when this plugin sent it, None when it does not handle ``channel``; raise to have the
-    event bus retry it later. The first plugin that returns True wins."""
+    event bus retry it later (the last attempt's error is shown on the admin messages
+    page). The first plugin that returns True wins. core/identity/channels/aliyun.py is
+    the example of what a gateway does (docs/hooks.md)."""
 
 
 # --------------------------------------------------------------------------- UI slots

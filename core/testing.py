@@ -61,6 +61,7 @@ __all__ = [
     "fuzz_api",
     "last_code",
     "login",
+    "open_menu",
     "seed_demo",
 ]
 
@@ -403,6 +404,16 @@ def browser_page(chromium: Any, live_server: LiveServer) -> Iterator[Any]:
     page.base_url = live_server.url
     yield page
     context.close()
+
+
+def open_menu(page: Any) -> Any:
+    """Open the header menu as a phone user does (its button), unless it is open already
+    (a desk screen keeps it open); returns the menu, so ``open_menu(page).get_by_role(
+    "link", name="...")`` finds a navigation link or a header tool."""
+    menu = page.locator("#site-menu")
+    if menu.get_attribute("open") is None:
+        page.locator("#site-menu > summary").click()
+    return menu
 
 
 # ------------------------------------------------------------------------------ registry data

@@ -34,7 +34,7 @@ from core.audit.services import log_access, log_audit
 from core.audit.web import request_facts
 from core.cli import AppContext, pass_ctx
 from core.current import current_kernel, kernel_of
-from core.db import Base, UTCDateTime, current_session, utcnow
+from core.db import Base, UTCDateTime, current_session, local_today, utcnow
 from core.events import Event, EventBus, EventError
 from core.exports import csv_safe, csv_writer, safe_row
 from core.hookspecs import (
@@ -76,6 +76,7 @@ from core.registry.search import SearchPage, format_total
 from core.registry.validation import IdentifierError, parse_credit_code, uscc_check_char
 from core.rules import MAX_ID, N_, RuleError
 from core.version import CORE_API_VERSION
+from core.web.hotline import Hotline, hotline_for
 from core.web.i18n import localized, recipient_locale
 
 __all__ = [
@@ -90,6 +91,7 @@ __all__ = [
     "Event",
     "EventBus",
     "EventError",
+    "Hotline",
     "Id",
     "IdentifierError",
     "Job",
@@ -131,6 +133,7 @@ __all__ = [
     "has_permission",
     "hookimpl",
     "hookspec",
+    "hotline_for",
     "localized",
     "log_audit",
     "log_person_access",
@@ -423,7 +426,6 @@ def find_person_ids(session: Session, plugin_id: str, *, actor: Any = None,
     the page it then shows is read through :func:`registry_reader` (``.persons(ids)``),
     which logs exactly the persons shown. Criteria on age or sex need the plugin's
     ``registry.person.identity`` scope, every call ``registry.person.basic``."""
-    from datetime import date
 
     from core.registry.models import Community, Person
     from core.registry.search import _years_ago, place_filter
@@ -449,7 +451,7 @@ def find_person_ids(session: Session, plugin_id: str, *, actor: Any = None,
     if community:
         where.append(Person.community_id.in_(
             select(Community.id).where(Community.code == community)))
-    today = date.today()
+    today = local_today()
     if age_min is not None:
         where.append(Person.birth_date <= _years_ago(today, age_min))
     if age_max is not None:

@@ -21,4 +21,5 @@ def blueprints() -> dict[str, list[Blueprint]]:
         "identity": [*identity_api.blueprints(), resident_api.blueprint()],
         "registry": registry_api.blueprints(),
         "exchange": exchange_api.blueprints(),
+        "notices": __import__("core.notices.api", fromlist=["api"]).blueprints(),
     }

@@ -23,6 +23,7 @@ from babel.dates import format_skeleton
 from flask_babel import format_time, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from markupsafe import Markup, escape
 
 #: Fields as a sentence names them ("saw your name and phone number").
 FIELD_WORDS: dict[str, Any] = {
@@ -65,26 +66,48 @@ class Day:
 _PURPOSE = re.compile(
     r"^(?P<head>[A-Za-z][A-Za-z ]*?) (?P<ref>#?[A-Za-z0-9_-]*\d[A-Za-z0-9_-]*)"
     r"(?: \((?P<state>[a-z_]+)\))?(?:: (?P<tail>.+))?$")
+#: "<words>: <what>" without a reference, e.g. "counter filing: longevity_allowance".
+_LABELLED = re.compile(r"^(?P<head>[A-Za-z][A-Za-z ]*?): (?P<tail>.+)$")
+#: "<words> <code>", e.g. "thematic database elderly_allowance".
+_NAMED = re.compile(r"^(?P<head>[A-Za-z][A-Za-z ]*?) (?P<tail>[a-z][a-z0-9_]*_[a-z0-9_]+)$")
+_CODE = re.compile(r"#?[A-Za-z0-9_.-]+")
 
 
-def purpose_words(purpose: str | None) -> str:
+def purpose_words(purpose: str | None) -> Markup:
     """The purpose in the reader's language. A purpose a viewer typed is shown as typed; one
-    the system wrote is an English phrase around a reference number (the log stores text,
-    not message ids), so its words are translated and the reference kept."""
+    the system wrote is an English phrase around a reference (the log stores text, not
+    message ids), so its words are translated and the reference kept: a number as it is,
+    a code made of words (``elderly_60``, ``longevity_allowance``) in ``<code>``, since
+    it is the same in every language and not a word of the sentence."""
     if not purpose:
-        return ""
+        return Markup("")
     whole = _(purpose)
     if whole != purpose:
-        return whole
+        return escape(whole)
     m = _PURPOSE.match(purpose)
     if m is None:
-        return purpose
-    out = f"{_(m['head'])} {m['ref']}"
+        labelled = _LABELLED.match(purpose) or _NAMED.match(purpose)
+        if labelled is None or _(labelled["head"]) == labelled["head"]:
+            return escape(purpose)
+        if labelled.re is _NAMED:
+            return escape(_(labelled["head"])) + Markup(" ") + _words(labelled["tail"])
+        return escape(_(labelled["head"])) + Markup(": ") + _words(labelled["tail"])
+    out = escape(_(m["head"])) + Markup(" ") + _words(m["ref"])
     if m["state"]:
-        out += f" ({_(m['state'])})"
+        out += Markup(" (%s)") % _(m["state"])
     if m["tail"]:
-        out += f": {_(m['tail'])}"
+        out += Markup(": ") + _words(m["tail"])
     return out
+
+
+def _words(text: str) -> Markup:
+    """Translated words, a code in ``<code>``, or typed text as typed (escaped)."""
+    translated = _(text)
+    if translated != text:
+        return escape(translated)
+    if _CODE.fullmatch(text) and re.search(r"[A-Za-z]{3}", text):
+        return Markup("<code>%s</code>") % text
+    return escape(text)
 
 
 def join_words(words: Sequence[str]) -> str:

@@ -7,14 +7,28 @@ id) as a mapping so the CLI, workers and views use the same calls; ``request_fac
 The access log is one row per identical display and day (:func:`log_access`): entries are
 queued on the session and upserted in one statement when it commits, or on their own when
 it ends without a commit (the listeners at the bottom of the access-log section).
+
+A *masked* display that this process has already written today (same key) is not written
+again: its count is added in memory (:class:`_HeldCounts`, one per engine) and written,
+as the same upsert, at most :data:`HELD_COUNT_SECONDS` later by a timer, before any read
+of the access log in this process, when the engine is disposed and at exit. So the first
+display of a day is in the log before the answer, always; a repeat of it only adds to
+its count and last time, which may reach the database a moment later. A reveal (full
+values) is always written before the answer.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import functools
 import hashlib
 import json
 import logging
+import os
+import threading
+import weakref
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -274,6 +288,151 @@ def _upsert_statement(dialect: str) -> Any:
     )
 
 
+#: The longest a repeated masked display's count waits in memory before it is written.
+HELD_COUNT_SECONDS = 2.0
+#: Keys of today's masked rows a process remembers as written (least recent dropped: a
+#: dropped key only means its next repeat is written at once again).
+_KNOWN_KEYS = 20_000
+#: Rows written by the committing transaction, remembered as written once it commits.
+_WRITTEN = "shequ.access_written"
+#: Held counts a session wrote so it could read the log: handed back if it does not commit.
+_BORROWED = "shequ.access_borrowed"
+
+
+class _HeldCounts:
+    """One engine's held counts: the masked rows this process has written (their keys),
+    and the repeats of them not written yet, merged per key (see the module docstring).
+    Thread-safe; a forked child starts with nothing held (its parent writes its own)."""
+
+    def __init__(self, engine: Any) -> None:
+        self._engine = weakref.ref(engine)
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self.known: OrderedDict[str, None] = OrderedDict()
+        self.held: dict[str, dict[str, Any]] = {}
+        self._timer: threading.Timer | None = None
+        self._failures = 0
+
+    def _forked(self) -> None:
+        if self._pid != os.getpid():
+            self._pid, self.held, self._timer = os.getpid(), {}, None
+
+    def hold(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Keep the repeats of known masked rows; return the rows to write now."""
+        write: list[dict[str, Any]] = []
+        with self._lock:
+            self._forked()
+            for row in rows:
+                if not row["masked"] or row["key"] not in self.known:
+                    write.append(row)
+                    continue
+                self.known.move_to_end(row["key"])
+                _merge(self.held, row)
+            if self.held and self._timer is None:
+                self._timer = threading.Timer(HELD_COUNT_SECONDS, self.flush)
+                self._timer.daemon = True
+                self._timer.start()
+        return write
+
+    def remember(self, keys: list[str]) -> None:
+        with self._lock:
+            for key in keys:
+                self.known[key] = None
+                self.known.move_to_end(key)
+            while len(self.known) > _KNOWN_KEYS:
+                self.known.popitem(last=False)
+
+    def take(self) -> list[dict[str, Any]]:
+        with self._lock:
+            self._forked()
+            rows, self.held = list(self.held.values()), {}
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            return rows
+
+    def give_back(self, rows: list[dict[str, Any]]) -> None:
+        """Counts that were not written after all (their transaction ended without a
+        commit): held again, and the timer set."""
+        with self._lock:
+            self._forked()
+            for row in rows:
+                _merge(self.held, row)
+            if self.held and self._timer is None:
+                self._timer = threading.Timer(HELD_COUNT_SECONDS, self.flush)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def flush(self) -> None:
+        """Write every held count now, in a transaction of its own (the timer, the
+        engine's disposal, exit). A failure keeps them held for three more tries."""
+        rows = self.take()
+        engine = self._engine()
+        if not rows or engine is None:
+            return
+        try:
+            with engine.begin() as conn:
+                _upsert(conn, rows)
+            self._failures = 0
+        except Exception:
+            self._failures += 1
+            if self._failures <= 3:
+                _log.warning("could not write %d held access-log counts; trying again",
+                             len(rows), exc_info=True)
+                self.give_back(rows)
+            else:  # never loop forever on a database that is gone; say so loudly
+                _log.exception("dropped %d held access-log counts", len(rows))
+                self._failures = 0
+
+
+def _merge(held: dict[str, dict[str, Any]], row: Mapping[str, Any]) -> None:
+    same = held.get(row["key"])
+    if same is None:
+        held[row["key"]] = dict(row)
+    else:
+        same["count"] += row["count"]
+        same["last_at"] = max(same["last_at"], row["last_at"])
+
+
+_HELD: weakref.WeakKeyDictionary[Any, _HeldCounts] = weakref.WeakKeyDictionary()
+_HELD_LOCK = threading.Lock()
+
+
+def _engine_of(bind: Any) -> Any:
+    return getattr(bind, "engine", bind)
+
+
+def _held_for(bind: Any) -> _HeldCounts:
+    engine = _engine_of(bind)
+    held = _HELD.get(engine)
+    if held is None:
+        with _HELD_LOCK:
+            held = _HELD.get(engine)
+            if held is None:
+                held = _HELD[engine] = _HeldCounts(engine)
+                event.listen(engine, "engine_disposed", lambda _engine: held.flush())
+    return held
+
+
+def flush_held_counts() -> None:
+    """Write every engine's held counts now (at exit; callers that must see exact counts
+    in another process at once)."""
+    for held in list(_HELD.values()):
+        held.flush()
+
+
+atexit.register(flush_held_counts)
+
+
+def _split(session: Session, pending: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The queued rows to write now; repeats of rows already written are held."""
+    try:
+        bind = session.get_bind()
+    except Exception:  # an unbound session: write everything, as before
+        return list(pending.values())
+    return _held_for(bind).hold(list(pending.values()))
+
+
 @event.listens_for(Session, "before_commit")
 def _write_before_commit(session: Session) -> None:
     """Queued entries go out in the transaction being committed. SQLAlchemy fires this
@@ -284,23 +443,83 @@ def _write_before_commit(session: Session) -> None:
         return
     pending = session.info.pop(_PENDING, None)
     if pending:
-        _upsert(session, list(pending.values()))
+        rows = _split(session, pending)
+        if rows:
+            _upsert(session, rows)
+            session.info.setdefault(_WRITTEN, []).extend(r["key"] for r in rows if r["masked"])
+
+
+@event.listens_for(Session, "after_commit")
+def _remember_written(session: Session) -> None:
+    written = session.info.pop(_WRITTEN, None)
+    session.info.pop(_BORROWED, None)  # committed with this transaction
+    if written:
+        with contextlib.suppress(Exception):  # an unbound session holds nothing
+            _held_for(session.get_bind()).remember(written)
 
 
 @event.listens_for(Session, "after_transaction_end")
 def _write_left_over(session: Session, transaction: Any) -> None:
     """A session that ends (rollback, close) with entries still queued writes them in a
-    transaction of their own: what was shown stays shown, whatever else the view did."""
+    transaction of their own: what was shown stays shown, whatever else the view did.
+    Held counts it borrowed to read the log and did not commit are held again."""
     if transaction.parent is not None:
         return
+    session.info.pop(_WRITTEN, None)  # not committed: not known to be written
+    borrowed = session.info.pop(_BORROWED, None)
+    if borrowed:
+        _held_for(session.get_bind()).give_back(borrowed)
     pending = session.info.pop(_PENDING, None)
     if not pending:
         return
     try:
+        rows = _split(session, pending)
+        if not rows:
+            return
         with session.get_bind().begin() as conn:
-            _upsert(conn, list(pending.values()))
+            _upsert(conn, rows)
+        masked = [r["key"] for r in rows if r["masked"]]
+        if masked:
+            _held_for(session.get_bind()).remember(masked)
     except Exception:  # never turn a finished request into an error; say so loudly
         _log.exception("could not write %d access-log entries", len(pending))
+
+
+def _reads_access_log(statement: Any) -> bool:
+    """Whether a SELECT reads ``audit_access`` directly (how every reader of the log
+    reads it). Cached per statement object: the hot paths reuse theirs."""
+    try:
+        return _reads_access_log_cached(statement)
+    except TypeError:  # an unhashable statement
+        return _froms_access_log(statement)
+
+
+@functools.lru_cache(maxsize=256)
+def _reads_access_log_cached(statement: Any) -> bool:
+    return _froms_access_log(statement)
+
+
+def _froms_access_log(statement: Any) -> bool:
+    froms = getattr(statement, "get_final_froms", None)
+    return froms is not None and any(f is AccessEntry.__table__ for f in froms())
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _held_before_reading(state: Any) -> None:
+    """Before this process reads the access log, the counts it holds are written in the
+    reading transaction (and held again if that one does not commit): a page or test in
+    this process never sees a count it has already added in memory missing."""
+    if not _HELD or not state.is_select or not _reads_access_log(state.statement):
+        return
+    session = state.session
+    try:
+        held = _HELD.get(_engine_of(session.get_bind()))
+    except Exception:
+        return
+    rows = held.take() if held is not None else []
+    if rows:
+        _upsert(session.connection(), rows)
+        session.info.setdefault(_BORROWED, []).extend(rows)
 
 
 def access_log_for(person_id: int) -> Select:

@@ -14,6 +14,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from markupsafe import Markup, escape
 from wtforms import SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import URL, DataRequired, Length, Optional
 
@@ -40,6 +41,7 @@ SCOPE_LABELS = {
     "registry.dwelling": _l("Buildings, dwellings and who lives where"),
     "registry.organisation": _l("Organisations: name, credit code, type, legal representative"),
     "registry.grid": _l("Streets, communities and grids"),
+    "registry.ownership": _l("Dwelling owners: persons, organisations, shares, exclusive areas"),
 }
 
 
@@ -54,7 +56,7 @@ class CheckboxesField(SelectMultipleField):
 class ClientForm(FlaskForm):
     name = StringField(
         _l("Name of the system"),
-        validators=[DataRequired(), Length(max=64)],
+        validators=[DataRequired(message=_l("Enter the name of the system.")), Length(max=64)],
         description=_l("For example: District civil affairs bureau, elderly allowance system"),
     )
     contact = StringField(
@@ -72,7 +74,11 @@ class ClientForm(FlaskForm):
 
 
 class SuspendForm(FlaskForm):
-    reason = TextAreaField(_l("Reason"), validators=[DataRequired(), Length(max=200)])
+    reason = TextAreaField(
+        _l("Reason"),
+        validators=[DataRequired(message=_l("Give the reason for suspending it.")),
+                    Length(max=200)],
+    )
 
 
 def _field_errors(form: Any) -> list[tuple[str, str]]:
@@ -81,13 +87,20 @@ def _field_errors(form: Any) -> list[tuple[str, str]]:
 
 def _with_choices(form: ClientForm) -> ClientForm:
     bus = current_kernel().bus
+    # event names and scope ids are identifiers, the same in every language: in <code>
     form.event_types.choices = choices(
-        (n, _("%(event)s (needs %(scope)s)", event=n, scope=scope) if scope else n)
+        (n, escape(_("%(event)s (needs %(scope)s)")) % {"event": _code(n), "scope": _code(scope)}
+         if scope else _code(n))
         for n in services.offered_event_types(bus)
         for scope in [services.event_scope(bus, n)]
     )
-    form.scopes.choices = choices((k, f"{v} ({k})") for k, v in scope_labels().items())
+    form.scopes.choices = choices((k, escape(v) + Markup(" (%s)") % _code(k))
+                                  for k, v in scope_labels().items())
     return form
+
+
+def _code(text: str) -> Markup:
+    return Markup("<code>%s</code>") % text
 
 
 def _put_error(form: Any, exc: services.ExchangeError) -> None:

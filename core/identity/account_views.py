@@ -1,5 +1,7 @@
-"""The resident's own account pages under ``/account``: sign-up, my account, verification,
-sessions, API tokens, notifications, who accessed my data, and the assisted channel.
+"""The resident's own account pages under ``/account``: my account, sessions, API tokens,
+notifications, who accessed my data, and the assisted channel; sign-up and verification
+(two steps each, with a one-time code) are in :mod:`core.identity.signup_views`, on the
+same blueprint.
 
 Thin: every rule is in ``core.identity.services`` (and ``core.identity.notifications``);
 these views read forms, call a service, commit and render. Sign-in, sign-out and the
@@ -10,13 +12,10 @@ from __future__ import annotations
 
 import math
 import re
-import time
-from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
 from flask import (
-    Blueprint,
     abort,
     flash,
     g,
@@ -25,56 +24,46 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import format_time
+from flask_babel import format_time, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy import Select, func, select
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from wtforms import IntegerField, PasswordField, StringField, TextAreaField
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+from wtforms import IntegerField, StringField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
 
-from core.audit.services import access_log_for, log_audit
+from core.audit.services import access_log_for
 from core.audit.web import request_facts
 from core.current import current_kernel
 from core.db import current_session, utcnow
-from core.identity import limits, require, require_login, require_personal, session_row
-from core.identity.models import User
-from core.identity.notifications import mark_read, notifications_for, unread_count
+from core.identity import require, require_login, require_personal, session_row
+from core.identity.account_common import _cfg, _me, bp, field_errors
+from core.identity.notifications import (
+    mark_linked_read,
+    mark_read,
+    notifications_for,
+    unread_count,
+)
 from core.identity.services import (
-    PHONE_RE,
-    USERNAME_RE,
     IdentityError,
-    check_password,
     create_own_token,
-    create_user,
     display_names,
     end_other_sessions,
     end_own_session,
     find_resident,
-    id_number_problem,
     mask_phone,
     own_token,
     own_tokens,
-    record_verification_attempt,
-    resolve_permissions,
     revoke_token,
-    self_verify,
     start_assist,
-    start_session,
     stop_assist,
 )
 from core.identity.services import active_sessions as list_active_sessions
 from core.web.i18n import localized
 
-bp = Blueprint("account", __name__, url_prefix="/account")
-
 PER_PAGE = 20
-#: Sign-ups per client address: accounts created, and form posts of any outcome (the
-#: second limit keeps the "username taken" answer from becoming a directory of accounts).
-SIGNUPS_PER_IP = "10 per hour"
-SIGNUP_POSTS_PER_IP = "30 per hour"
 
 #: Registry fields a resident may see named in their access log.
 FIELD_LABELS = {
@@ -87,23 +76,6 @@ FIELD_LABELS = {
     "location": _l("Location"),
     "photo": _l("Photo"),
 }
-
-
-def _cfg() -> dict[str, Any]:
-    return current_kernel().config.identity
-
-
-def _me() -> User:
-    """The account the pages are about (the resident, when a worker acts for one)."""
-    return current_session().merge(current_user.user)
-
-
-def field_errors(form: FlaskForm, exc: IdentityError, fields: dict[str, str]) -> None:
-    """Put a service's error beside the field it concerns (``fields`` maps the service's
-    field names onto the form's), so the error summary can link to it."""
-    name = fields.get(exc.field, exc.field)
-    target = getattr(form, name, None) or next(iter(form))
-    target.errors = [*target.errors, _(exc.message, **exc.params)]
 
 
 def paged(query: Select) -> SimpleNamespace:
@@ -203,117 +175,23 @@ def _account_context() -> dict[str, Any]:
     return {"unread_notifications": g.unread_notifications, "assisting": assisting}
 
 
-# ------------------------------------------------------------------------------ sign-up
-
-
-class SignupForm(FlaskForm):
-    username = StringField(
-        _l("Username or mobile number"),
-        validators=[
-            DataRequired(message=_l("Enter a username or your mobile number")),
-            Length(max=64, message=_l("Use at most %(max)d characters.")),
-        ],
-    )
-    display_name = StringField(
-        _l("Your name"),
-        validators=[
-            DataRequired(message=_l("Enter your name")),
-            Length(max=100, message=_l("Use at most %(max)d characters.")),
-        ],
-    )
-    password = PasswordField(
-        _l("Password"),
-        validators=[
-            DataRequired(message=_l("Choose a password")),
-            Length(max=128, message=_l("Use at most %(max)d characters.")),
-        ],
-    )
-
-    def validate_username(self, field: Any) -> None:
-        value = (field.data or "").strip()
-        if not (PHONE_RE.match(value) or USERNAME_RE.match(value)):
-            raise ValidationError(
-                _("Use 3 to 32 letters, digits, '.', '-' or '_', or a mobile number.")
-            )
-
-    def validate_password(self, field: Any) -> None:
-        """The policy is checked here too, so every problem shows at once."""
-        try:
-            check_password(
-                field.data or "",
-                min_length=_cfg()["password_min_length"],
-                context=((self.username.data or "").strip(), (self.display_name.data or "")),
-            )
-        except IdentityError as exc:
-            raise ValidationError(_(exc.message, **exc.params)) from exc
-
-
-def _signup_succeeded(response: Any) -> bool:
-    return response.status_code == 302
-
-
-@bp.route("/signup", methods=["GET", "POST"])
-@limits.limiter.limit(
-    SIGNUPS_PER_IP, methods=["POST"], deduct_when=_signup_succeeded, scope="signup-ip"
-)
-@limits.limiter.limit(SIGNUP_POSTS_PER_IP, methods=["POST"], scope="signup-posts-ip")
-def signup():
-    """Residents create their own account (when ``identity.signup_open``); it is not
-    verified until it is matched with the registry (``/account/verify``)."""
-    if current_user.is_authenticated:
-        return redirect(url_for("account.index"))
-    if not _cfg()["signup_open"]:
-        return render_template("account/signup_closed.html"), 403
-    form = SignupForm()
-    status = 200 if request.method == "GET" else 400
-    if form.validate_on_submit():
-        from core.identity import Principal
-
-        kernel = current_kernel()
-        session = current_session()
-        facts = request_facts()
-        try:
-            user = create_user(
-                session,
-                current_kernel().hasher,
-                username=form.username.data,
-                password=form.password.data,
-                display_name=form.display_name.data,
-                kind="resident",
-                roles=["resident"],
-                min_length=_cfg()["password_min_length"],
-                bus=kernel.bus,
-            )
-            row, token = start_session(
-                session, user, ip=facts.get("ip", ""), user_agent=facts.get("user_agent", "")
-            )
-            log_audit(
-                session,
-                "auth.signup",
-                actor=user,
-                target_type="user",
-                target_id=user.id,
-                facts=facts,
-            )
+@bp.before_app_request
+def _read_on_open() -> None:
+    """A notification is read when the page it links to is opened (a page, signed in as
+    oneself: not through a token, nor by a worker assisting the account)."""
+    if (request.method != "GET" or request.path.startswith(("/api/", "/static/"))
+            or not getattr(current_user, "is_authenticated", False)
+            or current_user.via_token or current_user.agent is not None):
+        return
+    paths = [request.path]
+    if request.query_string:
+        paths.append(f"{request.path}?{request.query_string.decode('latin-1')}")
+    session = current_session()
+    try:
+        if mark_linked_read(session, current_user.id, paths):
             session.commit()
-        except IdentityError as exc:
-            session.rollback()
-            field_errors(form, exc, {"phone": "username"})
-        except IntegrityError:  # the same name, chosen at the same moment by someone else
-            session.rollback()
-            form.username.errors = [*form.username.errors, _("This username is taken.")]
-        else:
-            login_user(
-                Principal(
-                    user,
-                    resolve_permissions(user.role_names, kernel.roles_now()),
-                    token=token,
-                    session_row_id=row.id,
-                )
-            )
-            flash(_("Your account has been created and you are signed in."), "success")
-            return redirect(url_for("account.index"))
-    return render_template("account/signup.html", form=form), status
+    except SQLAlchemyError:  # the page still opens; the notification stays unread
+        session.rollback()
 
 
 # ------------------------------------------------------------------------------ my account
@@ -331,107 +209,6 @@ def index():
         username=mask_phone(user.username) if user.username == user.phone else user.username,
         can_tokens="identity.token.create" in current_user.permissions,
         can_assist="identity.assist" in current_user.permissions,
-    )
-
-
-# ------------------------------------------------------------------------------ verification
-
-
-class VerifyForm(FlaskForm):
-    name = StringField(
-        _l("Full name"),
-        validators=[
-            DataRequired(message=_l("Enter your full name as it is on your ID card")),
-            Length(max=50, message=_l("Use at most %(max)d characters.")),
-        ],
-    )
-    id_number = StringField(
-        _l("ID card number"),
-        validators=[DataRequired(message=_l("Enter your ID card number")), Length(max=30)],
-    )
-    phone = StringField(
-        _l("Mobile number"),
-        validators=[DataRequired(message=_l("Enter your mobile number")), Length(max=20)],
-    )
-
-    def validate_id_number(self, field: Any) -> None:
-        problem = id_number_problem(field.data or "")
-        if problem:
-            raise ValidationError(_(problem))
-
-    def validate_phone(self, field: Any) -> None:
-        field.data = re.sub(r"[\s-]", "", field.data or "")
-        if not PHONE_RE.match(field.data):
-            raise ValidationError(_("Enter a mainland mobile number of 11 digits."))
-
-
-def _verify_limit() -> tuple[Any, tuple[str, str]]:
-    """The limit on verification attempts, keyed by account (not by address: a resident
-    on a shared community-centre computer must not lock out the next person)."""
-    from limits import parse
-
-    return parse(_cfg()["verification_attempts"]), ("verify", str(current_user.user.id))
-
-
-@bp.route("/verify", methods=["GET", "POST"])
-@require_personal("identity.own.verification", verified=False)
-def verify():
-    """Self-service verification: name, ID number and phone must match the registry."""
-    user = _me()
-    if user.is_verified:
-        return render_template("account/verify.html", form=None, user=user)
-    form = VerifyForm()
-    status = 200 if request.method == "GET" else 400
-    mismatch = throttled = False
-    retry_at = ""
-    headers: dict[str, str] = {}
-    if form.validate_on_submit():
-        session = current_session()
-        facts = request_facts()
-        item, key = _verify_limit()
-        if not limits.hit(item, *key):
-            reset = limits.reset_at(item, *key)
-            record_verification_attempt(session, user, "throttled", facts=facts)
-            session.commit()
-            throttled = True
-            status = 429
-            retry_at = format_time(datetime.fromtimestamp(reset, tz=UTC), "HH:mm")
-            headers["Retry-After"] = str(max(math.ceil(reset - time.time()), 1))
-        else:
-            # Enumeration-safe: a person bound to another account answers exactly like a
-            # mismatch, and the page says what a genuine resident can do next.
-            person_id = self_verify(
-                session,
-                user,
-                name=form.name.data,
-                id_number=form.id_number.data,
-                phone=form.phone.data,
-                bus=current_kernel().bus,
-                facts=facts,
-            )
-            try:
-                session.commit()  # the binding, or the audit entry of the attempt
-            except IntegrityError:  # bound to another account at the same moment
-                session.rollback()
-                person_id = None
-            if person_id is not None:
-                flash(_("Your account is verified."), "success")
-                return redirect(url_for("account.index"))
-            mismatch = True
-            status = 422
-    # The ID number is never sent back to the browser (docs/requirements.md R09).
-    form.id_number.data = ""
-    return (
-        render_template(
-            "account/verify.html",
-            form=form,
-            user=user,
-            mismatch=mismatch,
-            throttled=throttled,
-            retry_at=retry_at,
-        ),
-        status,
-        headers,
     )
 
 
@@ -507,7 +284,6 @@ class TokenForm(FlaskForm):
 
 def _permission_choices() -> list[tuple[str, str]]:
     """The user's own permissions, described in the page's language."""
-    from flask_babel import get_locale
 
     known = current_kernel().permissions
     locale = get_locale()
@@ -748,3 +524,4 @@ def assist_stop():
         session.commit()
         flash(_("You no longer act for %(name)s.", name=name), "success")
     return redirect(url_for("account.assist"))
+

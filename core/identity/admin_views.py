@@ -32,6 +32,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from markupsafe import Markup, escape
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 from wtforms import (
@@ -93,6 +94,7 @@ ROLE_LABELS = {
     "hotline_operator": _l("Hotline operator"),
     "merchant": _l("Merchant"),
     "security_officer": _l("Security officer"),
+    "street_officer": _l("Street office officer"),  # gov_services' reviewer/approver
     "auditor": _l("Auditor"),
     "admin": _l("Administrator"),
 }
@@ -100,6 +102,7 @@ KIND_LABELS = {"staff": _l("Staff"), "resident": _l("Resident")}
 OUTCOME_LABELS = {"ok": _l("Succeeded"), "denied": _l("Denied"), "failed": _l("Unsuccessful")}
 MESSAGE_STATUS_LABELS = {
     "recorded": _l("Recorded, not sent"),
+    "queued": _l("Waiting to be sent"),
     "sent": _l("Sent"),
     "failed": _l("Sending failed"),
 }
@@ -141,17 +144,21 @@ def _min_length() -> int:
 
 
 @bp.app_template_global()
-def admin_value(value: Any) -> str:
-    """A logged value as text for the tables (autoescaped by Jinja like any string)."""
+def admin_value(value: Any) -> Markup:
+    """A logged value for the tables: each stored value in ``<code>`` (escaped), since it is
+    the record as written (a code, an id, a username) and not a sentence in the reader's
+    language; a role is named by its label; None is a dash, a flag yes or no."""
     if value is None:
-        return "—"
+        return Markup("—")
     if isinstance(value, bool):
-        return _("yes") if value else _("no")
+        return escape(_("yes") if value else _("no"))
     if isinstance(value, list | tuple):
-        return ", ".join(admin_value(v) for v in value) or "—"
+        return Markup(", ").join(admin_value(v) for v in value) or Markup("—")
     if isinstance(value, dict):
-        return json.dumps(value, ensure_ascii=False, sort_keys=True)
-    return str(value)
+        return Markup("<code>%s</code>") % json.dumps(value, ensure_ascii=False, sort_keys=True)
+    if isinstance(value, str) and value in ROLE_LABELS:
+        return escape(role_label(value))
+    return Markup("<code>%s</code>") % str(value)
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -615,7 +622,9 @@ class AuditSearch(DateRange):
 
 class AccessSearch(DateRange):
     person_id = IntegerField(
-        _l("Person number"), validators=[Optional(), NumberRange(min=1, max=MAX_ID)]
+        _l("Person number"),
+        validators=[Optional(), NumberRange(
+            min=1, max=MAX_ID, message=_l("Enter a person number: a whole number of 1 or more."))]
     )
     actor = StringField(
         _l("Username of who read"), validators=[Optional(), Length(max=64), printable]
@@ -695,6 +704,8 @@ class MessageSearch(Form):
 @bp.route("/messages")
 @require(MESSAGES_READ)
 def messages():
+    from core.identity.services.administration import message_rows
+
     form = MessageSearch(request.args)
     valid = form.validate()
     query = (
@@ -702,12 +713,14 @@ def messages():
         if valid
         else search_messages()
     )
+    session = current_session()
+    pager = _paginate(session, query)
     return render_template(
         "admin/messages.html",
         form=form,
         errors=_field_errors(form),
-        pager=_paginate(current_session(), query),
-        mask=mask_recipient,
+        pager=pager,
+        rows=message_rows(session, pager.items),
         status_labels=MESSAGE_STATUS_LABELS,
         channel_labels=CHANNEL_LABELS,
     ), (200 if valid else 400)

@@ -18,32 +18,42 @@ from typing import Any
 
 from flask import abort
 from flask.views import MethodView
+from flask_babel import gettext
 from flask_login import current_user
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy.orm import Session
-from werkzeug.exceptions import Conflict, UnprocessableEntity
+from werkzeug.exceptions import Conflict, TooManyRequests, UnprocessableEntity
 
-from core.api.endpoints import endpoint
+from core.api.endpoints import endpoint, refuse
 from core.api.fields import AUTH, Id, JsonBoolean, Strict, Text
 from core.api.pagination import PageArgs, page_schema, paginate
 from core.audit.services import search_access, search_audit
+from core.audit.web import request_facts
 from core.current import current_kernel
 from core.db import current_session
-from core.identity import require_login
+from core.identity import limits, otp, require_login
 from core.identity.models import User
 from core.identity.permissions import ROLES
 from core.identity.services import (
     IdentityError,
     admin_create_user,
     admin_reset_password,
+    confirm_reset,
     count_active_sessions,
     mask_recipient,
+    request_reset,
     role_states,
     search_messages,
     search_users,
     set_role_permission,
     update_account,
+)
+from core.identity.views import (
+    page_locale,
+    password_reset_notice,
+    reset_wait,
+    wait_text,
 )
 from core.rules import MAX_ID
 
@@ -266,7 +276,7 @@ class AccessEntrySchema(Schema):
 
 
 class MessageQuery(PageArgs):
-    status = fields.String(validate=validate.OneOf(["recorded", "sent", "failed"]))
+    status = fields.String(validate=validate.OneOf(["recorded", "queued", "sent", "failed"]))
     channel = fields.String(validate=validate.OneOf(["sms", "email"]))
 
 
@@ -275,16 +285,54 @@ class MessageSchema(Schema):
     created_at = fields.DateTime(required=True)
     channel = fields.String(required=True)
     user_id = fields.Integer(allow_none=True)
-    recipient = fields.Function(
-        lambda m: mask_recipient(m.recipient),
-        required=True,
-        metadata={"description": "Masked"},
-    )
+    recipient = fields.String(required=True, metadata={"description": "Masked"})
     subject = fields.String(required=True)
-    body = fields.String(required=True)
-    status = fields.String(required=True, metadata={"description": "recorded | sent | failed"})
-    sent_by = fields.String(allow_none=True)
-    error = fields.String(allow_none=True)
+    body = fields.String(required=True, metadata={
+        "description": "A one-time code is shown as ******, sent or not"})
+    template = fields.String(required=True, metadata={"description": "otp | notice | plain"})
+    locale = fields.String(required=True, metadata={"description": "zh | en"})
+    status = fields.String(required=True,
+                           metadata={"description": "recorded | queued | sent | failed"})
+    sent_by = fields.String(allow_none=True, metadata={
+        "description": "The channel and the provider's id (aliyun:<BizId>), or the plugin"})
+    sent_at = fields.DateTime(allow_none=True)
+    error = fields.String(allow_none=True, metadata={"description": "Why it failed"})
+    attempts = fields.Integer(required=True, metadata={"description": "Sending attempts"})
+    next_attempt_at = fields.DateTime(allow_none=True, metadata={
+        "description": "A queued message whose sending failed: when it is tried again"})
+    last_error = fields.String(allow_none=True, metadata={
+        "description": "A queued message whose sending failed: the last attempt's error"})
+
+
+class ResetRequestIn(Strict):
+    login = Text(required=True, validate=validate.Length(1, 200), metadata={
+        "description": "The username, or the mobile number or e-mail address proved for "
+                       "the account"})
+
+
+class ResetConfirmIn(Strict):
+    login = Text(required=True, validate=validate.Length(1, 200),
+                 metadata={"description": "As in the request"})
+    code = fields.String(required=True, validate=validate.Regexp(r"^[0-9]{6}$"),
+                         metadata={"description": "The 6-digit code from the message"})
+    password = fields.String(required=True, validate=validate.Length(8, 128), metadata={
+        "description": "The new password: 8 to 128 characters (more when "
+                       "identity.password_min_length says so), not a common password, not "
+                       "the username, phone or name (409 otherwise)"})
+
+
+class ResetRequestedSchema(Schema):
+    message = fields.String(required=True, metadata={
+        "description": "The same text whether or not the login names an account"})
+    expires_in = fields.Integer(required=True, metadata={
+        "description": "Seconds a code sent now stays valid"})
+
+
+class ResetDoneSchema(Schema):
+    message = fields.String(required=True)
+    sessions_ended = fields.Integer(required=True)
+    tokens_revoked = fields.Integer(required=True, metadata={
+        "description": "A self-service reset revokes every API token of the account"})
 
 
 UserPage = page_schema(UserSchema, "UserPage")
@@ -519,6 +567,82 @@ class ResetPassword(MethodView):
         return {"temporary_password": password}
 
 
+# ------------------------------------------------------------------------------ reset
+
+
+def _throttled(seconds: int, text: str = "") -> None:
+    """429 with Retry-After, in the one error shape."""
+    error = TooManyRequests(retry_after=max(int(seconds), 1))
+    error.data = {"message": text or wait_text(seconds)}
+    raise error
+
+
+#: The confirmation answers 422 (the body's shape), 409 (a code that does not work, or a
+#: password the policy refuses: schema-valid requests the data refuses, docs/api.md "422
+#: or 409?"), 429 (throttled) or 2xx; never whether the login names an account.
+RESET_ERRORS = (409, 422, 429)
+
+
+@identity.route("/password-reset")
+class PasswordReset(MethodView):
+    @endpoint(identity, None, errors=(422, 429))
+    @identity.arguments(ResetRequestIn)
+    @identity.response(202, ResetRequestedSchema)
+    def post(self, data):
+        """Ask for a password-reset code (public). It is sent to the mobile number or
+        e-mail address the account PROVED; the answer is the same whether or not
+        ``login`` names an account. Rate-limited per address and per login (429)."""
+        wait, text = reset_wait(data["login"])
+        if wait:
+            _throttled(wait, text)
+        session = current_session()
+        kernel = current_kernel()
+        request_reset(session, kernel, login=data["login"], locale=page_locale(),
+                      facts=request_facts(), otp=otp)
+        session.commit()
+        return {
+            "message": gettext("If the details match an account, we sent a 6-digit code to "
+                               "the mobile number or e-mail address proved for it."),
+            "expires_in": int(kernel.config.identity.get("otp_ttl_seconds", 300)),
+        }
+
+
+@identity.route("/password-reset/confirm")
+class PasswordResetConfirm(MethodView):
+    @endpoint(identity, None, errors=RESET_ERRORS, descriptions={
+        409: "A code that does not work (one message for wrong, expired, used or never "
+             "sent: field code), or a password the policy refuses (field password)"})
+    @identity.arguments(ResetConfirmIn)
+    @identity.response(200, ResetDoneSchema)
+    def post(self, data):
+        """Set a new password with the code (public). Every session of the account ends,
+        every API token is revoked, the owner is told and the reset is audited. Wrong codes
+        count against the address like failed sign-ins (429 after too many)."""
+        wait = limits.ip_wait()
+        if wait:
+            _throttled(wait)
+        session = current_session()
+        kernel = current_kernel()
+        try:
+            done = confirm_reset(
+                session, kernel, kernel.hasher, login=data["login"], code=data["code"],
+                password=data["password"],
+                min_length=kernel.config.identity["password_min_length"],
+                facts=request_facts(), notice=password_reset_notice, otp=otp)
+        except IdentityError as exc:
+            session.commit()  # a wrong try counts, and the audit entry stays
+            if exc.field != "password":
+                limits.record_ip_failure()
+            refuse(exc, 409)
+        session.commit()
+        limits.login_succeeded(limits.account_key(done.user.username))
+        return {
+            "message": gettext("Your password has been changed. Sign in with the new password."),
+            "sessions_ended": done.sessions_ended,
+            "tokens_revoked": done.tokens_revoked,
+        }
+
+
 # ------------------------------------------------------------------------------ roles
 
 
@@ -622,10 +746,14 @@ class Messages(MethodView):
     @logs.arguments(MessageQuery, location="query")
     @logs.response(200, MessagePage)
     def get(self, args):
-        """Outbound SMS and e-mail, newest first, with their status (recorded, sent or
-        failed). Recipients are masked."""
+        """Outbound SMS and e-mail, newest first, with their status (recorded, queued,
+        sent or failed), attempts and errors. Recipients are masked; codes are never shown."""
+        from core.identity.services.administration import message_rows
+
         query = search_messages(status=args.pop("status", None), channel=args.pop("channel", None))
-        return paginate(current_session(), query, args)
+        page = paginate(current_session(), query, args)
+        page["items"] = message_rows(current_session(), page["items"])
+        return page
 
 
 def blueprints() -> list[Blueprint]:

@@ -1,10 +1,26 @@
-"""Login throttling (docs/requirements.md R02) with Flask-Limiter.
+"""Sign-in throttling (docs/requirements.md R02, issue 17) and the other rate limits, with
+Flask-Limiter's storage.
 
-Only failures count: five per account per 15 minutes, plus a wider per-IP limit, both
-configurable. The sixth attempt answers 429 with Retry-After even with the right password,
-so guessing cannot continue in the background. The account limit is keyed by the account
-the login resolves to (:func:`login_key`), so another spelling of the same account — upper
-case, its mobile number — shares the counter.
+A lockout anyone can trigger is a way to keep a resident out, so failed sign-ins are counted
+three ways and only the first two ever refuse:
+
+* per (account, client address) — ``identity.login_failures_per_account_ip`` ("5 per
+  day": five failures, remembered for a day). After each five failures that address waits
+  the next of ``identity.login_delay_minutes`` (1, 5, 15, 60, then 60 again): even the right
+  password is refused meanwhile (429 with Retry-After), so guessing cannot continue in the
+  background. A successful sign-in from that address clears its count.
+* per client address, any account — ``identity.login_failures_per_ip`` ("50 per 15
+  minutes"): an address trying many accounts is refused until the window ends.
+* per account, from every address — ``identity.login_failures_per_account`` ("10 per
+  hour"). Over it the account is NOT refused: a sign-in then needs the password AND a
+  one-time code (purpose ``login``) sent to the account's verified phone or e-mail, so the
+  owner still signs in while an attacker spread over many addresses cannot. The step is
+  asked whether or not the password was right (and whether or not the account exists), so
+  it tells an attacker nothing; the code goes out only when the password was right.
+
+Each account counter is keyed by the account the login resolves to (:func:`account_key`),
+so another spelling of the same account — upper case, its mobile number — shares it; a
+login that resolves to nobody is counted under its normalised text, exactly alike.
 
 Storage is ``limits.storage_uri``. ``memory://`` counts inside one process: with several
 gunicorn workers each would keep its own count and "five attempts" would become five per
@@ -22,6 +38,8 @@ process — tests, or an embedding host — never share or overwrite each other'
 from __future__ import annotations
 
 import logging
+import math
+import time
 from typing import Any
 
 from flask import Flask, current_app, has_app_context, request
@@ -74,22 +92,133 @@ class AppLimiter(Limiter):
         finally:
             self.__dict__["_initialising"] = False
 
+    def _check_request_limit(
+        self, callable_name: str | None = None, in_middleware: bool = True
+    ) -> None:
+        """flask-limiter's ``before_request``. Nothing under ``/api/`` or ``/static/`` is
+        limited by it (see ``_not_limited``), but it resolved the route's limits before
+        asking the filter: ~5 % of an API read. Those requests now return at once; a
+        view's own ``@limiter.limit`` (``in_middleware=False``) is checked as before."""
+        if in_middleware and request.path.startswith(("/api/", "/static/")):
+            return
+        super()._check_request_limit(callable_name, in_middleware)
+
 
 limiter = AppLimiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
 
 
-def login_key() -> str:
-    """The account being tried — the account the login resolves to, so the limit follows
-    the account and not the spelling (``Name``, ``name``, its mobile number). A login that
-    resolves to nobody is counted under its normalised text."""
+def account_key(login: str) -> str:
+    """The account a typed login names, as a counter key — the account the login resolves
+    to, so the count follows the account and not the spelling (``Name``, ``name``, its
+    mobile number). A login that resolves to nobody is counted under its normalised text."""
     from core.db import current_session
     from core.identity.services import find_login
 
-    typed = (request.form.get("username") or "").strip()[:64]
+    typed = (login or "").strip()[:64]
     user = find_login(current_session(), typed) if typed else None
     if user is not None:
-        return f"login:user:{user.id}"
-    return f"login:name:{typed.lower()}"
+        return f"user:{user.id}"
+    return f"name:{typed.lower()}"
+
+
+def client_ip() -> str:
+    """The client's address as the app sees it: ``request.remote_addr`` after ProxyFix
+    (``server.proxy_hops``), so a forged X-Forwarded-For does not escape the limits."""
+    return request.remote_addr or "-"
+
+
+def _settings() -> dict[str, Any]:
+    from core.current import current_kernel
+
+    return current_kernel().config.identity
+
+
+def _rate(name: str) -> Any:
+    from limits import parse
+
+    return parse(str(_settings()[name]))
+
+
+def _raw_key(*parts: str) -> str:
+    prefix = limiter._key_prefix
+    return "/".join(["LIMITER", *([prefix] if prefix else []), *parts])
+
+
+def _wait_left(key: str) -> int:
+    storage = limiter.storage
+    if not storage.get(key):
+        return 0
+    return max(1, math.ceil(storage.get_expiry(key) - time.time()))
+
+
+def login_wait(account: str, ip: str | None = None) -> int:
+    """Seconds this address must wait before trying ``account`` again (0: it may try):
+    the per-address throttle first, then the growing per-(account, address) delay."""
+    ip = ip or client_ip()
+    return ip_wait(ip) or _wait_left(_raw_key("login-wait", account, ip))
+
+
+def ip_wait(ip: str | None = None) -> int:
+    """Seconds this address must wait after too many failures on any account (0: none)."""
+    ip = ip or client_ip()
+    per_ip = _rate("login_failures_per_ip")
+    if not test(per_ip, "login-ip", ip):
+        return max(1, math.ceil(reset_at(per_ip, "login-ip", ip) - time.time()))
+    return 0
+
+
+def record_ip_failure(ip: str | None = None) -> None:
+    """Count a failure that names no account for sure (a wrong reset code) against the
+    address only."""
+    hit(_rate("login_failures_per_ip"), "login-ip", ip or client_ip())
+
+
+def record_login_failure(account: str, ip: str | None = None) -> None:
+    """Count one failed sign-in (a wrong password or a wrong sign-in code) of ``account``
+    from ``ip`` on all three counters; every ``amount``-th failure from the address starts
+    its next, longer wait."""
+    ip = ip or client_ip()
+    hit(_rate("login_failures_per_ip"), "login-ip", ip)
+    hit(_rate("login_failures_per_account"), "login-account", account)
+    pair = _rate("login_failures_per_account_ip")
+    storage = limiter.storage
+    count = storage.incr(_raw_key("login-fails", account, ip), int(pair.get_expiry()))
+    if count % pair.amount == 0:
+        delays = [int(m) for m in _settings().get("login_delay_minutes") or [1, 5, 15, 60]]
+        minutes = delays[min(count // pair.amount, len(delays)) - 1]
+        wait_key = _raw_key("login-wait", account, ip)
+        storage.clear(wait_key)
+        storage.incr(wait_key, minutes * 60)
+
+
+def login_needs_code(account: str) -> bool:
+    """Whether ``account`` has failed so often, from every address together, that a sign-in
+    also needs a one-time code (the account is being attacked: its owner is not refused)."""
+    return not test(_rate("login_failures_per_account"), "login-account", account)
+
+
+def login_succeeded(account: str, ip: str | None = None) -> None:
+    """The owner signed in from ``ip``: that address starts afresh (its count and wait)."""
+    ip = ip or client_ip()
+    limiter.storage.clear(_raw_key("login-fails", account, ip))
+    limiter.storage.clear(_raw_key("login-wait", account, ip))
+
+
+def throttle_wait(rate: str, *identifiers: str) -> int:
+    """Count one request against ``rate`` for ``identifiers``; seconds to wait when it is
+    over (nothing counted then), else 0. For public forms and API calls (password reset)."""
+    from limits import parse
+
+    item = parse(rate)
+    if not test(item, *identifiers):
+        return max(1, math.ceil(reset_at(item, *identifiers) - time.time()))
+    hit(item, *identifiers)
+    return 0
+
+
+def wait_minutes(seconds: int) -> int:
+    """A wait in whole minutes, rounded up (what "try again in X minutes" says)."""
+    return max(1, math.ceil(seconds / 60))
 
 
 def shared_storage_problem(config: Any) -> str:
@@ -156,8 +285,3 @@ def init_app(app: Flask, kernel: Any) -> None:
             # Limits here guard sign-in, sign-up and verification pages only: skipping the
             # limiter's per-request work for the API and static files keeps reads cheap.
             return request.path.startswith(("/api/", "/static/"))
-
-
-def failed(response: Any) -> bool:
-    """Deduct only for refused credentials (401), not for a blank form (400)."""
-    return response.status_code == 401

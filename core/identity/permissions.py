@@ -56,7 +56,7 @@ CORE_PERMISSIONS = (
     P("identity.role.manage", "Change which permissions each role has", "调整角色权限"),
     P("identity.token.create", "Create personal API tokens", "创建个人 API 令牌"),
     P("identity.assist", "Act for a resident at the counter or on the phone", "为居民代办"),
-    P("identity.verify", "Verify a resident's account in person", "现场核验居民账户"),
+    P("identity.verify", "Verify a resident's account in person", "当面为居民办理实名认证"),
     P("audit.log.read", "Search the audit log", "查询审计日志"),
     P("audit.access.read", "Search the personal-data access log", "查询个人信息访问记录"),
     P(
@@ -85,6 +85,9 @@ CORE_PERMISSIONS = (
         "审核居民的信息更正申请",
     ),
     P("registry.dashboard.read", "See population statistics", "查看人口统计"),
+    P("notices.send", "Send notices to the residents of places within my assignment",
+      "向负责区域内的居民发送通知"),
+    P("notices.read", "See notices and their delivery reports", "查看通知及送达情况"),
     # what everyone does with their own account (granted to every role; see above)
     P("identity.own.profile", "See my own account and its permissions", "查看本人账户及权限"),
     P("identity.own.notifications", "Read my notifications and mark them read",
@@ -94,7 +97,7 @@ CORE_PERMISSIONS = (
     P("identity.own.tokens", "List my API tokens and revoke them", "查看并撤销本人 API 令牌"),
     P("identity.own.password", "Change my password", "修改本人密码"),
     P("identity.own.verification", "Verify my account against the register",
-      "核验本人账户（与居民登记比对）"),
+      "本人实名认证（与居民登记比对）"),
 )
 
 #: Own-account permissions: every role holds them.
@@ -133,6 +136,8 @@ CORE_ROLE_GRANTS: dict[str, list[str]] = {
         "identity.assist",
         "identity.verify",
         *_WORKER_REGISTRY,
+        "notices.send",
+        "notices.read",
     ],
     "hotline_operator": [
         *OWN_PERMISSIONS, "identity.token.create", "identity.assist", "registry.person.read"

@@ -115,6 +115,31 @@ ETHNICITIES: dict[str, str] = {
 }
 
 
+#: The same groups in English, in GB 3304's romanised forms (the standard's own Latin
+#: names), so that English pages do not show 汉族.
+ETHNICITIES_EN: dict[str, str] = {
+    "01": "Han", "02": "Mongol", "03": "Hui", "04": "Zang (Tibetan)", "05": "Uygur",
+    "06": "Miao", "07": "Yi", "08": "Zhuang", "09": "Buyei", "10": "Chosen (Korean)",
+    "11": "Man (Manchu)", "12": "Dong", "13": "Yao", "14": "Bai", "15": "Tujia", "16": "Hani",
+    "17": "Kazak", "18": "Dai", "19": "Li", "20": "Lisu", "21": "Va", "22": "She",
+    "23": "Gaoshan", "24": "Lahu", "25": "Sui", "26": "Dongxiang", "27": "Naxi",
+    "28": "Jingpo", "29": "Kirgiz", "30": "Tu", "31": "Daur", "32": "Mulam", "33": "Qiang",
+    "34": "Blang", "35": "Salar", "36": "Maonan", "37": "Gelao", "38": "Xibe", "39": "Achang",
+    "40": "Pumi", "41": "Tajik", "42": "Nu", "43": "Uzbek", "44": "Russ", "45": "Ewenki",
+    "46": "Deang", "47": "Bonan", "48": "Yugur", "49": "Gin", "50": "Tatar", "51": "Derung",
+    "52": "Oroqen", "53": "Hezhen", "54": "Monba", "55": "Lhoba", "56": "Jino",
+    "97": "Other", "98": "Foreign-born Chinese citizen",
+}
+
+
+def ethnicity_label(code: str | None, lang: str = "zh") -> str:
+    """An ethnicity code (GB 3304) as its name in ``lang``; "" for none, the code itself
+    when unknown."""
+    if not code:
+        return ""
+    table = ETHNICITIES if lang.startswith("zh") else ETHNICITIES_EN
+    return table.get(code, code)
+
 def _key(text: str) -> str:
     return unicodedata.normalize("NFKC", text).strip().lower().replace(" ", "_")
 

@@ -109,7 +109,7 @@ def display_value(field: str, value: str, lang: str = "zh") -> str:
     if field == "sex":
         return codes.label(codes.SEXES, value, lang) or value
     if field == "ethnicity":
-        return codes.ETHNICITIES.get(value, value)
+        return codes.ethnicity_label(value, lang)
     return value
 
 

@@ -19,6 +19,7 @@ from markupsafe import Markup, escape
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from core.db import local_today
 from core.registry import codes
 from core.registry.models import Community, Person
 from core.registry.search import _years_ago, place_filter
@@ -64,7 +65,7 @@ def population(session: Session, actor: Any, *, community: str | None = None,
                today: date | None = None, lang: str = "zh",
                unknown_label: str = "Unknown") -> Population:
     """Active persons within ``actor``'s place scope (optionally one community)."""
-    today = today or date.today()
+    today = today or local_today()
     band = _band_expr(today).label("band")
     query = (select(Person.community_id, band, Person.sex, Person.hukou_type,
                     func.count().label("n"))

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from core.db import utcnow
+from core.db import local_today, utcnow
 from core.registry.bulk import BulkWriter
 from core.registry.models import (
     Building,
@@ -200,7 +200,7 @@ def seed_registry(
     demo community worker), gives the demo community worker that community as scope, and
     returns counts. Publishes one ``registry.import.completed`` when ``bus`` is given."""
     say = echo or (lambda _m: None)
-    today = today or date.today()
+    today = today or local_today()
     street = session.scalar(select(Street).where(Street.code == STREET_CODE))
     if street is not None:
         first = session.scalar(select(Community).where(Community.street_id == street.id)

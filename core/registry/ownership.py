@@ -20,13 +20,13 @@ the ``registry.ownership`` data scope.
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.db import local_today
 from core.registry.errors import NotFound, RegistryError
 from core.registry.models import Community, Dwelling, Organisation, Ownership, Person
 from core.registry.services.common import parse_date, record_change
@@ -152,7 +152,7 @@ def end_ownership(
         raise NotFound(N_("No such %(what)s."), "ownership", what="ownership")
     if row.ended_on is not None:
         raise RegistryError(N_("This ownership has already ended."), "ended_on")
-    until = parse_date(ended_on, "ended_on") or date.today()
+    until = parse_date(ended_on, "ended_on") or local_today()
     if row.started_on is not None and until < row.started_on:
         raise RegistryError(N_("An ownership cannot end before it started."), "ended_on")
     row.ended_on = until

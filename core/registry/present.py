@@ -30,6 +30,7 @@ from sqlalchemy import Select, bindparam, literal, select
 from sqlalchemy.orm import Session
 
 from core.audit.services import access_row, log_accesses
+from core.db import local_today
 from core.registry import codes
 from core.registry.errors import RegistryError, ScopeError
 from core.registry.models import Building, Community, Dwelling, Grid, Person, Unit
@@ -382,7 +383,7 @@ def person_view(
 ) -> dict[str, Any]:
     """A dict of what ``scopes`` allow, sensitive values masked unless in ``reveal``
     (already checked and logged by the caller: :func:`check_reveal`, :func:`log_reveal`)."""
-    today = today or date.today()
+    today = today or local_today()
     shown = set(reveal)
     comm = places.communities.get(person.community_id) if places and person.community_id else None
     grid = places.grids.get(person.grid_id) if places and person.grid_id else None
@@ -413,7 +414,7 @@ def person_view(
                         else f"{birth.year}-**-**") if birth else None,
             age=age,
             ethnicity=person.ethnicity,
-            ethnicity_label=codes.ETHNICITIES.get(person.ethnicity or "", ""),
+            ethnicity_label=codes.ethnicity_label(person.ethnicity, lang),
             nationality=person.nationality,
         )
     if "registry.person.contact" in scopes:

@@ -34,6 +34,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core.db import local_today
 from core.registry.errors import RegistryError, ScopeError
 from core.registry.models import (
     Building,
@@ -245,7 +246,7 @@ class RegistryReader:
         person = self._visible(self.session.get(Person, person_id))
         from core.registry.present import age_on
 
-        return age_on(person.birth_date, on or date.today())
+        return age_on(person.birth_date, on or local_today())
 
     # ------------------------------------------------------------------ households, places
 

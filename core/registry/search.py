@@ -35,6 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from core.db import local_today
 from core.registry import codes
 from core.registry.errors import RegistryError
 from core.registry.models import Community, Dwelling, Grid, Person, PersonKey
@@ -272,7 +273,7 @@ def search_persons(
     show in full (each shown person is logged with ``purpose``). ``sex`` is a code of
     :data:`core.registry.codes.SEXES` (``M``/``F``), combinable with ``age_band`` ("women
     15–49"); it is shown in the basic view, so filtering by it needs no further scope."""
-    today = today or date.today()
+    today = today or local_today()
     page = max(1, int(page))
     per_page = max(1, min(int(per_page), MAX_PER_PAGE))
     _tune_reads(session)

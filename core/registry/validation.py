@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import lru_cache
 
+from core.db import local_today
+
 # ------------------------------------------------------------------------------ ID number
 
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)  # 2^(18-i) mod 11
@@ -117,7 +119,7 @@ def parse_id_number(raw: str, *, today: date | None = None) -> IdNumber:
     except ValueError:
         raise IdentifierError("date", "The birth date in the ID number is not a real date.") \
             from None
-    if born > (today or date.today()) or born < EARLIEST_BIRTH:
+    if born > (today or local_today()) or born < EARLIEST_BIRTH:
         raise IdentifierError("date", "The birth date in the ID number is out of range.")
     kind = id_kind(value)
     # Foreign permanent-residence IDs (2023) start with 9, then the issuing province [K].

@@ -17,6 +17,7 @@ from markupsafe import Markup, escape
 
 from core.current import current_kernel
 from core.web import filters, security
+from core.web.hotline import hotline_line, tel_link, template_hotline
 from core.web.i18n import LANGUAGES, localized_field, select_locale, translation_directories
 
 csrf = CSRFProtect()
@@ -50,6 +51,9 @@ def init_app(app: Flask, kernel: Any) -> None:
     filters.init_app(app)  # |total and the other app-wide Jinja filters
     app.jinja_env.globals["slot"] = render_slot
     app.jinja_env.globals["localized"] = localized_field  # {{ localized(item, "label") }}
+    app.jinja_env.globals["hotline"] = template_hotline  # {{ hotline() }}: a tel: link
+    app.jinja_env.globals["tel_link"] = tel_link  # {{ tel_link(phone) }}: one tap to call
+    app.jinja_env.globals["hotline_line"] = hotline_line  # "Community service hotline: …"
 
     @app.context_processor
     def _shell() -> dict[str, Any]:
@@ -70,9 +74,11 @@ def navigation(kernel: Any) -> list[Any]:
     if "nav_items" not in g:
         items = kernel.plugins.call_slot("nav_items", user=current_user)
         from core.identity.admin_views import admin_nav  # core's account and log pages
+        from core.notices.views import notices_nav  # notices to many residents
         from core.registry.views import registry_nav  # residents, import, dashboard …
 
-        items = [*items, *admin_nav(current_user), *registry_nav(current_user)]
+        items = [*items, *admin_nav(current_user), *registry_nav(current_user),
+                 *notices_nav(current_user)]
         g.nav_items = sorted(items, key=lambda i: i.order)
     return g.nav_items
 

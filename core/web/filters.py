@@ -4,6 +4,9 @@
 stopped at the search cap (``SearchPage.total_capped``), never a capped number as if it
 were exact (issue 18). Plugins' Python code formats the same way with
 ``core.toolkit.format_total``.
+
+``{{ entry.purpose|purpose }}`` shows an access-log purpose in the reader's language
+(:func:`core.audit.describe.purpose_words`).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any
 
 from flask import Flask
 
+from core.audit.describe import purpose_words
 from core.registry.search import format_total
 
 
@@ -21,7 +25,7 @@ def total(value: int | None, capped: bool = False) -> str:
 
 
 #: name -> filter, registered on the application by :func:`init_app`.
-FILTERS: dict[str, Any] = {"total": total}
+FILTERS: dict[str, Any] = {"total": total, "purpose": purpose_words}
 
 
 def init_app(app: Flask) -> None:

@@ -79,7 +79,24 @@ def set_language(code: str):
     resp = redirect(_back())
     if code in LANGUAGES:
         _set_pref(resp, LANG_COOKIE, code)
+        _remember_language(code)
     return resp
+
+
+def _remember_language(code: str) -> None:
+    """A signed-in account keeps the language it chose, so what is written to it later —
+    notifications, SMS, e-mail (``core.toolkit.recipient_locale``) — is in that language
+    too, not only the pages this browser shows. Not in the assisted channel: the worker's
+    choice of language is not the resident's."""
+    if not getattr(current_user, "is_authenticated", False) or getattr(
+            current_user, "assisted", False):
+        return
+    from core.db import current_session
+
+    user = current_user.user
+    if user is not None and user.locale != code:
+        user.locale = code
+        current_session().commit()
 
 
 @bp.route("/prefs/elder", methods=["POST"])

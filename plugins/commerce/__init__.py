@@ -140,6 +140,14 @@ def register_event_handlers(bus: Any) -> None:
     bus.subscribe("registry.person.moved", on_person_moved, name="flag_moved")
     bus.subscribe("registry.person.deceased", on_person_deceased, name="flag_deceased")
 
+    from plugins.commerce.services import notices
+
+    bus.subscribe("commerce.ticket.dispatched", notices.on_ticket_dispatched,
+                  name="tell_dispatched")
+    bus.subscribe("commerce.ticket.accepted", notices.on_ticket_accepted, name="tell_accepted")
+    bus.subscribe("commerce.ticket.completed", notices.on_ticket_completed,
+                  name="tell_completed")
+
 
 # ----------------------------------------------------------------------------- access
 

@@ -38,6 +38,18 @@ class GovServicesConfig(Schema):
     warn_days = fields.Integer(load_default=1, validate=validate.Range(0, 30))
     #: Largest attachment, in KB.
     max_attachment_kb = fields.Integer(load_default=5120, validate=validate.Range(1, 51200))
+    #: The offices' names, addresses, hours and phones, overriding the catalogue's field by
+    #: field: ``[plugins.gov_services.offices.<office>]`` (docs/plugins/gov_services.md).
+    offices = fields.Dict(
+        keys=fields.String(validate=validate.Regexp(r"^[a-z][a-z0-9_]{0,59}$")),
+        values=fields.Dict(
+            keys=fields.String(validate=validate.OneOf(
+                ["name_zh", "name_en", "address_zh", "address_en", "hours_zh", "hours_en",
+                 "phone"])),
+            values=fields.String(validate=validate.Length(max=200)),
+        ),
+        load_default=dict,
+    )
 
     @validates("holidays")
     def _holidays(self, value: list[str], **_: Any) -> None:
@@ -85,6 +97,10 @@ THEMATIC_READ = "gov_services.thematic.read"
 THEMATIC_EXPORT = "gov_services.thematic.export"
 MANAGE = "gov_services.catalogue.manage"
 
+#: The role of the street office's reviewer/approver (街道审核、审批), which no core role
+#: covers: community workers handle the first stages, the street office the last ones.
+STREET_OFFICER = "street_officer"
+
 EVENTS = ("submitted", "accepted", "approved", "rejected", "completed")
 
 
@@ -103,6 +119,7 @@ def shequ_startup(app: Any) -> None:
 
 @hookimpl
 def register_blueprints(app: Any) -> list[Any]:
+    from plugins.gov_services import staff_views  # noqa: F401  (its routes are on bp)
     from plugins.gov_services.views import bp
 
     return [bp]
@@ -191,6 +208,8 @@ def default_roles() -> dict[str, list[str]]:
         "community_worker": [READ, HANDLE, THEMATIC_READ, THEMATIC_EXPORT],
         "committee_member": [READ, THEMATIC_READ],
         "auditor": [READ, THEMATIC_READ],
+        # the street office (街道): the review and approval stages of the workflow
+        STREET_OFFICER: [READ, REVIEW, APPROVE, THEMATIC_READ],
     }
 
 

@@ -70,6 +70,7 @@ from plugins.gov_services.services import (
     submit_application,
     transition,
 )
+from plugins.gov_services.services.search import search_services
 
 blp = Blueprint("gov_services_api", __name__, description="One-stop public services")
 VERIFIED = "Not a verified resident"
@@ -100,6 +101,9 @@ def service_out(service: Any) -> dict[str, Any]:
         "eligibility": list(service.eligibility),
         "params": service.params(),
         "source": service.source,
+        "summary_zh": service.summary_zh,
+        "summary_en": service.summary_en,
+        "life_events": list(service.life_events),
     }
 
 
@@ -121,14 +125,15 @@ class Services(MethodView):
     @blp.arguments(GovServiceQuery, location="query")
     @blp.response(200, GovServiceList)
     def get(self, args):
-        """The catalogue (public: what one may apply for and what to bring), searchable."""
-        q = args["q"].strip().lower()
-        items = [
-            service_out(s)
-            for s in _g().catalogue.services.values()
-            if not q or q in s.name_zh.lower() or q in s.name_en.lower() or q in s.code
-        ]
-        return {"items": items}
+        """The catalogue (public: what one may apply for and what to bring): every service
+        in catalogue order, or with ``q`` those matching it, best first (characters, full
+        pinyin, initials, synonyms; the service hall's search), optionally of one
+        ``life_event`` only."""
+        catalogue = _g().catalogue
+        services = search_services(catalogue, args["q"])
+        if args.get("life_event"):
+            services = [s for s in services if args["life_event"] in s.life_events]
+        return {"items": [service_out(s) for s in services]}
 
 
 @blp.route("/services/<string:gs_service>")
@@ -324,7 +329,8 @@ class ApplicationAction(MethodView):
         errors=(404, 409, 422),
         descriptions={
             403: "Your role may not take this step",
-            409: "Not possible in the current state",
+            409: "Not possible in the current state (ending a public notice before its"
+            " period is over, say)",
             422: "Missing reason or list",
         },
     )

@@ -77,9 +77,25 @@ class Service:
     time_limits: dict[str, int]
     offers: tuple[str, ...] = ()
     source: str = "gov_services"
+    #: What the service is for, in plain words (the service page's first line and a
+    #: search field): never an internal name.
+    summary_zh: str = ""
+    summary_en: str = ""
+    #: The life events it belongs to (``life_events`` in the data file): the service
+    #: hall's default grouping, the alternatives offered to someone not eligible.
+    life_events: tuple[str, ...] = ()
+    #: Words residents use for it that its name does not contain (老人 for 高龄津贴).
+    keywords_zh: tuple[str, ...] = ()
+    keywords_en: tuple[str, ...] = ()
+    #: Codes of the services to suggest first to someone who may not apply for this one
+    #: (高龄津贴 → 老年人优待证): an editor's choice, before the others of its life events.
+    see_also: tuple[str, ...] = ()
 
     def name(self, lang: str = "zh") -> str:
         return localized(self.name_en, self.name_zh, lang)
+
+    def summary(self, lang: str = "zh") -> str:
+        return localized(self.summary_en, self.summary_zh, lang)
 
     def total_days(self) -> int:
         """Working days from acceptance to decision (stages plus any public notice)."""
@@ -103,6 +119,14 @@ class Catalogue:
     services: dict[str, Service] = field(default_factory=dict)
     departments: dict[str, dict[str, str]] = field(default_factory=dict)
     databases: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: ``{code: {zh, en, keywords_zh, keywords_en}}`` in display order.
+    life_events: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: ``{code: {name_zh, name_en, address_zh, address_en, hours_zh, hours_en, phone}}``;
+    #: a department names its office (and window) with ``office`` / ``window_zh``.
+    offices: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: The search index (``services/search.py``), built on first search: the catalogue
+    #: is data fixed for the app's life, so the index is too.
+    search_index: Any = field(default=None, repr=False, compare=False)
 
     def get(self, code: str) -> Service | None:
         return self.services.get(code)
@@ -115,8 +139,19 @@ class Catalogue:
         entry = self.departments.get(code, {})
         return entry.get(lang) or entry.get("zh") or code
 
+    def life_event_label(self, code: str, lang: str = "zh") -> str:
+        entry = self.life_events.get(code, {})
+        return entry.get(lang) or entry.get("zh") or code
 
-def _service(raw: dict[str, Any], source: str) -> Service:
+
+def _texts(raw: dict[str, Any], key: str, source: str, code: str) -> tuple[str, ...]:
+    value = raw.get(key, ())
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise CatalogueError(f"{source}: service {code}: {key} must be a list of strings")
+    return tuple(value)
+
+
+def _service(raw: dict[str, Any], source: str, life_events: dict[str, Any]) -> Service:
     try:
         code = raw["code"]
         if not CODE_RE.match(code):
@@ -144,9 +179,28 @@ def _service(raw: dict[str, Any], source: str) -> Service:
             time_limits={k: int(v) for k, v in raw.get("time_limits", {}).items()},
             offers=tuple(raw.get("offers", ())),
             source=source,
+            summary_zh=str(raw.get("summary_zh", "")),
+            summary_en=str(raw.get("summary_en", "")),
+            life_events=_life_events(raw, source, code, life_events),
+            keywords_zh=_texts(raw, "keywords_zh", source, code),
+            keywords_en=_texts(raw, "keywords_en", source, code),
+            see_also=_texts(raw, "see_also", source, code),
         )
     except KeyError as exc:
         raise CatalogueError(f"{source}: a service lacks {exc}") from None
+
+
+def _life_events(
+    raw: dict[str, Any], source: str, code: str, known: dict[str, Any]
+) -> tuple[str, ...]:
+    """The service's life events, each one the data file defines: a plugin's service joins
+    the existing groups (a new group would need its labels in both languages)."""
+    events = _texts(raw, "life_events", source, code)
+    unknown = [e for e in events if e not in known]
+    if unknown:
+        raise CatalogueError(f"{source}: service {code}: unknown life events {unknown!r} "
+                             f"(one of {', '.join(known)})")
+    return events
 
 
 def _sensitive_kind(f: dict[str, Any]) -> str | None:
@@ -174,10 +228,15 @@ def load_catalogue(extra: list[tuple[str, list[dict[str, Any]]]] = ()) -> Catalo
     """The built-in data file plus ``extra`` ``(plugin_id, [service dict, ...])`` from the
     hook. Duplicate codes are an error: one would silently shadow the other."""
     data = json.loads(DATA_FILE.read_text(encoding="utf-8"))
-    cat = Catalogue(departments=dict(data["departments"]), databases=dict(data["databases"]))
+    cat = Catalogue(
+        departments=dict(data["departments"]),
+        databases=dict(data["databases"]),
+        life_events=dict(data.get("life_events", {})),
+        offices=dict(data.get("offices", {})),
+    )
     for source, items in [("gov_services", data["services"]), *extra]:
         for raw in items or ():
-            service = _service(raw, source)
+            service = _service(raw, source, cat.life_events)
             if service.code in cat.services:
                 raise CatalogueError(f"{source}: service code {service.code} is taken")
             cat.services[service.code] = service

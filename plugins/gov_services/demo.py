@@ -9,17 +9,23 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.toolkit import find_person_ids
+from core.toolkit import find_person_ids, grant_demo_scope
 from plugins.gov_services.models import Application
 from plugins.gov_services.services import PLUGIN, GovError, gov, submit_application, transition
 
+#: The demo roles that act on applications, each given the demo community as its area
+#: (scopes deny by default: an account without one sees no case at all).
+STAFF_ROLES = ("community_worker", "street_officer", "committee_member", "auditor")
+
 
 def seed(session: Session, demo: Any) -> None:
+    community = demo.community
+    for role in STAFF_ROLES:
+        grant_demo_scope(session, demo, role, getattr(community, "code", None))
     if session.scalar(select(func.count()).select_from(Application)):
         return
-    community = demo.community
     worker = demo.users.get("community_worker")
-    admin = demo.users.get("admin")
+    street = demo.users.get("street_officer") or demo.users.get("admin")
     if community is None or worker is None:
         return
     g = gov()
@@ -33,7 +39,7 @@ def seed(session: Session, demo: Any) -> None:
         kernel=g.kernel,
     )
     staff = _Actor(worker, all_places=True)
-    boss = _Actor(admin or worker, all_places=True, reviewer=True)
+    boss = _Actor(street or worker, all_places=True, reviewer=True)
     answers = {"bank_card": "6222020200001234567", "bank_name": "工商银行"}
     plans = [("approve",), ("accept",), ("submit",), ("reject",)]
     for person_id, plan in zip(elders, plans, strict=False):

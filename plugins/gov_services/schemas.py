@@ -47,6 +47,9 @@ class GovServiceOut(Schema):
     eligibility = fields.List(fields.Dict())
     params = fields.Dict()
     source = fields.String()
+    summary_zh = fields.String(metadata={"description": "What it is for, in plain words"})
+    summary_en = fields.String()
+    life_events = fields.List(fields.String(), metadata={"description": "Life-event codes"})
 
 
 class GovServiceList(Schema):
@@ -54,7 +57,18 @@ class GovServiceList(Schema):
 
 
 class GovServiceQuery(Schema):
-    q = fields.String(load_default="", validate=[validate.Length(max=50), validate.Regexp(TEXT)])
+    q = fields.String(
+        load_default="",
+        validate=[validate.Length(max=50), validate.Regexp(TEXT)],
+        metadata={"description": "Words in Chinese or English, full pinyin or initials "
+                  "(老人, 证明, gaoling, gljt): matched against names, summaries, keywords "
+                  "and life events; the matches come best first"},
+    )
+    life_event = fields.String(
+        load_default=None,
+        validate=validate.Regexp(CODE),
+        metadata={"description": "Only the services of this life event (elderly, birth…)"},
+    )
 
 
 class GovPrefillOut(Schema):
@@ -132,10 +146,14 @@ class GovActionIn(Schema):
     comment = fields.String(
         load_default="", validate=[validate.Length(max=2000), validate.Regexp(TEXT)]
     )
+    #: request_material: the complete list at once (一次性告知) — codes of the service's
+    #: own documents, and a short description (at most 50 characters) for anything else.
     missing = fields.List(
         fields.String(validate=[validate.Length(1, 200), validate.Regexp(TEXT)]),
         load_default=list,
         validate=validate.Length(max=30),
+        metadata={"description": "For request_material: codes of the service's documents "
+                                 "and descriptions of anything else, all at once"},
     )
 
 

@@ -5,16 +5,14 @@ databases, statistics and (admins) local settings."""
 
 from __future__ import annotations
 
-import io
-from datetime import date
 from typing import Any
 
 from flask import (
     Blueprint,
-    Response,
     abort,
     current_app,
     flash,
+    make_response,
     redirect,
     render_template,
     request,
@@ -25,66 +23,65 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from sqlalchemy import select
 from wtforms import BooleanField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from core.toolkit import (
-    Row,
     ScopeError,
-    bar_chart,
     check_access,
-    csv_writer,
     current_session,
     has_permission,
-    log_audit,
     mask_name,
-    request_facts,
     require,
+    staff_accounts,
 )
 from core.toolkit import require_login as login_required
 from plugins.gov_services import (
     APPLY,
     HANDLE,
-    MANAGE,
     READ,
-    THEMATIC_EXPORT,
-    THEMATIC_READ,
     info,
 )
-from plugins.gov_services.catalogue import DERIVED_GROUPS
-from plugins.gov_services.models import Application, Attachment, Membership, Setting
+from plugins.gov_services.models import Application, Attachment
 from plugins.gov_services.services import (
     ACTION_LABELS,
     STATE_LABELS,
-    STATES,
+    STEP_LABELS,
+    STEP_SHOWS_STATE,
     GovError,
     add_attachment,
     application_view,
     attachment_dir,
     available_actions,
+    check_application,
     check_eligibility,
     deadline_status,
-    derived_group,
-    end_membership,
+    document_label,
     gov,
-    group_count,
     lang,
     log_display,
+    material_items,
     may_reveal,
-    membership_counts,
-    memberships_query,
     my_applications,
+    notice_started,
     prefill,
-    queue_query,
+    public_notices,
     rate,
     reader_for,
     reveal_answers,
     service_params,
-    set_service,
-    statistics,
     submit_application,
     transition,
+)
+from plugins.gov_services.services.search import (
+    MAX_QUERY,
+    Standing,
+    alternatives,
+    by_department,
+    by_life_event,
+    office_for,
+    search_services,
+    standing,
 )
 
 try:
@@ -120,6 +117,62 @@ def dict_total(value: dict[str, int]) -> int:
 @bp.app_template_global("gov_action")
 def gov_action(action: str) -> str:
     return _(ACTION_LABELS.get(action, action))
+
+
+@bp.app_template_global("gov_step")
+def gov_step(step: Any) -> str:
+    """A timeline line's words: what happened, and where it led when the name of the step
+    does not already say so (never "Submitted → Submitted")."""
+    text = _(STEP_LABELS.get(step.action, ACTION_LABELS.get(step.action, step.action)))
+    if step.action in STEP_SHOWS_STATE and step.to_state != step.from_state:
+        text = _("%(step)s → %(state)s", step=text, state=gov_state(step.to_state))
+    return text
+
+
+@bp.app_template_global("gov_step_items")
+def gov_step_items(step: Any) -> str:
+    """The items a 补正 step asked for, in the reader's language — for the newest such step,
+    whose list is the application's ``missing`` (older rounds keep only their comment)."""
+    if step.action != "request_material":
+        return ""
+    app = step.application
+    last = [s for s in app.steps if s.action == "request_material"][-1]
+    if last is not step:
+        return ""
+    labels = [i["label"] for i in material_items(_g().service(app.service_code), app, lang())]
+    return ("; " if lang() == "en" else "；").join(labels)
+
+
+@bp.app_template_global("gov_answer")
+def gov_answer(field: dict[str, Any], value: Any) -> str:
+    """A stored answer as the reader should see it: a chosen option by its label (中度,
+    not 2), a yes/no in words."""
+    if value is True:
+        return _("Yes")
+    if value is False:
+        return _("No")
+    if value in (None, ""):
+        return "—"
+    if field.get("type") == "select":
+        for c in field.get("choices", ()):
+            if str(c["value"]) == str(value):
+                return c["en"] if lang() == "en" else c["zh"]
+    return str(value)
+
+
+def _no_area(status: int = 403) -> Any:
+    """Staff with no community or grid assigned act for nowhere (deny by default): say so,
+    and whom to ask, instead of an empty queue or a "not found"."""
+    admins = [a.name for a in staff_accounts(current_session(), ["admin"])][:5]
+    # an administrator can assign the area themselves: the link to their own account
+    own_account = (url_for("identity_admin.account", user_id=current_user.id)
+                   if has_permission(current_user, "identity.user.manage") else None)
+    return render_template("gov_services/no_area.html", admins=admins, own_account=own_account,
+                           lang=lang()), status
+
+
+def _has_area(user: Any) -> bool:
+    return bool(getattr(user, "scopes", None))
 
 
 class CsrfForm(FlaskForm):
@@ -180,42 +233,55 @@ class SettingForm(FlaskForm):
 @bp.route("/")
 def index():
     """The service hall: public, because knowing what one may apply for and what to bring
-    needs no account (最多跑一次)."""
+    needs no account (最多跑一次). Grouped by life event (养老, 生育…: what residents think
+    in) by default and by department one tab away; a search lists the matches best first
+    (characters, pinyin, initials, synonyms; ``services/search.py``)."""
     g = _g()
-    q = (request.args.get("q") or "").strip()[:50]
-    services = [
-        s
-        for s in g.catalogue.services.values()
-        if not q or q.lower() in s.name_zh.lower() or q.lower() in s.name_en.lower()
-    ]
-    groups: dict[str, list[Any]] = {}
-    for s in services:
-        groups.setdefault(s.department, []).append(s)
+    q = (request.args.get("q") or "").strip()[:MAX_QUERY]
+    by = "department" if request.args.get("by") == "department" else "event"
+    services = search_services(g.catalogue, q)
+    if q:
+        groups: list[tuple[str, list[Any]]] = []
+    elif by == "department":
+        groups = by_department(g.catalogue, services)
+    else:
+        groups = by_life_event(g.catalogue, services)
     return render_template(
         "gov_services/index.html",
         info=info,
         q=q,
+        by=by,
+        services=services,
         groups=groups,
         g=g,
         lang=lang(),
-        total=len(services),
+        total=len(g.catalogue.services),
     )
 
 
 @bp.route("/services/<gs_service>")
 def service(gs_service: str):
-    """A service's page: requirements, documents, steps and time limits (public)."""
+    """A service's page in plain words: what it is for, who may apply, what to bring, how
+    long it takes, where to go (public). A signed-in verified resident who may not apply
+    reads so first, with the reasons and the services of the same life events they may
+    apply for instead (the check reads their own record through the scoped reader)."""
     code = gs_service
     g = _g()
     svc = g.catalogue.get(code)
     if svc is None:
         abort(404)
+    may_apply = has_permission(current_user, APPLY)
+    where = standing(current_session(), g, svc, current_user) if may_apply else None
+    if where is not None:
+        current_session().commit()  # an agent's read for the resident is logged
     return render_template(
         "gov_services/service.html",
         s=svc,
         g=g,
         lang=lang(),
-        may_apply=has_permission(current_user, APPLY),
+        may_apply=may_apply and (where is None or where.eligible),
+        standing=where,
+        office=office_for(g, svc, lang()),
     )
 
 
@@ -236,47 +302,47 @@ def apply(gs_service: str):
         return render_template("gov_services/not_verified.html", s=svc, lang=lang()), 403
     person = prefill(session, g, current_user.person_id, actor=current_user)
     reasons = check_eligibility(svc, person, service_params(session, svc, person["community"]))
+    others = alternatives(session, g, svc, person) if reasons else []  # "not eligible" first
     form = CsrfForm()
     errors: dict[str, str] = {}
     answers: dict[str, Any] = {}
     status = 200
+    # check (the default: a form from an older page is checked, never filed unseen),
+    # send (file it) or edit (back to the form with the answers kept)
+    step = request.form.get("step") or "check"
     if not reasons and request.method == "POST" and form.validate_on_submit():
         answers = _answers_from_form(svc)
-        try:
-            app = submit_application(
-                session,
-                g,
-                service_code=svc.code,
-                person_id=current_user.person_id,
-                actor=current_user,
+        clean: dict[str, Any] = {}
+        if step in ("check", "send"):
+            # the check before commit: the same checks as filing, nothing filed yet
+            clean, errors = check_application(session, g, svc, person, answers)
+        if step == "send" and not errors:
+            try:
+                app = _file(session, g, svc, answers)
+            except GovError as exc:
+                session.rollback()
+                errors = exc.errors or {exc.field or "eligibility": exc.text()}
+            else:
+                session.commit()
+                return redirect(
+                    url_for("gov_services.application_receipt", gs_application_id=app.id)
+                )
+        if step in ("check", "send") and all(k.startswith("doc_") for k in errors):
+            # the answers are fine: the check page (again, when a file was refused)
+            session.commit()  # the registry read is in the access log
+            return render_template(
+                "gov_services/apply_check.html",
+                s=svc,
+                person=person,
                 answers=answers,
-                user_id=current_user.id,
-                filed_by=current_user.agent,
-            )
-            for doc in svc.documents:
-                upload = request.files.get(f"doc_{doc['code']}")
-                if upload and upload.filename:
-                    add_attachment(
-                        session,
-                        g,
-                        app,
-                        document=doc["code"],
-                        filename=upload.filename,
-                        data=upload.read(),
-                        actor=current_user,
-                        instance_path=current_app.instance_path,
-                    )
-        except GovError as exc:
-            session.rollback()
-            errors = exc.errors or {exc.field or "eligibility": exc.text()}
+                clean=clean,
+                errors=errors,
+                form=form,
+                lang=lang(),
+                g=g,
+            ), 400 if errors else 200
+        if errors:
             status = 400
-        else:
-            session.commit()
-            flash(
-                _("Application sent. Your reference number is %(ref)s.", ref=app.reference),
-                "success",
-            )
-            return redirect(url_for("gov_services.application", gs_application_id=app.id))
     elif request.method == "POST":
         status = 400
         errors = {"": _("The form expired; please send it again.")} if not reasons else {}
@@ -286,12 +352,41 @@ def apply(gs_service: str):
         s=svc,
         person=person,
         reasons=reasons,
+        standing=Standing(reasons, others),
         form=form,
         errors=errors,
         answers=answers,
         lang=lang(),
         g=g,
     ), 400 if reasons and request.method == "POST" else status
+
+
+def _file(session: Any, g: Any, svc: Any, answers: dict[str, Any]) -> Application:
+    """File the checked application with the documents attached on the check page."""
+    app = submit_application(
+        session,
+        g,
+        service_code=svc.code,
+        person_id=current_user.person_id,
+        actor=current_user,
+        answers=answers,
+        user_id=current_user.id,
+        filed_by=current_user.agent,
+    )
+    for doc in svc.documents:
+        upload = request.files.get(f"doc_{doc['code']}")
+        if upload and upload.filename:
+            add_attachment(
+                session,
+                g,
+                app,
+                document=doc["code"],
+                filename=upload.filename,
+                data=upload.read(),
+                actor=current_user,
+                instance_path=current_app.instance_path,
+            )
+    return app
 
 
 @bp.route("/applications")
@@ -307,6 +402,12 @@ def _load(application_id: int) -> Application:
     app = current_session().get(Application, application_id)
     if app is None:
         abort(404)
+    if (
+        current_user.person_id != app.person_id
+        and has_permission(current_user, READ)
+        and not _has_area(current_user)
+    ):
+        abort(make_response(*_no_area()))
     check_access(person_id=app.person_id, permission=READ, community=app.community, grid=app.grid)
     return app
 
@@ -337,8 +438,15 @@ def _detail(
         view = application_view(session, g, app, viewer=current_user)
     session.commit()
     own = current_user.person_id == app.person_id
+    svc = g.service(app.service_code)
+    actions = available_actions(app, current_user)
     return render_template(
         "gov_services/application.html",
+        items=material_items(svc, app, lang()),
+        doc_label=lambda code: document_label(svc, app, code, lang()),
+        own_actions=[a for a in actions if a in ("resubmit", "withdraw")],
+        staff_actions=[a for a in actions if a not in ("resubmit", "withdraw")],
+        notice_from=notice_started(app),
         app=app,
         s=g.service(app.service_code),
         g=g,
@@ -365,6 +473,44 @@ def application(gs_application_id: int):
     return _detail(_load(application_id))
 
 
+@bp.route("/applications/<int:gs_application_id>/receipt")
+@login_required
+def application_receipt(gs_application_id: int):
+    """The receipt after filing: the reference number, when an answer is due and what
+    happens next — the page a resident can photograph or print."""
+    app = _load(gs_application_id)
+    g = _g()
+    return render_template(
+        "gov_services/receipt.html", app=app, s=g.service(app.service_code), g=g, lang=lang()
+    )
+
+
+@bp.route("/notices")
+def notices():
+    """公示: every case in public notice, for its whole period, public like a notice board
+    (the applicant's name masked, as such boards show it). Each applicant read is in their
+    access log under "public notice"."""
+    g = _g()
+    session = current_session()
+    apps = public_notices(session)
+    people = {
+        p["id"]: p
+        for p in reader_for(session, g, None, "public notice (公示)").persons(
+            sorted({a.person_id for a in apps})
+        )
+    } if apps else {}
+    session.commit()
+    return render_template(
+        "gov_services/notices.html",
+        apps=apps,
+        people=people,
+        mask_name=mask_name,
+        started=notice_started,
+        g=g,
+        lang=lang(),
+    )
+
+
 @bp.route("/applications/<int:gs_application_id>/action", methods=["POST"])
 @login_required
 def application_action(gs_application_id: int):
@@ -384,6 +530,7 @@ def application_action(gs_application_id: int):
             actor=current_user,
             comment=form.comment.data or "",
             missing=missing,
+            documents=request.form.getlist("missing_doc"),
         )
     except GovError as exc:
         session.rollback()
@@ -501,265 +648,3 @@ def attachment(gs_attachment_id: int):
     return send_file(
         path, mimetype=att.content_type, as_attachment=True, download_name=att.filename
     )
-
-
-# ------------------------------------------------------------------------------ staff
-
-
-@bp.route("/queue")
-@require(READ)
-def queue():
-    g = _g()
-    state = request.args.get("state") or None
-    service_code = request.args.get("service") or None
-    community = (request.args.get("community") or "").strip() or None
-    overdue = request.args.get("overdue") == "1"
-    if state not in (None, *STATES) or (service_code and service_code not in g.catalogue.services):
-        abort(400)
-    page = max(1, request.args.get("page", 1, type=int) or 1)
-    query = queue_query(
-        current_user, state=state, service=service_code, community=community, overdue=overdue
-    )
-    session = current_session()
-    apps = list(session.scalars(query.limit(PER_PAGE + 1).offset((page - 1) * PER_PAGE)))
-    shown = apps[:PER_PAGE]
-    # Applicants by masked name (李**): enough to tell cases apart; read through the
-    # reader, so each listed applicant has the queue in their access log.
-    people = {
-        p["id"]: p
-        for p in reader_for(session, g, current_user, "service queue").persons(
-            sorted({a.person_id for a in shown})
-        )
-    }
-    session.commit()
-    return render_template(
-        "gov_services/queue.html",
-        apps=shown,
-        people=people,
-        mask_name=mask_name,
-        more=len(apps) > PER_PAGE,
-        page=page,
-        g=g,
-        lang=lang(),
-        states=STATES,
-        state=state,
-        service=service_code,
-        community=community or "",
-        overdue=overdue,
-        deadline=lambda a: deadline_status(a, g),
-        may_manage=has_permission(current_user, MANAGE),
-    )
-
-
-@bp.route("/thematic")
-@require(THEMATIC_READ)
-def thematic():
-    g = _g()
-    session = current_session()
-    counts = membership_counts(session, current_user)
-    # counts only: nobody is shown, so no one's access log is written
-    groups = [(code, group_count(session, g, current_user, code)) for code in DERIVED_GROUPS]
-    return render_template(
-        "gov_services/thematic.html", g=g, lang=lang(), counts=counts, groups=groups
-    )
-
-
-@bp.route("/thematic/<gs_database>")
-@require(THEMATIC_READ)
-def thematic_list(gs_database: str):
-    database = gs_database
-    g = _g()
-    session = current_session()
-    if database in DERIVED_GROUPS:
-        page_no = max(1, request.args.get("page", 1, type=int) or 1)
-        page = derived_group(session, g, current_user, database, page=page_no)
-        session.commit()
-        return render_template(
-            "gov_services/group.html", g=g, lang=lang(), group=database, page=page
-        )
-    if database not in g.catalogue.databases:
-        abort(404)
-    active = request.args.get("ended") != "1"
-    rows = list(
-        session.scalars(
-            memberships_query(current_user, database=database, active=active).limit(200)
-        )
-    )
-    people = {
-        p["id"]: p
-        for p in reader_for(session, g, current_user, f"thematic database {database}").persons(
-            [r.person_id for r in rows]
-        )
-    }
-    session.commit()
-    return render_template(
-        "gov_services/database.html",
-        g=g,
-        lang=lang(),
-        database=database,
-        rows=rows,
-        people=people,
-        active=active,
-        may_export=has_permission(current_user, THEMATIC_EXPORT),
-        may_end=has_permission(current_user, HANDLE),
-    )
-
-
-class EndForm(FlaskForm):
-    reason = StringField(_l("Reason for ending"), validators=[DataRequired(), Length(max=200)])
-
-
-@bp.route("/thematic/memberships/<int:gs_membership_id>/end", methods=["POST"])
-@require(HANDLE)
-def membership_end(gs_membership_id: int):
-    """End a membership (termination): kept as history; staff of its place only."""
-    session = current_session()
-    row = session.get(Membership, gs_membership_id)
-    if row is None:
-        abort(404)
-    check_access(permission=HANDLE, community=row.community or "-", grid=row.grid)
-    form = EndForm()
-    if not form.validate_on_submit():
-        flash(_("Give the reason."), "error")
-        return redirect(url_for("gov_services.thematic_list", gs_database=row.database)), 303
-    try:
-        end_membership(session, _g(), row, reason=form.reason.data)
-    except GovError as exc:
-        session.rollback()
-        flash(exc.text(), "error")
-    else:
-        session.commit()
-        flash(_("Membership ended; it stays in the history."), "success")
-    return redirect(url_for("gov_services.thematic_list", gs_database=row.database))
-
-
-@bp.route("/thematic/<gs_database>/export.csv")
-@require(THEMATIC_EXPORT)
-def thematic_export(gs_database: str):
-    """A masked CSV of a database's active members in the caller's places: each member
-    read through the reader (in their access log), cells neutralised against formula
-    injection (``csv_writer``), every export in the audit log."""
-    database = gs_database
-    g = _g()
-    if database not in g.catalogue.databases:
-        abort(404)
-    session = current_session()
-    rows = list(session.scalars(memberships_query(current_user, database=database)))
-    people = {
-        p["id"]: p
-        for p in reader_for(
-            session, g, current_user, f"export thematic database {database}"
-        ).persons([r.person_id for r in rows])
-    }
-    out = io.StringIO()
-    writer = csv_writer(out)
-    writer.writerow(
-        ["person_id", "name", "id_number", "community", "grid", "service", "started_on"]
-    )
-    for r in rows:
-        p = people.get(r.person_id, {})
-        writer.writerow(
-            [
-                r.person_id,
-                p.get("name", ""),
-                p.get("id_number") or "",
-                r.community or "",
-                r.grid or "",
-                r.service_code,
-                r.started_on.isoformat(),
-            ]
-        )
-    log_audit(
-        session,
-        "gov_services.thematic.export",
-        actor=current_user.actor,
-        target_type="thematic_database",
-        target_id=database,
-        detail={"rows": len(rows)},
-        facts=request_facts(),
-    )
-    session.commit()
-    return Response(
-        "\ufeff" + out.getvalue(),
-        mimetype="text/csv",
-        headers={
-            "Content-Disposition": (
-                f"attachment; filename=gov_services_{database}_{date.today()}.csv"
-            )
-        },
-    )
-
-
-@bp.route("/statistics")
-@require(READ)
-def stats():
-    g = _g()
-    data = statistics(current_session(), current_user)
-    by_service = [
-        Row(k, g.service(k).name(lang()), n)
-        for k, n in sorted(data["per_service"].items(), key=lambda kv: -kv[1])
-    ]
-    by_state = [
-        Row(k, gov_state(k), n) for k, n in sorted(data["per_state"].items(), key=lambda kv: -kv[1])
-    ]
-    sections = [
-        ("service", _("Applications per service"), by_service),
-        ("state", _("Applications per state"), by_state),
-    ]
-    charts = [
-        {
-            "key": k,
-            "title": t,
-            "rows": rows,
-            "chart": bar_chart(rows, title=t, chart_id=f"chart-{k}", label_width=220),
-        }
-        for k, t, rows in sections
-        if rows
-    ]
-    return render_template("gov_services/statistics.html", data=data, charts=charts)
-
-
-@bp.route("/settings", methods=["GET", "POST"])
-@require(MANAGE)
-def settings():
-    """Admins switch services on or off per community and set local age thresholds."""
-    g = _g()
-    form = SettingForm()
-    form.service.choices = choices((s.code, s.name(lang())) for s in g.catalogue.services.values())
-    session = current_session()
-    status = 200
-    if request.method == "POST":
-        if form.validate_on_submit():
-            svc = g.service(form.service.data)
-            params = {}
-            if form.min_age.data:
-                if "min_age" not in svc.params():
-                    form.min_age.errors.append(_("This service has no age threshold."))
-                else:
-                    default = svc.params()["min_age"]
-                    value = int(form.min_age.data)
-                    params["min_age"] = (
-                        {k: value for k in default} if isinstance(default, dict) else value
-                    )
-            if not form.min_age.errors:
-                try:
-                    set_service(
-                        session,
-                        g,
-                        community=form.community.data,
-                        service_code=svc.code,
-                        enabled=form.enabled.data,
-                        params=params,
-                    )
-                except GovError as exc:
-                    form.community.errors.append(exc.text())
-                else:
-                    session.commit()
-                    flash(_("Saved."), "success")
-                    return redirect(url_for("gov_services.settings"))
-        status = 400
-    rows = list(session.scalars(select(Setting).order_by(Setting.community, Setting.service_code)))
-    errors = [(f.id, str(e)) for f in form for e in f.errors]
-    return render_template(
-        "gov_services/settings.html", form=form, rows=rows, g=g, lang=lang(), errors=errors
-    ), status

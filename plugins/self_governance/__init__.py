@@ -4,7 +4,8 @@ proposals, votes and elections, democratic evaluation and supervision of the com
 See docs/plugins/self_governance.md. Other plugins reach this one only through events:
 it posts public notices for ``surveillance.public_alert.published`` and
 ``commerce.public_works.completed`` and publishes ``self_governance.proposal.answered``,
-``self_governance.vote.closed`` and ``self_governance.post.hidden``.
+``self_governance.vote.closed`` and ``self_governance.post.hidden`` — to which it also
+subscribes itself, to tell the resident concerned (services/outcomes.py).
 """
 
 from __future__ import annotations
@@ -102,7 +103,11 @@ def register_event_types(bus: Any) -> None:
 
 @hookimpl
 def register_event_handlers(bus: Any) -> None:
-    from plugins.self_governance.services import on_public_alert, on_public_works_completed
+    from plugins.self_governance.services import (
+        on_public_alert,
+        on_public_works_completed,
+        outcomes,
+    )
 
     bus.subscribe(
         "surveillance.public_alert.published", on_public_alert, name="public_alert_notice"
@@ -110,6 +115,13 @@ def register_event_handlers(bus: Any) -> None:
     bus.subscribe(
         "commerce.public_works.completed", on_public_works_completed, name="public_works_notice"
     )
+    # the resident is told of their own proposal's answer, the result of a vote they
+    # took part in, and a moderator hiding their post (services/outcomes.py)
+    bus.subscribe("self_governance.proposal.answered", outcomes.on_proposal_answered,
+                  name="tell_proposal_author")
+    bus.subscribe("self_governance.vote.closed", outcomes.on_vote_closed, name="tell_voters")
+    bus.subscribe("self_governance.post.hidden", outcomes.on_post_hidden,
+                  name="tell_post_author")
 
 
 @hookimpl

@@ -277,6 +277,10 @@ class VoterRoll(Base):
     voted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     #: Open ballots only: the public record of the choice. Always NULL when secret.
     public_choice: Mapped[str | None] = mapped_column(String(200))
+    #: The code shown to the voter after casting (``services.votes.new_receipt``): with it
+    #: they check that their ballot is on the roll and counted. Random, so it says
+    #: nothing of the choice; NULL for rows cast before receipts existed.
+    receipt: Mapped[str | None] = mapped_column(String(16), index=True)
 
 
 class Ballot(Base):

@@ -19,6 +19,7 @@ from marshmallow import Schema, fields, validate
 
 from core.hookspecs import DemoContext, NavItem, Panel, Permission, PluginInfo, hookimpl
 from core.toolkit import plugin_settings
+from plugins.surveillance.frigate.config import FrigateConfig, default_frigate
 
 
 class SurveillanceConfig(Schema):
@@ -34,6 +35,8 @@ class SurveillanceConfig(Schema):
     #: How far around an incident's time of occurrence footage may be opened for it: a
     #: clip must overlap [occurred_at - margin, occurred_at + margin] (finding 4).
     footage_margin_minutes = fields.Integer(load_default=30, validate=validate.Range(1, 1440))
+    #: ``[plugins.surveillance.frigate]``: the MQTT worker (plugins/surveillance/frigate/).
+    frigate = fields.Nested(FrigateConfig, load_default=default_frigate)
 
 
 info = PluginInfo(
@@ -43,7 +46,8 @@ info = PluginInfo(
     title_zh="平安社区",
     description="Report a safety concern; cameras, incidents and early warning with privacy controls.",
     requires_core=">=1.1,<2",
-    data_scopes=("registry.person.basic", "registry.grid"),
+    # contact: the officer sent to a resident's report calls the reporter back (reporters.py)
+    data_scopes=("registry.person.basic", "registry.person.contact", "registry.grid"),
     config_schema=SurveillanceConfig,
 )
 

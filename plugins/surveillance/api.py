@@ -248,8 +248,8 @@ class IncidentTransition(MethodView):
         errors=(404, 409, 422),
         descriptions={
             404: NO_INCIDENT,
-            409: "Not allowed from the current state, or the assignee is not a security "
-            "officer or grid worker",
+            409: "Not allowed from the current state, the assignee is not a security "
+            "officer or grid worker, or a closing action without its outcome note",
         },
     )
     @blp.arguments(SurveillanceTransitionIn)
@@ -285,7 +285,7 @@ class Ingest(MethodView):
             403: f"Token lacks {INGEST}",
             404: "No such camera",
             409: TIME_REFUSED,
-            422: "Invalid fields or no Idempotency-Key",
+            422: "Invalid fields, no Idempotency-Key, or the key reused with a different body",
         },
     )
     @blp.arguments(SurveillanceIngestHeaders, location="headers")
@@ -297,8 +297,9 @@ class Ingest(MethodView):
         description="A retry: the incident the first call with this key made",
     )
     def post(self, headers, data):
-        """An incident from video analytics. The same Idempotency-Key again returns the
-        same incident (200) instead of making a second one."""
+        """An incident from video analytics. The same Idempotency-Key with the same body
+        again returns the same incident (200) instead of making a second one; the key
+        reused with a different body is refused (422)."""
         session = current_session()
         try:
             incident, created = svc.ingest_incident(

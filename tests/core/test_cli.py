@@ -47,10 +47,12 @@ def test_db_upgrade_current_and_demo_are_idempotent(cli_env):
     assert "PENDING" not in current.stdout and "core" in current.stdout
     demo = shequ(cli_env, "demo")
     assert demo.returncode == 0, demo.stderr
-    assert "8 created" in demo.stdout
+    from core.demo import DEMO_ACCOUNTS
+
+    assert f"{len(DEMO_ACCOUNTS)} created" in demo.stdout
     assert "admin" in demo.stdout and "jade-lantern-41" in demo.stdout
     again = shequ(cli_env, "demo")
-    assert "0 created, 8 already there" in again.stdout
+    assert f"0 created, {len(DEMO_ACCOUNTS)} already there" in again.stdout
 
 
 def test_plugins_list_shows_each_plugin(cli_env):

@@ -175,7 +175,8 @@ def test_run_dev_reloads_templates_and_code_of_a_plugin_given_on_the_command_lin
 def test_plugin_option_is_refused_in_production(tmp_path):
     (tmp_path / "devplug").mkdir()
     (tmp_path / "devplug" / "__init__.py").write_text(DEV_PLUGIN)
-    env = _dev_env(tmp_path, SHEQU__APP__ENV="production", SHEQU_SECRET_KEY="k" * 40)
+    env = _dev_env(tmp_path, SHEQU__APP__ENV="production", SHEQU_SECRET_KEY="k" * 40,
+                   SHEQU__MESSAGING__SMS="none", SHEQU__MESSAGING__EMAIL="none")
     result = subprocess.run([SHEQU, "run", "--plugin", "devplug"], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2

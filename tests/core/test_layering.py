@@ -82,10 +82,14 @@ LAYER_OF: dict[str, str] = {
     "core.identity.permissions": "identity",
     "core.identity.notifications": "identity",
     "core.identity.messages": "identity",
+    "core.identity.channels": "identity",
+    "core.identity.channels.*": "identity",
     "core.identity.*": "accounts",
     "core.identity": "web",
     "core.identity.views": "web",
     "core.identity.account_views": "web",
+    "core.identity.account_common": "web",
+    "core.identity.signup_views": "web",
     "core.identity.admin_views": "web",
     "core.identity.api": "web",
     "core.identity.resident_api": "web",
@@ -100,6 +104,8 @@ LAYER_OF: dict[str, str] = {
     "core.registry.demo": "app",
     "core.registry.cli": "cli",
     "core.registry.testing": "public",
+    "core.notices.*": "accounts", "core.notices": "web", "core.notices.views": "web",
+    "core.notices.api": "web",
     # web and API
     "core.web.*": "web",
     "core.web.forms": "web",  # form helpers every area's pages share

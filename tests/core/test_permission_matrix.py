@@ -49,6 +49,7 @@ ASSISTERS = only("community_worker", "hotline_operator", "admin")
 PERSON_READERS = only("community_worker", "hotline_operator", "security_officer", "admin")
 REGISTRY_STAFF = only("community_worker", "admin")  # write, reveal, import, export, review
 DASHBOARD = only("community_worker", "committee_member", "admin")
+NOTICERS = only("community_worker", "admin")  # notices.send, notices.read
 VERIFIED = only()  # verified residents only; the matrix's accounts are not verified
 HELLO_READ = only("resident", "community_worker", "auditor", "admin")
 HELLO_SEND = only("resident", "community_worker", "admin")
@@ -71,6 +72,11 @@ MATRIX: dict[tuple[str, str], E] = {
     ("identity.logout", "POST"): E(PUBLIC, ok(302), fresh=True),
     ("identity.password", "GET"): E(LOGIN),
     ("identity.password", "POST"): E(LOGIN, ok(400)),
+    # forgot the password: signed in, to the password page; anonymous, the form (blank: 400)
+    ("identity.reset", "GET"): E(PUBLIC, ok(302), anon=ok(200)),
+    ("identity.reset", "POST"): E(PUBLIC, ok(302), anon=ok(400)),
+    ("identity.reset_code", "GET"): E(PUBLIC, ok(302)),  # nothing asked for: to the form
+    ("identity.reset_code", "POST"): E(PUBLIC, ok(302)),
     ("account.signup", "GET"): E(PUBLIC, ok(302), anon=ok(200)),  # signed in: to the account
     ("account.signup", "POST"): E(PUBLIC, ok(302), anon=ok(400)),
     ("account.index", "GET"): E(LOGIN),
@@ -116,6 +122,8 @@ MATRIX: dict[tuple[str, str], E] = {
     ("identity_api.UserItem", "GET"): E(READERS),
     ("identity_api.UserItem", "PATCH"): E(ADMIN, ok(200)),  # {} changes nothing
     ("identity_api.ResetPassword", "POST"): E(ADMIN, ok(200)),
+    ("identity_api.PasswordReset", "POST"): E(PUBLIC, ok(422)),  # {}: the login is required
+    ("identity_api.PasswordResetConfirm", "POST"): E(PUBLIC, ok(422)),
     ("identity_api.Roles", "GET"): E(READERS),
     ("identity_api.RolePermissionItem", "PUT"): E(ADMIN, ok(422)),
     ("identity_logs_api.Audit", "GET"): E(READERS),
@@ -176,6 +184,16 @@ MATRIX: dict[tuple[str, str], E] = {
     ("registry_imports.Imports", "POST"): E(REGISTRY_STAFF, ok(422)),
     ("registry_imports.Imports", "GET"): E(REGISTRY_STAFF),
     ("registry_imports.ImportRevert", "POST"): E(REGISTRY_STAFF, ok(404)),
+    # ---------------------------------------------------------------- notices to many
+    ("notices.index", "GET"): E(NOTICERS),
+    ("notices.new", "GET"): E(NOTICERS),
+    ("notices.new", "POST"): E(NOTICERS, ok(400)),  # blank form: nothing sent
+    ("notices.show", "GET"): E(NOTICERS, ok(404)),  # no such notice
+    ("notices.preferences", "GET"): E(LOGIN),  # a resident's own opt-out
+    ("notices.preferences", "POST"): E(LOGIN, ok(302)),
+    ("notices_api.NoticePreview", "POST"): E(NOTICERS, ok(422)),
+    ("notices_api.Notices", "POST"): E(NOTICERS, ok(422)),
+    ("notices_api.NoticeItem", "GET"): E(NOTICERS, ok(404)),
     # ---------------------------------------------------------------- exchange
     ("exchange_admin.clients", "GET"): E(READERS),
     ("exchange_admin.client_new", "GET"): E(ADMIN),
@@ -215,6 +233,10 @@ PUBLIC_VIEWS = {
     "static": "CSS, scripts, icons",
     "identity.login": "signing in",
     "identity.logout": "signing out (harmless when signed out)",
+    "identity.reset": "residents who forgot the password ask for a reset code",
+    "identity.reset_code": "the reset code and the new password (no account is signed in)",
+    "identity_api.PasswordReset": "the API's reset request (public, rate-limited)",
+    "identity_api.PasswordResetConfirm": "the API's reset confirmation (public, rate-limited)",
     "account.signup": "residents create their account",
     "exchange_api.Schemas": "the published data standard (field names, no data)",
     "exchange_api.SchemaItem": "the published data standard (field names, no data)",
@@ -265,6 +287,7 @@ def sample_values(app) -> dict[str, object]:
         "org_id": 999999,
         "correction_id": 999999,
         "import_id": 999999,
+        "notice_id": 999999,
         "token": "nobodys-upload-0123456789",
         "client_id": 999999,
         "delivery_id": 999999,

@@ -434,11 +434,16 @@ def test_search_and_person_pages_run_a_bounded_number_of_statements(app, world):
              f"/registry/buildings/{world.ids.building1}")
 
     def measure():
+        # The access-log upsert is one statement for the whole page when it shows someone
+        # for the first time today, none for a repeat (its count is held in memory and
+        # written within seconds: core/audit/services.py): counted apart.
         counts = {}
         for url in pages:
             with count_statements(app) as seen:
                 assert client.get(url).status_code == 200, url
-            counts[url] = len(seen)
+            logged = [q for q in seen if q.startswith("INSERT INTO audit_access")]
+            assert len(logged) <= 1, (url, logged)
+            counts[url] = len(seen) - len(logged)
         return counts
 
     small = measure()

@@ -37,6 +37,7 @@ def production_config(tmp_path: Path, **sections):
                 "instance_path": str(tmp_path / "instance")},
         "database": {"url": f"sqlite:///{tmp_path}/prod.db"},
         "plugins": {"enabled": []},
+        "messaging": {"sms": "none", "email": "none"},  # production refuses the console
         **sections,
     }
     return load_config(DEFAULT_CONFIG, overrides=overrides, environ={})

@@ -102,6 +102,24 @@ def test_language_switch_sets_cookie_and_next_page_is_english(client):
     assert "欢迎来到您的社区" in html(client.get("/"))
 
 
+def test_a_signed_in_account_keeps_the_language_it_switched_to(app, client):
+    """What is sent to a resident later (notifications, SMS) is written in the language
+    they chose on the site: the switch saves it on the account, not only in a cookie."""
+    from core.identity.models import User
+    from core.testing import login
+    from core.toolkit import recipient_locale
+
+    user = login(client, app, "resident")
+    client.post("/lang/en", data={"csrf_token": csrf_token(client, "/"), "next": "/"})
+    kernel = app.extensions["shequ"]
+    with kernel.db.session_scope() as s:
+        assert s.get(User, user.id).locale == "en"
+        with app.test_request_context("/"), recipient_locale(s, user.id):
+            from flask_babel import get_locale
+
+            assert str(get_locale()) == "en"
+
+
 def test_language_switch_without_csrf_token_is_refused(client):
     resp = client.post("/lang/en", data={"next": "/"})
     assert resp.status_code == 400

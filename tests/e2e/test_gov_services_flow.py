@@ -92,6 +92,8 @@ def sign_in(page: Any, username: str) -> None:
 
 
 def sign_out(page: Any) -> None:
+    if not page.get_by_role("button", name="退出登录").is_visible():
+        page.locator("#site-menu > summary").click()  # on a phone it is in the menu
     page.get_by_role("button", name="退出登录").click()
     page.wait_for_url(re.compile(r"/$"))
 
@@ -119,9 +121,12 @@ def test_resident_applies_worker_accepts_reviewer_approves_resident_rates(page, 
     check_page(page, "apply-zh-360")
     page.get_by_label("本人银行卡号").fill("6222020200001234567")
     page.get_by_label("开户银行").fill("工商银行")
+    main.get_by_role("button", name="继续").click()  # check your answers first
+    assert "工商银行" in page.locator("#check-answers").inner_text()
     main.get_by_role("button", name="提交申请").click()
-    page.locator(".flash-success").wait_for()
-    assert "办件编号" in page.locator(".flash-success").inner_text()
+    page.wait_for_url(re.compile(r"/receipt$"))
+    assert page.locator("#receipt-reference").inner_text().startswith("GS")
+    main.get_by_role("link", name="查看您的申请").click()
     assert page.locator("h1 .tag").inner_text() == "已申请"
     check_page(page, "submitted-zh-360")
     detail = page.url

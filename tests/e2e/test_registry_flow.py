@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from a11y import assert_accessible, horizontal_overflow
 
-from core.testing import TEST_PASSWORD, ensure_user
+from core.testing import TEST_PASSWORD, ensure_user, open_menu
 from core.web.i18n import compile_catalogues
 
 pytestmark = pytest.mark.e2e
@@ -101,7 +101,7 @@ def sign_in(page: Any, username: str) -> None:
 
 
 def sign_out(page: Any) -> None:
-    page.get_by_role("button", name="退出登录").click()
+    open_menu(page).get_by_role("button", name="退出登录").click()
     page.wait_for_url(re.compile(r"/$"))
 
 
@@ -110,7 +110,7 @@ def test_import_find_reveal_and_the_resident_sees_it(page, app, registry_world):
 
     n = ids()
     sign_in(page, registry_world["worker"].username)
-    staff_menu = page.locator(".staff-nav")
+    staff_menu = open_menu(page).locator(".staff-nav")
     for label in ("居民信息", "批量导入", "人口统计", "信息更正"):
         assert staff_menu.get_by_role("link", name=label).count() == 1, label
 
@@ -171,7 +171,7 @@ def test_import_find_reveal_and_the_resident_sees_it(page, app, registry_world):
     assert count_persons(app) == 3
 
     # 3. find 王德胜 by pinyin initials; the ID number is masked
-    staff_menu.get_by_role("link", name="居民信息").click()
+    open_menu(page).locator(".staff-nav").get_by_role("link", name="居民信息").click()
     page.wait_for_url(re.compile(r"/registry/persons$"))
     check_page(page, "search-zh-360")
     page.get_by_label("姓名、拼音、电话、身份证号或地址").fill("wds")
@@ -221,7 +221,7 @@ def test_import_find_reveal_and_the_resident_sees_it(page, app, registry_world):
     assert {a for a, _ in access_entries(app, masked=True)} == {"test_community_worker"}
     page.set_viewport_size({"width": 1280, "height": 900})
     check_page(page, "person-revealed-zh-1280")
-    staff_menu.get_by_role("link", name="人口统计").click()
+    open_menu(page).locator(".staff-nav").get_by_role("link", name="人口统计").click()
     page.wait_for_url(re.compile(r"/registry/dashboard$"))
     assert page.locator(".big-number-value").inner_text() == "3"
     assert page.locator("svg.chart").count() == 3
@@ -233,7 +233,7 @@ def test_import_find_reveal_and_the_resident_sees_it(page, app, registry_world):
     # 5. the resident bound to 王德胜 signs in and finds the reveal in their access log
     bind(app, registry_world["resident"], n["head"])
     sign_in(page, registry_world["resident"].username)
-    page.locator(".site-nav").get_by_role("link", name="我的登记信息").click()
+    open_menu(page).locator(".site-nav").get_by_role("link", name="我的登记信息").click()
     page.wait_for_url(re.compile(r"/registry/me$"))
     assert n["head"] not in page.locator("main").inner_text()
     check_page(page, "my-record-zh-360")

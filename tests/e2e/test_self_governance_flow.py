@@ -143,14 +143,16 @@ def test_resident_reads_supports_votes_once_and_sees_the_result(page, app, world
     page.goto(vote_url)
     check_page(page, "04-ballot")
     page.get_by_label("赞成").check()
-    page.get_by_role("button", name="投出我的一票").click()
+    page.get_by_role("button", name="继续").click()  # the confirmation step
+    page.get_by_role("button", name="提交我的投票").click()
+    page.goto(vote_url)  # from the receipt back to the vote
     assert page.locator("#voted").is_visible()
     assert "您已投票" in page.locator("#voted").inner_text()
-    assert page.get_by_role("button", name="投出我的一票").count() == 0
+    assert page.get_by_role("button", name="继续").count() == 0
     check_page(page, "05-voted")
 
     second.get_by_label("反对").check()
-    second.get_by_role("button", name="投出我的一票").click()
+    second.get_by_role("button", name="继续").click()
     assert "已经投过票" in second.locator("#vote-error").inner_text()
     second.close()
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from a11y import assert_accessible, check, horizontal_overflow
 
-from core.testing import TEST_PASSWORD, ensure_user
+from core.testing import TEST_PASSWORD, ensure_user, open_menu
 from core.web.i18n import compile_catalogues
 
 pytestmark = pytest.mark.e2e
@@ -90,7 +90,8 @@ def desk_page(chromium: Any, live_server: Any) -> Iterator[Any]:
 
 
 def nav_labels(page: Any) -> list[str]:
-    return [t.strip() for t in page.locator(".site-nav a").all_inner_texts()]
+    # textContent: on a phone the navigation is folded in the header menu until opened
+    return [t.strip() for t in page.locator(".site-nav a").all_text_contents()]
 
 
 def assert_fits(page: Any, width: int) -> None:
@@ -115,7 +116,7 @@ def test_home_in_chinese_then_english(watched):
     assert_accessible(page)
     shot(page, "home-zh-360")
 
-    page.get_by_role("button", name="English").click()
+    open_menu(page).get_by_role("button", name="English").click()
     page.wait_for_url(re.compile(r"/$"))
     assert page.locator("html").get_attribute("lang") == "en"
     assert page.locator("h1").inner_text() == "Welcome to your community"
@@ -126,7 +127,7 @@ def test_home_in_chinese_then_english(watched):
 
     # the switch keeps the page you were on
     page.goto("/self-governance/")
-    page.get_by_role("button", name="中文").click()
+    open_menu(page).get_by_role("button", name="中文").click()
     page.wait_for_url(re.compile(r"/self-governance/$"))
     assert page.locator("h1").inner_text() == "居民自治"
 
@@ -144,7 +145,7 @@ def test_plugin_page_nav_marks_current(watched):
     page, _watch = watched
     page.goto("/surveillance/")
     current = page.locator('.site-nav a[aria-current="page"]')
-    assert current.count() == 1 and current.inner_text() == "平安社区"
+    assert current.count() == 1 and current.text_content().strip() == "平安社区"
     assert_accessible(page)
     shot(page, "plugin-surveillance-zh-360")
 
@@ -170,11 +171,16 @@ def test_keyboard_reaches_the_header_tools_in_order(watched):
     page, _watch = watched
     page.goto("/")
     order = []
-    for _ in range(5):
+    for _ in range(3):
         page.keyboard.press("Tab")
         order.append(page.evaluate("() => document.activeElement.textContent.trim()"))
     assert order[0] == "跳到正文"
-    assert order[2:5] == ["English", "长辈模式", "登录"]
+    assert order[2] == "菜单"  # on a phone the tools are behind the menu button
+    page.keyboard.press("Enter")
+    for _ in range(3):
+        page.keyboard.press("Tab")
+        order.append(page.evaluate("() => document.activeElement.textContent.trim()"))
+    assert order[3:6] == ["English", "长辈模式", "登录"]
     # focus is visible: the focused tool has an outline or a changed background
     style = page.evaluate(
         "() => { const s = getComputedStyle(document.activeElement);"
@@ -186,7 +192,7 @@ def test_sign_in_through_the_real_form(watched, app):
     page, _watch = watched
     ensure_user(app, "resident")
     page.goto("/")
-    page.locator(".header-tools").get_by_role("link", name="登录").click()
+    open_menu(page).locator(".header-tools").get_by_role("link", name="登录").click()
     page.wait_for_url(re.compile(r"/account/login"))
     assert_accessible(page)
     assert_fits(page, 360)
@@ -214,7 +220,7 @@ def test_sign_in_through_the_real_form(watched, app):
     page.locator("main").get_by_role("button", name="登录").click()
     page.wait_for_url(re.compile(r"/$"))
     assert "登录成功" in page.locator(".flashes").inner_text()
-    assert page.get_by_role("button", name="退出登录").is_visible()
+    assert open_menu(page).get_by_role("button", name="退出登录").is_visible()
     assert "test_resident" in page.locator(".header-tools").inner_text()
     assert_fits(page, 360)
     assert_accessible(page)
@@ -229,12 +235,12 @@ def test_elder_mode(watched):
     page, _watch = watched
     page.goto("/commerce/")
     normal = page.evaluate("() => parseFloat(getComputedStyle(document.body).fontSize)")
-    page.get_by_role("button", name="长辈模式", exact=True).click()
+    open_menu(page).get_by_role("button", name="长辈模式", exact=True).click()
     page.wait_for_url(re.compile(r"/commerce/$"))
     assert "elder" in page.locator("body").get_attribute("class")
     larger = page.evaluate("() => parseFloat(getComputedStyle(document.body).fontSize)")
     assert larger >= normal * 1.2
-    button = page.get_by_role("button", name="退出长辈模式")
+    button = open_menu(page).get_by_role("button", name="退出长辈模式")
     assert button.bounding_box()["height"] >= 52  # bigger targets in elder mode
     assert_fits(page, 360)
     assert_accessible(page)
@@ -248,7 +254,7 @@ def test_elder_mode(watched):
     assert_accessible(page)
     shot(page, "home-elder-zh-360")
 
-    page.get_by_role("button", name="退出长辈模式").click()
+    open_menu(page).get_by_role("button", name="退出长辈模式").click()
     page.wait_for_url(re.compile(r"/$"))
     assert "elder" not in page.locator("body").get_attribute("class")
 
@@ -256,9 +262,9 @@ def test_elder_mode(watched):
 def test_elder_mode_in_english_fits(watched):
     page, _watch = watched
     page.goto("/")
-    page.get_by_role("button", name="English").click()
+    open_menu(page).get_by_role("button", name="English").click()
     page.wait_for_url(re.compile(r"/$"))
-    page.get_by_role("button", name="Elder mode", exact=True).click()
+    open_menu(page).get_by_role("button", name="Elder mode", exact=True).click()
     page.wait_for_url(re.compile(r"/$"))
     assert_fits(page, 360)
     assert_accessible(page)
@@ -299,13 +305,13 @@ def test_admin_pages_fit_a_phone(watched, app):
     page.get_by_label("密码").fill(TEST_PASSWORD)
     page.locator("main").get_by_role("button", name="登录").click()
     page.wait_for_url(re.compile(r"/$"))
-    page.locator(".staff-nav").get_by_role("link", name="插件管理").click()
+    open_menu(page).locator(".staff-nav").get_by_role("link", name="插件管理").click()
     page.wait_for_url(re.compile(r"/admin/plugins$"))
     assert page.locator(".plugin-card").count() == 4
     assert_fits(page, 360)
     assert_accessible(page)
     shot(page, "admin-plugins-zh-360")
-    page.locator(".staff-nav").get_by_role("link", name="事件投递").click()
+    open_menu(page).locator(".staff-nav").get_by_role("link", name="事件投递").click()
     page.wait_for_url(re.compile(r"/admin/events$"))
     assert_fits(page, 360)
     assert_accessible(page)

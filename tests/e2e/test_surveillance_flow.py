@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from a11y import assert_accessible, horizontal_overflow
 
-from core.testing import TEST_PASSWORD, ensure_user
+from core.testing import TEST_PASSWORD, ensure_user, open_menu
 from core.web.i18n import compile_catalogues
 
 pytestmark = pytest.mark.e2e
@@ -67,7 +67,7 @@ def sign_in(page: Any, username: str) -> None:
 
 
 def sign_out(page: Any) -> None:
-    page.get_by_role("button", name="退出登录").click()
+    open_menu(page).get_by_role("button", name="退出登录").click()
     page.wait_for_url(re.compile(r"/$"))
 
 
@@ -109,7 +109,7 @@ def test_resident_reports_officer_resolves_resident_sees_it(page, world):
 
     # 2. the officer acknowledges and resolves it
     sign_in(page, world["officer"].username)
-    page.locator(".staff-nav").get_by_role("link", name="治安工作台").click()
+    open_menu(page).locator(".staff-nav").get_by_role("link", name="治安工作台").click()
     page.wait_for_url(re.compile(r"/surveillance/desk$"))
     check_page(page, "desk-zh-360")
     page.locator("main").get_by_role("link", name="起未结事件").click()

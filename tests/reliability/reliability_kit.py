@@ -237,6 +237,10 @@ storage_uri = "{REDIS}"
 [plugins]
 enabled = [{enabled}]
 strict = true
+
+[messaging]                  # production refuses the console channel; nothing is sent here
+sms = "none"
+email = "none"
 """
 
 

@@ -12,6 +12,7 @@ import contextlib
 import re
 import secrets
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -45,7 +46,7 @@ def create_user(
     hasher: PasswordHasher,
     *,
     username: str,
-    password: str,
+    password: str = "",
     kind: str = "resident",
     roles: Iterable[str] = (),
     display_name: str = "",
@@ -53,9 +54,14 @@ def create_user(
     min_length: int = 8,
     must_change_password: bool = False,
     bus: Any = None,
+    password_hash: str | None = None,
+    phone_verified_at: datetime | None = None,
 ) -> User:
     """Create an account. Residents sign up with a username or a mainland mobile number;
-    either way the login name is unique, case-insensitively."""
+    either way the login name is unique, case-insensitively. ``password_hash`` is a
+    password hashed earlier, whose policy the caller checked then (the two-step sign-up
+    never keeps the password itself between its steps); ``phone_verified_at`` records that
+    a code sent to ``phone`` came back."""
     username = username.strip()
     if PHONE_RE.match(username):
         phone = phone or username
@@ -65,7 +71,9 @@ def create_user(
         )
     if phone is not None and not PHONE_RE.match(phone):
         raise IdentityError(N_("Enter a mainland mobile number of 11 digits."), "phone")
-    check_password(password, min_length=min_length, context=(username, phone or "", display_name))
+    if password_hash is None:
+        check_password(password, min_length=min_length,
+                       context=(username, phone or "", display_name))
     taken = session.scalar(select(User.id).where(_username_is(username)))
     if taken is not None:
         raise IdentityError(N_("This username is taken."), "username")
@@ -73,10 +81,11 @@ def create_user(
         raise IdentityError(N_("An account with this mobile number exists."), "phone")
     user = User(
         username=username,
-        password_hash=hasher.hash(password),
+        password_hash=password_hash or hasher.hash(password),
         kind=kind,
         display_name=(display_name or username).strip()[:100],
         phone=phone,
+        phone_verified_at=phone_verified_at if phone else None,
         password_changed_at=utcnow(),
         must_change_password=must_change_password,
     )
@@ -86,6 +95,102 @@ def create_user(
     if bus is not None:
         bus.publish(session, "identity.user.created", {"user_id": user.id, "kind": kind})
     return user
+
+
+#: How long a sign-up waits for its code before the form must be filled in again.
+SIGNUP_PENDING_SECONDS = 3600
+
+
+def begin_signup(
+    session: Session,
+    kernel: Any,
+    hasher: PasswordHasher,
+    *,
+    username: str,
+    display_name: str,
+    phone: str,
+    password: str,
+    min_length: int = 8,
+    locale: str = "zh",
+    otp: Any,
+) -> dict[str, Any]:
+    """Step one of a resident's sign-up (issue 17: sign-up proves the phone it registers):
+    check the details and send a "signup" code to ``phone``. No account is created yet;
+    returns the pending sign-up for the caller to keep (the password only as its hash).
+
+    Enumeration-safe about phones: whether ``phone`` already has an account is not
+    checked here (the code is sent either way, so only the phone's holder can learn it, at
+    step two); a username that is a mobile number is not checked either, for the same
+    reason. ``otp`` is :mod:`core.identity.otp`, passed in: services may not import it (it
+    imports the limiter, which imports these services). Raises :class:`IdentityError`
+    (fields ``username``, ``phone``, ``password``) or
+    :class:`~core.identity.otp.CodeError` (429, a code to this number a moment ago)."""
+    username = (username or "").strip()
+    phone = otp.normalise_recipient("sms", phone or "")
+    name_is_phone = bool(PHONE_RE.match(username))
+    if not (name_is_phone or USERNAME_RE.match(username)):
+        raise IdentityError(
+            N_("Use 3 to 32 letters, digits, '.', '-' or '_', or a mobile number."), "username"
+        )
+    if name_is_phone and not phone:
+        phone = username
+    problem = otp.recipient_problem("sms", phone)
+    if problem:
+        raise IdentityError(problem, "phone")
+    if name_is_phone and phone != username:
+        raise IdentityError(
+            N_("Use the mobile number you chose as your username, or choose another "
+               "username."), "phone")
+    check_password(password, min_length=min_length, context=(username, phone, display_name))
+    if not name_is_phone and session.scalar(select(User.id).where(_username_is(username))):
+        raise IdentityError(N_("This username is taken."), "username")
+    otp.issue_code(session, kernel, purpose="signup", channel="sms", recipient=phone,
+                   locale=locale)
+    return {"username": username, "display_name": (display_name or "").strip()[:100],
+            "phone": phone, "hash": hasher.hash(password), "at": utcnow().timestamp()}
+
+
+def resend_signup_code(session: Session, kernel: Any, pending: dict[str, Any], *,
+                       locale: str = "zh", otp: Any) -> None:
+    """Send a pending sign-up's code again (the 60 s wait and the daily allowance of
+    :func:`core.identity.otp.issue_code` apply: :class:`~core.identity.otp.CodeError` 429)."""
+    otp.issue_code(session, kernel, purpose="signup", channel="sms",
+                   recipient=pending["phone"], locale=locale)
+
+
+def finish_signup(
+    session: Session,
+    kernel: Any,
+    hasher: PasswordHasher,
+    pending: dict[str, Any],
+    *,
+    code: str,
+    bus: Any = None,
+    otp: Any,
+) -> User:
+    """Step two: the code sent to the phone creates the resident account, its phone
+    proved (``phone_verified_at``). Raises :class:`~core.identity.otp.CodeError` (422) for
+    a wrong, expired or used code (the caller commits anyway: a wrong try counts), and
+    :class:`IdentityError` when the number already has an account (told only now, to the
+    person who just proved they hold it) or the username was taken meanwhile."""
+    otp.check_code(session, kernel, purpose="signup", channel="sms",
+                   recipient=pending["phone"], code=code)
+    if session.scalar(select(User.id).where(User.phone == pending["phone"])) is not None:
+        raise IdentityError(
+            N_("This mobile number already has an account. Sign in with it, or reset the "
+               "password if you forgot it."), "phone")
+    return create_user(
+        session,
+        hasher,
+        username=pending["username"],
+        password_hash=pending["hash"],
+        display_name=pending["display_name"],
+        phone=pending["phone"],
+        phone_verified_at=utcnow(),
+        kind="resident",
+        roles=["resident"],
+        bus=bus,
+    )
 
 
 def _username_is(name: str) -> Any:

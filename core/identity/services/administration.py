@@ -260,6 +260,59 @@ def search_messages(*, status: str | None = None, channel: str | None = None) ->
     return query.order_by(OutboundMessage.created_at.desc(), OutboundMessage.id.desc())
 
 
+MASKED_CODE = "******"
+
+
+def message_rows(session: Session, messages: Iterable[Any]) -> list[dict[str, Any]]:
+    """The messages as the admin page and API show them: the recipient masked, a one-time
+    code never shown (even while it waits to be sent), and for a message still queued its
+    delivery's failed attempts, last error and next try, read from the event bus (a failed
+    attempt rolls back with the send, so only the bus's delivery row remembers it)."""
+    messages = list(messages)
+    retries = _send_attempts(session, [m.id for m in messages if m.status == "queued"])
+    rows = []
+    for m in messages:
+        subject, body = m.subject or "", m.body or ""
+        code = str((m.params or {}).get("code") or "") if m.template == "otp" else ""
+        if code:
+            subject, body = subject.replace(code, MASKED_CODE), body.replace(code, MASKED_CODE)
+        retry = retries.get(m.id)
+        rows.append({
+            "id": m.id, "created_at": m.created_at, "channel": m.channel,
+            "user_id": m.user_id, "recipient": mask_recipient(m.recipient),
+            "subject": subject, "body": body, "template": m.template or "",
+            "locale": m.locale or "", "status": m.status, "sent_by": m.sent_by,
+            "sent_at": m.sent_at, "error": m.error,
+            "attempts": max(m.attempts or 0, retry["attempts"] if retry else 0),
+            "next_attempt_at": retry["next_attempt_at"] if retry else None,
+            "last_error": retry["last_error"] if retry else None,
+        })
+    return rows
+
+
+def _send_attempts(session: Session, ids: list[int]) -> dict[int, dict[str, Any]]:
+    """``{message id: failed attempts, next attempt, last error}`` for queued messages
+    whose sending already failed at least once."""
+    if not ids:
+        return {}
+    from core.events.models import Delivery, OutboxEvent
+
+    message_id = OutboxEvent.payload["message_id"].as_integer()
+    rows = session.execute(
+        select(message_id, Delivery.attempts, Delivery.next_attempt_at, Delivery.last_error,
+               Delivery.status)
+        .join(Delivery, Delivery.event_id == OutboxEvent.id)
+        .where(OutboxEvent.name == "identity.message.queued",
+               Delivery.subscriber.like("%:identity_send_message"),
+               Delivery.attempts > 0, message_id.in_(ids))
+    ).all()
+    return {
+        row[0]: {"attempts": row[1], "last_error": (row[3] or "").removeprefix("ChannelError: "),
+                 "next_attempt_at": row[2] if row[4] == "pending" else None}
+        for row in rows
+    }
+
+
 def mask_recipient(value: str | None) -> str:
     """A phone or e-mail address as staff lists show it: ``138****5678``, ``z***@example.cn``."""
     value = value or ""

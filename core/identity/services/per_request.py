@@ -5,16 +5,32 @@ or session, its account, roles and scopes) instead of ORM objects with relations
 loads: benchmarks showed the ORM path was most of an API read's cost. Bookkeeping writes
 (last use) go through their own short transaction, at most once a minute, so a read never
 commits the request's session.
+
+A bearer token that passed the check is then trusted by its process for
+:data:`TOKEN_CACHE_SECONDS` (:class:`TokenCache`, one per database engine): an API client
+sends the same token on every request, and reading it again each time was a third of an
+API read. That is the bound on how late a change reaches a token in *another* process (a
+revocation, a disabled owner, a role or scope change of the owner; docs/operations.md,
+"Bearer-token cache"): each entry is dropped that long after it was read, whatever
+happens. In the process that makes the change it is immediate: a commit that changed a
+token, an account, its roles or its scopes empties that process's cache. Expiry is
+checked on every use. Unknown, revoked or expired tokens are never cached, so a new
+token works at once and a wrong one costs the same lookup every time.
 """
 
 from __future__ import annotations
 
+import threading
+import time
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, bindparam, select, update
+from sqlalchemy import Select, bindparam, event, select, update
 from sqlalchemy.orm import Session
 
 from core.db import utcnow
@@ -131,17 +147,104 @@ class TokenGrant:
     permissions: tuple[str, ...] | None
 
 
+#: How long a process trusts a bearer token it has checked, in seconds: the longest a
+#: revocation (or a disabled owner, or the owner's changed roles or scopes) made by another
+#: process can take to reach this one. docs/operations.md states it; tests/core/
+#: test_token_cache.py holds it.
+TOKEN_CACHE_SECONDS = 3.0
+#: Tokens kept per process (least recently used dropped first): integrations, not users.
+TOKEN_CACHE_SIZE = 1024
+
+
+class TokenCache:
+    """Checked bearer tokens of one database engine: digest → (read at, grant, expiry).
+
+    Thread-safe (gthread workers serve requests in threads). Only live tokens are put in;
+    an entry is served for at most ``ttl`` seconds after the database said it was live,
+    and never past the token's own expiry."""
+
+    def __init__(self, ttl: float = TOKEN_CACHE_SECONDS, size: int = TOKEN_CACHE_SIZE,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[str, tuple[float, TokenGrant, datetime | None]] = (
+            OrderedDict())
+        self._generation = 0  # bumped by clear(): a read begun before it is not kept
+
+    def get(self, digest: str, now: datetime) -> TokenGrant | None:
+        with self._lock:
+            entry = self._entries.get(digest)
+            if entry is None:
+                return None
+            read_at, grant, expires_at = entry
+            if self._clock() - read_at >= self.ttl or (
+                expires_at is not None and expires_at <= now
+            ):
+                del self._entries[digest]
+                return None
+            self._entries.move_to_end(digest)
+            return grant
+
+    def ticket(self) -> tuple[float, int]:
+        """Taken before the database is read: when, and which generation."""
+        return self._clock(), self._generation
+
+    def put(self, digest: str, grant: TokenGrant, expires_at: datetime | None,
+            ticket: tuple[float, int]) -> None:
+        read_at, generation = ticket
+        with self._lock:
+            if generation != self._generation:
+                return  # a change was committed while this request read the token
+            self._entries[digest] = (read_at, grant, expires_at)
+            self._entries.move_to_end(digest)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._generation += 1
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+_CACHES: weakref.WeakKeyDictionary[Any, TokenCache] = weakref.WeakKeyDictionary()
+_CACHES_LOCK = threading.Lock()
+
+
+def token_cache(bind: Any) -> TokenCache:
+    """The token cache of this engine (an app's kernel has one engine; two apps on one
+    database have two, and so two caches, like two worker processes)."""
+    engine = getattr(bind, "engine", bind)
+    cache_ = _CACHES.get(engine)
+    if cache_ is None:
+        with _CACHES_LOCK:
+            cache_ = _CACHES.setdefault(engine, TokenCache())
+    return cache_
+
+
 def account_for_token(session: Session, plaintext: str,
                       now: datetime | None = None) -> TokenGrant | None:
     """The account behind a live bearer token, or None (unknown, revoked, expired, owner
-    disabled). One SELECT; ``last_used_at`` is written at most once a minute."""
+    disabled). One SELECT, or none while this process's :class:`TokenCache` holds the
+    token (at most :data:`TOKEN_CACHE_SECONDS`); ``last_used_at`` is written at most once
+    a minute."""
     if not plaintext.startswith(TOKEN_PREFIX):
         return None
-    rows = session.execute(_statements()["token"], {"digest": _digest(plaintext)}).all()
+    digest = _digest(plaintext)
+    now = now or utcnow()
+    cache_ = token_cache(session.get_bind())
+    grant = cache_.get(digest, now)
+    if grant is not None:
+        return grant
+    ticket = cache_.ticket()  # before the read: the entry never outlives the bound
+    rows = session.execute(_statements()["token"], {"digest": digest}).all()
     if not rows:
         return None
     first = rows[0]
-    now = now or utcnow()
     if first.revoked_at is not None or not first.is_active:
         return None
     if first.expires_at is not None and first.expires_at <= now:
@@ -150,7 +253,38 @@ def account_for_token(session: Session, plaintext: str,
         _write_apart(session, update(ApiToken).where(ApiToken.id == first.t_id)
                      .values(last_used_at=now))
     perms = tuple(first.t_perms) if first.t_perms is not None else None
-    return TokenGrant(first.t_id, _account_from_rows(rows), perms)
+    grant = TokenGrant(first.t_id, _account_from_rows(rows), perms)
+    cache_.put(digest, grant, first.expires_at, ticket)
+    return grant
+
+
+#: What a token's answer is made of: a change to any of these empties the cache.
+_TOKEN_FACTS = (ApiToken, User, UserRole, UserScope)
+_CHANGED = "shequ.token_facts_changed"
+
+
+@event.listens_for(Session, "after_flush")
+def _note_token_facts(session: Session, _context: Any) -> None:
+    """Remember that this transaction changed a token, an account, a role or a scope."""
+    if session.info.get(_CHANGED):
+        return
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, _TOKEN_FACTS):
+            session.info[_CHANGED] = True
+            return
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_tokens(session: Session) -> None:
+    """The committing process sees its own revocations (and the rest) at once."""
+    if session.info.pop(_CHANGED, False):
+        try:
+            bind = session.get_bind()
+        except Exception:  # an unbound session: it has no cache either
+            return
+        cache_ = _CACHES.get(getattr(bind, "engine", bind))
+        if cache_ is not None:
+            cache_.clear()
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,26 @@
-"""Verification: binding an account to its registry person, by staff or by the resident
-(name, ID number and phone must match one person), and undoing it when the registry says
-the person moved out or died.
+"""Verification: binding an account to its registry person, by staff or by the resident,
+and undoing it when the registry says the person moved out or died.
 
-Self-service verification is enumeration-safe and every attempt is audited, whatever its
-outcome (the details typed never are).
+Self-service verification proves the phone ON THE REGISTRY RECORD (issue 17): the resident
+types their name and ID number, a one-time code goes by SMS to the mobile number the
+community holds for that person (never to one typed), and only that code binds the
+account. Knowing a neighbour's name, ID number and phone is therefore not enough.
+
+It is enumeration-safe: a mismatch, a person bound to another account and a record without
+a mobile number all answer exactly like a match ("if these details match, we sent a code
+to the number on record"), and the second step answers a made-up code like a wrong one.
+Every attempt is audited with its real reason for staff, whatever its outcome (the details
+typed never are).
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import hashlib
+import hmac
+import re
+import secrets
 from collections.abc import Mapping
 from typing import Any
 
@@ -102,40 +115,202 @@ def record_verification_attempt(
     )
 
 
-def self_verify(
+
+
+# ------------------------------------------------------------------------------ self-service
+
+#: The pending self-service verification, kept between its two steps by the caller (the
+#: pages keep it in the signed session cookie, which the browser can read). It never holds
+#: the person id in clear: ``ref`` is sealed (:func:`seal_person_ref`) and a mismatch gets
+#: random bytes of the same length, so the cookie does not tell a match either.
+Pending = dict[str, Any]
+
+
+def _ref_key(kernel: Any) -> bytes:
+    from core.config import ensure_secret_key
+
+    return hashlib.sha256(b"shequ.verify-ref:" + ensure_secret_key(kernel.config).encode()).digest()
+
+
+def seal_person_ref(kernel: Any, user_id: int, person_id: int | None) -> str:
+    """An opaque, fixed-length reference to ``person_id`` for ``user_id`` only (nonce, the id
+    masked by an HMAC pad, a tag); ``None`` gives random bytes that look the same."""
+    if person_id is None:
+        return base64.urlsafe_b64encode(secrets.token_bytes(28)).decode()
+    key = _ref_key(kernel)
+    nonce = secrets.token_bytes(12)
+    pad = hmac.new(key, b"pad|" + nonce, hashlib.sha256).digest()[:8]
+    body = bytes(a ^ b for a, b in zip(int(person_id).to_bytes(8, "big"), pad, strict=True))
+    tag = hmac.new(key, f"tag|{user_id}|".encode() + nonce + body, hashlib.sha256).digest()[:8]
+    return base64.urlsafe_b64encode(nonce + body + tag).decode()
+
+
+def open_person_ref(kernel: Any, user_id: int, ref: str) -> int | None:
+    """The person id sealed in ``ref`` for this account, or None (a mismatch's random
+    reference, another account's, or anything tampered with)."""
+    try:
+        raw = base64.urlsafe_b64decode((ref or "").encode())
+    except (ValueError, TypeError):
+        return None
+    if len(raw) != 28:
+        return None
+    key = _ref_key(kernel)
+    nonce, body, tag = raw[:12], raw[12:20], raw[20:]
+    want = hmac.new(key, f"tag|{user_id}|".encode() + nonce + body, hashlib.sha256).digest()[:8]
+    if not hmac.compare_digest(tag, want):
+        return None
+    pad = hmac.new(key, b"pad|" + nonce, hashlib.sha256).digest()[:8]
+    return int.from_bytes(bytes(a ^ b for a, b in zip(body, pad, strict=True)), "big")
+
+
+def _registry_person(session: Session, name: str, id_number: str) -> Any:
+    """The active person with exactly this ID number and name, or None."""
+    from core.registry.services import _clean_name, find_by_id_number
+
+    person = find_by_id_number(session, normalise_id_number(id_number or ""))
+    if person is None or person.status != "active" or person.name != _clean_name(name):
+        return None
+    return person
+
+
+def _send_code(session: Session, kernel: Any, user: User, phone: str, locale: str,
+               otp: Any) -> None:
+    """A "verify" code to the record's phone. A throttled request (an earlier code is
+    still on its way, or the number's daily allowance is spent) is silently skipped:
+    saying so would tell a match from a mismatch; the earlier code still works."""
+    with contextlib.suppress(otp.CodeError):
+        otp.issue_code(session, kernel, purpose="verify", channel="sms", recipient=phone,
+                       user_id=user.id, locale=locale)
+
+
+def _record_phone(person: Any) -> str:
+    """The record's number if a text message can reach it (a mainland mobile), else ""."""
+    phone = re.sub(r"[\s-]", "", person.phone or "") if person is not None else ""
+    phone = phone[3:] if phone.startswith("+86") else phone
+    return phone if re.fullmatch(r"1[3-9]\d{9}", phone) else ""
+
+
+def begin_self_verification(
     session: Session,
+    kernel: Any,
     user: User,
     *,
     name: str,
     id_number: str,
-    phone: str,
+    locale: str = "zh",
+    facts: Mapping[str, Any] | None = None,
+    otp: Any,
+) -> Pending:
+    """Step one: find the active person with this name and ID number and send a code to
+    the mobile number on THEIR record (``otp`` is :mod:`core.identity.otp`, passed in:
+    services may not import it, it imports the limiter, which imports these services).
+    Returns the pending state for step two, the same
+    shape whatever happened: a mismatch, a person bound to another account and a record
+    without a mobile number send nothing and are told apart only in the audit log."""
+    person = _registry_person(session, name, id_number)
+    reason = ""
+    if person is None:
+        reason = "no_match"
+    elif session.scalar(select(User.id).where(User.person_id == person.id,
+                                              User.id != user.id)) is not None:
+        reason = "bound_elsewhere"
+    elif not _record_phone(person):
+        reason = "no_phone"
+    if reason:
+        record_verification_attempt(session, user, "failed", reason=reason, facts=facts)
+        person = None
+    else:
+        _send_code(session, kernel, user, _record_phone(person), locale, otp)
+        record_verification_attempt(session, user, "pending", reason="code_sent", facts=facts)
+    return {"uid": user.id, "ref": seal_person_ref(kernel, user.id, person and person.id),
+            "at": utcnow().timestamp(), "tries": 0, "done": False}
+
+
+def resend_wait(kernel: Any, pending: Pending) -> int:
+    """Seconds until "send again" is allowed (``identity.otp_resend_seconds`` after the
+    last send), the same for a match and a mismatch."""
+    wait = int(kernel.config.identity.get("otp_resend_seconds", 60))
+    return max(0, int(pending.get("at", 0) + wait - utcnow().timestamp() + 0.999))
+
+
+def resend_self_verification(
+    session: Session, kernel: Any, user: User, pending: Pending, *, locale: str = "zh",
+    otp: Any,
+) -> Pending:
+    """Send the code again to the record's phone (nothing for a mismatch). Raises
+    :class:`~core.identity.otp.CodeError` (429) before :func:`resend_wait` is over."""
+    wait = resend_wait(kernel, pending)
+    if wait:
+        raise otp.CodeError(N_("A code was sent a moment ago. Ask again in %(seconds)s seconds."),
+                        "code", status=429, seconds=wait, retry_after=wait)
+    person_id = open_person_ref(kernel, user.id, pending.get("ref", ""))
+    person = _pending_person(session, person_id)
+    if person is not None:
+        _send_code(session, kernel, user, _record_phone(person), locale, otp)
+    return {**pending, "at": utcnow().timestamp(), "tries": 0, "done": False}
+
+
+def _pending_person(session: Session, person_id: int | None) -> Any:
+    if person_id is None:
+        return None
+    from core.registry.services import persons_by_ids
+
+    found = persons_by_ids(session, [person_id])
+    person = found[0] if found else None
+    if person is None or person.status != "active" or not _record_phone(person):
+        return None
+    return person
+
+
+def _no_code(kernel: Any, pending: Pending, otp: Any) -> None:
+    """What :func:`core.identity.otp.check_code` answers when no code was sent, said for a
+    reference to nobody: the same messages, in the same order, with the same count of
+    tries, so step two does not tell a mismatch either."""
+    CodeError = otp.CodeError  # the class, passed in with its module
+    cfg = kernel.config.identity
+    if pending.get("done"):
+        raise CodeError(N_("This code is not valid any more. Ask for a new code."), "code")
+    if utcnow().timestamp() >= pending.get("at", 0) + int(cfg.get("otp_ttl_seconds", 300)):
+        pending["done"] = True
+        raise CodeError(N_("This code has expired. Ask for a new code."), "code")
+    max_tries = int(cfg.get("otp_max_tries", 5))
+    pending["tries"] = int(pending.get("tries", 0)) + 1
+    if pending["tries"] >= max_tries:
+        pending["done"] = True
+        raise CodeError(N_("Too many wrong codes. Ask for a new code."), "code")
+    raise CodeError(N_("This code is not right. %(left)s tries left."), "code",
+                    left=max_tries - pending["tries"])
+
+
+def finish_self_verification(
+    session: Session,
+    kernel: Any,
+    user: User,
+    pending: Pending,
+    *,
+    code: str,
     bus: Any = None,
     facts: Mapping[str, Any] | None = None,
-) -> int | None:
-    """Self-service verification: the name, ID number and phone must all match one person
-    in the registry. On a match the account is bound to that person (``bind_person``) and
-    ``identity.user.verified`` is published; returns the person id, or None otherwise.
-
-    Enumeration-safe: a person already bound to another account answers exactly like a
-    mismatch (None), so nobody learns from the answer that these details belong to a
-    registered person with an account. The audit log keeps the real reason for staff; the
-    page tells a genuine resident what to do next (check, or be verified in person)."""
-    from core.registry.services import match_person
-
-    person = match_person(
-        session,
-        name=(name or "").strip(),
-        id_number=normalise_id_number(id_number),
-        phone=(phone or "").strip(),
-    )
-    if person is None:
-        record_verification_attempt(session, user, "failed", reason="no_match", facts=facts)
-        return None
+    otp: Any,
+) -> int:
+    """Step two: the code sent to the record's phone binds the account to that person
+    (``bind_person``, ``identity.user.verified``); returns the person id. Raises
+    :class:`~core.identity.otp.CodeError` (422, field ``code``) for a wrong, expired or
+    used code, and for any code when step one matched nobody (``pending`` is updated:
+    the caller keeps it, and commits either way so a wrong try counts)."""
+    if not re.fullmatch(r"\d{6}", re.sub(r"\s", "", code or "")):
+        raise otp.CodeError(N_("Enter the 6-digit code from the message."), "code")
+    person = _pending_person(session, open_person_ref(kernel, user.id, pending.get("ref", "")))
     try:
+        if person is None:
+            _no_code(kernel, pending, otp)
+        otp.check_code(session, kernel, purpose="verify", channel="sms",
+                   recipient=_record_phone(person), code=code)
         bind_person(session, user, person.id, method="self", by=None)
-    except IdentityError:
-        record_verification_attempt(session, user, "failed", reason="bound_elsewhere", facts=facts)
-        return None
+    except IdentityError:  # a wrong code, or bound to another account since step one
+        record_verification_attempt(session, user, "failed", reason="wrong_code", facts=facts)
+        raise
+    pending["done"] = True
     record_verification_attempt(session, user, "ok", facts=facts)
     if bus is not None:
         bus.publish(

@@ -17,6 +17,7 @@ from werkzeug.exceptions import Conflict, UnprocessableEntity
 from werkzeug.exceptions import NotFound as NotFoundError
 
 from core.audit.web import request_facts
+from core.db import local_today
 from core.identity.services import scope_allows
 from core.registry import codes
 from core.registry import services as registry
@@ -147,9 +148,8 @@ def building_view(session: Session, building: Building) -> dict[str, Any]:
                        & Residence.ended_on.is_(None))
             .where(Person.dwelling_id.in_(list(residents)), Person.status == "active")
             .order_by(Person.dwelling_id, Person.relation, Person.id))
-        from datetime import date
 
-        today = date.today()
+        today = local_today()
         rows = list(rows)
         log_names(session, [person for person, _role in rows])
         for person, role in rows:

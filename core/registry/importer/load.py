@@ -17,7 +17,7 @@ from typing import IO, Any
 from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
-from core.db import utcnow
+from core.db import local_today, utcnow
 from core.registry import codes
 from core.registry.bulk import BulkWriter
 from core.registry.importer.assemble import (
@@ -121,7 +121,7 @@ def import_persons(
                                  "history of every change)."), "reason")
 
     started = time.perf_counter()
-    today = today or date.today()
+    today = today or local_today()
     name = str(getattr(source, "name", source))
     report = ImportReport(source=name, dry_run=dry_run, correction=correction)
     headers, rows, estimate = read_table(source, fmt)

@@ -38,7 +38,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.audit.services import access_row, log_accesses
-from core.db import utcnow
+from core.db import local_today, utcnow
 from core.registry.errors import RegistryError, ScopeError
 from core.registry.models import (
     Building,
@@ -426,7 +426,7 @@ def _restore_place(session: Session, person: Person, before: dict[str, Any],
         "to_community": _place_codes(session, person.community_id, None)[0]
         if person.status == "active" else None,
         "from_dwelling_id": old["dwelling_id"], "to_dwelling_id": person.dwelling_id,
-        "on": date.today().isoformat(), "via": via,
+        "on": local_today().isoformat(), "via": via,
     })
 
 

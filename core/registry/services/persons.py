@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from core.db import local_today
 from core.registry import codes
 from core.registry.errors import RegistryError
 from core.registry.models import (
@@ -77,7 +78,7 @@ def clean_person(data: Mapping[str, Any], *, today: date | None = None) -> dict[
     they must agree with it. Without a document, a birth date is required."""
     errors: dict[str, str] = {}
     out: dict[str, Any] = dict.fromkeys(PERSON_FIELDS)
-    today = today or date.today()
+    today = today or local_today()
 
     name = _clean_name(data.get("name"))
     if not name or not _NAME_OK.search(name):
@@ -233,7 +234,7 @@ def register_person(
     _apply_name(session, person)
     if dwelling is not None:
         session.add(Residence(person_id=person.id, dwelling_id=dwelling.id,
-                              role=_role(role), started_on=since or date.today()))
+                              role=_role(role), started_on=since or local_today()))
     record_change(session, "person", person.id, {"*": (None, "created")}, actor=actor, via=via)
     community_code, grid_code = _place_codes(session, person.community_id, person.grid_id)
     bus.publish(session, "registry.person.registered",
@@ -317,7 +318,7 @@ def move_person(
     if person.status in ("deceased", "merged"):
         raise RegistryError(N_("This person can no longer move (%(status)s)."), "status",
                             status=person.status)
-    on = on or date.today()
+    on = on or local_today()
     target = _get(session, Dwelling, to_dwelling_id, "dwelling") if to_dwelling_id else None
     if target is not None and target.id == person.dwelling_id:
         raise RegistryError(N_("The person lives in this dwelling already."), "dwelling")
@@ -377,12 +378,12 @@ def record_death(
                             status=person.status)
     if died_on is not None and person.birth_date and died_on < person.birth_date:
         raise RegistryError(N_("The date of death is before the birth date."), "died_on")
-    if died_on is not None and died_on > date.today():
+    if died_on is not None and died_on > local_today():
         raise RegistryError(N_("The date of death is in the future."), "died_on")
     community, _ = _place_codes(session, person.community_id, None)
     res = current_residence(session, person.id)
     if res is not None:
-        res.ended_on = died_on or date.today()
+        res.ended_on = died_on or local_today()
     if person.household_id is not None:
         _leave_household(session, person, bus=bus, actor=actor, via=via)
     record_change(session, "person", person.id,
@@ -432,7 +433,7 @@ def merge_persons(
     open_keep = current_residence(session, keep.id)
     for res in session.scalars(select(Residence).where(Residence.person_id == dup.id)):
         if res.ended_on is None and open_keep is not None:
-            res.ended_on = date.today()
+            res.ended_on = local_today()
         res.person_id = keep.id
     if keep.dwelling_id is None and dup.dwelling_id is not None:
         for f in ("dwelling_id", "grid_id", "community_id"):

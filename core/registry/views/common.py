@@ -247,6 +247,8 @@ CODE_TABLES = {"status": codes.STATUSES, "hukou": codes.HUKOU_TYPES,
 @bp.app_template_global()
 def registry_label(table: str, code: str | None) -> str:
     """A code's label in the page's language (the reader's views carry Chinese labels)."""
+    if table == "ethnicity":
+        return codes.ethnicity_label(code, lang())
     return codes.label(CODE_TABLES[table], code, lang()) or (code or "")
 
 

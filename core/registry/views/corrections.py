@@ -4,7 +4,6 @@ their requests."""
 from __future__ import annotations
 
 import math
-from datetime import date
 from types import SimpleNamespace
 from typing import Any
 
@@ -28,7 +27,7 @@ from wtforms.validators import InputRequired, Length, Optional
 
 from core.audit.web import request_facts
 from core.current import current_kernel
-from core.db import current_session
+from core.db import current_session, local_today
 from core.identity import require, require_verified
 from core.identity.models import User
 from core.registry import api as shared
@@ -107,7 +106,9 @@ def corrections():
 
 
 def _notice_for(user_id: int | None) -> Any:
-    """The decision's notification text in the resident's own language."""
+    """The decision's notification text in the resident's own language (their account's
+    choice, else the site's default), never the reviewer's: the outcome, and for a refusal
+    the reason the reviewer gave."""
     locale = None
     if user_id is not None:
         user = current_session().get(User, user_id)
@@ -117,6 +118,8 @@ def _notice_for(user_id: int | None) -> Any:
     def notice(c: Correction) -> tuple[str, str]:
         with force_locale(locale):
             what = field_label(c.field)
+            if locale == "en":  # "your phone number", not "your Phone number"
+                what = what[:1].lower() + what[1:]
             if c.status == "approved":
                 return (_("Your correction was approved"),
                         _("Your %(field)s in the community register has been corrected.",
@@ -204,8 +207,8 @@ class CorrectionForm(FlaskForm):
     value = StringField(
         _l("What should it be?"),
         validators=[Optional(), Length(max=200), printable],
-        description=_l("Write it as it is on your documents. Dates as 1950-03-21; sex as 男 "
-                       "or 女."),
+        description=_l("Write it as it is on your documents. Dates as 1950-03-21; sex as "
+                       "male or female."),
     )
     reason = TextAreaField(
         _l("Why is the register wrong?"),
@@ -272,7 +275,7 @@ def my_record():
             "members": [{
                 "name": m.name, "me": m.id == person.id,
                 "relation": codes.label(codes.RELATIONS, m.relation, lang()),
-                "age_band": age_band(age_on(m.birth_date, date.today())),
+                "age_band": age_band(age_on(m.birth_date, local_today())),
             } for m in members],
         }
     if current_user.agent is not None:

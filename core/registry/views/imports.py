@@ -8,7 +8,6 @@ import re
 import secrets
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ from wtforms.validators import Length, Optional, ValidationError
 
 from core.audit.web import request_facts
 from core.current import current_kernel
-from core.db import current_session
+from core.db import current_session, local_today
 from core.exports import csv_writer
 from core.identity import has_permission, require
 from core.registry import api as shared
@@ -106,6 +105,8 @@ def _code_text(field: str, value: str | None) -> str | None:
     table = _DIFF_CODES.get(field)
     if table is None or value is None:
         return value
+    if table is codes.ETHNICITIES:  # names only (GB 3304), not (zh, en) pairs
+        return codes.ethnicity_label(value, lang())
     return codes.label(table, value, lang()) or value
 
 
@@ -385,7 +386,7 @@ def export():
             else:
                 body = target.read_bytes()
                 session.commit()
-                name = f"persons-{date.today():%Y%m%d}{'-full' if reveal else ''}.csv"
+                name = f"persons-{local_today():%Y%m%d}{'-full' if reveal else ''}.csv"
                 return Response(body, mimetype="text/csv", headers={
                     "Content-Disposition": f"attachment; filename={name}",
                     "X-Exported-Persons": str(count)})

@@ -4,11 +4,13 @@ the ticket timeline. Kept apart so the seams below depend on it and not on each 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from core.toolkit import MAX_ID, N_, RuleError, utcnow
+from core.toolkit import MAX_ID, N_, RuleError, current_kernel, utcnow
 from plugins.commerce.models import Ticket, TicketEvent
 
 #: Service categories (docs/requirements.md, domain §4): code → (English, Chinese).
@@ -66,6 +68,33 @@ DECISIONS: dict[str, tuple[tuple[str, ...], str]] = {
 }
 
 
+#: What a regulator did to a merchant (the merchant log's ``action``), as words.
+MERCHANT_ACTIONS: dict[str, tuple[str, str]] = {
+    "applied": ("Applied to join", "申请加盟"),
+    "approve": ("Approved", "批准"),
+    "suspend": ("Suspended", "暂停"),
+    "revoke": ("Revoked", "撤销"),
+    "warn": ("Warned", "警告"),
+}
+
+#: How an offer to a merchant ended (``Dispatch.outcome``).
+OFFER_OUTCOMES: dict[str, tuple[str, str]] = {
+    "offered": ("Waiting for the merchant", "等待商户接单"),
+    "accepted": ("Accepted", "已接单"),
+    "declined": ("Declined", "已拒绝"),
+    "expired": ("Not accepted in time", "超时未接单"),
+    "withdrawn": ("Withdrawn", "已撤回"),
+}
+
+#: A complaint's state (``Complaint.status``).
+COMPLAINT_STATES: dict[str, tuple[str, str]] = {
+    "open": ("Open", "待处理"),
+    "dismissed": ("Dismissed", "不予采纳"),
+    "warned": ("Merchant warned", "已警告商户"),
+    "suspended": ("Merchant suspended", "已暂停商户"),
+}
+
+
 CHANNELS: dict[str, tuple[str, str]] = {
     "operator": ("Hotline call", "热线来电"),
     "web": ("Web", "网上报修"),
@@ -108,6 +137,38 @@ def fetch(session: Session, model: type, ident: int | None) -> Any:
     if ident is None or not 0 < int(ident) <= MAX_ID:
         return None
     return session.get(model, int(ident))
+
+
+def duration_words(hours: float | None) -> tuple[str, str]:
+    """A duration in natural units, English and Chinese: 0.25 hours is "15 min" /
+    "15分钟", 2.5 is "2 h 30 min" / "2小时30分钟", 50 is "2 days 2 h" / "2天2小时" — never
+    "0.25 hours". None is a dash."""
+    if hours is None:
+        return ("—", "—")
+    minutes = max(0, round(float(hours) * 60))
+    days, rest = divmod(minutes, 1440)
+    h, m = divmod(rest, 60)
+    if days:
+        en = f"{days} day" if days == 1 else f"{days} days"
+        return ((f"{en} {h} h", f"{days}天{h}小时") if h else (en, f"{days}天"))
+    if not h:
+        return (f"{m} min", f"{m}分钟")
+    if not m:
+        return ((f"{h} hour" if h == 1 else f"{h} hours"), f"{h}小时")
+    return (f"{h} h {m} min", f"{h}小时{m}分钟")
+
+
+def local_date(at: datetime | None) -> str:
+    """``at``'s day in the configured time zone (``[app] timezone``), as 2026-12-08: work
+    finished at 23:30 UTC was finished on the next day in Beijing. Outside an app (a bare
+    service call) the day is UTC's."""
+    if at is None:
+        return ""
+    try:
+        zone = ZoneInfo(str(current_kernel().config.app["timezone"] or "UTC"))
+    except RuntimeError:
+        zone = ZoneInfo("UTC")
+    return at.astimezone(zone).date().isoformat()
 
 
 def label(table: dict[str, tuple[str, str]], code: str | None, lang: str = "zh") -> str:

@@ -142,7 +142,9 @@ def create_ticket(
         },
     )
     if state == "received" and cfg["auto_dispatch"]:
-        _dispatch_next(session, bus, ticket, settings=cfg, actor=actor, mode="auto")
+        # the dispatch rule offers it, not whoever filed it: the timeline must not credit
+        # the resident (or the operator) with choosing the merchant
+        _dispatch_next(session, bus, ticket, settings=cfg, actor=None, mode="auto")
     return ticket
 
 

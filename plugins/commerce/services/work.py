@@ -18,6 +18,7 @@ from plugins.commerce.services.common import (
     _text,
     fetch,
     get_ticket,
+    local_date,
     log_event,
 )
 from plugins.commerce.services.dispatch import _end_offer
@@ -65,7 +66,7 @@ def public_works_payload(
             (c["id"] for c in reader.communities() if c["code"] == ticket.community), None
         )
     en, zh = CATEGORIES.get(ticket.category or "other", CATEGORIES["other"])
-    done = ticket.completed_at.strftime("%Y-%m-%d") if ticket.completed_at else ""
+    done = local_date(ticket.completed_at)
     return {
         "ticket_id": ticket.id,
         "community_id": community_id,
@@ -165,7 +166,9 @@ def rate(
         comment,
         now,
     )
-    log_event(session, ticket, "rated", actor=actor, note=f"{value}/5 ({via}) {comment}".strip())
+    # who rated is the event's actor (the operator is named, the resident is not); the
+    # channel word ("resident") is not put into a note shown in every language
+    log_event(session, ticket, "rated", actor=actor, note=f"{value}/5 {comment}".strip())
     session.flush()
     bus.publish(
         session,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort
+from flask import Blueprint, abort, g
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -78,8 +78,36 @@ def commerce_label(kind: str, code: str | None) -> str:
         "state": svc.STATES,
         "merchant": svc.MERCHANT_STATES,
         "channel": svc.CHANNELS,
+        "merchant_action": svc.MERCHANT_ACTIONS,
+        "outcome": svc.OFFER_OUTCOMES,
+        "complaint": svc.COMPLAINT_STATES,
     }[kind]
     return svc.label(table, code, lang())
+
+
+@bp.app_template_global()
+def commerce_duration(hours: float | None) -> str:
+    """Hours as the page's language says them (15分钟, 2 h 30 min)."""
+    en, zh = svc.duration_words(hours)
+    return zh if lang() == "zh" else en
+
+
+@bp.app_template_global()
+def commerce_community(code: str | None) -> str:
+    """A community's name for its code (the code itself if the registry does not know it):
+    pages name places, they do not show 12-digit codes."""
+    if not code:
+        return ""
+    names = g.get("_commerce_community_names")
+    if names is None:
+        names = g._commerce_community_names = dict(community_choices())
+    return str(names.get(code, code))
+
+
+@bp.app_template_global()
+def commerce_actor(name: str | None) -> str:
+    """Who did a step: a person's name, or "the system" for automatic steps."""
+    return _("The system") if name == "system" else (name or "")
 
 
 @bp.app_template_global()

@@ -125,9 +125,12 @@ class DispatchForm(FlaskForm):
 
 
 class PortalForm(FlaskForm):
-    action = HiddenField(validators=[DataRequired()])
+    action = HiddenField(validators=[DataRequired(message=_l("Choose what to do."))])
     final_price = DecimalField(
-        _l("Final price (yuan)"), places=2, validators=[Optional(), NumberRange(min=0, max=1000000)]
+        _l("Final price (yuan)"), places=2,
+        validators=[Optional(), NumberRange(
+            min=0, max=1000000,
+            message=_l("Enter the final price in yuan, from 0 to 1,000,000, for example 80.50."))],
     )
     note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=500)])
 

@@ -13,7 +13,13 @@ from sqlalchemy.orm import Session
 from core.toolkit import N_
 from plugins.gov_services.models import Application, Attachment
 from plugins.gov_services.services.context import Gov
-from plugins.gov_services.services.vocabulary import CLOSED_STATES, GovError, TransitionError
+from plugins.gov_services.services.material import item_keys
+from plugins.gov_services.services.vocabulary import (
+    CLOSED_STATES,
+    GovError,
+    TransitionError,
+    clock,
+)
 
 ALLOWED_TYPES = {
     "application/pdf": (b"%PDF",),
@@ -39,9 +45,14 @@ def add_attachment(
     instance_path: str | Path,
 ) -> Attachment:
     """Store a file outside the web root after checking its type by content (PDF, JPEG,
-    PNG) and its size against ``max_attachment_kb``."""
+    PNG) and its size against ``max_attachment_kb``. ``document`` is one of the service's
+    documents or, while material is asked for, an item of that list (an "other" item
+    too), so each file is filed under the name it was asked for."""
     service = g.service(app.service_code)
-    if document not in [d["code"] for d in service.documents]:
+    allowed = [d["code"] for d in service.documents]
+    if app.state == "needs_material":  # the items of the 补正 list, "other" ones included
+        allowed += item_keys(service, app)
+    if document not in allowed:
         raise GovError(N_("This service does not ask for that document."), "document")
     if app.state in CLOSED_STATES:
         raise TransitionError(N_("The case is closed."), "state")
@@ -63,13 +74,14 @@ def add_attachment(
     (folder / stored).write_bytes(data)
     safe_name = "".join(c for c in Path(filename or "file").name if c.isprintable())[:200]
     att = Attachment(
-        application_id=app.id,
+        application=app,
         document=document,
         filename=safe_name or "file",
         content_type=content_type,
         size=len(data),
         stored_as=stored,
         uploaded_by_id=getattr(actor, "id", None),
+        uploaded_at=clock(),  # the workflow's clock: ticked against the 补正 asked before
     )
     session.add(att)
     session.flush()

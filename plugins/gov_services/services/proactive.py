@@ -21,7 +21,14 @@ from plugins.gov_services.services.eligibility import (
     service_enabled,
     service_params,
 )
-from plugins.gov_services.services.vocabulary import OPEN_STATES, PLUGIN, translated
+from plugins.gov_services.services.vocabulary import (
+    OPEN_STATES,
+    PLUGIN,
+    lang,
+    local_today,
+    translated,
+    written_for,
+)
 
 
 def account_of(session: Session, person_id: int) -> int | None:
@@ -42,21 +49,24 @@ def offer_service(session: Session, g: Gov, *, person_id: int, service_code: str
     user_id = account_of(session, person_id)
     session.add(Offer(person_id=person_id, service_code=service_code, user_id=user_id))
     if user_id is not None:
-        notify(
-            session,
-            g.bus,
-            user_id=user_id,
-            title=translated(N_("You may apply for: %(service)s"), service=service.name_zh)[:200],
-            body=translated(
-                N_(
-                    "The registry shows you qualify. Apply online; your details are "
-                    "filled in for you."
-                )
-            ),
-            link=f"/gov-services/services/{service.code}",
-            kind="offer",
-            source=PLUGIN,
-        )
+        with written_for(session, user_id):
+            notify(
+                session,
+                g.bus,
+                user_id=user_id,
+                title=translated(
+                    N_("You may apply for: %(service)s"), service=service.name(lang())
+                )[:200],
+                body=translated(
+                    N_(
+                        "The registry shows you qualify. Apply online; your details are "
+                        "filled in for you."
+                    )
+                ),
+                link=f"/gov-services/services/{service.code}",
+                kind="offer",
+                source=PLUGIN,
+            )
     session.flush()
     return True
 
@@ -115,7 +125,7 @@ def _all_thresholds(session: Session, service: Service) -> list[int]:
 def deadline_warnings(session: Session, g: Gov, *, today: date | None = None) -> int:
     """Warn before a deadline: each open case due within ``warn_days`` working days (or
     overdue) notifies the staff member who last acted on it, once per due date."""
-    today = today or date.today()
+    today = today or local_today(g.kernel)
     horizon = g.calendar.add(today, int(g.settings.get("warn_days", 1)))
     made = 0
     rows = session.scalars(
@@ -136,18 +146,20 @@ def deadline_warnings(session: Session, g: Gov, *, today: date | None = None) ->
         if not staff:
             continue
         overdue = app.due_on < today
-        notify(
-            session,
-            g.bus,
-            user_id=staff[-1],
-            title=translated(
-                N_("Overdue: %(ref)s") if overdue else N_("Due soon: %(ref)s"), ref=app.reference
-            ),
-            body=translated(N_("Due by %(day)s."), day=app.due_on.isoformat()),
-            link=f"/gov-services/applications/{app.id}",
-            kind="warning",
-            source=PLUGIN,
-        )
+        with written_for(session, staff[-1]):
+            notify(
+                session,
+                g.bus,
+                user_id=staff[-1],
+                title=translated(
+                    N_("Overdue: %(ref)s") if overdue else N_("Due soon: %(ref)s"),
+                    ref=app.reference,
+                ),
+                body=translated(N_("Due by %(day)s."), day=app.due_on.isoformat()),
+                link=f"/gov-services/applications/{app.id}",
+                kind="warning",
+                source=PLUGIN,
+            )
         made += 1
     session.flush()
     return made

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from plugins.gov_services.models import Application
 from plugins.gov_services.services.context import Gov
-from plugins.gov_services.services.vocabulary import OPEN_STATES
+from plugins.gov_services.services.vocabulary import OPEN_STATES, local_date, local_today
 
 
 def scope_filter(actor: Any, community_col: Any, grid_col: Any) -> Any:
@@ -42,7 +42,7 @@ def queue_query(
     today: date | None = None,
 ) -> Select[tuple[Application]]:
     """The staff queue: applications in the actor's places, oldest due first."""
-    today = today or date.today()
+    today = today or local_today()
     query = select(Application)
     where = scope_filter(actor, Application.community, Application.grid)
     if where is not None:
@@ -73,8 +73,9 @@ def my_applications(session: Session, person_id: int | None) -> list[Application
 
 
 def deadline_status(app: Application, g: Gov, today: date | None = None) -> str:
-    """``overdue``, ``due_soon`` (within the warning window) or ``""``."""
-    today = today or date.today()
+    """``overdue``, ``due_soon`` (within the warning window) or ``""``, by the office's
+    day (``app.timezone``)."""
+    today = today or local_today(g.kernel)
     if app.due_on is None or app.state not in OPEN_STATES:
         return ""
     if app.due_on < today:
@@ -87,7 +88,7 @@ def deadline_status(app: Application, g: Gov, today: date | None = None) -> str:
 def statistics(session: Session, actor: Any, today: date | None = None) -> dict[str, Any]:
     """Applications per service and state, average handling time (days from submission to
     decision) and the overdue rate, within the actor's places."""
-    today = today or date.today()
+    today = today or local_today()
     where = scope_filter(actor, Application.community, Application.grid)
     base = select(Application)
     if where is not None:
@@ -117,3 +118,22 @@ def statistics(session: Session, actor: Any, today: date | None = None) -> dict[
         "overdue_rate": round(overdue_n / open_n, 3) if open_n else 0.0,
         "average_rating": round(sum(ratings) / len(ratings), 2) if ratings else None,
     }
+
+
+def public_notices(session: Session, today: date | None = None) -> list[Application]:
+    """Cases in public notice (公示), newest first: the public page lists each for its whole
+    period — the state lasts until a person with the approval permission ends it, which
+    the workflow allows only once the period is over."""
+    return list(
+        session.scalars(
+            select(Application)
+            .where(Application.state == "public_notice")
+            .order_by(Application.due_on.desc(), Application.id.desc())
+        )
+    )
+
+
+def notice_started(app: Application) -> date | None:
+    """The day the current public notice began (the step that entered it)."""
+    steps = [s for s in app.steps if s.to_state == "public_notice"]
+    return local_date(steps[-1].at) if steps else None

@@ -16,7 +16,13 @@ from plugins.gov_services.catalogue import DERIVED_GROUPS
 from plugins.gov_services.models import Application, Membership
 from plugins.gov_services.services.context import Gov, reader_for
 from plugins.gov_services.services.queries import scope_filter
-from plugins.gov_services.services.vocabulary import PLUGIN, GovError, TransitionError, clean_text
+from plugins.gov_services.services.vocabulary import (
+    PLUGIN,
+    GovError,
+    TransitionError,
+    clean_text,
+    local_today,
+)
 
 
 def add_membership(
@@ -47,7 +53,7 @@ def add_membership(
         application_id=application.id if application else None,
         community=application.community if application else None,
         grid=application.grid if application else None,
-        started_on=today or date.today(),
+        started_on=today or local_today(g.kernel),
         end_reason="",
         review_flag="",
     )
@@ -77,7 +83,7 @@ def end_membership(
         raise GovError(N_("Give the reason."), "reason")
     if row.ended_on is not None:
         raise TransitionError(N_("This membership has ended already."), "state")
-    row.ended_on, row.end_reason = today or date.today(), reason[:200]
+    row.ended_on, row.end_reason = today or local_today(g.kernel), reason[:200]
     session.flush()
     g.bus.publish(
         session,

@@ -6,9 +6,13 @@ imports from here; this module imports nothing of the package.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, suppress
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from core.toolkit import N_, RuleError
+from core.toolkit import N_, RuleError, current_kernel, recipient_locale, utcnow
 from plugins.gov_services.models import Application
 
 PLUGIN = "gov_services"
@@ -89,6 +93,17 @@ def translated(message: str, **params: Any) -> str:
         return message % params if params else message
 
 
+@contextmanager
+def written_for(session: Any, user_id: int) -> Iterator[None]:
+    """Translate what is written inside for the account it is for — its own language, not
+    that of the worker whose step caused it; outside an app (a script), as
+    :func:`translated` does."""
+    with ExitStack() as stack:
+        with suppress(RuntimeError):
+            stack.enter_context(recipient_locale(session, user_id))
+        yield
+
+
 def lang() -> str:
     """``en`` or ``zh``: which of a service's two names and labels to show the reader."""
     try:
@@ -98,6 +113,35 @@ def lang() -> str:
         return "en" if loc is not None and loc.language == "en" else "zh"
     except Exception:
         return "zh"
+
+
+def clock() -> datetime:
+    """Now, in UTC: the one clock the workflow reads (a test sets this module's
+    ``utcnow`` to 23:30 UTC to check the office's day is used)."""
+    return utcnow()
+
+
+def zone(kernel: Any = None) -> ZoneInfo:
+    """The configured ``app.timezone`` (UTC outside an app)."""
+    try:
+        kernel = kernel if kernel is not None else current_kernel()
+        return ZoneInfo(str(kernel.config.app.get("timezone") or "UTC"))
+    except (RuntimeError, AttributeError, KeyError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def local_date(at: datetime, kernel: Any = None) -> date:
+    """The calendar day of ``at`` in ``app.timezone`` (a naive value is UTC, as stored)."""
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=ZoneInfo("UTC"))
+    return at.astimezone(zone(kernel)).date()
+
+
+def local_today(kernel: Any = None) -> date:
+    """Today where the office is (``app.timezone``), not on the server's UTC clock: a case
+    filed at 07:30 Beijing time is 23:30 UTC the day before, and its working-day deadline
+    and "overdue" must count from the office's day."""
+    return local_date(clock(), kernel)
 
 
 def has_bad_chars(value: str) -> bool:
@@ -144,6 +188,27 @@ ACTION_LABELS = {
     "rate": N_("Rated"),
     "flag": N_("Flagged for review"),
 }
+
+#: The timeline's words: what happened, in the past tense, so a history never reads
+#: "Submitted → Submitted"; the state a step led to is shown only where it says more.
+STEP_LABELS = {
+    "submit": N_("Application submitted"),
+    "accept": N_("Accepted for handling"),
+    "not_accept": N_("Not accepted"),
+    "request_material": N_("Asked for more material"),
+    "resubmit": N_("Material sent in"),
+    "pass": N_("Passed on"),
+    "reject": N_("Rejected"),
+    "suspend": N_("Suspended"),
+    "resume": N_("Resumed"),
+    "end_notice": N_("Public notice ended"),
+    "complete": N_("Completed"),
+    "withdraw": N_("Withdrawn by the applicant"),
+    "rate": N_("Rated"),
+    "flag": N_("Flagged for review"),
+}
+#: Steps whose next state is not implied by the step's name.
+STEP_SHOWS_STATE = ("accept", "resubmit", "pass", "resume", "end_notice")
 
 
 def is_applicant(actor: Any, app: Application) -> bool:

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.toolkit import N_, ScopeError, notify, utcnow
+from core.toolkit import N_, ScopeError, notify
 from plugins.gov_services.catalogue import Service
 from plugins.gov_services.models import Application, Step
 from plugins.gov_services.services.context import Gov
@@ -22,6 +22,11 @@ from plugins.gov_services.services.eligibility import (
     prefill,
     service_enabled,
     service_params,
+)
+from plugins.gov_services.services.material import (
+    clean_missing,
+    item_labels,
+    split_missing,
 )
 from plugins.gov_services.services.proactive import account_of, offer_service
 from plugins.gov_services.services.thematic import add_membership
@@ -39,8 +44,13 @@ from plugins.gov_services.services.vocabulary import (
     RoleError,
     TransitionError,
     clean_text,
+    clock,
     is_applicant,
+    lang,
+    local_date,
+    local_today,
     translated,
+    written_for,
 )
 
 
@@ -71,7 +81,7 @@ def record_step(
             actor_id=getattr(real, "id", None),
             actor_name=_actor_name(actor, app),
             comment=(comment or "")[:2000],
-            at=utcnow(),
+            at=clock(),
         )
     )
 
@@ -81,7 +91,7 @@ def _enter(
 ) -> None:
     """Move to ``state`` and set its due date from the service's time limit in working
     days (public notice: its own length); closed and suspended states have none."""
-    today = today or date.today()
+    today = today or local_today(g.kernel)
     app.state = state
     if state == "public_notice":
         days = service.public_notice_days
@@ -89,6 +99,38 @@ def _enter(
         days = service.time_limits.get(state, 0) if state in OPEN_STATES else 0
     app.due_on = g.calendar.add(today, days) if days and state != "suspended" else None
     app.warned_on = None
+
+
+def check_application(
+    session: Session, g: Gov, service: Service, person: dict[str, Any], answers: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The check before commit: the answers as they would be stored, and every problem by
+    field (an answer's own, or ``eligibility`` for the rules, a service not offered in the
+    community and an open duplicate) — the same checks :func:`submit_application` makes,
+    without filing anything, so the resident reviews a page that would be accepted as it
+    stands."""
+    if not service_enabled(session, service.code, person["community"]):
+        return {}, {"eligibility": translated(N_("This service is not offered in your community."))}
+    clean, errors = clean_answers(service, answers)
+    if errors:
+        return clean, errors
+    reasons = check_eligibility(
+        service, person, service_params(session, service, person["community"]), clean
+    )
+    if reasons:
+        return clean, {"eligibility": "; ".join(reasons)}
+    duplicate = session.scalar(
+        select(Application.id).where(
+            Application.person_id == person["person_id"],
+            Application.service_code == service.code,
+            Application.state.in_(OPEN_STATES),
+        )
+    )
+    if duplicate is not None:
+        return clean, {
+            "eligibility": translated(N_("There is already an open application for this service."))
+        }
+    return clean, {}
 
 
 def submit_application(
@@ -150,11 +192,12 @@ def submit_application(
         decision_reason="",
         review_flag="",
         rating_comment="",
+        submitted_at=clock(),
     )
     session.add(app)
     _enter(g, app, service, "submitted")
     session.flush()
-    app.reference = f"GS{app.submitted_at:%Y}{app.id:06d}"
+    app.reference = f"GS{local_date(app.submitted_at, g.kernel):%Y}{app.id:06d}"
     record_step(app, "submit", None, agent or actor, comment)
     session.flush()
     g.bus.publish(session, "gov_services.application.submitted", _payload(app))
@@ -181,24 +224,59 @@ def _resident_user(session: Session, app: Application) -> int | None:
 
 
 def _notify(session: Session, g: Gov, app: Application, title: str) -> None:
-    """Tell the resident (the applicant's account, or the account bound to the person)."""
+    """Tell the resident (the applicant's account, or the account bound to the person), in
+    the resident's language, not the language of the worker whose step caused it. A 补正
+    lists every item asked for, so the message alone says what to bring."""
     user_id = _resident_user(session, app)
     if user_id is None:
         return
     service = g.service(app.service_code)
-    notify(
-        session,
-        g.bus,
-        user_id=user_id,
-        title=translated(title, service=service.name_zh)[:200],
-        body=translated(
+    title = _STATE_TITLES.get(app.state, title)
+    with written_for(session, user_id):
+        body = translated(
             N_("Reference %(ref)s. Current state: %(state)s."),
             ref=app.reference,
             state=translated(STATE_LABELS[app.state]),
-        ),
-        link=f"/gov-services/applications/{app.id}",
-        source=PLUGIN,
-    )
+        )
+        gap = " " if lang() == "en" else ""  # Chinese sentences run on without a space
+        if app.state == "needs_material":
+            sep = "; " if lang() == "en" else "；"
+            body += gap + translated(
+                N_("Please provide, all at once: %(items)s. Upload each on the application "
+                   "page, then press Resubmit."),
+                items=sep.join(item_labels(service, app, lang())),
+            )
+        elif app.state in ("rejected", "not_accepted") and app.decision_reason:
+            body += gap + translated(N_("Reason: %(reason)s"), reason=app.decision_reason)
+        notify(
+            session,
+            g.bus,
+            user_id=user_id,
+            title=translated(title, service=service.name(lang()))[:200],
+            body=body,
+            link=f"/gov-services/applications/{app.id}",
+            source=PLUGIN,
+        )
+
+
+#: A notification's title says what happened, for the steps a resident must know of.
+_STATE_TITLES = {
+    "needs_material": N_("Material needed: %(service)s"),
+    "approved": N_("Approved: %(service)s"),
+    "rejected": N_("Not approved: %(service)s"),
+    "not_accepted": N_("Not accepted: %(service)s"),
+    "public_notice": N_("In public notice: %(service)s"),
+    "completed": N_("Completed: %(service)s"),
+    "withdrawn": N_("Withdrawn: %(service)s"),
+}
+#: Steps whose state alone would not say what happened (back to "submitted", say).
+_ACTION_TITLES = {
+    "accept": N_("Accepted for handling: %(service)s"),
+    "resubmit": N_("Material received: %(service)s"),
+    "pass": N_("Passed to the next step: %(service)s"),
+    "suspend": N_("On hold: %(service)s"),
+    "resume": N_("Handling resumed: %(service)s"),
+}
 
 
 def action_permission(app: Application, action: str) -> str | None:
@@ -208,6 +286,8 @@ def action_permission(app: Application, action: str) -> str | None:
         return None
     if action in ("pass", "reject", "suspend"):
         stage = app.resume_state if app.state == "suspended" else app.state
+        if stage == "public_notice":  # an objection is decided by whoever approves
+            return APPROVE
         return STAGE_PERMISSION.get(stage, HANDLE)
     if action == "end_notice":
         return APPROVE
@@ -249,6 +329,8 @@ def available_actions(app: Application, user: Any) -> list[str]:
     for action, states in _FROM.items():
         if app.state not in states:
             continue
+        if action == "end_notice" and app.due_on is not None and local_today() < app.due_on:
+            continue  # the notice runs its whole period (an objection may still reject)
         need = action_permission(app, action)
         if (need is None and is_applicant(user, app)) or (need is not None and need in perms):
             out.append(action)
@@ -264,12 +346,18 @@ def transition(
     actor: Any,
     comment: str = "",
     missing: Iterable[str] = (),
+    documents: Iterable[str] = (),
     today: date | None = None,
 ) -> Application:
     """Apply one workflow action. A role that may never take the action gets
     :class:`RoleError` (403); an action the state does not allow gets
-    :class:`TransitionError` (409); a rejection or refusal without a reason, or a request
-    for material without the complete list, gets :class:`GovError` (422)."""
+    :class:`TransitionError` (409), as does ending a public notice before its period is
+    over; a rejection or refusal without a reason, or a request for material without the
+    complete list, gets :class:`GovError` (422).
+
+    A request for material (补正) names ``documents`` (codes of the service's document
+    list) and ``missing`` (descriptions of anything else; a service document code in it
+    counts as that document) — one complete list, asked for once."""
     if action not in ACTIONS or action == "rate":
         raise GovError(N_("Unknown action."), "action")
     perms = getattr(actor, "permissions", frozenset())
@@ -288,10 +376,9 @@ def transition(
     if need is not None and need not in perms:
         raise RoleError(N_("This step needs another role."), "action")
     comment = clean_text(comment, "comment")
-    missing = [clean_text(m, "missing") for m in missing]
     service = g.service(app.service_code)
     before = app.state
-    today = today or date.today()
+    today = today or local_today(g.kernel)
     if action in ("not_accept", "reject") and not comment:
         raise GovError(N_("Give the reason."), "comment")
     if action == "suspend" and not comment:
@@ -304,13 +391,11 @@ def transition(
         _close(g, app, service, "not_accepted", comment)
         event = "rejected"
     elif action == "request_material":
-        wanted = [m.strip() for m in missing if m and m.strip()]
-        if not wanted:
-            raise GovError(N_("List everything that is missing, at once."), "missing")
-        app.missing = wanted[:30]
+        codes, other = split_missing(service, missing)
+        app.missing = clean_missing(service, [*documents, *codes], other)
         _enter(g, app, service, "needs_material", today=today)
     elif action == "resubmit":
-        app.missing = []
+        # The list stays: the worker who looks again sees what was asked for, ticked.
         _enter(g, app, service, "submitted", today=today)
     elif action == "pass":
         idx = service.stages.index(app.state)
@@ -321,6 +406,12 @@ def transition(
         else:
             event = _approve(session, g, app, service, today)
     elif action == "end_notice":
+        if app.due_on is not None and today < app.due_on:
+            raise TransitionError(
+                N_("The public notice runs until %(date)s; it can be ended from that day on."),
+                "state",
+                date=app.due_on.isoformat(),
+            )
         event = _approve(session, g, app, service, today)
     elif action == "reject":
         _close(g, app, service, "rejected", comment)
@@ -337,20 +428,14 @@ def transition(
         app.resume_state, app.remaining_days = None, None
     elif action == "complete":
         _enter(g, app, service, "completed", today=today)
-        app.closed_at = utcnow()
+        app.closed_at = clock()
         event = "completed"
     elif action == "withdraw":
         _enter(g, app, service, "withdrawn", today=today)
-        app.closed_at = utcnow()
-    record_step(
-        app,
-        action,
-        before,
-        actor,
-        comment
-        if action != "request_material"
-        else "; ".join(app.missing) + (f" — {comment}" if comment else ""),
-    )
+        app.closed_at = clock()
+    # Only what the person wrote: the items of a 补正 are shown from ``app.missing`` in the
+    # reader's language (a stored label would be Chinese on an English page).
+    record_step(app, action, before, actor, comment)
     session.flush()
     if event:
         g.bus.publish(
@@ -358,19 +443,21 @@ def transition(
             f"gov_services.application.{event}",
             _payload(app, reason=app.decision_reason or None),
         )
-    _notify(session, g, app, N_("Your application changed: %(service)s"))
+    _notify(
+        session, g, app, _ACTION_TITLES.get(action, N_("Your application changed: %(service)s"))
+    )
     return app
 
 
 def _close(g: Gov, app: Application, service: Service, state: str, reason: str) -> None:
     _enter(g, app, service, state)
     app.decision_reason = reason
-    app.decided_at = app.closed_at = utcnow()
+    app.decided_at = app.closed_at = clock()
 
 
 def _approve(session: Session, g: Gov, app: Application, service: Service, today: date) -> str:
     _enter(g, app, service, "approved", today=today)
-    app.decided_at = utcnow()
+    app.decided_at = clock()
     add_membership(
         session,
         g,

@@ -69,3 +69,16 @@ def acts_for(user: Any, community: str | None) -> bool:
     if community is None:
         return toolkit.scope_allows(user)
     return toolkit.acts_for(user, community)
+
+
+def member_communities(session: Session, kernel: Any, user: Any) -> list[dict[str, Any]]:
+    """The communities a committee member acts for, with their names (the forms offer
+    these instead of asking for a typed 12-digit code)."""
+    rows = reader(session, kernel, "the communities a member acts for").communities()
+    return [c for c in rows if acts_for(user, c["code"])]
+
+
+def community_names(session: Session, kernel: Any) -> dict[str, str]:
+    """``code → name`` of every community: a stored code is shown as its name."""
+    return {c["code"]: c["name"] for c in
+            reader(session, kernel, "name a community on a page").communities()}

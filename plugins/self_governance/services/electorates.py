@@ -14,14 +14,14 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 import core.toolkit as toolkit
-from core.toolkit import N_, ScopeError, utcnow
+from core.toolkit import N_, RegistryError, ScopeError, utcnow
 from plugins.self_governance.models import (
     ElectorateEntry,
     GroupRep,
     Vote,
     VoterRoll,
 )
-from plugins.self_governance.services.common import PLUGIN, aware, reader
+from plugins.self_governance.services.common import PLUGIN, GovernanceError, aware, reader
 
 #: Electorate modes (docs/requirements.md, domain §5): who holds a vote, and what a "voter key" is.
 ELECTORATES = ("adult", "household", "group_rep", "owner_unit")
@@ -303,8 +303,14 @@ def electorate_size(session: Session, kernel: Any, vote: Vote) -> dict[str, Any]
     return {"count": len(entries), "area": area}
 
 
+#: Voter keys listed per page of the electorate check (a community's adults run into
+#: thousands: a phone must not get them all, nor their access logs a look at each).
+ELECTORATE_PAGE = 50
+
+
 def electorate_preview(
-    session: Session, kernel: Any, vote: Vote, *, actor: Any
+    session: Session, kernel: Any, vote: Vote, *, actor: Any, page: int = 1,
+    per_page: int = ELECTORATE_PAGE,
 ) -> dict[str, Any]:
     """What the committee sees of the electorate before (and after) opening: its size,
     total area, whether and when it was frozen (and from which registry state), and the
@@ -330,7 +336,11 @@ def electorate_preview(
     else:
         entries = compute_electorate(session, kernel, vote)
     size = electorate_size(session, kernel, vote)
-    person_ids = sorted({p for e in entries.values() for p in e.persons})
+    ordered = sorted(entries.values(), key=lambda e: e.key)
+    pages = max(1, -(-len(ordered) // per_page))
+    page = min(max(page, 1), pages)
+    shown = ordered[(page - 1) * per_page: page * per_page]  # only these are read and logged
+    person_ids = sorted({p for e in shown for p in e.persons})
     people = {
         p["id"]: p
         for p in toolkit.registry_reader(
@@ -339,7 +349,7 @@ def electorate_preview(
     }
     listed = []
     hidden = 0
-    for entry in sorted(entries.values(), key=lambda e: e.key):
+    for entry in shown:
         names = [toolkit.mask_name(people[p]["name"]) for p in entry.persons if p in people]
         if entry.persons and not names:
             hidden += 1  # outside the actor's places
@@ -364,6 +374,8 @@ def electorate_preview(
         "registry_marker": vote.registry_marker,
         "entries": listed,
         "hidden": hidden,
+        "page": page,
+        "pages": pages,
         "no_area": sum(1 for e in entries.values() if vote.electorate == "owner_unit"
                        and not e.weight),
         "unowned": unowned,
@@ -434,3 +446,69 @@ def set_group_rep(
     rep.group_name = group_name
     session.flush()
     return rep
+
+
+REP_PURPOSE = "residents' group representatives"
+
+
+def name_group_rep(session: Session, kernel: Any, *, community: str, person_id: int,
+                   group_name: str, actor: Any) -> GroupRep:
+    """Name a registry person the representative of a residents' group (the committee's
+    page; the CLI calls :func:`set_group_rep`). The person must be an active adult
+    resident of ``community`` and within the member's own places (read through the
+    scoped reader, so the look is in their access log)."""
+    group_name = (group_name or "").strip()
+    if not group_name:
+        raise GovernanceError(
+            N_("Residents' group: enter the group's name, such as Group 3."), "group_name")
+    try:
+        person = toolkit.registry_reader(
+            session, PLUGIN, actor=actor, purpose=REP_PURPOSE, kernel=kernel
+        ).person(person_id)
+    except (ScopeError, RegistryError):
+        person = None
+    if person is None or person["community"] != community or person["status"] != "active":
+        raise GovernanceError(
+            N_("Resident: choose a resident of this community from the search results."),
+            "person_id")
+    age = reader(session, kernel, "a representative is an adult").age(person_id)
+    if age is None or age < ADULT_AGE:
+        raise GovernanceError(
+            N_("Resident: a representative must be %(n)s or older."), "person_id", n=ADULT_AGE)
+    return set_group_rep(session, community=community, person_id=person_id,
+                         group_name=group_name[:60])
+
+
+def group_reps(session: Session, kernel: Any, community: str, *, actor: Any
+               ) -> list[dict[str, Any]]:
+    """The community's representatives, named, for the committee: each person shown is
+    read through the scoped reader under the member's places (and so in their log)."""
+    rows = list(session.scalars(
+        select(GroupRep).where(GroupRep.community == community)
+        .order_by(GroupRep.group_name, GroupRep.id)
+    ))
+    people = {p["id"]: p for p in toolkit.registry_reader(
+        session, PLUGIN, actor=actor, purpose=REP_PURPOSE, kernel=kernel
+    ).persons(sorted({r.person_id for r in rows}))}
+    return [{"id": r.id, "group_name": r.group_name, "person_id": r.person_id,
+             "name": people[r.person_id]["name"]}
+            for r in rows if r.person_id in people]
+
+
+def remove_group_rep(session: Session, rep: GroupRep) -> None:
+    """A representative steps down (votes already frozen keep their electorate)."""
+    session.delete(rep)
+    session.flush()
+
+
+def find_residents(session: Session, kernel: Any, community: str, query: str, *,
+                   actor: Any) -> list[dict[str, Any]]:
+    """Adults of ``community`` matching ``query`` (name, pinyin or initials), for the
+    representative picker; the search logs each person shown."""
+    query = (query or "").strip()
+    if not query:
+        return []
+    page = toolkit.registry_reader(
+        session, PLUGIN, actor=actor, purpose=REP_PURPOSE, kernel=kernel
+    ).search(query, community=community, age_min=ADULT_AGE, per_page=10, with_total=False)
+    return list(page.items)

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 import core.toolkit as toolkit
-from core.toolkit import N_, notify, utcnow
+from core.toolkit import N_, utcnow
 from plugins.self_governance import markup
 from plugins.self_governance.models import (
     Board,
@@ -24,7 +24,8 @@ from plugins.self_governance.models import (
     Report,
     Thread,
 )
-from plugins.self_governance.services.common import PLUGIN, GovernanceError, aware
+from plugins.self_governance.services import outcomes
+from plugins.self_governance.services.common import GovernanceError, aware
 
 
 def ensure_default_boards(session: Session) -> None:
@@ -90,26 +91,9 @@ def _add_post(session: Session, thread: Thread, user: Any, body: str) -> Post:
         if account is not None and account.id != user.id and account.id not in mentioned:
             session.add(Mention(post_id=post.id, user_id=account.id))
             mentioned.add(account.id)
-    link = f"/self-governance/threads/{thread.id}#post-{post.id}"
-    for uid in sorted(mentioned):
-        notify(
-            session,
-            None,
-            user_id=uid,
-            title=f"有人在“{thread.title[:60]}”中提到了您",
-            link=link,
-            source=PLUGIN,
-        )
+    outcomes.tell_mentioned(session, mentioned, thread, post)
     followers = session.scalars(select(Follow.user_id).where(Follow.thread_id == thread.id))
-    for uid in sorted(set(followers) - mentioned - {user.id}):
-        notify(
-            session,
-            None,
-            user_id=uid,
-            title=f"您关注的“{thread.title[:60]}”有新回复",
-            link=link,
-            source=PLUGIN,
-        )
+    outcomes.tell_followers(session, set(followers) - mentioned - {user.id}, thread, post)
     follow_thread(session, thread, user.id)
     session.flush()
     return post
@@ -240,11 +224,15 @@ def moderate(
         post.hidden, post.pending_review, post.hidden_reason = False, False, None
         session.execute(update(Report).where(Report.post_id == post.id).values(resolved=True))
         post.report_count = 0
+        outcomes.tell_post_shown(session, post, reason)
     elif action == "restore" and thread is not None:
         thread.hidden = False
     elif action == "dismiss" and post is not None:  # reports unfounded, post stays visible
+        was_hidden = post.hidden
         session.execute(update(Report).where(Report.post_id == post.id).values(resolved=True))
         post.report_count, post.pending_review, post.hidden = 0, False, False
+        if was_hidden:
+            outcomes.tell_post_shown(session, post, reason)
     elif action in ("lock", "unlock") and thread is not None:
         thread.locked = action == "lock"
     elif action == "move" and thread is not None and board is not None:
@@ -285,6 +273,7 @@ def mute_user(session: Session, *, moderator_id: int, user_id: int, days: int, r
             reason=reason[:200],
         )
     )
+    outcomes.tell_muted(session, user_id, mute.until, reason[:200])
     session.flush()
     return mute
 

@@ -17,6 +17,7 @@ from plugins.self_governance.models import (
     Support,
 )
 from plugins.self_governance.services.common import GovernanceError, aware
+from plugins.self_governance.services.outcomes import tell_progress
 
 ANSWERS = ("accepted", "rejected", "needs_study")
 IMPLEMENTATION = ("not_started", "in_progress", "done")
@@ -151,6 +152,7 @@ def update_implementation(
     proposal.implementation = status
     _log(session, proposal, status, (note or "").strip(), by_id)
     session.flush()
+    tell_progress(session, proposal, status, (note or "").strip())
     return proposal
 
 

@@ -3,6 +3,7 @@ evaluations."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from sqlalchemy import select
@@ -19,8 +20,12 @@ from plugins.self_governance.services.evaluation import evaluation_results
 from plugins.self_governance.services.finances import unanswered_questions
 
 
-def supervision(session: Session, community: str | None) -> dict[str, Any]:
-    """The committee's record in one place."""
+def supervision(session: Session, community: str | None, *, tz: tzinfo = UTC,
+                now: datetime | None = None) -> dict[str, Any]:
+    """The committee's record in one place. A statement is on time when it was published
+    by its due day in ``tz`` (the deployment's ``app.timezone``): one published at 23:30
+    UTC on the 15th went out on the 16th in Beijing, a day late."""
+    now = now or utcnow()
     props = select(Proposal)
     if community:
         props = props.where(Proposal.community == community)
@@ -28,7 +33,8 @@ def supervision(session: Session, community: str | None) -> dict[str, Any]:
     due = [p for p in proposals if p.status in ("agenda", "answered")]
     statements = list(session.scalars(select(Statement).order_by(Statement.period.desc())))
     on_time = [
-        s for s in statements if s.due_on is None or aware(s.published_at).date() <= s.due_on
+        s for s in statements
+        if s.due_on is None or aware(s.published_at).astimezone(tz).date() <= s.due_on
     ]
     rounds = list(session.scalars(select(EvaluationRound).order_by(EvaluationRound.year.desc())))
     return {
@@ -40,6 +46,6 @@ def supervision(session: Session, community: str | None) -> dict[str, Any]:
         "statements_on_time": len(on_time),
         "questions_open": unanswered_questions(session),
         "evaluations": [
-            (r, evaluation_results(session, r)) for r in rounds if aware(r.closes_at) <= utcnow()
+            (r, evaluation_results(session, r)) for r in rounds if aware(r.closes_at) <= now
         ],
     }

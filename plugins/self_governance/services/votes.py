@@ -6,6 +6,7 @@ Committees art. 9, Civil Code art. 278)."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
@@ -243,8 +244,9 @@ def cast_ballot(
     person_id: int | None,
     user_id: int | None,
     selection: Iterable[str],
-) -> None:
-    """Put the voter key on the roll and the ballot in the box, in one transaction.
+) -> VoterRoll:
+    """Put the voter key on the roll and the ballot in the box, in one transaction;
+    returns the roll row, whose ``receipt`` the voter is shown.
 
     The roll's unique (vote, voter key) constraint is the guarantee: of any number of
     concurrent casts for one key, exactly one commits (the others fail on the constraint
@@ -252,16 +254,7 @@ def cast_ballot(
     (:mod:`.sealing`: encrypted under a key that is not in the database) until the close
     opens, shuffles and rewrites the box; an open vote's ballot is plain at once and the
     roll keeps the choice, which is public."""
-    if vote_state(vote) != "open":
-        raise GovernanceError(N_("This vote is not open."), "vote")
-    chosen = sorted({str(s) for s in selection if s})
-    codes = {o.code for o in vote_options(session, vote.id)}
-    if not chosen or not set(chosen) <= codes:
-        raise GovernanceError(N_("Choose an option."), "choice")
-    if vote.kind == "motion" and len(chosen) != 1:
-        raise GovernanceError(N_("Choose one option."), "choice")
-    if vote.kind == "election" and len(chosen) > vote.seats:
-        raise GovernanceError(N_("Choose at most %(n)s candidates."), "choice", n=vote.seats)
+    chosen = check_selection(session, vote, selection)
     ensure_frozen(session, kernel, vote)  # the first cast after the opening freezes
     elig = eligibility(session, kernel, vote, person_id)
     if elig.key is None:
@@ -278,20 +271,87 @@ def cast_ballot(
         ballot = Ballot(vote_id=vote.id, selection=selection_text, weight=elig.weight)
     try:
         with session.begin_nested():
-            session.add(
-                VoterRoll(
-                    vote_id=vote.id,
-                    voter_key=elig.key,
-                    person_id=person_id,
-                    user_id=user_id,
-                    public_choice=None if vote.secret else selection_text,
-                )
+            roll = VoterRoll(
+                vote_id=vote.id,
+                voter_key=elig.key,
+                person_id=person_id,
+                user_id=user_id,
+                public_choice=None if vote.secret else selection_text,
+                receipt=new_receipt(),
             )
+            session.add(roll)
             session.add(ballot)
     except IntegrityError:
         raise AlreadyVoted(
             N_("A vote has already been cast for you (or your household)."), "vote"
         ) from None
+    return roll
+
+
+def check_selection(session: Session, vote: Vote, selection: Iterable[str]) -> list[str]:
+    """The option codes chosen, sorted, or the rule they break (the confirmation page
+    checks them before the voter confirms, the cast checks them again)."""
+    if vote_state(vote) != "open":
+        raise GovernanceError(N_("This vote is not open."), "vote")
+    chosen = sorted({str(s) for s in selection if s})
+    codes = {o.code for o in vote_options(session, vote.id)}
+    if vote.kind == "election" and (not chosen or not set(chosen) <= codes):
+        raise GovernanceError(N_("Choose at least one candidate."), "choice")
+    if not chosen or not set(chosen) <= codes:
+        raise GovernanceError(N_("Choose one option: in favour, against or abstain."), "choice")
+    if vote.kind == "motion" and len(chosen) != 1:
+        raise GovernanceError(N_("Choose one option: in favour, against or abstain."), "choice")
+    if vote.kind == "election" and len(chosen) > vote.seats:
+        raise GovernanceError(N_("Choose at most %(n)s candidates."), "choice", n=vote.seats)
+    return chosen
+
+
+#: Receipt codes: no 0/O, 1/I/L, so a voter can read one out on the phone.
+RECEIPT_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+
+
+def new_receipt() -> str:
+    """A random receipt code, ``XXXXX-XXXXX`` (about 50 bits): it identifies a roll row,
+    never a ballot, so it reveals nothing of a secret choice."""
+    pick = secrets.choice
+    return "-".join("".join(pick(RECEIPT_ALPHABET) for _ in range(5)) for _ in range(2))
+
+
+def normalise_receipt(code: str) -> str:
+    """What the voter typed, as stored: upper case, the hyphen where it belongs."""
+    raw = "".join(c for c in (code or "").upper() if c.isalnum())
+    return f"{raw[:5]}-{raw[5:10]}" if len(raw) == 10 else raw[:16]
+
+
+def my_roll_row(session: Session, vote: Vote, person_id: int | None) -> VoterRoll | None:
+    """The roll row of this resident's own ballot (not a household member's)."""
+    if person_id is None:
+        return None
+    return session.scalar(
+        select(VoterRoll).where(VoterRoll.vote_id == vote.id, VoterRoll.person_id == person_id)
+    )
+
+
+def check_receipt(session: Session, vote: Vote, code: str) -> dict[str, Any] | None:
+    """What a receipt proves, or None when no ballot of this vote has it: the ballot is
+    on the roll (cast at ``voted_at``) and, once counted, that the count holds as many
+    ballots as the roll has names (``counted``). Never the choice, and never the voter."""
+    receipt = normalise_receipt(code)
+    if len(receipt) != 11:
+        return None
+    row = session.scalar(
+        select(VoterRoll).where(VoterRoll.vote_id == vote.id, VoterRoll.receipt == receipt)
+    )
+    if row is None:
+        return None
+    result = vote.result or {}
+    return {
+        "receipt": receipt,
+        "voted_at": row.voted_at,
+        "closed": vote.closed_at is not None,
+        "counted": vote.closed_at is not None and bool(result.get("consistent")),
+        "turnout": result.get("turnout"),
+    }
 
 
 def voter_status(
@@ -299,10 +359,12 @@ def voter_status(
 ) -> dict[str, Any]:
     """What the resident's page says: may they vote, have they (or their household)."""
     elig = eligibility(session, kernel, vote, person_id)
+    mine = my_roll_row(session, vote, person_id)
     return {
         "eligible": elig.key is not None,
         "reason": elig.reason,
         "voted": has_voted(session, vote, elig.key),
+        "receipt": mine.receipt if mine is not None else None,
     }
 
 

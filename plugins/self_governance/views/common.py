@@ -4,12 +4,16 @@ and a rule's message shown beside its field."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort
+from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from wtforms.fields.choices import SelectChoice
 
 from core.toolkit import (
     MAX_ID,
@@ -94,3 +98,55 @@ def fail(form: FlaskForm, exc: sv.GovernanceError) -> None:
         field.errors.append(message)
     else:
         form.form_errors.append(message)
+
+
+# ----------------------------------------------------------------------------- pickers
+
+
+def community_choices(*, every: bool = False) -> list[Any]:
+    """The member's communities as a select's choices (name, with the street), instead
+    of a typed 12-digit code; ``every`` adds "every community" for a district-wide
+    assignment (who may address a notice to all)."""
+    session = current_session()
+    rows = sv.member_communities(session, kernel(), current_user)
+    choices = [SelectChoice(c["code"], f"{c['name']} · {c['street_name']}") for c in rows]
+    if every and sv.acts_for(current_user, None):
+        choices.insert(0, SelectChoice("", _("Every community")))
+    return choices
+
+
+def building_choices(communities: list[Any]) -> list[Any]:
+    """The buildings of the member's communities, named (estate and building)."""
+    session = current_session()
+    choices = [SelectChoice("", _("The whole community"))]
+    for c in communities:
+        if not c.value:
+            continue
+        for bid, name in sv.community_buildings(session, kernel(), c.value).items():
+            choices.append(SelectChoice(str(bid), f"{c.label} · {name}"))
+    return choices
+
+
+# ----------------------------------------------------------------------------- time
+
+
+def zone() -> ZoneInfo:
+    """The deployment's timezone (``app.timezone``): what forms are typed in and pages
+    show, whatever the server's clock says."""
+    return ZoneInfo(str(kernel().config.app.get("timezone") or "Asia/Shanghai"))
+
+
+def local_to_utc(value: datetime | None) -> datetime | None:
+    """A naive date-time typed in a form, read in ``app.timezone``, as aware UTC."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone())
+    return value.astimezone(UTC)
+
+
+def utc_to_local(value: datetime) -> datetime:
+    """An aware (or naive UTC) instant as the naive local time a form field shows."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(zone()).replace(tzinfo=None)

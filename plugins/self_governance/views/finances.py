@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import flash, redirect, render_template, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -25,6 +25,7 @@ from plugins.self_governance.models import (
 )
 from plugins.self_governance.views.common import (
     bp,
+    community_choices,
     covers,
     fail,
     get_or_404,
@@ -124,8 +125,15 @@ def answer_question(question_id: int):
 @require(PUBLISH)
 def statement_new():
     form = StatementForm()
-    if form.validate_on_submit() and not covers(form.community.data):
-        form.community.errors.append(_("You do not act for this community."))
+    form.community.choices = community_choices()
+    if not form.community.choices:
+        form.community.description = _("You act for no community yet: ask an "
+                                       "administrator to assign you one.")
+    if not form.community.choices and request.method == "POST":
+        form.community.errors = [_("Community: you act for no community yet. Ask an "
+                                   "administrator to assign you one.")]
+    elif form.validate_on_submit() and not covers(form.community.data):
+        form.community.errors = [_("Community: choose one of the communities listed.")]
     elif form.validate_on_submit():
         session = current_session()
         items = []
@@ -149,7 +157,10 @@ def statement_new():
                     }
                 )
             except (KeyError, IndexError, ValueError):
-                form.items.errors = [_("Line %(n)s is not in the form shown.", n=n)]
+                form.items.errors = [_(
+                    "Lines: line %(n)s is not in the form shown. Write income or expense, "
+                    "the description, the amount in yuan and the voucher, separated by |, "
+                    "such as: expense | Stairwell lamps | 3560.50 | 2026-10-07.", n=n)]
                 break
         if not form.items.errors:
             try:

@@ -18,11 +18,6 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from core.toolkit import (
-    MAX_ID,
-)
-from plugins.self_governance import services as sv
-
 MARKUP_HINT = _l("**bold**, *italic*, [link](https://...), @name to mention someone")
 
 
@@ -63,47 +58,90 @@ class ActionForm(FlaskForm):
 
 
 class NoticeForm(FlaskForm):
-    title = StringField(_l("Title"), validators=[DataRequired(), Length(max=200)])
-    body = TextAreaField(_l("Text"), validators=[Length(max=10000)])
-    community = StringField(
-        _l("Community code (empty: every community)"),
-        validators=[Optional(), Length(min=12, max=12)],
+    title = StringField(
+        _l("Title"),
+        validators=[DataRequired(_l("Title: enter the notice's title.")), Length(max=200)],
     )
-    building = IntegerField(
-        _l("Only for one building (building number, optional)"),
-        validators=[Optional(), NumberRange(1, MAX_ID)],
+    body = TextAreaField(_l("Text"), validators=[Length(max=10000)])
+    community = SelectField(
+        _l("Community"),
+        validate_choice=False,  # checked against the member's communities in the view
+    )
+    building = SelectField(
+        _l("Only for one building (optional)"),
+        validate_choice=False,
+        description=_l("Leave it on the whole community to tell everyone there."),
     )
     pinned = BooleanField(_l("Pin to the top"))
     expires_at = DateTimeLocalField(
-        _l("Expires (optional)"), validators=[Optional()], format="%Y-%m-%dT%H:%M"
+        _l("Expires (optional)"),
+        validators=[Optional()],
+        format="%Y-%m-%dT%H:%M",
+        description=_l("Local date and time; after it the notice is no longer shown."),
     )
     attachment_url = StringField(
-        _l("Attachment link (optional)"), validators=[Optional(), Length(max=300)]
+        _l("Attachment link (optional)"),
+        validators=[Optional(), Length(max=300)],
+        description=_l("A web link, such as https://example.org/notice.pdf"),
     )
 
 
 class QuestionForm(FlaskForm):
-    text = TextAreaField(_l("Your question"), validators=[DataRequired(), Length(max=2000)])
+    text = TextAreaField(
+        _l("Your question"),
+        validators=[
+            DataRequired(_l("Your question: write what you want to know about the statement.")),
+            Length(max=2000),
+        ],
+    )
 
 
 class AnswerQuestionForm(FlaskForm):
-    answer = TextAreaField(_l("Answer"), validators=[DataRequired(), Length(max=5000)])
+    answer = TextAreaField(
+        _l("Answer"),
+        validators=[
+            DataRequired(_l("Answer: write the answer to the question.")),
+            Length(max=5000),
+        ],
+    )
 
 
 class StatementForm(FlaskForm):
-    community = StringField(_l("Community code"), validators=[DataRequired(), Length(12, 12)])
-    period = StringField(_l("Period (YYYY-MM)"), validators=[DataRequired(), Length(7, 7)])
-    title = StringField(_l("Title"), validators=[DataRequired(), Length(max=200)])
+    community = SelectField(_l("Community"), validate_choice=False)
+    period = StringField(
+        _l("Period (YYYY-MM)"),
+        validators=[
+            DataRequired(_l("Period: enter the month as YYYY-MM, such as 2026-10.")),
+            Length(7, 7, _l("Period: enter the month as YYYY-MM, such as 2026-10.")),
+        ],
+    )
+    title = StringField(
+        _l("Title"),
+        validators=[
+            DataRequired(_l("Title: enter the statement's title, such as October 2026 finances.")),
+            Length(max=200),
+        ],
+    )
     items = TextAreaField(
         _l("Lines: income or expense | description | amount | voucher, one per line"),
-        validators=[DataRequired()],
+        validators=[DataRequired(_l("Lines: write at least one line of income or expense."))],
     )
 
 
 class ProposalForm(FlaskForm):
-    title = StringField(_l("Title"), validators=[DataRequired(), Length(max=200)])
+    title = StringField(
+        _l("Title"),
+        validators=[
+            DataRequired(_l("Title: say in a few words what you propose.")),
+            Length(max=200),
+        ],
+    )
     body = TextAreaField(
-        _l("What do you propose, and why?"), validators=[DataRequired(), Length(max=5000)]
+        _l("What do you propose, and why?"),
+        validators=[
+            DataRequired(_l("What do you propose, and why: describe it for your neighbours.")),
+            Length(max=5000),
+        ],
     )
 
 
@@ -118,7 +156,13 @@ class AnswerForm(FlaskForm):
             ]
         ),
     )
-    reason = TextAreaField(_l("Reasons"), validators=[DataRequired(), Length(max=5000)])
+    reason = TextAreaField(
+        _l("Reasons"),
+        validators=[
+            DataRequired(_l("Reasons: explain the answer; the resident reads them.")),
+            Length(max=5000),
+        ],
+    )
 
 
 class ProgressForm(FlaskForm):
@@ -136,9 +180,15 @@ class ProgressForm(FlaskForm):
 
 
 class VoteForm(FlaskForm):
-    title = StringField(_l("Title"), validators=[DataRequired(), Length(max=200)])
+    title = StringField(
+        _l("Title"),
+        validators=[
+            DataRequired(_l("Title: enter the question put to the vote.")),
+            Length(max=200),
+        ],
+    )
     description = TextAreaField(_l("Description"), validators=[Length(max=5000)])
-    community = StringField(_l("Community code"), validators=[DataRequired(), Length(12, 12)])
+    community = SelectField(_l("Community"), validate_choice=False)
     kind = SelectField(
         _l("Kind"),
         choices=_choices(
@@ -187,39 +237,138 @@ class VoteForm(FlaskForm):
         _l("Seats (elections)"), default=1, validators=[Optional(), NumberRange(1, 50)]
     )
     opens_at = DateTimeLocalField(
-        _l("Opens (UTC)"), format="%Y-%m-%dT%H:%M", validators=[DataRequired()]
+        _l("Opens"),
+        format="%Y-%m-%dT%H:%M",
+        description=_l(
+            "Local time. Now opens it at once; to check the electorate "
+            "before it opens, choose a later time."
+        ),
+        validators=[DataRequired(_l("Opens: enter a date and time, such as 2026-12-07 08:00."))],
     )
     closes_at = DateTimeLocalField(
-        _l("Closes (UTC)"), format="%Y-%m-%dT%H:%M", validators=[DataRequired()]
+        _l("Closes"),
+        format="%Y-%m-%dT%H:%M",
+        validators=[DataRequired(_l("Closes: enter a date and time, such as 2026-12-14 20:00."))],
     )
 
 
 class ThreadForm(FlaskForm):
-    title = StringField(_l("Title"), validators=[DataRequired(), Length(max=200)])
-    body = TextAreaField(_l("Text"), validators=[DataRequired(), Length(max=5000)])
+    title = StringField(
+        _l("Title"),
+        validators=[DataRequired(_l("Title: enter the thread's title.")), Length(max=200)],
+    )
+    body = TextAreaField(
+        _l("Text"), validators=[DataRequired(_l("Text: write your post.")), Length(max=5000)]
+    )
 
 
 class ReplyForm(FlaskForm):
-    body = TextAreaField(_l("Reply"), validators=[DataRequired(), Length(max=5000)])
+    body = TextAreaField(
+        _l("Reply"), validators=[DataRequired(_l("Reply: write your reply.")), Length(max=5000)]
+    )
 
 
 class ReportForm(FlaskForm):
     reason = StringField(_l("Why should a moderator look at this?"), validators=[Length(max=200)])
 
 
-class ModerateForm(FlaskForm):
+REASON_HINT = _l("The author is told this reason.")
+
+
+class PostModerateForm(FlaskForm):
+    """A moderator's action on one post, from the post itself."""
+
     action = SelectField(
-        _l("Action"), choices=_choices([(a, MOD_ACTION_LABELS[a]) for a in sv.MOD_ACTIONS])
+        _l("Action"),
+        choices=_choices([(a, MOD_ACTION_LABELS[a]) for a in ("hide", "restore", "dismiss")]),
     )
-    target = SelectField(
-        _l("Target"), choices=_choices([("post", _l("A post")), ("thread", _l("A thread"))])
+    reason = StringField(
+        _l("Reason"),
+        description=REASON_HINT,
+        validators=[
+            DataRequired(_l("Reason: write why, in a few words; the author reads it.")),
+            Length(max=200),
+        ],
     )
-    target_id = IntegerField(_l("Id"), validators=[DataRequired(), NumberRange(1, MAX_ID)])
-    board = StringField(_l("Move to board (slug)"), validators=[Optional(), Length(max=40)])
-    reason = StringField(_l("Reason"), validators=[DataRequired(), Length(max=200)])
+
+
+class ThreadModerateForm(FlaskForm):
+    """A moderator's action on a whole thread, from the thread itself."""
+
+    action = SelectField(
+        _l("Action"),
+        choices=_choices(
+            [(a, MOD_ACTION_LABELS[a]) for a in ("lock", "unlock", "hide", "restore", "move")]
+        ),
+    )
+    board = SelectField(_l("Board (to move the thread to)"), validate_choice=False)
+    reason = StringField(
+        _l("Reason"),
+        validators=[
+            DataRequired(_l("Reason: write why, in a few words; it is logged.")),
+            Length(max=200),
+        ],
+    )
 
 
 class MuteForm(FlaskForm):
-    user_id = IntegerField(_l("Account id"), validators=[DataRequired(), NumberRange(1, MAX_ID)])
-    days = IntegerField(_l("Days"), default=7, validators=[DataRequired(), NumberRange(1, 365)])
-    reason = StringField(_l("Reason"), validators=[DataRequired(), Length(max=200)])
+    days = IntegerField(
+        _l("Days"),
+        default=7,
+        validators=[
+            DataRequired(_l("Days: enter a whole number from 1 to 365.")),
+            NumberRange(1, 365, _l("Days: enter a whole number from 1 to 365.")),
+        ],
+    )
+    reason = StringField(
+        _l("Reason"),
+        description=REASON_HINT,
+        validators=[
+            DataRequired(_l("Reason: write why, in a few words; the author reads it.")),
+            Length(max=200),
+        ],
+    )
+
+
+class RoundForm(FlaskForm):
+    """Open the yearly democratic evaluation (the page for ``shequ self-governance
+    evaluation``)."""
+
+    community = SelectField(_l("Community"), validate_choice=False)
+    year = IntegerField(
+        _l("Year"),
+        validators=[
+            DataRequired(_l("Year: enter the year evaluated, such as 2026.")),
+            NumberRange(2000, 2100, _l("Year: enter the year evaluated, such as 2026.")),
+        ],
+    )
+    days = IntegerField(
+        _l("Days it stays open"),
+        default=30,
+        validators=[
+            DataRequired(_l("Days it stays open: enter a whole number from 1 to 90.")),
+            NumberRange(1, 90, _l("Days it stays open: enter a whole number from 1 to 90.")),
+        ],
+    )
+    members = TextAreaField(
+        _l("Committee members to rate"),
+        description=_l("One per line: name | post, such as Liu Min | Director."),
+        validators=[
+            DataRequired(
+                _l("Committee members to rate: write at least one, name | post, one per line.")
+            )
+        ],
+    )
+
+
+class RepForm(FlaskForm):
+    """Name a residents' group representative, picked from the search results."""
+
+    person_id = IntegerField(validators=[DataRequired(), NumberRange(1, 2**31 - 1)])
+    group_name = StringField(
+        _l("Residents' group"),
+        validators=[
+            DataRequired(_l("Residents' group: enter the group's name, such as Group 3.")),
+            Length(max=60),
+        ],
+    )

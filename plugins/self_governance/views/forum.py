@@ -11,6 +11,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from wtforms.fields.choices import SelectChoice
 
 from core.toolkit import (
     account_views,
@@ -38,11 +39,12 @@ from plugins.self_governance.views.forms import (
     MARKUP_HINT,
     MOD_ACTION_LABELS,
     ActionForm,
-    ModerateForm,
     MuteForm,
+    PostModerateForm,
     ReplyForm,
     ReportForm,
     ThreadForm,
+    ThreadModerateForm,
 )
 
 
@@ -162,7 +164,15 @@ def _thread_page(
         board=session.get(Board, item.board_id),
         action_form=ActionForm(),
         report_form=ReportForm(),
+        thread_form=_thread_form(session, item) if moderator else None,
     ), status
+
+
+def _thread_form(session: Any, item: Thread) -> ThreadModerateForm:
+    form = ThreadModerateForm()
+    form.board.choices = board_choices(session)
+    form.board.data = form.board.data or session.get(Board, item.board_id).slug
+    return form
 
 
 @bp.route("/threads/<int:thread_id>/reply", methods=["POST"])
@@ -224,67 +234,103 @@ def post_report(post_id: int):
     return redirect(url_for("self_governance.thread", thread_id=post.thread_id))
 
 
-@bp.route("/moderation/", methods=["GET", "POST"])
+@bp.route("/moderation/")
 @require(MODERATE)
 def moderation():
+    """The queue: each reported or hidden post with its own buttons (the moderator acts
+    on the post itself, never by typing ids), and the log."""
     session = current_session()
-    form, mute_form = ModerateForm(prefix="m"), MuteForm(prefix="u")
-    if request.method == "POST":
-        try:
-            if request.form.get("m-action") and form.validate_on_submit():
-                target_post = (
-                    session.get(Post, form.target_id.data) if form.target.data == "post" else None
-                )
-                target_thread = (
-                    session.get(Thread, form.target_id.data)
-                    if form.target.data == "thread"
-                    else None
-                )
-                if target_post is None and target_thread is None:
-                    abort(404)
-                to_board = (
-                    session.scalar(select(Board).where(Board.slug == form.board.data))
-                    if form.board.data
-                    else None
-                )
-                sv.moderate(
-                    session,
-                    kernel().bus,
-                    moderator_id=current_user.id,
-                    action=form.action.data,
-                    post=target_post,
-                    thread=target_thread,
-                    reason=form.reason.data,
-                    board=to_board,
-                )
-                session.commit()
-                flash(_("Done; the action is logged."), "success")
-                return redirect(url_for("self_governance.moderation"))
-            if mute_form.validate_on_submit():
-                sv.mute_user(
-                    session,
-                    moderator_id=current_user.id,
-                    user_id=mute_form.user_id.data,
-                    days=mute_form.days.data,
-                    reason=mute_form.reason.data,
-                )
-                session.commit()
-                flash(_("The account is muted; the action is logged."), "success")
-                return redirect(url_for("self_governance.moderation"))
-        except sv.GovernanceError as exc:
-            session.rollback()
-            fail(form, exc)
-        except IntegrityError:
-            session.rollback()
-            abort(404)
     queue = sv.moderation_queue(session)
     log = list(session.scalars(select(ModerationLog).order_by(ModerationLog.id.desc()).limit(50)))
-    status = 400 if request.method == "POST" else 200
+    threads = {t.id: t for t in session.scalars(
+        select(Thread).where(Thread.id.in_({p.thread_id for p in queue["posts"]}))
+    )} if queue["posts"] else {}
     return render_template(
         "self_governance/moderation.html",
         action_labels=MOD_ACTION_LABELS,
         queue=queue,
+        threads=threads,
         log=log,
-        form=form,
-        mute_form=mute_form,
-    ), status
+    )
+
+
+def _back(post_or_thread: Any) -> Any:
+    """Back where the moderator acted: the queue, or the thread at the post."""
+    if request.form.get("back") == "queue":
+        return redirect(url_for("self_governance.moderation"))
+    if isinstance(post_or_thread, Post):
+        return redirect(url_for("self_governance.thread", thread_id=post_or_thread.thread_id,
+                                _anchor=f"post-{post_or_thread.id}"))
+    return redirect(url_for("self_governance.thread", thread_id=post_or_thread.id))
+
+
+def _moderate(post: Post | None, thread: Thread | None) -> Any:
+    session = current_session()
+    form = PostModerateForm() if post is not None else ThreadModerateForm()
+    if isinstance(form, ThreadModerateForm):
+        form.board.choices = board_choices(session)
+    target = post if post is not None else thread
+    if not form.validate_on_submit():
+        for errors in form.errors.values():
+            for message in errors:
+                flash(str(message), "error")
+        return _back(target)
+    board = None
+    if thread is not None and form.action.data == "move":
+        board = session.scalar(select(Board).where(Board.slug == form.board.data))
+    try:
+        sv.moderate(session, kernel().bus, moderator_id=current_user.id,
+                    action=form.action.data, post=post, thread=thread,
+                    reason=form.reason.data, board=board)
+    except sv.GovernanceError as exc:
+        session.rollback()
+        flash(exc.text(), "error")
+    else:
+        session.commit()
+        flash(_("Done; the action is logged and the author is told."), "success")
+    return _back(target)
+
+
+@bp.route("/posts/<int:post_id>/moderate", methods=["POST"])
+@require(MODERATE)
+def post_moderate(post_id: int):
+    """Hide a post, show it again, or dismiss the reports on it, from the post itself."""
+    return _moderate(get_or_404(Post, post_id), None)
+
+
+@bp.route("/threads/<int:thread_id>/moderate", methods=["POST"])
+@require(MODERATE)
+def thread_moderate(thread_id: int):
+    """Lock, unlock, hide, restore or move a thread, from the thread itself."""
+    return _moderate(None, get_or_404(Thread, thread_id))
+
+
+@bp.route("/posts/<int:post_id>/mute", methods=["POST"])
+@require(MODERATE)
+def post_mute(post_id: int):
+    """Stop the post's author posting for some days (from their post: no account ids)."""
+    session = current_session()
+    post = get_or_404(Post, post_id)
+    form = MuteForm()
+    if not form.validate_on_submit():
+        for errors in form.errors.values():
+            for message in errors:
+                flash(str(message), "error")
+        return _back(post)
+    try:
+        sv.mute_user(session, moderator_id=current_user.id, user_id=post.author_id,
+                     days=form.days.data, reason=form.reason.data)
+    except sv.GovernanceError as exc:
+        session.rollback()
+        flash(exc.text(), "error")
+    except IntegrityError:  # the author's account is gone
+        session.rollback()
+        abort(404)
+    else:
+        session.commit()
+        flash(_("The author is muted; the action is logged and they are told."), "success")
+    return _back(post)
+
+
+def board_choices(session: Any) -> list[Any]:
+    return [SelectChoice(b.slug, b.name) for b in session.scalars(select(Board).order_by(Board.id))]

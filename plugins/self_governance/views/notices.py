@@ -3,7 +3,7 @@ committee's publishing form."""
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -22,10 +22,13 @@ from plugins.self_governance.models import (
 )
 from plugins.self_governance.views.common import (
     bp,
+    building_choices,
+    community_choices,
     covers,
     fail,
     get_or_404,
     kernel,
+    local_to_utc,
     my_community,
     viewer_buildings,
 )
@@ -100,17 +103,29 @@ def notice(notice_id: int):
 @require(PUBLISH)
 def notice_new():
     form = NoticeForm()
-    if form.validate_on_submit() and not covers(form.community.data or None):
-        form.community.errors.append(_("You do not act for this community."))
-    elif form.validate_on_submit() and form.building.data and not form.community.data:
-        form.community.errors.append(_("Name the community of the building."))
+    form.community.choices = community_choices(every=True)
+    form.building.choices = building_choices(form.community.choices)
+    if request.method == "GET" and form.community.choices:
+        form.community.data = next((c.value for c in form.community.choices if c.value), "")
+    building = int(form.building.data) if (form.building.data or "").isdigit() else None
+    if not form.community.choices:
+        form.community.description = _("You act for no community yet: ask an "
+                                       "administrator to assign you one.")
+    if not form.community.choices and request.method == "POST":
+        form.community.errors = [_("Community: you act for no community yet. Ask an "
+                                   "administrator to assign you one.")]
+    elif form.validate_on_submit() and not covers(form.community.data or None):
+        form.community.errors = [_("Community: choose one of the communities listed.")]
+    elif form.validate_on_submit() and building and not form.community.data:
+        form.community.errors = [_("Community: choose the community of the building.")]
     elif (
         form.validate_on_submit()
-        and form.building.data
-        and form.building.data
-        not in sv.community_buildings(current_session(), kernel(), form.community.data)
+        and building
+        and building not in sv.community_buildings(current_session(), kernel(),
+                                                   form.community.data)
     ):
-        form.building.errors.append(_("There is no such building in this community."))
+        form.building.errors = [_("Building: choose a building of the community chosen "
+                                  "above, or the whole community.")]
     elif form.validate_on_submit():
         session = current_session()
         try:
@@ -119,10 +134,10 @@ def notice_new():
                 title=form.title.data,
                 body=form.body.data or "",
                 community=form.community.data or None,
-                building_id=form.building.data or None,
+                building_id=building,
                 author_id=current_user.id,
                 pinned=form.pinned.data,
-                expires_at=form.expires_at.data,
+                expires_at=local_to_utc(form.expires_at.data),
                 attachment_url=form.attachment_url.data or None,
             )
         except sv.GovernanceError as exc:

@@ -157,7 +157,9 @@ def proposal_answer(proposal_id: int):
             session.commit()
             flash(_("The answer is published."), "success")
     else:
-        flash(_("Give the reasons."), "error")
+        for errors in form.errors.values():
+            for message in errors:
+                flash(str(message), "error")
     return redirect(url_for("self_governance.proposal", proposal_id=item.id))
 
 

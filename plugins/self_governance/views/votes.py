@@ -29,13 +29,15 @@ from plugins.self_governance.models import (
 from plugins.self_governance.views.common import (
     assisted,
     bp,
+    community_choices,
     covers,
     fail,
     get_or_404,
     kernel,
-    my_community,
+    local_to_utc,
     my_person,
     require_covers,
+    utc_to_local,
 )
 from plugins.self_governance.views.forms import (
     MATTER_LABELS,
@@ -109,12 +111,33 @@ def _vote_page(
 @bp.route("/votes/<int:vote_id>/ballot", methods=["POST"])
 @require_personal(CAST)
 def ballot(vote_id: int):
-    """Cast a ballot: a personal act, never in the assisted channel (403)."""
+    """Cast a ballot in two steps, without JavaScript: the choice posted from the vote page
+    is shown back on a confirmation page ("you cannot change it after submitting"); only
+    the confirmation (``confirmed=1``) casts it, then the receipt page follows. A personal
+    act, never in the assisted channel (403)."""
     session = current_session()
     item = get_or_404(Vote, vote_id)
     form = ActionForm()
     if not form.validate_on_submit():
         return _vote_page(session, item, form, 400)
+    selection = request.form.getlist("choice")
+    if request.form.get("confirmed") != "1":
+        try:
+            chosen = sv.check_selection(session, item, selection)
+        except sv.GovernanceError as exc:
+            return _vote_page(session, item, form, 400, exc.text())
+        me = sv.voter_status(session, kernel(), item, my_person())
+        if me["voted"]:
+            return _vote_page(session, item, form, 409, _(
+                "A vote has already been cast for you (or your household)."))
+        if not me["eligible"]:
+            return _vote_page(session, item, form, 409, _(me["reason"]) if me["reason"]
+                              else _("You cannot vote in this vote."))
+        labels = {o.code: o for o in sv.vote_options(session, item.id)}
+        return render_template(
+            "self_governance/vote_confirm.html", vote=item, form=form,
+            chosen=[labels[c] for c in chosen],
+        )
     try:
         sv.cast_ballot(
             session,
@@ -122,7 +145,7 @@ def ballot(vote_id: int):
             item,
             person_id=my_person(),
             user_id=current_user.id,
-            selection=request.form.getlist("choice"),
+            selection=selection,
         )
         session.commit()
     except sv.AlreadyVoted as exc:
@@ -135,8 +158,48 @@ def ballot(vote_id: int):
         )
     except sv.GovernanceError as exc:
         return _vote_page(session, item, form, 400, exc.text())
-    flash(_("Your vote is recorded. Thank you."), "success")
-    return redirect(url_for("self_governance.vote", vote_id=item.id))
+    return redirect(url_for("self_governance.vote_receipt", vote_id=item.id))
+
+
+@bp.route("/votes/<int:vote_id>/receipt")
+@require_personal(CAST)
+def vote_receipt(vote_id: int):
+    """The voter's receipt: the code with which they (or anyone they show it to) can
+    check that their ballot is on the roll and counted. A secret ballot's receipt says
+    nothing of the choice; an open ballot's page repeats the public choice."""
+    session = current_session()
+    item = get_or_404(Vote, vote_id)
+    row = sv.my_roll_row(session, item, my_person())
+    if row is None:
+        return redirect(url_for("self_governance.vote", vote_id=item.id))
+    labels = {o.code: o for o in sv.vote_options(session, item.id)}
+    choice = [labels[c] for c in (row.public_choice or "").split(",") if c in labels]
+    return render_template(
+        "self_governance/vote_receipt.html", vote=item, row=row, choice=choice,
+        state=sv.vote_state(item),
+    )
+
+
+@bp.route("/votes/<int:vote_id>/check")
+def vote_check(vote_id: int):
+    """Public: what a receipt code proves (on the roll; counted once the vote is), never
+    who voted nor how."""
+    session = current_session()
+    item = get_or_404(Vote, vote_id)
+    code = (request.args.get("receipt") or "").strip()[:40]
+    found, error = None, None
+    if code:
+        found = sv.check_receipt(session, item, code)
+        if found is None:
+            error = _("No ballot of this vote has the receipt %(code)s. Check the code on "
+                      "your receipt: two groups of five letters and digits, such as "
+                      "K7P2M-9QX4T.", code=sv.normalise_receipt(code))
+    elif "receipt" in request.args:
+        error = _("Enter the receipt code: two groups of five letters and digits, such as "
+                  "K7P2M-9QX4T.")
+    return render_template(
+        "self_governance/vote_check.html", vote=item, code=code, found=found, error=error,
+    ), 400 if error else 200
 
 
 @bp.route("/votes/<int:vote_id>/close", methods=["POST"])
@@ -183,7 +246,9 @@ def vote_electorate(vote_id: int):
     session = current_session()
     item = get_or_404(Vote, vote_id)
     require_covers(item.community)
-    preview = sv.electorate_preview(session, kernel(), item, actor=current_principal())
+    page = min(max(request.args.get("page", 1, type=int) or 1, 1), 100000)
+    preview = sv.electorate_preview(session, kernel(), item, actor=current_principal(),
+                                    page=page)
     session.commit()  # the access-log entries
     return render_template(
         "self_governance/electorate.html",
@@ -218,13 +283,19 @@ def vote_open(vote_id: int):
 @require(MANAGE_VOTES)
 def vote_new():
     form = VoteForm()
+    form.community.choices = community_choices()
     if request.method == "GET":
-        now = utcnow().replace(second=0, microsecond=0, tzinfo=None)
+        now = utc_to_local(utcnow().replace(second=0, microsecond=0))
         form.opens_at.data = now
         form.closes_at.data = now + timedelta(days=7)
-        form.community.data = my_community() or ""
-    if form.validate_on_submit() and not covers(form.community.data):
-        form.community.errors.append(_("You do not act for this community."))
+    if not form.community.choices:
+        form.community.description = _("You act for no community yet: ask an "
+                                       "administrator to assign you one.")
+    if not form.community.choices and request.method == "POST":
+        form.community.errors = [_("Community: you act for no community yet. Ask an "
+                                   "administrator to assign you one.")]
+    elif form.validate_on_submit() and not covers(form.community.data):
+        form.community.errors = [_("Community: choose one of the communities listed.")]
     elif form.validate_on_submit():
         session = current_session()
         try:
@@ -238,8 +309,8 @@ def vote_new():
                 quorum=form.quorum.data,
                 pass_rule=form.pass_rule.data,
                 secret=form.secret.data,
-                opens_at=form.opens_at.data,
-                closes_at=form.closes_at.data,
+                opens_at=local_to_utc(form.opens_at.data),
+                closes_at=local_to_utc(form.closes_at.data),
                 candidates=(form.candidates.data or "").splitlines(),
                 seats=form.seats.data or 1,
                 created_by_id=current_user.id,
@@ -248,8 +319,13 @@ def vote_new():
         except sv.GovernanceError as exc:
             fail(form, exc)
         else:
+            if sv.vote_state(item) == "open":  # opens at once: its electorate is fixed now
+                sv.ensure_frozen(session, kernel(), item)
+                message = _("The vote is open now; its electorate is frozen.")
+            else:
+                message = _("The vote is set up. Check its electorate before it opens.")
             session.commit()
-            flash(_("The vote is set up. Check its electorate before it opens."), "success")
+            flash(message, "success")
             return redirect(url_for("self_governance.vote_electorate", vote_id=item.id))
     return render_template(
         "self_governance/form.html", form=form, title=_("Set up a vote")

@@ -52,6 +52,7 @@ from plugins.surveillance.services.early_warning import (
     CheckResult,
     check,
     create_rule,
+    duration,
     evaluate_burst,
     on_incident_raised,
     set_rule_active,
@@ -100,7 +101,7 @@ from plugins.surveillance.services.reporters import (
     store_photo,
 )
 from plugins.surveillance.services.retention import held_counts, purge, purge_runs
-from plugins.surveillance.services.stats import dashboard_numbers
+from plugins.surveillance.services.stats import dashboard_numbers, local_zone
 
 __all__ = [
     "ALERT_STATUS_CHOICES",
@@ -128,6 +129,7 @@ __all__ = [
     "create_rule",
     "dashboard_numbers",
     "decide_request",
+    "duration",
     "evaluate_burst",
     "footage_log_query",
     "footage_requests_query",
@@ -141,6 +143,7 @@ __all__ = [
     "in_place",
     "incidents_query",
     "ingest_incident",
+    "local_zone",
     "log_photo_view",
     "media_dir",
     "on_incident_raised",

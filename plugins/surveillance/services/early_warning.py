@@ -29,6 +29,22 @@ from plugins.surveillance.services.alerts import raise_alert
 from plugins.surveillance.services.places import SurveillanceError, _check_choice
 
 
+def duration(minutes: int) -> tuple[str, str]:
+    """A rule's window in natural units, English and Chinese: 1440 minutes is "24 hours"
+    / "24小时", 90 is "1 h 30 min" / "1小时30分钟" — never "1440分钟" (issue 16)."""
+    minutes = int(minutes)
+    if minutes >= 2 * 1440 and minutes % 1440 == 0:
+        days = minutes // 1440
+        return (f"{days} days", f"{days}天")
+    hours, rest = divmod(minutes, 60)
+    if not hours:
+        return (f"{minutes} min", f"{minutes}分钟")
+    en_h = f"{hours} hour" if hours == 1 else f"{hours} hours"
+    if not rest:
+        return (en_h, f"{hours}小时")
+    return (f"{hours} h {rest} min", f"{hours}小时{rest}分钟")
+
+
 def _window_start(now: datetime, minutes: int) -> datetime:
     seconds = max(60, minutes * 60)
     epoch = int(now.timestamp())
@@ -92,8 +108,8 @@ def evaluate_burst(
             kind="burst",
             severity=rule.severity,
             dedupe_key=f"burst:{rule.id}:{community_code or '-'}:{window.isoformat()}",
-            title=f"{n} × {label} within {rule.window_minutes} min",
-            title_zh=f"{rule.window_minutes}分钟内{n}起{label_zh}",
+            title=f"{n} × {label} within {duration(rule.window_minutes)[0]}",
+            title_zh=f"{duration(rule.window_minutes)[1]}内{n}起{label_zh}",
             body=rule.name,
             community_code=community_code,
         )
@@ -170,8 +186,9 @@ def check(
                     kind="unacknowledged",
                     severity=rule.severity,
                     dedupe_key=f"unack:{rule.id}:{incident.id}",
-                    title=f"Incident #{incident.id} unacknowledged for {rule.window_minutes} min",
-                    title_zh=f"事件 #{incident.id} 超过{rule.window_minutes}分钟未确认",
+                    title=(f"Incident #{incident.id} unacknowledged for "
+                           f"{duration(rule.window_minutes)[0]}"),
+                    title_zh=f"事件 #{incident.id} 超过{duration(rule.window_minutes)[1]}未确认",
                     body=rule.name,
                     community_code=incident.community_code,
                     incident_id=incident.id,

@@ -24,6 +24,7 @@ from plugins.surveillance.models import (
     IncidentStep,
 )
 from plugins.surveillance.services.cameras import camera_by_code
+from plugins.surveillance.services.notices import tell_reporter
 from plugins.surveillance.services.places import (
     SurveillanceError,
     _check_choice,
@@ -40,6 +41,9 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "resolve": (("acknowledged", "dispatched"), "resolved"),
     "false_alarm": (("raised", "acknowledged", "dispatched"), "false_alarm"),
 }
+
+#: The states that close an incident (and need an outcome note).
+CLOSED = ("resolved", "false_alarm")
 
 
 def _step(
@@ -133,6 +137,7 @@ def raise_incident(
     # A resident's name is not copied into the timeline: staff need the report, not the name.
     _step(incident, "raised", actor, source, anonymous=source == "resident")
     session.flush()
+    tell_reporter(session, incident, "raised")
     bus.publish(session, "surveillance.incident.raised", _raised_payload(incident))
     return incident
 
@@ -162,8 +167,10 @@ def ingest_incident(
             Incident.ingest_client_id == client.id, Incident.idempotency_key == key
         )
     )
+    sent = {"camera_code": camera_code, "kind": kind, "severity": severity,
+            "description": (description or "").strip(), "occurred_at": occurred_at}
     if existing is not None:
-        return existing, False
+        return _same_detection(existing, sent), False
     camera = camera_by_code(session, client, camera_code)
     try:
         with session.begin_nested():
@@ -189,8 +196,32 @@ def ingest_incident(
         )
         if existing is None:
             raise
-        return existing, False
+        return _same_detection(existing, sent), False
     return incident, True
+
+
+def _same_detection(existing: Incident, sent: dict[str, Any]) -> Incident:
+    """A retry must be the same request: a key reused with another camera, kind,
+    severity, description or time is a client bug that would otherwise silently lose
+    the second detection, so it is refused (422) rather than answered with the first.
+    A retry that leaves out ``occurred_at`` is still the same (the first call's time
+    stands)."""
+    camera_code = existing.camera.code if existing.camera is not None else None
+    differs = (
+        sent["camera_code"] != camera_code
+        or sent["kind"] != existing.kind
+        or sent["severity"] != existing.severity
+        or sent["description"] != (existing.description or "")
+        or (sent["occurred_at"] is not None and existing.occurred_at is not None
+            and abs((sent["occurred_at"] - existing.occurred_at).total_seconds()) >= 1)
+    )
+    if differs:
+        raise SurveillanceError(
+            N_("This Idempotency-Key was already used for a different detection; send a "
+               "new key for a new detection."),
+            "Idempotency-Key",
+        )
+    return existing
 
 
 def incidents_query(
@@ -254,6 +285,14 @@ def transition(
             status=409,
             state=incident.status,
         )
+    note = (note or "").strip()
+    if target in CLOSED and not note:
+        # the outcome note is what the reporter is told: a report closed with nothing
+        # to say is the "已办结 and nothing else" of issue 16
+        raise SurveillanceError(  # a rule across fields (action and note): 409
+            N_("Write the outcome (what was found and done) to close the incident."), "note",
+            status=409,
+        )
     if action == "dispatch":
         if assignee_id is None:
             raise SurveillanceError(N_("Choose who to send."), "assignee_id")
@@ -277,13 +316,14 @@ def transition(
     now = utcnow()
     if action == "acknowledge":
         incident.acknowledged_at = now
-    if target in ("resolved", "false_alarm"):
+    if target in CLOSED:
         incident.acknowledged_at = incident.acknowledged_at or now
         incident.closed_at = now
     incident.status = target
     _step(incident, target, actor, note)
     session.flush()
-    if target in ("resolved", "false_alarm"):
+    tell_reporter(session, incident, target, note)
+    if target in CLOSED:
         bus.publish(
             session,
             "surveillance.incident.resolved",

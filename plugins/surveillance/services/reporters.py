@@ -16,7 +16,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.toolkit import N_, account_view, log_person_access, mask_name
+from core.toolkit import (
+    N_,
+    RegistryError,
+    ScopeError,
+    account_view,
+    log_person_access,
+    mask_name,
+    registry_reader,
+)
 from plugins.surveillance.models import Incident
 from plugins.surveillance.services.places import PLUGIN, SurveillanceError
 
@@ -25,17 +33,20 @@ from plugins.surveillance.services.places import PLUGIN, SurveillanceError
 
 @dataclass(frozen=True)
 class Reporter:
-    """How a viewer sees an incident's reporter: ``name`` masked unless ``full``."""
+    """How a viewer sees an incident's reporter: ``name`` masked unless ``full``; the
+    ``phone`` (from the registry, in full) only when ``full`` — to call them back."""
 
     name: str
     full: bool
     person_id: int | None
+    phone: str = ""
 
 
 def reporter_in_full(incident: Incident, viewer: Any) -> bool:
-    """The one step that needs the reporter's full name: the officer or grid worker the
-    incident is dispatched to, while it is dispatched (they may have to find the person
-    who called it in). Everyone else — the rest of the desk, admins, the API list — sees
+    """The one step that needs the reporter's full name and phone: the officer or grid
+    worker the incident is dispatched to, while it is dispatched (they may have to find
+    or call back the person who reported it — what the report form promises). Everyone
+    else — the rest of the desk, admins, the API list — sees
     the family name and stars."""
     viewer_id = getattr(getattr(viewer, "actor", None) or viewer, "id", None)
     return (
@@ -71,7 +82,25 @@ def reporter_view(
             masked=not full,
             facts=facts,
         )
-    return Reporter(name=shown, full=full, person_id=person_id)
+    phone = _reporter_phone(session, person_id, viewer, incident) if full and person_id else ""
+    return Reporter(name=shown, full=full, person_id=person_id, phone=phone)
+
+
+def _reporter_phone(session: Session, person_id: int, viewer: Any, incident: Incident) -> str:
+    """The reporter's registered phone, read for the dispatched officer through the
+    registry reader with this step's grant (the reader writes it, in full, to the
+    reporter's access log under the officer's name). The reporter may live outside the
+    officer's places: the grant is the dispatch, not the place. ``""`` when the registry
+    has no number or no longer holds the person."""
+    reader = registry_reader(
+        session, PLUGIN, actor=viewer, purpose=f"incident #{incident.id}: call the reporter back",
+        enforce_place=False, grant=("phone",),
+    )
+    try:
+        person = reader.person(person_id, reveal=["phone"])
+    except (ScopeError, RegistryError):
+        return ""
+    return str(person.get("phone") or "")
 
 
 # ------------------------------------------------------------------------------ photos

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.toolkit import utcnow
+from core.toolkit import current_kernel, utcnow
 from plugins.surveillance.models import INCIDENT_KINDS, OPEN_STATUSES, Incident
 from plugins.surveillance.services.alerts import alerts_query
 from plugins.surveillance.services.cameras import cameras_query
@@ -16,10 +17,15 @@ from plugins.surveillance.services.places import _scoped
 
 
 def dashboard_numbers(
-    session: Session, actor: Any, *, days: int = 14, now: datetime | None = None
+    session: Session, actor: Any, *, days: int = 14, now: datetime | None = None,
+    timezone: str | None = None,
 ) -> dict[str, Any]:
-    """Open incidents, open alerts, offline cameras and incidents per day and per kind."""
-    now = now or utcnow()
+    """Open incidents, open alerts, offline cameras and incidents per day and per kind.
+
+    Days are the configured timezone's (``[app] timezone``, Asia/Shanghai by default):
+    an incident at 07:30 Beijing time is today's, not yesterday's in UTC (issue 16)."""
+    tz = ZoneInfo(timezone or _configured_timezone())
+    now = (now or utcnow()).astimezone(tz)
     since = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
     open_n = (
         session.scalar(
@@ -37,7 +43,8 @@ def dashboard_numbers(
     alerts = list(session.scalars(alerts_query(actor, open_only=True).limit(10)))
     recent = session.execute(
         _scoped(
-            select(Incident.raised_at, Incident.kind).where(Incident.raised_at >= since),
+            select(Incident.raised_at, Incident.kind).where(
+                Incident.raised_at >= since.astimezone(ZoneInfo("UTC"))),
             actor,
             Incident,
         )
@@ -47,7 +54,7 @@ def dashboard_numbers(
         per_day[(since + timedelta(days=i)).strftime("%m-%d")] = 0
     per_kind: dict[str, int] = dict.fromkeys(INCIDENT_KINDS, 0)
     for at, kind in recent:
-        key = at.strftime("%m-%d")
+        key = at.astimezone(tz).strftime("%m-%d")
         if key in per_day:
             per_day[key] += 1
         per_kind[kind] = per_kind.get(kind, 0) + 1
@@ -59,3 +66,16 @@ def dashboard_numbers(
         "per_kind": per_kind,
         "recent_total": len(recent),
     }
+
+
+def local_zone() -> ZoneInfo:
+    """The configured time zone (``[app] timezone``): the one in which people give and read
+    times, so a date-and-time typed into a form means that zone's wall clock."""
+    return ZoneInfo(_configured_timezone())
+
+
+def _configured_timezone() -> str:
+    try:
+        return str(current_kernel().config.app["timezone"] or "UTC")
+    except RuntimeError:  # outside an app (a bare service call): plain UTC
+        return "UTC"

@@ -30,7 +30,7 @@ from plugins.surveillance.views.common import (
 
 
 class AlertActionForm(FlaskForm):
-    action = HiddenField(validators=[DataRequired()])
+    action = HiddenField(validators=[DataRequired(message=_l("Choose what to do."))])
 
 
 @bp.route("/alerts")
@@ -66,7 +66,10 @@ def alert_action(alert_id: int):
 
 
 class RuleForm(FlaskForm):
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=100)])
+    name = StringField(
+        _l("Name"),
+        validators=[DataRequired(message=_l("Give the rule a name.")), Length(max=100)],
+    )
     kind = SelectField(_l("When"), choices=_choices([(k, v) for k, v in RULE_LABELS.items()]))
     incident_kind = SelectField(
         _l("Incident kind"),
@@ -74,12 +77,20 @@ class RuleForm(FlaskForm):
     )
     community_code = SelectField(_l("Community"), validators=[Optional()])
     threshold = IntegerField(
-        _l("How many"), default=3, validators=[InputRequired(), NumberRange(1, 1000)]
+        _l("How many"),
+        default=3,
+        invalid_value_message=_l("Enter how many incidents as a whole number, e.g. 3."),
+        validators=[InputRequired(message=_l("Enter how many incidents, from 1 to 1000.")),
+                    NumberRange(1, 1000, message=_l("Enter how many incidents, from 1 to 1000."))],
     )
     window_minutes = IntegerField(
         _l("Within minutes (or the limit, in minutes)"),
         default=60,
-        validators=[InputRequired(), NumberRange(1, 10080)],
+        invalid_value_message=_l("Enter the minutes as a whole number, e.g. 60."),
+        validators=[
+            InputRequired(message=_l("Enter a number of minutes from 1 to 10080.")),
+            NumberRange(1, 10080, message=_l("Enter a number of minutes from 1 to 10080.")),
+        ],
     )
     severity = SelectField(
         _l("Severity"),

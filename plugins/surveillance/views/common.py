@@ -7,12 +7,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, abort, current_app
+from flask import Blueprint, abort, current_app, g
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 from flask_wtf import FlaskForm
 
-from core.toolkit import current_kernel, current_session, plugin_settings, registry_reader
+from core.toolkit import (
+    current_kernel,
+    current_session,
+    has_permission,
+    localized,
+    plugin_settings,
+    registry_reader,
+)
 from plugins.surveillance import info
 from plugins.surveillance import services as svc
 
@@ -140,8 +148,44 @@ def _labels() -> dict[str, Any]:
             "rule": lambda k: _label(RULE_LABELS, k),
             "tag": lambda k: STATUS_TAGS.get(k, ""),
             "request": lambda k: _label(REQUEST_LABELS, k),
+            "duration": lambda minutes: localized(*svc.duration(minutes)),
+            "desk_nav": _desk_nav,
+            "community": _community_name,
+            "actor": lambda name: _("The system") if name == "system" else (name or ""),
         }
     }
+
+
+def _community_name(code: str | None) -> str:
+    """A community's name for its code (pages name places, not 12-digit codes); the code
+    itself when the registry does not know it. Read once per request."""
+    if not code:
+        return "—"
+    names = g.get("_surveillance_community_names")
+    if names is None:
+        names = g._surveillance_community_names = dict(_communities())
+    return str(names.get(code, code))
+
+
+#: The desk's tabs: (endpoint, label, the permission that endpoint's view requires).
+DESK_NAV = (
+    ("surveillance.desk", _l("Desk"), "surveillance.incident.read"),
+    ("surveillance.incidents", _l("Incident queue"), "surveillance.incident.read"),
+    ("surveillance.alerts", _l("Alert list"), "surveillance.incident.read"),
+    ("surveillance.cameras", _l("Cameras"), "surveillance.camera.read"),
+    ("surveillance.rules", _l("Alert rules"), "surveillance.rule.manage"),
+    ("surveillance.footage_requests", _l("Footage requests"), "surveillance.footage.view"),
+    ("surveillance.footage_log", _l("Footage log"), "surveillance.footage.log_read"),
+    ("surveillance.retention", _l("Retention"), "surveillance.retention.read"),
+)
+
+
+def _desk_nav() -> list[tuple[str, str]]:
+    """The tabs this viewer may open: a tab is shown only with the permission its page
+    checks, so no tab answers 403 (the security officer has neither the rule editor nor
+    the footage-access log, which are the administrator's and the auditor's)."""
+    return [(endpoint, str(label)) for endpoint, label, perm in DESK_NAV
+            if has_permission(current_user, perm)]
 
 
 def settings() -> dict[str, Any]:

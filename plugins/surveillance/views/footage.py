@@ -87,7 +87,7 @@ def clip_open(clip_id: int):
 
 
 class DecisionForm(FlaskForm):
-    decision = HiddenField(validators=[DataRequired()])
+    decision = HiddenField(validators=[DataRequired(message=_l("Choose to approve or refuse."))])
     note = StringField(_l("Note"), validators=[Optional(), Length(max=300)])
 
 

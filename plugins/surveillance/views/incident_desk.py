@@ -3,6 +3,9 @@ workflow actions, the report photo and clip references."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from flask import abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -10,7 +13,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import DateTimeLocalField, HiddenField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from core.toolkit import Row, bar_chart, current_session, has_permission, request_facts, require
 from plugins.surveillance import FOOTAGE_VIEW, INCIDENT_HANDLE, INCIDENT_READ
@@ -81,6 +84,33 @@ def incidents():
     )
 
 
+def _local(value: datetime | None) -> datetime | None:
+    """A form's date and time (naive: the wall clock the officer read) in the configured
+    time zone, whatever the server's own zone is."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=svc.local_zone()) if value.tzinfo is None else value
+
+
+class WhenField(DateTimeLocalField):
+    """A date-and-time input whose error names what is expected ("Enter when the clip
+    starts as a date and a time") instead of WTForms' "Not a valid datetime value"; an
+    empty input is no value (so "required" speaks alone, once)."""
+
+    def __init__(self, *args: Any, invalid: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.invalid = invalid
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        if not valuelist or not " ".join(str(v) for v in valuelist).strip():
+            self.data = None
+            return
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            raise ValueError(str(self.invalid or _("Enter a date and a time."))) from None
+
+
 class IncidentForm(FlaskForm):
     kind = SelectField(_l("Kind"), choices=_choices([(k, v) for k, v in KIND_LABELS.items()]))
     severity = SelectField(
@@ -91,12 +121,16 @@ class IncidentForm(FlaskForm):
     community = SelectField(_l("Community"), validators=[Optional()])
     camera_code = StringField(_l("Camera code (optional)"), validators=[Optional(), Length(max=40)])
     location = StringField(_l("Location"), validators=[Optional(), Length(max=200)])
-    occurred_at = DateTimeLocalField(
+    occurred_at = WhenField(
         _l("When did it happen?"),
+        invalid=_l("Enter when it happened as a date and a time, for example 2026-12-07 08:30."),
         validators=[Optional()],
         description=_l("Leave empty for now. Footage can be opened only around this time."),
     )
-    description = TextAreaField(_l("Description"), validators=[DataRequired(), Length(max=2000)])
+    description = TextAreaField(
+        _l("Description"),
+        validators=[DataRequired(message=_l("Describe the incident.")), Length(max=2000)],
+    )
 
 
 @bp.route("/incidents/new", methods=["GET", "POST"])
@@ -128,7 +162,7 @@ def incident_new():
                 location=form.location.data,
                 community_code=community,
                 camera=camera,
-                occurred_at=form.occurred_at.data.astimezone() if form.occurred_at.data else None,
+                occurred_at=_local(form.occurred_at.data),
             )
         except svc.SurveillanceError as exc:
             session.rollback()
@@ -156,9 +190,19 @@ class ActionForm(FlaskForm):
 
 
 class ClipForm(FlaskForm):
-    camera_code = StringField(_l("Camera code"), validators=[DataRequired(), Length(max=40)])
-    starts_at = DateTimeLocalField(_l("From"), validators=[DataRequired()])
-    ends_at = DateTimeLocalField(_l("To"), validators=[DataRequired()])
+    camera_code = StringField(
+        _l("Camera code"),
+        validators=[DataRequired(message=_l("Enter the camera's code, for example CAM-001.")),
+                    Length(max=40)],
+    )
+    starts_at = WhenField(
+        _l("From"), validators=[InputRequired(message=_l("Enter when the clip starts."))],
+        invalid=_l("Enter when the clip starts as a date and a time."),
+    )
+    ends_at = WhenField(
+        _l("To"), validators=[InputRequired(message=_l("Enter when the clip ends."))],
+        invalid=_l("Enter when the clip ends as a date and a time."),
+    )
     reference = StringField(_l("VMS reference"), validators=[Optional(), Length(max=300)])
 
 
@@ -166,7 +210,8 @@ class FootageForm(FlaskForm):
     incident_id = HiddenField()
     purpose = StringField(
         _l("Purpose"),
-        validators=[DataRequired(), Length(max=300)],
+        validators=[DataRequired(message=_l("Say why you need to see this footage.")),
+                    Length(max=300)],
         description=_l("Why you need to see this footage."),
     )
     action = SelectField(
@@ -281,8 +326,8 @@ def clip_new(incident_id: int):
                 current_user,
                 inc,
                 camera=cam,
-                starts_at=form.starts_at.data.astimezone(),
-                ends_at=form.ends_at.data.astimezone(),
+                starts_at=_local(form.starts_at.data),
+                ends_at=_local(form.ends_at.data),
                 reference=form.reference.data or "",
             )
         except svc.SurveillanceError as exc:

@@ -27,8 +27,15 @@ from plugins.surveillance.views.common import (
 
 
 class CameraForm(FlaskForm):
-    code = StringField(_l("Code"), validators=[DataRequired(), Length(max=40)])
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=100)])
+    code = StringField(
+        _l("Code"),
+        validators=[DataRequired(message=_l("Enter the camera's code, for example CAM-001.")),
+                    Length(max=40)],
+    )
+    name = StringField(
+        _l("Name"),
+        validators=[DataRequired(message=_l("Enter the camera's name.")), Length(max=100)],
+    )
     community_code = SelectField(_l("Community"), validators=[Optional()])
     grid_code = StringField(_l("Grid code"), validators=[Optional(), Length(max=32)])
     location = StringField(
@@ -41,7 +48,8 @@ class CameraForm(FlaskForm):
     )
     purpose = StringField(
         _l("Purpose"),
-        validators=[DataRequired(), Length(max=300)],
+        validators=[DataRequired(message=_l("Say why a camera is needed here.")),
+                    Length(max=300)],
         description=_l("Why a camera is needed here, for public security."),
     )
     signage_confirmed = BooleanField(_l("A visible sign is in place"))

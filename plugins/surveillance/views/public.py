@@ -66,15 +66,18 @@ class ReportForm(FlaskForm):
     kind = SelectField(
         _l("What is the concern?"),
         choices=_choices([(k, v) for k, v in KIND_LABELS.items()]),
-        validators=[InputRequired()],
+        validators=[InputRequired(message=_l("Choose what the concern is."))],
     )
     description = TextAreaField(
-        _l("Describe what you saw"), validators=[DataRequired(), Length(max=2000)]
+        _l("Describe what you saw"),
+        validators=[DataRequired(message=_l("Describe what you saw.")), Length(max=2000)],
     )
-    community = SelectField(_l("Community"), validators=[InputRequired()])
+    community = SelectField(
+        _l("Community"), validators=[InputRequired(message=_l("Choose the community."))]
+    )
     location = StringField(
         _l("Where exactly?"),
-        validators=[DataRequired(), Length(max=200)],
+        validators=[DataRequired(message=_l("Say where exactly it is.")), Length(max=200)],
         description=_l("For example: building 3, near the bicycle shed."),
     )
     photo = FileField(_l("Photo (optional)"), description=_l("A JPEG or PNG photo, at most 5 MB."))

@@ -3,7 +3,7 @@
 
 Default grants (plugins/gov_services/__init__.py): residents apply; community workers read,
 handle and see the thematic databases; committee members and auditors read; street review,
-approval and local settings are the admin's unless an administrator grants them. The
+approval are the street officer's (and the admin's); local settings the admin's. The
 matrix's accounts are not verified and have no staff scopes, so applying answers 403 and
 objects are nobody's (404)."""
 
@@ -25,6 +25,8 @@ MATRIX = {
     ("gov_services.apply", "POST"): E(APPLIERS, ok(403)),
     ("gov_services.my_list", "GET"): E(LOGIN),
     ("gov_services.application", "GET"): E(LOGIN, ok(404), denied=404),
+    ("gov_services.application_receipt", "GET"): E(LOGIN, ok(404), denied=404),
+    ("gov_services.notices", "GET"): E(PUBLIC),
     ("gov_services.application_action", "POST"): E(LOGIN, ok(404), denied=404),
     ("gov_services.application_rate", "POST"): E(LOGIN, ok(404), denied=404),
     # masked answers in full: the handler of the case only (nobody's case here: 404)
@@ -61,6 +63,7 @@ MATRIX = {
 PUBLIC_VIEWS = {
     "gov_services.index": "the service hall: what one may apply for needs no account",
     "gov_services.service": "a service's requirements, documents and time limits",
+    "gov_services.notices": "公示: a public notice is public by definition",
     "gov_services_api.Services": "the public catalogue",
     "gov_services_api.ServiceItem": "one service of the public catalogue",
 }

@@ -543,7 +543,18 @@ def test_dibao_goes_through_a_seven_day_public_notice(as_, world, app):
     assert notice.json["due_on"] == g.calendar.add(date.today(), 7).isoformat()
     assert act(worker, app_id, "end_notice").status_code == 403
     assert act(admin, app_id, "reject").status_code == 422  # an objection needs its reason
+    early = act(admin, app_id, "end_notice")  # the notice runs its whole period
+    assert early.status_code == 409 and early.json["error"]["code"] == "conflict", early.json
+    assert notice.json["due_on"] in early.json["error"]["message"]
+    board = app.test_client().get("/gov-services/notices").get_data(as_text=True)
+    assert f'data-reference="{notice.json["reference"]}"' in board  # public, no account
+    from plugins.gov_services.models import Application
+
+    with world.kernel.db.session_scope() as db:  # the period is over
+        db.get(Application, app_id).due_on = date.today() - timedelta(days=1)
     assert act(admin, app_id, "end_notice").json["state"] == "approved"
+    board = app.test_client().get("/gov-services/notices").get_data(as_text=True)
+    assert notice.json["reference"] not in board
     members = admin.get(f"{API}/memberships?database=dibao").json["items"]
     assert [m["person_id"] for m in members] == [world.people["young"]]
 
@@ -627,13 +638,16 @@ def test_pages_apply_detail_queue_thematic_statistics(as_, world):
     url = "/gov-services/services/overseas_chinese_registry/apply"
     blank = resident.post(url, data={"csrf_token": csrf_token(resident, url)})
     assert blank.status_code == 400 and "error-summary" in blank.get_data(as_text=True)
-    sent = resident.post(
-        url, data={"csrf_token": csrf_token(resident, url), "f_country": "马来西亚"}
-    )
-    assert sent.status_code == 302
-    detail = resident.get(sent.headers["Location"]).get_data(as_text=True)
+    data = {"csrf_token": csrf_token(resident, url), "f_country": "马来西亚"}
+    check = resident.post(url, data=data)  # check your answers: nothing filed yet
+    assert check.status_code == 200 and 'id="check-answers"' in check.get_data(as_text=True)
+    sent = resident.post(url, data=dict(data, step="send"))
+    assert sent.status_code == 302 and sent.headers["Location"].endswith("/receipt")
+    receipt = resident.get(sent.headers["Location"]).get_data(as_text=True)
+    app_id = int(sent.headers["Location"].rstrip("/").split("/")[-2])
+    detail = resident.get(f"/gov-services/applications/{app_id}").get_data(as_text=True)
     assert "马来西亚" in detail and "timeline" in detail
-    app_id = int(sent.headers["Location"].rstrip("/").split("/")[-1])
+    assert 'id="receipt-reference"' in receipt and f"{app_id:06d}" in receipt
     path = f"/gov-services/applications/{app_id}"
     staff = worker.get(path).get_data(as_text=True)
     assert 'value="accept"' in staff
@@ -693,7 +707,7 @@ def test_pages_apply_detail_queue_thematic_statistics(as_, world):
 def test_pages_in_english(app, world):
     c = app.test_client()
     c.set_cookie("shequ_lang", "en")
-    hall = c.get("/gov-services/").get_data(as_text=True)
+    hall = c.get("/gov-services/?by=department").get_data(as_text=True)  # life events first
     assert "Longevity allowance" in hall and "Civil affairs section" in hall
     page = c.get("/gov-services/services/minimum_living_allowance").get_data(as_text=True)
     assert "public notice of 7 working days" in page and "Proof of income" in page
@@ -848,8 +862,11 @@ def test_demo_data_is_small_deterministic_and_idempotent(make_app):
 
     app = make_app(plugins=["gov_services"])
     kernel = app.extensions["shequ"]
-    users = {r: ensure_user(app, r) for r in ("community_worker", "admin")}
+    accounts = {r: ensure_user(app, r) for r in ("community_worker", "admin")}
     with app.app_context(), kernel.db.session_scope() as db:
+        from core.identity.models import User
+
+        users = {r: db.get(User, u.id) for r, u in accounts.items()}  # as core.demo passes
         places = make_places(db)
         for i in range(5):
             rs.register_person(

@@ -365,7 +365,7 @@ def test_reports_hide_then_moderators_restore_lock_and_mute(app, world, board, e
     kernel = world.kernel
     author = resident(app, "sg_author", world.ids.h2_wife)
     reporters = [ensure_user(app, "resident", username=f"sg_rep{n}").id for n in range(3)]
-    with kernel.db.session_scope() as db:
+    with app.app_context(), kernel.db.session_scope() as db:  # the recipient's language
         b = db.scalar(select(Board).where(Board.slug == board))
         from core.identity.models import User
 
@@ -394,33 +394,24 @@ def test_reports_hide_then_moderators_restore_lock_and_mute(app, world, board, e
     committee = committee_client(app, world)
     queue = committee.get("/self-governance/moderation/").get_data(as_text=True)
     assert 'id="pending-count">1<' in queue or 'id="pending-count">' in queue
+    # the moderator acts from the post and the thread themselves: no ids to type
+    assert f'action="/self-governance/posts/{ids[1]}/moderate"' in queue
     url = "/self-governance/moderation/"
     tok = csrf(committee, url)
     no_reason = committee.post(
-        url,
-        data={
-            "csrf_token": tok,
-            "m-action": "restore",
-            "m-target": "post",
-            "m-target_id": ids[1],
-            "m-reason": "",
-        },
+        f"/self-governance/posts/{ids[1]}/moderate",
+        data={"csrf_token": tok, "action": "restore", "reason": "", "back": "queue"},
     )
-    assert no_reason.status_code == 400
-    for action, target, tid in (("restore", "post", ids[1]), ("lock", "thread", ids[0])):
-        resp = committee.post(
-            url,
-            data={
-                "csrf_token": tok,
-                "m-action": action,
-                "m-target": target,
-                "m-target_id": tid,
-                "m-reason": "已核实",
-            },
-        )
+    assert no_reason.status_code == 302 and no_reason.headers["Location"].endswith(url)
+    assert "Reason: write why" in committee.get(url).get_data(as_text=True)
+    for path in (f"/self-governance/posts/{ids[1]}/moderate",
+                 f"/self-governance/threads/{ids[0]}/moderate"):
+        action = "restore" if "/posts/" in path else "lock"
+        resp = committee.post(path, data={"csrf_token": tok, "action": action, "reason": "已核实"})
         assert resp.status_code == 302, resp.get_data(as_text=True)[:300]
     resp = committee.post(
-        url, data={"csrf_token": tok, "u-user_id": author.id, "u-days": 3, "u-reason": "发广告"}
+        f"/self-governance/posts/{ids[1]}/mute",
+        data={"csrf_token": tok, "days": 3, "reason": "发广告"},
     )
     assert resp.status_code == 302
     with kernel.db.session_scope() as db:
@@ -567,9 +558,12 @@ def test_a_committee_member_acts_only_for_their_communities(app, world):
     resp = client.post(
         url, data={"csrf_token": csrf(client, url), "title": "越权公告", "community": world.c1}
     )
-    assert resp.status_code == 400 and "You do not act for this community" in resp.get_data(
-        as_text=True
-    )
+    assert resp.status_code == 400 and (
+        "Community: choose one of the communities listed." in resp.get_data(as_text=True))
+    # the form offers the member's own communities by name, never a typed code
+    form = client.get(url).get_data(as_text=True)
+    assert f'<option selected value="{world.c2}">' in form or f'value="{world.c2}"' in form
+    assert f'value="{world.c1}"' not in form and 'name="community" type="text"' not in form
     page = f"/self-governance/proposals/{pid}"
     resp = client.post(
         f"{page}/answer",

@@ -89,6 +89,9 @@ def test_the_assisted_channel_cannot_cast_a_residents_ballot(app, world):
     # the resident themselves, signed in, votes (the refusal is about the channel)
     own = sign_in(app, "sg_assisted_voter")
     resp = own.post(f"{url}/ballot", data={"csrf_token": csrf(own, url), "choice": "yes"})
+    assert resp.status_code == 200 and roll_size(world, vote_id) == 0  # the check page
+    resp = own.post(f"{url}/ballot", data={"csrf_token": csrf(own, url), "choice": "yes",
+                                           "confirmed": "1"})
     assert resp.status_code == 302
     assert roll_size(world, vote_id) == 1
 
@@ -163,7 +166,7 @@ def test_an_unassigned_committee_member_acts_for_no_community(app, world):
         data={"csrf_token": csrf(client, url), "title": "停电", "body": "", "community": world.c1},
     )
     assert resp.status_code == 400
-    assert "You do not act for this community." in resp.get_data(as_text=True)
+    assert "Community: you act for no community yet." in resp.get_data(as_text=True)
     with world.kernel.db.session_scope() as db:
         p = sv.create_proposal(
             db,

@@ -5,6 +5,7 @@ on PostgreSQL), secret-ballot unlinkability, results only after the close."""
 from __future__ import annotations
 
 import os
+import re
 import threading
 from datetime import timedelta
 
@@ -343,11 +344,15 @@ def test_vote_page_shows_you_have_voted_and_refuses_a_second(app, world):
     a = sign_in(app, "sg_vote_a")
     url = f"/self-governance/votes/{vote_id}"
     assert 'name="choice"' in a.get(url).get_data(as_text=True)
-    resp = a.post(f"{url}/ballot", data={"csrf_token": csrf(a, url), "choice": "yes"})
+    resp = a.post(f"{url}/ballot", data={"csrf_token": csrf(a, url), "choice": "yes",
+                                         "confirmed": "1"})
     assert resp.status_code == 302
     page = a.get(url).get_data(as_text=True)
     assert 'id="voted"' in page and 'name="choice"' not in page
     again = a.post(f"{url}/ballot", data={"csrf_token": csrf(a, url), "choice": "no"})
+    assert again.status_code == 409  # refused at the confirmation step already
+    again = a.post(f"{url}/ballot", data={"csrf_token": csrf(a, url), "choice": "no",
+                                          "confirmed": "1"})
     assert again.status_code == 409
     b = sign_in(app, "sg_vote_b")  # the same household
     assert 'id="voted"' in b.get(url).get_data(as_text=True)
@@ -566,10 +571,11 @@ def test_ballot_api_one_per_key_and_errors(app, world, client):
     assert bad.status_code == 409  # well-formed, but not one of this vote's options
     assert client.post(f"{url}/ballot", json={"choice": "yes"}, headers=voter).status_code == 422
     before = client.get(url, headers=voter).json
-    assert before["me"] == {"eligible": True, "reason": "", "voted": False}
+    assert before["me"] == {"eligible": True, "reason": "", "voted": False, "receipt": None}
     first = client.post(f"{url}/ballot", json={"choice": ["yes"]}, headers=voter)
     assert first.status_code == 201, first.json
     assert first.json["me"]["voted"] is True
+    assert re.fullmatch(r"[2-9A-Z]{5}-[2-9A-Z]{5}", first.json["me"]["receipt"])
     again = client.post(f"{url}/ballot", json={"choice": ["no"]}, headers=voter)
     assert again.status_code == 409 and again.json["error"]
     assert client.get(f"{url}/result").status_code == 409

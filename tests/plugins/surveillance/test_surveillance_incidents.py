@@ -141,7 +141,8 @@ def test_events_published(sv, cam, monkeypatch):
     iid = made.json["id"]
     for action in ("acknowledge", "false_alarm"):
         sv.app.test_client().post(
-            f"{API}/incidents/{iid}/transitions", json={"action": action}, headers=bearer(officer)
+            f"{API}/incidents/{iid}/transitions", json={"action": action, "note": "nobody there"},
+            headers=bearer(officer),
         )
     names = [n for n, _ in seen]
     assert names == ["surveillance.incident.raised", "surveillance.incident.resolved"]

@@ -241,7 +241,8 @@ def test_purge_respects_the_legal_hold(sv, world):
             raised_at=old,
         )
         svc.store_photo(closed, b"\xff\xd8\xff" + b"1" * 20, media, max_bytes=10_000)
-        svc.transition(session, sv.kernel.bus, None, closed, "false_alarm")
+        svc.transition(session, sv.kernel.bus, None, closed, "false_alarm",
+                       note="nothing found")
         gone = svc.add_clip(
             session, None, closed, camera=camera, starts_at=old, ends_at=old + timedelta(minutes=5)
         )

@@ -1,0 +1,200 @@
+"""Telling residents what became of what concerns them: their proposal answered and its
+implementation moved on, the result of a vote they took part in, a moderator's action on
+their post (hidden, shown again, dismissed reports) or on their account (muted), and the
+forum's mentions and replies to threads they follow.
+
+The plugin's own events (``self_governance.proposal.answered``, ``.vote.closed``,
+``.post.hidden``) are told by subscribers, so every path that causes them — the pages,
+the API, the periodic count — tells the resident the same way, once the step is
+committed; the steps without an event of their own (implementation progress, restoring a
+post, a mute, a mention) are told in the step's own transaction. Every notification goes
+through the toolkit's one ``notify``, is written in the RECIPIENT's language
+(``recipient_locale``), not in that of the member whose click caused it, and links to the
+page where the resident reads the outcome.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from contextlib import nullcontext
+from typing import Any
+
+from flask import has_app_context
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.toolkit import account_view, notify, recipient_locale
+from plugins.self_governance.models import Post, Proposal, Thread, Vote, VoterRoll
+from plugins.self_governance.services.common import PLUGIN
+
+#: A notification's title and body, made inside the recipient's language.
+Texts = Callable[[], tuple[str, str]]
+
+
+def proposal_link(proposal_id: int) -> str:
+    return f"/self-governance/proposals/{proposal_id}"
+
+
+def vote_link(vote_id: int) -> str:
+    return f"/self-governance/votes/{vote_id}"
+
+
+def post_link(thread_id: int, post_id: int) -> str:
+    """The thread page (no ``#post-`` anchor: core marks a notification read when the
+    path it links to is opened, and a browser never sends the anchor)."""
+    return f"/self-governance/threads/{thread_id}"
+
+
+def tell(session: Session, user_ids: Iterable[int | None], make: Texts, *, link: str,
+         kind: str = "info") -> int:
+    """Notify each active account of ``user_ids`` once; ``make()`` is called inside each
+    recipient's language. Returns how many were told."""
+    told = 0
+    for uid in sorted({u for u in user_ids if u}):
+        account = account_view(session, uid)
+        if account is None or not account.is_active:
+            continue
+        # Languages need the app; a service called bare (a script over a session, never
+        # the pages, the API, the worker or the CLI) writes the English text.
+        language = recipient_locale(session, uid) if has_app_context() else nullcontext()
+        with language:
+            title, body = make()
+            notify(session, None, user_id=uid, title=title, body=body, link=link,
+                   kind=kind, source=PLUGIN)
+        told += 1
+    return told
+
+
+# ----------------------------------------------------------------------------- proposals
+
+
+def _answer_label(answer: str | None) -> str:
+    return {
+        "accepted": _("accepted"),
+        "rejected": _("rejected"),
+        "needs_study": _("to be studied further"),
+    }.get(answer or "", answer or "")
+
+
+def _progress_label(status: str) -> str:
+    return {
+        "not_started": _("Not started"),
+        "in_progress": _("In progress"),
+        "done": _("Done"),
+    }.get(status, status)
+
+
+def on_proposal_answered(event: Any, session: Session) -> None:
+    """``self_governance.proposal.answered``: the author reads the answer and reasons."""
+    proposal = session.get(Proposal, event.payload["proposal_id"])
+    if proposal is None or proposal.status != "answered":
+        return
+    tell(session, [proposal.author_id], lambda: (
+        _("Your proposal “%(title)s” is answered: %(answer)s",
+          title=proposal.title[:60], answer=_answer_label(proposal.answer)),
+        _("The committee's reasons: %(reason)s", reason=proposal.answer_reason or ""),
+    ), link=proposal_link(proposal.id),
+        kind="success" if proposal.answer == "accepted" else "info")
+
+
+def tell_progress(session: Session, proposal: Proposal, status: str, note: str) -> int:
+    """The implementation of the author's accepted proposal moved on."""
+    return tell(session, [proposal.author_id], lambda: (
+        _("Your proposal “%(title)s”: %(status)s",
+          title=proposal.title[:60], status=_progress_label(status)),
+        note or _("The committee recorded progress on carrying it out."),
+    ), link=proposal_link(proposal.id), kind="success" if status == "done" else "info")
+
+
+# ----------------------------------------------------------------------------- votes
+
+
+def on_vote_closed(event: Any, session: Session) -> None:
+    """``self_governance.vote.closed``: everyone on the roll (who took part) reads the
+    result. The roll says who voted, never what: nothing here touches a ballot."""
+    vote = session.get(Vote, event.payload["vote_id"])
+    if vote is None or vote.closed_at is None:
+        return
+    result = vote.result or {}
+    voters = session.scalars(
+        select(VoterRoll.user_id).where(VoterRoll.vote_id == vote.id)
+    ).all()
+
+    def texts() -> tuple[str, str]:
+        if vote.kind == "motion":
+            outcome = _("passed") if result.get("passed") else _("not passed")
+        elif result.get("elected"):
+            outcome = _("elected: %(names)s", names="、".join(result["elected"]))
+        else:
+            outcome = _("nobody elected")
+        return (
+            _("The result of “%(title)s” is published: %(outcome)s",
+              title=vote.title[:60], outcome=outcome),
+            _("Turnout %(n)s of %(total)s; quorum %(met)s.", n=result.get("turnout", 0),
+              total=result.get("electorate", 0),
+              met=_("met") if result.get("quorum_met") else _("not met")),
+        )
+
+    tell(session, voters, texts, link=vote_link(vote.id))
+
+
+# ----------------------------------------------------------------------------- forum
+
+
+def _thread_title(session: Session, post: Post) -> str:
+    thread = session.get(Thread, post.thread_id)
+    return thread.title[:60] if thread is not None else ""
+
+
+def on_post_hidden(event: Any, session: Session) -> None:
+    """``self_governance.post.hidden``: the author learns their post is hidden and why —
+    a moderator's reason, or that reports hid it pending review."""
+    post = session.get(Post, event.payload["post_id"])
+    if post is None or not post.hidden:
+        return  # restored before this ran: the restore told them
+    title = _thread_title(session, post)
+    by_reports = event.payload.get("reason") == "reports"
+
+    def texts() -> tuple[str, str]:
+        if by_reports:
+            return (_("Your post in “%(title)s” is hidden pending review", title=title),
+                    _("Several residents reported it. A moderator reviews it and either "
+                      "shows it again or keeps it hidden."))
+        return (_("A moderator hid your post in “%(title)s”", title=title),
+                _("The moderator's reason: %(reason)s", reason=post.hidden_reason or ""))
+
+    tell(session, [post.author_id], texts, link=post_link(post.thread_id, post.id),
+         kind="warning")
+
+
+def tell_post_shown(session: Session, post: Post, reason: str) -> int:
+    """A moderator restored the author's post or dismissed the reports on it."""
+    title = _thread_title(session, post)
+    return tell(session, [post.author_id], lambda: (
+        _("Your post in “%(title)s” is visible again", title=title),
+        _("The moderator's reason: %(reason)s", reason=reason),
+    ), link=post_link(post.thread_id, post.id), kind="success")
+
+
+def tell_muted(session: Session, user_id: int, until: Any, reason: str) -> int:
+    """A moderator stopped the account posting for a while."""
+    from flask_babel import format_date
+
+    return tell(session, [user_id], lambda: (
+        _("You cannot post in the forum until %(date)s",
+          date=format_date(until, "long") if has_app_context() else until.date().isoformat()),
+        _("The moderator's reason: %(reason)s", reason=reason),
+    ), link="/self-governance/forum/", kind="warning")
+
+
+def tell_mentioned(session: Session, user_ids: Iterable[int], thread: Thread, post: Post) -> int:
+    return tell(session, user_ids, lambda: (
+        _("You were mentioned in “%(title)s”", title=thread.title[:60]), "",
+    ), link=post_link(thread.id, post.id))
+
+
+def tell_followers(session: Session, user_ids: Iterable[int], thread: Thread, post: Post) -> int:
+    return tell(session, user_ids, lambda: (
+        _("New reply in “%(title)s”, which you follow", title=thread.title[:60]), "",
+    ), link=post_link(thread.id, post.id))
