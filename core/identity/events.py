@@ -28,9 +28,32 @@ class VerificationRevoked(Schema):
     reason = fields.String(required=True)
 
 
+#: What a resident is told when their verification ends because they moved out, in the
+#: account's language (zh, en): a notice written here, like the outbox's message
+#: templates, because identity sits below the web layer's translations.
+REVOKED_NOTICE = {
+    "zh": ("您的账户已取消实名认证",
+           "居民登记显示您已迁出原社区，账户不再以该社区居民的身份办理事项。"
+           "请在“我的账户”中重新完成实名认证，或到您现在所在社区的办公室办理。"),
+    "en": ("Your account is no longer verified",
+           "The resident register shows you moved out of your community, so your account no "
+           "longer acts as one of its residents. Verify your account again under My account, "
+           "or at the office of the community you live in now."),
+}
+
+
 def _revoke(session: Session, person_id: int, reason: str, bus: Any) -> None:
     user = revoke_verification(session, person_id, reason=reason)
-    if user is not None and bus is not None:
+    if user is None:
+        return
+    if reason == "moved out":  # the deceased are not written to; the living are told
+        from core.identity.notifications import _default_locale, notify
+
+        lang = "en" if (user.locale or _default_locale()).startswith("en") else "zh"
+        title, body = REVOKED_NOTICE[lang]
+        notify(session, bus, user_id=user.id, title=title, body=body, link="/account/verify",
+               kind="verification_revoked", source="core")
+    if bus is not None:
         bus.publish(session, "identity.verification.revoked",
                     {"user_id": user.id, "person_id": person_id, "reason": reason})
 

@@ -5,7 +5,7 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from core.audit.models import AccessEntry, AuditEntry
@@ -15,7 +15,7 @@ from core.events.delivery import deliver_pending
 from core.hookspecs import PluginInfo, hookimpl
 from core.identity import can_access
 from core.identity.events import revoke_on_death, revoke_on_move
-from core.identity.models import OutboundMessage, User, UserSession
+from core.identity.models import Notification, OutboundMessage, User, UserSession
 from core.identity.notifications import mark_read, notify, unread_count
 from core.identity.passwords import make_hasher
 from core.identity.services import (
@@ -140,12 +140,18 @@ def test_verification_is_revoked_when_the_person_leaves_or_dies(app, db_session)
                                          "to_community": None})
     revoke_on_move(moved_out, db_session)
     assert not user.is_verified and user.person_id is None
+    told = db_session.scalars(select(Notification).where(Notification.user_id == user.id)).all()
+    assert [n.link for n in told] == ["/account/verify"]  # told, in the account's language
+    assert told[0].title == "您的账户已取消实名认证"
     bind_person(db_session, user, 4243, method="self", by=None)
     revoke_on_death(SimpleNamespace(payload={"person_id": 4243}), db_session)
     assert not user.is_verified
     actions = db_session.scalars(select(AuditEntry.action).where(
         AuditEntry.target_id == str(user.id))).all()
     assert actions.count("identity.verification.revoked") == 2
+    # nobody is written to about a death
+    assert db_session.scalar(select(func.count()).select_from(Notification).where(
+        Notification.user_id == user.id)) == 1
 
 
 def test_a_person_binds_to_one_account_only(app, db_session):
