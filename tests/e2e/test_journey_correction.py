@@ -10,13 +10,10 @@ Screenshots: ``test-results/journeys/correction-<locale>/``."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from journey_kit import Journey, build_demo_app
-
-from core.web.i18n import compile_catalogues
+from journey_kit import Journey, journey_fixtures
 
 pytestmark = pytest.mark.e2e
 
@@ -38,26 +35,7 @@ WORDS = {
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _catalogues() -> None:
-    compile_catalogues()
-
-
-@pytest.fixture(params=["zh", "en"])
-def locale(request: pytest.FixtureRequest) -> str:
-    return request.param
-
-
-@pytest.fixture
-def app(make_app: Any, locale: str) -> Any:
-    return build_demo_app(make_app, locale=locale)
-
-
-@pytest.fixture
-def journey(chromium: Any, live_server: Any, locale: str) -> Iterator[Journey]:
-    j = Journey(chromium, live_server.url, "correction", locale=locale)
-    yield j
-    j.close()
+locale, app, journey, _catalogues = journey_fixtures("correction")
 
 
 def _menu_link(page: Any, words: dict[str, str], name: str) -> None:

@@ -16,10 +16,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from journey_kit import Journey, build_demo_app
+from journey_kit import Journey, journey_fixtures
 from sqlalchemy import update
-
-from core.web.i18n import compile_catalogues
 
 pytestmark = pytest.mark.e2e
 
@@ -43,26 +41,7 @@ TITLE = {"zh": "在小区南门增设快递柜", "en": "A parcel locker at the s
 VOTE = {"zh": "是否同意在南门增设快递柜", "en": "Parcel locker at the south gate?"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _catalogues() -> None:
-    compile_catalogues()
-
-
-@pytest.fixture(params=["zh", "en"])
-def locale(request: pytest.FixtureRequest) -> str:
-    return request.param
-
-
-@pytest.fixture
-def app(make_app: Any, locale: str) -> Any:
-    return build_demo_app(make_app, locale=locale)
-
-
-@pytest.fixture
-def journey(chromium: Any, live_server: Any, locale: str) -> Iterator[Journey]:
-    j = Journey(chromium, live_server.url, "proposal-vote", locale=locale)
-    yield j
-    j.close()
+locale, app, journey, _catalogues = journey_fixtures("proposal-vote")
 
 
 def test_proposal_answered_and_vote_counted(journey: Journey, app: Any, locale: str) -> None:
