@@ -96,14 +96,9 @@ class ResetForm(FlaskForm):
     )
 
 
-class ResetCodeForm(FlaskForm):
-    code = StringField(
-        _l("Code from the message"),
-        validators=[
-            DataRequired(message=_l("Enter the 6-digit code from the message.")),
-            Length(max=12, message=_l("Enter the 6-digit code from the message.")),
-        ],
-    )
+class ResetCodeForm(LoginCodeForm):
+    """The code field of the sign-in code step, and the new password."""
+
     password = PasswordField(
         _l("New password"),
         validators=[
