@@ -32,6 +32,7 @@ from marshmallow import (
     validates,
 )
 
+from core.calendar import iso_date
 from core.version import CORE_API_VERSION
 
 ENV_PREFIX = "SHEQU__"
@@ -67,6 +68,7 @@ def _database_url(value: str) -> None:
         raise ValidationError("PostgreSQL URLs must use the psycopg driver: postgresql+psycopg://")
 
 
+
 class _Strict(Schema):
     class Meta:
         unknown = RAISE
@@ -96,6 +98,10 @@ class AppSection(_Strict):
     hotlines = fields.Dict(keys=fields.String(validate=validate.Regexp(r"^\d{6,12}$")),
                            values=fields.String(validate=validate.Regexp(HOTLINE_PATTERN)),
                            load_default=dict)
+    #: The working-day calendar (core/calendar.py): public holidays, and the weekend days
+    #: that are working days (调休), as ISO dates.
+    holidays = fields.List(fields.String(validate=iso_date), load_default=list)
+    workdays = fields.List(fields.String(validate=iso_date), load_default=list)
 
 
 class DatabaseSection(_Strict):

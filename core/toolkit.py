@@ -32,6 +32,7 @@ from core.api.fields import AUTH, Id, JsonBoolean, Strict, Text
 from core.api.pagination import PageArgs, page_schema, paginate
 from core.audit.services import log_access, log_audit
 from core.audit.web import request_facts
+from core.calendar import Calendar
 from core.cli import AppContext, pass_ctx
 from core.current import current_kernel, kernel_of
 from core.db import Base, UTCDateTime, current_session, local_today, utcnow
@@ -87,6 +88,7 @@ __all__ = [
     "AccountView",
     "AppContext",
     "Base",
+    "Calendar",
     "DemoContext",
     "Event",
     "EventBus",
@@ -114,6 +116,7 @@ __all__ = [
     "account_view",
     "account_views",
     "accounts_for_person",
+    "accounts_for_persons",
     "acts_for",
     "bar_chart",
     "can_access",
@@ -162,6 +165,7 @@ __all__ = [
     "staff_accounts",
     "uscc_check_char",
     "utcnow",
+    "working_calendar",
 ]
 
 
@@ -172,6 +176,23 @@ def plugin_settings(plugin_id: str, app: Any = None) -> dict[str, Any]:
     """``[plugins.<id>]`` of the config, after the plugin's ``config_schema`` loaded it."""
     kernel = kernel_of(app) if app is not None else current_kernel()
     return kernel.plugins.settings(plugin_id)
+
+
+def working_calendar(*extra: Mapping[str, Any], app: Any = None, kernel: Any = None) -> Calendar:
+    """The deployment's working-day calendar (``[app] holidays`` / ``workdays``), with any
+    ``extra`` settings dicts' own ``holidays``/``workdays`` added (a plugin's older list)."""
+    from datetime import date
+
+    if kernel is None:
+        kernel = kernel_of(app) if app is not None else current_kernel()
+    cal = Calendar(
+        holidays=frozenset(date.fromisoformat(d) for d in kernel.config.app.get("holidays", ())),
+        workdays=frozenset(date.fromisoformat(d) for d in kernel.config.app.get("workdays", ())),
+    )
+    for more in extra:
+        cal = cal.merged((date.fromisoformat(d) for d in more.get("holidays", ())),
+                         (date.fromisoformat(d) for d in more.get("workdays", ())))
+    return cal
 
 
 # ----------------------------------------------------------------------------- accounts
@@ -247,6 +268,25 @@ def accounts_for_person(session: Session, person_id: int) -> list[AccountView]:
     User = _user_model()
     rows = session.scalars(select(User).where(User.person_id == person_id).order_by(User.id))
     return [AccountView.of(u) for u in rows]
+
+
+def accounts_for_persons(
+    session: Session, person_ids: Iterable[int]
+) -> dict[int, list[AccountView]]:
+    """The accounts bound to each of many registry persons in one select,
+    ``person_id → [AccountView]`` (persons without an account left out): how a plugin
+    tells every eligible resident at once (a vote opening, an offer) without a query each."""
+    wanted = sorted({int(p) for p in person_ids if p is not None})
+    found: dict[int, list[AccountView]] = {}
+    if not wanted:
+        return found
+    User = _user_model()
+    for start in range(0, len(wanted), 500):  # keep each IN list within every database's limit
+        chunk = wanted[start:start + 500]
+        rows = session.scalars(select(User).where(User.person_id.in_(chunk)).order_by(User.id))
+        for user in rows:
+            found.setdefault(user.person_id, []).append(AccountView.of(user))
+    return found
 
 
 def find_account(session: Session, username: str) -> AccountView | None:

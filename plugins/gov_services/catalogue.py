@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -252,46 +251,3 @@ def load_catalogue(extra: list[tuple[str, list[dict[str, Any]]]] = ()) -> Catalo
                     "en": label.get("en", service.database),
                 }
     return cat
-
-
-# ------------------------------------------------------------------------------ time
-
-
-@dataclass(frozen=True)
-class Calendar:
-    """Working days: Monday to Friday, minus ``holidays``, plus ``workdays`` (the
-    weekends China's holiday schedule turns into working days, 调休)."""
-
-    holidays: frozenset[date] = frozenset()
-    workdays: frozenset[date] = frozenset()
-
-    def is_working(self, day: date) -> bool:
-        if day in self.workdays:
-            return True
-        return day.weekday() < 5 and day not in self.holidays
-
-    def add(self, start: date, days: int) -> date:
-        """The date ``days`` working days after ``start`` (the day itself not counted)."""
-        day = start
-        left = max(0, days)
-        while left:
-            day += timedelta(days=1)
-            if self.is_working(day):
-                left -= 1
-        return day
-
-    def between(self, start: date, end: date) -> int:
-        """Working days after ``start`` up to and including ``end`` (0 if end <= start)."""
-        n, day = 0, start
-        while day < end:
-            day += timedelta(days=1)
-            if self.is_working(day):
-                n += 1
-        return n
-
-
-def calendar_from(settings: dict[str, Any]) -> Calendar:
-    return Calendar(
-        holidays=frozenset(date.fromisoformat(d) for d in settings.get("holidays", ())),
-        workdays=frozenset(date.fromisoformat(d) for d in settings.get("workdays", ())),
-    )

@@ -10,14 +10,15 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from core.toolkit import N_, RegistryReader, current_kernel, registry_reader
-from plugins.gov_services.catalogue import (
+from core.toolkit import (
+    N_,
     Calendar,
-    Catalogue,
-    Service,
-    calendar_from,
-    load_catalogue,
+    RegistryReader,
+    current_kernel,
+    registry_reader,
+    working_calendar,
 )
+from plugins.gov_services.catalogue import Catalogue, Service, load_catalogue
 from plugins.gov_services.services.vocabulary import PLUGIN, UnknownService
 
 
@@ -63,7 +64,7 @@ def gov(kernel: Any = None) -> Gov:
         found = Gov(
             kernel=kernel,
             catalogue=load_catalogue(extra),
-            calendar=calendar_from(settings),
+            calendar=working_calendar(settings, kernel=kernel),
             settings=settings,
         )
         state["gov"] = found

@@ -256,7 +256,7 @@ def test_catalogue_rejects_clashes_and_bad_rules():
 
 
 def test_working_days_skip_weekends_and_holidays_and_count_swapped_days():
-    from plugins.gov_services.catalogue import Calendar
+    from core.toolkit import Calendar
 
     friday = date(2026, 9, 25)
     assert Calendar().add(friday, 1) == date(2026, 9, 28)  # Monday

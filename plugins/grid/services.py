@@ -1,0 +1,54 @@
+"""The rules, as plain functions over a session: no Flask, no commit. The page, the API,
+the tests and the event handler all call these."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from plugins.grid.models import GridItem
+
+
+class ItemError(ValueError):
+    """A rule was broken; ``field`` names the input it concerns. The API answers 409 (the
+    request matched the schema, the data refused it), the page shows it at the field."""
+
+    def __init__(self, message: str, field: str):
+        super().__init__(message)
+        self.field = field
+
+
+def create_item(session: Session, *, title: str, created_by_id: int | None,
+                person_id: int | None = None, community: str | None = None) -> GridItem:
+    title = (title or "").strip()
+    if not title:
+        raise ItemError("Enter a title.", "title")
+    if session.scalar(select(GridItem.id).where(GridItem.title == title)) is not None:
+        raise ItemError("An item with this title exists already.", "title")
+    item = GridItem(title=title, created_by_id=created_by_id, person_id=person_id,
+                       community=community)
+    session.add(item)
+    session.flush()
+    return item
+
+
+def items_query() -> Select:
+    return select(GridItem).order_by(GridItem.id.desc())
+
+
+def recent_items(session: Session, limit: int = 20) -> list[GridItem]:
+    return list(session.scalars(items_query().limit(limit)))
+
+
+def get_item(session: Session, item_id: int) -> GridItem | None:
+    return session.get(GridItem, item_id)
+
+
+def follow_move(event: Any, session: Session) -> None:
+    """``registry.person.moved``: keep the community of the person's items in step.
+    Idempotent (delivery is at least once); works in the given session, never commits."""
+    person_id = event.payload["person_id"]
+    for item in session.scalars(select(GridItem).where(GridItem.person_id == person_id)):
+        item.community = event.payload["to_community"]
