@@ -16,9 +16,10 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 
+from core.config import DEFAULT_CONFIG, load_config
 from core.demo import DEMO_ACCOUNTS
 
-ALL_PLUGINS = ["gov_services", "commerce", "self_governance", "surveillance"]
+ALL_PLUGINS = list(load_config(DEFAULT_CONFIG, environ={}).plugins_enabled)  # as shipped
 ROLES = ["anonymous", *DEMO_ACCOUNTS]
 
 
