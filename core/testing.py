@@ -16,12 +16,16 @@ plugin, so any project that installs shequ gets them).
   ``seed_demo(app)`` (the demo data ``make run`` loads).
 
 The database is SQLite in a temporary directory unless ``SHEQU_TEST_DATABASE_URL`` names a
-PostgreSQL database; then every test gets a clean schema in it.
+PostgreSQL database; then every test gets a clean database on that server. Either way it
+is a copy of one migrated once per plugin set (core/testing_db.py; ``SHEQU_TEST_TEMPLATES=0``
+migrates every app instead).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -114,15 +118,54 @@ def build_test_app(
     extra: dict[str, Any] | None = None,
     migrate: bool = True,
 ) -> tuple[Flask, Callable[[], None]]:
-    """Create a migrated app for tests; returns it with a clean-up function."""
+    """Create a migrated app for tests; returns it with a clean-up function. Apps of
+    installed plugins start from a copy of a database migrated once per plugin set
+    (core/testing_db.py); ``extra`` plugins' apps migrate themselves."""
     from core import migrate as migrations
+    from core import testing_db
     from core.app import create_app
 
     cleanups: list[Callable[[], None]] = []
     url = f"sqlite:///{tmp_path}/test.db"
-    if os.environ.get(TEST_DB_ENV):
-        url, drop = _postgres_schema_url(os.environ[TEST_DB_ENV])
+    cached = os.environ.get("SHEQU_TEST_TEMPLATES", "1") != "0"  # 0: migrate every app
+    key = tuple(plugins or ()) if migrate and cached and not extra else None
+    base = os.environ.get(TEST_DB_ENV)
+
+    def migrated_at(target: str) -> None:
+        scratch = Path(tempfile.mkdtemp(prefix="shequ-template-app-"))
+        built = create_app(_test_config(scratch, target, plugins, config))
+        kernel = kernel_of(built)
+        try:
+            migrations.upgrade(kernel.db.engine, migrations.trees_for(kernel.plugins))
+        finally:
+            kernel.bus.stop()
+            kernel.db.dispose()
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    if base and key is not None:
+        url, drop = testing_db.postgres_copy(base, key, migrated_at)
         cleanups.append(drop)
+    elif base:
+        url, drop = _postgres_schema_url(base)
+        cleanups.append(drop)
+    elif key is not None:
+        testing_db.sqlite_copy(key, tmp_path / "test.db", lambda path: migrated_at(f"sqlite:///{path}"))
+    app = create_app(_test_config(tmp_path, url, plugins, config), plugins=extra)
+    kernel = kernel_of(app)
+    if migrate and key is None:
+        migrations.upgrade(kernel.db.engine, migrations.trees_for(kernel.plugins))
+
+    def cleanup() -> None:
+        kernel.bus.stop()
+        kernel.db.dispose()
+        for fn in reversed(cleanups):
+            fn()
+
+    return app, cleanup
+
+
+def _test_config(tmp_path: Path, url: str, plugins: list[str] | None,
+                 config: dict[str, Any] | None) -> Any:
     overrides: dict[str, Any] = {
         "app": {
             "env": "test",
@@ -139,19 +182,7 @@ def build_test_app(
             overrides.setdefault(section, {}).update(values)
         else:
             overrides[section] = values
-    cfg = load_config(DEFAULT_CONFIG, overrides=overrides, environ={})
-    app = create_app(cfg, plugins=extra)
-    kernel = kernel_of(app)
-    if migrate:
-        migrations.upgrade(kernel.db.engine, migrations.trees_for(kernel.plugins))
-
-    def cleanup() -> None:
-        kernel.bus.stop()
-        kernel.db.dispose()
-        for fn in reversed(cleanups):
-            fn()
-
-    return app, cleanup
+    return load_config(DEFAULT_CONFIG, overrides=overrides, environ={})
 
 
 @pytest.fixture
