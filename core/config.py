@@ -325,7 +325,7 @@ def _loopback_networks(values: list[str]) -> list[str]:
     out = []
     for value in values:
         net = ipaddress.ip_network(str(value).strip())
-        if net.overlaps(loopback[net.version]):  # type: ignore[arg-type]
+        if net.overlaps(loopback[net.version]):  # type: ignore[arg-type]  # same IP version by the key
             out.append(str(net))
     return out
 

@@ -136,7 +136,7 @@ def audience_from(data: dict[str, Any]) -> Audience:
     if kind == "building":
         raw = data.get("building_id")
         try:
-            building_id = int(raw)  # type: ignore[arg-type]
+            building_id = int(str(raw))  # None and junk alike end in the message below
         except (TypeError, ValueError):
             raise NoticeError(N_("Choose a building."), "building_id") from None
         return Audience(kind, building_id=building_id)

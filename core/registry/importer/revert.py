@@ -31,7 +31,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import and_, delete, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -131,7 +131,7 @@ def purge_undo(session: Session, *, now: datetime | None = None) -> int:
     """Delete undo data older than :data:`UNDO_RETENTION_DAYS`; returns rows deleted."""
     cutoff = (now or utcnow()) - timedelta(days=UNDO_RETENTION_DAYS)
     result = session.execute(delete(RegistryImportUndo).where(RegistryImportUndo.at < cutoff))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]  # DML gives a CursorResult; Session.execute is typed Result
 
 
 # ------------------------------------------------------------------------------ snapshots
@@ -260,7 +260,7 @@ def revert_import(session: Session, import_id: int, *, bus: Any, actor: Any,
     if created_row is None:
         _refuse(N_("The undo data of import %(id)s has expired (kept %(days)s days): it "
                    "cannot be reverted."), id=import_id, days=UNDO_RETENTION_DAYS)
-    made = unseal(kernel, import_id, created_row.sealed)  # type: ignore[union-attr]
+    made = unseal(kernel, import_id, created_row.sealed)
     persons = [r for r in rows if r.person_id is not None]
     if persons or record.updated:
         kernel = resolve_kernel(kernel)
@@ -377,18 +377,17 @@ def in_use_since(session: Session, created: list[list[int]], since: datetime) ->
     from core.audit.models import AccessEntry
     from core.identity.models import User
 
-    found: set[int] = set()
+    found: set[int | None] = set()
     for first, last in created:
         found.update(session.scalars(select(User.person_id).where(
             User.person_id.between(first, last))))
         found.update(session.scalars(select(AccessEntry.subject_person_id).where(
             AccessEntry.subject_person_id.between(first, last),
             AccessEntry.last_at >= since, AccessEntry.via.not_in(CORE_VIAS)).distinct()))
-    found.discard(None)  # type: ignore[arg-type]
-    return {int(pid) for pid in found}
+    return {int(pid) for pid in found if pid is not None}
 
 
-def _refuse(message: str, **params: Any) -> None:
+def _refuse(message: str, **params: Any) -> NoReturn:
     error = RegistryError(message, "import", **params)
     error.status = 409
     raise error
@@ -466,7 +465,7 @@ def _delete_created(session: Session, created: list[list[int]], keep: set[int]) 
                 session.execute(update(Household).where(Household.head_id.in_(ids))
                                 .values(head_id=None))
                 result = session.execute(delete(Person).where(span))
-                total += int(result.rowcount or 0)  # type: ignore[attr-defined]
+                total += int(result.rowcount or 0)  # type: ignore[attr-defined]  # DML gives a CursorResult; Session.execute is typed Result
     except IntegrityError:
         _refuse(N_("Persons this import created are referred to by other records now; it "
                    "cannot be reverted."))
@@ -484,7 +483,7 @@ def _delete_unused(session: Session, model: Any, created: list[list[int]],
             with session.begin_nested():
                 result = session.execute(delete(model).where(
                     model.id.between(first, last), *unused))
-                total += int(result.rowcount or 0)  # type: ignore[attr-defined]
+                total += int(result.rowcount or 0)  # type: ignore[attr-defined]  # DML gives a CursorResult; Session.execute is typed Result
         except IntegrityError:
             continue
     return total
