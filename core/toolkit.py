@@ -28,7 +28,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.api.endpoints import endpoint, refuse
-from core.api.fields import AUTH, Id, JsonBoolean, Strict, Text
+from core.api.fields import AUTH, LINE, OPT_LINE, OPT_TEXT, TEXT, Id, JsonBoolean, Strict, Text
 from core.api.pagination import PageArgs, page_schema, paginate
 from core.audit.services import log_access, log_audit
 from core.audit.web import request_facts
@@ -83,8 +83,12 @@ from core.web.i18n import localized, recipient_locale
 __all__ = [
     "AUTH",
     "CORE_API_VERSION",
+    "LINE",
     "MAX_ID",
     "N_",
+    "OPT_LINE",
+    "OPT_TEXT",
+    "TEXT",
     "AccountView",
     "AppContext",
     "Base",

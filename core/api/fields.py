@@ -21,8 +21,20 @@ from core.rules import MAX_ID
 #: ``@blp.doc(security=AUTH)``: the operation needs a bearer token (or a signed-in session).
 AUTH: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
+#: Control characters text may not hold: multi-line text keeps tab, line feed and carriage
+#: return; a one-line value (a name, a title, a code) keeps none.
+CONTROL_CHARS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
+LINE_CONTROL_CHARS = r"\x00-\x1f\x7f"
+#: ``validate.Regexp`` patterns, one meaning each across every API area: ``TEXT`` and
+#: ``LINE`` need something besides white space (a required answer); ``OPT_TEXT`` and
+#: ``OPT_LINE`` may be empty. None lets a control character through.
+TEXT = rf"^[^{CONTROL_CHARS}]*[^\s{CONTROL_CHARS}][^{CONTROL_CHARS}]*$"
+OPT_TEXT = rf"^[^{CONTROL_CHARS}]*$"
+LINE = rf"^[^{LINE_CONTROL_CHARS}]*[^\s{LINE_CONTROL_CHARS}][^{LINE_CONTROL_CHARS}]*$"
+OPT_LINE = rf"^[^{LINE_CONTROL_CHARS}]*$"
+
 _NUL = re.compile(r"\x00")
-_CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROLS = re.compile(rf"[{LINE_CONTROL_CHARS}]")
 
 
 class JsonBoolean(fields.Boolean):
