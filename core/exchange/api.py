@@ -201,4 +201,8 @@ class Facts(MethodView):
 
 
 def blueprints() -> list[Blueprint]:
-    return [bp]
+    """The area's blueprints: this one (for clients) and the administration of clients
+    (for user accounts, ``core.exchange.admin_api``)."""
+    from core.exchange import admin_api
+
+    return [bp, *admin_api.blueprints()]

@@ -5,25 +5,69 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from core.toolkit import page_schema
+from core.toolkit import Strict, Text, page_schema
 
-# Some visible text, no control characters: stated in the schema, so the OpenAPI document
-# says what the service accepts and the fuzzer's valid requests are really valid.
-LINE = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
-
-
-class DocumentsItemIn(Schema):
-    title = fields.String(
-        required=True,
-        validate=[validate.Length(1, 200), validate.Regexp(LINE, error="Enter a title.")],
-    )
+KINDS = ("receipt", "decision", "certificate")
+STATUSES = ("valid", "revoked", "tampered", "unknown")
 
 
-class DocumentsItem(Schema):
-    id = fields.Integer(required=True)
-    title = fields.String(required=True)
-    community = fields.String(allow_none=True)
-    created_at = fields.DateTime(required=True)
+class DocumentsNames(Schema):
+    zh = fields.String(required=True)
+    en = fields.String(required=True)
 
 
-DocumentsItemPage = page_schema(DocumentsItem, "DocumentsItemPage")
+class DocumentsDocument(Schema):
+    """A document as its owner or staff see it (no personal data: the masked name is on
+    the PDF and the verification page)."""
+
+    code = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
+    outcome = fields.String(required=True)
+    application_id = fields.Integer(required=True)
+    reference = fields.String(required=True)
+    service_code = fields.String(required=True)
+    service = fields.Nested(DocumentsNames, required=True)
+    office = fields.Nested(DocumentsNames, required=True)
+    issued_at = fields.DateTime(required=True)
+    issued_on = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(("valid", "revoked")))
+    revoked_at = fields.DateTime(allow_none=True)
+    revoked_reason = fields.String(allow_none=True)
+    pdf_url = fields.String(required=True)
+    verify_url = fields.String(required=True)
+
+
+DocumentsPage = page_schema(DocumentsDocument, "DocumentsPage")
+
+
+class DocumentsList(Schema):
+    items = fields.List(fields.Nested(DocumentsDocument), required=True)
+
+
+class DocumentsRevokeIn(Strict):
+    reason = Text(required=True, validate=validate.Length(1, 500))
+
+
+class DocumentsVerifyIn(Strict):
+    """One of: ``code``; ``statement`` with ``signature`` (as the verification page or the
+    PDF gives them); or ``signed``, the ``SHEQU-DOC:…`` token in the PDF's metadata."""
+
+    code = fields.String(validate=validate.Regexp(r"^[0-9A-Fa-f]{16}$"))
+    statement = fields.Dict(keys=fields.String())
+    signature = fields.String(validate=validate.Length(1, 200))
+    signed = fields.String(validate=validate.Length(1, 20000))
+
+
+class DocumentsVerification(Schema):
+    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+    code = fields.String(allow_none=True)
+    #: What the document states (the applicant's name masked), when it is known.
+    statement = fields.Dict(allow_none=True)
+    revoked_on = fields.String(allow_none=True)
+    revoked_reason = fields.String(allow_none=True)
+
+
+class DocumentsKey(Schema):
+    key_id = fields.String(required=True)
+    algorithm = fields.String(required=True)
+    public_key_pem = fields.String(required=True)

@@ -36,6 +36,8 @@ class GovServicesConfig(Schema):
     workdays = fields.List(fields.String(), load_default=list)
     #: Staff are warned this many working days before a deadline.
     warn_days = fields.Integer(load_default=1, validate=validate.Range(0, 30))
+    #: A declined, applied-for or completed offer is not made again for this many days.
+    offer_repeat_days = fields.Integer(load_default=365, validate=validate.Range(1, 3650))
     #: Largest attachment, in KB.
     max_attachment_kb = fields.Integer(load_default=5120, validate=validate.Range(1, 51200))
     #: The offices' names, addresses, hours and phones, overriding the catalogue's field by
@@ -96,6 +98,9 @@ APPROVE = "gov_services.application.approve"
 THEMATIC_READ = "gov_services.thematic.read"
 THEMATIC_EXPORT = "gov_services.thematic.export"
 MANAGE = "gov_services.catalogue.manage"
+APPT_HANDLE = "gov_services.appointment.handle"  # appointments desk (appointments/)
+APPT_MANAGE = "gov_services.appointment.manage"  # counters, hours, slots
+OUTREACH = "gov_services.outreach.work"  # proactive offers: the outreach list
 
 #: The role of the street office's reviewer/approver (街道审核、审批), which no core role
 #: covers: community workers handle the first stages, the street office the last ones.
@@ -120,16 +125,20 @@ def shequ_startup(app: Any) -> None:
 @hookimpl
 def register_blueprints(app: Any) -> list[Any]:
     from plugins.gov_services import staff_views  # noqa: F401  (its routes are on bp)
+    from plugins.gov_services.appointments.views import bp as appointments_bp
+    from plugins.gov_services.outreach.views import bp as outreach_bp
     from plugins.gov_services.views import bp
 
-    return [bp]
+    return [bp, outreach_bp, appointments_bp]
 
 
 @hookimpl
 def register_api(api: Any) -> list[Any]:
     from plugins.gov_services.api import blp
+    from plugins.gov_services.appointments.api import blp as appointments_blp
+    from plugins.gov_services.outreach.api import blp as outreach_blp
 
-    return [blp]
+    return [blp, outreach_blp, appointments_blp]
 
 
 @hookimpl
@@ -168,6 +177,9 @@ def register_event_handlers(bus: Any) -> None:
     bus.subscribe("registry.person.deceased", handler_for("deceased"), name="flag_deceased")
     bus.subscribe("registry.person.registered", handler_for("person"), name="offer_on_register")
     bus.subscribe("registry.person.updated", handler_for("person"), name="offer_on_update")
+    from plugins.gov_services.outreach.handlers import register as register_offer_handlers
+
+    register_offer_handlers(bus)  # proactive offers: registry changes, grid findings
 
 
 # ----------------------------------------------------------------------------- access
@@ -175,11 +187,17 @@ def register_event_handlers(bus: Any) -> None:
 
 @hookimpl
 def register_jobs(app: Any) -> list[Any]:
+    from plugins.gov_services.appointments import jobs as appointment_jobs
     from plugins.gov_services.jobs import deadlines, proactive
 
     return [
-        Job("gov_services.proactive", 3600, proactive, "longevity-allowance offers to new 80-year-olds"),
+        Job("gov_services.proactive", 86400, proactive,
+            "proactive offers: the catalogue's rules over the whole registry"),
         Job("gov_services.deadlines", 3600, deadlines, "warnings for cases due soon or overdue"),
+        Job("gov_services.appointment_reminders", 3600, appointment_jobs.reminders,
+            "reminders of tomorrow's appointments"),
+        Job("gov_services.appointment_no_shows", 900, appointment_jobs.no_shows,
+            "missed appointments after their slot"),
     ]
 
 
@@ -198,6 +216,12 @@ def register_permissions() -> list[Permission]:
         Permission(THEMATIC_READ, "See the thematic databases", "查看专题库"),
         Permission(THEMATIC_EXPORT, "Export the thematic databases (masked)", "导出专题库（脱敏）"),
         Permission(MANAGE, "Enable services and set local thresholds", "配置服务事项与本地标准"),
+        Permission(APPT_HANDLE, "Appointments desk: check in, call, served, missed",
+                   "预约窗口：签到取号、叫号、办结、爽约"),
+        Permission(APPT_MANAGE, "Set counters, hours and appointment slots",
+                   "设置窗口、办公时间和预约时段"),
+        Permission(OUTREACH, "Work the outreach list: call or visit residents offered a service",
+                   "主动服务外呼/走访：联系可享受服务的居民并记录结果"),
     ]
 
 
@@ -205,11 +229,12 @@ def register_permissions() -> list[Permission]:
 def default_roles() -> dict[str, list[str]]:
     return {
         "resident": [APPLY],
-        "community_worker": [READ, HANDLE, THEMATIC_READ, THEMATIC_EXPORT],
+        "community_worker": [READ, HANDLE, THEMATIC_READ, THEMATIC_EXPORT, OUTREACH,
+                             APPT_HANDLE],
         "committee_member": [READ, THEMATIC_READ],
         "auditor": [READ, THEMATIC_READ],
         # the street office (街道): the review and approval stages of the workflow
-        STREET_OFFICER: [READ, REVIEW, APPROVE, THEMATIC_READ],
+        STREET_OFFICER: [READ, REVIEW, APPROVE, THEMATIC_READ, APPT_HANDLE, APPT_MANAGE],
     }
 
 
@@ -226,6 +251,26 @@ def nav_items(user: Any) -> list[NavItem]:
                 label_zh="办件队列",
                 url="/gov-services/queue",
                 order=20,
+                section="staff",
+            )
+        )
+    if has_permission(user, APPT_HANDLE):
+        items.append(
+            NavItem(
+                label="Appointments desk",
+                label_zh="预约窗口",
+                url="/gov-services/appointments/desk",
+                order=23,
+                section="staff",
+            )
+        )
+    if has_permission(user, OUTREACH):
+        items.append(
+            NavItem(
+                label="Outreach list",
+                label_zh="主动服务名单",
+                url="/gov-services/outreach/",
+                order=22,
                 section="staff",
             )
         )
@@ -355,6 +400,8 @@ def resident_profile_panels(resident: Any, viewer: Any) -> list[Panel]:
 
 @hookimpl
 def seed_demo_data(session: Any, demo: DemoContext) -> None:
+    from plugins.gov_services.appointments.demo import seed as seed_appointments
     from plugins.gov_services.demo import seed
 
     seed(session, demo)
+    seed_appointments(session, demo)

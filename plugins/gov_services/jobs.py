@@ -9,14 +9,16 @@ from typing import Any
 
 
 def proactive(app: Any) -> str:
-    """Offer the longevity allowance to residents who have reached its age."""
+    """Make the offers the catalogue's rules call for, over the whole registry (batched,
+    committed batch by batch, progress logged)."""
     from core.toolkit import current_kernel
-    from plugins.gov_services.services import gov, proactive_longevity
+    from plugins.gov_services.services import gov
+    from plugins.gov_services.services.proactive import evaluate_registry
 
     with app.app_context():
         kernel = current_kernel()
         with kernel.db.session_scope() as session:
-            made = proactive_longevity(session, gov(kernel))
+            made = evaluate_registry(session, gov(kernel), commit=session.commit)
     return f"offers made: {made}"
 
 

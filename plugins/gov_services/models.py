@@ -148,3 +148,7 @@ class Offer(Base):
     service_code: Mapped[str] = mapped_column(String(60))
     user_id: Mapped[int | None] = mapped_column(Integer)
     offered_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+from plugins.gov_services.appointments import models as _appointments  # noqa: E402,F401
+from plugins.gov_services.outreach.models import OutreachContact, OutreachItem  # noqa: E402,F401

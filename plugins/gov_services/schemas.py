@@ -20,6 +20,15 @@ class ApplicationEvent(Schema):
     community = fields.String(required=True, allow_none=True)
     state = fields.String(required=True)
     reason = fields.String(load_default=None, allow_none=True)
+    # Public catalogue data for consumers (documents): optional, absent in older events.
+    reference = fields.String(load_default=None, allow_none=True)
+    service_name = fields.String(load_default=None, allow_none=True)
+    service_name_en = fields.String(load_default=None, allow_none=True)
+    office = fields.String(load_default=None, allow_none=True)
+    office_name = fields.String(load_default=None, allow_none=True)
+    office_name_en = fields.String(load_default=None, allow_none=True)
+    due_on = fields.String(load_default=None, allow_none=True)
+    at = fields.String(load_default=None, allow_none=True)
 
 
 class MembershipChanged(Schema):

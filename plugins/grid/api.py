@@ -1,51 +1,205 @@
-"""The JSON API, mounted by core at ``/api/v1/grid``. ``endpoint`` goes outermost: it
-checks the permission before the body is read and documents 401, 403 and the errors
-listed, with core's "Error" schema."""
+"""The JSON API, mounted by core at ``/api/v1/grid``: every page action with the same
+permissions and place checks. ``endpoint`` goes outermost. A schema-valid request the
+rules refuse answers 409 naming the field (docs/api.md); outside the caller's places, 404."""
 
 from __future__ import annotations
 
+from typing import Any, NoReturn
+
 from flask.views import MethodView
 from flask_login import current_user
-from flask_smorest import Blueprint, abort
+from flask_smorest import Blueprint
 
-from core.toolkit import PageArgs, current_session, endpoint, paginate
-from plugins.grid import MANAGE, READ
-from plugins.grid.schemas import GridItem, GridItemIn, GridItemPage
-from plugins.grid.services import ItemError, create_item, get_item, items_query
+from core.toolkit import PageArgs, current_kernel, current_session, endpoint, paginate, refuse
+from plugins.grid import SUPERVISE, WORK
+from plugins.grid import services as svc
+from plugins.grid.presenters import findings_by, log_visits, task_rows
+from plugins.grid.schemas import (
+    GridCoverageList,
+    GridFindingIn,
+    GridFindingOut,
+    GridPatrolIn,
+    GridPatrolOut,
+    GridPatrolPage,
+    GridTaskArgs,
+    GridTaskList,
+    GridVisitArgs,
+    GridVisitIn,
+    GridVisitOut,
+    GridVisitPage,
+)
 
-blp = Blueprint("grid_api", __name__, description="Grid")
+blp = Blueprint("grid_api", __name__, description="Grid work: visits, patrols, referrals, "
+                "coverage")
 
 
-@blp.route("/items")
-class Items(MethodView):
-    @endpoint(blp, READ, errors=(422,))
-    @blp.arguments(PageArgs, location="query")
-    @blp.response(200, GridItemPage)
+def _refuse(exc: svc.GridError) -> NoReturn:
+    refuse(exc, status=404 if exc.status == 404 else 409)
+
+
+def _settings() -> dict[str, Any]:
+    return current_kernel().plugins.settings("grid")
+
+
+@blp.route("/tasks")
+class Tasks(MethodView):
+    @endpoint(blp, WORK, errors=(422,))
+    @blp.arguments(GridTaskArgs, location="query")
+    @blp.response(200, GridTaskList)
     def get(self, args):
-        """Items, newest first (paginated)."""
-        return paginate(current_session(), items_query(), args)
+        """Persons due a visit in the caller's grids, overdue first (names masked; each
+        display is in that person's access log)."""
+        session = current_session()
+        settings = _settings()
+        tasks = svc.due_tasks(session, current_user, grid=args.get("grid"),
+                              lookahead=settings["lookahead_days"])[: settings["page_size"]]
+        items = task_rows(session, current_user, tasks)
+        session.commit()
+        return {"items": items, "total": len(items)}
 
-    @endpoint(blp, MANAGE, errors=(409, 422), descriptions={409: "The title is taken"})
-    @blp.arguments(GridItemIn)
-    @blp.response(201, GridItem)
+
+def _refer(session: Any, data: dict[str, Any] | None, **source: Any) -> None:
+    if data:
+        svc.refer_finding(session, current_kernel().bus, current_user, kind=data["kind"],
+                          category=data["category"], summary=data["summary"],
+                          service_code=data.get("service_code"), **source)
+
+
+@blp.route("/visits")
+class Visits(MethodView):
+    @endpoint(blp, WORK, errors=(422,))
+    @blp.arguments(GridVisitArgs, location="query")
+    @blp.response(200, GridVisitPage)
+    def get(self, args):
+        """Visit records in the caller's places, newest first (optionally one person's)."""
+        session = current_session()
+        page = paginate(session, svc.visits_query(current_user, person_id=args["person_id"]),
+                        args)
+        log_visits(session, page["items"])
+        found = findings_by(session, [v.id for v in page["items"]])
+        page["items"] = [dict(_visit(v), referred=found.get(v.id, [])) for v in page["items"]]
+        session.commit()
+        return page
+
+    @endpoint(blp, WORK, errors=(404, 409, 422),
+              descriptions={409: "The rules refuse the record (a date, a missing text)",
+                            404: "No such person in the caller's grids"})
+    @blp.arguments(GridVisitIn)
+    @blp.response(201, GridVisitOut)
     def post(self, data):
-        """Add an item."""
+        """Record a visit; with ``refer``, refer its finding onward in the same step."""
+        session = current_session()
+        refer = data.pop("refer", None)
+        try:
+            visit = svc.create_visit(session, current_user, **data)
+            _refer(session, refer, visit=visit)
+        except svc.GridError as exc:
+            session.rollback()
+            _refuse(exc)
+        session.commit()
+        return dict(_visit(visit), referred=svc.findings_of(session, visit_id=visit.id))
+
+
+def _visit(visit: Any) -> dict[str, Any]:
+    return {c: getattr(visit, c) for c in (
+        "id", "person_id", "household_id", "community", "grid", "visited_on", "met",
+        "findings", "needs", "follow_up", "follow_up_on", "created_at")}
+
+
+@blp.route("/visits/<int:visit_id>")
+class VisitById(MethodView):
+    @endpoint(blp, WORK, errors=(404,))
+    @blp.response(200, GridVisitOut)
+    def get(self, visit_id):
+        """One visit record (logged in the person's access log)."""
         session = current_session()
         try:
-            item = create_item(session, title=data["title"], created_by_id=current_user.id)
-        except ItemError as exc:
-            abort(409, message=str(exc), messages={exc.field: [str(exc)]})
+            visit = svc.get_visit(session, current_user, visit_id)
+        except svc.GridError as exc:
+            _refuse(exc)
+        log_visits(session, [visit])
         session.commit()
-        return item
+        return dict(_visit(visit), referred=svc.findings_of(session, visit_id=visit.id))
 
 
-@blp.route("/items/<int:item_id>")
-class ItemById(MethodView):
-    @endpoint(blp, READ, errors=(404,))
-    @blp.response(200, GridItem)
-    def get(self, item_id):
-        """One item."""
-        item = get_item(current_session(), item_id)
-        if item is None:
-            abort(404, message="No such item.")
-        return item
+@blp.route("/patrols")
+class Patrols(MethodView):
+    @endpoint(blp, WORK, errors=(422,))
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, GridPatrolPage)
+    def get(self, args):
+        """Patrol records in the caller's places, newest first."""
+        session = current_session()
+        return paginate(session, svc.patrols_query(current_user), args)
+
+    @endpoint(blp, WORK, errors=(409, 422),
+              descriptions={409: "The rules refuse the record (a grid not yours, the times)"})
+    @blp.arguments(GridPatrolIn)
+    @blp.response(201, GridPatrolOut)
+    def post(self, data):
+        """Record a patrol; with ``refer``, refer what was found onward in the same step."""
+        from core.toolkit import registry_reader
+
+        session = current_session()
+        refer = data.pop("refer", None)
+        grids = registry_reader(session, "grid", actor=current_user,
+                                purpose="grid patrol").grids()
+        try:
+            patrol = svc.create_patrol(session, current_user, grids=grids, **data)
+            _refer(session, refer, patrol=patrol)
+        except svc.GridError as exc:
+            session.rollback()
+            _refuse(exc)
+        session.commit()
+        return {**{c: getattr(patrol, c) for c in ("id", "community", "grid", "area",
+                                                  "started_at", "ended_at", "found")},
+                "referred": svc.findings_of(session, patrol_id=patrol.id)}
+
+
+@blp.route("/findings")
+class Findings(MethodView):
+    @endpoint(blp, WORK, errors=(404, 409, 422),
+              descriptions={404: "No such visit or patrol in the caller's places"})
+    @blp.arguments(GridFindingIn)
+    @blp.response(201, GridFindingOut)
+    def post(self, data):
+        """Refer a finding of an earlier visit or patrol onward (a government matter, a
+        safety incident or a service offer) in one step: publishes grid.finding.referred."""
+        session = current_session()
+        visit_id, patrol_id = data.pop("visit_id"), data.pop("patrol_id")
+        try:
+            visit = svc.get_visit(session, current_user, visit_id) if visit_id else None
+            patrol = svc.get_patrol(session, current_user, patrol_id) \
+                if patrol_id and not visit else None
+            finding = svc.refer_finding(session, current_kernel().bus, current_user,
+                                        visit=visit, patrol=patrol, **data)
+        except svc.GridError as exc:
+            session.rollback()
+            _refuse(exc)
+        session.commit()
+        return finding
+
+
+@blp.route("/findings/<int:finding_id>")
+class FindingById(MethodView):
+    @endpoint(blp, WORK, errors=(404,))
+    @blp.response(200, GridFindingOut)
+    def get(self, finding_id):
+        """A referred finding with its onward status (matter reference, answered, closed)."""
+        try:
+            return svc.get_finding(current_session(), current_user, finding_id)
+        except svc.GridError as exc:
+            _refuse(exc)
+
+
+@blp.route("/coverage")
+class Coverage(MethodView):
+    @endpoint(blp, SUPERVISE)
+    @blp.response(200, GridCoverageList)
+    def get(self):
+        """Visit coverage per grid in the caller's places, counted on today's date in
+        app.timezone: visited on time, overdue, never visited."""
+        session = current_session()
+        on = svc.today()
+        return {"on": on, "items": svc.coverage(session, current_user, on=on,
+                                                settings=_settings())}

@@ -1,29 +1,150 @@
-"""marshmallow schemas: the API's input and output. OpenAPI component names are global,
-so they are prefixed with the plugin."""
+"""marshmallow schemas: the event payload, the API's input and output. OpenAPI component
+names are global, so they are prefixed with the plugin."""
 
 from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from core.toolkit import page_schema
+from core.toolkit import Id, PageArgs, Strict, Text, page_schema
 
-# Some visible text, no control characters: stated in the schema, so the OpenAPI document
-# says what the service accepts and the fuzzer's valid requests are really valid.
-LINE = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
-
-
-class GridItemIn(Schema):
-    title = fields.String(
-        required=True,
-        validate=[validate.Length(1, 200), validate.Regexp(LINE, error="Enter a title.")],
-    )
+KINDS = ("matter", "incident", "offer")
+MET = ("person", "family", "neighbour", "nobody")
+CATEGORIES = ("living", "health", "housing", "safety", "environment", "dispute", "other")
+CODE = r"^[A-Za-z0-9_-]{1,60}$"
 
 
-class GridItem(Schema):
+class FindingReferred(Schema):
+    """Payload of ``grid.finding.referred`` (the contract: ids, codes, the worker's words)."""
+
+    finding_id = fields.Integer(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
+    community = fields.String(required=True, validate=validate.Regexp(r"^\d{12}$"))
+    grid = fields.String(required=True, allow_none=True)
+    person_id = fields.Integer(required=True, allow_none=True)
+    household_id = fields.Integer(required=True, allow_none=True)
+    category = fields.String(required=True, validate=validate.Length(1, 40))
+    summary = fields.String(required=True, validate=validate.Length(1, 500))
+    service_code = fields.String(required=True, allow_none=True)
+    referred_by = fields.Integer(required=True)
+
+
+class GridReferIn(Strict):
+    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
+    category = fields.String(required=True, validate=validate.OneOf(CATEGORIES))
+    summary = Text(one_line=True, required=True, validate=validate.Length(1, 500))
+    service_code = fields.String(load_default=None, allow_none=True,
+                                 validate=validate.Regexp(CODE))
+
+
+class GridFindingIn(GridReferIn):
+    visit_id = Id(load_default=None, allow_none=True)
+    patrol_id = Id(load_default=None, allow_none=True)
+
+
+class GridFindingOut(Schema):
     id = fields.Integer(required=True)
-    title = fields.String(required=True)
+    visit_id = fields.Integer(allow_none=True)
+    patrol_id = fields.Integer(allow_none=True)
+    kind = fields.String(required=True)
+    category = fields.String(required=True)
+    summary = fields.String(required=True)
+    service_code = fields.String(allow_none=True)
+    person_id = fields.Integer(allow_none=True)
+    community = fields.String(required=True)
+    grid = fields.String(allow_none=True)
+    referred_at = fields.DateTime(required=True)
+    onward_state = fields.String(required=True)
+    onward_reference = fields.String(required=True)
+
+
+class GridTaskArgs(Schema):
+    grid = fields.String(load_default=None, validate=validate.Length(1, 15))
+
+
+class GridTaskOut(Schema):
+    person_id = fields.Integer(required=True)
+    name = fields.String(required=True, metadata={"description": "masked"})
+    address = fields.String(allow_none=True, metadata={"description": "masked"})
     community = fields.String(allow_none=True)
+    grid = fields.String(allow_none=True)
+    rules = fields.List(fields.String(), required=True)
+    due_on = fields.Date(required=True)
+    last_visit_on = fields.Date(allow_none=True)
+    status = fields.String(required=True, validate=validate.OneOf(["overdue", "due"]))
+
+
+class GridTaskList(Schema):
+    items = fields.List(fields.Nested(GridTaskOut), required=True)
+    total = fields.Integer(required=True)
+
+
+class GridVisitIn(Strict):
+    person_id = Id(required=True)
+    visited_on = fields.Date(load_default=None, allow_none=True)
+    met = fields.String(required=True, validate=validate.OneOf(MET))
+    findings = Text(load_default="", validate=validate.Length(max=2000))
+    needs = Text(load_default="", validate=validate.Length(max=2000))
+    follow_up = Text(load_default="", validate=validate.Length(max=2000))
+    follow_up_on = fields.Date(load_default=None, allow_none=True)
+    refer = fields.Nested(GridReferIn, load_default=None, allow_none=True,
+                          metadata={"description": "refer a finding onward in the same step"})
+
+
+class GridVisitOut(Schema):
+    id = fields.Integer(required=True)
+    person_id = fields.Integer(required=True)
+    household_id = fields.Integer(allow_none=True)
+    community = fields.String(allow_none=True)
+    grid = fields.String(allow_none=True)
+    visited_on = fields.Date(required=True)
+    met = fields.String(required=True)
+    findings = fields.String(required=True)
+    needs = fields.String(required=True)
+    follow_up = fields.String(required=True)
+    follow_up_on = fields.Date(allow_none=True)
     created_at = fields.DateTime(required=True)
+    referred = fields.List(fields.Nested(GridFindingOut), dump_default=list)
 
 
-GridItemPage = page_schema(GridItem, "GridItemPage")
+class GridVisitArgs(PageArgs):
+    person_id = Id(load_default=None, strict=False)
+
+
+class GridPatrolIn(Strict):
+    grid = fields.String(required=True, validate=validate.Length(1, 15))
+    area = Text(one_line=True, required=True, validate=validate.Length(1, 200))
+    started_at = fields.AwareDateTime(required=True, default_timezone=None)
+    ended_at = fields.AwareDateTime(load_default=None, allow_none=True)
+    found = Text(load_default="", validate=validate.Length(max=2000))
+    refer = fields.Nested(GridReferIn, load_default=None, allow_none=True)
+
+
+class GridPatrolOut(Schema):
+    id = fields.Integer(required=True)
+    community = fields.String(allow_none=True)
+    grid = fields.String(allow_none=True)
+    area = fields.String(required=True)
+    started_at = fields.DateTime(required=True)
+    ended_at = fields.DateTime(allow_none=True)
+    found = fields.String(required=True)
+    referred = fields.List(fields.Nested(GridFindingOut), dump_default=list)
+
+
+class GridCoverageOut(Schema):
+    grid = fields.String(required=True)
+    name = fields.String(required=True)
+    community = fields.String(required=True)
+    total = fields.Integer(required=True)
+    on_time = fields.Integer(required=True)
+    overdue = fields.Integer(required=True)
+    never = fields.Integer(required=True)
+    on_time_percent = fields.Integer(required=True)
+
+
+class GridCoverageList(Schema):
+    on = fields.Date(required=True, metadata={"description": "today in app.timezone"})
+    items = fields.List(fields.Nested(GridCoverageOut), required=True)
+
+
+GridVisitPage = page_schema(GridVisitOut, "GridVisitPage")
+GridPatrolPage = page_schema(GridPatrolOut, "GridPatrolPage")

@@ -26,6 +26,8 @@ class SelfGovernanceConfig(Schema):
     new_user_posts_per_hour = fields.Integer(load_default=5, validate=validate.Range(1, 1000))
     proposal_threshold = fields.Integer(load_default=10, validate=validate.Range(1, 100000))
     proposal_support_days = fields.Integer(load_default=30, validate=validate.Range(1, 365))
+    #: Working days the committee has to answer a resident's question on a statement.
+    question_answer_days = fields.Integer(load_default=10, validate=validate.Range(1, 90))
 
 
 info = PluginInfo(

@@ -122,7 +122,8 @@ class LineItem(Base):
 
 
 class Question(Base):
-    """A resident's question about a statement; the committee must answer it."""
+    """A resident's question about a statement; the committee must answer it by
+    ``due_on``."""
 
     __tablename__ = P + "question"
 
@@ -135,6 +136,9 @@ class Question(Base):
     )
     text: Mapped[str] = mapped_column(Text)
     asked_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: The day (in ``app.timezone``) the answer is due: ``question_answer_days`` working
+    #: days after the asking, fixed when asked (NULL for questions asked before).
+    due_on: Mapped[date | None] = mapped_column(Date)
     answer: Mapped[str | None] = mapped_column(Text)
     answered_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("identity_user.id", ondelete="SET NULL")

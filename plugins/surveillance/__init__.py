@@ -78,6 +78,7 @@ def register_blueprints(app: Any) -> list[Any]:
 
 @hookimpl
 def register_api(api: Any) -> list[Any]:
+    from plugins.surveillance import api_admin  # noqa: F401 - its routes, on the same blp
     from plugins.surveillance.api import blp
 
     return [blp]
@@ -119,9 +120,12 @@ def register_event_types(bus: Any) -> None:
 @hookimpl
 def register_event_handlers(bus: Any) -> None:
     from plugins.surveillance.services import on_incident_raised, on_person_merged
+    from plugins.surveillance.services.grid import on_finding_referred
 
     bus.subscribe("surveillance.incident.raised", on_incident_raised, name="evaluate_rules")
     bus.subscribe("registry.person.merged", on_person_merged, name="follow_merge")
+    # a grid worker's finding referred as a safety incident (declared by the grid plugin)
+    bus.subscribe("grid.finding.referred", on_finding_referred, name="grid_finding")
 
 
 # ----------------------------------------------------------------------------- access
@@ -135,10 +139,11 @@ def _settings(app: Any) -> dict[str, Any]:
 def register_jobs(app: Any) -> list[Any]:
     from core.toolkit import Job
     from plugins.surveillance.jobs import check, purge
+    from plugins.surveillance.services.retention import PURGE_INTERVAL_SECONDS
 
     return [
         Job("surveillance.check", _settings(app)["jobs_interval_seconds"], check, "cameras silent too long; time-based alert rules"),
-        Job("surveillance.purge", 3600, purge, "footage references and photos past retention"),
+        Job("surveillance.purge", PURGE_INTERVAL_SECONDS, purge, "footage references and photos past retention"),
     ]
 
 

@@ -1,7 +1,10 @@
-"""Volunteers: the plugin's manifest and its hook implementations.
+"""Volunteers and activities (志愿服务): the residents' committee runs community
+activities with a sign-up limit and a waiting list, checks volunteers in on the day,
+credits their hours to a ledger, and sums the year up per community.
 
-Everything from core comes from ``core.toolkit`` and ``core.hookspecs`` (and, in tests,
-``core.testing``): nothing else in core is public.
+Everything from core comes from ``core.toolkit`` and ``core.hookspecs``; volunteers are
+registry persons by id, read through the scoped reader (masked, access-logged) when a
+roster or an export shows them. See docs/plugins/volunteers.md.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-from core.hookspecs import NavItem, Permission, PluginInfo, hookimpl
+from core.hookspecs import DemoContext, NavItem, Permission, PluginInfo, hookimpl
 
 
 class VolunteersConfig(Schema):
@@ -22,16 +25,20 @@ class VolunteersConfig(Schema):
 info = PluginInfo(
     id="volunteers",
     version="0.1.0",
-    title="Volunteers",
-    title_zh="Volunteers",
-    description="Volunteers: a Shequ plugin.",
+    title="Volunteering",
+    title_zh="志愿服务",
+    description="Community activities, sign-up with a limit and a waiting list, attendance, "
+                "volunteer hours and yearly summaries.",
     requires_core=">=1.1,<2",
+    data_scopes=("registry.person.basic", "registry.grid"),
     config_schema=VolunteersConfig,
 )
 
-#: Permission names are ``<id>.<thing>.<action>``, lowercase (checked at start-up).
-READ = "volunteers.item.read"
-MANAGE = "volunteers.item.manage"
+#: Permission names are ``<id>.<thing>.<action>``.
+READ = "volunteers.activity.read"
+MANAGE = "volunteers.activity.manage"
+SIGNUP = "volunteers.signup.own"
+STATS = "volunteers.summary.read"
 
 
 @hookimpl
@@ -49,23 +56,25 @@ def register_api(api: Any) -> list[Any]:
 
 
 @hookimpl
-def register_event_handlers(bus: Any) -> None:
-    from plugins.volunteers.services import follow_move
-
-    bus.subscribe("registry.person.moved", follow_move, name="follow_move")
-
-
-@hookimpl
 def register_permissions() -> list[Permission]:
     return [
-        Permission(READ, "See items", "查看条目"),
-        Permission(MANAGE, "Add items", "添加条目"),
+        Permission(READ, "See volunteer activities", "查看志愿活动"),
+        Permission(MANAGE, "Run volunteer activities: create, edit, cancel, check in, "
+                   "correct hours", "组织志愿活动：发布、修改、取消、签到、更正时长"),
+        Permission(SIGNUP, "Sign up for volunteer activities", "报名志愿活动"),
+        Permission(STATS, "See and export the yearly volunteer summary",
+                   "查看和导出志愿服务年度汇总"),
     ]
 
 
 @hookimpl
 def default_roles() -> dict[str, list[str]]:
-    return {"resident": [READ], "community_worker": [READ, MANAGE], "auditor": [READ]}
+    return {
+        "resident": [READ, SIGNUP],
+        "community_worker": [READ, MANAGE, STATS],
+        "committee_member": [READ, MANAGE, STATS],
+        "auditor": [READ],
+    }
 
 
 @hookimpl
@@ -74,4 +83,11 @@ def nav_items(user: Any) -> list[NavItem]:
 
     if not has_permission(user, READ):
         return []
-    return [NavItem(label=info.title, label_zh=info.title_zh, url="/volunteers/", order=95)]
+    return [NavItem(label=info.title, label_zh=info.title_zh, url="/volunteers/", order=70)]
+
+
+@hookimpl
+def seed_demo_data(session: Any, demo: DemoContext) -> None:
+    from plugins.volunteers.demo import seed
+
+    seed(session, demo)

@@ -184,6 +184,15 @@ MATRIX: dict[tuple[str, str], E] = {
     ("registry_imports.Imports", "POST"): E(REGISTRY_STAFF, ok(422)),
     ("registry_imports.Imports", "GET"): E(REGISTRY_STAFF),
     ("registry_imports.ImportRevert", "POST"): E(REGISTRY_STAFF, ok(404)),
+    # a resident's own correction requests (verified accounts only) and their review
+    ("registry_corrections.OwnCorrections", "GET"): E(VERIFIED),
+    ("registry_corrections.OwnCorrections", "POST"): E(VERIFIED),
+    ("registry_corrections.OwnCorrectionItem", "GET"): E(VERIFIED),
+    ("registry_corrections.Corrections", "GET"): E(REGISTRY_STAFF),
+    ("registry_corrections.CorrectionItem", "GET"): E(REGISTRY_STAFF, ok(404)),
+    ("registry_corrections.CorrectionDecision", "POST"): E(REGISTRY_STAFF, ok(422)),  # {}
+    ("registry_reports.Dashboard", "GET"): E(DASHBOARD),
+    ("registry_reports.Export", "POST"): E(REGISTRY_STAFF, ok(200)),  # a masked CSV of nobody
     # ---------------------------------------------------------------- notices to many
     ("notices.index", "GET"): E(NOTICERS),
     ("notices.new", "GET"): E(NOTICERS),
@@ -205,6 +214,19 @@ MATRIX: dict[tuple[str, str], E] = {
     ("exchange_admin.client_resume", "POST"): E(ADMIN, ok(404)),
     ("exchange_admin.client_rotate", "POST"): E(ADMIN, ok(404)),
     ("exchange_admin.redeliver", "POST"): E(ADMIN, ok(404)),
+    # the administration of clients through the API (user accounts, like the pages)
+    ("exchange_clients.Clients", "GET"): E(READERS),
+    ("exchange_clients.Clients", "POST"): E(ADMIN, ok(422)),  # {}: the name is required
+    ("exchange_clients.ClientItem", "GET"): E(READERS, ok(404)),
+    ("exchange_clients.ClientItem", "PUT"): E(ADMIN, ok(422)),
+    ("exchange_clients.ClientSuspend", "POST"): E(ADMIN, ok(422)),  # {}: no reason
+    ("exchange_clients.ClientResume", "POST"): E(ADMIN, ok(404)),
+    ("exchange_clients.ClientRotate", "POST"): E(ADMIN, ok(422)),
+    ("exchange_clients.ClientReplay", "POST"): E(ADMIN, ok(422)),
+    ("exchange_clients.ClientBackfill", "POST"): E(ADMIN, ok(422)),
+    ("exchange_clients.ClientDeliveries", "GET"): E(READERS, ok(404)),
+    ("exchange_clients.Deliveries", "GET"): E(READERS),
+    ("exchange_clients.Redeliver", "POST"): E(ADMIN, ok(404)),
     ("exchange_api.Schemas", "GET"): E(PUBLIC),
     ("exchange_api.SchemaItem", "GET"): E(PUBLIC),
     # external clients authenticate with an exchange token; user tokens and sessions: 401

@@ -18,6 +18,9 @@ fields in full for a stated purpose and writes one access-log entry, which the r
 reads at ``/account/access-log``.
 
 
+Also correction requests (a resident's, and their review: ``routes_corrections``), the
+dashboard's figures and the persons export (``routes_reports``).
+
 A package along the area's seams (issue 21): ``schemas``, the shared ``common`` helpers and
 ``importing``, and one module per blueprint (``routes_*``). Every name callers used from
 the former ``api`` module is re-exported here.
@@ -30,6 +33,7 @@ from flask_smorest import Blueprint
 from core.registry.api.common import (
     building_view,
     conflict,
+    correction_notice,
     in_place,
     invalid,
     lang,
@@ -40,6 +44,7 @@ from core.registry.api.common import (
     place_codes,
     reader,
     refuse,
+    scope_communities,
     sensitive_query,
     set_page_header,
     visible_building,
@@ -57,6 +62,14 @@ from core.registry.api.importing import (
     revert_dict,
     rows_outside_scope,
     run_import,
+)
+from core.registry.api.routes_corrections import (
+    CorrectionDecision,
+    CorrectionItem,
+    Corrections,
+    OwnCorrectionItem,
+    OwnCorrections,
+    corrections,
 )
 from core.registry.api.routes_imports import (
     ImportRevert,
@@ -83,6 +96,11 @@ from core.registry.api.routes_places import (
     BuildingItem,
     HouseholdItem,
     places,
+)
+from core.registry.api.routes_reports import (
+    Dashboard,
+    Export,
+    reports,
 )
 from core.registry.api.schemas import (
     BASE64,
@@ -133,7 +151,7 @@ from core.registry.api.schemas import (
 
 def blueprints() -> list[Blueprint]:
     """The ``registry`` area's blueprints, for ``core.api.core_api``."""
-    return [persons, places, organisations, imports]
+    return [persons, places, organisations, imports, corrections, reports]
 
 
 __all__ = [
@@ -157,8 +175,13 @@ __all__ = [
     "WRITE",
     "BuildingItem",
     "BuildingSchema",
+    "CorrectionDecision",
+    "CorrectionItem",
+    "Corrections",
+    "Dashboard",
     "DeathRequest",
     "DwellingSchema",
+    "Export",
     "HouseholdItem",
     "HouseholdSchema",
     "ImportChangeSchema",
@@ -179,6 +202,8 @@ __all__ = [
     "OrganisationQuery",
     "OrganisationSchema",
     "Organisations",
+    "OwnCorrectionItem",
+    "OwnCorrections",
     "PersonCreate",
     "PersonDeath",
     "PersonFields",
@@ -201,6 +226,8 @@ __all__ = [
     "blueprints",
     "building_view",
     "conflict",
+    "correction_notice",
+    "corrections",
     "diff_dict",
     "import_record",
     "imports",
@@ -218,9 +245,11 @@ __all__ = [
     "reader",
     "refuse",
     "report_dict",
+    "reports",
     "revert_dict",
     "rows_outside_scope",
     "run_import",
+    "scope_communities",
     "sensitive_query",
     "set_page_header",
     "visible_building",

@@ -294,3 +294,73 @@ def _json_person(session: Session, person_id: int, reveal: list[str] | None = No
     view = reader(session, purpose).person(person_id, reveal=reveal or ())
     session.commit()
     return view
+
+
+# ------------------------------------------------------------------------------ corrections
+#
+# What the review page and the review API both need: the staff member's communities (the
+# dashboard's and the export's filter) and the decision's notice in the resident's language.
+
+#: How a correctable field is named in the resident's notice (the pages' labels, as msgids).
+CORRECTION_FIELD_NAMES = {
+    "name": "Full name",
+    "id_number": "ID number",
+    "sex": "Sex",
+    "birth_date": "Date of birth",
+    "phone": "Phone number",
+    "ethnicity": "Ethnic group",
+    "nationality": "Nationality",
+    "hukou_place": "Hukou place",
+}
+
+
+def scope_communities(session: Session) -> list[tuple[str, str]]:
+    """(code, name) of the communities the signed-in staff member works in: those they
+    are assigned to and those holding a grid they are assigned to (every community for a
+    district-wide scope)."""
+    from sqlalchemy import or_
+
+    scopes = {(s.kind, s.code) for s in (getattr(current_user, "scopes", None) or [])}
+    query = select(Community.code, Community.name).order_by(Community.code)
+    if ("all", "") not in scopes:
+        codes_ = [c for k, c in scopes if k == "community"]
+        grids = [c for k, c in scopes if k == "grid"]
+        if not codes_ and not grids:
+            return []
+        query = query.where(or_(
+            Community.code.in_(codes_),
+            Community.id.in_(select(Grid.community_id).where(Grid.code.in_(grids)))))
+    return [(c, n) for c, n in session.execute(query)]
+
+
+def correction_notice(session: Session, user_id: int | None) -> Any:
+    """The decision's notification text in the resident's own language (their account's
+    choice, else the site's default), never the reviewer's: the outcome, and for a refusal
+    the reason the reviewer gave. For :func:`core.registry.corrections.decide_correction`'s
+    ``notice``; the page and the API pass the same one."""
+    from flask_babel import force_locale
+    from flask_babel import gettext as _
+
+    from core.current import current_kernel
+    from core.identity.models import User
+
+    locale = None
+    if user_id is not None:
+        user = session.get(User, user_id)
+        locale = user.locale if user is not None else None
+    locale = locale or current_kernel().config.app["default_locale"]
+
+    def notice(c: Any) -> tuple[str, str]:
+        with force_locale(locale):
+            what = _(CORRECTION_FIELD_NAMES.get(c.field, c.field))
+            if locale == "en":  # "your phone number", not "your Phone number"
+                what = what[:1].lower() + what[1:]
+            if c.status == "approved":
+                return (_("Your correction was approved"),
+                        _("Your %(field)s in the community register has been corrected.",
+                          field=what))
+            return (_("Your correction was refused"),
+                    _("Your request to correct your %(field)s was refused: %(reason)s",
+                      field=what, reason=c.decision_reason))
+
+    return notice

@@ -15,8 +15,6 @@ from flask import (
 from flask_babel import format_decimal, format_percent
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.hookspecs import NavItem
@@ -24,10 +22,6 @@ from core.identity import has_permission
 from core.registry import api as shared
 from core.registry import codes
 from core.registry.errors import RegistryError
-from core.registry.models import (
-    Community,
-    Grid,
-)
 from core.rules import N_
 
 bp = Blueprint("registry", __name__, url_prefix="/registry")
@@ -215,20 +209,9 @@ def put_errors(form: Any, exc: RegistryError, mapping: dict[str, str] | None = N
 
 
 def scope_communities(session: Session) -> list[tuple[str, str]]:
-    """(code, name) of the communities the signed-in staff member works in."""
-    scopes = {(s.kind, s.code) for s in (getattr(current_user, "scopes", None) or [])}
-    query = select(Community.code, Community.name).order_by(Community.code)
-    if ("all", "") not in scopes:
-        codes_ = [c for k, c in scopes if k == "community"]
-        grids = [c for k, c in scopes if k == "grid"]
-        if not codes_ and not grids:
-            return []
-        from sqlalchemy import or_
-
-        query = query.where(or_(
-            Community.code.in_(codes_),
-            Community.id.in_(select(Grid.community_id).where(Grid.code.in_(grids)))))
-    return [(c, n) for c, n in session.execute(query)]
+    """(code, name) of the communities the signed-in staff member works in (shared with
+    the API: :func:`core.registry.api.common.scope_communities`)."""
+    return shared.scope_communities(session)
 
 
 def number(value: Any) -> str:

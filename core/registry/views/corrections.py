@@ -15,7 +15,6 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -29,7 +28,6 @@ from core.audit.web import request_facts
 from core.current import current_kernel
 from core.db import current_session, local_today
 from core.identity import require, require_verified
-from core.identity.models import User
 from core.registry import api as shared
 from core.registry import codes
 from core.registry.corrections import (
@@ -106,29 +104,8 @@ def corrections():
 
 
 def _notice_for(user_id: int | None) -> Any:
-    """The decision's notification text in the resident's own language (their account's
-    choice, else the site's default), never the reviewer's: the outcome, and for a refusal
-    the reason the reviewer gave."""
-    locale = None
-    if user_id is not None:
-        user = current_session().get(User, user_id)
-        locale = user.locale if user is not None else None
-    locale = locale or current_kernel().config.app["default_locale"]
-
-    def notice(c: Correction) -> tuple[str, str]:
-        with force_locale(locale):
-            what = field_label(c.field)
-            if locale == "en":  # "your phone number", not "your Phone number"
-                what = what[:1].lower() + what[1:]
-            if c.status == "approved":
-                return (_("Your correction was approved"),
-                        _("Your %(field)s in the community register has been corrected.",
-                          field=what))
-            return (_("Your correction was refused"),
-                    _("Your request to correct your %(field)s was refused: %(reason)s",
-                      field=what, reason=c.decision_reason))
-
-    return notice
+    """The decision's notice in the resident's language (shared with the review API)."""
+    return shared.correction_notice(current_session(), user_id)
 
 
 @bp.route("/corrections/<int:correction_id>", methods=["GET", "POST"])

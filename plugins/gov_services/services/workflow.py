@@ -200,19 +200,37 @@ def submit_application(
     app.reference = f"GS{local_date(app.submitted_at, g.kernel):%Y}{app.id:06d}"
     record_step(app, "submit", None, agent or actor, comment)
     session.flush()
-    g.bus.publish(session, "gov_services.application.submitted", _payload(app))
+    g.bus.publish(session, "gov_services.application.submitted", _payload(app, g))
     _notify(session, g, app, N_("Application received: %(service)s"))
     return app
 
 
-def _payload(app: Application, **extra: Any) -> dict[str, Any]:
-    out = {
+def _payload(app: Application, g: Gov | None = None, **extra: Any) -> dict[str, Any]:
+    """The event's payload: ids and codes, plus public catalogue data (the service's and
+    office's names, the reference, the due date, when) so a consumer such as documents
+    needs no copy of the catalogue. Never personal data."""
+    out: dict[str, Any] = {
         "application_id": app.id,
         "service_code": app.service_code,
         "person_id": app.person_id,
         "community": app.community,
         "state": app.state,
+        "reference": app.reference or None,
+        "due_on": app.due_on.isoformat() if app.due_on else None,
+        "at": clock().isoformat(),
     }
+    service = g.catalogue.get(app.service_code) if g is not None else None
+    if service is not None:
+        dept = g.catalogue.departments.get(service.department, {})
+        office = dept.get("office")
+        entry = g.catalogue.offices.get(office or "", {})
+        out.update(
+            service_name=service.name_zh,
+            service_name_en=service.name_en,
+            office=office or service.department,
+            office_name=entry.get("name_zh") or dept.get("zh") or service.department,
+            office_name_en=entry.get("name_en") or dept.get("en") or service.department,
+        )
     out.update(extra)
     return out
 
@@ -441,7 +459,7 @@ def transition(
         g.bus.publish(
             session,
             f"gov_services.application.{event}",
-            _payload(app, reason=app.decision_reason or None),
+            _payload(app, g, reason=app.decision_reason or None),
         )
     _notify(
         session, g, app, _ACTION_TITLES.get(action, N_("Your application changed: %(service)s"))

@@ -67,11 +67,16 @@ from plugins.self_governance.services.evaluation import (
     submit_ratings,
 )
 from plugins.self_governance.services.finances import (
+    ANSWER_DAYS,
     DISCLOSURE_DAY,
     answer_question,
     ask_question,
     disclosure_due,
+    local_zone,
+    open_questions,
     publish_statement,
+    question_due,
+    question_state,
     statement_totals,
     unanswered_questions,
 )
@@ -113,6 +118,12 @@ from plugins.self_governance.services.proposals import (
 from plugins.self_governance.services.scrubbing import (
     scrub_after_close,
 )
+from plugins.self_governance.services.statistics import (
+    participation,
+    question_timeliness,
+    statistics,
+    turnout,
+)
 from plugins.self_governance.services.supervision import (
     supervision,
 )
@@ -139,6 +150,7 @@ from plugins.self_governance.services.votes import (
 __all__ = [
     "ADULT_AGE",
     "ANSWERS",
+    "ANSWER_DAYS",
     "DISCLOSURE_DAY",
     "ELECTORATES",
     "GRADES",
@@ -193,6 +205,7 @@ __all__ = [
     "has_rated",
     "has_voted",
     "lives_in",
+    "local_zone",
     "mark_read",
     "member_communities",
     "moderate",
@@ -205,11 +218,16 @@ __all__ = [
     "on_public_alert",
     "on_public_works_completed",
     "open_due_rounds",
+    "open_questions",
     "open_vote_now",
+    "participation",
     "person_community",
     "proposal_timeline",
     "publish_notice",
     "publish_statement",
+    "question_due",
+    "question_state",
+    "question_timeliness",
     "read_counts",
     "reader",
     "remove_group_rep",
@@ -219,11 +237,13 @@ __all__ = [
     "set_group_rep",
     "start_thread",
     "statement_totals",
+    "statistics",
     "submit_proposal",
     "submit_ratings",
     "supervision",
     "support_proposal",
     "tally",
+    "turnout",
     "unanswered_questions",
     "update_implementation",
     "visible_notices",

@@ -22,6 +22,7 @@ from plugins.self_governance.models import (
     VoterRoll,
 )
 from plugins.self_governance.services.common import PLUGIN, GovernanceError, aware, reader
+from plugins.self_governance.services.outcomes import tell_vote_opened
 
 #: Electorate modes (docs/requirements.md, domain §5): who holds a vote, and what a "voter key" is.
 ELECTORATES = ("adult", "household", "group_rep", "owner_unit")
@@ -189,6 +190,8 @@ def freeze_electorate(
             )
     session.flush()
     session.refresh(vote)
+    if now < aware(vote.closes_at):  # opened (not frozen late, at the count): tell them
+        tell_vote_opened(session, vote, (p for e in entries.values() for p in e.persons))
     return True
 
 

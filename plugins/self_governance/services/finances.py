@@ -4,19 +4,21 @@ residents' questions on it with the committee's answers."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+import core.toolkit as toolkit
 from core.toolkit import N_, utcnow
 from plugins.self_governance.models import (
     LineItem,
     Question,
     Statement,
 )
-from plugins.self_governance.services.common import GovernanceError
+from plugins.self_governance.services.common import PLUGIN, GovernanceError, aware
 
 
 def publish_statement(
@@ -90,17 +92,76 @@ def statement_totals(session: Session, statement: Statement) -> dict[str, float]
     return totals
 
 
-def ask_question(session: Session, statement: Statement, *, asker_id: int, text: str) -> Question:
+def ask_question(
+    session: Session, statement: Statement, *, asker_id: int, text: str, kernel: Any = None
+) -> Question:
+    """A resident's question on a statement, with the day the answer is due
+    (:func:`question_due`, when a ``kernel`` gives the calendar and the setting)."""
     text = (text or "").strip()
     if not text:
         raise GovernanceError(N_("Enter your question."), "text")
-    question = Question(statement_id=statement.id, asker_id=asker_id, text=text[:2000])
+    now = utcnow()
+    question = Question(
+        statement_id=statement.id,
+        asker_id=asker_id,
+        text=text[:2000],
+        asked_at=now,
+        due_on=question_due(kernel, now) if kernel is not None else None,
+    )
     session.add(question)
     session.flush()
     return question
 
 
+#: Working days the committee has to answer a resident's question on a statement, when
+#: ``[plugins.self_governance] question_answer_days`` does not say.
+ANSWER_DAYS = 10
+
+
+def local_zone(kernel: Any) -> ZoneInfo:
+    """The deployment's timezone (``app.timezone``): deadlines are days where the
+    community is, not in UTC."""
+    return ZoneInfo(str(kernel.config.app.get("timezone") or "Asia/Shanghai"))
+
+
+def question_due(kernel: Any, asked_at: datetime) -> date:
+    """The day a question asked at ``asked_at`` must be answered by: ``question_answer_days``
+    working days (the deployment's one working calendar, so it agrees with every other
+    plugin's deadlines) after the local day it was asked."""
+    days = int((kernel.plugins.settings(PLUGIN) or {}).get("question_answer_days", ANSWER_DAYS))
+    asked = aware(asked_at).astimezone(local_zone(kernel)).date()
+    return toolkit.working_calendar(kernel=kernel).add(asked, days)
+
+
+def question_state(kernel: Any, question: Question, today: date | None = None) -> str:
+    """``on_time`` / ``late`` (answered by the due day or after it, both read in
+    ``app.timezone``), ``open`` (not answered, still in time) or ``overdue``."""
+    zone = local_zone(kernel)
+    due = question.due_on or question_due(kernel, question.asked_at)
+    if question.answered_at is not None:
+        answered = aware(question.answered_at).astimezone(zone).date()
+        return "on_time" if answered <= due else "late"
+    today = today or utcnow().astimezone(zone).date()
+    return "open" if today <= due else "overdue"
+
+
+def open_questions(session: Session, communities: Any = None) -> list[Question]:
+    """Unanswered questions, oldest first; ``communities(code) -> bool`` keeps those on
+    statements of the communities a member acts for (None: every one)."""
+    rows = session.execute(
+        select(Question, Statement.community)
+        .join(Statement, Statement.id == Question.statement_id)
+        .where(Question.answer.is_(None))
+        .order_by(Question.asked_at, Question.id)
+    ).all()
+    return [q for q, community in rows if communities is None or communities(community)]
+
+
 def answer_question(session: Session, question: Question, *, by_id: int, answer: str) -> Question:
+    """The committee's published answer. Once given it stands (the answer and its time
+    are the record the residents and the on-time count rely on)."""
+    if question.answer is not None:
+        raise GovernanceError(N_("This question is answered already."), "answer", status=409)
     answer = (answer or "").strip()
     if not answer:
         raise GovernanceError(N_("Enter the answer."), "answer")

@@ -24,7 +24,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.toolkit import account_view, notify, recipient_locale
+from core.toolkit import account_view, accounts_for_persons, notify, recipient_locale
 from plugins.self_governance.models import Post, Proposal, Thread, Vote, VoterRoll
 from plugins.self_governance.services.common import PLUGIN
 
@@ -137,6 +137,41 @@ def on_vote_closed(event: Any, session: Session) -> None:
         )
 
     tell(session, voters, texts, link=vote_link(vote.id))
+
+
+def tell_vote_opened(session: Session, vote: Vote, person_ids: Iterable[int | None]) -> int:
+    """A vote opened: every eligible resident (``person_ids``, the frozen electorate)
+    who has an account is told, in their own language, with the closing time in
+    ``app.timezone``. Called once, by :func:`~.electorates.freeze_electorate` in the
+    transaction that claims the freeze (a conditional UPDATE only one caller wins), so a
+    second look, a second job run or two concurrent requests tell nobody twice. Accounts
+    are found all at once (``accounts_for_persons``); the texts are written once per
+    language, not once per resident."""
+    accounts = accounts_for_persons(session, person_ids)
+    by_locale: dict[str, list[int]] = {}
+    seen: set[int] = set()
+    for views in accounts.values():
+        for account in views:
+            if account.is_active and account.id not in seen:
+                seen.add(account.id)
+                by_locale.setdefault(account.locale or "", []).append(account.id)
+    if not seen:
+        return 0
+    from flask_babel import format_datetime
+
+    for user_ids in by_locale.values():
+        language = (recipient_locale(session, user_ids[0]) if has_app_context()
+                    else nullcontext())
+        with language:
+            when = (format_datetime(vote.closes_at, "short") if has_app_context()
+                    else vote.closes_at.isoformat())
+            title = _("A vote is open to you: “%(title)s”", title=vote.title[:60])
+            body = _("You may vote until %(when)s. Your ballot is yours alone: nobody may "
+                     "cast it for you.", when=when)
+        for uid in user_ids:
+            notify(session, None, user_id=uid, title=title, body=body,
+                   link=vote_link(vote.id), kind="info", source=PLUGIN)
+    return len(seen)
 
 
 # ----------------------------------------------------------------------------- forum

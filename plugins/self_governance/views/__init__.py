@@ -16,6 +16,7 @@ from plugins.self_governance.views import (  # noqa: F401 - importing registers 
     forum,
     notices,
     proposals,
+    statistics,
     votes,
 )
 from plugins.self_governance.views.common import bp

@@ -26,7 +26,6 @@ from plugins.self_governance.models import (
     EvaluationRound,
     GroupRep,
     Proposal,
-    Question,
 )
 from plugins.self_governance.views.common import (
     assisted,
@@ -139,7 +138,10 @@ def committee():
         select(Proposal).where(Proposal.status.in_(("agenda", "collecting")))
         .order_by(Proposal.status, Proposal.created_at.desc())
     ))
-    questions = list(session.scalars(select(Question).where(Question.answer.is_(None))))
+    # open questions on statements of the member's own communities, oldest first
+    questions = [(q, q.due_on or sv.question_due(kernel(), q.asked_at),
+                  sv.question_state(kernel(), q))
+                 for q in sv.open_questions(session, covers)]
     return render_template(
         "self_governance/committee.html",
         agenda=agenda,

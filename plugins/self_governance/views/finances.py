@@ -29,6 +29,7 @@ from plugins.self_governance.views.common import (
     covers,
     fail,
     get_or_404,
+    kernel,
     require_covers,
 )
 from plugins.self_governance.views.forms import (
@@ -80,6 +81,8 @@ def _statement_page(
         lines=lines,
         questions=questions,
         totals=sv.statement_totals(session, item),
+        due={q.id: (q.due_on or sv.question_due(kernel(), q.asked_at),
+                    sv.question_state(kernel(), q)) for q in questions},
         form=form,
         answer_form=answer_form,
         may_ask=getattr(current_user, "is_verified", False),
@@ -95,7 +98,8 @@ def ask(statement_id: int):
     form = QuestionForm()
     if form.validate_on_submit():
         try:
-            sv.ask_question(session, item, asker_id=current_user.id, text=form.text.data)
+            sv.ask_question(session, item, asker_id=current_user.id, text=form.text.data,
+                            kernel=kernel())
         except sv.GovernanceError as exc:
             fail(form, exc)
         else:
@@ -113,9 +117,14 @@ def answer_question(question_id: int):
     require_covers(get_or_404(Statement, question.statement_id).community)
     form = AnswerQuestionForm()
     if form.validate_on_submit():
-        sv.answer_question(session, question, by_id=current_user.id, answer=form.answer.data)
-        session.commit()
-        flash(_("Answer published."), "success")
+        try:
+            sv.answer_question(session, question, by_id=current_user.id,
+                               answer=form.answer.data)
+        except sv.GovernanceError as exc:
+            flash(exc.text(), "error")
+        else:
+            session.commit()
+            flash(_("Answer published."), "success")
     else:
         flash(_("Enter the answer."), "error")
     return redirect(url_for("self_governance.statement", statement_id=question.statement_id))

@@ -56,6 +56,7 @@ from plugins.surveillance.services.early_warning import (
     evaluate_burst,
     on_incident_raised,
     set_rule_active,
+    update_rule,
 )
 from plugins.surveillance.services.footage import (
     add_clip,
@@ -100,7 +101,14 @@ from plugins.surveillance.services.reporters import (
     reporter_view,
     store_photo,
 )
-from plugins.surveillance.services.retention import held_counts, purge, purge_runs
+from plugins.surveillance.services.retention import (
+    PURGE_INTERVAL_SECONDS,
+    clip_schedule,
+    held_counts,
+    purge,
+    purge_runs,
+    retention_state,
+)
 from plugins.surveillance.services.stats import dashboard_numbers, local_zone
 
 __all__ = [
@@ -111,6 +119,7 @@ __all__ = [
     "N_",
     "PHOTO_TYPES",
     "PLUGIN",
+    "PURGE_INTERVAL_SECONDS",
     "TRANSITIONS",
     "CheckResult",
     "Reporter",
@@ -124,6 +133,7 @@ __all__ = [
     "cameras_query",
     "check",
     "clip_covers",
+    "clip_schedule",
     "community_id_for",
     "create_camera",
     "create_rule",
@@ -163,9 +173,11 @@ __all__ = [
     "raised_by",
     "reporter_in_full",
     "reporter_view",
+    "retention_state",
     "set_camera_status",
     "set_rule_active",
     "staff_name",
     "store_photo",
     "transition",
+    "update_rule",
 ]

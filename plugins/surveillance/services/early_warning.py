@@ -231,7 +231,9 @@ def check(
     return result
 
 
-def create_rule(session: Session, actor: Any, **data: Any) -> AlertRule:
+def _clean_rule(data: dict[str, Any]) -> dict[str, Any]:
+    """A rule's settings checked: the choices offered, a name, 1 to 1000 incidents
+    within 1 minute to 7 days. One check for creating and changing a rule."""
     _check_choice(data.get("kind") or "", RULE_KINDS, "kind")
     _check_choice(data.get("severity") or "medium", SEVERITIES, "severity")
     if data.get("incident_kind"):
@@ -245,16 +247,20 @@ def create_rule(session: Session, actor: Any, **data: Any) -> AlertRule:
         raise SurveillanceError(N_("Enter a number from 1 to 1000."), "threshold")
     if not 1 <= window <= 10080:
         raise SurveillanceError(N_("Enter a number of minutes from 1 to 10080."), "window_minutes")
-    rule = AlertRule(
-        name=name[:100],
-        kind=data["kind"],
-        incident_kind=data.get("incident_kind") or None,
-        community_code=(data.get("community_code") or "").strip() or None,
-        threshold=threshold,
-        window_minutes=window,
-        severity=data.get("severity") or "medium",
-        active=True,
-    )
+    return {
+        "name": name[:100],
+        "kind": data["kind"],
+        "incident_kind": data.get("incident_kind") or None,
+        "community_code": (data.get("community_code") or "").strip() or None,
+        "threshold": threshold,
+        "window_minutes": window,
+        "severity": data.get("severity") or "medium",
+    }
+
+
+def create_rule(session: Session, actor: Any, **data: Any) -> AlertRule:
+    clean = _clean_rule(data)
+    rule = AlertRule(**clean, active=True)
     session.add(rule)
     session.flush()
     log_audit(
@@ -263,8 +269,37 @@ def create_rule(session: Session, actor: Any, **data: Any) -> AlertRule:
         actor=actor,
         target_type="alert_rule",
         target_id=rule.id,
-        detail={"kind": rule.kind, "threshold": threshold, "window_minutes": window},
+        detail={"kind": rule.kind, "threshold": rule.threshold,
+                "window_minutes": rule.window_minutes},
     )
+    return rule
+
+
+def update_rule(session: Session, actor: Any, rule: AlertRule, **changes: Any) -> AlertRule:
+    """Change a rule's settings (any of those :func:`create_rule` takes, and ``active``):
+    the result is checked as a whole, and the change is audited with what changed.
+    Alerts raised already keep their rule's old words."""
+    active = changes.pop("active", None)
+    fields = ("name", "kind", "incident_kind", "community_code", "threshold",
+              "window_minutes", "severity")
+    merged = {f: getattr(rule, f) for f in fields} | changes
+    clean = _clean_rule(merged)
+    changed = {f: v for f, v in clean.items() if getattr(rule, f) != v}
+    for field, value in changed.items():
+        setattr(rule, field, value)
+    if active is not None and bool(active) != rule.active:
+        rule.active = bool(active)
+        changed["active"] = rule.active
+    if changed:
+        log_audit(
+            session,
+            "surveillance.rule.changed",
+            actor=actor,
+            target_type="alert_rule",
+            target_id=rule.id,
+            detail=changed,
+        )
+    session.flush()
     return rule
 
 

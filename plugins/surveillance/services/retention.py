@@ -128,3 +128,35 @@ def held_counts(
         "held": held,
         "clips": session.scalar(select(func.count()).select_from(Clip)) or 0,
     }
+
+
+#: How often the purge job runs (``register_jobs``; ``shequ surveillance purge`` on demand).
+PURGE_INTERVAL_SECONDS = 3600
+
+
+def clip_schedule(clip: Clip, incident: Incident | None, *, retention_days: int) -> dict[str, Any]:
+    """When a clip reference falls due for the purge, and whether an open incident holds
+    it past that (legal hold): what the incident page and the API show per clip."""
+    due = clip.created_at + timedelta(days=max(1, retention_days))
+    return {"purge_after": due, "held": incident is not None and incident.is_open}
+
+
+def retention_state(
+    session: Session, *, retention_days: int, now: datetime | None = None
+) -> dict[str, Any]:
+    """The retention report as data: the period, what the next purge would remove and
+    what is held, the last purge and when the next one is due (the job runs every
+    :data:`PURGE_INTERVAL_SECONDS`; "due now" when it has never run or is late)."""
+    now = now or utcnow()
+    runs = purge_runs(session, limit=20)
+    last = runs[0] if runs else None
+    next_at = max(now, last.at + timedelta(seconds=PURGE_INTERVAL_SECONDS)) if last else now
+    return {
+        "retention_days": retention_days,
+        "purge_interval_seconds": PURGE_INTERVAL_SECONDS,
+        "last_run_at": last.at if last else None,
+        "next_run_after": next_at,
+        "cutoff": now - timedelta(days=max(1, retention_days)),
+        **held_counts(session, retention_days=retention_days, now=now),
+        "runs": runs,
+    }

@@ -87,6 +87,7 @@ SOURCE_LABELS = {
     "staff": _l("by staff"),
     "resident": _l("by a resident"),
     "analytics": _l("by video analytics"),
+    "grid": _l("by a grid worker"),
 }
 SEVERITY_LABELS = {
     "low": _l("Low"),

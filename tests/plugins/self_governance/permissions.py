@@ -60,6 +60,7 @@ MATRIX = {
     (_P + "evaluation", "GET"): E(PUBLIC),
     (_P + "rate", "POST"): E(PERSONAL),
     (_P + "supervision", "GET"): E(PUBLIC),
+    (_P + "statistics", "GET"): E(PUBLIC),
     (_P + "committee", "GET"): E(COMMITTEE),
     (_P + "round_new", "GET"): E(COMMITTEE),
     (_P + "round_new", "POST"): E(COMMITTEE, ok(400)),
@@ -77,6 +78,55 @@ MATRIX = {
     (_A + "VoteOne", "GET"): E(PUBLIC, MISSING),
     (_A + "VoteBallot", "POST"): E(PERSONAL),
     (_A + "VoteResult", "GET"): E(PUBLIC, MISSING),
+    # notices
+    (_A + "NoticeOne", "GET"): E(PUBLIC, MISSING),
+    # finances and questions
+    (_A + "Statements", "GET"): E(PUBLIC),
+    (_A + "Statements", "POST"): E(COMMITTEE, ok(422)),
+    (_A + "StatementOne", "GET"): E(PUBLIC, MISSING),
+    (_A + "StatementQuestions", "POST"): E(VERIFIED),
+    (_A + "OpenQuestions", "GET"): E(COMMITTEE),
+    (_A + "QuestionAnswer", "POST"): E(COMMITTEE, ok(422)),
+    # proposals and their progress
+    (_A + "ProposalOne", "GET"): E(PUBLIC, MISSING),
+    (_A + "ProposalUpdates", "GET"): E(PUBLIC, MISSING),
+    (_A + "ProposalProgress", "POST"): E(COMMITTEE, ok(422)),
+    # votes: the voter's receipt and its check, and the committee's management
+    (_A + "Votes", "POST"): E(COMMITTEE, ok(422)),
+    (_A + "VoteReceipt", "GET"): E(PERSONAL),
+    (_A + "VoteCheck", "GET"): E(PUBLIC, ok(422)),
+    (_A + "VoteOpen", "POST"): E(COMMITTEE, MISSING),
+    (_A + "VoteClose", "POST"): E(COMMITTEE, MISSING),
+    (_A + "VoteRoll", "GET"): E(COMMITTEE, MISSING),
+    (_A + "VoteElectorate", "GET"): E(COMMITTEE, MISSING),
+    # forum
+    (_A + "Boards", "GET"): E(PUBLIC),
+    (_A + "BoardThreads", "GET"): E(PUBLIC, MISSING),
+    (_A + "BoardThreads", "POST"): E(LOGIN, ok(422)),
+    (_A + "ThreadOne", "GET"): E(PUBLIC, MISSING),
+    (_A + "ThreadReplies", "POST"): E(LOGIN, ok(422)),
+    (_A + "ThreadFollow", "POST"): E(LOGIN, MISSING),
+    (_A + "ThreadFollow", "DELETE"): E(LOGIN, MISSING),
+    (_A + "PostReports", "POST"): E(LOGIN, MISSING),
+    # moderation
+    (_A + "ModerationQueue", "GET"): E(COMMITTEE),
+    (_A + "ModerationLogs", "GET"): E(COMMITTEE),
+    (_A + "PostModeration", "POST"): E(COMMITTEE, ok(422)),
+    (_A + "ThreadModeration", "POST"): E(COMMITTEE, ok(422)),
+    (_A + "PostMute", "POST"): E(COMMITTEE, ok(422)),
+    # evaluation and group representatives
+    (_A + "Rounds", "GET"): E(PUBLIC),
+    (_A + "Rounds", "POST"): E(COMMITTEE, ok(422)),
+    (_A + "RoundOne", "GET"): E(PUBLIC, MISSING),
+    (_A + "RoundRatings", "POST"): E(PERSONAL),
+    (_A + "RoundResults", "GET"): E(PUBLIC, MISSING),
+    (_A + "GroupReps", "GET"): E(COMMITTEE, ok(422)),
+    (_A + "GroupReps", "POST"): E(COMMITTEE, ok(422)),
+    (_A + "GroupRepOne", "DELETE"): E(COMMITTEE, MISSING),
+    (_A + "GroupRepCandidates", "GET"): E(COMMITTEE, ok(422)),
+    # the committee's record and the statistics
+    (_A + "Supervision", "GET"): E(PUBLIC),
+    (_A + "Statistics", "GET"): E(PUBLIC),
 }
 
 PUBLIC_VIEWS = {
@@ -100,6 +150,21 @@ PUBLIC_VIEWS = {
     _A + "Votes": "the list of votes is public",
     _A + "VoteOne": "a vote's rules are public",
     _A + "VoteResult": "results after the close are public",
+    _P + "statistics": "aggregates of participation and accountability are public",
+    _A + "NoticeOne": "a public notice (a building's only for its residents)",
+    _A + "Statements": "financial statements are public (GET); publishing needs the permission",
+    _A + "StatementOne": "a public statement with its questions and answers",
+    _A + "ProposalOne": "a public proposal with its timeline",
+    _A + "ProposalUpdates": "a proposal's timeline is public",
+    _A + "VoteCheck": "a receipt proves a ballot is on the roll, never who cast it or how",
+    _A + "Boards": "the forum is readable by all",
+    _A + "BoardThreads": "a board's threads are readable by all (GET); posting needs an account",
+    _A + "ThreadOne": "a forum thread is readable by all (hidden posts stay hidden)",
+    _A + "Rounds": "evaluation rounds and results are public (GET); opening needs the permission",
+    _A + "RoundOne": "an evaluation round and, after the close, its aggregates are public",
+    _A + "RoundResults": "evaluation results (aggregates) are public after the close",
+    _A + "Supervision": "the committee's record is public (self-supervision)",
+    _A + "Statistics": "aggregates of participation and accountability are public",
 }
 
 SAMPLE_VALUES: dict[str, object] = {

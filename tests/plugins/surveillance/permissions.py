@@ -63,6 +63,18 @@ MATRIX = {
     ("surveillance_api.FootageLog", "GET"): E(FOOTAGE_LOG),
     ("surveillance_api.FootageRequests", "GET"): E(SECURITY),
     ("surveillance_api.FootageDecision", "POST"): E(SECURITY, ok(422)),
+    # what the staff pages had alone (api_admin.py)
+    ("surveillance_api.Rules", "GET"): E(ADMIN),
+    ("surveillance_api.Rules", "POST"): E(ADMIN, ok(422)),  # {}: name and kind required
+    ("surveillance_api.RuleItem", "GET"): E(ADMIN, ok(404)),
+    ("surveillance_api.RuleItem", "PATCH"): E(ADMIN, ok(404)),  # {} is valid: no such rule
+    ("surveillance_api.IncidentClips", "GET"): E(SECURITY, ok(404)),
+    ("surveillance_api.IncidentClips", "POST"): E(SECURITY, ok(422)),
+    ("surveillance_api.Retention", "GET"): E(RETENTION),
+    ("surveillance_api.CameraItem", "GET"): E(SECURITY, ok(404)),
+    ("surveillance_api.CameraStatus", "POST"): E(SECURITY, ok(422)),
+    ("surveillance_api.IncidentPhoto", "GET"): E(SECURITY, ok(404)),
+    ("surveillance_api.Desk", "GET"): E(SECURITY),
 }
 
 PUBLIC_VIEWS = {
