@@ -41,9 +41,9 @@ from core.db import current_session, utcnow
 from core.identity import require, require_login, require_personal, session_row
 from core.identity.account_common import _cfg, _me, bp, field_errors
 from core.identity.notifications import (
-    mark_linked_read,
     mark_read,
     notifications_for,
+    read_on_open,
     unread_count,
 )
 from core.identity.services import (
@@ -188,8 +188,11 @@ def _read_on_open() -> None:
         paths.append(f"{request.path}?{request.query_string.decode('latin-1')}")
     session = current_session()
     try:
-        if mark_linked_read(session, current_user.id, paths):
+        marked, unread = read_on_open(session, current_user.id, paths)
+        if marked:
             session.commit()
+        if unread is not None:
+            g.unread_notifications = unread  # the badge needs no COUNT of its own
     except SQLAlchemyError:  # the page still opens; the notification stays unread
         session.rollback()
 

@@ -157,6 +157,30 @@ def mark_linked_read(session: Session, user_id: int, paths: Iterable[str]) -> in
     return mark_read(session, user_id, ids) if ids else 0
 
 
+#: Up to this many unread notifications are read in full when a page opens; beyond it the
+#: badge is counted and the linked ones looked up, as before.
+_UNREAD_IN_FULL = 200
+
+
+def read_on_open(session: Session, user_id: int, paths: Iterable[str]) -> tuple[int, int | None]:
+    """What opening a page does to the user's notifications, in one statement for the
+    usual account: mark read the unread ones linking to ``paths`` (as
+    :func:`mark_linked_read`) and return ``(marked, unread left)``, so the header's badge
+    needs no COUNT of its own. ``unread left`` is ``None`` when the account holds more than
+    ``_UNREAD_IN_FULL`` unread (then the badge counts them itself)."""
+    wanted = {p[:300] for p in paths if p}
+    rows = session.execute(
+        select(Notification.id, Notification.link)
+        .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+        .limit(_UNREAD_IN_FULL + 1)
+    ).all()
+    if len(rows) > _UNREAD_IN_FULL:
+        return mark_linked_read(session, user_id, wanted), None
+    ids = [row.id for row in rows if row.link in wanted]
+    marked = mark_read(session, user_id, ids) if ids else 0
+    return marked, len(rows) - len(ids)
+
+
 class MessageQueued(Schema):
     message_id = fields.Integer(required=True)
     channel = fields.String(required=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any
 
-from flask import Flask, g, request
+from flask import Flask, g, has_request_context, request
 from flask_babel import Babel, get_locale
 from flask_login import current_user
 from flask_wtf.csrf import CSRFProtect
@@ -64,9 +64,39 @@ def init_app(app: Flask, kernel: Any) -> None:
             "kernel_config": kernel.config,
         }
 
+    memoize_template_context(app)
+
     from core.web.views import bp
 
     app.register_blueprint(bp)
+
+
+def memoize_template_context(app: Flask) -> None:
+    """Run the context processors once per request, however many templates it renders.
+
+    Flask runs every context processor again for each ``render_template``: a home page
+    renders itself and a fragment per dashboard widget, and each pass rebuilt the
+    navigation lookup, the account's badge context and Flask-Login's user — about a
+    quarter of the page (docs/performance.md, ``page_resident_home``). What the processors
+    return depends on the request (the user, the locale, the blueprint), not on the
+    template, so the first render's values serve the rest. The values a caller passes win
+    over them, as in Flask."""
+    compute = app.update_template_context
+
+    def update_template_context(context: dict[str, Any]) -> None:
+        if not has_request_context():
+            compute(context)
+            return
+        base = g.get("_shequ_template_context")
+        if base is None:
+            base = {}
+            compute(base)
+            g._shequ_template_context = base
+        own = dict(context)
+        context.update(base)
+        context.update(own)
+
+    app.update_template_context = update_template_context  # type: ignore[method-assign]  # Flask has no hook for this
 
 
 def navigation(kernel: Any) -> list[Any]:
