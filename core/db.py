@@ -8,6 +8,7 @@ each migration tree can tell its own tables apart (see ``core.migrate``).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -17,6 +18,7 @@ from zoneinfo import ZoneInfo
 from flask import g, has_app_context
 from sqlalchemy import DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -101,9 +103,43 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 5) -> Engine:
         engine = create_engine(url, echo=echo)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(
-        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
-    )
+    engine = create_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size)
+    _ping_when_idle(engine)
+    return engine
+
+
+#: A pooled PostgreSQL connection unused for this long is pinged before it is handed out.
+IDLE_PING_SECONDS = 5.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Ping a connection on checkout only when it sat idle in the pool for
+    :data:`IDLE_PING_SECONDS` — not on every checkout, as ``pool_pre_ping`` does.
+
+    Why: on a busy server every request's ping was one more round trip (4 instead of 3 for
+    a read, docs/performance.md), yet the connections that go stale are the idle ones (a
+    database restart, a firewall dropping quiet connections). A connection used within the
+    last seconds that turns out dead fails its statement; SQLAlchemy then invalidates the
+    whole pool, that one request answers 503 with Retry-After, and the next gets a fresh
+    connection (docs/operations.md, "Database outages")."""
+
+    def fresh(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    def checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is not None and time.monotonic() - since < IDLE_PING_SECONDS:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:  # the driver's error: the pool retries with a new one
+            raise DisconnectionError(str(exc)) from exc
+        if alive is False:
+            raise DisconnectionError("the connection did not answer a ping")
+
+    event.listen(engine, "connect", fresh)
+    event.listen(engine, "checkin", fresh)
+    event.listen(engine, "checkout", checkout)
 
 
 class Database:
