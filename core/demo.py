@@ -27,6 +27,7 @@ DEMO_ACCOUNTS: dict[str, tuple[str, str]] = {
     "auditor": ("auditor", "ledger-cloud-17"),
     "resident": ("resident", "morning-tea-28"),
     "street_officer": ("street", "willow-gate-39"),
+    "department_staff": ("dept", "lamp-post-50"),  # matters: a department's staff
 }
 DISPLAY_NAMES = {
     "admin": "系统管理员",
@@ -38,6 +39,7 @@ DISPLAY_NAMES = {
     "auditor": "孙审计",
     "resident": "张大爷",
     "street_officer": "吴科长",
+    "department_staff": "刘科员",
 }
 
 

@@ -29,6 +29,7 @@ import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,7 @@ __all__ = [
     "RegistryData",
     "access_count",
     "access_log",
+    "app_today",
     "assert_api_fuzzes",
     "build_test_app",
     "csrf_token",
@@ -322,6 +324,21 @@ def csrf_token(client: FlaskClient, path: str = "/") -> str:
     match = re.search(r'name="csrf_token"(?: type="hidden")? value="([^"]+)"', page)
     assert match, f"no CSRF token on {path}"
     return match.group(1)
+
+
+def app_today(app: Flask | None = None) -> date:
+    """Today as the app counts days (``[app] timezone``), outside a request as well: what a
+    test compares a due date or an age with. ``date.today()`` is the server's day, which
+    from 16:00 UTC is a day behind Beijing's, so such a test fails every evening."""
+    from zoneinfo import ZoneInfo
+
+    from core.db import utcnow
+
+    if app is not None:
+        zone = kernel_of(app).config.app["timezone"]
+    else:
+        zone = load_config(DEFAULT_CONFIG, environ={}).app["timezone"]
+    return utcnow().astimezone(ZoneInfo(zone)).date()
 
 
 def seed_demo(app: Flask, echo: Callable[[str], Any] = lambda _msg: None) -> None:

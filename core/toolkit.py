@@ -35,7 +35,7 @@ from core.audit.web import request_facts
 from core.calendar import Calendar
 from core.cli import AppContext, pass_ctx
 from core.current import current_kernel, kernel_of
-from core.db import Base, UTCDateTime, current_session, local_today, utcnow
+from core.db import Base, UTCDateTime, current_session, local_today, local_zone, utcnow
 from core.events import Event, EventBus, EventError
 from core.exports import csv_safe, csv_writer, safe_row
 from core.hookspecs import (
@@ -141,6 +141,8 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "hotline_for",
+    "local_today",
+    "local_zone",
     "localized",
     "log_audit",
     "log_person_access",

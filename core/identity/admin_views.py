@@ -95,6 +95,8 @@ ROLE_LABELS = {
     "merchant": _l("Merchant"),
     "security_officer": _l("Security officer"),
     "street_officer": _l("Street office officer"),  # gov_services' reviewer/approver
+    "department_staff": _l("Department staff"),  # matters: signs and answers matters
+    "grid_worker": _l("Grid worker"),  # grid: visits and patrols in their grids
     "auditor": _l("Auditor"),
     "admin": _l("Administrator"),
 }

@@ -78,7 +78,8 @@ def verification_out(result: svc.Verification) -> dict[str, Any]:
     return {
         "status": result.status,
         "code": result.document.code if result.document else None,
-        "statement": result.statement if result.status != "unknown" else None,
+        # what a document states is shown only when it is ours and unchanged
+        "statement": result.statement if result.status in ("valid", "revoked") else None,
         "revoked_on": result.revoked_on or None,
         "revoked_reason": result.revoked_reason or None,
     }

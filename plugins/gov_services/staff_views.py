@@ -6,7 +6,6 @@ a membership, export), statistics and local settings. On the plugin's one bluepr
 from __future__ import annotations
 
 import io
-from datetime import date
 
 from flask import (
     Response,
@@ -32,6 +31,7 @@ from core.toolkit import (
     csv_writer,
     current_session,
     has_permission,
+    local_today,
     log_audit,
     mask_name,
     request_facts,
@@ -263,7 +263,7 @@ def thematic_export(gs_database: str):
         mimetype="text/csv",
         headers={
             "Content-Disposition": (
-                f"attachment; filename=gov_services_{database}_{date.today()}.csv"
+                f"attachment; filename=gov_services_{database}_{local_today()}.csv"
             )
         },
     )

@@ -21,7 +21,7 @@ RULE_KEYS = {"enabled", "interval_days", "age_min", "window_days", "database", "
 class GridConfig(Schema):
     """``[plugins.grid]`` in the config file; validated at start-up."""
 
-    page_size = fields.Integer(load_default=50, validate=validate.Range(1, 200))
+    page_size = fields.Integer(load_default=20, validate=validate.Range(1, 200))
     #: Days before the due date from which a visit shows on the task list.
     lookahead_days = fields.Integer(load_default=7, validate=validate.Range(0, 60))
     #: Per rule code, keys overriding data/rules.json: ``{elderly_alone = {age_min = 80}}``.

@@ -58,11 +58,26 @@ class Tasks(MethodView):
         return {"items": items, "total": len(items)}
 
 
-def _refer(session: Any, data: dict[str, Any] | None, **source: Any) -> None:
-    if data:
-        svc.refer_finding(session, current_kernel().bus, current_user, kind=data["kind"],
-                          category=data["category"], summary=data["summary"],
-                          service_code=data.get("service_code"), **source)
+def _pop_refer(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: data.pop(f"refer_{k}") for k in ("kind", "category", "summary", "service_code")}
+
+
+def _refer(session: Any, refer: dict[str, Any], text: str, **source: Any) -> None:
+    """The one-step referral of a visit's or patrol's finding, when ``refer_kind`` is set."""
+    if not refer["kind"]:
+        return
+    try:
+        svc.refer_finding(session, current_kernel().bus, current_user, kind=refer["kind"],
+                          category=refer["category"] or "",
+                          summary=refer["summary"] or text[:500],
+                          service_code=refer["service_code"], **source)
+    except svc.GridError as exc:  # name the request's own fields
+        def name(field: str) -> str:
+            return f"refer_{field}" if field in refer else field
+
+        raise svc.GridError(exc.message, name(exc.field), status=exc.status,
+                            errors={name(k): v for k, v in exc.errors.items()},
+                            **exc.params) from exc
 
 
 @blp.route("/visits")
@@ -89,10 +104,10 @@ class Visits(MethodView):
     def post(self, data):
         """Record a visit; with ``refer``, refer its finding onward in the same step."""
         session = current_session()
-        refer = data.pop("refer", None)
+        refer = _pop_refer(data)
         try:
             visit = svc.create_visit(session, current_user, **data)
-            _refer(session, refer, visit=visit)
+            _refer(session, refer, visit.findings, visit=visit)
         except svc.GridError as exc:
             session.rollback()
             _refuse(exc)
@@ -141,12 +156,12 @@ class Patrols(MethodView):
         from core.toolkit import registry_reader
 
         session = current_session()
-        refer = data.pop("refer", None)
+        refer = _pop_refer(data)
         grids = registry_reader(session, "grid", actor=current_user,
                                 purpose="grid patrol").grids()
         try:
             patrol = svc.create_patrol(session, current_user, grids=grids, **data)
-            _refer(session, refer, patrol=patrol)
+            _refer(session, refer, patrol.found, patrol=patrol)
         except svc.GridError as exc:
             session.rollback()
             _refuse(exc)

@@ -86,8 +86,16 @@ class GridVisitIn(Strict):
     needs = Text(load_default="", validate=validate.Length(max=2000))
     follow_up = Text(load_default="", validate=validate.Length(max=2000))
     follow_up_on = fields.Date(load_default=None, allow_none=True)
-    refer = fields.Nested(GridReferIn, load_default=None, allow_none=True,
-                          metadata={"description": "refer a finding onward in the same step"})
+    refer_kind = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(KINDS),
+                               metadata={"description": "refer the finding onward in the "
+                                         "same step: matter, incident or offer"})
+    refer_category = fields.String(load_default=None, allow_none=True,
+                                   validate=validate.OneOf(CATEGORIES))
+    refer_summary = Text(one_line=True, load_default=None, allow_none=True,
+                         validate=validate.Length(1, 500),
+                         metadata={"description": "default: the findings, cut at 500"})
+    refer_service_code = fields.String(load_default=None, allow_none=True,
+                                       validate=validate.Regexp(CODE))
 
 
 class GridVisitOut(Schema):
@@ -116,7 +124,13 @@ class GridPatrolIn(Strict):
     started_at = fields.AwareDateTime(required=True, default_timezone=None)
     ended_at = fields.AwareDateTime(load_default=None, allow_none=True)
     found = Text(load_default="", validate=validate.Length(max=2000))
-    refer = fields.Nested(GridReferIn, load_default=None, allow_none=True)
+    refer_kind = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(KINDS))
+    refer_category = fields.String(load_default=None, allow_none=True,
+                                   validate=validate.OneOf(CATEGORIES))
+    refer_summary = Text(one_line=True, load_default=None, allow_none=True,
+                         validate=validate.Length(1, 500))
+    refer_service_code = fields.String(load_default=None, allow_none=True,
+                                       validate=validate.Regexp(CODE))
 
 
 class GridPatrolOut(Schema):

@@ -11,11 +11,18 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import DateField, DateTimeLocalField, RadioField, SelectField, StringField
-from wtforms import TextAreaField
+from wtforms import (
+    DateField,
+    DateTimeLocalField,
+    RadioField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, Length, Optional
 
 from core.toolkit import (
+    N_,
     Row,
     bar_chart,
     current_kernel,
@@ -74,7 +81,8 @@ class PatrolForm(ReferFields, FlaskForm):
     area = StringField(_l("Route or area"), validators=[
         DataRequired(message=_l("Say where you patrolled.")), Length(max=200)])
     started_at = DateTimeLocalField(_l("Started at"), format="%Y-%m-%dT%H:%M",
-                                    validators=[DataRequired(message=_l("Enter when you started."))])
+                                    validators=[DataRequired(
+                                        message=_l("Enter when you started."))])
     ended_at = DateTimeLocalField(_l("Ended at"), format="%Y-%m-%dT%H:%M",
                                   validators=[Optional()])
     found = TextAreaField(_l("What you found"), validators=[Length(max=2000)])
@@ -143,7 +151,7 @@ def person(person_id: int):
                 met=form.met.data, findings=form.findings.data or "", needs=form.needs.data or "",
                 follow_up=form.follow_up.data or "", follow_up_on=form.follow_up_on.data)
             if form.refer_kind.data and not (form.findings.data or "").strip():
-                raise svc.GridError("Say what you found to refer it.", "findings")
+                raise svc.GridError(N_("Say what you found to refer it."), "findings")
             _refer_from(form, form.findings.data or "", visit=visit)
         except svc.GridError as exc:
             session.rollback()
@@ -180,7 +188,7 @@ def visit(visit_id: int):
     if form.validate_on_submit():
         try:
             if not form.refer_kind.data:
-                raise svc.GridError("Choose where the finding goes.", "kind")
+                raise svc.GridError(N_("Choose where the finding goes."), "kind")
             _refer_from(form, form.summary.data or "", visit=found)
         except svc.GridError as exc:
             session.rollback()
@@ -195,7 +203,8 @@ def visit(visit_id: int):
     session.commit()
     name = mask_name(person_view[0]["name"]) if person_view else ""
     return render_template("grid/visit.html", v=found, name=name, form=form,
-                           errors=_errors(form), findings=svc.findings_of(session, visit_id=found.id),
+                           errors=_errors(form),
+                           findings=svc.findings_of(session, visit_id=found.id),
                            labels=_labels()), 400 if form.errors else 200
 
 
@@ -239,7 +248,7 @@ def patrols():
                 started_at=_local(form.started_at.data), ended_at=_local(form.ended_at.data),
                 found=form.found.data or "", grids=grids)
             if form.refer_kind.data and not (form.found.data or "").strip():
-                raise svc.GridError("Say what you found to refer it.", "found")
+                raise svc.GridError(N_("Say what you found to refer it."), "found")
             _refer_from(form, form.found.data or "", patrol=patrol)
         except svc.GridError as exc:
             session.rollback()

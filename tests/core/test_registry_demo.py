@@ -5,7 +5,6 @@ asks for (street, communities, grids, buildings, dwellings, households, floating
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date
 
 import pytest
 from sqlalchemy import func, select
@@ -16,7 +15,7 @@ from core.registry.demo import seed_registry
 from core.registry.models import Community, Household, Organisation, Person
 from core.registry.testing import ensure_registry
 from core.registry.validation import is_valid_credit_code, is_valid_id_number
-from core.testing import ensure_user
+from core.testing import app_today, ensure_user
 
 pytestmark = pytest.mark.with_plugins()
 
@@ -76,11 +75,11 @@ def test_the_default_demo_has_the_issues_shape(app):
         assert surnames["曾"] and surnames["单"] and surnames["解"]
         sexes = Counter(session.scalars(select(Person.sex)))
         assert 0.4 < sexes["M"] / stats["persons"] < 0.6
-        sixty = date.today().replace(year=date.today().year - 60, day=1)
+        sixty = app_today().replace(year=app_today().year - 60, day=1)
         elders = session.scalar(select(func.count()).select_from(Person).where(
             Person.birth_date < sixty))
         children = session.scalar(select(func.count()).select_from(Person).where(
-            Person.birth_date > date.today().replace(year=date.today().year - 14, day=1)))
+            Person.birth_date > app_today().replace(year=app_today().year - 14, day=1)))
         assert elders > 800 and children > 300
         heads = session.scalar(select(func.count()).select_from(Household).where(
             Household.head_id.is_not(None)))

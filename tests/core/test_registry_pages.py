@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import re
 from contextlib import contextmanager
-from datetime import date
 
 import pytest
 from sqlalchemy import event, func, select
@@ -30,7 +29,7 @@ from core.registry import services as s
 from core.registry.corrections import Correction
 from core.registry.models import Community, Person
 from core.registry.testing import C1, C2, make_id
-from core.testing import access_log, csrf_token
+from core.testing import access_log, app_today, csrf_token
 
 pytestmark = pytest.mark.with_plugins()
 
@@ -246,8 +245,8 @@ def test_dashboard_numbers_equal_the_database(app, world):
         s.register_person(db, {"name": "老寿星", "birth_date": "1930-05-05", "sex": "F",
                                "hukou_type": "floating"}, bus=kernel.bus,
                           dwelling_id=world.ids.d2)
-        s.register_person(db, {"name": "小朋友", "birth_date": date.today().replace(
-            year=date.today().year - 3).isoformat(), "sex": "M"}, bus=kernel.bus,
+        s.register_person(db, {"name": "小朋友", "birth_date": app_today().replace(
+            year=app_today().year - 3).isoformat(), "sex": "M"}, bus=kernel.bus,
                           dwelling_id=world.ids.d2)
     staff(app, "district", everywhere=True)
     client = sign_in(app, "district")

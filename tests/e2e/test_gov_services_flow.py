@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from a11y import assert_accessible, horizontal_overflow
 
-from core.testing import TEST_PASSWORD, ensure_user
+from core.testing import TEST_PASSWORD, app_today, ensure_user
 from core.web.i18n import compile_catalogues
 
 pytestmark = [pytest.mark.e2e, pytest.mark.with_plugins("gov_services")]
@@ -64,7 +64,7 @@ def world(app: Any) -> dict[str, Any]:
     from core.registry.testing import C1, ensure_registry, make_id, make_places
 
     kernel = ensure_registry(app)
-    birth = date.today().replace(year=date.today().year - 81) - timedelta(days=30)
+    birth = app_today().replace(year=app_today().year - 81) - timedelta(days=30)
     resident = ensure_user(app, "resident")
     worker = ensure_user(app, "community_worker")
     reviewer = ensure_user(app, "admin")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import pytest
 from a11y import assert_accessible, horizontal_overflow
 from sqlalchemy import select, update
 
-from core.testing import TEST_PASSWORD, ensure_user
+from core.testing import TEST_PASSWORD, app_today, ensure_user
 from core.web.i18n import compile_catalogues
 
 pytestmark = [pytest.mark.e2e, pytest.mark.with_plugins("self_governance")]
@@ -68,7 +68,7 @@ def world(app: Any) -> dict[str, Any]:
 
     kernel = ensure_registry(app)
     user = ensure_user(app, "resident", username="sg_e2e")
-    adult = (date.today() - timedelta(days=40 * 366)).isoformat()
+    adult = (app_today() - timedelta(days=40 * 366)).isoformat()
     with kernel.db.session_scope() as db:
         places = make_places(db)
         head = rs.register_person(

@@ -24,6 +24,7 @@ from core.testing import (
     TEST_PASSWORD,
     access_count,
     access_log,
+    app_today,
     build_test_app,
     csrf_token,
     ensure_user,
@@ -35,7 +36,7 @@ HYPER = '=HYPERLINK("http://x","y")'
 
 
 def born(age: int, days: int = 20) -> date:
-    today = date.today()
+    today = app_today()
     try:
         d = today.replace(year=today.year - age)
     except ValueError:
@@ -344,7 +345,7 @@ def test_every_staff_view_of_an_applicant_is_logged(app, world, as_):
     purposes = {e["purpose"] for e in access_log(app, elder, via="gov_services")}
     assert {"service queue", "thematic database elderly_allowance",
             "export thematic database elderly_allowance", "derived group elderly_80",
-            f"application GS{date.today():%Y}{app_id:06d}"} <= purposes, purposes
+            f"application GS{app_today():%Y}{app_id:06d}"} <= purposes, purposes
     # everything the worker was shown here was masked, except the reveals of the card
     shown = access_log(app, elder, via="gov_services", actor="test_community_worker")
     assert all(e["masked"] for e in shown if "application" in e["fields"])

@@ -17,14 +17,14 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import select
 
-from core.testing import TEST_PASSWORD, build_test_app, csrf_token, ensure_user
+from core.testing import TEST_PASSWORD, app_today, build_test_app, csrf_token, ensure_user
 
 API = "/api/v1/gov-services"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
 def born(age: int) -> date:
-    today = date.today()
+    today = app_today()
     return today.replace(year=today.year - age, day=1) - timedelta(days=40)
 
 
@@ -343,7 +343,7 @@ def test_a_public_notice_is_public_for_its_whole_period(app, as_, world):
     assert 'value="end_notice"' not in case and 'id="notice-runs"' in case
     assert 'id="notice-period"' in page(sun, f"/gov-services/applications/{app_id}")
     with world.kernel.db.session_scope() as db:
-        db.get(Application, app_id).due_on = date.today() - timedelta(days=1)
+        db.get(Application, app_id).due_on = app_today() - timedelta(days=1)
     assert 'value="end_notice"' in page(street, f"/gov-services/applications/{app_id}")
     assert act(street, app_id, "end_notice").json["state"] == "approved"
     assert ref not in page(anonymous, "/gov-services/notices")

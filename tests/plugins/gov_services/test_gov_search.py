@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from core.testing import TEST_PASSWORD, access_log, build_test_app, ensure_user
+from core.testing import TEST_PASSWORD, access_log, app_today, build_test_app, ensure_user
 
 API = "/api/v1/gov-services"
 HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
@@ -20,7 +20,7 @@ DATABASE_WORDS = ("专题库", "高龄津贴领取人员库", "Thematic database
 
 
 def born(age: int, days: int = 20) -> date:
-    today = date.today()
+    today = app_today()
     try:
         d = today.replace(year=today.year - age)
     except ValueError:

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from core.cli import AppContext
 from core.events.delivery import deliver_pending
-from core.testing import TEST_PASSWORD, build_test_app, csrf_token, ensure_user
+from core.testing import TEST_PASSWORD, app_today, build_test_app, csrf_token, ensure_user
 
 API = "/api/v1/gov-services"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -24,7 +24,7 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 def born(age: int, days: int = 20) -> date:
     """A birth date giving exactly ``age`` today (``days`` after the birthday)."""
-    today = date.today()
+    today = app_today()
     try:
         d = today.replace(year=today.year - age)
     except ValueError:
@@ -374,7 +374,7 @@ def test_longevity_workflow_roles_states_and_membership(as_, world, app):
     app_id = resp.json["id"]
     assert resp.json["state"] == "submitted" and resp.json["community"] == "110105001001"
     g = gov(app.extensions["shequ"])
-    assert resp.json["due_on"] == g.calendar.add(date.today(), 5).isoformat()
+    assert resp.json["due_on"] == g.calendar.add(app_today(), 5).isoformat()
     again = post(
         resident,
         f"{API}/applications",
@@ -463,7 +463,7 @@ def test_material_suspension_deadlines_and_withdrawal(as_, world, app):
     # overdue: the queue filter and the page
     kernel = world.kernel
     with kernel.db.session_scope() as db:
-        db.get(Application, app_id).due_on = date.today() - timedelta(days=1)
+        db.get(Application, app_id).due_on = app_today() - timedelta(days=1)
     overdue = worker.get(f"{API}/applications?overdue=true").json
     assert [a["id"] for a in overdue["items"]] == [app_id]
     page = worker.get("/gov-services/queue?overdue=1").get_data(as_text=True)
@@ -476,13 +476,13 @@ def test_material_suspension_deadlines_and_withdrawal(as_, world, app):
     with kernel.db.session_scope() as db:
         a = db.get(Application, app_id)
         assert deadline_status(a, g) == "overdue"
-        a.due_on = g.calendar.add(date.today(), 1)
+        a.due_on = g.calendar.add(app_today(), 1)
         assert deadline_status(a, g) == "due_soon"
     # the worker who handled it is warned once per due date (the daily job)
     from core.identity.models import Notification
 
     with kernel.db.session_scope() as db:
-        db.get(Application, app_id).due_on = date.today() - timedelta(days=1)
+        db.get(Application, app_id).due_on = app_today() - timedelta(days=1)
     runner, group, ctx = cli(app)
     assert "warnings sent: 1" in runner.invoke(group, ["gov_services", "deadlines"], obj=ctx).output
     assert "warnings sent: 0" in runner.invoke(group, ["gov_services", "deadlines"], obj=ctx).output
@@ -540,7 +540,7 @@ def test_dibao_goes_through_a_seven_day_public_notice(as_, world, app):
     notice = act(admin, app_id, "pass", comment="拟同意，公示")
     g = gov(app.extensions["shequ"])
     assert notice.json["state"] == "public_notice"
-    assert notice.json["due_on"] == g.calendar.add(date.today(), 7).isoformat()
+    assert notice.json["due_on"] == g.calendar.add(app_today(), 7).isoformat()
     assert act(worker, app_id, "end_notice").status_code == 403
     assert act(admin, app_id, "reject").status_code == 422  # an objection needs its reason
     early = act(admin, app_id, "end_notice")  # the notice runs its whole period
@@ -551,7 +551,7 @@ def test_dibao_goes_through_a_seven_day_public_notice(as_, world, app):
     from plugins.gov_services.models import Application
 
     with world.kernel.db.session_scope() as db:  # the period is over
-        db.get(Application, app_id).due_on = date.today() - timedelta(days=1)
+        db.get(Application, app_id).due_on = app_today() - timedelta(days=1)
     assert act(admin, app_id, "end_notice").json["state"] == "approved"
     board = app.test_client().get("/gov-services/notices").get_data(as_text=True)
     assert notice.json["reference"] not in board
@@ -802,7 +802,7 @@ def _answers_for(service):
                     max(f.get("min", 1), 1 if rule.get("rule") != "answer_max" else 0)
                 )
         elif f["type"] == "date":
-            out[f["name"]] = date.today().isoformat()
+            out[f["name"]] = app_today().isoformat()
         elif f["type"] == "select":
             allowed = rule.get("value") if rule.get("rule") == "answer_in" else None
             out[f["name"]] = allowed[0] if allowed else f["choices"][0]["value"]

@@ -1,0 +1,302 @@
+"""Issuing, listing, revoking and verifying documents: plain functions over a session (no
+Flask request needed, no commit). The page, the API, the tests and the event handler all
+call these."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask_babel import gettext as _
+from sqlalchemy import Select, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from core.toolkit import (
+    N_,
+    RegistryError,
+    RuleError,
+    ScopeError,
+    accounts_for_person,
+    can_access,
+    current_kernel,
+    log_audit,
+    log_person_access,
+    mask_name,
+    notify,
+    recipient_locale,
+    registry_reader,
+    utcnow,
+)
+from plugins.documents import GOV_READ, REVOKE
+from plugins.documents.models import Document
+from plugins.documents.services.signing import PLUGIN, signer
+from plugins.documents.services.templates import section_for
+
+#: The application events that issue a document, and the outcome each states.
+EVENTS = ("accepted", "approved", "rejected", "completed")
+KIND_LABELS = {"receipt": N_("Acceptance receipt"), "decision": N_("Decision letter"),
+               "certificate": N_("Certificate")}
+
+
+class DocumentError(RuleError):
+    """A rule refused the request (409: the document's state does not allow it)."""
+
+    status = 409
+
+
+def _zone(kernel: Any) -> ZoneInfo:
+    try:
+        return ZoneInfo(str(kernel.config.app.get("timezone") or "UTC"))
+    except Exception:
+        return ZoneInfo("UTC")
+
+
+def local_date(at: datetime, kernel: Any = None) -> str:
+    """The day of ``at`` where the office is (``app.timezone``), ISO."""
+    kernel = kernel if kernel is not None else current_kernel()
+    return at.astimezone(_zone(kernel)).date().isoformat()
+
+
+def masked_applicant(session: Session, person_id: int, *, purpose: str,
+                     actor: Any = None) -> str:
+    """The applicant's name, masked (张**), read through the registry reader — never
+    stored in this plugin's tables. The reader's own log entry is the system's (the read
+    is the plugin's); the display is logged by the caller under the real viewer."""
+    try:
+        person = registry_reader(session, PLUGIN, actor=None, purpose=purpose,
+                                 enforce_place=False).person(person_id)
+    except (ScopeError, RegistryError, LookupError):
+        return ""
+    return mask_name(person.get("name") or "") if person else ""
+
+
+def log_display(session: Session, doc: Document, purpose: str, actor: Any = None) -> None:
+    """The masked name was shown to someone: the person's access log says so (nothing is
+    written when the person looks at their own document)."""
+    log_person_access(session, person_id=doc.person_id, fields=["name"], purpose=purpose,
+                      plugin=PLUGIN, actor=actor, masked=True)
+
+
+def full_statement(session: Session, doc: Document, *, purpose: str) -> dict[str, Any]:
+    """The statement the signature covers: the stored one plus the applicant's masked
+    name, read now from the registry."""
+    statement = json.loads(doc.statement)
+    statement["applicant"] = masked_applicant(session, doc.person_id, purpose=purpose)
+    return statement
+
+
+def _new_code(session: Session) -> str:
+    while True:
+        code = secrets.token_hex(8).upper()  # 16 hex digits: 64 random bits
+        if session.scalar(select(Document.id).where(Document.code == code)) is None:
+            return code
+
+
+def outcome_of(event: str, state: str) -> str:
+    """What the document states was decided, from the event's name (the payload's state
+    is the application's state then: the first review stage for ``accepted``)."""
+    if event == "rejected":
+        return state if state in ("rejected", "not_accepted") else "rejected"
+    return event
+
+
+def issue(session: Session, payload: dict[str, Any], *, event: str = "accepted",
+          kernel: Any = None) -> Document | None:
+    """Issue the document an application event calls for, once per application and kind
+    (an event delivered twice, or approved then completed, issues one). Returns the new
+    document, or None when it existed already."""
+    kernel = kernel if kernel is not None else current_kernel()
+    outcome = outcome_of(event, payload["state"])
+    kind, section = section_for(outcome, payload["service_code"])
+    found = session.scalar(select(Document).where(
+        Document.application_id == payload["application_id"], Document.kind == kind))
+    if found is not None:
+        return None
+    at = datetime.fromisoformat(payload["at"]) if payload.get("at") else utcnow()
+    code = _new_code(session)
+    service_zh = payload.get("service_name") or payload["service_code"]
+    office_zh = payload.get("office_name") or payload.get("office") or ""
+    statement: dict[str, Any] = {
+        "v": 1,
+        "code": code,
+        "kind": kind,
+        "section": section,
+        "outcome": outcome,
+        "reference": payload.get("reference") or f"#{payload['application_id']}",
+        "service_code": payload["service_code"],
+        "service": {"zh": service_zh, "en": payload.get("service_name_en") or service_zh},
+        "office": {"zh": office_zh, "en": payload.get("office_name_en") or office_zh},
+        "issued_on": local_date(at, kernel),
+        "due_on": payload.get("due_on") if kind == "receipt" else None,
+        "reason": payload.get("reason") if section == "refusal" else None,
+    }
+    full = dict(statement, applicant=masked_applicant(
+        session, payload["person_id"], purpose=f"document {code}"))
+    key = signer(kernel)
+    doc = Document(
+        code=code, kind=kind, application_id=payload["application_id"], outcome=outcome,
+        service_code=payload["service_code"], reference=statement["reference"],
+        person_id=payload["person_id"], community=payload.get("community"),
+        statement=json.dumps(statement, ensure_ascii=False, sort_keys=True),
+        signature=key.sign(full), key_id=key.key_id, issued_at=at,
+    )
+    try:
+        with session.begin_nested():
+            session.add(doc)
+            session.flush()
+    except IntegrityError:
+        return None  # issued by a parallel delivery meanwhile
+    _tell(session, doc, N_("%(kind)s issued: %(service)s"),
+          N_("Reference %(ref)s. Open it to download the PDF; anyone can check it with its "
+             "QR code."))
+    return doc
+
+
+def on_application_event(event: Any, session: Session) -> None:
+    """``gov_services.application.accepted|approved|rejected|completed``: issue the
+    receipt, the decision letter or the certificate. Idempotent."""
+    issue(session, event.payload, event=event.name.rsplit(".", 1)[1])
+
+
+def _tell(session: Session, doc: Document, title: str, body: str) -> None:
+    """Tell every account of the person, each in their own language."""
+    statement = json.loads(doc.statement)
+    for account in accounts_for_person(session, doc.person_id):
+        if not account.is_active:
+            continue
+        with recipient_locale(session, account.id) as locale:
+            lang = "zh" if str(locale).startswith("zh") else "en"
+            notify(session, None, user_id=account.id,
+                   title=_(title, kind=_(KIND_LABELS[doc.kind]),
+                           service=statement["service"].get(lang) or statement["service"]["zh"]),
+                   body=_(body, ref=doc.reference), link=f"/documents/{doc.code}",
+                   kind="info", source=PLUGIN)
+
+
+# ------------------------------------------------------------------------------ reading
+
+
+def by_code(session: Session, code: str) -> Document | None:
+    code = (code or "").strip().upper()
+    if not code or len(code) > 32:
+        return None
+    return session.scalar(select(Document).where(Document.code == code))
+
+
+def may_see(user: Any, doc: Document) -> bool:
+    """The person's own document, or staff with gov_services' read permission whose
+    places cover the document's community."""
+    return can_access(user, person_id=doc.person_id, permission=GOV_READ,
+                      community=doc.community)
+
+
+def may_revoke(user: Any, doc: Document) -> bool:
+    return can_access(user, permission=REVOKE, community=doc.community)
+
+
+def own_query(person_id: int | None) -> Select:
+    return (select(Document).where(Document.person_id == (person_id or -1))
+            .order_by(Document.id.desc()))
+
+
+def application_query(application_id: int) -> Select:
+    return (select(Document).where(Document.application_id == application_id)
+            .order_by(Document.id))
+
+
+def for_application(session: Session, user: Any, application_id: int) -> list[Document]:
+    """The documents of one application the user may see."""
+    return [d for d in session.scalars(application_query(application_id)) if may_see(user, d)]
+
+
+# ------------------------------------------------------------------------------ revoking
+
+
+def revoke(session: Session, doc: Document, *, reason: str, actor: Any) -> Document:
+    """Revoke a document (its decision was reversed, it was issued in error): the reason
+    is required, the act audited, and the resident told. Verification then answers
+    "revoked" with the reason and the date."""
+    reason = " ".join((reason or "").split())
+    if not reason:
+        raise RuleError(N_("Give the reason."), "reason")
+    if len(reason) > 500:
+        raise RuleError(N_("At most %(n)s characters."), "reason", n=500)
+    if doc.revoked_at is not None:
+        raise DocumentError(N_("This document is already revoked."), "reason")
+    doc.revoked_at = utcnow()
+    doc.revoked_reason = reason
+    real = getattr(actor, "actor", None) or actor
+    doc.revoked_by_id = getattr(real, "id", None)
+    session.flush()
+    log_audit(session, "documents.document.revoked", actor=real, target_type="document",
+              target_id=doc.code, detail={"kind": doc.kind, "application": doc.application_id})
+    _tell(session, doc, N_("%(kind)s revoked: %(service)s"),
+          N_("Reference %(ref)s. It no longer verifies; ask the office if you have questions."))
+    return doc
+
+
+# ------------------------------------------------------------------------------ verifying
+
+
+@dataclass
+class Verification:
+    """What a check found: ``valid``, ``revoked``, ``tampered`` or ``unknown``."""
+
+    status: str
+    document: Document | None = None
+    statement: dict[str, Any] | None = None
+    revoked_on: str = ""
+    revoked_reason: str = ""
+
+
+def _result(session: Session, doc: Document, statement: dict[str, Any], ok: bool
+            ) -> Verification:
+    if not ok:
+        return Verification("tampered", doc, statement)
+    if doc.revoked_at is not None:
+        return Verification("revoked", doc, statement, local_date(doc.revoked_at),
+                            doc.revoked_reason)
+    return Verification("valid", doc, statement)
+
+
+def verify_code(session: Session, code: str) -> Verification:
+    """Check the document behind ``code``: recompute its statement, check the signature."""
+    doc = by_code(session, code)
+    if doc is None:
+        return Verification("unknown")
+    statement = full_statement(session, doc, purpose=f"verification of document {doc.code}")
+    key = signer()
+    ok = doc.key_id == key.key_id and key.verify(statement, doc.signature)
+    return _result(session, doc, statement, ok)
+
+
+def verify_signed(session: Session, statement: Any, signature: Any) -> Verification:
+    """Check a statement a verifier brings (pasted, or from an uploaded PDF): the
+    signature must be ours over exactly that statement, and the statement must be the
+    one on record (so a revoked document, or one we never issued, is not valid)."""
+    if not isinstance(statement, dict) or not isinstance(signature, str):
+        return Verification("tampered")
+    if not signer().verify(statement, signature):
+        return Verification("tampered", None, statement)
+    doc = by_code(session, str(statement.get("code", "")))
+    if doc is None:
+        return Verification("unknown", None, statement)
+    on_record = full_statement(session, doc, purpose=f"verification of document {doc.code}")
+    return _result(session, doc, on_record, on_record == statement
+                   and signature == doc.signature)
+
+
+def record_verification(session: Session, result: Verification, *, via: str) -> None:
+    """Every verification is audited; one that showed the masked name is also in the
+    person's access log."""
+    code = result.document.code if result.document else ""
+    log_audit(session, "documents.document.verified", target_type="document", target_id=code,
+              outcome="ok" if result.status == "valid" else result.status,
+              detail={"status": result.status, "via": via})
+    if result.document is not None and result.status in ("valid", "revoked"):
+        log_display(session, result.document, f"verification of document {code}")
