@@ -23,7 +23,7 @@ from marshmallow import Schema, fields, validate
 from sqlalchemy import false, select
 
 from core.api.endpoints import endpoint
-from core.api.fields import Id, Strict
+from core.api.fields import LINE, Id, Strict
 from core.api.pagination import PageArgs, page_schema, paginate
 from core.audit.models import AccessEntry
 from core.audit.services import access_log_for
@@ -132,7 +132,7 @@ class OwnTokenSchema(Schema):
 
 class OwnTokenCreateSchema(Strict):
     name = fields.String(
-        required=True, validate=[validate.Length(min=1, max=100), validate.Regexp(r".*\S")]
+        required=True, validate=[validate.Length(min=1, max=100), validate.Regexp(LINE)]
     )
     permissions = fields.List(
         fields.String(validate=validate.Length(max=120)),
