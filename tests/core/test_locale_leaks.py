@@ -132,8 +132,8 @@ IDS = (1, 2)
 #: when its page is fixed — the test fails while a listed leak is no longer there.
 KNOWN_LEAKS: dict[tuple[str, str], set[str]] = {
     # notifications are stored as text in the account's language when sent (the
-    # surveillance demo's "报告 1 已收到") and self_governance's vote-opening notice, so an English reader of a
-    # Chinese account sees Chinese; rendering them when read is the fix (not done yet)
+    # surveillance demo's "报告 1 已收到", self_governance's vote-opening notice), so an
+    # English reader of a Chinese account sees Chinese; rendering them when read is the fix
     ("en", "/account/notifications"): {"报告", "已收到", "治安人员会核实", "必要时派人处理",
                                        "您可以参加投票了", "投票截止时间", "选票只能由您本人投出",
                                        "任何人不得代投"},
