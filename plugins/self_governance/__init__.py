@@ -175,10 +175,10 @@ def dashboard_widgets(user: Any) -> list[Panel]:
     """The latest notices on the home page (public notices: anyone may read them)."""
     from flask import render_template
 
-    from core.toolkit import current_session, localized
-    from plugins.self_governance.services import visible_notices
+    from core.toolkit import current_kernel, current_session, localized
+    from plugins.self_governance.services import home_notices
 
-    notices = visible_notices(current_session(), None, limit=3)
+    notices = home_notices(current_session(), current_kernel(), limit=3)
     html = render_template("self_governance/widget.html", notices=notices)
     return [Panel(title=localized(info.title, info.title_zh), html=html, order=30)]
 

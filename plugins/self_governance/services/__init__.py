@@ -95,6 +95,7 @@ from plugins.self_governance.services.forum import (
 )
 from plugins.self_governance.services.notices import (
     community_buildings,
+    home_notices,
     lives_in,
     mark_read,
     notice_from_event,
@@ -204,6 +205,7 @@ __all__ = [
     "group_reps",
     "has_rated",
     "has_voted",
+    "home_notices",
     "lives_in",
     "local_zone",
     "mark_read",

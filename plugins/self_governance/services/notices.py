@@ -4,11 +4,13 @@ other plugins' public events turn into (``surveillance.public_alert.published``,
 
 from __future__ import annotations
 
+import itertools
+import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import event, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -92,6 +94,50 @@ def visible_notices(
         if n.building_id is None or (buildings is not None and buildings(n.building_id))
     ]
     return shown[:limit]
+
+
+#: How long the home page's latest public notices are served from memory. Within one
+#: process a committed change to any notice refreshes them at once; other worker processes
+#: see it within this bound.
+HOME_NOTICES_SECONDS = 5.0
+_changes = itertools.count()
+_generation = [0]
+
+
+def home_notices(session: Session, kernel: Any, *, limit: int = 3) -> list[dict[str, Any]]:
+    """The latest public notices for the home page's widget, as ``{"id", "title"}``.
+
+    Every home page showed them, so the query ran on every page, anonymous ones included
+    (37 % of an anonymous page, docs/performance.md), for a list that changes a few times
+    a week. They are the same for every viewer (public, all-community notices; a building
+    notice is never among them), so one copy per app serves everyone for a few seconds."""
+    state = kernel.state("self_governance")
+    now = time.monotonic()
+    cached = state.get("home_notices")
+    if cached is not None and cached[0] > now and cached[1] == _generation[0] \
+            and cached[2] == limit:
+        return cached[3]
+    generation = _generation[0]
+    rows = [{"id": n.id, "title": n.title} for n in visible_notices(session, None, limit=limit)]
+    state["home_notices"] = (now + HOME_NOTICES_SECONDS, generation, limit, rows)
+    return rows
+
+
+@event.listens_for(Session, "after_flush")
+def _notice_flushed(session: Session, _context: Any) -> None:
+    if any(isinstance(o, Notice) for o in (*session.new, *session.dirty, *session.deleted)):
+        session.info["self_governance.notice_changed"] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _notice_committed(session: Session) -> None:
+    if session.info.pop("self_governance.notice_changed", False):
+        _generation[0] = next(_changes) + 1
+
+
+@event.listens_for(Session, "after_rollback")
+def _notice_rolled_back(session: Session) -> None:
+    session.info.pop("self_governance.notice_changed", None)
 
 
 def lives_in(session: Session, kernel: Any, person_id: int | None) -> Callable[[int], bool]:
