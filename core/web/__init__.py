@@ -102,13 +102,15 @@ def memoize_template_context(app: Flask) -> None:
 def navigation(kernel: Any) -> list[Any]:
     """The navigation for the current user, built once per request from ``nav_items``."""
     if "nav_items" not in g:
-        items = kernel.plugins.call_slot("nav_items", user=current_user)
+        # The account itself: every plugin asks it several permission questions, and each
+        # attribute of werkzeug's proxy is a context lookup (~80 per page before).
+        user = current_user._get_current_object()
+        items = kernel.plugins.call_slot("nav_items", user=user)
         from core.identity.admin_views import admin_nav  # core's account and log pages
         from core.notices.views import notices_nav  # notices to many residents
         from core.registry.views import registry_nav  # residents, import, dashboard …
 
-        items = [*items, *admin_nav(current_user), *registry_nav(current_user),
-                 *notices_nav(current_user)]
+        items = [*items, *admin_nav(user), *registry_nav(user), *notices_nav(user)]
         g.nav_items = sorted(items, key=lambda i: i.order)
     return g.nav_items
 

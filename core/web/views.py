@@ -47,7 +47,8 @@ def admin_links() -> list[dict[str, Any]]:
 @bp.route("/")
 def home():
     kernel = current_kernel()
-    widgets = sorted(kernel.plugins.call_slot("dashboard_widgets", user=current_user),
+    user = current_user._get_current_object()  # the account itself, not a proxy per access
+    widgets = sorted(kernel.plugins.call_slot("dashboard_widgets", user=user),
                      key=lambda w: w.order)
     # An urgent widget (order below 10, e.g. the elderly's one-key call) comes before the
     # list of services, where a phone shows it without scrolling.
