@@ -124,6 +124,7 @@ SLOTS: dict[str, tuple[str, ...]] = {
     "registry.person.after_details": ("person_id", "community", "status"),
     "gov_services.application.after_details": ("application_id", "service_code", "state"),
     "commerce.ticket.after_details": ("ticket_id", "category", "state"),
+    "commerce.console.after_caller": ("person_id", "community"),
 }
 
 

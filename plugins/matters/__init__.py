@@ -38,7 +38,7 @@ info = PluginInfo(
     description="Matters for the government from the hotline, the web and grid workers: "
                 "routed, signed, answered, rated, escalated when overdue.",
     requires_core=">=1.1,<2",
-    data_scopes=("registry.person.basic",),
+    data_scopes=("registry.person.basic", "registry.grid"),
     config_schema=MattersConfig,
 )
 

@@ -60,7 +60,8 @@ def _caller(matter: Matter) -> str | None:
         try:
             rd = registry_reader(current_session(), info.id, actor=current_user,
                                  purpose=f"matter {matter.reference}", enforce_place=False)
-            return rd.person(matter.person_id).get("name")
+            name = rd.person(matter.person_id).get("name")
+            return mask_name(name) if name else None
         except (ScopeError, RegistryError, ValueError):
             return None
     if matter.caller_name or matter.caller_phone:
@@ -290,13 +291,13 @@ class Departments(MethodView):
         return {"items": svc.departments(current_session())}
 
 
-@blp.route("/departments/<code>/members")
+@blp.route("/departments/<department_code>/members")
 class DepartmentMembers(MethodView):
     @endpoint(blp, MANAGE, errors=(404,))
     @blp.response(200, s.MattersMembers)
-    def get(self, code):
+    def get(self, department_code):
         """The staff accounts working this department's matters."""
-        session = current_session()
+        session, code = current_session(), department_code
         if code not in svc.department_map(session):
             abort(404, message="No such department.")
         return {"department": code, "user_ids": svc.members(session, code)}
@@ -304,9 +305,9 @@ class DepartmentMembers(MethodView):
     @endpoint(blp, MANAGE, errors=(404, 409, 422))
     @blp.arguments(s.MattersMemberIn)
     @blp.response(200, s.MattersMembers)
-    def post(self, data, code):
+    def post(self, data, department_code):
         """Make a staff account a member (idempotent)."""
-        session = current_session()
+        session, code = current_session(), department_code
         try:
             svc.add_member(session, code, data["user_id"])
         except svc.MatterError as exc:
@@ -314,13 +315,16 @@ class DepartmentMembers(MethodView):
             refuse(exc)
         return _commit({"department": code, "user_ids": svc.members(session, code)})
 
-    @endpoint(blp, MANAGE, errors=(404, 422))
-    @blp.arguments(s.MattersMemberIn)
+
+
+@blp.route("/departments/<department_code>/members/<int:member_user_id>")
+class DepartmentMember(MethodView):
+    @endpoint(blp, MANAGE, errors=(404,))
     @blp.response(200, s.MattersMembers)
-    def delete(self, data, code):
-        """Remove a member."""
-        session = current_session()
+    def delete(self, department_code, member_user_id):
+        """Remove a member (idempotent)."""
+        session, code = current_session(), department_code
         if code not in svc.department_map(session):
             abort(404, message="No such department.")
-        svc.remove_member(session, code, data["user_id"])
+        svc.remove_member(session, code, member_user_id)
         return _commit({"department": code, "user_ids": svc.members(session, code)})

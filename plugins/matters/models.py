@@ -13,7 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from core.toolkit import Base, UTCDateTime, utcnow
 
 
-class Department(Base):
+class MattersDepartment(Base):
     """A department of the street/district (城管, 民政, ...) or a community office that
     takes matters. ``community`` is set for a community office."""
 
@@ -28,7 +28,7 @@ class Department(Base):
     active: Mapped[bool] = mapped_column(default=True)
 
 
-class Route(Base):
+class MattersRoute(Base):
     """A routing rule: matters of ``category`` in ``place`` (a 12-digit community code, a
     9-digit street code, or ``""`` for anywhere) go to ``department``. The most specific
     place wins; ``category`` ``"*"`` is the fallback for any category."""
@@ -44,7 +44,7 @@ class Route(Base):
     )
 
 
-class Member(Base):
+class MattersMember(Base):
     """A staff account working a department's matters: deny by default, so an account
     that is no member of any department sees no department's matters."""
 
@@ -106,7 +106,7 @@ class Matter(Base):
     caller_erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
-class Step(Base):
+class MattersStep(Base):
     """The matter's timeline: each step, who took it, and a note (the transfer's reason,
     the answer)."""
 

@@ -1,0 +1,39 @@
+"""The rules of government matters, as plain functions over a session: no Flask request,
+no commit. The pages, the API, the jobs, the CLI and the event handler all call these."""
+
+from plugins.matters.services import queries, rules  # noqa: F401
+from plugins.matters.services.queries import (  # noqa: F401
+    add_member,
+    can_handle,
+    can_see,
+    department_map,
+    departments,
+    get_matter,
+    member_departments,
+    members,
+    remove_member,
+    statistics,
+    steps,
+    visible_query,
+)
+from plugins.matters.services.rules import (  # noqa: F401
+    CATEGORIES,
+    RATINGS,
+    SOURCES,
+    STATES,
+    MatterError,
+    answer,
+    close,
+    erase_caller_data,
+    escalate_overdue,
+    file_matter,
+    is_overdue,
+    label,
+    local_today,
+    on_finding_referred,
+    rate,
+    route,
+    sign,
+    transfer,
+)
+from plugins.matters.services.setup import load_routing, street_routing  # noqa: F401

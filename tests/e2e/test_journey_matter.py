@@ -1,0 +1,87 @@
+"""Journey "a matter for the government" (有事找政府) with the demo as shipped, on a 360 px
+phone, in Chinese: the hotline operator takes the demo resident's call on the console
+and files a matter beside the merchant ticket form; the routing sends it to the street's
+urban management office, whose demo staff (``dept``) sign for it and answer; the
+resident is told, reads the answer and rates it; the matter closes.
+
+Screenshots: ``test-results/journeys/matter-zh/``."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from journey_kit import Journey, journey_fixtures
+from sqlalchemy import select
+
+pytestmark = pytest.mark.e2e
+
+locale, app, journey, _catalogues = journey_fixtures(
+    "matter", locales=("zh",), extra_plugins=("matters",))
+
+
+def _resident_phone(app) -> str:
+    """The demo resident's registered phone (the operator looks the caller up by it)."""
+    from core.current import kernel_of
+    from core.identity.models import User
+    from core.registry.models import Person
+
+    with app.app_context(), kernel_of(app).db.session_scope() as s:
+        pid = s.scalar(select(User.person_id).where(User.username == "resident"))
+        person = s.get(Person, pid)
+        if not person.phone:
+            person.phone = "13912340000"
+        return person.phone
+
+
+def test_matter_from_console_to_rating(journey: Journey, app) -> None:
+    phone = _resident_phone(app)
+    # 1. the operator finds the caller and files a matter for the government
+    operator = journey.sign_in("hotline_operator")
+    operator.goto("/commerce/console")
+    operator.locator("input[name=phone]").fill(phone)
+    operator.locator("main form.search-form button[type=submit]").click()
+    operator.wait_for_load_state("load")
+    slot = operator.locator("details.matters-console").first
+    slot.locator("summary").click()
+    journey.shot(operator, "console")
+    slot.locator("select[name='matter-category']").select_option("streetlight")
+    slot.locator("textarea[name='matter-summary']").fill("3号楼门前的路灯不亮了，晚上看不清台阶。")
+    slot.locator("input[name='matter-location']").fill("3号楼门前")
+    slot.locator("button[type=submit]").click()
+    operator.wait_for_url(re.compile(r"/matters/\d+$"))
+    mid = int(operator.url.rsplit("/", 1)[1])
+    main = operator.locator("main").inner_text()
+    assert "街道城市管理科" in main and "待签收" in main
+    reference = operator.locator("main h1").inner_text().split()[0]
+    journey.shot(operator, "filed")
+
+    # 2. the department's staff sign for it and answer
+    dept = journey.sign_in("department_staff")
+    dept.goto("/matters/")
+    journey.shot(dept, "department-list")
+    dept.locator("main").get_by_role("link", name=re.compile(reference)).click()
+    dept.wait_for_url(re.compile(rf"/matters/{mid}$"))
+    dept.locator("#sign").click()
+    dept.wait_for_load_state("load")
+    assert "办理中" in dept.locator("main h1").inner_text()
+    dept.locator("textarea[name=answer]").fill("已派维修班组更换灯泡，今晚恢复照明。")
+    journey.shot(dept, "answer")
+    dept.locator("main form[action$='/answer'] button[type=submit]").click()
+    dept.wait_for_load_state("load")
+    assert "已答复" in dept.locator("main h1").inner_text()
+
+    # 3. the resident is told, reads the answer and rates it
+    resident = journey.sign_in("resident")
+    note = journey.expect_notification(resident, f"您的诉求 {reference} 已答复")
+    journey.shot(resident, "notified")
+    note.get_by_role("link").first.click()
+    resident.wait_for_url(re.compile(rf"/matters/{mid}$"))
+    assert "今晚恢复照明" in resident.locator("main").inner_text()
+    journey.shot(resident, "answer")
+    resident.locator("input[name=rating][value=satisfied]").check()
+    resident.locator("main form[action$='/rate'] button[type=submit]").click()
+    resident.wait_for_url(re.compile(rf"/matters/{mid}$"))
+    assert "感谢您的评价" in resident.locator("body").inner_text()
+    assert "已办结" in resident.locator("main h1").inner_text()
+    journey.shot(resident, "rated")
