@@ -178,7 +178,7 @@ def _render_activity(act: Activity, *, cancel_form: CancelForm | None = None, st
     return render_template(
         "volunteers/activity.html", act=act, mine=mine, manage=manage,
         cancel_form=cancel_form or CancelForm(), button=ButtonForm(), sv=sv, lang=lang(),
-        names=_community_names(), now=sv.local(datetime.now().astimezone()),
+        names=_community_names(),
         credited=manage and sv.has_credited(session, act.id),
         verified=bool(current_user.is_verified),
     ), status
@@ -410,9 +410,9 @@ def summary():
     data = sv.year_summary(current_session(), community, year) if community else None
     chart, rows = None, []
     if data:
-        rows = [Row(str(i + 1), _("%(m)s月", m=i + 1) if lang() == "zh" else
-                    datetime(2000, i + 1, 1).strftime("%b"), minutes)
-                for i, minutes in enumerate(data["months"])]
+        zh = lang() == "zh"
+        rows = [Row(str(i + 1), f"{i + 1}月" if zh else datetime(2000, i + 1, 1).strftime("%b"),
+                    minutes) for i, minutes in enumerate(data["months"])]
         chart = bar_chart(rows, title=_("Volunteer hours per month, %(year)s", year=year),
                           chart_id="chart-hours", number=lambda m: sv.hours_text(m),
                           label_width=90)

@@ -1,0 +1,83 @@
+"""The volunteers' rules, as plain functions over a session (no commit): the pages, the
+API, the demo seeder and the tests all call these."""
+
+from plugins.volunteers.services.activities import (
+    ActivityInput,
+    activities_query,
+    activity_out,
+    cancel_activity,
+    create_activity,
+    get_activity,
+    has_credited,
+    update_activity,
+)
+from plugins.volunteers.services.common import (
+    HOLDING,
+    SIGNUP_STATES,
+    VolunteerError,
+    from_local,
+    hours_text,
+    local,
+    may_manage,
+    minutes_of,
+    state_label,
+    year_bounds,
+    zone,
+)
+from plugins.volunteers.services.hours import (
+    correct_entry,
+    corrections_of,
+    credit_hours,
+    entry_for,
+    get_entry,
+    person_record,
+    year_summary,
+    year_volunteers,
+)
+from plugins.volunteers.services.reports import log_export, summary_rows
+from plugins.volunteers.services.signups import (
+    check_in,
+    check_in_open,
+    roster,
+    sign_up,
+    signup_of,
+    withdraw,
+)
+
+__all__ = [
+    "HOLDING",
+    "SIGNUP_STATES",
+    "ActivityInput",
+    "VolunteerError",
+    "activities_query",
+    "activity_out",
+    "cancel_activity",
+    "check_in",
+    "check_in_open",
+    "correct_entry",
+    "corrections_of",
+    "create_activity",
+    "credit_hours",
+    "entry_for",
+    "from_local",
+    "get_activity",
+    "get_entry",
+    "has_credited",
+    "hours_text",
+    "local",
+    "log_export",
+    "may_manage",
+    "minutes_of",
+    "person_record",
+    "roster",
+    "sign_up",
+    "signup_of",
+    "state_label",
+    "summary_rows",
+    "update_activity",
+    "withdraw",
+    "year_bounds",
+    "year_summary",
+    "year_volunteers",
+    "zone",
+]
