@@ -33,8 +33,11 @@ translations:
 migrate: install
 	$(BIN)/shequ db upgrade
 
+# The demo, then the daily proactive-offer job once (a bulk load publishes no per-person
+# events, so without it the outreach list would stay empty until the next day).
 demo: migrate
 	$(BIN)/shequ demo
+	$(BIN)/shequ gov_services proactive
 
 run: demo translations
 	@$(BIN)/python -c "from core.demo import DEMO_ACCOUNTS as a; print('\nDemo accounts (username / password):'); [print(f'  {r:<18} {u:<12} {p}') for r,(u,p) in a.items()]"

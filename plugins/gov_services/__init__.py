@@ -74,7 +74,7 @@ def _dates(values: list[str]) -> None:
 
 info = PluginInfo(
     id="gov_services",
-    version="0.1.0",
+    version="0.2.0",
     title="Public services",
     title_zh="政务服务",
     description="One-stop public services: apply online, prefilled from the resident registry, tracked to the end.",
@@ -244,6 +244,10 @@ def default_roles() -> dict[str, list[str]]:
 @hookimpl
 def nav_items(user: Any) -> list[NavItem]:
     items = [NavItem(label=info.title, label_zh=info.title_zh, url="/gov-services/", order=10)]
+    if getattr(user, "person_id", None) and has_permission(user, APPLY):
+        # services the registry shows the resident qualifies for (proactive offers)
+        items.append(NavItem(label="My offers", label_zh="我可享受的服务",
+                             url="/gov-services/offers", order=11))
     if has_permission(user, READ):
         items.append(
             NavItem(

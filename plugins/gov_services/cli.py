@@ -16,8 +16,8 @@ def gov_services() -> None:
 @gov_services.command("proactive")
 @pass_ctx
 def proactive(ctx) -> None:
-    """Offer the longevity allowance to residents who have reached its age now
-    (``shequ worker`` does it hourly)."""
+    """Evaluate the catalogue's proactive offers over the whole registry now (the event
+    workers do it daily): notify residents with an account, list the others for outreach."""
     from plugins.gov_services.jobs import proactive as job
 
     with ctx.app.app_context():

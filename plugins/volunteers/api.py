@@ -297,7 +297,7 @@ class SummaryVolunteers(MethodView):
         community = _summary_community(args)
         session = current_session()
         rows = sv.summary_rows(session, community, args["year"], actor=current_user.actor,
-                               purpose=f"volunteer summary {community} {args['year']}")
+                               purpose=f"volunteer summary {args['year']}")
         sv.log_export(session, community, args["year"], len(rows), actor=current_user.actor,
                       facts=request_facts())
         session.commit()

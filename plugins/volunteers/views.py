@@ -431,7 +431,7 @@ def summary_csv():
         abort(404)
     session = current_session()
     rows = sv.summary_rows(session, community, year, actor=current_user.actor,
-                           purpose=f"volunteer summary {community} {year}")
+                           purpose=f"volunteer summary {year}")
     out = io.StringIO()
     writer = csv_writer(out)
     writer.writerow(["person_id", "name", "activities", "hours"])

@@ -39,7 +39,8 @@ from core.testing_matrix import (
     token_for_app,
 )
 
-PLUGINS = ["gov_services", "commerce", "self_governance", "surveillance"]
+PLUGINS = ["gov_services", "commerce", "self_governance", "surveillance", "grid", "volunteers",
+           "documents", "matters"]
 WITH_HELLO = "hello" in discover()
 
 ADMIN = only("admin")

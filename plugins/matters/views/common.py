@@ -86,7 +86,7 @@ def contact(matter: Matter) -> dict[str, Any]:
         return {}
     if matter.person_id:
         try:
-            person = reader(_("Matter %(ref)s", ref=matter.reference)).person(matter.person_id)
+            person = reader(f"matter {matter.reference}").person(matter.person_id)
         except (ScopeError, RegistryError, ValueError):
             return {"name": "—", "in_registry": True}
         name = person.get("name") or ""

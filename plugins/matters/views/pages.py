@@ -92,7 +92,7 @@ def new():
         community = form.community.data or None
         if verified:
             try:
-                community = reader(_("Filing a matter")).person(current_user.person_id).get(
+                community = reader("filing a matter").person(current_user.person_id).get(
                     "community") or community
             except (ScopeError, RegistryError, ValueError):
                 community = community or None  # the registry holds no place for them

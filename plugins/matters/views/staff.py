@@ -33,6 +33,7 @@ from plugins.matters.views.common import (
     category_choices,
     community_choices,
     form_errors,
+    matters_department,
     put_error,
     reader,
     settings,
@@ -64,7 +65,7 @@ def console():
         try:
             if person_id is not None:
                 try:
-                    community = reader(_("Hotline call")).person(person_id).get("community")
+                    community = reader("hotline call").person(person_id).get("community")
                 except (ScopeError, RegistryError, ValueError):
                     abort(404)
             if not community:
@@ -197,7 +198,7 @@ def departments():
     session = current_session()
     form = MemberForm()
     form.department.choices = [("", _("Choose"))] + [
-        (d.code, d.name) for d in svc.departments(session)]
+        (d.code, matters_department(d.code)) for d in svc.departments(session)]
     errors: list = []
     if request.method == "POST" and request.form.get("remove"):
         if not ActionForm().validate_on_submit():

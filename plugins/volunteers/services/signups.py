@@ -159,7 +159,7 @@ def roster(session: Session, activity: Activity, *, actor: Any, lang: str = "zh"
         Signup.activity_id == activity.id, Signup.status != "cancelled"
     ).order_by(Signup.created_at, Signup.id)))
     reader = registry_reader(session, "volunteers", actor=actor, enforce_place=False,
-                             purpose=f"volunteer roster, activity {activity.id}")
+                             purpose=f"volunteer activity {activity.id}: roster")
     people = {p["id"]: p for p in reader.persons([s.person_id for s in signups])}
     entries = {e.person_id: e for e in session.scalars(select(HoursEntry).where(
         HoursEntry.activity_id == activity.id))}
