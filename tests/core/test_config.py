@@ -19,7 +19,8 @@ def write(tmp_path, text):
 
 def test_default_config_enables_every_builtin_plugin_on_sqlite():
     cfg = load_config(DEFAULT_CONFIG, environ={})
-    assert cfg.plugins_enabled == ["gov_services", "commerce", "self_governance", "surveillance"]
+    assert cfg.plugins_enabled == ["gov_services", "commerce", "self_governance", "surveillance",
+                                   "grid", "volunteers", "documents", "matters"]
     assert cfg.database_url.startswith("sqlite:///")
     assert cfg.database_url.endswith("/instance/shequ.db")
     assert cfg.app["demo_data"] is True and cfg.plugins_strict is True

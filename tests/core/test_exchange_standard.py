@@ -18,7 +18,8 @@ from core.testing import build_test_app
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The standard is published for core and the built-in plugins (the default config).
-PLUGINS = ["gov_services", "commerce", "self_governance", "surveillance"]
+PLUGINS = ["gov_services", "commerce", "self_governance", "surveillance", "grid", "volunteers",
+           "documents", "matters"]
 
 
 @pytest.fixture(scope="module")
