@@ -112,15 +112,23 @@ def population(session: Session, actor: Any, *, community: str | None = None,
 
 def bar_chart(rows: list[Row], *, title: str, chart_id: str, number: Any = str,
               label_width: int = 150) -> Markup:
-    """A horizontal bar chart as inline SVG: one bar per row, the count written beside
-    it. Colours and fonts come from the stylesheet (``.chart`` classes), so the chart
-    follows elder mode and contrast rules; ``title`` names it for assistive technology
-    (the numbers are in the table that follows it on the page)."""
-    bar_h, gap, top = 28, 10, 8
-    width, value_w = 640, 90
-    plot = width - label_width - value_w
+    """A horizontal bar chart as inline SVG: one bar per row, its label on the line above
+    and the count written beside it. Colours and fonts come from the stylesheet (``.chart``
+    classes), so the chart follows elder mode and contrast rules; ``title`` names it for
+    assistive technology (the numbers are in the table that follows it on the page).
+
+    Why labels above the bars and a phone-wide drawing: a 640-unit chart with labels
+    beside the bars was scaled to half on a 360 px phone, so its 15 px labels read at 7 px.
+    Drawn 360 units wide it is shown near 1:1 on a phone (``.chart-figure`` caps it at
+    24em elsewhere). ``label_width`` is kept for callers written for the old layout; a
+    label now has the whole width."""
+    del label_width  # the label has its own line now
+    label_h, bar_h, gap, top = 20, 20, 12, 4
+    width, value_w = 360, 64
+    plot = width - value_w
     peak = max((r.count for r in rows), default=0) or 1
-    height = top * 2 + len(rows) * (bar_h + gap)
+    row_h = label_h + bar_h + gap
+    height = top * 2 + len(rows) * row_h
     parts = [
         f'<svg class="chart" id="{escape(chart_id)}" viewBox="0 0 {width} {height}" '
         f'width="{width}" height="{height}" role="img" '
@@ -128,15 +136,15 @@ def bar_chart(rows: list[Row], *, title: str, chart_id: str, number: Any = str,
         f'<title id="{escape(chart_id)}-title">{escape(title)}</title>',
     ]
     for i, row in enumerate(rows):
-        y = top + i * (bar_h + gap)
+        y = top + i * row_h
         w = round(plot * row.count / peak, 1)
+        bar_y = y + label_h
         parts.append(
-            f'<text class="chart-label" x="{label_width - 8}" y="{y + bar_h * 0.7:.1f}" '
-            f'text-anchor="end">{escape(row.label)}</text>'
-            f'<rect class="chart-bar" x="{label_width}" y="{y}" width="{max(w, 1)}" '
+            f'<text class="chart-label" x="0" y="{y + label_h - 5}">{escape(row.label)}</text>'
+            f'<rect class="chart-bar" x="0" y="{bar_y}" width="{max(w, 1)}" '
             f'height="{bar_h}" rx="3"></rect>'
-            f'<text class="chart-value" x="{label_width + w + 6:.1f}" '
-            f'y="{y + bar_h * 0.7:.1f}">{escape(number(row.count))}</text>'
+            f'<text class="chart-value" x="{w + 6:.1f}" '
+            f'y="{bar_y + bar_h * 0.78:.1f}">{escape(number(row.count))}</text>'
         )
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 - every interpolated text is escaped above
