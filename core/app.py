@@ -47,6 +47,8 @@ class Kernel:
     hasher: Any = None
     #: Each plugin's own per-app objects (a loaded catalogue, a client): ``state(id)``.
     plugin_state: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Blueprint name → the plugin that registered it (its pages speak its catalogue first).
+    blueprint_owners: dict[str, str] = field(default_factory=dict)
 
     def state(self, plugin_id: str) -> dict[str, Any]:
         """A dict that lives as long as this app, for ``plugin_id``'s own objects. Why not
@@ -160,10 +162,12 @@ def create_app(
         area = host.info(pid).area
         for bp in blueprints:
             app.register_blueprint(bp, url_prefix=f"/{area}")
+            kernel.blueprint_owners[bp.name] = pid
     for pid, blueprints in host.call_ordered("register_api", api=kernel.api):
         area = host.info(pid).area
         for bp in blueprints:
             kernel.api.register_blueprint(bp, url_prefix=f"/api/v1/{area}")
+            kernel.blueprint_owners[bp.name] = pid
 
     host.call_ordered("shequ_startup", app=app)
     kernel.startup_ms = (time.perf_counter() - started) * 1000

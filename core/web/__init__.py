@@ -18,7 +18,13 @@ from markupsafe import Markup, escape
 from core.current import current_kernel
 from core.web import filters, security
 from core.web.hotline import hotline_line, tel_link, template_hotline
-from core.web.i18n import LANGUAGES, localized_field, select_locale, translation_directories
+from core.web.i18n import (
+    LANGUAGES,
+    localized_field,
+    select_locale,
+    translation_directories,
+    use_plugin_domain,
+)
 
 csrf = CSRFProtect()
 
@@ -33,6 +39,7 @@ def init_app(app: Flask, kernel: Any) -> None:
     )
     Babel(app, locale_selector=select_locale)
     csrf.init_app(app)
+    app.before_request(lambda: use_plugin_domain(kernel))  # a plugin's pages: its words
 
     @app.before_request
     def _csrf() -> None:

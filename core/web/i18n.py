@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import current_app, request
+from flask_babel import Domain
 from flask_login import current_user
 
 LANGUAGES = {"zh": "中文", "en": "English"}
@@ -28,6 +29,41 @@ def translation_directories(kernel: Any) -> list[str]:
             if path.is_dir():
                 dirs.append(str(path))
     return [*dirs, str(CORE_TRANSLATIONS)]
+
+
+def plugin_translation_directories(kernel: Any, plugin_id: str) -> list[str]:
+    """The catalogues for ``plugin_id``'s own pages and API: every plugin's, then its own,
+    then core's (a later catalogue wins). All plugins share the ``messages`` domain, so in
+    one merged catalogue the last plugin's word for "Escalated" or "Name" would be every
+    plugin's; on its own pages a plugin's word wins over the others', and core's still wins
+    over all (core's pages and common words stay the same everywhere)."""
+    dirs = translation_directories(kernel)
+    core_dir = dirs[-1]
+    own = [d for d in dirs[:-1] if _owner_of(kernel, d) == plugin_id]
+    others = [d for d in dirs[:-1] if d not in own]
+    return [*others, *own, core_dir]
+
+
+def _owner_of(kernel: Any, directory: str) -> str | None:
+    for record in kernel.plugins.loaded:
+        file = getattr(record.module, "__file__", None)
+        if file and str(Path(file).resolve().parent / "translations") == directory:
+            return str(record.info.id)
+    return None
+
+
+def use_plugin_domain(kernel: Any) -> None:
+    """``before_request``: a request to a plugin's blueprint (page or API) translates with
+    that plugin's catalogue first (:func:`plugin_translation_directories`). The domains are
+    built once per app and plugin; Flask-Babel caches each one's merged catalogue."""
+    owner = kernel.blueprint_owners.get(request.blueprint or "")
+    if owner is None:
+        return
+    domains = kernel.state("core.i18n")
+    domain = domains.get(owner)
+    if domain is None:
+        domain = domains[owner] = Domain(plugin_translation_directories(kernel, owner))
+    domain.as_default()
 
 
 def select_locale() -> str:

@@ -1,6 +1,8 @@
 """Schemathesis fuzzes every operation of the OpenAPI document, anonymously and with an
 admin token: no 500s, and every response conforms to the document."""
 
+import os
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -41,7 +43,7 @@ def admin_headers(fuzz_app):
 
 schema = schemathesis.pytest.from_fixture("api_schema")
 FUZZ = settings(
-    max_examples=30,
+    max_examples=int(os.environ.get("SHEQU_FUZZ_EXAMPLES", "30")),  # CI: fewer on PostgreSQL
     deadline=None,
     suppress_health_check=[
         HealthCheck.function_scoped_fixture,
