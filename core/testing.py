@@ -130,7 +130,10 @@ def build_test_app(
     cleanups: list[Callable[[], None]] = []
     url = f"sqlite:///{tmp_path}/test.db"
     cached = os.environ.get("SHEQU_TEST_TEMPLATES", "1") != "0"  # 0: migrate every app
-    key = tuple(plugins or ()) if migrate and cached and not extra else None
+    # A test naming its own database (several apps on one file in turn) migrates it.
+    own_database = bool(((config or {}).get("database") or {}).get("url"))
+    key = (tuple(plugins or ()) if migrate and cached and not extra and not own_database
+           else None)
     base = os.environ.get(TEST_DB_ENV)
 
     def migrated_at(target: str) -> None:
