@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from core.toolkit import JsonBoolean
+from plugins.self_governance.services.finances import PERIOD
 
 _CONTROL = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
 _CONTROL_LINE = r"\x00-\x1f\x7f"
@@ -251,7 +252,7 @@ class SgStatementIn(Schema):
     community = fields.String(required=True, validate=COMMUNITY)
     period = fields.String(
         required=True,
-        validate=validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="Give the period as YYYY-MM."),
+        validate=validate.Regexp(PERIOD, error="Give the period as YYYY-MM."),
     )
     title = fields.String(
         required=True,

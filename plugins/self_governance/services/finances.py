@@ -3,6 +3,7 @@ residents' questions on it with the committee's answers."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
@@ -20,6 +21,10 @@ from plugins.self_governance.models import (
 )
 from plugins.self_governance.services.common import PLUGIN, GovernanceError, aware
 
+#: A statement's period: a month of a year the calendar can count from and to (year 0
+#: and 9999-12 would make the due day, a month later, an impossible date).
+PERIOD = r"^(19|2\d)\d{2}-(0[1-9]|1[0-2])$"
+
 
 def publish_statement(
     session: Session,
@@ -32,9 +37,7 @@ def publish_statement(
 ) -> Statement:
     """A period's statement with its line items (income and expense; each may name its
     voucher). One statement per community and period."""
-    import re
-
-    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", period or ""):
+    if not re.fullmatch(PERIOD.strip("^$"), period or ""):
         raise GovernanceError(N_("Give the period as YYYY-MM."), "period")
     if session.scalar(
         select(Statement.id).where(Statement.community == community, Statement.period == period)
