@@ -239,7 +239,9 @@ class SgLineIn(Schema):
         validate=[validate.Length(1, 200), validate.Regexp(LINE, error="Enter text.")],
     )
     amount = fields.Float(
-        required=True, validate=validate.Range(0, 1e11, max_inclusive=False), allow_nan=False
+        # Inclusive bounds: the OpenAPI document cannot state an exclusive maximum, so a
+        # client reading it would send 1e11 and be refused.
+        required=True, validate=validate.Range(0, 99_999_999_999.99), allow_nan=False
     )
     voucher = fields.String(
         load_default=None,
