@@ -23,7 +23,8 @@ from plugins.self_governance.services.common import PLUGIN, GovernanceError, awa
 
 #: A statement's period: a month of a year the calendar can count from and to (year 0
 #: and 9999-12 would make the due day, a month later, an impossible date).
-PERIOD = r"^(19|2\d)\d{2}-(0[1-9]|1[0-2])$"
+_MONTH = r"(19|2\d)\d{2}-(0[1-9]|1[0-2])"
+PERIOD = rf"^{_MONTH}$"
 
 
 def publish_statement(
@@ -37,7 +38,7 @@ def publish_statement(
 ) -> Statement:
     """A period's statement with its line items (income and expense; each may name its
     voucher). One statement per community and period."""
-    if not re.fullmatch(PERIOD.strip("^$"), period or ""):
+    if not re.fullmatch(_MONTH, period or ""):
         raise GovernanceError(N_("Give the period as YYYY-MM."), "period")
     if session.scalar(
         select(Statement.id).where(Statement.community == community, Statement.period == period)

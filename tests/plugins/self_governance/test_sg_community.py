@@ -175,6 +175,14 @@ def test_public_events_post_one_notice_each(app, world):
         assert by["commerce"].community is None
 
 
+@pytest.mark.parametrize("period", ["0000-01", "9999-12", "1899-12", "2026-13", "2026-1"])
+def test_a_period_the_due_day_cannot_follow_is_refused(app, world, period):
+    """Year 0 and 9999-12 once passed the YYYY-MM check and made the due day (a month
+    later) an impossible date: a 500 the fuzzer found."""
+    with world.kernel.db.session_scope() as db, pytest.raises(sv.GovernanceError):
+        sv.publish_statement(db, community=world.c1, period=period, title="x", items=[])
+
+
 def test_statement_questions_must_be_answered(app, world):
     kernel = world.kernel
     with kernel.db.session_scope() as db:
