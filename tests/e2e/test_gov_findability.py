@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from journey_kit import PHONE, Journey, build_demo_app
+from playwright.sync_api import expect
 
 from core.web.i18n import compile_catalogues
 
@@ -98,7 +99,7 @@ def test_find_a_service_by_life_event_synonym_and_pinyin_zh(journey: Journey) ->
     assert "需年满 80 周岁" in warning.inner_text()
     journey.shot(resident, "not-eligible-first")
     resident.locator("#alternatives").get_by_role("link", name="老年人优待证").click()
-    assert resident.locator("#eligible").is_visible()
+    expect(resident.locator("#eligible")).to_be_visible()  # waits for the page to load
     assert resident.locator("main").get_by_role("link", name="立即申请").is_visible()
     journey.shot(resident, "alternative-eligible")
 

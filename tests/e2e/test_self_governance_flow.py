@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from a11y import assert_accessible, horizontal_overflow
+from playwright.sync_api import expect
 from sqlalchemy import select, update
 
 from core.testing import TEST_PASSWORD, app_today, ensure_user
@@ -133,7 +134,7 @@ def test_resident_reads_supports_votes_once_and_sees_the_result(page, app, world
     page.goto("/self-governance/proposals/")
     page.get_by_role("link", name="在3号楼前增设休息座椅").click()
     page.get_by_role("button", name="支持这条建议").click()
-    assert page.locator("#supported").is_visible()
+    expect(page.locator("#supported")).to_be_visible()  # waits for the redirect
     assert page.locator("#support-count").inner_text() == "1"
     check_page(page, "03-proposal-supported")
 
