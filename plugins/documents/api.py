@@ -164,7 +164,7 @@ class VerifyStatement(MethodView):
         return out
 
 
-@blp.route("/<doc_code>")
+@blp.route("/<string(length=16):doc_code>")  # a code, never "verify" or "keys"
 class One(MethodView):
     @endpoint(blp, require_login(OWN), errors=(404,))
     @blp.response(200, DocumentsDocument)
@@ -173,7 +173,7 @@ class One(MethodView):
         return document_out(_visible(doc_code))
 
 
-@blp.route("/<doc_code>/pdf")
+@blp.route("/<string(length=16):doc_code>/pdf")
 class Pdf(MethodView):
     @endpoint(blp, require_login(OWN), errors=(404, 503),
               descriptions={503: "The PDF font is not installed"})
@@ -187,7 +187,7 @@ class Pdf(MethodView):
             refuse(exc)
 
 
-@blp.route("/<doc_code>/revoke")
+@blp.route("/<string(length=16):doc_code>/revoke")
 class Revoke(MethodView):
     @endpoint(blp, REVOKE, errors=(404, 409, 422))
     @blp.arguments(DocumentsRevokeIn)

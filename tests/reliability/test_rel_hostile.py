@@ -17,7 +17,10 @@ from pathlib import Path
 from reliability_kit import HERE, make_places, record, session_cookie, staff_token
 from sqlalchemy import func, select
 
-PLUGINS = ["gov_services", "commerce", "self_governance", "surveillance"]
+from core.config import DEFAULT_CONFIG, load_config
+
+#: Every plugin the platform ships enabled: each one's API is fuzzed over HTTP.
+PLUGINS = list(load_config(DEFAULT_CONFIG, environ={}).plugins_enabled)
 EXAMPLES = int(os.environ.get("SHEQU_RELIABILITY_FUZZ_EXAMPLES", "40"))
 ST = str(Path(sys.executable).with_name("schemathesis"))
 
