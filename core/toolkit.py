@@ -28,7 +28,18 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.api.endpoints import endpoint, refuse
-from core.api.fields import AUTH, LINE, OPT_LINE, OPT_TEXT, TEXT, Id, JsonBoolean, Strict, Text
+from core.api.fields import (
+    AUTH,
+    LINE,
+    LINE_CONTROL_CHARS,
+    OPT_LINE,
+    OPT_TEXT,
+    TEXT,
+    Id,
+    JsonBoolean,
+    Strict,
+    Text,
+)
 from core.api.pagination import PageArgs, page_schema, paginate
 from core.audit.services import log_access, log_audit
 from core.audit.web import request_facts
@@ -77,6 +88,7 @@ from core.registry.search import SearchPage, format_total
 from core.registry.validation import IdentifierError, parse_credit_code, uscc_check_char
 from core.rules import MAX_ID, N_, RuleError
 from core.version import CORE_API_VERSION
+from core.web.forms import Length
 from core.web.hotline import Hotline, hotline_for
 from core.web.i18n import localized, recipient_locale
 
@@ -84,6 +96,7 @@ __all__ = [
     "AUTH",
     "CORE_API_VERSION",
     "LINE",
+    "LINE_CONTROL_CHARS",
     "MAX_ID",
     "N_",
     "OPT_LINE",
@@ -102,6 +115,7 @@ __all__ = [
     "IdentifierError",
     "Job",
     "JsonBoolean",
+    "Length",
     "NavItem",
     "PageArgs",
     "Panel",
@@ -165,6 +179,7 @@ __all__ = [
     "require_login",
     "require_personal",
     "require_verified",
+    "roles_granting",
     "run_migrations",
     "safe_row",
     "scope_allows",
@@ -320,6 +335,20 @@ def staff_accounts(session: Session, roles: Iterable[str], *, community: str | N
     if community is not None:
         out = [a for a in out if scope_allows(a, community=community)]
     return out
+
+
+def roles_granting(permission: str, session: Session | None = None) -> list[str]:
+    """The roles granting ``permission`` in the running app's permission matrix: the
+    defaults of core and the plugins with the administrators' overrides applied. Why:
+    whom to tell is whoever holds the power, not a role name baked into a plugin, so a
+    role a deployment granted the permission to is followed. With ``session`` the
+    overrides are read in it (a job); without, the request's cached matrix."""
+    from core.identity.services import effective_roles, role_overrides
+
+    kernel = current_kernel()
+    roles = (effective_roles(kernel.roles, role_overrides(session)) if session is not None
+             else kernel.roles_now())
+    return sorted(role for role, granted in roles.items() if permission in granted)
 
 
 def acts_for(user: Any, community: str | None) -> bool:

@@ -16,7 +16,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from markupsafe import Markup, escape
 from wtforms import SelectMultipleField, StringField, TextAreaField
-from wtforms.validators import URL, DataRequired, Length, Optional
+from wtforms.validators import URL, DataRequired, Optional
 
 from core.current import current_kernel
 from core.db import current_session
@@ -24,7 +24,7 @@ from core.exchange import services
 from core.exchange.models import ExchangeClient, ExchangeDelivery
 from core.identity import has_permission, require
 from core.rules import MAX_ID
-from core.web.forms import choices
+from core.web.forms import Length, choices
 
 bp = Blueprint("exchange_admin", __name__, template_folder="templates")
 

@@ -32,7 +32,7 @@ from flask_wtf import FlaskForm
 from sqlalchemy import Select, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from wtforms import IntegerField, StringField, TextAreaField
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
+from wtforms.validators import DataRequired, InputRequired, NumberRange
 
 from core.audit.services import access_log_for
 from core.audit.web import request_facts
@@ -44,6 +44,8 @@ from core.identity.notifications import (
     mark_read,
     notifications_for,
     read_on_open,
+    shown_body,
+    shown_title,
     unread_count,
 )
 from core.identity.services import (
@@ -61,6 +63,7 @@ from core.identity.services import (
     stop_assist,
 )
 from core.identity.services import active_sessions as list_active_sessions
+from core.web.forms import Length
 from core.web.i18n import localized
 
 PER_PAGE = 20
@@ -272,7 +275,7 @@ class TokenForm(FlaskForm):
         _l("Name of the token"),
         validators=[
             DataRequired(message=_l("Give the token a name, so you can recognise it later.")),
-            Length(max=100, message=_l("Use at most %(max)d characters.")),
+            Length(max=100),
         ],
     )
     expires_days = WholeNumberField(
@@ -366,7 +369,9 @@ def revoke_token_view(token_id: int):
 @require_login("identity.own.notifications")
 def notifications():
     page = paged(notifications_for(current_user.id))
-    return render_template("account/notifications.html", page=page, local_link=local_link)
+    # told in this page's language, rendered now (core.identity.notifications.Message)
+    return render_template("account/notifications.html", page=page, local_link=local_link,
+                           shown_title=shown_title, shown_body=shown_body)
 
 
 @bp.route("/notifications/<int:note_id>/read", methods=["POST"])
@@ -454,7 +459,7 @@ class AssistForm(FlaskForm):
         _l("Reason"),
         validators=[
             DataRequired(message=_l("State why you act for this resident.")),
-            Length(max=200, message=_l("Use at most %(max)d characters.")),
+            Length(max=200),
         ],
     )
     minutes = WholeNumberField(

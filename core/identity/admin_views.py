@@ -44,7 +44,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import DataRequired, NumberRange, Optional, ValidationError
 
 from core.audit.services import search_access, search_audit
 from core.current import current_kernel
@@ -73,7 +73,7 @@ from core.identity.services import (
 
 # choices, printable and CheckboxesField live in core.web.forms; importable from here too.
 from core.rules import MAX_ID
-from core.web.forms import CheckboxesField, choices, printable
+from core.web.forms import CheckboxesField, Length, choices, printable
 
 bp = Blueprint("identity_admin", __name__, url_prefix="/admin")
 

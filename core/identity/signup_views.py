@@ -36,7 +36,7 @@ from flask_login import current_user, login_user
 from flask_wtf import FlaskForm
 from sqlalchemy.exc import IntegrityError
 from wtforms import PasswordField, StringField
-from wtforms.validators import DataRequired, Length, ValidationError
+from wtforms.validators import DataRequired, ValidationError
 
 from core.audit.services import log_audit
 from core.audit.web import request_facts
@@ -64,6 +64,7 @@ from core.identity.services import (
     resolve_permissions,
     start_session,
 )
+from core.web.forms import Length
 
 # ------------------------------------------------------------------------------ codes
 
@@ -90,7 +91,7 @@ class CodeForm(FlaskForm):
         _l("Code from the text message"),
         validators=[
             DataRequired(message=_l("Enter the 6-digit code from the message.")),
-            Length(max=12, message=_l("Enter the 6-digit code from the message.")),
+            Length(max=12, message=_l("Code from the text message: enter the 6 digits it gives.")),
         ],
     )
 
@@ -103,14 +104,14 @@ class SignupForm(FlaskForm):
         _l("Username or mobile number"),
         validators=[
             DataRequired(message=_l("Enter a username or your mobile number")),
-            Length(max=64, message=_l("Use at most %(max)d characters.")),
+            Length(max=64),
         ],
     )
     display_name = StringField(
         _l("Your name"),
         validators=[
             DataRequired(message=_l("Enter your name")),
-            Length(max=100, message=_l("Use at most %(max)d characters.")),
+            Length(max=100),
         ],
     )
     phone = StringField(_l("Mobile number"), validators=[Length(max=20)])
@@ -118,7 +119,7 @@ class SignupForm(FlaskForm):
         _l("Password"),
         validators=[
             DataRequired(message=_l("Choose a password")),
-            Length(max=128, message=_l("Use at most %(max)d characters.")),
+            Length(max=128),
         ],
     )
 
@@ -313,7 +314,7 @@ class VerifyForm(FlaskForm):
         _l("Full name"),
         validators=[
             DataRequired(message=_l("Enter your full name as it is on your ID card")),
-            Length(max=50, message=_l("Use at most %(max)d characters.")),
+            Length(max=50),
         ],
     )
     id_number = StringField(

@@ -23,7 +23,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired
 
 from core.audit.services import log_audit
 from core.audit.web import request_facts
@@ -47,6 +47,7 @@ from core.identity.services import (
     request_reset,
     start_session,
 )
+from core.web.forms import Length
 
 bp = Blueprint("identity", __name__, url_prefix="/account")
 
@@ -81,7 +82,7 @@ class LoginCodeForm(FlaskForm):
         _l("Code from the message"),
         validators=[
             DataRequired(message=_l("Enter the 6-digit code from the message.")),
-            Length(max=12, message=_l("Enter the 6-digit code from the message.")),
+            Length(max=12, message=_l("Code from the message: enter the 6 digits it gives.")),
         ],
     )
 
@@ -91,7 +92,7 @@ class ResetForm(FlaskForm):
         _l("Username, mobile number or e-mail address"),
         validators=[
             DataRequired(message=_l("Enter your username, mobile number or e-mail address")),
-            Length(max=200, message=_l("Use at most %(max)d characters.")),
+            Length(max=200),
         ],
     )
 
@@ -103,7 +104,7 @@ class ResetCodeForm(LoginCodeForm):
         _l("New password"),
         validators=[
             DataRequired(message=_l("Enter a new password")),
-            Length(max=128, message=_l("Use at most %(max)d characters.")),
+            Length(max=128),
         ],
     )
 

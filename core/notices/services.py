@@ -47,7 +47,7 @@ from core.registry import codes
 from core.registry.models import Building, Community, Dwelling, Grid, Person, Unit
 from core.registry.present import actor_scopes, mask_name
 from core.registry.search import AGE_BANDS, _years_ago, place_filter
-from core.rules import N_, RuleError
+from core.rules import MAX_ID, N_, RuleError
 
 #: Deliveries handled per run of the batch subscriber. A constant, not a setting: it bounds
 #: one transaction's length (and the SMS gateway's burst), and 200 in-app rows plus their
@@ -169,7 +169,7 @@ def resolve(session: Session, audience: Audience, actor: Any) -> Place:
             .join(Community, Community.id == Building.community_id)
             .outerjoin(Grid, Grid.id == Building.grid_id)
             .where(Building.id == audience.building_id)
-        ).first() if audience.building_id and 0 < audience.building_id < 2**31 else None
+        ).first() if audience.building_id and 0 < audience.building_id <= MAX_ID else None
         if row is None:
             raise NoticeError(N_("No such place."), "building_id", status=404)
         building, ccode, gcode = row
@@ -404,7 +404,7 @@ def make_batch_subscriber(bus: Any, default_locale: str) -> Any:
 
 def readable(session: Session, notice_id: int, reader: Any) -> Notice:
     """The notice, if its place is inside the reader's scope; else 404 (as if absent)."""
-    notice = session.get(Notice, notice_id) if 0 < notice_id < 2**31 else None
+    notice = session.get(Notice, notice_id) if 0 < notice_id <= MAX_ID else None
     if notice is None or not _may_read(session, notice, reader):
         raise NoticeError(N_("No such notice."), "notice_id", status=404)
     return notice

@@ -15,7 +15,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, SelectField, StringField, TextAreaField
-from wtforms.validators import Length, Optional
+from wtforms.validators import Optional
 
 from core.audit.web import request_facts
 from core.current import current_kernel
@@ -26,7 +26,7 @@ from core.identity.models import User
 from core.notices import services
 from core.registry.search import AGE_BANDS
 from core.rules import MAX_ID
-from core.web.forms import choices, printable
+from core.web.forms import Length, choices, printable
 
 SEND = "notices.send"
 READ = "notices.read"

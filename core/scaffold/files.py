@@ -189,12 +189,11 @@ so they are prefixed with the plugin."""
 
 from __future__ import annotations
 
-from core.toolkit import page_schema
+from core.toolkit import LINE, page_schema
 from marshmallow import Schema, fields, validate
 
-# Some visible text, no control characters: stated in the schema, so the OpenAPI document
-# says what the service accepts and the fuzzer's valid requests are really valid.
-LINE = r"^[^\\x00-\\x1f\\x7f]*[^\\s\\x00-\\x1f\\x7f][^\\x00-\\x1f\\x7f]*$"
+# LINE (the toolkit's): some visible text, no control characters. Stated in the schema,
+# so the OpenAPI document says what the service accepts.
 
 
 class __Cls__ItemIn(Schema):
@@ -330,14 +329,14 @@ FILES["__pkg__/views.py"] = '''\
 
 from __future__ import annotations
 
-from core.toolkit import current_session, has_permission, plugin_settings, require
+from core.toolkit import Length, current_session, has_permission, plugin_settings, require
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import StringField
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired
 
 from __pkg__ import MANAGE, READ, info
 from __pkg__.services import ItemError, create_item, recent_items

@@ -4,15 +4,9 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from core.toolkit import Id, JsonBoolean, page_schema
+from core.toolkit import LINE, OPT_LINE, OPT_TEXT, TEXT, Id, JsonBoolean, page_schema
 from plugins.commerce.services import CATEGORIES
 
-_CONTROL = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
-_CONTROL_LINE = r"\x00-\x1f\x7f"
-TEXT = rf"^[^{_CONTROL}]*[^\s{_CONTROL}][^{_CONTROL}]*$"
-LINE = rf"^[^{_CONTROL_LINE}]*[^\s{_CONTROL_LINE}][^{_CONTROL_LINE}]*$"
-OPT_LINE = rf"^[^{_CONTROL_LINE}]*$"
-OPT_TEXT = rf"^[^{_CONTROL}]*$"
 CATEGORY = validate.OneOf(list(CATEGORIES))
 COMMUNITY = validate.Regexp(r"^[0-9]{12}$")
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from core.toolkit import MAX_ID, page_schema
+from core.toolkit import MAX_ID, OPT_TEXT, TEXT, page_schema
 
-_CONTROL = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
-TEXT = rf"^[^{_CONTROL}]*$"
 CODE = r"^[a-z][a-z0-9_]{1,59}$"
 
 
@@ -68,7 +66,7 @@ class GovServiceList(Schema):
 class GovServiceQuery(Schema):
     q = fields.String(
         load_default="",
-        validate=[validate.Length(max=50), validate.Regexp(TEXT)],
+        validate=[validate.Length(max=50), validate.Regexp(OPT_TEXT)],
         metadata={"description": "Words in Chinese or English, full pinyin or initials "
                   "(老人, 证明, gaoling, gljt): matched against names, summaries, keywords "
                   "and life events; the matches come best first"},
@@ -94,7 +92,7 @@ class GovApplicationIn(Schema):
         load_default=None, allow_none=True, validate=validate.Range(1, MAX_ID)
     )
     comment = fields.String(
-        load_default="", validate=[validate.Length(max=2000), validate.Regexp(TEXT)]
+        load_default="", validate=[validate.Length(max=2000), validate.Regexp(OPT_TEXT)]
     )
 
 
@@ -153,12 +151,12 @@ class GovQueueArgs(Schema):
 class GovActionIn(Schema):
     action = fields.String(required=True, validate=validate.Regexp(CODE))
     comment = fields.String(
-        load_default="", validate=[validate.Length(max=2000), validate.Regexp(TEXT)]
+        load_default="", validate=[validate.Length(max=2000), validate.Regexp(OPT_TEXT)]
     )
     #: request_material: the complete list at once (一次性告知) — codes of the service's
     #: own documents, and a short description (at most 50 characters) for anything else.
     missing = fields.List(
-        fields.String(validate=[validate.Length(1, 200), validate.Regexp(TEXT)]),
+        fields.String(validate=[validate.Length(1, 200), validate.Regexp(OPT_TEXT)]),
         load_default=list,
         validate=validate.Length(max=30),
         metadata={"description": "For request_material: codes of the service's documents "
@@ -171,7 +169,7 @@ class GovRevealIn(Schema):
     (default: all the application holds)."""
 
     purpose = fields.String(
-        required=True, validate=[validate.Length(1, 200), validate.Regexp(rf"^[^{_CONTROL}]*\S")]
+        required=True, validate=[validate.Length(1, 200), validate.Regexp(TEXT)]
     )
     fields_ = fields.List(
         fields.String(validate=validate.Regexp(CODE)),
@@ -185,7 +183,7 @@ class GovRevealIn(Schema):
 class GovRatingIn(Schema):
     rating = fields.Integer(required=True, validate=validate.Range(1, 5))
     comment = fields.String(
-        load_default="", validate=[validate.Length(max=1000), validate.Regexp(TEXT)]
+        load_default="", validate=[validate.Length(max=1000), validate.Regexp(OPT_TEXT)]
     )
 
 
@@ -215,7 +213,7 @@ class GovMembershipArgs(Schema):
 
 class GovEndMembershipIn(Schema):
     reason = fields.String(
-        required=True, validate=[validate.Length(1, 200), validate.Regexp(rf"^[^{_CONTROL}]*\S")]
+        required=True, validate=[validate.Length(1, 200), validate.Regexp(TEXT)]
     )
 
 

@@ -22,9 +22,10 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import StringField
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired
 
 from core.toolkit import (
+    Length,
     Row,
     bar_chart,
     check_access,

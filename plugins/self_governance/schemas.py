@@ -4,15 +4,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from core.toolkit import JsonBoolean
+from core.toolkit import LINE, OPT_TEXT, TEXT, Id, JsonBoolean
 from plugins.self_governance.services.finances import PERIOD
-
-_CONTROL = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
-_CONTROL_LINE = r"\x00-\x1f\x7f"
-TEXT = rf"^[^{_CONTROL}]*[^\s{_CONTROL}][^{_CONTROL}]*$"
-LINE = rf"^[^{_CONTROL_LINE}]*[^\s{_CONTROL_LINE}][^{_CONTROL_LINE}]*$"
-ANY_TEXT = rf"^[^{_CONTROL}]*$"  # may be empty; no control characters
-
 
 # ----------------------------------------------------------------------------- events
 
@@ -67,15 +60,15 @@ class SgNoticeIn(Schema):
     )
     body = fields.String(
         load_default="",
-        validate=[validate.Length(0, 10000), validate.Regexp(ANY_TEXT, error="Enter text.")],
+        validate=[validate.Length(0, 10000), validate.Regexp(OPT_TEXT, error="Enter text.")],
     )
     community = fields.String(
         load_default=None, allow_none=True, validate=validate.Regexp(r"^\d{12}$")
     )
     pinned = JsonBoolean(load_default=False)
     expires_at = fields.AwareDateTime(load_default=None, allow_none=True)
-    building_id = fields.Integer(
-        load_default=None, allow_none=True, strict=True, validate=validate.Range(1, 2**31 - 1),
+    building_id = Id(
+        load_default=None, allow_none=True,
         metadata={"description": "One building of the community (its residents only)"},
     )
     attachment_url = fields.String(
@@ -168,7 +161,6 @@ class SgAnswerIn(Schema):
 
 # ----------------------------------------------------------------------------- notices (more)
 
-ID = {"strict": True, "validate": validate.Range(1, 2**31 - 1)}
 COMMUNITY = validate.Regexp(r"^\d{12}$", error="A community is its 12-digit code.")
 
 
@@ -246,7 +238,7 @@ class SgLineIn(Schema):
     voucher = fields.String(
         load_default=None,
         allow_none=True,
-        validate=[validate.Length(0, 120), validate.Regexp(ANY_TEXT, error="Enter text.")],
+        validate=[validate.Length(0, 120), validate.Regexp(OPT_TEXT, error="Enter text.")],
     )
 
 
@@ -301,7 +293,7 @@ class SgProgressIn(Schema):
     )
     note = fields.String(
         load_default="",
-        validate=[validate.Length(0, 2000), validate.Regexp(ANY_TEXT, error="Enter text.")],
+        validate=[validate.Length(0, 2000), validate.Regexp(OPT_TEXT, error="Enter text.")],
     )
 
 
@@ -316,7 +308,7 @@ class SgVoteIn(Schema):
     )
     description = fields.String(
         load_default="",
-        validate=[validate.Length(0, 5000), validate.Regexp(ANY_TEXT, error="Enter text.")],
+        validate=[validate.Length(0, 5000), validate.Regexp(OPT_TEXT, error="Enter text.")],
     )
     kind = fields.String(load_default="motion", validate=validate.OneOf(["motion", "election"]))
     electorate = fields.String(
@@ -481,7 +473,7 @@ class SgFollow(Schema):
 class SgReportIn(Schema):
     reason = fields.String(
         load_default="",
-        validate=[validate.Length(0, 200), validate.Regexp(ANY_TEXT, error="Enter text.")],
+        validate=[validate.Length(0, 200), validate.Regexp(OPT_TEXT, error="Enter text.")],
     )
 
 
@@ -583,7 +575,7 @@ class SgMemberIn(Schema):
     )
     post = fields.String(
         load_default="",
-        validate=[validate.Length(0, 50), validate.Regexp(ANY_TEXT, error="Enter text.")],
+        validate=[validate.Length(0, 50), validate.Regexp(OPT_TEXT, error="Enter text.")],
     )
 
 
@@ -597,7 +589,7 @@ class SgRoundIn(Schema):
 
 
 class SgGradeIn(Schema):
-    member_id = fields.Integer(required=True, **ID)
+    member_id = Id(required=True)
     grade = fields.String(
         required=True, validate=validate.OneOf(["competent", "basic", "incompetent"])
     )
@@ -633,7 +625,7 @@ class SgCandidate(Schema):
 
 class SgGroupRepIn(Schema):
     community = fields.String(required=True, validate=COMMUNITY)
-    person_id = fields.Integer(required=True, **ID)
+    person_id = Id(required=True)
     group_name = fields.String(
         required=True,
         validate=[validate.Length(1, 60), validate.Regexp(LINE, error="Enter the group's name.")],

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from core.toolkit import Id, JsonBoolean, PageArgs, page_schema
+from core.toolkit import LINE, TEXT, Id, JsonBoolean, PageArgs, page_schema
 from plugins.surveillance.models import (
     CAMERA_STATUSES,
     INCIDENT_KINDS,
@@ -17,10 +17,6 @@ from plugins.surveillance.models import (
     SEVERITIES,
 )
 
-_CONTROL = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
-_CONTROL_LINE = r"\x00-\x1f\x7f"
-TEXT = rf"^[^{_CONTROL}]*[^\s{_CONTROL}][^{_CONTROL}]*$"
-LINE = rf"^[^{_CONTROL_LINE}]*[^\s{_CONTROL_LINE}][^{_CONTROL_LINE}]*$"
 CODE = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from core.toolkit import Id, JsonBoolean, PageArgs, Strict, Text, page_schema
+from core.toolkit import LINE, Id, JsonBoolean, PageArgs, Strict, Text, page_schema
 
 # Some visible text, no control characters: stated in the schema, so the OpenAPI document
 # says what the service accepts and the fuzzer's valid requests are really valid.
-LINE = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
 SOME = r"\S"
 COMMUNITY = r"^[0-9]{12}$"
 

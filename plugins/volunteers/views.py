@@ -30,9 +30,10 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional
 
 from core.toolkit import (
+    Length,
     Row,
     bar_chart,
     csv_writer,

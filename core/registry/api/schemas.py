@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from core.api.fields import JsonBoolean, Strict, Text
+from core.api.fields import LINE_CONTROL_CHARS, JsonBoolean, Strict, Text
 from core.api.pagination import PageArgs, page_schema
 from core.registry import codes
 from core.registry.present import (
@@ -24,7 +24,8 @@ STATUS_FILTER = [*codes.STATUSES, "any"]
 #: A name has a letter (Han characters count) and no surrounding spaces.
 #: Control characters (C0 and C1) spelled out: ``\s`` matches U+0085 in Python but not in the
 #: ECMAScript regex an OpenAPI client validates with, so the document must not rely on it.
-_CONTROL = r"\x00-\x1f\x7f-\x9f"
+#: A one-line value's control characters (core.api.fields) plus C1, which a name never holds.
+_CONTROL = LINE_CONTROL_CHARS + r"\x80-\x9f"
 NAME = validate.Regexp(rf"^[^\s\d_{_CONTROL}]([^{_CONTROL}]*[^\s{_CONTROL}])?$",
                        error="Enter the name.")
 #: No digits at all: a name or pinyin, never an ID number, phone or address (R26).

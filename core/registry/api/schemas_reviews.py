@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from core.api.fields import JsonBoolean, Strict, Text
+from core.api.fields import Id, JsonBoolean, Strict, Text
 from core.api.pagination import PageArgs
 from core.registry import codes
 from core.registry.corrections import CORRECTABLE, REASON_MAX, STATUSES
@@ -89,8 +89,7 @@ class DecisionRequest(Strict):
     decision = fields.String(required=True, validate=validate.OneOf(("approve", "refuse")))
     reason = Text(load_default="", validate=validate.Length(max=REASON_MAX), metadata={
         "description": "The resident reads it; needed (4+ characters) to refuse"})
-    version = fields.Integer(strict=True, validate=validate.Range(min=1, max=2**31 - 1),
-                             metadata={"description": "The person's version you saw"})
+    version = Id(metadata={"description": "The person's version you saw"})
 
 
 class DashboardQuery(Schema):

@@ -22,7 +22,7 @@ from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from wtforms import HiddenField, RadioField, StringField, TextAreaField
-from wtforms.validators import InputRequired, Length, Optional
+from wtforms.validators import InputRequired, Optional
 
 from core.audit.web import request_facts
 from core.current import current_kernel
@@ -61,7 +61,7 @@ from core.registry.views.persons import (
     _page_number,
 )
 from core.rules import MAX_ID
-from core.web.forms import choices, printable
+from core.web.forms import Length, choices, printable
 
 # ------------------------------------------------------------------------------ corrections
 

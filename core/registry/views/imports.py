@@ -27,7 +27,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import RadioField, SelectField, TextAreaField
-from wtforms.validators import Length, Optional, ValidationError
+from wtforms.validators import Optional, ValidationError
 
 from core.audit.web import request_facts
 from core.current import current_kernel
@@ -54,7 +54,7 @@ from core.registry.views.common import (
     scope_communities,
 )
 from core.rules import MAX_ID
-from core.web.forms import CheckboxesField, choices, printable
+from core.web.forms import CheckboxesField, Length, choices, printable
 
 # ------------------------------------------------------------------------------ import
 

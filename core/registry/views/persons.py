@@ -19,7 +19,7 @@ from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from wtforms import Form, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, Optional
 
 from core.current import current_kernel
 from core.db import current_session
@@ -59,7 +59,7 @@ from core.registry.views.common import (
     put_errors,
     scope_communities,
 )
-from core.web.forms import CheckboxesField, choices, printable
+from core.web.forms import CheckboxesField, Length, choices, printable
 
 # ------------------------------------------------------------------------------ search
 
@@ -171,7 +171,7 @@ class RevealForm(FlaskForm):
     purpose = TextAreaField(
         _l("Why do you need to see it?"),
         validators=[DataRequired(message=_l("Say why you need to see it")),
-                    Length(min=4, max=500, message=_l("Say why in 4 to 500 characters")),
+                    Length(min=4, max=500),
                     printable],
         description=_l("The resident can read this: it is written to their access log with "
                        "your name."),

@@ -13,7 +13,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 from wtforms import Form, StringField
-from wtforms.validators import Length, Optional
+from wtforms.validators import Optional
 
 from core.db import current_session
 from core.identity import has_permission, require
@@ -43,7 +43,7 @@ from core.registry.views.persons import (
     _page_number,
 )
 from core.rules import MAX_ID
-from core.web.forms import printable
+from core.web.forms import Length, printable
 
 # ------------------------------------------------------------------------------ places
 

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
-from core.toolkit import N_, log_audit, log_person_access, scope_allows
+from core.toolkit import MAX_ID, N_, log_audit, log_person_access, scope_allows
 from plugins.gov_services.outreach.models import (
     DONE_OUTCOMES,
     OPEN_OUTCOMES,
@@ -96,7 +96,7 @@ def outreach_query(
 def item_for_staff(session: Session, actor: Any, item_id: int) -> OutreachItem:
     """An outreach item within the actor's places (404 otherwise: existence must not
     leak)."""
-    item = session.get(OutreachItem, item_id) if 0 < item_id < 2**31 else None
+    item = session.get(OutreachItem, item_id) if 0 < item_id <= MAX_ID else None
     if item is None or not scope_allows(actor, community=item.community, grid=item.grid):
         raise OutreachNotFound(N_("There is no such outreach item."), "item")
     return item
@@ -169,7 +169,7 @@ def my_offers(session: Session, person_id: int | None) -> list[OutreachItem]:
 
 
 def my_offer(session: Session, person_id: int | None, item_id: int) -> OutreachItem:
-    item = session.get(OutreachItem, item_id) if 0 < item_id < 2**31 else None
+    item = session.get(OutreachItem, item_id) if 0 < item_id <= MAX_ID else None
     if item is None or person_id is None or item.person_id != person_id:
         raise OutreachNotFound(N_("There is no such offer."), "item")
     return item

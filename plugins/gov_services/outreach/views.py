@@ -12,9 +12,9 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, Optional
 
-from core.toolkit import Row, bar_chart, current_session, mask_name, require
+from core.toolkit import Length, Row, bar_chart, current_session, mask_name, require
 from core.toolkit import require_login as login_required
 from plugins.gov_services.outreach.models import STAFF_OUTCOMES
 from plugins.gov_services.outreach.services import (

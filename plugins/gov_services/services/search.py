@@ -29,7 +29,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from core.toolkit import ScopeError
+from core.toolkit import LINE_CONTROL_CHARS, ScopeError
 from plugins.gov_services.catalogue import Catalogue, Service
 from plugins.gov_services.services.context import Gov
 from plugins.gov_services.services.eligibility import (
@@ -55,7 +55,7 @@ Q_EXACT, Q_CONTAINS, Q_CONTAINED, Q_PINYIN, Q_INITIALS, Q_MIXED = 1.5, 1.0, 0.8,
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _HAN_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _LATIN_WORD = re.compile(r"[a-z0-9]+")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(f"[{LINE_CONTROL_CHARS}]")
 #: English words that say nothing about which service is meant (not "an" or "can":
 #: they are pinyin syllables too, 安 and 残).
 _STOP = frozenset((

@@ -16,7 +16,9 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, NumberRange, Optional
+
+from core.toolkit import MAX_ID, Length
 
 MARKUP_HINT = _l("**bold**, *italic*, [link](https://...), @name to mention someone")
 
@@ -364,7 +366,7 @@ class RoundForm(FlaskForm):
 class RepForm(FlaskForm):
     """Name a residents' group representative, picked from the search results."""
 
-    person_id = IntegerField(validators=[DataRequired(), NumberRange(1, 2**31 - 1)])
+    person_id = IntegerField(validators=[DataRequired(), NumberRange(1, MAX_ID)])
     group_name = StringField(
         _l("Residents' group"),
         validators=[

@@ -9,9 +9,9 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import HiddenField, IntegerField, SelectField, StringField
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional
 
-from core.toolkit import current_session, has_permission, require
+from core.toolkit import Length, current_session, has_permission, require
 from plugins.surveillance import INCIDENT_HANDLE, INCIDENT_READ, RULE_MANAGE
 from plugins.surveillance import services as svc
 from plugins.surveillance.models import AlertRule

@@ -10,9 +10,9 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, Optional
 
-from core.toolkit import current_session, has_permission, request_facts, require
+from core.toolkit import Length, current_session, has_permission, request_facts, require
 from plugins.surveillance import FOOTAGE_APPROVE, FOOTAGE_LOG, FOOTAGE_VIEW, RETENTION_READ
 from plugins.surveillance import services as svc
 from plugins.surveillance.models import Clip

@@ -13,9 +13,17 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import DateTimeLocalField, HiddenField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, InputRequired, Length, Optional
+from wtforms.validators import DataRequired, InputRequired, Optional
 
-from core.toolkit import Row, bar_chart, current_session, has_permission, request_facts, require
+from core.toolkit import (
+    Length,
+    Row,
+    bar_chart,
+    current_session,
+    has_permission,
+    request_facts,
+    require,
+)
 from plugins.surveillance import FOOTAGE_VIEW, INCIDENT_HANDLE, INCIDENT_READ
 from plugins.surveillance import services as svc
 from plugins.surveillance.models import Clip, FootageRequest, Incident

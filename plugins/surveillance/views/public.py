@@ -12,9 +12,9 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, InputRequired, Length
+from wtforms.validators import DataRequired, InputRequired
 
-from core.toolkit import current_session, has_permission, registry_reader, require_login
+from core.toolkit import Length, current_session, has_permission, registry_reader, require_login
 from plugins.surveillance import INCIDENT_READ, info
 from plugins.surveillance import services as svc
 from plugins.surveillance.views.common import (
