@@ -33,10 +33,11 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from sqlalchemy.orm import Session
 from wtforms import StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, Optional
 
 from core.toolkit import (
     MAX_ID,
+    Length,
     RuleError,
     current_session,
     paginate,
