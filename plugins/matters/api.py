@@ -290,6 +290,92 @@ class Departments(MethodView):
         _any_gate()
         return {"items": svc.departments(current_session())}
 
+    @endpoint(blp, MANAGE, errors=(409, 422))
+    @blp.arguments(s.MattersDepartmentIn)
+    @blp.response(201, s.MattersDepartment)
+    def post(self, data):
+        """Add a department or a community office (409: the code is taken)."""
+        session = current_session()
+        try:
+            row = svc.create_department(session, actor=current_user, **data)
+        except svc.MatterError as exc:
+            session.rollback()
+            _refuse(exc)
+        return _commit(row)
+
+
+def _refuse(exc: svc.MatterError) -> None:
+    """A well-formed request the rules refuse (a kind of office without its community, a
+    department that does not exist or is closed) is a 409: the body's shape is the
+    schema's to refuse, with 422 (docs/api.md, "422 or 409?")."""
+    refuse(exc, status=409 if exc.status == 422 else None)
+
+
+@blp.route("/departments/<department_code>")
+class DepartmentItem(MethodView):
+    @endpoint(blp, MANAGE, errors=(404, 409, 422))
+    @blp.arguments(s.MattersDepartmentPatch)
+    @blp.response(200, s.MattersDepartment)
+    def patch(self, data, department_code):
+        """Rename, close (refused while it has open matters or routing rules: the
+        message names how many) or reopen a department."""
+        session, code = current_session(), department_code
+        row = svc.department_map(session).get(code)  # never a query with a URL's bytes
+        if row is None:
+            abort(404, message="No such department.")
+        try:
+            if "name" in data or "name_en" in data:
+                row = svc.rename_department(session, code, name=data.get("name", row.name),
+                                            name_en=data.get("name_en", row.name_en),
+                                            actor=current_user)
+            if data.get("active") is False:
+                row = svc.close_department(session, code, actor=current_user)
+            elif data.get("active") is True:
+                row = svc.reopen_department(session, code, actor=current_user)
+        except svc.MatterError as exc:
+            session.rollback()
+            _refuse(exc)
+        return _commit(row)
+
+
+@blp.route("/routes")
+class Routes(MethodView):
+    @endpoint(blp, MANAGE)
+    @blp.response(200, s.MattersRouteList)
+    def get(self):
+        """The routing rules (the most specific place wins; ``*`` is the fallback)."""
+        return {"items": svc.routes(current_session())}
+
+    @endpoint(blp, MANAGE, errors=(409, 422))
+    @blp.arguments(s.MattersRouteIn)
+    @blp.response(200, s.MattersRoute)
+    def post(self, data):
+        """Set the rule for a category and place (creates it or replaces it). Matters
+        filed before keep their department and deadlines."""
+        session = current_session()
+        try:
+            row = svc.set_route(session, actor=current_user, **data)
+        except svc.MatterError as exc:
+            session.rollback()
+            _refuse(exc)
+        return _commit(row)
+
+
+@blp.route("/routes/<int:route_id>")
+class RouteItem(MethodView):
+    @endpoint(blp, MANAGE, errors=(404,))
+    @blp.response(204)
+    def delete(self, route_id):
+        """Remove a rule: its matters fall to the next rule from now on."""
+        session = current_session()
+        try:
+            svc.delete_route(session, route_id, actor=current_user)
+        except svc.MatterError as exc:
+            session.rollback()
+            _refuse(exc)
+        session.commit()
+        return None
+
 
 @blp.route("/departments/<department_code>/members")
 class DepartmentMembers(MethodView):
@@ -309,7 +395,7 @@ class DepartmentMembers(MethodView):
         """Make a staff account a member (idempotent)."""
         session, code = current_session(), department_code
         try:
-            svc.add_member(session, code, data["user_id"])
+            svc.add_member(session, code, data["user_id"], actor=current_user)
         except svc.MatterError as exc:
             session.rollback()
             refuse(exc)
@@ -326,5 +412,5 @@ class DepartmentMember(MethodView):
         session, code = current_session(), department_code
         if code not in svc.department_map(session):
             abort(404, message="No such department.")
-        svc.remove_member(session, code, member_user_id)
+        svc.remove_member(session, code, member_user_id, actor=current_user)
         return _commit({"department": code, "user_ids": svc.members(session, code)})

@@ -31,7 +31,9 @@ class MattersDepartment(Base):
 class MattersRoute(Base):
     """A routing rule: matters of ``category`` in ``place`` (a 12-digit community code, a
     9-digit street code, or ``""`` for anywhere) go to ``department``. The most specific
-    place wins; ``category`` ``"*"`` is the fallback for any category."""
+    place wins; ``category`` ``"*"`` is the fallback for any category. ``answer_days``, when
+set, is the rule's own answer limit in working days (before the config's and the
+category's default): a district decides it per rule, on the page, without a restart."""
 
     __tablename__ = "matters_route"
     __table_args__ = (UniqueConstraint("category", "place"),)
@@ -42,6 +44,7 @@ class MattersRoute(Base):
     department: Mapped[str] = mapped_column(
         ForeignKey("matters_department.code", ondelete="CASCADE"), index=True
     )
+    answer_days: Mapped[int | None] = mapped_column(Integer)
 
 
 class MattersMember(Base):

@@ -5,16 +5,12 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from core.toolkit import Id, Strict, page_schema
+from core.toolkit import LINE, OPT_LINE, TEXT, Id, JsonBoolean, Strict, page_schema
 from plugins.matters.services import CATEGORIES, RATINGS, STATES
 
 CATEGORY = validate.OneOf(sorted(CATEGORIES))
-# Stated in the schema, so the OpenAPI document says what is accepted: some visible
-# text; no control characters (line breaks allowed in TEXT).
-_CONTROL = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
-_CONTROL_LINE = r"\x00-\x1f\x7f"
-TEXT = rf"^[^{_CONTROL}]*[^\s{_CONTROL}][^{_CONTROL}]*$"
-OPT_LINE = rf"^[^{_CONTROL_LINE}]*$"
+# Stated in the schema (the toolkit's patterns), so the OpenAPI document says what is
+# accepted: some visible text; no control characters (line breaks allowed in TEXT).
 
 
 def _text(n: int) -> fields.String:
@@ -153,3 +149,57 @@ class MattersStatsRow(Schema):
 
 class MattersStats(Schema):
     items = fields.List(fields.Nested(MattersStatsRow), required=True)
+
+
+# ----------------------------------------------------------------- configuration
+# (departments and routing rules: ``matters.department.manage``)
+
+
+class MattersDepartmentIn(Strict):
+    """A new department, or a community office (``kind`` ``community`` with the
+    12-digit ``community`` it serves)."""
+
+    code = fields.String(required=True, validate=validate.Regexp(
+        r"^[a-z][a-z0-9_-]{0,39}$"), metadata={"description": "permanent; used in URLs"})
+    name = fields.String(required=True, validate=[validate.Length(1, 100),
+                                                  validate.Regexp(LINE)])
+    name_en = _opt_line(100)
+    kind = fields.String(load_default="department",
+                         validate=validate.OneOf(["department", "community"]))
+    community = fields.String(load_default=None, allow_none=True,
+                              validate=validate.Regexp(r"^\d{12}$"))
+
+
+class MattersDepartmentPatch(Strict):
+    """Rename (``name``, ``name_en``), close (``active: false``; refused with 409 while it
+    has open matters or routing rules) or reopen (``active: true``)."""
+
+    name = fields.String(validate=[validate.Length(1, 100), validate.Regexp(LINE)])
+    name_en = fields.String(validate=[validate.Length(0, 100), validate.Regexp(OPT_LINE)])
+    active = JsonBoolean()
+
+
+class MattersRouteIn(Strict):
+    """Matters of ``category`` (``*``: any) in ``place`` (12-digit community, 9-digit
+    street, ``""`` anywhere) go to ``department``; ``answer_days`` (working days) is the
+    rule's own limit, ``null`` for the default. Replaces the rule for the same category
+    and place. Applies to matters filed afterwards."""
+
+    category = fields.String(required=True, validate=validate.OneOf([*sorted(CATEGORIES), "*"]))
+    place = fields.String(load_default="", validate=validate.Regexp(r"^(\d{9}|\d{12})?$"))
+    department = fields.String(required=True, validate=[validate.Length(1, 40),
+                                                        validate.Regexp(LINE)])
+    answer_days = fields.Integer(load_default=None, allow_none=True,
+                                 validate=validate.Range(1, 60))
+
+
+class MattersRoute(Schema):
+    id = fields.Integer(required=True)
+    category = fields.String(required=True)
+    place = fields.String(required=True)
+    department = fields.String(required=True)
+    answer_days = fields.Integer(allow_none=True)
+
+
+class MattersRouteList(Schema):
+    items = fields.List(fields.Nested(MattersRoute), required=True)

@@ -84,6 +84,7 @@ FEATURES: list[tuple[str, str, str, str]] = [
      r"^/self[-_]governance/.*proposals/\{\w+\}(/(progress|updates))?$"),
     # ---------------------------------------------------------------- grid
     ("grid", "the grid worker's task list", "GET", r"^/grid/.*tasks"),
+    ("grid", "the task list by household", "GET", r"^/grid/.*households"),
     ("grid", "record a visit", "POST", r"^/grid/.*visits"),
     ("grid", "the visits", "GET", r"^/grid/.*visits"),
     ("grid", "record a patrol", "POST", r"^/grid/.*patrols"),
@@ -96,6 +97,16 @@ FEATURES: list[tuple[str, str, str, str]] = [
     ("volunteers", "check in attendance", "(POST|PUT|PATCH)", r"^/volunteers/.*attend"),
     ("volunteers", "a resident's own hours", "GET", r"^/volunteers/.*(mine|hours)"),
     ("volunteers", "the yearly summary per community", "GET", r"^/volunteers/.*summary"),
+    # ---------------------------------------------------------------- matters
+    ("matters", "add a department", "POST", r"^/matters/departments$"),
+    ("matters", "rename, close or reopen a department", "PATCH",
+     r"^/matters/departments/\{\w+\}$"),
+    ("matters", "the routing rules", "GET", r"^/matters/routes$"),
+    ("matters", "set a category's route and answer limit", "(POST|PUT)", r"^/matters/routes"),
+    ("matters", "remove a routing rule", "DELETE", r"^/matters/routes/\{\w+\}$"),
+    ("matters", "add a department's member", "POST", r"^/matters/departments/\{\w+\}/members$"),
+    ("matters", "remove a department's member", "DELETE",
+     r"^/matters/departments/\{\w+\}/members/\{\w+\}$"),
 ]
 
 

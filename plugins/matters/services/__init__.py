@@ -1,7 +1,18 @@
 """The rules of government matters, as plain functions over a session: no Flask request,
 no commit. The pages, the API, the jobs, the CLI and the event handler all call these."""
 
-from plugins.matters.services import queries, rules  # noqa: F401
+from plugins.matters.services import configure, queries, rules  # noqa: F401
+from plugins.matters.services.configure import (  # noqa: F401
+    close_department,
+    create_department,
+    delete_route,
+    get_route,
+    open_matters,
+    rename_department,
+    reopen_department,
+    routes,
+    set_route,
+)
 from plugins.matters.services.queries import (  # noqa: F401
     add_member,
     can_handle,

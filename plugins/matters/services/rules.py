@@ -8,7 +8,8 @@ the last day allowed, so a matter is overdue from the next calendar day on.
 The clock on a transfer: the new department gets a fresh signing day (counted from the
 day of the transfer), while the answer deadline keeps running from filing — passing a
 matter on does not buy time. A reopened matter (the resident was not satisfied) gets the
-category's answer days again, from the day of the rating."""
+answer days again — the routing rule's own limit, else the category's — from the day of
+the rating."""
 
 from __future__ import annotations
 
@@ -73,8 +74,18 @@ STEP_KINDS: dict[str, tuple[str, str]] = {
     "closed": ("Closed", "已办结"),
     "erased": ("Caller's details erased", "来电人信息已删除"),
 }
-#: The roles whose holders get escalations (supervisors, within their places).
-SUPERVISOR_ROLES = ("street_officer",)
+
+
+def supervisors(session: Session, community: str | None) -> list[Any]:
+    """Whom an escalation tells: every active account holding the supervise permission
+    through any role the running permission matrix grants it to (a deployment's own role
+    included, an administrator's revocation followed), whose place scope covers the
+    matter's community. A matter without a community reaches only district-wide scopes."""
+    import plugins.matters as plugin
+    from core.toolkit import roles_granting, scope_allows
+
+    holders = staff_accounts(session, roles_granting(plugin.SUPERVISE, session))
+    return [a for a in holders if scope_allows(a, community=community)]
 
 
 class MatterError(RuleError):
@@ -147,6 +158,21 @@ def route(session: Session, category: str, community: str | None) -> MattersDepa
     return best[0][2]
 
 
+def route_answer_days(session: Session, category: str, community: str | None,
+                      department: str) -> int | None:
+    """The answer limit the chosen rule sets itself (``MattersRoute.answer_days``), if
+    any: the rule for this category (else ``"*"``), most specific place first, that
+    sends matters to ``department``."""
+    code = community or ""
+    places = list(dict.fromkeys(p for p in (code, code[:9], "") if len(p) in (0, 9, 12)))
+    rows = list(session.execute(
+        select(MattersRoute.category, MattersRoute.place, MattersRoute.answer_days)
+        .where(MattersRoute.category.in_([category, "*"]), MattersRoute.place.in_(places),
+               MattersRoute.department == department)))
+    rows.sort(key=lambda r: (r[0] == "*", places.index(r[1])))
+    return rows[0][2] if rows and rows[0][2] else None
+
+
 def file_matter(session: Session, bus: Any, *, source: str, category: str, summary: str,
                 community: str | None, location: str = "", person_id: int | None = None,
                 account_id: int | None = None, filed_by_id: int | None = None,
@@ -173,7 +199,9 @@ def file_matter(session: Session, bus: Any, *, source: str, category: str, summa
         location=(location or "").strip()[:200], department=department.code,
         state="filed", filed_at=now,
         sign_due=cal.add(today, int(settings.get("sign_days", 1))),
-        answer_due=cal.add(today, answer_days(category, settings)),
+        answer_due=cal.add(today, route_answer_days(session, category, community,
+                                                    department.code)
+                           or answer_days(category, settings)),
         caller_name=(caller_name or "").strip()[:50] if person_id is None else "",
         caller_phone=(caller_phone or "").strip()[:30] if person_id is None else "",
     )
@@ -291,11 +319,29 @@ def rate(session: Session, bus: Any, matter: Matter, *, rating: str, actor_id: i
         matter.reopened += 1
         matter.state, matter.escalated_at = "signed", None
         matter.answer_due = working_calendar().add(
-            local_today(now), answer_days(matter.category, settings))
+            local_today(now), route_answer_days(session, matter.category, matter.community,
+                                                matter.department)
+            or answer_days(matter.category, settings))
         _step(session, matter, "reopened", actor_id=actor_id, at=now)
+        _tell_reopened(session, bus, matter)
         session.flush()
         return matter
     return close(session, bus, matter, actor_id=actor_id, now=now)
+
+
+def _tell_reopened(session: Session, bus: Any, matter: Matter) -> None:
+    """A reopened matter is news to the resident too (the rating may have been given on
+    the call-back): they learn it is being handled again and by when."""
+    from flask_babel import format_date
+    from flask_babel import gettext as _
+
+    for uid in _resident_accounts(session, matter):
+        with recipient_locale(session, uid):
+            notify(session, bus, user_id=uid, source="matters", kind="info",
+                   title=_("Your matter %(ref)s is being handled again", ref=matter.reference),
+                   body=_("The department answers again by %(date)s.",
+                          date=format_date(matter.answer_due, "medium")),
+                   link=f"/matters/{matter.id}")
 
 
 def is_overdue(matter: Matter, today: date | None = None) -> bool:
@@ -328,7 +374,7 @@ def escalate_overdue(session: Session, bus: Any, *, now: datetime | None = None)
             continue
         matter.escalated_at = now
         _step(session, matter, "escalated", actor_id=None, at=now)
-        for account in staff_accounts(session, SUPERVISOR_ROLES, community=matter.community):
+        for account in supervisors(session, matter.community):
             with recipient_locale(session, account.id):
                 notify(session, bus, user_id=account.id, source="matters", kind="warning",
                        title=_("Matter %(ref)s is overdue", ref=matter.reference),

@@ -207,7 +207,7 @@ def departments():
             uid = int(request.form.get("user_id") or 0)
         except ValueError:
             abort(404)
-        svc.remove_member(session, request.form.get("remove") or "", uid)
+        svc.remove_member(session, request.form.get("remove") or "", uid, actor=current_user)
         session.commit()
         flash(_("Member removed."), "success")
         return redirect(url_for("matters.departments"))
@@ -216,7 +216,7 @@ def departments():
         try:
             if account is None:
                 raise svc.MatterError(N_("Choose a staff account."), "username")
-            svc.add_member(session, form.department.data, account.id)
+            svc.add_member(session, form.department.data, account.id, actor=current_user)
         except svc.MatterError as exc:
             session.rollback()
             exc.field = "username" if exc.field == "user_id" else exc.field
@@ -236,8 +236,10 @@ def departments():
     accounts = account_views(session, [m.user_id for m in member_rows])
     routes = list(session.scalars(
         select(MattersRoute).order_by(MattersRoute.category, MattersRoute.place)))
+    from plugins.matters.views.configure import place_label
+
     return render_template(
         "matters/departments.html", form=form, errors=errors, depts=svc.departments(session),
-        members=member_rows, accounts=accounts, routes=routes,
+        members=member_rows, accounts=accounts, routes=routes, place_label=place_label,
         action_form=ActionForm(formdata=None),
     ), 400 if errors else 200

@@ -32,6 +32,17 @@ MATRIX = {
     ("matters.stats", "GET"): E(STATS),
     ("matters.departments", "GET"): E(MANAGE),
     ("matters.departments", "POST"): E(MANAGE, ok(400)),  # blank form
+    ("matters.department_new", "GET"): E(MANAGE),
+    ("matters.department_new", "POST"): E(MANAGE, ok(400)),  # blank form
+    ("matters.department_edit", "GET"): E(MANAGE, ok(404)),
+    ("matters.department_edit", "POST"): E(MANAGE, ok(404)),
+    ("matters.department_close", "POST"): E(MANAGE, ok(404)),
+    ("matters.department_reopen", "POST"): E(MANAGE, ok(404)),
+    ("matters.route_new", "GET"): E(MANAGE),
+    ("matters.route_new", "POST"): E(MANAGE, ok(400)),  # blank form
+    ("matters.route_edit", "GET"): E(MANAGE, ok(404)),
+    ("matters.route_edit", "POST"): E(MANAGE, ok(404)),
+    ("matters.route_delete", "POST"): E(MANAGE, ok(404)),
     # ------------------------------------------------------------------ API
     ("matters_api.Matters", "GET"): E(ANY),
     ("matters_api.Matters", "POST"): E(OWN, ok(422)),
@@ -44,6 +55,11 @@ MATRIX = {
     ("matters_api.MatterCallback", "POST"): E(FILE, ok(422)),
     ("matters_api.Stats", "GET"): E(STATS),
     ("matters_api.Departments", "GET"): E(ANY),
+    ("matters_api.Departments", "POST"): E(MANAGE, ok(422)),
+    ("matters_api.DepartmentItem", "PATCH"): E(MANAGE, ok(404)),
+    ("matters_api.Routes", "GET"): E(MANAGE),
+    ("matters_api.Routes", "POST"): E(MANAGE, ok(422)),
+    ("matters_api.RouteItem", "DELETE"): E(MANAGE, ok(404)),
     ("matters_api.DepartmentMembers", "GET"): E(MANAGE, ok(404)),
     ("matters_api.DepartmentMembers", "POST"): E(MANAGE, ok(422)),
     ("matters_api.DepartmentMember", "DELETE"): E(MANAGE, ok(404)),
@@ -55,4 +71,5 @@ SAMPLE_VALUES: dict[str, object] = {
     "matter_id": 999999,
     "department_code": "no-such-department",
     "member_user_id": 999999,
+    "route_id": 999999,
 }
