@@ -86,7 +86,7 @@ def register_event_types(bus: Any) -> None:
 
 @hookimpl
 def register_event_handlers(bus: Any) -> None:
-    from plugins.grid.services import handlers
+    from plugins.grid.services import handlers, recompute
 
     bus.subscribe("registry.person.registered", handlers.on_registered, name="arrival_registered")
     bus.subscribe("registry.person.moved", handlers.on_moved, name="arrival_moved")
@@ -94,6 +94,16 @@ def register_event_handlers(bus: Any) -> None:
     bus.subscribe("gov_services.membership.changed", handlers.on_membership,
                   name="follow_membership")
     bus.subscribe("matters.matter.*", handlers.on_matter, name="follow_matter")
+    # Who lives where changed: recompute the registry rules (living alone) for those
+    # touched now; the hourly job stays the backstop (services/recompute.py).
+    bus.subscribe("registry.person.moved", recompute.on_moved, name="recompute_moved")
+    bus.subscribe("registry.person.registered", recompute.on_registered,
+                  name="recompute_registered")
+    bus.subscribe("registry.person.deceased", recompute.on_deceased,
+                  name="recompute_deceased")
+    bus.subscribe("registry.person.updated", recompute.on_updated, name="recompute_updated")
+    bus.subscribe("registry.household.changed", recompute.on_household,
+                  name="recompute_household")
 
 
 @hookimpl

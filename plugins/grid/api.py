@@ -10,7 +10,7 @@ from flask.views import MethodView
 from flask_login import current_user
 from flask_smorest import Blueprint
 
-from core.toolkit import PageArgs, current_kernel, current_session, endpoint, paginate, refuse
+from core.toolkit import N_, PageArgs, current_kernel, current_session, endpoint, paginate, refuse
 from plugins.grid import SUPERVISE, WORK
 from plugins.grid import services as svc
 from plugins.grid.presenters import findings_by, log_visits, task_rows
@@ -18,6 +18,7 @@ from plugins.grid.schemas import (
     GridCoverageList,
     GridFindingIn,
     GridFindingOut,
+    GridHouseholdList,
     GridPatrolIn,
     GridPatrolOut,
     GridPatrolPage,
@@ -27,6 +28,11 @@ from plugins.grid.schemas import (
     GridVisitIn,
     GridVisitOut,
     GridVisitPage,
+)
+from plugins.grid.services.households import (
+    create_household_visit,
+    group_by_household,
+    visit_persons,
 )
 
 blp = Blueprint("grid_api", __name__, description="Grid work: visits, patrols, referrals, "
@@ -56,6 +62,24 @@ class Tasks(MethodView):
         items = task_rows(session, current_user, tasks)
         session.commit()
         return {"items": items, "total": len(items)}
+
+
+@blp.route("/households")
+class Households(MethodView):
+    @endpoint(blp, WORK, errors=(422,))
+    @blp.arguments(GridTaskArgs, location="query")
+    @blp.response(200, GridHouseholdList)
+    def get(self, args):
+        """The task list by registry household: one entry per household due a visit with
+        its due members and why each is due; persons without a household stay single
+        entries (names masked; each display in that person's access log)."""
+        session = current_session()
+        settings = _settings()
+        tasks = svc.due_tasks(session, current_user, grid=args.get("grid"),
+                              lookahead=settings["lookahead_days"])[: settings["page_size"]]
+        groups = group_by_household(task_rows(session, current_user, tasks))
+        session.commit()
+        return {"items": groups, "total": len(groups)}
 
 
 def _pop_refer(data: dict[str, Any]) -> dict[str, Any]:
@@ -92,7 +116,9 @@ class Visits(MethodView):
                         args)
         log_visits(session, page["items"])
         found = findings_by(session, [v.id for v in page["items"]])
-        page["items"] = [dict(_visit(v), referred=found.get(v.id, [])) for v in page["items"]]
+        persons = visit_persons(session, [v.id for v in page["items"]])
+        page["items"] = [dict(_visit(v, persons[v.id]), referred=found.get(v.id, []))
+                         for v in page["items"]]
         session.commit()
         return page
 
@@ -105,20 +131,31 @@ class Visits(MethodView):
         """Record a visit; with ``refer``, refer its finding onward in the same step."""
         session = current_session()
         refer = _pop_refer(data)
+        household, met = data.pop("cover_household"), data.pop("met_person_ids")
         try:
-            visit = svc.create_visit(session, current_user, **data)
+            if household:
+                visit = create_household_visit(session, current_user, met_person_ids=met,
+                                               **data)
+            elif met:
+                raise svc.GridError(N_("Name the persons met for a household visit only."),
+                                    "met_person_ids")
+            else:
+                visit = svc.create_visit(session, current_user, **data)
             _refer(session, refer, visit.findings, visit=visit)
         except svc.GridError as exc:
             session.rollback()
             _refuse(exc)
         session.commit()
-        return dict(_visit(visit), referred=svc.findings_of(session, visit_id=visit.id))
+        return dict(_visit(visit, visit_persons(session, [visit.id])[visit.id]),
+                    referred=svc.findings_of(session, visit_id=visit.id))
 
 
-def _visit(visit: Any) -> dict[str, Any]:
-    return {c: getattr(visit, c) for c in (
+def _visit(visit: Any, persons: dict[str, list[int]] | None = None) -> dict[str, Any]:
+    persons = persons or {"covered": [], "met": []}
+    return {**{c: getattr(visit, c) for c in (
         "id", "person_id", "household_id", "community", "grid", "visited_on", "met",
-        "findings", "needs", "follow_up", "follow_up_on", "created_at")}
+        "findings", "needs", "follow_up", "follow_up_on", "created_at")},
+        "covered_person_ids": persons["covered"], "met_person_ids": persons["met"]}
 
 
 @blp.route("/visits/<int:visit_id>")
@@ -134,7 +171,8 @@ class VisitById(MethodView):
             _refuse(exc)
         log_visits(session, [visit])
         session.commit()
-        return dict(_visit(visit), referred=svc.findings_of(session, visit_id=visit.id))
+        return dict(_visit(visit, visit_persons(session, [visit.id])[visit.id]),
+                    referred=svc.findings_of(session, visit_id=visit.id))
 
 
 @blp.route("/patrols")

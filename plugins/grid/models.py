@@ -102,3 +102,19 @@ class GridFinding(Base):
     onward_reference: Mapped[str] = mapped_column(String(60), default="")
     onward_id: Mapped[int | None] = mapped_column(Integer)
     onward_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class GridVisitPerson(Base):
+    """Who a household visit covers and whom it met, by person id: ``covered`` persons
+    (the household's subjects a rule selects) count as visited that day, ``met`` persons
+    are the members the worker spoke to. The visit's own ``person_id`` is always covered."""
+
+    __tablename__ = "grid_visit_person"
+    __table_args__ = (UniqueConstraint("visit_id", "person_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    visit_id: Mapped[int] = mapped_column(
+        ForeignKey("grid_visit.id", ondelete="CASCADE"), index=True)
+    person_id: Mapped[int] = mapped_column(Integer, index=True)
+    covered: Mapped[bool] = mapped_column(Boolean, default=False)
+    met: Mapped[bool] = mapped_column(Boolean, default=False)

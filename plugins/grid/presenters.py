@@ -28,6 +28,7 @@ def task_rows(session: Session, user: Any, tasks: list[Task]) -> list[dict[str, 
             continue
         rows.append({"person_id": task.person_id, "name": mask_name(view.get("name") or ""),
                      "address": view.get("address"), "age_band": view.get("age_band"),
+                     "household_id": view.get("household_id"),
                      "community": task.community, "grid": task.grid, "rules": task.rules,
                      "due_on": task.due_on, "last_visit_on": task.last_visit_on,
                      "status": task.status})

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from core.toolkit import Id, PageArgs, Strict, Text, page_schema
+from core.toolkit import LINE, Id, PageArgs, Strict, Text, page_schema
 
 KINDS = ("matter", "incident", "offer")
 MET = ("person", "family", "neighbour", "nobody")
@@ -31,7 +31,8 @@ class FindingReferred(Schema):
 class GridReferIn(Strict):
     kind = fields.String(required=True, validate=validate.OneOf(KINDS))
     category = fields.String(required=True, validate=validate.OneOf(CATEGORIES))
-    summary = Text(one_line=True, required=True, validate=validate.Length(1, 500))
+    summary = Text(one_line=True, required=True,
+                   validate=[validate.Length(1, 500), validate.Regexp(LINE, error="Enter text.")])
     service_code = fields.String(load_default=None, allow_none=True,
                                  validate=validate.Regexp(CODE))
 
@@ -71,10 +72,30 @@ class GridTaskOut(Schema):
     due_on = fields.Date(required=True)
     last_visit_on = fields.Date(allow_none=True)
     status = fields.String(required=True, validate=validate.OneOf(["overdue", "due"]))
+    household_id = fields.Integer(allow_none=True, metadata={
+        "description": "the registry household; a household visit covers its subjects"})
 
 
 class GridTaskList(Schema):
     items = fields.List(fields.Nested(GridTaskOut), required=True)
+    total = fields.Integer(required=True)
+
+
+class GridHouseholdOut(Schema):
+    household_id = fields.Integer(allow_none=True, metadata={
+        "description": "null: a person without a household, a single entry"})
+    anchor = fields.Integer(required=True, metadata={
+        "description": "the person_id to record the household visit with"})
+    status = fields.String(required=True, validate=validate.OneOf(["overdue", "due"]))
+    due_on = fields.Date(required=True)
+    address = fields.String(allow_none=True, metadata={"description": "masked"})
+    subjects = fields.List(fields.Nested(GridTaskOut), required=True,
+                           metadata={"description": "the household's members due a visit, "
+                                     "each with the rules (why) and due date"})
+
+
+class GridHouseholdList(Schema):
+    items = fields.List(fields.Nested(GridHouseholdOut), required=True)
     total = fields.Integer(required=True)
 
 
@@ -86,6 +107,12 @@ class GridVisitIn(Strict):
     needs = Text(load_default="", validate=validate.Length(max=2000))
     follow_up = Text(load_default="", validate=validate.Length(max=2000))
     follow_up_on = fields.Date(load_default=None, allow_none=True)
+    cover_household = fields.Boolean(load_default=False, metadata={
+        "description": "the visit covers the person's registry household: every member a "
+                       "rule selects counts as visited"})
+    met_person_ids = fields.List(Id(), load_default=list, validate=validate.Length(max=50),
+                                 metadata={"description": "household members met (with "
+                                           "cover_household)"})
     refer_kind = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(KINDS),
                                metadata={"description": "refer the finding onward in the "
                                          "same step: matter, incident or offer"})
@@ -111,6 +138,8 @@ class GridVisitOut(Schema):
     follow_up = fields.String(required=True)
     follow_up_on = fields.Date(allow_none=True)
     created_at = fields.DateTime(required=True)
+    covered_person_ids = fields.List(fields.Integer(), dump_default=list)
+    met_person_ids = fields.List(fields.Integer(), dump_default=list)
     referred = fields.List(fields.Nested(GridFindingOut), dump_default=list)
 
 
@@ -120,7 +149,8 @@ class GridVisitArgs(PageArgs):
 
 class GridPatrolIn(Strict):
     grid = fields.String(required=True, validate=validate.Length(1, 15))
-    area = Text(one_line=True, required=True, validate=validate.Length(1, 200))
+    area = Text(one_line=True, required=True,
+                validate=[validate.Length(1, 200), validate.Regexp(LINE, error="Enter text.")])
     started_at = fields.AwareDateTime(required=True, default_timezone=None)
     ended_at = fields.AwareDateTime(load_default=None, allow_none=True)
     found = Text(load_default="", validate=validate.Length(max=2000))

@@ -19,10 +19,11 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, Optional
 
 from core.toolkit import (
     N_,
+    Length,
     Row,
     bar_chart,
     current_kernel,

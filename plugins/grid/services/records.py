@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.toolkit import N_, ScopeError, registry_reader, scope_allows, utcnow
+from core.toolkit import MAX_ID, N_, ScopeError, registry_reader, scope_allows, utcnow
 from plugins.grid.models import GridFinding, GridPatrol, GridVisit
 from plugins.grid.services.common import GridError, place_clause, today
 
@@ -119,14 +119,14 @@ def create_patrol(session: Session, user: Any, *, grid: str, area: str, started_
 
 
 def get_visit(session: Session, user: Any, visit_id: int) -> GridVisit:
-    visit = session.get(GridVisit, visit_id) if 0 < visit_id < 2**31 else None
+    visit = session.get(GridVisit, visit_id) if 0 < visit_id <= MAX_ID else None
     if visit is None or not scope_allows(user, community=visit.community, grid=visit.grid):
         raise GridError(N_("No such visit."), "", status=404)
     return visit
 
 
 def get_patrol(session: Session, user: Any, patrol_id: int) -> GridPatrol:
-    patrol = session.get(GridPatrol, patrol_id) if 0 < patrol_id < 2**31 else None
+    patrol = session.get(GridPatrol, patrol_id) if 0 < patrol_id <= MAX_ID else None
     if patrol is None or not scope_allows(user, community=patrol.community, grid=patrol.grid):
         raise GridError(N_("No such patrol."), "", status=404)
     return patrol
@@ -202,7 +202,7 @@ def refer_finding(session: Session, bus: Any, user: Any, *, kind: str, category:
 
 
 def get_finding(session: Session, user: Any, finding_id: int) -> GridFinding:
-    finding = session.get(GridFinding, finding_id) if 0 < finding_id < 2**31 else None
+    finding = session.get(GridFinding, finding_id) if 0 < finding_id <= MAX_ID else None
     if finding is None or not scope_allows(user, community=finding.community,
                                            grid=finding.grid):
         raise GridError(N_("No such finding."), "", status=404)

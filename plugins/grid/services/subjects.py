@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.toolkit import find_person_ids, registry_reader
-from plugins.grid.models import GridSubject, GridVisit
+from plugins.grid.models import GridSubject, GridVisit, GridVisitPerson
 from plugins.grid.services.common import place_clause, place_of, today
 from plugins.grid.services.rules import VisitRule, active_rules, rule_map
 
@@ -128,10 +128,19 @@ class Task:
 def last_visits(session: Session, person_ids: list[int]) -> dict[int, date]:
     if not person_ids:
         return {}
+    """Each person's last visit: their own, or a household visit that covered them."""
     rows = session.execute(select(GridVisit.person_id, func.max(GridVisit.visited_on))
                            .where(GridVisit.person_id.in_(person_ids))
                            .group_by(GridVisit.person_id))
-    return {pid: day for pid, day in rows}
+    out = {pid: day for pid, day in rows}
+    covered = session.execute(
+        select(GridVisitPerson.person_id, func.max(GridVisit.visited_on))
+        .join(GridVisit, GridVisit.id == GridVisitPerson.visit_id)
+        .where(GridVisitPerson.person_id.in_(person_ids), GridVisitPerson.covered.is_(True))
+        .group_by(GridVisitPerson.person_id))
+    for pid, day in covered:
+        out[pid] = max(day, out[pid]) if pid in out else day
+    return out
 
 
 def all_tasks(session: Session, user: Any, *, on: date | None = None, lookahead: int = 7,
