@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -170,6 +171,11 @@ class Notification(Base):
     source: Mapped[str] = mapped_column(String(40), default="core")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: The title and body as messages (msgid, params, catalogue), rendered when read in
+    #: the reader's language; None for text a person wrote. ``title``/``body`` keep the
+    #: text in the recipient's language at send time: the fallback, and what SMS said.
+    title_message: Mapped[Any | None] = mapped_column(JSON)
+    body_message: Mapped[Any | None] = mapped_column(JSON)
 
 
 class OutboundMessage(Base):

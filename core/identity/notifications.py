@@ -8,13 +8,21 @@ gateway outage is retried, never lost — to the channel ``[messaging]`` configu
 medium (console, SMTP, Aliyun SMS, or a ``send_message`` plugin; core/identity/channels/).
 Every message stays in the outbox with its status (recorded, queued, sent, failed), its
 attempts and its error: visible to administrators, never silently dropped.
+
+A notification is told in the *reader's* language: ``title``/``body`` are either text a
+person wrote (stored and shown as is) or a :class:`Message` — an English msgid, its
+parameters and the catalogue (core's or a plugin's) that translates it — stored structured
+and rendered when it is read, in the page's or the API caller's language
+(:func:`shown_title`, :func:`shown_body`). The text rendered in the recipient's language
+at send time is kept too: the SMS and e-mail carry it, and it is shown when the message
+can no longer be rendered (its plugin removed, its msgid gone from the catalogue).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Union
 
 from marshmallow import Schema, fields
 from sqlalchemy import func, select, update
@@ -26,13 +34,297 @@ from core.identity.models import Notification, OneTimeCode, OutboundMessage, Use
 CHANNELS = ("sms", "email")
 
 
+class Bilingual:
+    """A label kept in both languages in data, not in a catalogue (a service's or an
+    office's name from a plugin's catalogue file): a :class:`Message` parameter shown in
+    the reader's language (Chinese readers ``zh``, others ``en``; either falls back to the
+    other when blank)."""
+
+    __slots__ = ("en", "zh")
+
+    def __init__(self, en: str, zh: str) -> None:
+        self.en, self.zh = str(en or ""), str(zh or "")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Bilingual) and (self.en, self.zh) == (other.en, other.zh)
+
+    def __repr__(self) -> str:
+        return f"Bilingual({self.en!r}, {self.zh!r})"
+
+
+#: What a :class:`Message` parameter may be: text and numbers as they are; a nested
+#: Message or a :class:`Bilingual` label in the reader's language; a datetime in the
+#: configured time zone when read (``YYYY-MM-DD HH:MM``); a date (``YYYY-MM-DD``); a list of
+#: any of these, joined the reader's way (``；`` in Chinese, ``; `` otherwise).
+Param = Union[str, int, float, date, datetime, "Message", Bilingual, list[Any], tuple[Any, ...]]
+
+
+class Message:
+    """A message to tell someone later, in the language they read in then.
+
+    ``Message(msgid, **params)``: an English msgid with ``%(name)s`` placeholders
+    (extracted by ``pybabel -k Message``, so its Chinese lives in the catalogue as any
+    other string) and its parameters (:data:`Param`). ``domain`` names the catalogue that
+    holds the msgid: ``"core"`` or a plugin's id; left out, :func:`notify` takes its
+    ``source``. Why not translate at once: a notification is read days later, maybe in the
+    other language (a Chinese account on an English page), and a datetime belongs in the
+    reader's time, not the sender's."""
+
+    __slots__ = ("domain", "msgid", "params")
+
+    def __init__(self, msgid: str, /, *, domain: str | None = None, **params: Param) -> None:
+        self.msgid = str(msgid)
+        self.domain = domain
+        self.params = params
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Message) and self.as_json() == other.as_json()
+
+    def __repr__(self) -> str:
+        return f"Message({self.msgid!r}, domain={self.domain!r}, **{self.params!r})"
+
+    def in_domain(self, domain: str) -> Message:
+        """This message (and its nested ones) with ``domain`` where none was named."""
+        if self.domain is not None:
+            return self
+        params = {k: _with_domain(v, domain) for k, v in self.params.items()}
+        return Message(self.msgid, domain=domain, **params)
+
+    def as_json(self) -> dict[str, Any]:
+        """The stored form: ``{"msgid", "domain", "params"}`` (JSON-safe)."""
+        return {"msgid": self.msgid, "domain": self.domain,
+                "params": {k: _param_json(v) for k, v in self.params.items()}}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Message:
+        params = {k: _param_value(v) for k, v in (data.get("params") or {}).items()}
+        return cls(str(data.get("msgid") or ""), domain=data.get("domain"), **params)
+
+    def render(self, locale: str | None = None) -> str:
+        """The text in ``locale`` (default: the current request's), or the English when
+        its catalogue cannot be had (an unknown plugin, no app)."""
+        text = render_message(self, locale)
+        return text if text is not None else _fill(self.msgid, {
+            k: _english(v) for k, v in self.params.items()})
+
+
+def _with_domain(value: Any, domain: str) -> Any:
+    if isinstance(value, Message):
+        return value.in_domain(domain)
+    if isinstance(value, list | tuple):
+        return [_with_domain(v, domain) for v in value]
+    return value
+
+
+def _param_json(value: Any) -> Any:
+    if isinstance(value, Message):
+        return {"$message": value.as_json()}
+    if isinstance(value, Bilingual):
+        return {"$text": {"en": value.en, "zh": value.zh}}
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return {"$datetime": aware.astimezone(UTC).isoformat()}
+    if isinstance(value, date):
+        return {"$date": value.isoformat()}
+    if isinstance(value, list | tuple):
+        return {"$list": [_param_json(v) for v in value]}
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def _param_value(data: Any) -> Any:
+    if not isinstance(data, dict):
+        return data
+    if "$message" in data:
+        return Message.from_json(data["$message"])
+    if "$text" in data:
+        return Bilingual(data["$text"].get("en", ""), data["$text"].get("zh", ""))
+    if "$datetime" in data:
+        return datetime.fromisoformat(data["$datetime"])
+    if "$date" in data:
+        return date.fromisoformat(data["$date"])
+    if "$list" in data:
+        return [_param_value(v) for v in data["$list"]]
+    return str(data)
+
+
+def _fill(message: str, params: dict[str, Any]) -> str:
+    try:
+        return message % params if params else message
+    except (KeyError, TypeError, ValueError):
+        return message
+
+
+def _english(value: Any) -> str:
+    return _param_text(value, "en", lambda m: m.render("en"))
+
+
+def _param_text(value: Any, language: str, nested: Callable[[Message], str | None]) -> Any:
+    """A parameter as the reader sees it (None: a nested message could not be rendered)."""
+    if isinstance(value, Message):
+        return nested(value)
+    if isinstance(value, Bilingual):
+        return (value.zh or value.en) if language == "zh" else (value.en or value.zh)
+    if isinstance(value, datetime):
+        from core.db import local_zone
+
+        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return aware.astimezone(local_zone()).strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        parts = [_param_text(v, language, nested) for v in value]
+        if any(p is None for p in parts):
+            return None
+        return ("；" if language == "zh" else "; ").join(str(p) for p in parts)
+    return value
+
+
+def _language(locale: str | None) -> str:
+    if locale is None:
+        try:
+            from flask import has_app_context
+            from flask_babel import get_locale
+
+            current = get_locale() if has_app_context() else None
+        except ImportError:  # pragma: no cover - Flask-Babel is a dependency
+            current = None
+        locale = str(current) if current is not None else "en"
+    return str(locale).replace("-", "_").split("_")[0] or "en"
+
+
+def _domain_for(name: str) -> Any:
+    """The Flask-Babel domain of catalogue ``name`` (core or a loaded plugin), through the
+    resolver the web layer installs (``kernel.state("core.notifications")["domain_for"]``);
+    None for a plugin that is not loaded. Identity sits below the web layer, hence the
+    indirection."""
+    try:
+        from core.current import current_kernel
+
+        resolver = current_kernel().state("core.notifications").get("domain_for")
+    except (RuntimeError, AttributeError):
+        return None
+    return resolver(name) if resolver is not None else None
+
+
+def render_message(message: Message, locale: str | None = None) -> str | None:
+    """``message`` in ``locale`` (default: the request's) from its own catalogue, else
+    core's; None when it cannot be rendered — no app, an unknown catalogue, a msgid
+    neither catalogue holds (then the caller shows the stored text)."""
+    try:
+        from flask import has_app_context
+        from flask_babel import force_locale
+    except ImportError:  # pragma: no cover
+        return None
+    if not has_app_context():
+        return None
+    language = _language(locale)
+    domain_name = message.domain or "core"
+    own = _domain_for(domain_name)
+    if own is None:
+        return None
+    domains = [own] if domain_name == "core" else [own, _domain_for("core")]
+    with force_locale(language) if locale is not None else _nothing():
+        template: str | None = None
+        if language == "en":
+            template = message.msgid  # the msgids are the English text
+        else:
+            for domain in domains:
+                if domain is None:
+                    continue
+                translations = domain.get_translations()
+                catalog = getattr(translations, "_catalog", {})
+                if catalog.get(message.msgid):
+                    template = translations.gettext(message.msgid)
+                    break
+        if template is None:
+            return None
+        params: dict[str, Any] = {}
+        for key, value in message.params.items():
+            text = _param_text(value, language, lambda m: render_message(m, language))
+            if text is None:
+                return None
+            params[key] = text
+        return _fill(template, params)
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+#: What ``notify`` takes for ``title`` and ``body``: text a person wrote, a
+#: :class:`Message`, or (``body`` only) several Messages told as sentences one after
+#: another (joined with a space, without one in Chinese).
+Told = str | Message | Sequence[Message]
+
+
+def _message_json(value: Told, domain: str) -> dict[str, Any] | list[dict[str, Any]] | None:
+    if isinstance(value, str):
+        return None
+    if isinstance(value, Message):
+        return value.in_domain(domain).as_json()
+    return [m.in_domain(domain).as_json() for m in value]
+
+
+def render_told(data: Any, locale: str | None = None) -> str | None:
+    """A stored message (one, or a list of sentences) in ``locale``; None if it cannot be."""
+    if not data:
+        return None
+    parts = data if isinstance(data, list) else [data]
+    texts = [render_message(Message.from_json(p), locale) for p in parts]
+    if any(t is None for t in texts):
+        return None
+    return ("" if _language(locale) == "zh" else " ").join(t for t in texts if t)
+
+
+def shown_title(note: Notification) -> str:
+    """The notification's title in the reader's (the current request's) language; the
+    text stored at send time when it cannot be rendered, or was written by a person."""
+    return render_told(note.title_message) or note.title
+
+
+def shown_body(note: Notification) -> str:
+    """The body as :func:`shown_title` shows the title."""
+    text = render_told(note.body_message) if note.body_message else None
+    return text if text is not None else (note.body or "")
+
+
+def _send_text(value: Told, domain: str, locale: str) -> str:
+    """The text of ``value`` in the recipient's ``locale``, for storing and for SMS."""
+    data = _message_json(value, domain)
+    if data is None:
+        return str(value)
+    text = render_told(data, locale)
+    if text is not None:
+        return text
+    parts = data if isinstance(data, list) else [data]
+    return " ".join(Message.from_json(p).render("en") for p in parts)
+
+
+def _domain_of_source(source: str) -> str:
+    """The catalogue a Message names none for: the ``source`` plugin's when it is loaded,
+    else core's."""
+    try:
+        from core.current import current_kernel
+
+        loaded = {str(r.info.id) for r in current_kernel().plugins.loaded}
+    except (RuntimeError, AttributeError):
+        return source if source not in ("core", "notices") else "core"
+    return source if source in loaded else "core"
+
+
 def notify(
     session: Session,
     bus: Any,
     *,
     user_id: int,
-    title: str,
-    body: str = "",
+    title: str | Message,
+    body: Told = "",
     link: str = "",
     kind: str = "info",
     source: str = "core",
@@ -41,11 +333,22 @@ def notify(
     """Write the in-app notification and, for each of ``channels``, queue the ``notice``
     message in the user's language (``User.locale``, else the site's default): SMS to the
     account's phone, e-mail to its address once proved (``email_verified_at``). A channel
-    the account has no address for is skipped; the in-app notification stands."""
+    the account has no address for is skipped; the in-app notification stands.
+
+    ``title``/``body`` as :class:`Message`: stored structured and rendered when read, in the
+    reader's language; the text in the recipient's language is stored beside it (shown if
+    the message cannot be rendered) and is what the SMS and e-mail say. Plain text is
+    stored and shown as written."""
+    domain = _domain_of_source(source)
+    locale = _recipient_locale(session, user_id)
+    title_text = _send_text(title, domain, locale)
+    body_text = _send_text(body, domain, locale) if body else ""
     note = Notification(
         user_id=user_id,
-        title=title[:200],
-        body=body,
+        title=title_text[:200],
+        body=body_text,
+        title_message=_message_json(title, domain),
+        body_message=_message_json(body, domain) if body else None,
         link=link[:300],
         kind=kind[:40],
         source=source[:40],
@@ -57,7 +360,6 @@ def notify(
             raise ValueError(f"unknown channel '{channel}'; use one of {', '.join(CHANNELS)}")
     user = session.get(User, user_id) if channels else None
     if user is not None:
-        locale = user.locale or _default_locale()
         for channel in channels:
             if channel == "sms":
                 recipient = user.phone or ""
@@ -67,11 +369,19 @@ def notify(
                 continue  # no address for this channel: the in-app notification stands
             queue_message(
                 session, bus, channel=channel, recipient=recipient, template="notice",
-                params={"title": title[:200], "body": body or title}, locale=locale,
+                params={"title": title_text[:200], "body": body_text or title_text},
+                locale=locale,
                 user_id=user_id,
             )
     session.flush()
     return note
+
+
+def _recipient_locale(session: Session, user_id: int) -> str:
+    """The language the account reads in: its own choice, else the site's default."""
+    user = session.get(User, user_id)
+    chosen = user.locale if user is not None else None
+    return str(chosen) if chosen in ("zh", "en") else _default_locale()
 
 
 def _default_locale() -> str:

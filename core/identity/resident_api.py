@@ -31,7 +31,7 @@ from core.audit.web import request_facts
 from core.db import current_session
 from core.identity import require_login, require_personal
 from core.identity.models import User
-from core.identity.notifications import mark_read, notifications_for
+from core.identity.notifications import mark_read, notifications_for, shown_body, shown_title
 from core.identity.services import (
     NO_PERMISSIONS,
     OWNER_LACKS,
@@ -60,8 +60,9 @@ bp = Blueprint(
 class OwnNotificationSchema(Schema):
     id = fields.Integer(required=True)
     kind = fields.String(required=True)
-    title = fields.String(required=True)
-    body = fields.String(required=True)
+    # in the caller's language (Accept-Language, else the account's), rendered when read
+    title = fields.Function(shown_title, required=True, metadata={"type": "string"})
+    body = fields.Function(shown_body, required=True, metadata={"type": "string"})
     link = fields.String(required=True)
     source = fields.String(required=True)
     created_at = fields.DateTime(required=True)

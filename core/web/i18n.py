@@ -66,6 +66,24 @@ def use_plugin_domain(kernel: Any) -> None:
     domain.as_default()
 
 
+def catalogue_domain(kernel: Any, name: str) -> Domain | None:
+    """The domain a stored message of catalogue ``name`` is rendered with: core's own
+    catalogue for ``"core"``, a loaded plugin's as its pages use it, None for a plugin
+    that is not loaded (the notification then shows its stored text)."""
+    domains = kernel.state("core.i18n")
+    key = name if name != "core" else " core"  # never a plugin's id
+    domain = domains.get(key)
+    if domain is None:
+        if name == "core":
+            dirs = [str(CORE_TRANSLATIONS)]
+        elif name in {str(r.info.id) for r in kernel.plugins.loaded}:
+            dirs = plugin_translation_directories(kernel, name)
+        else:
+            return None
+        domain = domains[key] = Domain(dirs)
+    return domain
+
+
 def select_locale() -> str:
     """The cookie set by the language switch, then the account's choice, then the
     deployment's default. Pages ignore ``Accept-Language`` on purpose: shared phones and
