@@ -72,6 +72,46 @@ GROUPS = {
     "events": ["event_publish", "event_delivery"],
     "registry": ["registry_import", "registry_import_pg", "registry_search"],
 }
+#: About how long each benchmark takes in a full run on a quiet 2-core machine (seconds;
+#: measured 2026-12-07, eight plugins), for ``--help`` and the progress lines.
+DURATIONS: dict[str, int] = {
+    "hook_dispatch": 10,
+    "hook_ui_slot": 15,
+    "event_publish": 40,
+    "api_read": 50,  # the SQLite HTTP suite together: set-up, 3 sides x (3 s + 3 x 8 s)
+    "api_read_sensitive": 40,
+    "page_resident_home": 90,  # demo data (8,000 persons) for the page and its floor
+    "api_read_pg": 50,
+    "api_read_sensitive_pg": 40,
+    "event_delivery": 90,
+    "memory": 150,
+    "startup": 25,
+    "embedded_concurrency": 150,
+    "registry_import": 80,
+    "registry_import_pg": 80,
+    "registry_search": 50,
+}
+#: A ``--quick`` run takes about this share of the full one.
+QUICK_SHARE = 0.5
+
+
+def _durations_help() -> str:
+    """What ``--help`` says about time: each group's and the whole run's."""
+    def mins(names: list[str]) -> str:
+        s = sum(DURATIONS.get(n, 0) for n in names)
+        return f"~{s / 60:.1f} min" if s >= 90 else f"~{s} s"
+
+    grouped = {n for names in GROUPS.values() for n in names}
+    lines = [f"  {g:<22} {mins(names):>10}  ({', '.join(names)})" for g, names in GROUPS.items()]
+    lines += [f"  {n:<22} {mins([n]):>10}" for n in BENCHMARKS if n not in grouped]
+    total = sum(DURATIONS.get(n, 0) for n in BENCHMARKS)
+    return (
+        "time on a quiet 2-core machine (full run; --quick about half):\n"
+        + "\n".join(lines)
+        + f"\n  {'everything':<22} ~{total / 60:.0f} min"
+    )
+
+
 PG_BENCHMARKS = {
     "api_read_pg",
     "api_read_sensitive_pg",
@@ -109,7 +149,12 @@ def _selected(only: list[str]) -> tuple[list[str], set[str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__.split("\n")[0],
+        epilog=_durations_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--quick", action="store_true", help="shortened runs (~6-8 minutes)")
     parser.add_argument(
         "--only",
@@ -142,9 +187,17 @@ def main(argv: list[str] | None = None) -> int:
     calls: dict[Callable[[Settings], list[Result]], list[str]] = {}
     for name in names:
         calls.setdefault(BENCHMARKS[name][0], []).append(name)
-    for fn, parts in calls.items():
+    share = QUICK_SHARE if settings.quick else 1.0
+    expected = {fn: share * sum(DURATIONS.get(p, 60) for p in parts) for fn, parts in calls.items()}
+    left = sum(expected.values())
+    log(f"{len(calls)} step(s), about {left / 60:.0f} min in all")
+    for step, (fn, parts) in enumerate(calls.items(), 1):
         label = ", ".join(parts)
-        log(f"--- {label}")
+        log(
+            f"--- [{step}/{len(calls)}] {label} (about {expected[fn]:.0f} s; "
+            f"{time.monotonic() - started:.0f} s elapsed, about {left / 60:.1f} min left)"
+        )
+        left -= expected[fn]
         t0 = time.monotonic()
         outputs = frozenset(
             out for part in parts for out in BENCHMARKS[part][1] if out in wanted_outputs

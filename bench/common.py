@@ -25,6 +25,15 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "bench" / "results"
 
 
+def shipped_plugins() -> list[str]:
+    """The plugins the platform ships enabled (``config/default.toml`` ``[plugins]``), read
+    the way the tests read them, so every benchmark measures the platform as installed
+    rather than a hand-kept list that falls behind when a plugin is added."""
+    from core.config import DEFAULT_CONFIG, load_config
+
+    return list(load_config(DEFAULT_CONFIG, environ={}).plugins_enabled)
+
+
 def log(message: str) -> None:
     """A progress line (stderr, so stdout keeps only the table)."""
     stamp = time.strftime("%H:%M:%S")

@@ -175,7 +175,9 @@ def _start_worker(env: dict[str, str], tmp: Path, i: int) -> Server:
     raise RuntimeError(f"shequ worker not ready after 60 s:\n{server.tail()}")
 
 
-def _delivery_run(app: Any, n: int, timeout: float) -> tuple[float, dict[str, Any]]:
+def _delivery_run(
+    app: Any, n: int, timeout: float, on_start: Any = None
+) -> tuple[float, dict[str, Any]]:
     """Publish ``n`` events in one transaction; seconds until all are delivered."""
     from sqlalchemy import delete, func, select
 
@@ -190,6 +192,8 @@ def _delivery_run(app: Any, n: int, timeout: float) -> tuple[float, dict[str, An
         for i in range(n):
             kernel.bus.publish(session, PING, {"n": i, "note": "bench"})
         session.commit()
+    if on_start is not None:
+        on_start()  # the CPU accounting starts where the clock does
     t0 = time.perf_counter()
     done = 0
     count = select(func.count()).select_from(Delivery).where(Delivery.status == "delivered")
@@ -206,6 +210,69 @@ def _delivery_run(app: Any, n: int, timeout: float) -> tuple[float, dict[str, An
     return seconds, {"events": n, "seconds": round(seconds, 3)}
 
 
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far, from ``/proc`` (0 when it
+    is gone): the evidence of where a delivery run's CPU went."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def _postgres_cpu() -> float:
+    """CPU seconds used so far by every ``postgres`` process on this machine (the server
+    and its backends; backends that ended during a run are not counted, the bench's are
+    long-lived)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    total += _proc_cpu(int(entry.name))
+            except OSError:
+                continue
+    return total
+
+
+def _cpu_projection(cpu: dict[int, list[dict[str, float]]], n: int) -> dict[str, Any]:
+    """What the CPU accounting says (docs/performance.md, event_delivery): events per
+    CPU-second of the workers alone (the database's CPU excluded), of workers and
+    database together, and what N workers would deliver if each came with one more core
+    for itself and its share of the database — N x the single worker's rate per
+    core-second of (worker + database), discounted by any extra CPU per event the second
+    worker costs (contention shows up there, not in the wall clock)."""
+    out: dict[str, Any] = {}
+    per_event: dict[int, float] = {}
+    for count, runs in cpu.items():
+        if not runs:
+            continue
+        w = median([r["workers_cpu_s"] for r in runs])
+        pg = median([r["postgres_cpu_s"] for r in runs])
+        wall = median([r["wall_s"] for r in runs])
+        per_event[count] = (w + pg) / n
+        out[f"cpu_{count}_worker"] = {
+            "wall_s": round(wall, 3),
+            "workers_cpu_s": round(w, 3),
+            "postgres_cpu_s": round(pg, 3),
+            "cores_busy": round((w + pg) / wall, 2) if wall else None,
+            "events_per_worker_cpu_s": round(n / w) if w else None,
+            "events_per_cpu_s_workers_and_db": round(n / (w + pg)) if w + pg else None,
+        }
+    if 1 in per_event:
+        one_core = 1.0 / per_event[1]  # events/s one worker + its database share per core
+        overhead = per_event.get(2, per_event[1]) / per_event[1]
+        out["cpu_per_event_2_over_1"] = round(overhead, 3)
+        out["projected_events_per_s_one_core_each"] = {
+            str(k): round(k * one_core / (overhead if k > 1 else 1.0)) for k in (1, 2, 3, 4)
+        }
+        out["projected_scaling_2_over_1"] = round(2 / overhead, 3)
+    return out
+
+
 def event_delivery(settings: Settings) -> list[Result]:
     t1, t2 = Target("value", ">=", 2000), Target("ratio", ">=", 1.6)
     if postgres_version() is None:
@@ -218,6 +285,7 @@ def event_delivery(settings: Settings) -> list[Result]:
     workers: list[Server] = []
     app = None
     rates: dict[int, list[float]] = {1: [], 2: []}
+    cpu: dict[int, list[dict[str, float]]] = {1: [], 2: []}
     n = settings.delivery_events
     try:
         site = _entry_point_dir(tmp)
@@ -239,11 +307,23 @@ def event_delivery(settings: Settings) -> list[Result]:
                     workers.append(_start_worker(env, tmp, 2))
                 if count == 1 and len(workers) == 2:
                     workers.pop().stop()
-                seconds, _ = _delivery_run(app, n, timeout=max(120.0, n / 50))
+                pids = [w.proc.pid for w in workers]
+                base: list[float] = []
+
+                def start_cpu(pids: list[int] = pids, base: list[float] = base) -> None:
+                    base[:] = [sum(_proc_cpu(p) for p in pids), _postgres_cpu()]
+
+                seconds, _ = _delivery_run(app, n, max(120.0, n / 50), start_cpu)
+                w_cpu = sum(_proc_cpu(p) for p in pids) - base[0]
+                pg_cpu = _postgres_cpu() - base[1]  # with the bench's count every 20 ms
                 rates[count].append(n / seconds)
+                cpu[count].append(
+                    {"wall_s": seconds, "workers_cpu_s": w_cpu, "postgres_cpu_s": pg_cpu}
+                )
                 log(
                     f"event_delivery: {count} worker(s): {n} events in {seconds:.2f} s "
-                    f"= {n / seconds:,.0f}/s"
+                    f"= {n / seconds:,.0f}/s; CPU: workers {w_cpu:.2f} s, "
+                    f"postgres {pg_cpu:.2f} s"
                 )
         for w in workers:
             if w.proc.poll() is not None:
@@ -272,6 +352,7 @@ def event_delivery(settings: Settings) -> list[Result]:
         "rates_1_worker": [round(r) for r in rates[1]],
         "rates_2_workers": [round(r) for r in rates[2]],
         "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        **_cpu_projection(cpu, n),
     }
     r1, r2 = median(rates[1]), median(rates[2])
     return [

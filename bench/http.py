@@ -2,9 +2,10 @@
 
 Shequ: ``shequ run --workers 2`` (embedded gunicorn, sync workers), configured by a
 temporary TOML file (production, events delivered by ``shequ worker`` so no delivery
-thread, all four built-in plugins). Floor: ``gunicorn -w 2 bench.floors.bare_app:app``
-(bare Flask + SQLAlchemy ORM + marshmallow, and a plain Jinja page). One instance, one Shequ
-server and one floor server per database serve every part of the suite:
+thread, every plugin ``config/default.toml`` enables). Floor: ``gunicorn -w 2
+bench.floors.bare_app:app`` (bare Flask + SQLAlchemy ORM + marshmallow, and a plain Jinja
+page). One instance, one Shequ server and one floor server per database serve every part
+of the suite:
 
 * ``api_read``: ``GET /api/v1/registry/persons/<id>`` with ``Authorization: Bearer``, a
   staff account reading one person of its community (token, permission check, place
@@ -36,10 +37,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, Result, Server, Settings, Target, free_port, log, median
+from bench.common import (
+    ROOT,
+    Result,
+    Server,
+    Settings,
+    Target,
+    free_port,
+    log,
+    median,
+    shipped_plugins,
+)
 from bench.load import LoadResult, Request, generator_name, run_load
 
-PLUGINS = ["gov_services", "commerce", "self_governance", "surveillance"]
+#: Every plugin ``config/default.toml`` enables: the platform as shipped.
+PLUGINS = shipped_plugins()
 ME_PATH = "/api/v1/identity/me"
 PERSON_PATH = "/api/v1/registry/persons/{id}"
 REVEAL_BODY = json.dumps(
@@ -595,7 +607,7 @@ def http_suite(settings: Settings, backend: str = "sqlite") -> list[Result]:
                 Target("ratio", ">=", 0.5),
                 {
                     "shequ": "GET / as a resident signed in through /account/login (session "
-                    "cookie), demo data loaded, four plugins' nav and widgets",
+                    f"cookie), demo data loaded, {len(PLUGINS)} plugins' nav and widgets",
                     "floor_is": "bench.floors.bare_app GET /page: Flask rendering a Jinja "
                     "layout (nav loop, card loop, autoescape) of the same size",
                     "shequ_page_bytes": page_bytes,

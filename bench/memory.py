@@ -1,6 +1,6 @@
 """``memory``: resident set size of one gunicorn worker after N mixed requests.
 
-Shequ (``shequ run --workers 1``, production, four plugins, demo data loaded) receives
+Shequ (``shequ run --workers 1``, production, the shipped plugins, demo data loaded) receives
 exactly N requests (10,000; 2,000 in ``--quick``) cycling through four kinds — the person
 read (bearer token), the reveal (JSON body, one access-log row each), the resident home
 page (session cookie from the real login form) and ``/api/v1/identity/me`` — from four

@@ -1,4 +1,4 @@
-"""Start-up: ``create_app`` with the four built-in plugins against ``create_app`` with none.
+"""Start-up: ``create_app`` with the shipped plugins (``config/default.toml``) against none.
 
 Each sample is a fresh interpreter (``python -m bench.startup --child ...``), timed from
 before ``import core.app`` to ``create_app`` returning: what an operator waits for at
@@ -15,9 +15,10 @@ import sys
 import tempfile
 import time
 
-from bench.common import ROOT, Result, Settings, Target, log, median
+from bench.common import ROOT, Result, Settings, Target, log, median, shipped_plugins
 
-PLUGINS = ["gov_services", "commerce", "self_governance", "surveillance"]
+#: Every plugin ``config/default.toml`` enables.
+PLUGINS = shipped_plugins()
 
 
 def _child(plugins: list[str], tmp: str) -> None:

@@ -20,11 +20,13 @@ from core.web import filters, security
 from core.web.hotline import hotline_line, tel_link, template_hotline
 from core.web.i18n import (
     LANGUAGES,
+    catalogue_domain,
     localized_field,
     select_locale,
     translation_directories,
     use_plugin_domain,
 )
+from core.web.shell import install_csrf_token, install_template_gettext, shell_urls
 
 csrf = CSRFProtect()
 
@@ -40,6 +42,8 @@ def init_app(app: Flask, kernel: Any) -> None:
     Babel(app, locale_selector=select_locale)
     csrf.init_app(app)
     app.before_request(lambda: use_plugin_domain(kernel))  # a plugin's pages: its words
+    # notifications are rendered when read, each with its own catalogue (identity is below us)
+    kernel.state("core.notifications")["domain_for"] = lambda n: catalogue_domain(kernel, n)
 
     @app.before_request
     def _csrf() -> None:
@@ -54,6 +58,8 @@ def init_app(app: Flask, kernel: Any) -> None:
             return  # no session to ride on: the endpoint's own 401 is the right answer
         csrf.protect()
 
+    install_template_gettext(app)  # the templates' _(): the request's catalogue, found once
+    install_csrf_token(app)  # csrf_token(): the request's token once it is made
     security.init_app(app, kernel)
     filters.init_app(app)  # |total and the other app-wide Jinja filters
     app.jinja_env.globals["slot"] = render_slot
@@ -69,6 +75,7 @@ def init_app(app: Flask, kernel: Any) -> None:
             "locale": str(get_locale()),
             "languages": LANGUAGES,
             "kernel_config": kernel.config,
+            "shell_urls": shell_urls(),  # the layout's links, built once per mount point
         }
 
     memoize_template_context(app)

@@ -93,3 +93,16 @@ def test_every_reveal_is_stored_before_the_answer(reader, other_instance):
         resp = client.post(f"{url}/reveal", json=body, headers=headers)
         assert resp.status_code == 200 and "*" not in resp.json["id_number"]
         assert stored(other_instance, person, masked=False) == (1, n)
+
+
+def test_a_statement_asked_about_before_still_sees_every_count(app, reader):
+    """The answer "does this statement read the log?" is kept per statement object: the
+    same query object run again must still write what is held first, every time."""
+    client, headers, url, person = reader
+    query = select(func.coalesce(func.sum(AccessEntry.count), 0)).where(
+        AccessEntry.subject_person_id == person)
+    for expected in (2, 4):
+        for _ in range(2):
+            assert client.get(url, headers=headers).status_code == 200
+        with kernel_of(app).db.session_scope() as session:
+            assert session.execute(query).scalar_one() == expected
