@@ -61,14 +61,19 @@ def evaluation(ctx, community: str, year: int, days: int, members: tuple[str, ..
 @group.command("group-rep")
 @click.option("--community", required=True, help="Community code (12 digits).")
 @click.option("--person", "person_id", type=int, required=True, help="Registry person id.")
-@click.option("--group", "group_name", default="", help="Residents' group name.")
+@click.option("--group", "group_name", required=True, help="Residents' group name, e.g. 第三组.")
 @pass_ctx
 def group_rep(ctx, community: str, person_id: int, group_name: str) -> None:
-    """Designate a residents' group representative (who votes in ``group_rep`` votes)."""
+    """Designate a residents' group representative (who votes in ``group_rep`` votes).
+
+    The same rule as the committee's page (an active adult resident of the community, a
+    group name), read as a system job: whoever runs the command line holds the server."""
     from plugins.self_governance import services as sv
 
-    with ctx.kernel.db.session_scope() as session:
-        sv.set_group_rep(
-            session, community=community, person_id=person_id, group_name=group_name[:60]
-        )
-    click.echo(f"person {person_id} represents {group_name or 'a group'} in {community}")
+    try:
+        with ctx.app.app_context(), ctx.kernel.db.session_scope() as session:
+            sv.name_group_rep(session, ctx.kernel, community=community, person_id=person_id,
+                              group_name=group_name, actor=None)
+    except sv.GovernanceError as exc:
+        raise click.BadParameter(str(exc), param_hint=exc.field) from None
+    click.echo(f"person {person_id} represents {group_name.strip()} in {community}")

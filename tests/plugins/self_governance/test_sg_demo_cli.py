@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import click
 import pytest
@@ -11,7 +12,8 @@ from sqlalchemy import func, select, update
 
 from core.cli import AppContext
 from core.db import utcnow
-from core.testing import build_test_app
+from core.registry.models import Person
+from core.testing import app_today, build_test_app
 from plugins.self_governance.models import Notice, Proposal, Thread, Vote
 
 
@@ -109,6 +111,22 @@ def test_cli_opens_an_evaluation_and_names_group_reps(demo_app):
     assert result.exit_code == 0, result.output
     from plugins.self_governance.models import GroupRep
 
+    with kernel.db.session_scope() as db:
+        assert db.scalar(select(func.count()).select_from(GroupRep)) == 1
+        minor = db.scalar(select(Person.id).where(
+            Person.birth_date > app_today(demo_app) - timedelta(days=365 * 17),
+            Person.status == "active").limit(1))
+    assert minor is not None, "the demo has children"
+
+    def rep(person: int, group_name: str = "第二组", community: str = "110105001001") -> Any:
+        return runner.invoke(group, ["self-governance", "group-rep", "--community", community,
+                                     "--person", str(person), "--group", group_name], obj=ctx)
+
+    # the page's rules, not fewer: an adult, of this community, with a group name
+    refused = rep(minor)
+    assert refused.exit_code == 2 and "18" in refused.output, refused.output
+    assert rep(1, community="110105999999").exit_code == 2
+    assert rep(1, group_name="  ").exit_code == 2
     with kernel.db.session_scope() as db:
         assert db.scalar(select(func.count()).select_from(GroupRep)) == 1
 
