@@ -1,14 +1,19 @@
 """The JSON API, mounted by core at ``/api/v1/matters``: every page action, with the same
 services and checks. ``endpoint`` goes outermost: it checks the gate before the body is
-read and documents 401, 403 and the errors listed."""
+read and documents 401, 403 and the errors listed. Every change runs in :func:`_unit`:
+committed when the operation's block ends, rolled back and refused in the one error shape
+when a rule says no."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flask.views import MethodView
 from flask_login import current_user
 from flask_smorest import Blueprint, abort
+from sqlalchemy.orm import Session
 
 from core.toolkit import (
     N_,
@@ -93,6 +98,24 @@ def _commit(value: Any) -> Any:
     return value
 
 
+@contextmanager
+def _unit(*, conflict: bool = False) -> Iterator[Session]:
+    """The request's unit of work: committed when the block ends (so a ``return`` inside
+    it builds the answer first — its access-log entries are committed with the change),
+    rolled back and refused in the one error shape when a rule refuses.
+
+    ``conflict``: the configuration's operations answer a well-formed body the rules
+    refuse (a kind of office without its community, a closed department) with 409, the
+    body's shape being the schema's to refuse with 422 (docs/api.md, "422 or 409?")."""
+    session = current_session()
+    try:
+        yield session
+    except svc.MatterError as exc:
+        session.rollback()
+        refuse(exc, status=409 if conflict and exc.status == 422 else None)
+    session.commit()
+
+
 @blp.route("/matters")
 class Matters(MethodView):
     @endpoint(blp, require_login, errors=(422,))
@@ -131,19 +154,15 @@ class Matters(MethodView):
                 community = rd.person(pid).get("community") or community
             except (ScopeError, RegistryError, ValueError):
                 pass
-        try:
+        with _unit():
             if not community:
                 raise svc.MatterError(N_("Choose a community."), "community")
-            matter = svc.file_matter(
+            return _out(svc.file_matter(
                 session, current_kernel().bus, source="web", category=data["category"],
                 summary=data["summary"], location=data["location"], community=community,
                 person_id=pid, account_id=current_user.id,
                 caller_name="" if pid else data["caller_name"],
-                caller_phone="" if pid else data["caller_phone"], settings=_settings())
-        except svc.MatterError as exc:
-            session.rollback()
-            refuse(exc)
-        return _commit(_out(matter))
+                caller_phone="" if pid else data["caller_phone"], settings=_settings()))
 
 
 @blp.route("/hotline")
@@ -164,19 +183,15 @@ class Hotline(MethodView):
                 community = rd.person(pid).get("community")
             except (ScopeError, RegistryError, ValueError, LookupError):
                 abort(404, message="No such person.")
-        try:
+        with _unit():
             if not community:
                 raise svc.MatterError(N_("Choose a community."), "community")
-            matter = svc.file_matter(
+            return _out(svc.file_matter(
                 session, current_kernel().bus, source="hotline", category=data["category"],
                 summary=data["summary"], location=data["location"], community=community,
                 person_id=pid, filed_by_id=current_user.id,
                 caller_name=data["caller_name"], caller_phone=data["caller_phone"],
-                settings=_settings())
-        except svc.MatterError as exc:
-            session.rollback()
-            refuse(exc)
-        return _commit(_out(matter))
+                settings=_settings()))
 
 
 @blp.route("/matters/<int:matter_id>")
@@ -196,13 +211,11 @@ def _handled(matter_id: int) -> Matter:
     return matter
 
 
-def _step(fn, *args, **kwargs) -> Any:
-    try:
-        matter = fn(*args, **kwargs)
-    except svc.MatterError as exc:
-        current_session().rollback()
-        refuse(exc)
-    return _commit(_out(matter))
+def _step(fn: Callable[..., Matter], *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """One step of a matter's service (``fn(session, *args, **kwargs)``): the matter as
+    the step left it."""
+    with _unit() as session:
+        return _out(fn(session, *args, **kwargs))
 
 
 @blp.route("/matters/<int:matter_id>/sign")
@@ -212,7 +225,7 @@ class MatterSign(MethodView):
     def post(self, matter_id):
         """The department signs for (签收) the matter."""
         matter = _handled(matter_id)
-        return _step(svc.sign, current_session(), matter, actor_id=current_user.id)
+        return _step(svc.sign, matter, actor_id=current_user.id)
 
 
 @blp.route("/matters/<int:matter_id>/transfer")
@@ -224,7 +237,7 @@ class MatterTransfer(MethodView):
         """Transfer to another department with a reason (a fresh signing day; the answer
         deadline keeps running)."""
         matter = _handled(matter_id)
-        return _step(svc.transfer, current_session(), matter, to=data["department"],
+        return _step(svc.transfer, matter, to=data["department"],
                      reason=data["reason"], actor_id=current_user.id, settings=_settings())
 
 
@@ -236,7 +249,7 @@ class MatterAnswer(MethodView):
     def post(self, data, matter_id):
         """Answer the resident (told by notification, or called back by the hotline)."""
         matter = _handled(matter_id)
-        return _step(svc.answer, current_session(), current_kernel().bus, matter,
+        return _step(svc.answer, current_kernel().bus, matter,
                      text=data["answer"], actor_id=current_user.id)
 
 
@@ -250,7 +263,7 @@ class MatterRate(MethodView):
         matter = _visible(matter_id)
         if not svc.queries.is_own(current_user, matter):
             abort(404, message="No such matter.")
-        return _step(svc.rate, current_session(), current_kernel().bus, matter,
+        return _step(svc.rate, current_kernel().bus, matter,
                      rating=data["rating"], actor_id=current_user.id, via="web",
                      settings=_settings())
 
@@ -263,7 +276,7 @@ class MatterCallback(MethodView):
     def post(self, data, matter_id):
         """The operator called the resident back with the answer: their rating."""
         matter = _visible(matter_id)
-        return _step(svc.rate, current_session(), current_kernel().bus, matter,
+        return _step(svc.rate, current_kernel().bus, matter,
                      rating=data["rating"], actor_id=current_user.id, via="call",
                      settings=_settings())
 
@@ -295,20 +308,8 @@ class Departments(MethodView):
     @blp.response(201, s.MattersDepartment)
     def post(self, data):
         """Add a department or a community office (409: the code is taken)."""
-        session = current_session()
-        try:
-            row = svc.create_department(session, actor=current_user, **data)
-        except svc.MatterError as exc:
-            session.rollback()
-            _refuse(exc)
-        return _commit(row)
-
-
-def _refuse(exc: svc.MatterError) -> None:
-    """A well-formed request the rules refuse (a kind of office without its community, a
-    department that does not exist or is closed) is a 409: the body's shape is the
-    schema's to refuse, with 422 (docs/api.md, "422 or 409?")."""
-    refuse(exc, status=409 if exc.status == 422 else None)
+        with _unit(conflict=True) as session:
+            return svc.create_department(session, actor=current_user, **data)
 
 
 @blp.route("/departments/<department_code>")
@@ -319,23 +320,18 @@ class DepartmentItem(MethodView):
     def patch(self, data, department_code):
         """Rename, close (refused while it has open matters or routing rules: the
         message names how many) or reopen a department."""
-        session, code = current_session(), department_code
-        row = svc.department_map(session).get(code)  # never a query with a URL's bytes
-        if row is None:
-            abort(404, message="No such department.")
-        try:
+        with _unit(conflict=True) as session:
+            row = svc.lookup_department(session, department_code)
             if "name" in data or "name_en" in data:
-                row = svc.rename_department(session, code, name=data.get("name", row.name),
+                row = svc.rename_department(session, row.code,
+                                            name=data.get("name", row.name),
                                             name_en=data.get("name_en", row.name_en),
                                             actor=current_user)
             if data.get("active") is False:
-                row = svc.close_department(session, code, actor=current_user)
+                row = svc.close_department(session, row.code, actor=current_user)
             elif data.get("active") is True:
-                row = svc.reopen_department(session, code, actor=current_user)
-        except svc.MatterError as exc:
-            session.rollback()
-            _refuse(exc)
-        return _commit(row)
+                row = svc.reopen_department(session, row.code, actor=current_user)
+            return row
 
 
 @blp.route("/routes")
@@ -352,13 +348,8 @@ class Routes(MethodView):
     def post(self, data):
         """Set the rule for a category and place (creates it or replaces it). Matters
         filed before keep their department and deadlines."""
-        session = current_session()
-        try:
-            row = svc.set_route(session, actor=current_user, **data)
-        except svc.MatterError as exc:
-            session.rollback()
-            _refuse(exc)
-        return _commit(row)
+        with _unit(conflict=True) as session:
+            return svc.set_route(session, actor=current_user, **data)
 
 
 @blp.route("/routes/<int:route_id>")
@@ -367,14 +358,12 @@ class RouteItem(MethodView):
     @blp.response(204)
     def delete(self, route_id):
         """Remove a rule: its matters fall to the next rule from now on."""
-        session = current_session()
-        try:
+        with _unit() as session:
             svc.delete_route(session, route_id, actor=current_user)
-        except svc.MatterError as exc:
-            session.rollback()
-            _refuse(exc)
-        session.commit()
-        return None
+
+
+def _members(session: Session, code: str) -> dict[str, Any]:
+    return {"department": code, "user_ids": svc.members(session, code)}
 
 
 @blp.route("/departments/<department_code>/members")
@@ -383,24 +372,20 @@ class DepartmentMembers(MethodView):
     @blp.response(200, s.MattersMembers)
     def get(self, department_code):
         """The staff accounts working this department's matters."""
-        session, code = current_session(), department_code
-        if code not in svc.department_map(session):
-            abort(404, message="No such department.")
-        return {"department": code, "user_ids": svc.members(session, code)}
+        with _unit() as session:
+            return _members(session, svc.lookup_department(session, department_code).code)
 
     @endpoint(blp, MANAGE, errors=(404, 409, 422))
     @blp.arguments(s.MattersMemberIn)
     @blp.response(200, s.MattersMembers)
     def post(self, data, department_code):
-        """Make a staff account a member (idempotent)."""
-        session, code = current_session(), department_code
-        try:
-            svc.add_member(session, code, data["user_id"], actor=current_user)
-        except svc.MatterError as exc:
-            session.rollback()
-            refuse(exc)
-        return _commit({"department": code, "user_ids": svc.members(session, code)})
+        """Make a staff account a member (idempotent).
 
+        404: no such department. 409: it is closed, the account is not staff, or a
+        community office's member is not assigned its community."""
+        with _unit() as session:
+            svc.add_member(session, department_code, data["user_id"], actor=current_user)
+            return _members(session, department_code)
 
 
 @blp.route("/departments/<department_code>/members/<int:member_user_id>")
@@ -409,8 +394,6 @@ class DepartmentMember(MethodView):
     @blp.response(200, s.MattersMembers)
     def delete(self, department_code, member_user_id):
         """Remove a member (idempotent)."""
-        session, code = current_session(), department_code
-        if code not in svc.department_map(session):
-            abort(404, message="No such department.")
-        svc.remove_member(session, code, member_user_id, actor=current_user)
-        return _commit({"department": code, "user_ids": svc.members(session, code)})
+        with _unit() as session:
+            svc.remove_member(session, department_code, member_user_id, actor=current_user)
+            return _members(session, department_code)

@@ -59,11 +59,15 @@ def add_member(ctx, department: str, username: str) -> None:
 @pass_ctx
 def remove_member(ctx, department: str, username: str) -> None:
     """Remove USERNAME from DEPARTMENT."""
+    from plugins.matters.services import MatterError
     from plugins.matters.services import remove_member as remove
 
     with ctx.app.app_context(), ctx.kernel.db.session_scope() as session:
         account = find_account(session, username)
         if account is None:
             raise click.ClickException(f"no account {username!r}")
-        remove(session, department, account.id)
+        try:
+            remove(session, department, account.id)
+        except MatterError as exc:
+            raise click.ClickException(str(exc)) from exc
     click.echo(f"{username} removed from {department}")

@@ -4,6 +4,7 @@ residents' committee, the ``dept`` account as a member of the urban management o
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import Any
 
 from sqlalchemy import func, select
@@ -30,11 +31,12 @@ def seed(session: Any, demo: DemoContext) -> None:
     depts, routes = svc.street_routing(street, names)
     svc.load_routing(session, depts, routes)
     staff = demo.users.get("department_staff")
-    if staff is not None:
-        svc.add_member(session, "urban", staff.id)
     worker = demo.users.get("community_worker")
-    if worker is not None:
-        svc.add_member(session, f"c{community}", worker.id)
+    for code, account in (("urban", staff), (f"c{community}", worker)):
+        # seeded on every start: an office the administrator closed stays as it is
+        if account is not None:
+            with suppress(svc.MatterError):
+                svc.add_member(session, code, account.id)
     if session.scalar(select(func.count(Matter.id))):
         return  # idempotent: `make run` seeds on every start
     settings = plugin_settings(info.id)

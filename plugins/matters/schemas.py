@@ -22,6 +22,13 @@ def _opt_line(n: int) -> fields.String:
                                                     validate.Regexp(OPT_LINE)])
 
 
+def _department() -> fields.String:
+    """A department named by its code: one line (no control character reaches a query)
+    within the column's 40 characters; whether it exists is the service's to say."""
+    return fields.String(required=True, validate=[validate.Length(1, 40),
+                                                  validate.Regexp(LINE)])
+
+
 class MatterEvent(Schema):
     """``matters.matter.filed`` / ``answered`` / ``closed``: ids and codes only."""
 
@@ -64,7 +71,7 @@ class MattersHotlineIn(MattersFileIn):
 
 
 class MattersTransferIn(Strict):
-    department = fields.String(required=True, validate=validate.Length(1, 40))
+    department = _department()
     reason = _text(500)
 
 
@@ -187,8 +194,7 @@ class MattersRouteIn(Strict):
 
     category = fields.String(required=True, validate=validate.OneOf([*sorted(CATEGORIES), "*"]))
     place = fields.String(load_default="", validate=validate.Regexp(r"^(\d{9}|\d{12})?$"))
-    department = fields.String(required=True, validate=[validate.Length(1, 40),
-                                                        validate.Regexp(LINE)])
+    department = _department()
     answer_days = fields.Integer(load_default=None, allow_none=True,
                                  validate=validate.Range(1, 60))
 

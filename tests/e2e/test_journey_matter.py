@@ -12,6 +12,7 @@ import re
 
 import pytest
 from journey_kit import Journey, journey_fixtures
+from matters_steps import file_matter, open_from_list
 from sqlalchemy import select
 
 pytestmark = pytest.mark.e2e
@@ -45,23 +46,14 @@ def test_matter_from_console_to_rating(journey: Journey, app) -> None:
     slot = operator.locator("details.matters-console").first
     slot.locator("summary").click()
     journey.shot(operator, "console")
-    slot.locator("select[name='matter-category']").select_option("streetlight")
-    slot.locator("textarea[name='matter-summary']").fill("3号楼门前的路灯不亮了，晚上看不清台阶。")
-    slot.locator("input[name='matter-location']").fill("3号楼门前")
-    slot.locator("button[type=submit]").click()
-    operator.wait_for_url(re.compile(r"/matters/\d+$"))
-    mid = int(operator.url.rsplit("/", 1)[1])
-    main = operator.locator("main").inner_text()
-    assert "街道城市管理科" in main and "待签收" in main
-    reference = operator.locator("main h1").inner_text().split()[0]
-    journey.shot(operator, "filed")
+    mid, reference = file_matter(
+        journey, operator, slot, prefix="matter-", category="streetlight",
+        summary="3号楼门前的路灯不亮了，晚上看不清台阶。", location="3号楼门前",
+        department="街道城市管理科")
 
     # 2. the department's staff sign for it and answer
     dept = journey.sign_in("department_staff")
-    dept.goto("/matters/")
-    journey.shot(dept, "department-list")
-    dept.locator("main").get_by_role("link", name=re.compile(reference)).click()
-    dept.wait_for_url(re.compile(rf"/matters/{mid}$"))
+    open_from_list(journey, dept, mid, reference)
     dept.locator("#sign").click()
     dept.wait_for_load_state("load")
     assert "办理中" in dept.locator("main h1").inner_text()

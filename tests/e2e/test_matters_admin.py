@@ -13,6 +13,7 @@ import re
 
 import pytest
 from journey_kit import Journey, journey_fixtures
+from matters_steps import file_matter, open_from_list
 from sqlalchemy import select
 
 pytestmark = pytest.mark.e2e
@@ -78,25 +79,14 @@ def test_admin_adds_a_department_and_a_route(journey: Journey, app) -> None:
     # 4. the resident reports a road matter: it reaches the new bureau
     resident = journey.sign_in("resident")
     resident.goto("/matters/new")
-    resident.locator("select[name=category]").select_option("roads")
-    resident.locator("textarea[name=summary]").fill("小区东门外的井盖松动，踩上去会响。")
-    resident.locator("input[name=location]").fill("小区东门外")
-    resident.locator("main form button[type=submit]").click()
-    resident.wait_for_url(re.compile(r"/matters/\d+$"))
-    mid = int(resident.url.rsplit("/", 1)[1])
-    main = resident.locator("main").inner_text()
-    assert "区水务局" in main and "待签收" in main
-    reference = resident.locator("main h1").inner_text().split()[0]
-    journey.shot(resident, "filed")
+    mid, reference = file_matter(
+        journey, resident, resident.locator("main form"), category="roads",
+        summary="小区东门外的井盖松动，踩上去会响。", location="小区东门外",
+        department="区水务局")
 
     # 5. the bureau's member finds it in their list
     dept = journey.sign_in("department_staff")
-    dept.goto("/matters/")
-    link = dept.locator("main").get_by_role("link", name=re.compile(reference))
-    assert link.count() == 1
-    journey.shot(dept, "bureau-list")
-    link.click()
-    dept.wait_for_url(re.compile(rf"/matters/{mid}$"))
+    open_from_list(journey, dept, mid, reference, shot="bureau-list")
     assert dept.locator("#sign").count() == 1  # theirs to sign for
 
     # 6. the bureau cannot be closed while the matter is open: the count is named

@@ -3,18 +3,20 @@ no commit. The pages, the API, the jobs, the CLI and the event handler all call 
 
 from plugins.matters.services import configure, queries, rules  # noqa: F401
 from plugins.matters.services.configure import (  # noqa: F401
+    add_member,
     close_department,
     create_department,
     delete_route,
     get_route,
+    lookup_department,
     open_matters,
+    remove_member,
     rename_department,
     reopen_department,
     routes,
     set_route,
 )
 from plugins.matters.services.queries import (  # noqa: F401
-    add_member,
     can_handle,
     can_see,
     department_map,
@@ -22,7 +24,6 @@ from plugins.matters.services.queries import (  # noqa: F401
     get_matter,
     member_departments,
     members,
-    remove_member,
     statistics,
     steps,
     visible_query,

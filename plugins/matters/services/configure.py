@@ -1,6 +1,8 @@
 """What an administrator keeps: departments (add, rename, close, reopen) and routing rules
-(category and place → department, with the rule's own answer limit). Every change is in
-the audit log. Members are kept by :func:`queries.add_member` / ``remove_member``.
+(category and place → department, with the rule's own answer limit) and members. Every
+change is in the audit log. Every department named by a caller (a URL, a form, the CLI) is
+found through :func:`lookup_department`, so "no such department" and "closed" are
+answered the same everywhere.
 
 A routing rule is read when a matter is filed and never again: a change applies to
 matters filed after it, while filed matters keep their department and their deadlines
@@ -14,8 +16,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.toolkit import MAX_ID, N_, log_audit
-from plugins.matters.models import Matter, MattersDepartment, MattersRoute
+from core.toolkit import LINE_CONTROL_CHARS, MAX_ID, N_, account_view, log_audit, scope_allows
+from plugins.matters.models import Matter, MattersDepartment, MattersMember, MattersRoute
 from plugins.matters.services.rules import CATEGORIES, MatterError
 
 #: A department's code: lower-case letters, digits, ``-`` and ``_``, starting with a
@@ -31,10 +33,25 @@ OPEN_STATES = ("filed", "signed", "answered")
 MAX_ANSWER_DAYS = 60
 
 
-def _department(session: Session, code: str) -> MattersDepartment:
-    row = session.scalar(select(MattersDepartment).where(MattersDepartment.code == code))
+_UNSTORABLE = re.compile(f"[{LINE_CONTROL_CHARS}]")
+
+
+def lookup_department(session: Session, code: str | None, *, open_only: bool = False
+                      ) -> MattersDepartment:
+    """The department ``code`` names, or a refusal: 404 when there is none, 409 with
+    ``open_only`` when it is closed (it takes no new matters, rules or members).
+
+    ``code`` may come from a URL: a code no row can hold (longer than the column, or with
+    a control character — PostgreSQL refuses a NUL in a parameter) is "no such
+    department" without a query, never a database error."""
+    code = code or ""
+    row = None
+    if len(code) <= 40 and not _UNSTORABLE.search(code):
+        row = session.scalar(select(MattersDepartment).where(MattersDepartment.code == code))
     if row is None:
         raise MatterError(N_("No such department."), "department", status=404)
+    if open_only and not row.active:
+        raise MatterError(N_("This department is closed."), "department")
     return row
 
 
@@ -84,7 +101,7 @@ def create_department(session: Session, *, code: str, name: str, name_en: str = 
 def rename_department(session: Session, code: str, *, name: str, name_en: str = "",
                       actor: Any = None) -> MattersDepartment:
     """New names for a department (the code stays): filed matters show the new name."""
-    row = _department(session, code)
+    row = lookup_department(session, code)
     name = _name(name, "name", required=True)
     name_en = _name(name_en, "name_en", required=False)
     before = {"name": row.name, "name_en": row.name_en}
@@ -116,7 +133,7 @@ def close_department(session: Session, code: str, *, actor: Any = None
     closed department's rules would be skipped silently and matters would fall through
     to a fallback nobody chose; the administrator points them elsewhere first. Members
     are kept (they still see the department's past matters); reopening restores it."""
-    row = _department(session, code)
+    row = lookup_department(session, code)
     if not row.active:
         return row
     count = open_matters(session, code)
@@ -140,7 +157,7 @@ def close_department(session: Session, code: str, *, actor: Any = None
 def reopen_department(session: Session, code: str, *, actor: Any = None
                       ) -> MattersDepartment:
     """Open a closed department again (its members and past matters are still there)."""
-    row = _department(session, code)
+    row = lookup_department(session, code)
     if not row.active:
         row.active = True
         session.flush()
@@ -213,3 +230,45 @@ def delete_route(session: Session, route_id: int, *, actor: Any = None) -> None:
     session.flush()
     log_audit(session, "matters.route.deleted", actor=actor, target_type="matters_route",
               target_id=str(route_id), detail={"before": detail})
+
+
+def _member(session: Session, code: str, user_id: int) -> MattersMember | None:
+    return session.scalar(select(MattersMember).where(MattersMember.department == code,
+                                                      MattersMember.user_id == user_id))
+
+
+def add_member(session: Session, code: str, user_id: int, *, actor: Any = None) -> None:
+    """Make a staff account a member of a department (idempotent; audited when it
+    changes something, as membership decides whose matters an account sees).
+
+    Refused (409) for a closed department, for an account that is not staff, and for a
+    community office's member whose place assignments do not cover its community: a
+    membership must not show an account the matters of a place it does not work in."""
+    row = lookup_department(session, code, open_only=True)
+    account = account_view(session, user_id) if 0 < user_id <= MAX_ID else None
+    if account is None or account.kind != "staff":
+        raise MatterError(N_("Choose a staff account."), "user_id")
+    if row.kind == "community" and not scope_allows(account, community=row.community):
+        raise MatterError(N_("This account does not work in the office's community: "
+                             "assign it the community first."), "user_id")
+    if _member(session, row.code, user_id) is not None:
+        return
+    session.add(MattersMember(department=row.code, user_id=user_id))
+    session.flush()
+    log_audit(session, "matters.member.added", actor=actor,
+              target_type="matters_department", target_id=row.code,
+              detail={"user_id": user_id})
+
+
+def remove_member(session: Session, code: str, user_id: int, *, actor: Any = None) -> None:
+    """Take an account off a department (idempotent; audited when it was a member). A
+    closed department's members may be removed: closing keeps them, this is the way to
+    let them go."""
+    row = lookup_department(session, code)
+    member = _member(session, row.code, user_id)
+    if member is not None:
+        session.delete(member)
+        session.flush()
+        log_audit(session, "matters.member.removed", actor=actor,
+                  target_type="matters_department", target_id=row.code,
+                  detail={"user_id": user_id})

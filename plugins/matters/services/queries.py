@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, delete, false, or_, select
+from sqlalchemy import Select, false, or_, select
 from sqlalchemy.orm import Session
 
-from core.toolkit import MAX_ID, N_, has_permission, log_audit, scope_allows
+from core.toolkit import MAX_ID, has_permission, scope_allows
 from plugins.matters.models import Matter, MattersDepartment, MattersMember, MattersStep
-from plugins.matters.services.rules import MatterError, is_overdue, local_today
+from plugins.matters.services.rules import is_overdue, local_today
 
 
 def _perm(name: str) -> str:
@@ -41,35 +41,6 @@ def member_departments(session: Session, user_id: int | None) -> list[str]:
 def members(session: Session, code: str) -> list[int]:
     return list(session.scalars(
         select(MattersMember.user_id).where(MattersMember.department == code)))
-
-
-def add_member(session: Session, code: str, user_id: int, *, actor: Any = None) -> None:
-    """Make a staff account a member of a department (idempotent; audited when it
-    changes something, as membership decides whose matters an account sees)."""
-    if session.scalar(select(MattersDepartment.id).where(MattersDepartment.code == code)) is None:
-        raise MatterError(N_("No such department."), "department", status=404)
-    from core.toolkit import account_view
-
-    account = account_view(session, user_id)
-    if account is None or account.kind != "staff":
-        raise MatterError(N_("Choose a staff account."), "user_id")
-    if user_id not in members(session, code):
-        session.add(MattersMember(department=code, user_id=user_id))
-        session.flush()
-        log_audit(session, "matters.member.added", actor=actor,
-                  target_type="matters_department", target_id=code,
-                  detail={"user_id": user_id})
-
-
-def remove_member(session: Session, code: str, user_id: int, *, actor: Any = None) -> None:
-    """Take an account off a department (idempotent; audited when it was a member)."""
-    done = session.execute(delete(MattersMember).where(MattersMember.department == code,
-                                                       MattersMember.user_id == user_id))
-    session.flush()
-    if done.rowcount:
-        log_audit(session, "matters.member.removed", actor=actor,
-                  target_type="matters_department", target_id=code,
-                  detail={"user_id": user_id})
 
 
 def get_matter(session: Session, matter_id: int) -> Matter | None:

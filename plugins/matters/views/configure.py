@@ -97,10 +97,17 @@ def department_new():
 
 
 def _department_or_404(code: str):
-    dept = svc.department_map(current_session()).get(code)
-    if dept is None:
+    try:
+        return svc.lookup_department(current_session(), code)
+    except svc.MatterError:
         abort(404)
-    return dept
+
+
+def _route_or_404(route_id: int):
+    rule = svc.get_route(current_session(), route_id)
+    if rule is None:
+        abort(404)
+    return rule
 
 
 def _department_page(dept, form: RenameForm, errors: list, status: int = 200):
@@ -115,8 +122,8 @@ def _department_page(dept, form: RenameForm, errors: list, status: int = 200):
 @bp.route("/departments/<department_code>", methods=["GET", "POST"])
 @require(MANAGE)
 def department_edit(department_code: str):
-    code = department_code
     """Rename a department; the page also closes or reopens it."""
+    code = department_code
     dept = _department_or_404(code)
     form = RenameForm(data={"name": dept.name, "name_en": dept.name_en})
     errors: list = []
@@ -206,10 +213,7 @@ def route_new():
 @require(MANAGE)
 def route_edit(route_id: int):
     """Change a rule's department or answer limit; remove it."""
-    session = current_session()
-    rule = svc.get_route(session, route_id)
-    if rule is None:
-        abort(404)
+    session, rule = current_session(), _route_or_404(route_id)
     form = RouteEditForm(data={"department": rule.department,
                                "answer_days": str(rule.answer_days or "")})
     form.department.choices = _department_choices()
@@ -237,12 +241,10 @@ def route_edit(route_id: int):
 @bp.route("/routes/<int:route_id>/delete", methods=["POST"])
 @require(MANAGE)
 def route_delete(route_id: int):
-    session = current_session()
-    if svc.get_route(session, route_id) is None:
-        abort(404)
+    _route_or_404(route_id)
     if not ActionForm().validate_on_submit():
         abort(400)
-    svc.delete_route(session, route_id, actor=current_user)
-    session.commit()
+    svc.delete_route(current_session(), route_id, actor=current_user)
+    current_session().commit()
     flash(_("Routing rule removed."), "success")
     return redirect(url_for("matters.departments") + "#routes")

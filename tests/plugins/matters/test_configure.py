@@ -265,3 +265,67 @@ def test_resident_told_of_the_answer_and_of_a_reopening(app):
             Notification.user_id == resident.id).order_by(Notification.id)))
         assert len(notes) == 2 and "重新办理" in notes[1].title
         assert notes[1].link == f"/matters/{m.id}"
+
+
+def test_api_members_go_through_the_department_lookup(app, client, token_for):
+    """Adding or removing a member finds the department the way every other operation
+    does: 404 for none (a URL no row can hold included, never a database error), 409 for
+    a closed one, and a community office's member must be assigned its community."""
+    admin = bearer(token_for("admin"))
+    worker = ensure_user(app, "community_worker")
+    for code in ("nowhere", "urban%00", "x" * 41, "%E5%9F%8E%0A"):
+        for answer in (client.post(f"{API}/departments/{code}/members", headers=admin,
+                                   json={"user_id": worker.id}),
+                       client.get(f"{API}/departments/{code}/members", headers=admin),
+                       client.delete(f"{API}/departments/{code}/members/{worker.id}",
+                                     headers=admin),
+                       client.patch(f"{API}/departments/{code}", headers=admin,
+                                    json={"name": "x"})):
+            assert answer.status_code == 404, (code, answer.json)
+            assert answer.json["error"]["message"]
+
+    # a community office: only staff assigned its community work its matters
+    office = f"c{C2}"
+    refused = client.post(f"{API}/departments/{office}/members", headers=admin,
+                          json={"user_id": worker.id})
+    assert refused.status_code == 409 and "user_id" in refused.json["error"]["fields"]
+    assert "请先为其分配该社区" in refused.json["error"]["message"]
+    RegistryData(app).assign("community_worker", C1)
+    assert client.post(f"{API}/departments/{office}/members", headers=admin,
+                       json={"user_id": worker.id}).status_code == 409  # C1 is not C2
+    RegistryData(app).assign("community_worker", C2)
+    added = client.post(f"{API}/departments/{office}/members", headers=admin,
+                        json={"user_id": worker.id})
+    assert added.status_code == 200 and added.json["user_ids"] == [worker.id]
+
+    # a closed department takes no new members; its members can still be removed
+    made = client.post(f"{API}/departments", headers=admin,
+                       json={"code": "archive", "name": "档案室"})
+    assert made.status_code == 201
+    member(app, "community_worker", "archive")
+    assert client.patch(f"{API}/departments/archive", headers=admin,
+                        json={"active": False}).status_code == 200
+    other = ensure_user(app, "department_staff")
+    closed = client.post(f"{API}/departments/archive/members", headers=admin,
+                         json={"user_id": other.id})
+    assert closed.status_code == 409 and "department" in closed.json["error"]["fields"]
+    assert client.get(f"{API}/departments/archive/members",
+                      headers=admin).json["user_ids"] == [worker.id]
+    gone = client.delete(f"{API}/departments/archive/members/{worker.id}", headers=admin)
+    assert gone.status_code == 200 and gone.json["user_ids"] == []
+    assert _audit(app, "matters.member.added") == [office, "archive"]
+    assert _audit(app, "matters.member.removed") == ["archive"]
+
+
+def test_transfer_names_a_department_on_one_line(app, client, token_for):
+    member(app, "community_worker", "office")
+    worker = bearer(token_for("community_worker"))
+    matter = _file(app)
+    for bad in ("civ\nil", "civ\x00il", "civ\til", "", "x" * 41):
+        answer = client.post(f"{API}/matters/{matter.id}/transfer", headers=worker,
+                             json={"department": bad, "reason": "应由民政科办理"})
+        assert answer.status_code == 422, bad
+        assert "department" in answer.json["error"]["fields"]
+    moved = client.post(f"{API}/matters/{matter.id}/transfer", headers=worker,
+                        json={"department": "civil", "reason": "应由民政科办理"})
+    assert moved.status_code == 200 and moved.json["department"] == "civil"
