@@ -24,6 +24,9 @@ class GridConfig(Schema):
     page_size = fields.Integer(load_default=20, validate=validate.Range(1, 200))
     #: Days before the due date from which a visit shows on the task list.
     lookahead_days = fields.Integer(load_default=7, validate=validate.Range(0, 60))
+    #: Days after recording in which the worker who recorded a visit or patrol may
+    #: correct it (a supervisor may at any time); 0: only supervisors.
+    correction_days = fields.Integer(load_default=7, validate=validate.Range(0, 90))
     #: Per rule code, keys overriding data/rules.json: ``{elderly_alone = {age_min = 80}}``.
     rules = fields.Dict(keys=fields.String(), values=fields.Dict(), load_default=dict)
 

@@ -19,16 +19,19 @@ from plugins.grid.schemas import (
     GridFindingIn,
     GridFindingOut,
     GridHouseholdList,
+    GridPatrolCorrectIn,
     GridPatrolIn,
     GridPatrolOut,
     GridPatrolPage,
     GridTaskArgs,
     GridTaskList,
     GridVisitArgs,
+    GridVisitCorrectIn,
     GridVisitIn,
     GridVisitOut,
     GridVisitPage,
 )
+from plugins.grid.services.corrections import correct_patrol, correct_visit, corrections_of
 from plugins.grid.services.households import (
     create_household_visit,
     group_by_household,
@@ -40,7 +43,7 @@ blp = Blueprint("grid_api", __name__, description="Grid work: visits, patrols, r
 
 
 def _refuse(exc: svc.GridError) -> NoReturn:
-    refuse(exc, status=404 if exc.status == 404 else 409)
+    refuse(exc, status=exc.status if exc.status in (403, 404) else 409)
 
 
 def _settings() -> dict[str, Any]:
@@ -171,8 +174,37 @@ class VisitById(MethodView):
             _refuse(exc)
         log_visits(session, [visit])
         session.commit()
-        return dict(_visit(visit, visit_persons(session, [visit.id])[visit.id]),
-                    referred=svc.findings_of(session, visit_id=visit.id))
+        return _visit_out(session, visit)
+
+    @endpoint(blp, WORK, errors=(404, 409, 422),
+              descriptions={403: "Neither the worker who recorded it nor a supervisor",
+                            409: "The recorder's correction window has passed, nothing "
+                                 "changed, or the rules refuse the new values",
+                            404: "No such visit in the caller's places"})
+    @blp.arguments(GridVisitCorrectIn)
+    @blp.response(200, GridVisitOut)
+    def patch(self, data, visit_id):
+        """Correct a visit record with a reason (the fields given: date, findings, needs,
+        follow-up): the worker who recorded it within ``correction_days`` of recording, a
+        supervisor at any time. The earlier values are kept in ``corrections``."""
+        session = current_session()
+        reason = data.pop("reason")
+        try:
+            visit = svc.get_visit(session, current_user, visit_id)
+            correct_visit(session, current_user, visit, reason=reason, changes=data,
+                          days=_settings()["correction_days"])
+        except svc.GridError as exc:
+            session.rollback()
+            _refuse(exc)
+        log_visits(session, [visit])
+        session.commit()
+        return _visit_out(session, visit)
+
+
+def _visit_out(session: Any, visit: Any) -> dict[str, Any]:
+    return dict(_visit(visit, visit_persons(session, [visit.id])[visit.id]),
+                referred=svc.findings_of(session, visit_id=visit.id),
+                corrections=corrections_of(session, visit_id=visit.id))
 
 
 @blp.route("/patrols")
@@ -204,9 +236,51 @@ class Patrols(MethodView):
             session.rollback()
             _refuse(exc)
         session.commit()
-        return {**{c: getattr(patrol, c) for c in ("id", "community", "grid", "area",
-                                                  "started_at", "ended_at", "found")},
-                "referred": svc.findings_of(session, patrol_id=patrol.id)}
+        return _patrol_out(session, patrol)
+
+
+def _patrol_out(session: Any, patrol: Any) -> dict[str, Any]:
+    return {**{c: getattr(patrol, c) for c in ("id", "community", "grid", "area",
+                                              "started_at", "ended_at", "found")},
+            "referred": svc.findings_of(session, patrol_id=patrol.id),
+            "corrections": corrections_of(session, patrol_ids=[patrol.id])}
+
+
+@blp.route("/patrols/<int:patrol_id>")
+class PatrolById(MethodView):
+    @endpoint(blp, WORK, errors=(404,))
+    @blp.response(200, GridPatrolOut)
+    def get(self, patrol_id):
+        """One patrol record with its referred findings and corrections."""
+        session = current_session()
+        try:
+            patrol = svc.get_patrol(session, current_user, patrol_id)
+        except svc.GridError as exc:
+            _refuse(exc)
+        return _patrol_out(session, patrol)
+
+    @endpoint(blp, WORK, errors=(404, 409, 422),
+              descriptions={403: "Neither the worker who recorded it nor a supervisor",
+                            409: "The recorder's correction window has passed, nothing "
+                                 "changed, or the rules refuse the new values",
+                            404: "No such patrol in the caller's places"})
+    @blp.arguments(GridPatrolCorrectIn)
+    @blp.response(200, GridPatrolOut)
+    def patch(self, data, patrol_id):
+        """Correct a patrol record with a reason (the fields given: area, times, what
+        was found): the worker who recorded it within ``correction_days`` of recording,
+        a supervisor at any time. The earlier values are kept in ``corrections``."""
+        session = current_session()
+        reason = data.pop("reason")
+        try:
+            patrol = svc.get_patrol(session, current_user, patrol_id)
+            correct_patrol(session, current_user, patrol, reason=reason, changes=data,
+                           days=_settings()["correction_days"])
+        except svc.GridError as exc:
+            session.rollback()
+            _refuse(exc)
+        session.commit()
+        return _patrol_out(session, patrol)
 
 
 @blp.route("/findings")

@@ -6,8 +6,18 @@ personal data), kept so a worker's list and a supervisor's coverage filter by pl
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.toolkit import Base, UTCDateTime, utcnow
@@ -118,3 +128,24 @@ class GridVisitPerson(Base):
     person_id: Mapped[int] = mapped_column(Integer, index=True)
     covered: Mapped[bool] = mapped_column(Boolean, default=False)
     met: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class GridCorrection(Base):
+    """A correction of a visit or patrol record: who changed which fields, why, and the
+    values before and after (JSON, ISO dates). Why a table and not only the audit log:
+    the earlier version is part of the record and is shown on it; the audit log keeps
+    the act (``grid.visit.corrected``), without the texts."""
+
+    __tablename__ = "grid_correction"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    visit_id: Mapped[int | None] = mapped_column(
+        ForeignKey("grid_visit.id", ondelete="CASCADE"), index=True)
+    patrol_id: Mapped[int | None] = mapped_column(
+        ForeignKey("grid_patrol.id", ondelete="CASCADE"), index=True)
+    corrected_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("identity_user.id", ondelete="SET NULL"))
+    corrected_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    reason: Mapped[str] = mapped_column(Text)
+    before: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    after: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

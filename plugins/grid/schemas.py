@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from core.toolkit import LINE, Id, PageArgs, Strict, Text, page_schema
+from core.toolkit import LINE, TEXT, Id, PageArgs, Strict, Text, page_schema
 
 KINDS = ("matter", "incident", "offer")
 MET = ("person", "family", "neighbour", "nobody")
@@ -125,6 +125,42 @@ class GridVisitIn(Strict):
                                        validate=validate.Regexp(CODE))
 
 
+class GridCorrectionOut(Schema):
+    id = fields.Integer(required=True)
+    corrected_at = fields.DateTime(required=True)
+    corrected_by_id = fields.Integer(allow_none=True, metadata={"description": "account id"})
+    reason = fields.String(required=True)
+    before = fields.Dict(required=True, metadata={
+        "description": "the changed fields' earlier values (dates and times ISO 8601)"})
+    after = fields.Dict(required=True, metadata={"description": "their new values"})
+
+
+class GridCorrectIn(Strict):
+    reason = Text(required=True, validate=[validate.Length(1, 500),
+                                           validate.Regexp(TEXT, error="Enter text.")],
+                  metadata={"description": "why the record is corrected (kept with it)"})
+
+
+class GridVisitCorrectIn(GridCorrectIn):
+    """Only the fields given change; who was met and whom the visit covers stay."""
+
+    visited_on = fields.Date()
+    findings = Text(validate=validate.Length(max=2000))
+    needs = Text(validate=validate.Length(max=2000))
+    follow_up = Text(validate=validate.Length(max=2000))
+    follow_up_on = fields.Date(allow_none=True)
+
+
+class GridPatrolCorrectIn(GridCorrectIn):
+    """Only the fields given change; the grid stays."""
+
+    area = Text(one_line=True, validate=[validate.Length(1, 200),
+                                         validate.Regexp(LINE, error="Enter text.")])
+    started_at = fields.AwareDateTime(default_timezone=None)
+    ended_at = fields.AwareDateTime(allow_none=True)
+    found = Text(validate=validate.Length(max=2000))
+
+
 class GridVisitOut(Schema):
     id = fields.Integer(required=True)
     person_id = fields.Integer(required=True)
@@ -141,6 +177,7 @@ class GridVisitOut(Schema):
     covered_person_ids = fields.List(fields.Integer(), dump_default=list)
     met_person_ids = fields.List(fields.Integer(), dump_default=list)
     referred = fields.List(fields.Nested(GridFindingOut), dump_default=list)
+    corrections = fields.List(fields.Nested(GridCorrectionOut), dump_default=list)
 
 
 class GridVisitArgs(PageArgs):
@@ -172,6 +209,7 @@ class GridPatrolOut(Schema):
     ended_at = fields.DateTime(allow_none=True)
     found = fields.String(required=True)
     referred = fields.List(fields.Nested(GridFindingOut), dump_default=list)
+    corrections = fields.List(fields.Nested(GridCorrectionOut), dump_default=list)
 
 
 class GridCoverageOut(Schema):

@@ -3,10 +3,11 @@ of persons goes through ``presenters`` (masked, logged)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import format_date, format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -16,6 +17,7 @@ from wtforms import (
     DateTimeLocalField,
     RadioField,
     SelectField,
+    SelectMultipleField,
     StringField,
     TextAreaField,
 )
@@ -25,17 +27,35 @@ from core.toolkit import (
     N_,
     Length,
     Row,
+    account_views,
     bar_chart,
     current_kernel,
     current_session,
     mask_name,
     registry_reader,
     require,
+    scope_allows,
 )
 from plugins.grid import SUPERVISE, WORK
 from plugins.grid import services as svc
 from plugins.grid.presenters import RECORD_PURPOSE, log_visits, task_rows
-from plugins.grid.services.common import zone
+from plugins.grid.services.common import local, zone
+from plugins.grid.services.corrections import (
+    PATROL_FIELDS,
+    VISIT_FIELDS,
+    correct_patrol,
+    correct_visit,
+    correction_state,
+    corrections_of,
+)
+from plugins.grid.services.households import (
+    create_household_visit,
+    due_members,
+    group_by_household,
+    household_met,
+    household_of,
+    visit_persons,
+)
 
 bp = Blueprint("grid", __name__, template_folder="templates")
 
@@ -50,6 +70,12 @@ CATEGORY_LABELS = {"living": _l("Daily living"), "health": _l("Health"),
 STATE_LABELS = {"": _l("Referred"), "filed": _l("Filed as a matter"),
                 "answered": _l("Answered"), "closed": _l("Closed")}
 STATUS_LABELS = {"overdue": _l("Overdue"), "due": _l("Due"), "ok": _l("On time")}
+NONE_MET_LABELS = {"neighbour": _l("A neighbour"), "nobody": _l("Nobody was at home")}
+FIELD_LABELS = {"visited_on": _l("Date of the visit"), "findings": _l("What you found"),
+                "needs": _l("What they need"), "follow_up": _l("Follow-up"),
+                "follow_up_on": _l("Follow up by"), "area": _l("Route or area"),
+                "started_at": _l("Started at"), "ended_at": _l("Ended at"),
+                "found": _l("What you found")}
 
 
 class ReferFields:
@@ -71,6 +97,40 @@ class VisitForm(ReferFields, FlaskForm):
     needs = TextAreaField(_l("What they need"), validators=[Length(max=2000)])
     follow_up = TextAreaField(_l("Follow-up"), validators=[Length(max=2000)])
     follow_up_on = DateField(_l("Follow up by"), validators=[Optional()])
+
+
+class HouseholdVisitForm(VisitForm):
+    """A visit to a household: who was met is ticked from its members; a neighbour or
+    nobody at home only when none of them was met."""
+
+    met_ids = SelectMultipleField(_l("Who was met"), coerce=int, validators=[Optional()])
+    met = RadioField(_l("If you met none of them"), choices=list(NONE_MET_LABELS.items()),
+                     validators=[Optional()])
+
+
+class CorrectionFields:
+    reason = TextAreaField(_l("Why you correct the record"), validators=[
+        DataRequired(message=_l("Say why you correct the record.")), Length(max=500)])
+
+
+class VisitCorrectionForm(CorrectionFields, FlaskForm):
+    visited_on = DateField(_l("Date of the visit"), validators=[DataRequired(
+        message=_l("Enter the date of the visit."))])
+    findings = TextAreaField(_l("What you found"), validators=[Length(max=2000)])
+    needs = TextAreaField(_l("What they need"), validators=[Length(max=2000)])
+    follow_up = TextAreaField(_l("Follow-up"), validators=[Length(max=2000)])
+    follow_up_on = DateField(_l("Follow up by"), validators=[Optional()])
+
+
+class PatrolCorrectionForm(CorrectionFields, FlaskForm):
+    area = StringField(_l("Route or area"), validators=[
+        DataRequired(message=_l("Say where you patrolled.")), Length(max=200)])
+    started_at = DateTimeLocalField(_l("Started at"), format="%Y-%m-%dT%H:%M",
+                                    validators=[DataRequired(
+                                        message=_l("Enter when you started."))])
+    ended_at = DateTimeLocalField(_l("Ended at"), format="%Y-%m-%dT%H:%M",
+                                  validators=[Optional()])
+    found = TextAreaField(_l("What you found"), validators=[Length(max=2000)])
 
 
 class ReferForm(ReferFields, FlaskForm):
@@ -96,8 +156,8 @@ def _errors(form: FlaskForm) -> list[tuple[str, str]]:
 def _rule_error(form: FlaskForm, exc: svc.GridError, rename: dict[str, str] | None = None) -> None:
     for name, messages in exc.field_texts().items():
         target = getattr(form, (rename or {}).get(name, name), None)
-        if target is None:
-            target = form.refer_kind if hasattr(form, "refer_kind") else None
+        if target is None:  # a rule about the whole record: beside the last field
+            target = getattr(form, "refer_kind", None) or getattr(form, "reason", None)
         if target is not None:
             target.errors = [*list(target.errors), *messages]
 
@@ -120,43 +180,44 @@ def _local(value: datetime | None) -> datetime | None:
 @bp.route("/")
 @require(WORK)
 def index():
-    """The worker's task list: persons due a visit in their grids, overdue first."""
+    """The worker's task list by household: each household due a visit (address masked
+    to the building), its members due and why, the most overdue first."""
     session = current_session()
     settings = current_kernel().plugins.settings("grid")
     tasks = svc.due_tasks(session, current_user, lookahead=settings["lookahead_days"])
     rows = task_rows(session, current_user, tasks[: settings["page_size"]])
     session.commit()
-    return render_template("grid/index.html", rows=rows, total=len(tasks),
-                           rules=svc.rule_map(), status_labels=STATUS_LABELS,
-                           today=svc.today())
+    return render_template("grid/index.html", groups=group_by_household(rows),
+                           total=len(tasks), shown=len(rows), rules=svc.rule_map(),
+                           status_labels=STATUS_LABELS, today=svc.today())
 
 
 @bp.route("/persons/<int:person_id>", methods=["GET", "POST"])
 @require(WORK)
 def person(person_id: int):
-    """One person's visits and the form to record a new one (with its referral)."""
+    """Record a visit: to the person's household when the registry has one (one record
+    covering its members due, who was met ticked from its members), else to the person
+    alone; with its referral in the same step. Earlier visits below."""
     session = current_session()
     try:
         view = svc.visible_person(session, current_user, person_id, RECORD_PURPOSE)
+        household = household_of(session, current_user, person_id, RECORD_PURPOSE)
     except svc.GridError:
-        from flask import abort
-
         abort(404)
-    form = VisitForm()
+    members = household["members"] if household else []
+    due = due_members(session, [m["id"] for m in members]) | {person_id}
+    form: VisitForm = HouseholdVisitForm() if household else VisitForm()
+    if isinstance(form, HouseholdVisitForm):
+        form.met_ids.choices = [(m["id"], _member_label(m, m["id"] in due)) for m in members]
     if not form.is_submitted():
         form.visited_on.data = svc.today()
     if form.validate_on_submit():
         try:
-            visit = svc.create_visit(
-                session, current_user, person_id=person_id, visited_on=form.visited_on.data,
-                met=form.met.data, findings=form.findings.data or "", needs=form.needs.data or "",
-                follow_up=form.follow_up.data or "", follow_up_on=form.follow_up_on.data)
-            if form.refer_kind.data and not (form.findings.data or "").strip():
-                raise svc.GridError(N_("Say what you found to refer it."), "findings")
-            _refer_from(form, form.findings.data or "", visit=visit)
+            visit = _record_visit(session, form, person_id)
         except svc.GridError as exc:
             session.rollback()
-            _rule_error(form, exc, {"summary": "findings", "kind": "refer_kind"})
+            _rule_error(form, exc, {"summary": "findings", "kind": "refer_kind",
+                                    "met_person_ids": "met_ids"})
         else:
             session.commit()
             flash(_("Visit recorded.") + (" " + _("The finding was referred.")
@@ -167,8 +228,42 @@ def person(person_id: int):
     session.commit()
     return render_template("grid/person.html", person=view, name=mask_name(view.get("name") or ""),
                            form=form, errors=_errors(form), visits=visits,
+                           household=household, due=due,
                            met_labels=MET_LABELS, rules=svc.rule_map()), \
         400 if form.errors else 200
+
+
+def _member_label(member: dict[str, Any], due: bool) -> str:
+    """A household member as a tick box reads: masked name, age band (two 陈** apart),
+    and whether a rule makes them due."""
+    parts = [mask_name(member.get("name") or "")]
+    if member.get("age_band"):
+        parts.append(_("aged %(band)s", band=member["age_band"]))
+    if due:
+        parts.append(_("due a visit"))
+    return " · ".join(parts)
+
+
+def _record_visit(session: Any, form: VisitForm, person_id: int) -> Any:
+    """The form's visit (a household's when the form is one) and its referral."""
+    findings, needs = form.findings.data or "", form.needs.data or ""
+    follow_up = form.follow_up.data or ""
+    if isinstance(form, HouseholdVisitForm):
+        met_ids = form.met_ids.data or []
+        visit = create_household_visit(
+            session, current_user, person_id=person_id, met_person_ids=met_ids,
+            purpose=RECORD_PURPOSE, visited_on=form.visited_on.data,
+            met=household_met(person_id, met_ids, form.met.data or ""), findings=findings,
+            needs=needs, follow_up=follow_up, follow_up_on=form.follow_up_on.data)
+    else:
+        visit = svc.create_visit(session, current_user, person_id=person_id,
+                                 visited_on=form.visited_on.data, met=form.met.data,
+                                 findings=findings, needs=needs, follow_up=follow_up,
+                                 follow_up_on=form.follow_up_on.data)
+    if form.refer_kind.data and not findings.strip():
+        raise svc.GridError(N_("Say what you found to refer it."), "findings")
+    _refer_from(form, findings, visit=visit)
+    return visit
 
 
 @bp.route("/visits/<int:visit_id>", methods=["GET", "POST"])
@@ -180,8 +275,6 @@ def visit(visit_id: int):
     try:
         found = svc.get_visit(session, current_user, visit_id)
     except svc.GridError:
-        from flask import abort
-
         abort(404)
     form = ReferForm()
     if not form.is_submitted():
@@ -198,15 +291,135 @@ def visit(visit_id: int):
             session.commit()
             flash(_("The finding was referred."), "success")
             return redirect(url_for("grid.visit", visit_id=found.id))
-    person_view = registry_reader(session, "grid", actor=current_user,
-                                  purpose=RECORD_PURPOSE).persons([found.person_id])
+    persons = visit_persons(session, [found.id])[found.id]
+    shown = {v["id"]: mask_name(v.get("name") or "") for v in registry_reader(
+        session, "grid", actor=current_user, purpose=RECORD_PURPOSE).persons(
+        sorted({found.person_id, *persons["covered"], *persons["met"]}))}
+    log_visits(session, [found])
+    corrections = corrections_of(session, visit_id=found.id)
+    state = correction_state(session, current_user, found, days=_correction_days())
+    session.commit()
+    return render_template("grid/visit.html", v=found, name=shown.get(found.person_id, ""),
+                           met_names=[shown[p] for p in persons["met"] if p in shown],
+                           covered_names=[shown[p] for p in persons["covered"] if p in shown],
+                           form=form, errors=_errors(form),
+                           findings=svc.findings_of(session, visit_id=found.id),
+                           corrections=_correction_rows(session, corrections),
+                           can_correct=state in ("supervisor", "recorder"),
+                           correction_days=_correction_days(),
+                           labels=_labels()), 400 if form.errors else 200
+
+
+def _correction_days() -> int:
+    return int(current_kernel().plugins.settings("grid")["correction_days"])
+
+
+def _shown_value(name: str, value: Any) -> str:
+    """A kept value as the page shows it: dates and times in the reader's locale and the
+    office's time zone, empty as a dash."""
+    if value in (None, ""):
+        return "—"
+    if name in ("visited_on", "follow_up_on"):
+        return format_date(date.fromisoformat(value), "medium")
+    if name in ("started_at", "ended_at"):
+        return format_datetime(local(datetime.fromisoformat(value)), "short")
+    return str(value)
+
+
+def _correction_rows(session: Any, corrections: list[Any]) -> list[dict[str, Any]]:
+    """Each correction with who made it (an account: staff, not a resident's data), its
+    reason and, per changed field, the value before and after."""
+    who = account_views(session, [c.corrected_by_id for c in corrections])
+    return [{"id": c.id, "at": c.corrected_at, "reason": c.reason,
+             "by": who[c.corrected_by_id].name if c.corrected_by_id in who else "",
+             "changes": [(FIELD_LABELS.get(k, k), _shown_value(k, c.before.get(k)),
+                          _shown_value(k, c.after.get(k))) for k in c.after]}
+            for c in corrections]
+
+
+@bp.route("/visits/<int:visit_id>/correct", methods=["GET", "POST"])
+@require(WORK)
+def correct_visit_page(visit_id: int):
+    """Correct a visit record with a reason: the worker who recorded it within the
+    window, a supervisor at any time; the earlier version stays on the record."""
+    session = current_session()
+    try:
+        found = svc.get_visit(session, current_user, visit_id)
+    except svc.GridError:
+        abort(404)
+    days = _correction_days()
+    state = correction_state(session, current_user, found, days=days)
+    form = VisitCorrectionForm()
+    if not form.is_submitted():
+        for name in VISIT_FIELDS:
+            getattr(form, name).data = getattr(found, name)
+    if state in ("supervisor", "recorder") and form.validate_on_submit():
+        try:
+            correct_visit(session, current_user, found, reason=form.reason.data or "",
+                          changes={n: getattr(form, n).data if n.endswith("_on")
+                                   else getattr(form, n).data or "" for n in VISIT_FIELDS},
+                          days=days)
+        except svc.GridError as exc:
+            session.rollback()
+            _rule_error(form, exc)
+        else:
+            session.commit()
+            flash(_("The visit record was corrected; the earlier version is kept."),
+                  "success")
+            return redirect(url_for("grid.visit", visit_id=found.id))
+    shown = registry_reader(session, "grid", actor=current_user,
+                            purpose=RECORD_PURPOSE).persons([found.person_id])
     log_visits(session, [found])
     session.commit()
-    name = mask_name(person_view[0]["name"]) if person_view else ""
-    return render_template("grid/visit.html", v=found, name=name, form=form,
-                           errors=_errors(form),
-                           findings=svc.findings_of(session, visit_id=found.id),
-                           labels=_labels()), 400 if form.errors else 200
+    return render_template("grid/correct.html", form=form, errors=_errors(form),
+                           state=state, days=days, kind="visit",
+                           title=_("Correct the visit to %(name)s",
+                                   name=mask_name(shown[0]["name"]) if shown else ""),
+                           back=url_for("grid.visit", visit_id=found.id),
+                           fields=VISIT_FIELDS), 400 if form.errors else 200
+
+
+@bp.route("/patrols/<int:patrol_id>/correct", methods=["GET", "POST"])
+@require(WORK)
+def correct_patrol_page(patrol_id: int):
+    """Correct a patrol record with a reason (same rules as a visit's)."""
+    session = current_session()
+    try:
+        found = svc.get_patrol(session, current_user, patrol_id)
+    except svc.GridError:
+        abort(404)
+    days = _correction_days()
+    state = correction_state(session, current_user, found, days=days)
+    form = PatrolCorrectionForm()
+    if not form.is_submitted():
+        form.area.data, form.found.data = found.area, found.found
+        form.started_at.data = _naive(found.started_at)
+        form.ended_at.data = _naive(found.ended_at)
+    if state in ("supervisor", "recorder") and form.validate_on_submit():
+        try:
+            correct_patrol(session, current_user, found, reason=form.reason.data or "",
+                           changes={"area": form.area.data or "", "found": form.found.data or "",
+                                    "started_at": _local(form.started_at.data),
+                                    "ended_at": _local(form.ended_at.data)}, days=days)
+        except svc.GridError as exc:
+            session.rollback()
+            _rule_error(form, exc)
+        else:
+            session.commit()
+            flash(_("The patrol record was corrected; the earlier version is kept."),
+                  "success")
+            return redirect(url_for("grid.patrols") + f"#patrol-{found.id}")
+    return render_template("grid/correct.html", form=form, errors=_errors(form),
+                           state=state, days=days, kind="patrol",
+                           title=_("Correct the patrol: %(area)s", area=found.area),
+                           back=url_for("grid.patrols"),
+                           fields=PATROL_FIELDS), 400 if form.errors else 200
+
+
+def _naive(value: datetime | None) -> datetime | None:
+    """A stored time as the office's wall clock, for a datetime-local input."""
+    shown = local(value)
+    return shown.replace(tzinfo=None) if shown is not None else None
 
 
 def _labels() -> dict[str, Any]:
@@ -221,8 +434,6 @@ def finding(finding_id: int):
     try:
         found = svc.get_finding(current_session(), current_user, finding_id)
     except svc.GridError:
-        from flask import abort
-
         abort(404)
     if found.visit_id:
         return redirect(url_for("grid.visit", visit_id=found.visit_id))
@@ -236,8 +447,6 @@ def patrols():
     session = current_session()
     grids = [g for g in registry_reader(session, "grid", actor=current_user,
                                         purpose="grid patrol").grids()]
-    from core.toolkit import scope_allows
-
     grids = [g for g in grids if scope_allows(current_user, community=g["community"],
                                               grid=g["code"])]
     form = PatrolForm()
@@ -260,8 +469,18 @@ def patrols():
             return redirect(url_for("grid.patrols"))
     recent = list(session.scalars(svc.patrols_query(current_user).limit(20)))
     findings = {p.id: svc.findings_of(session, patrol_id=p.id) for p in recent}
+    days = _correction_days()
+    kept: dict[int, list[Any]] = {}
+    for c in corrections_of(session, patrol_ids=[p.id for p in recent]):
+        if c.patrol_id is not None:
+            kept.setdefault(c.patrol_id, []).append(c)
+    corrections = {pid: _correction_rows(session, rows) for pid, rows in kept.items()}
+    can_correct = {p.id for p in recent if correction_state(session, current_user, p, days=days)
+                   in ("supervisor", "recorder")}
     return render_template("grid/patrols.html", form=form, errors=_errors(form), patrols=recent,
-                           findings=findings, labels=_labels()), 400 if form.errors else 200
+                           findings=findings, corrections=corrections,
+                           can_correct=can_correct, labels=_labels()), \
+        400 if form.errors else 200
 
 
 @bp.route("/coverage")

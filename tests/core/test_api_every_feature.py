@@ -87,7 +87,9 @@ FEATURES: list[tuple[str, str, str, str]] = [
     ("grid", "the task list by household", "GET", r"^/grid/.*households"),
     ("grid", "record a visit", "POST", r"^/grid/.*visits"),
     ("grid", "the visits", "GET", r"^/grid/.*visits"),
+    ("grid", "correct a visit record with a reason", "PATCH", r"^/grid/visits/\{\w+\}$"),
     ("grid", "record a patrol", "POST", r"^/grid/.*patrols"),
+    ("grid", "correct a patrol record with a reason", "PATCH", r"^/grid/patrols/\{\w+\}$"),
     ("grid", "refer a finding onward", "POST", r"^/grid/.*(refer|findings)"),
     ("grid", "coverage per grid", "GET", r"^/grid/.*coverage"),
     # ---------------------------------------------------------------- volunteers

@@ -101,3 +101,20 @@ def group_by_household(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         group["subjects"].append(row)
         group["due_on"] = min(group["due_on"], row["due_on"])
     return groups
+
+
+def household_met(anchor: int, met_person_ids: Iterable[int], none_met: str = "") -> str:
+    """Whom a household visit met, in the visit's own terms, from the members ticked:
+    ``person`` when the person the visit is recorded with was met, ``family`` when only
+    other members were, else ``none_met`` (``neighbour`` or ``nobody``). Ticking members
+    and saying nobody was met at once is refused, as is saying nothing."""
+    met = {int(p) for p in met_person_ids}
+    if met and none_met:
+        raise GridError(N_("Tick the members met, or say that you met none of them, not "
+                           "both."), "met")
+    if met:
+        return "person" if anchor in met else "family"
+    if none_met in ("neighbour", "nobody"):
+        return none_met
+    raise GridError(N_("Tick the members you met, or say that you met none of them."),
+                    "met_person_ids")

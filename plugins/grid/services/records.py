@@ -45,16 +45,11 @@ def visible_person(session: Session, user: Any, person_id: int, purpose: str) ->
         raise GridError(N_("No such person in your grids."), "person_id", status=404) from exc
 
 
-def create_visit(session: Session, user: Any, *, person_id: int, visited_on: date | None = None,
-                 met: str = "", findings: str = "", needs: str = "", follow_up: str = "",
-                 follow_up_on: date | None = None, on: date | None = None) -> GridVisit:
-    """Record a home visit. Why every check: the record becomes part of the person's
-    file that supervisors count, so a date in the future or a follow-up before the visit
-    would make coverage lie."""
-    on = on or today()
-    person = visible_person(session, user, person_id, "grid visit record")
+def check_visit(*, visited_on: date, met: str, findings: str, needs: str, follow_up: str,
+                follow_up_on: date | None, on: date) -> dict[str, str]:
+    """The texts as stored, or a GridError naming every field at fault: the rules of a
+    visit record, the same when it is recorded and when it is corrected."""
     errors: dict[str, str] = {}
-    visited_on = visited_on or on
     if visited_on > on:
         errors["visited_on"] = N_("The visit cannot be in the future.")
     elif visited_on < on - timedelta(days=366):
@@ -76,6 +71,20 @@ def create_visit(session: Session, user: Any, *, person_id: int, visited_on: dat
     if errors:
         first = next(iter(errors))
         raise GridError(errors[first], first, errors=errors, n=TEXT_MAX)
+    return texts
+
+
+def create_visit(session: Session, user: Any, *, person_id: int, visited_on: date | None = None,
+                 met: str = "", findings: str = "", needs: str = "", follow_up: str = "",
+                 follow_up_on: date | None = None, on: date | None = None) -> GridVisit:
+    """Record a home visit. Why every check: the record becomes part of the person's
+    file that supervisors count, so a date in the future or a follow-up before the visit
+    would make coverage lie."""
+    on = on or today()
+    person = visible_person(session, user, person_id, "grid visit record")
+    visited_on = visited_on or on
+    texts = check_visit(visited_on=visited_on, met=met, findings=findings, needs=needs,
+                        follow_up=follow_up, follow_up_on=follow_up_on, on=on)
     visit = GridVisit(person_id=person_id, household_id=person.get("household_id"),
                       community=person.get("community"), grid=person.get("grid"),
                       visited_on=visited_on, met=met, follow_up_on=follow_up_on,
@@ -85,16 +94,11 @@ def create_visit(session: Session, user: Any, *, person_id: int, visited_on: dat
     return visit
 
 
-def create_patrol(session: Session, user: Any, *, grid: str, area: str, started_at: datetime,
-                  ended_at: datetime | None, found: str = "", grids: list[dict[str, Any]],
-                  now: datetime | None = None) -> GridPatrol:
-    """Record a patrol in one of the worker's grids (``grids``: the registry's grids)."""
-    now = now or utcnow()
-    known = {g["code"]: g for g in grids}
-    errors: dict[str, str] = {}
-    place = known.get(grid)
-    if place is None or not scope_allows(user, community=place["community"], grid=grid):
-        errors["grid"] = N_("Choose one of your grids.")
+def check_patrol(*, area: str, found: str, started_at: datetime, ended_at: datetime | None,
+                 now: datetime, errors: dict[str, str] | None = None) -> tuple[str, str]:
+    """The area and findings as stored, or a GridError naming every field at fault (with
+    ``errors`` already found by the caller): recording and correcting a patrol alike."""
+    errors = dict(errors or {})
     try:
         area = _text(area, "area", limit=200, required=True)
     except GridError as exc:
@@ -110,6 +114,22 @@ def create_patrol(session: Session, user: Any, *, grid: str, area: str, started_
     if errors:
         first = next(iter(errors))
         raise GridError(errors[first], first, errors=errors, n=TEXT_MAX)
+    return area, found
+
+
+def create_patrol(session: Session, user: Any, *, grid: str, area: str, started_at: datetime,
+                  ended_at: datetime | None, found: str = "", grids: list[dict[str, Any]],
+                  now: datetime | None = None) -> GridPatrol:
+    """Record a patrol in one of the worker's grids (``grids``: the registry's grids)."""
+    now = now or utcnow()
+    known = {g["code"]: g for g in grids}
+    errors: dict[str, str] = {}
+    place = known.get(grid)
+    if place is None or not scope_allows(user, community=place["community"], grid=grid):
+        errors["grid"] = N_("Choose one of your grids.")
+    area, found = check_patrol(area=area, found=found, started_at=started_at,
+                               ended_at=ended_at, now=now, errors=errors)
+    assert place is not None
     patrol = GridPatrol(community=place["community"], grid=grid, area=area,
                         started_at=started_at, ended_at=ended_at, found=found,
                         recorded_by_id=user.id)

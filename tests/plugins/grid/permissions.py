@@ -18,6 +18,10 @@ MATRIX = {
     ("grid.person", "POST"): E(WORK, ok(404)),
     ("grid.visit", "GET"): E(WORK, ok(404)),
     ("grid.visit", "POST"): E(WORK, ok(404)),
+    ("grid.correct_visit_page", "GET"): E(WORK, ok(404)),
+    ("grid.correct_visit_page", "POST"): E(WORK, ok(404)),
+    ("grid.correct_patrol_page", "GET"): E(WORK, ok(404)),
+    ("grid.correct_patrol_page", "POST"): E(WORK, ok(404)),
     ("grid.finding", "GET"): E(WORK, ok(404)),
     ("grid.patrols", "GET"): E(WORK),
     ("grid.patrols", "POST"): E(WORK, ok(400)),  # blank form
@@ -27,8 +31,12 @@ MATRIX = {
     ("grid_api.Visits", "GET"): E(WORK),
     ("grid_api.Visits", "POST"): E(WORK, ok(422)),
     ("grid_api.VisitById", "GET"): E(WORK, ok(404)),
+    ("grid_api.VisitById", "PATCH"): E(WORK, ok(404, 422)),
+    ("grid_api.Households", "GET"): E(WORK),
     ("grid_api.Patrols", "GET"): E(WORK),
     ("grid_api.Patrols", "POST"): E(WORK, ok(422)),
+    ("grid_api.PatrolById", "GET"): E(WORK, ok(404)),
+    ("grid_api.PatrolById", "PATCH"): E(WORK, ok(404, 422)),
     ("grid_api.Findings", "POST"): E(WORK, ok(422)),
     ("grid_api.FindingById", "GET"): E(WORK, ok(404)),
     ("grid_api.Coverage", "GET"): E(SUPERVISE),
@@ -36,5 +44,5 @@ MATRIX = {
 
 PUBLIC_VIEWS: dict[str, str] = {}
 
-SAMPLE_VALUES: dict[str, object] = {"person_id": 999999, "visit_id": 999999,
+SAMPLE_VALUES: dict[str, object] = {"person_id": 999999, "visit_id": 999999, "patrol_id": 999999,
                                     "finding_id": 999999}
