@@ -69,7 +69,7 @@ from core.identity import (
     require_personal,
     require_verified,
 )
-from core.identity.notifications import notify
+from core.identity.notifications import Bilingual, Message, notify
 from core.identity.services import scope_allows
 from core.jobs import Job
 from core.migrations.runner import run as run_migrations
@@ -105,6 +105,7 @@ __all__ = [
     "AccountView",
     "AppContext",
     "Base",
+    "Bilingual",
     "Calendar",
     "DemoContext",
     "Event",
@@ -116,6 +117,7 @@ __all__ = [
     "Job",
     "JsonBoolean",
     "Length",
+    "Message",
     "NavItem",
     "PageArgs",
     "Panel",

@@ -42,6 +42,7 @@ from core.identity.services import (
     confirm_reset,
     count_active_sessions,
     mask_recipient,
+    password_reset_notice,
     request_reset,
     role_states,
     search_messages,
@@ -51,7 +52,6 @@ from core.identity.services import (
 )
 from core.identity.views import (
     page_locale,
-    password_reset_notice,
     reset_wait,
     wait_text,
 )

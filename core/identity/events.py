@@ -8,6 +8,7 @@ from typing import Any
 from marshmallow import Schema, fields
 from sqlalchemy.orm import Session
 
+from core.identity.notifications import Message
 from core.identity.services import revoke_verification
 
 
@@ -28,18 +29,14 @@ class VerificationRevoked(Schema):
     reason = fields.String(required=True)
 
 
-#: What a resident is told when their verification ends because they moved out, in the
-#: account's language (zh, en): a notice written here, like the outbox's message
-#: templates, because identity sits below the web layer's translations.
-REVOKED_NOTICE = {
-    "zh": ("您的账户已取消实名认证",
-           "居民登记显示您已迁出原社区，账户不再以该社区居民的身份办理事项。"
-           "请在“我的账户”中重新完成实名认证，或到您现在所在社区的办公室办理。"),
-    "en": ("Your account is no longer verified",
-           "The resident register shows you moved out of your community, so your account no "
-           "longer acts as one of its residents. Verify your account again under My account, "
-           "or at the office of the community you live in now."),
-}
+#: What a resident is told when their verification ends because they moved out: core's
+#: messages, told in the language the notification is read in (their Chinese is in core's
+#: catalogue, as any other string's).
+REVOKED_TITLE = Message("Your account is no longer verified", domain="core")
+REVOKED_BODY = Message(
+    "The resident register shows you moved out of your community, so your account no "
+    "longer acts as one of its residents. Verify your account again under My account, "
+    "or at the office of the community you live in now.", domain="core")
 
 
 def _revoke(session: Session, person_id: int, reason: str, bus: Any) -> None:
@@ -47,12 +44,10 @@ def _revoke(session: Session, person_id: int, reason: str, bus: Any) -> None:
     if user is None:
         return
     if reason == "moved out":  # the deceased are not written to; the living are told
-        from core.identity.notifications import _default_locale, notify
+        from core.identity.notifications import notify
 
-        lang = "en" if (user.locale or _default_locale()).startswith("en") else "zh"
-        title, body = REVOKED_NOTICE[lang]
-        notify(session, bus, user_id=user.id, title=title, body=body, link="/account/verify",
-               kind="verification_revoked", source="core")
+        notify(session, bus, user_id=user.id, title=REVOKED_TITLE, body=REVOKED_BODY,
+               link="/account/verify", kind="verification_revoked", source="core")
     if bus is not None:
         bus.publish(session, "identity.verification.revoked",
                     {"user_id": user.id, "person_id": person_id, "reason": reason})

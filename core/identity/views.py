@@ -43,6 +43,7 @@ from core.identity.services import (
     login_channel,
     login_proof,
     mask_login,
+    password_reset_notice,
     proof_holds,
     request_reset,
     start_session,
@@ -339,18 +340,6 @@ def password():
 
 
 # ------------------------------------------------------------------------------ reset
-
-
-def password_reset_notice(user: User) -> tuple[str, str]:
-    """The notification of a reset, in the owner's language (not the page's)."""
-    from core.web.i18n import recipient_locale
-
-    with recipient_locale(current_session(), user.id):
-        return (
-            _("Your password was reset"),
-            _("Your Shequ password was reset with a code sent to you, and every device was "
-              "signed out. If you did not do this, ask community staff at once."),
-        )
 
 
 def reset_throttle() -> int:

@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 from core.audit.services import log_access, log_audit
 from core.db import local_today, utcnow
 from core.identity.models import OutboundMessage, User
-from core.identity.notifications import notify, queue_message
+from core.identity.notifications import Message, notify, queue_message
 from core.notices.models import (
     AUDIENCE_KINDS,
     URGENCIES,
@@ -368,7 +368,12 @@ def deliver_batch(session: Session, bus: Any, notice_id: int, *, default_locale:
         if notice.urgency == "urgent":
             title = _urgent_prefix(locale) + title
         if delivery.channel == "inapp":
-            notify(session, bus, user_id=user.id, title=title, body=notice.body,
+            # The staff's title and body are shown as written; only the urgent marking is
+            # core's wording, told in the language the notification is read in.
+            told: str | Message = (Message("[Urgent] %(title)s", domain="core",
+                                           title=notice.title)
+                                   if notice.urgency == "urgent" else notice.title)
+            notify(session, bus, user_id=user.id, title=told, body=notice.body,
                    kind="urgent" if notice.urgency == "urgent" else "notice",
                    source="notices")
             delivery.status = "sent"

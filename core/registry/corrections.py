@@ -23,6 +23,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core.audit.services import log_audit
 from core.db import Base, UTCDateTime, utcnow
+from core.identity.notifications import Bilingual, Message
 from core.registry import codes
 from core.registry.errors import NotFound, RegistryError
 from core.registry.models import Person
@@ -205,7 +206,8 @@ def decide_correction(
     refuse a pending request; the resident is notified either way. ``expected_version``
     is the person's version the reviewer saw: if the record changed since, the
     :class:`ConflictError` (409) asks them to look again. ``notice(correction)`` returns
-    the notification's ``(title, body)`` in the resident's language (default: English)."""
+    the notification's ``(title, body)`` (default: :func:`default_notice`'s Messages, told
+    in the language the resident reads them in)."""
     from core.identity.notifications import notify
     from core.registry.services import update_person
 
@@ -251,11 +253,34 @@ def decide_correction(
     return correction
 
 
-def default_notice(correction: Correction) -> tuple[str, str]:
+#: How a correctable field is named in the resident's notice (the pages' labels, as msgids).
+FIELD_LABELS = {
+    "name": N_("Full name"),
+    "id_number": N_("ID number"),
+    "sex": N_("Sex"),
+    "birth_date": N_("Date of birth"),
+    "phone": N_("Phone number"),
+    "ethnicity": N_("Ethnic group"),
+    "nationality": N_("Nationality"),
+    "hukou_place": N_("Hukou place"),
+}
+
+
+def default_notice(correction: Correction) -> tuple[Message, Message]:
+    """The decision's notification: the outcome, and for a refusal the reason the reviewer
+    wrote (shown as written). Core's messages, rendered when read, so the resident reads
+    them in their language whatever the reviewer's. The field's name is a label in both
+    languages, lower-cased in English ("your phone number", not "your Phone number")."""
+    label = FIELD_LABELS.get(correction.field, correction.field)
+    zh = Message(label, domain="core").render("zh")
+    field = Bilingual(label[:1].lower() + label[1:], zh)
     if correction.status == "approved":
-        return ("Your correction was approved",
-                f"The register now has the corrected {correction.field}.")
-    return ("Your correction was refused", correction.decision_reason)
+        return (Message("Your correction was approved", domain="core"),
+                Message("Your %(field)s in the community register has been corrected.",
+                        domain="core", field=field))
+    return (Message("Your correction was refused", domain="core"),
+            Message("Your request to correct your %(field)s was refused: %(reason)s",
+                    domain="core", field=field, reason=correction.decision_reason))
 
 
 # ------------------------------------------------------------------------------ reading

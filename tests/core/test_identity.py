@@ -134,17 +134,19 @@ def test_verification_is_revoked_when_the_person_leaves_or_dies(app, db_session)
     assert user.is_verified
     moved_within = SimpleNamespace(payload={"person_id": 4242, "from_community": "110105001001",
                                             "to_community": "110105001001"})
-    revoke_on_move(moved_within, db_session)
-    assert user.is_verified
-    moved_out = SimpleNamespace(payload={"person_id": 4242, "from_community": "110105001001",
-                                         "to_community": None})
-    revoke_on_move(moved_out, db_session)
-    assert not user.is_verified and user.person_id is None
-    told = db_session.scalars(select(Notification).where(Notification.user_id == user.id)).all()
-    assert [n.link for n in told] == ["/account/verify"]  # told, in the account's language
-    assert told[0].title == "您的账户已取消实名认证"
-    bind_person(db_session, user, 4243, method="self", by=None)
-    revoke_on_death(SimpleNamespace(payload={"person_id": 4243}), db_session)
+    with app.app_context():  # as event delivery runs it: the catalogues are there
+        revoke_on_move(moved_within, db_session)
+        assert user.is_verified
+        moved_out = SimpleNamespace(payload={"person_id": 4242, "from_community": "110105001001",
+                                             "to_community": None})
+        revoke_on_move(moved_out, db_session)
+        assert not user.is_verified and user.person_id is None
+        told = db_session.scalars(select(Notification).where(
+            Notification.user_id == user.id)).all()
+        assert [n.link for n in told] == ["/account/verify"]  # told, in the account's language
+        assert told[0].title == "您的账户已取消实名认证"
+        bind_person(db_session, user, 4243, method="self", by=None)
+        revoke_on_death(SimpleNamespace(payload={"person_id": 4243}), db_session)
     assert not user.is_verified
     actions = db_session.scalars(select(AuditEntry.action).where(
         AuditEntry.target_id == str(user.id))).all()

@@ -140,15 +140,9 @@ IDS = (1, 2)
 #: core files owned by other helpers): (locale, path) → the offending words. Remove an entry
 #: when its page is fixed — the test fails while a listed leak is no longer there.
 KNOWN_LEAKS: dict[tuple[str, str], set[str]] = {
-    # notifications are stored as text in the account's language when sent (the
-    # surveillance demo's "报告 1 已收到", self_governance's vote-opening notice, volunteers'
-    # hours and a matter's answer), so an
-    # English reader of a Chinese account sees Chinese; rendering them when read is the fix
-    ("en", "/account/notifications"): {"报告", "已收到", "治安人员会核实", "必要时派人处理",
-                                       "您可以参加投票了", "投票截止时间", "选票只能由您本人投出",
-                                       "任何人不得代投", "小时", "已为您记录", "已答复",
-                                       "已记入志愿服务时长", "并告诉我们您是否满意", "志愿服务",
-                                       "您的诉求", "感谢您参加", "请查看答复"},
+    # (none now: notifications are rendered when read, so an English reader of an account
+    # whose notifications were sent in Chinese reads English — tests/core/
+    # test_notification_locale.py)
 }
 
 HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")

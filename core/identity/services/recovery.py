@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session
 from core.audit.services import log_audit
 from core.db import utcnow
 from core.identity.models import ApiToken, User
+from core.identity.notifications import Message, Told
 from core.identity.passwords import password_problem
 from core.identity.services.accounts import PHONE_RE, _username_is, check_password, mask_login
 from core.identity.services.errors import IdentityError
@@ -165,13 +166,14 @@ def confirm_reset(
     password: str,
     min_length: int,
     facts: Any = None,
-    notice: Callable[[User], tuple[str, str]] | None = None,
+    notice: Callable[[User], tuple[str | Message, Told]] | None = None,
     otp: Any,
 ) -> ResetDone:
     """Replace the password of the account ``login`` names with ``password``, given the
     reset code sent to its proved channel. Then every session ends, every API token is
     revoked, ``auth.password.reset`` is audited and the owner is told (``notice(user)``
-    gives the notification's title and body, in the owner's language; it also goes to the
+    gives the notification's title and body — :func:`password_reset_notice`'s Messages,
+    told in whichever language the owner reads them in; the owner's language goes to the
     channel the code went to).
 
     Raises :class:`IdentityError`: field ``password`` for the policy (checked first against
@@ -225,6 +227,17 @@ def confirm_reset(
         notify(session, kernel.bus, user_id=user.id, title=title, body=body,
                kind="security", source="core", channels=[target.channel])
     return ResetDone(user, target.channel, ended, revoked)
+
+
+def password_reset_notice(user: User) -> tuple[Message, Message]:
+    """The notification of a reset, for :func:`reset_password`'s ``notice``: core's
+    messages, rendered when read (in the owner's language, not the page's that reset it)."""
+    return (
+        Message("Your password was reset", domain="core"),
+        Message("Your Shequ password was reset with a code sent to you, and every device was "
+                "signed out. If you did not do this, ask community staff at once.",
+                domain="core"),
+    )
 
 
 def login_proof(kernel: Any, user: User | None, nonce: str) -> str:

@@ -33,7 +33,6 @@ from flask_smorest import Blueprint
 from core.registry.api.common import (
     building_view,
     conflict,
-    correction_notice,
     in_place,
     invalid,
     lang,
@@ -226,7 +225,6 @@ __all__ = [
     "blueprints",
     "building_view",
     "conflict",
-    "correction_notice",
     "corrections",
     "diff_dict",
     "import_record",

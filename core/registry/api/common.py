@@ -299,19 +299,8 @@ def _json_person(session: Session, person_id: int, reveal: list[str] | None = No
 # ------------------------------------------------------------------------------ corrections
 #
 # What the review page and the review API both need: the staff member's communities (the
-# dashboard's and the export's filter) and the decision's notice in the resident's language.
-
-#: How a correctable field is named in the resident's notice (the pages' labels, as msgids).
-CORRECTION_FIELD_NAMES = {
-    "name": "Full name",
-    "id_number": "ID number",
-    "sex": "Sex",
-    "birth_date": "Date of birth",
-    "phone": "Phone number",
-    "ethnicity": "Ethnic group",
-    "nationality": "Nationality",
-    "hukou_place": "Hukou place",
-}
+# dashboard's and the export's filter). The decision's notice is core.registry.corrections'
+# default_notice, told in the resident's language when read.
 
 
 def scope_communities(session: Session) -> list[tuple[str, str]]:
@@ -333,34 +322,3 @@ def scope_communities(session: Session) -> list[tuple[str, str]]:
     return [(c, n) for c, n in session.execute(query)]
 
 
-def correction_notice(session: Session, user_id: int | None) -> Any:
-    """The decision's notification text in the resident's own language (their account's
-    choice, else the site's default), never the reviewer's: the outcome, and for a refusal
-    the reason the reviewer gave. For :func:`core.registry.corrections.decide_correction`'s
-    ``notice``; the page and the API pass the same one."""
-    from flask_babel import force_locale
-    from flask_babel import gettext as _
-
-    from core.current import current_kernel
-    from core.identity.models import User
-
-    locale = None
-    if user_id is not None:
-        user = session.get(User, user_id)
-        locale = user.locale if user is not None else None
-    locale = locale or current_kernel().config.app["default_locale"]
-
-    def notice(c: Any) -> tuple[str, str]:
-        with force_locale(locale):
-            what = _(CORRECTION_FIELD_NAMES.get(c.field, c.field))
-            if locale == "en":  # "your phone number", not "your Phone number"
-                what = what[:1].lower() + what[1:]
-            if c.status == "approved":
-                return (_("Your correction was approved"),
-                        _("Your %(field)s in the community register has been corrected.",
-                          field=what))
-            return (_("Your correction was refused"),
-                    _("Your request to correct your %(field)s was refused: %(reason)s",
-                      field=what, reason=c.decision_reason))
-
-    return notice

@@ -24,7 +24,6 @@ from core.current import current_kernel
 from core.db import current_session
 from core.identity import require_verified
 from core.registry.api.common import (
-    correction_notice,
     lang,
     log_names,
     refuse,
@@ -209,8 +208,7 @@ class CorrectionDecision(MethodView):
             decide_correction(
                 session, found.id, approve=data["decision"] == "approve",
                 reason=data.get("reason", ""), actor=current_user, bus=current_kernel().bus,
-                expected_version=data.get("version"), link=MY_RECORD,
-                notice=correction_notice(session, found.requested_by_id))
+                expected_version=data.get("version"), link=MY_RECORD)
         except (ConflictError, RegistryError) as exc:
             refuse(session, exc)
         session.commit()

@@ -103,11 +103,6 @@ def corrections():
                            status=status, field_label=field_label, total=total)
 
 
-def _notice_for(user_id: int | None) -> Any:
-    """The decision's notice in the resident's language (shared with the review API)."""
-    return shared.correction_notice(current_session(), user_id)
-
-
 @bp.route("/corrections/<int:correction_id>", methods=["GET", "POST"])
 @require(REVIEW)
 def correction(correction_id: int):
@@ -133,8 +128,7 @@ def correction(correction_id: int):
                 decide_correction(
                     session, found.id, approve=approve, reason=form.reason.data or "",
                     actor=current_user, bus=current_kernel().bus, expected_version=version,
-                    link=url_for("registry.my_record"),
-                    notice=_notice_for(found.requested_by_id))
+                    link=url_for("registry.my_record"))
             except ConflictError:
                 session.rollback()
                 form.decision.errors = [_("The record changed while you were deciding. "

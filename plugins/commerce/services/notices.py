@@ -3,19 +3,18 @@ and done (with the invitation to rate it — without it nothing asks for the 回
 
 Subscribers of the hotline's own events, so every path that moves a ticket (the web,
 the hotline console, the API, the re-dispatch job) tells the resident the same way, and
-only once the step is committed. Each notification is written in the resident's own
-language (``recipient_locale``), not in that of the merchant or operator whose click
-caused it, and links to the resident's ticket page, which marks it read when opened.
+only once the step is committed. Each notification is a ``Message``, told in the language
+the resident reads it in, not in that of the merchant or operator whose click caused it,
+and links to the resident's ticket page, which marks it read when opened.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
-from core.toolkit import accounts_for_person, notify, recipient_locale
+from core.toolkit import Message, accounts_for_person, notify
 from plugins.commerce.models import Merchant, Ticket
 from plugins.commerce.services.common import fetch
 
@@ -35,14 +34,14 @@ def _residents(session: Session, ticket: Ticket) -> list[int]:
     return [a.id for a in accounts_for_person(session, ticket.person_id) if a.is_active]
 
 
-def _tell(session: Session, ticket: Ticket, make: Any, kind: str = "info") -> int:
-    """``make()`` returns ``(title, body)``; it is called inside each recipient's language."""
+def _tell(session: Session, ticket: Ticket, title: Message, body: Message,
+          kind: str = "info") -> int:
+    """Tell each of the ticket's residents; the Messages are rendered in the language each
+    reads them in. A merchant's name and phone are data, shown as they are."""
     n = 0
     for uid in _residents(session, ticket):
-        with recipient_locale(session, uid):
-            title, body = make()
-            notify(session, None, user_id=uid, title=title, body=body,
-                   link=ticket_link(ticket.id), kind=kind, source=PLUGIN)
+        notify(session, None, user_id=uid, title=title, body=body,
+               link=ticket_link(ticket.id), kind=kind, source=PLUGIN)
         n += 1
     return n
 
@@ -58,10 +57,9 @@ def on_ticket_dispatched(event: Any, session: Session) -> None:
     if ticket is None or ticket.state != "dispatched":
         return  # accepted or moved on before this ran: the later notice says what counts
     name = _merchant_name(session, event.payload["merchant_id"])
-    _tell(session, ticket, lambda: (
-        _("Ticket %(id)s: sent to %(merchant)s", id=ticket.id, merchant=name),
-        _("The merchant is asked to accept it; you are told when they do."),
-    ))
+    _tell(session, ticket,
+          Message("Ticket %(id)s: sent to %(merchant)s", id=ticket.id, merchant=name),
+          Message("The merchant is asked to accept it; you are told when they do."))
 
 
 def on_ticket_accepted(event: Any, session: Session) -> None:
@@ -72,11 +70,13 @@ def on_ticket_accepted(event: Any, session: Session) -> None:
     merchant = fetch(session, Merchant, event.payload["merchant_id"])
     name = merchant.name if merchant else ""
     phone = merchant.phone if merchant else ""
-    _tell(session, ticket, lambda: (
-        _("Ticket %(id)s: %(merchant)s accepted your request", id=ticket.id, merchant=name),
-        _("They will contact you to arrange the work. Their phone: %(phone)s.", phone=phone)
-        if phone else _("They will contact you to arrange the work."),
-    ), kind="success")
+    _tell(session, ticket,
+          Message("Ticket %(id)s: %(merchant)s accepted your request", id=ticket.id,
+                  merchant=name),
+          Message("They will contact you to arrange the work. Their phone: %(phone)s.",
+                  phone=phone)
+          if phone else Message("They will contact you to arrange the work."),
+          kind="success")
 
 
 def on_ticket_completed(event: Any, session: Session) -> None:
@@ -87,8 +87,8 @@ def on_ticket_completed(event: Any, session: Session) -> None:
         return  # rated (or cancelled) before this ran: there is nothing left to invite
     name = _merchant_name(session, event.payload["merchant_id"])
     price = event.payload.get("final_price", "")
-    _tell(session, ticket, lambda: (
-        _("Ticket %(id)s is done: please rate the service", id=ticket.id),
-        _("%(merchant)s reported the work done (final price ¥%(price)s). Open the ticket to "
-          "confirm it and rate the service.", merchant=name, price=price),
-    ), kind="success")
+    _tell(session, ticket,
+          Message("Ticket %(id)s is done: please rate the service", id=ticket.id),
+          Message("%(merchant)s reported the work done (final price ¥%(price)s). Open the "
+                  "ticket to confirm it and rate the service.", merchant=name, price=price),
+          kind="success")

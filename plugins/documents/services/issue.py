@@ -9,26 +9,26 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from flask_babel import gettext as _
 from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.toolkit import (
     N_,
+    Bilingual,
+    Message,
     RegistryError,
     RuleError,
     ScopeError,
     accounts_for_person,
     can_access,
     current_kernel,
+    local_zone,
     log_audit,
     log_person_access,
     mask_name,
     notify,
-    recipient_locale,
     registry_reader,
     utcnow,
 )
@@ -49,17 +49,9 @@ class DocumentError(RuleError):
     status = 409
 
 
-def _zone(kernel: Any) -> ZoneInfo:
-    try:
-        return ZoneInfo(str(kernel.config.app.get("timezone") or "UTC"))
-    except Exception:
-        return ZoneInfo("UTC")
-
-
 def local_date(at: datetime, kernel: Any = None) -> str:
     """The day of ``at`` where the office is (``app.timezone``), ISO."""
-    kernel = kernel if kernel is not None else current_kernel()
-    return at.astimezone(_zone(kernel)).date().isoformat()
+    return at.astimezone(local_zone(kernel)).date().isoformat()
 
 
 def masked_applicant(session: Session, person_id: int, *, purpose: str,
@@ -164,18 +156,18 @@ def on_application_event(event: Any, session: Session) -> None:
 
 
 def _tell(session: Session, doc: Document, title: str, body: str) -> None:
-    """Tell every account of the person, each in their own language."""
+    """Tell every account of the person, in the language each reads it in (the service's
+    name from the statement, kept in both languages)."""
     statement = json.loads(doc.statement)
+    names = statement["service"]
+    service = Bilingual(names.get("en") or "", names.get("zh") or "")
     for account in accounts_for_person(session, doc.person_id):
         if not account.is_active:
             continue
-        with recipient_locale(session, account.id) as locale:
-            lang = "zh" if str(locale).startswith("zh") else "en"
-            notify(session, None, user_id=account.id,
-                   title=_(title, kind=_(KIND_LABELS[doc.kind]),
-                           service=statement["service"].get(lang) or statement["service"]["zh"]),
-                   body=_(body, ref=doc.reference), link=f"/documents/{doc.code}",
-                   kind="info", source=PLUGIN)
+        notify(session, None, user_id=account.id,
+               title=Message(title, kind=Message(KIND_LABELS[doc.kind]), service=service),
+               body=Message(body, ref=doc.reference), link=f"/documents/{doc.code}",
+               kind="info", source=PLUGIN)
 
 
 # ------------------------------------------------------------------------------ reading

@@ -23,9 +23,9 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core.toolkit import N_, RuleError, notify, scope_allows, utcnow
+from core.toolkit import N_, Bilingual, Message, RuleError, notify, scope_allows, utcnow
 from plugins.gov_services.appointments.models import Booking, Counter, OpeningHours, SlotRule
-from plugins.gov_services.services.vocabulary import PLUGIN, translated, written_for, zone
+from plugins.gov_services.services.vocabulary import PLUGIN, zone
 
 ACTIVE = ("booked", "checked_in", "called", "served")
 STATES = ("booked", "checked_in", "called", "served", "cancelled", "no_show")
@@ -544,25 +544,24 @@ def set_counter(session: Session, office: str, number: int, *, label_zh: str = "
 
 def _tell(session: Session, g: Any, booking: Booking, title: str, body: str,
           **params: Any) -> None:
-    """Tell the resident, in their language, with the office's local time."""
+    """Tell the resident, in the language they read it in, with the office's local time
+    (a datetime parameter is shown in ``app.timezone`` when read)."""
     if booking.user_id is None:
         return
     from plugins.gov_services.appointments.catalogue import office_name
-    from plugins.gov_services.services.vocabulary import lang
 
-    tz = zone(g.kernel)
-    with written_for(session, booking.user_id):
-        language = lang()
-        service = g.catalogue.get(booking.service_code)
-        words = {
-            "service": service.name(language) if service else booking.service_code,
-            "office": office_name(g, booking.office, language),
-            "when": local(booking.starts_at, tz).strftime("%Y-%m-%d %H:%M"),
-            **params,
-        }
-        notify(session, g.bus, user_id=booking.user_id,
-               title=translated(title, **words)[:200], body=translated(body, **words),
-               link="/gov-services/appointments/mine", source=PLUGIN)
+    service = g.catalogue.get(booking.service_code)
+    words: dict[str, Any] = {
+        "service": (Bilingual(service.name_en, service.name_zh) if service
+                    else booking.service_code),
+        "office": Bilingual(office_name(g, booking.office, "en"),
+                            office_name(g, booking.office, "zh")),
+        "when": booking.starts_at,
+        **params,
+    }
+    notify(session, g.bus, user_id=booking.user_id,
+           title=Message(title, **words), body=Message(body, **words),
+           link="/gov-services/appointments/mine", source=PLUGIN)
 
 
 __all__ = [

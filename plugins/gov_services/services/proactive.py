@@ -20,7 +20,15 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from core.toolkit import N_, accounts_for_person, accounts_for_persons, find_person_ids, notify
+from core.toolkit import (
+    N_,
+    Bilingual,
+    Message,
+    accounts_for_person,
+    accounts_for_persons,
+    find_person_ids,
+    notify,
+)
 from plugins.gov_services.catalogue import Service
 from plugins.gov_services.models import Application, Offer, Setting
 from plugins.gov_services.outreach.models import DONE_OUTCOMES, OPEN_OUTCOMES, OutreachItem
@@ -36,10 +44,7 @@ from plugins.gov_services.services.vocabulary import (
     OPEN_STATES,
     PLUGIN,
     clock,
-    lang,
     local_today,
-    translated,
-    written_for,
 )
 
 log = logging.getLogger("shequ.gov_services.offers")
@@ -79,24 +84,22 @@ def _may_repeat(item: OutreachItem, g: Gov) -> bool:
 
 
 def _notify(session: Session, g: Gov, service: Service, user_id: int, item: OutreachItem) -> None:
-    with written_for(session, user_id):
-        notify(
-            session,
-            g.bus,
-            user_id=user_id,
-            title=translated(N_("You may apply for: %(service)s"), service=service.name(lang()))[
-                :200
-            ],
-            body=translated(
-                N_(
-                    "The registry shows you qualify. Apply online; your details are filled "
-                    "in for you. Not interested? Say so under “My offers”."
-                )
-            ),
-            link=f"/gov-services/services/{service.code}/apply?offer={item.id}",
-            kind="offer",
-            source=PLUGIN,
-        )
+    notify(
+        session,
+        g.bus,
+        user_id=user_id,
+        title=Message(N_("You may apply for: %(service)s"),
+                      service=Bilingual(service.name_en, service.name_zh)),
+        body=Message(
+            N_(
+                "The registry shows you qualify. Apply online; your details are filled "
+                "in for you. Not interested? Say so under “My offers”."
+            )
+        ),
+        link=f"/gov-services/services/{service.code}/apply?offer={item.id}",
+        kind="offer",
+        source=PLUGIN,
+    )
 
 
 def make_offer(
@@ -354,20 +357,19 @@ def deadline_warnings(session: Session, g: Gov, *, today: date | None = None) ->
         if not staff:
             continue
         overdue = app.due_on < today
-        with written_for(session, staff[-1]):
-            notify(
-                session,
-                g.bus,
-                user_id=staff[-1],
-                title=translated(
-                    N_("Overdue: %(ref)s") if overdue else N_("Due soon: %(ref)s"),
-                    ref=app.reference,
-                ),
-                body=translated(N_("Due by %(day)s."), day=app.due_on.isoformat()),
-                link=f"/gov-services/applications/{app.id}",
-                kind="warning",
-                source=PLUGIN,
-            )
+        notify(
+            session,
+            g.bus,
+            user_id=staff[-1],
+            title=Message(
+                N_("Overdue: %(ref)s") if overdue else N_("Due soon: %(ref)s"),
+                ref=app.reference,
+            ),
+            body=Message(N_("Due by %(day)s."), day=app.due_on),
+            link=f"/gov-services/applications/{app.id}",
+            kind="warning",
+            source=PLUGIN,
+        )
         made += 1
     session.flush()
     return made

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.toolkit import N_, ScopeError, notify
+from core.toolkit import N_, Bilingual, Message, ScopeError, notify
 from plugins.gov_services.catalogue import Service
 from plugins.gov_services.models import Application, Step
 from plugins.gov_services.services.context import Gov
@@ -25,7 +25,7 @@ from plugins.gov_services.services.eligibility import (
 )
 from plugins.gov_services.services.material import (
     clean_missing,
-    item_labels,
+    material_items,
     split_missing,
 )
 from plugins.gov_services.services.proactive import account_of, offer_service
@@ -46,11 +46,9 @@ from plugins.gov_services.services.vocabulary import (
     clean_text,
     clock,
     is_applicant,
-    lang,
     local_date,
     local_today,
     translated,
-    written_for,
 )
 
 
@@ -250,31 +248,33 @@ def _notify(session: Session, g: Gov, app: Application, title: str) -> None:
         return
     service = g.service(app.service_code)
     title = _STATE_TITLES.get(app.state, title)
-    with written_for(session, user_id):
-        body = translated(
-            N_("Reference %(ref)s. Current state: %(state)s."),
-            ref=app.reference,
-            state=translated(STATE_LABELS[app.state]),
-        )
-        gap = " " if lang() == "en" else ""  # Chinese sentences run on without a space
-        if app.state == "needs_material":
-            sep = "; " if lang() == "en" else "；"
-            body += gap + translated(
-                N_("Please provide, all at once: %(items)s. Upload each on the application "
-                   "page, then press Resubmit."),
-                items=sep.join(item_labels(service, app, lang())),
-            )
-        elif app.state in ("rejected", "not_accepted") and app.decision_reason:
-            body += gap + translated(N_("Reason: %(reason)s"), reason=app.decision_reason)
-        notify(
-            session,
-            g.bus,
-            user_id=user_id,
-            title=translated(title, service=service.name(lang()))[:200],
-            body=body,
-            link=f"/gov-services/applications/{app.id}",
-            source=PLUGIN,
-        )
+    # Told as Messages, rendered for whoever reads them (the resident on an English page
+    # reads English though the step was taken in Chinese); a 补正's items are the
+    # service's bilingual labels, or what staff wrote for an "other" item.
+    body = [Message(N_("Reference %(ref)s. Current state: %(state)s."),
+                    ref=app.reference, state=Message(STATE_LABELS[app.state]))]
+    if app.state == "needs_material":
+        items: list[Any] = [
+            i_zh["label"] if i_zh["other"] else Bilingual(i_en["label"], i_zh["label"])
+            for i_en, i_zh in zip(material_items(service, app, "en"),
+                                  material_items(service, app, "zh"), strict=True)
+        ]
+        body.append(Message(
+            N_("Please provide, all at once: %(items)s. Upload each on the application "
+               "page, then press Resubmit."),
+            items=items,
+        ))
+    elif app.state in ("rejected", "not_accepted") and app.decision_reason:
+        body.append(Message(N_("Reason: %(reason)s"), reason=app.decision_reason))
+    notify(
+        session,
+        g.bus,
+        user_id=user_id,
+        title=Message(title, service=Bilingual(service.name_en, service.name_zh)),
+        body=body,
+        link=f"/gov-services/applications/{app.id}",
+        source=PLUGIN,
+    )
 
 
 #: A notification's title says what happened, for the steps a resident must know of.

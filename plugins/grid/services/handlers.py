@@ -6,11 +6,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.toolkit import current_kernel, notify, recipient_locale, utcnow
+from core.toolkit import Message, current_kernel, notify, utcnow
 from plugins.grid.models import GridFinding, GridSubject
 from plugins.grid.services.common import place_of, today, zone
 from plugins.grid.services.rules import active_rules
@@ -95,11 +94,11 @@ def on_matter(event: Any, session: Session) -> None:
     finding.onward_at = utcnow()
     if verb in ("answered", "closed") and finding.referred_by_id:
         uid = finding.referred_by_id
-        with recipient_locale(session, uid):
-            title = (_("Matter %(ref)s was answered", ref=finding.onward_reference)
-                     if verb == "answered" else
-                     _("Matter %(ref)s was closed", ref=finding.onward_reference))
-            notify(session, current_kernel().bus, user_id=uid, title=title,
-                   body=_("The finding you referred from your grid: %(summary)s",
-                          summary=finding.summary[:120]),
-                   link=f"/grid/findings/{finding.id}", source="grid")
+        # Told in the language the worker reads it in; the summary is what a worker wrote.
+        title = (Message("Matter %(ref)s was answered", ref=finding.onward_reference)
+                 if verb == "answered" else
+                 Message("Matter %(ref)s was closed", ref=finding.onward_reference))
+        notify(session, current_kernel().bus, user_id=uid, title=title,
+               body=Message("The finding you referred from your grid: %(summary)s",
+                            summary=finding.summary[:120]),
+               link=f"/grid/findings/{finding.id}", source="grid")

@@ -16,18 +16,19 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import uuid4
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from core.toolkit import (
     N_,
+    Message,
     RuleError,
     accounts_for_person,
     current_kernel,
+    local_today,
+    local_zone,
     notify,
-    recipient_locale,
     staff_accounts,
     utcnow,
     working_calendar,
@@ -103,16 +104,10 @@ def label(table: dict[str, tuple], code: str | None, lang: str = "zh") -> str:
     return entry[1] if lang == "zh" else entry[0]
 
 
-def _zone() -> ZoneInfo:
-    try:
-        return ZoneInfo(str(current_kernel().config.app.get("timezone") or "UTC"))
-    except (RuntimeError, AttributeError, KeyError, ValueError):
-        return ZoneInfo("UTC")
-
-
-def local_today(now: datetime | None = None) -> date:
-    """Today in ``app.timezone``: deadlines are the office's days, not UTC's."""
-    return (now or utcnow()).astimezone(_zone()).date()
+#: Deadlines are the office's days (``app.timezone``), never UTC's: the toolkit's
+#: ``local_today`` (imported above, re-exported by ``services``) and its zone, under the
+#: name ``queries.statistics`` imports.
+_zone = local_zone
 
 
 def answer_days(category: str, settings: dict[str, Any]) -> int:
@@ -274,14 +269,11 @@ def answer(session: Session, bus: Any, matter: Matter, *, text: str, actor_id: i
     matter.state, matter.answer, matter.answered_at = "answered", text[:4000], now
     _step(session, matter, "answered", actor_id=actor_id, at=now, note=text[:4000])
     accounts = _resident_accounts(session, matter)
-    from flask_babel import gettext as _
-
     for uid in accounts:
-        with recipient_locale(session, uid):
-            notify(session, bus, user_id=uid, source="matters", kind="success",
-                   title=_("Your matter %(ref)s has been answered", ref=matter.reference),
-                   body=_("Please read the answer and tell us whether you are satisfied."),
-                   link=f"/matters/{matter.id}")
+        notify(session, bus, user_id=uid, source="matters", kind="success",
+               title=Message("Your matter %(ref)s has been answered", ref=matter.reference),
+               body=Message("Please read the answer and tell us whether you are satisfied."),
+               link=f"/matters/{matter.id}")
     matter.replied_via = "notified" if accounts else ""
     _event(session, bus, "matters.matter.answered", matter)
     session.flush()
@@ -332,16 +324,13 @@ def rate(session: Session, bus: Any, matter: Matter, *, rating: str, actor_id: i
 def _tell_reopened(session: Session, bus: Any, matter: Matter) -> None:
     """A reopened matter is news to the resident too (the rating may have been given on
     the call-back): they learn it is being handled again and by when."""
-    from flask_babel import format_date
-    from flask_babel import gettext as _
-
     for uid in _resident_accounts(session, matter):
-        with recipient_locale(session, uid):
-            notify(session, bus, user_id=uid, source="matters", kind="info",
-                   title=_("Your matter %(ref)s is being handled again", ref=matter.reference),
-                   body=_("The department answers again by %(date)s.",
-                          date=format_date(matter.answer_due, "medium")),
-                   link=f"/matters/{matter.id}")
+        notify(session, bus, user_id=uid, source="matters", kind="info",
+               title=Message("Your matter %(ref)s is being handled again",
+                             ref=matter.reference),
+               body=Message("The department answers again by %(date)s.",
+                            date=matter.answer_due),
+               link=f"/matters/{matter.id}")
 
 
 def is_overdue(matter: Matter, today: date | None = None) -> bool:
@@ -367,18 +356,15 @@ def escalate_overdue(session: Session, bus: Any, *, now: datetime | None = None)
         .order_by(Matter.id)
     )
     count = 0
-    from flask_babel import gettext as _
-
     for matter in rows:
         if not is_overdue(matter, today):
             continue
         matter.escalated_at = now
         _step(session, matter, "escalated", actor_id=None, at=now)
         for account in supervisors(session, matter.community):
-            with recipient_locale(session, account.id):
-                notify(session, bus, user_id=account.id, source="matters", kind="warning",
-                       title=_("Matter %(ref)s is overdue", ref=matter.reference),
-                       link=f"/matters/{matter.id}")
+            notify(session, bus, user_id=account.id, source="matters", kind="warning",
+                   title=Message("Matter %(ref)s is overdue", ref=matter.reference),
+                   link=f"/matters/{matter.id}")
         count += 1
     session.flush()
     return count

@@ -7,17 +7,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from flask_babel import gettext
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from core.toolkit import MAX_ID, N_, log_audit, notify, recipient_locale, utcnow
+from core.toolkit import MAX_ID, N_, Message, log_audit, notify, utcnow
 from plugins.volunteers.models import Activity, HoursEntry, Signup
 from plugins.volunteers.services.common import (
     MAX_CAPACITY,
     VolunteerError,
     hours_text,
-    local,
     minutes_of,
 )
 
@@ -144,15 +142,13 @@ def cancel_activity(session: Session, bus: Any, activity: Activity, *, reason: s
         signup.status, signup.updated_at = "cancelled", utcnow()
         if signup.user_id is None:
             continue
-        with recipient_locale(session, signup.user_id):
-            when = local(activity.starts_at).strftime("%Y-%m-%d %H:%M")
-            notify(session, bus, user_id=signup.user_id, source="volunteers",
-                   kind="warning", link=f"/volunteers/activities/{activity.id}",
-                   title=gettext("Volunteer activity cancelled: %(title)s",
-                                 title=activity.title),
-                   body=gettext("%(title)s on %(when)s will not take place. Reason: "
-                                "%(reason)s", title=activity.title, when=when,
-                                reason=activity.cancel_reason))
+        notify(session, bus, user_id=signup.user_id, source="volunteers",
+               kind="warning", link=f"/volunteers/activities/{activity.id}",
+               title=Message("Volunteer activity cancelled: %(title)s",
+                             title=activity.title),
+               body=Message("%(title)s on %(when)s will not take place. Reason: "
+                            "%(reason)s", title=activity.title, when=activity.starts_at,
+                            reason=activity.cancel_reason))
         told += 1
     activity.taken = 0
     session.flush()

@@ -7,12 +7,11 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from flask_babel import gettext
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core.toolkit import MAX_ID, N_, log_audit, notify, recipient_locale, utcnow
+from core.toolkit import MAX_ID, N_, Message, log_audit, notify, utcnow
 from plugins.volunteers.models import Activity, HoursCorrection, HoursEntry, Signup
 from plugins.volunteers.services.common import (
     VolunteerError,
@@ -55,14 +54,13 @@ def credit_hours(session: Session, bus: Any, activity: Activity, signup: Signup,
         assert found is not None
         return found, False
     if signup.user_id is not None:
-        with recipient_locale(session, signup.user_id):
-            notify(session, bus, user_id=signup.user_id, source="volunteers", kind="success",
-                   link="/volunteers/mine",
-                   title=gettext("%(hours)s volunteer hours credited",
-                                 hours=hours_text(entry.minutes)),
-                   body=gettext("Thank you for volunteering at %(title)s. %(hours)s hours "
-                                "were added to your record.", title=activity.title,
-                                hours=hours_text(entry.minutes)))
+        notify(session, bus, user_id=signup.user_id, source="volunteers", kind="success",
+               link="/volunteers/mine",
+               title=Message("%(hours)s volunteer hours credited",
+                             hours=hours_text(entry.minutes)),
+               body=Message("Thank you for volunteering at %(title)s. %(hours)s hours "
+                            "were added to your record.", title=activity.title,
+                            hours=hours_text(entry.minutes)))
     return entry, True
 
 

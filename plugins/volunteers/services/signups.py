@@ -12,12 +12,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask_babel import gettext
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core.toolkit import N_, mask_name, notify, recipient_locale, registry_reader, utcnow
+from core.toolkit import N_, Message, mask_name, notify, registry_reader, utcnow
 from plugins.volunteers.models import Activity, HoursEntry, Signup
 from plugins.volunteers.services.common import VolunteerError, local
 from plugins.volunteers.services.hours import credit_hours, entry_for
@@ -109,13 +108,12 @@ def _promote(session: Session, bus: Any, activity: Activity) -> None:
             break
         signup.status, signup.updated_at = "signed_up", utcnow()
         if signup.user_id is not None:
-            with recipient_locale(session, signup.user_id):
-                notify(session, bus, user_id=signup.user_id, source="volunteers",
-                       link=f"/volunteers/activities/{activity.id}",
-                       title=gettext("A place for you: %(title)s", title=activity.title),
-                       body=gettext("A place came free and you are now signed up for "
-                                    "%(title)s on %(when)s.", title=activity.title,
-                                    when=local(activity.starts_at).strftime("%Y-%m-%d %H:%M")))
+            notify(session, bus, user_id=signup.user_id, source="volunteers",
+                   link=f"/volunteers/activities/{activity.id}",
+                   title=Message("A place for you: %(title)s", title=activity.title),
+                   body=Message("A place came free and you are now signed up for "
+                                "%(title)s on %(when)s.", title=activity.title,
+                                when=activity.starts_at))
 
 
 def check_in(session: Session, bus: Any, activity: Activity, signup: Signup, *,

@@ -12,7 +12,7 @@ import pytest
 from marshmallow import Schema, fields
 from sqlalchemy import func, select
 
-from core.testing import C1, C2, G1, RegistryData, build_test_app, ensure_user
+from core.testing import C1, C2, G1, RegistryData, app_today, build_test_app, ensure_user
 from plugins.gov_services.outreach.rules import (
     VOCABULARY,
     Facts,
@@ -23,7 +23,7 @@ from plugins.gov_services.outreach.rules import (
 
 
 def born(age: int, days: int = 20) -> str:
-    today = date.today()
+    today = app_today()  # the app's day (Asia/Shanghai), not the server's
     try:
         d = today.replace(year=today.year - age)
     except ValueError:

@@ -13,7 +13,7 @@ H1, H2, the adult without a household; H4 has no active adult), 2 dwellings.
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -23,11 +23,11 @@ from core.identity.models import User, UserScope
 from core.identity.services import bind_person
 from core.registry import services as rs
 from core.registry.testing import ensure_registry, make_places
-from core.testing import TEST_PASSWORD, build_test_app, ensure_user
+from core.testing import TEST_PASSWORD, app_today, build_test_app, ensure_user
 
 
 def years_ago(n: int, days: int = 0) -> str:
-    today = date.today()
+    today = app_today()  # the app's day (Asia/Shanghai), not the server's
     try:
         born = today.replace(year=today.year - n)
     except ValueError:  # 29 February
