@@ -99,9 +99,28 @@ class AppLimiter(Limiter):
         limited by it (see ``_not_limited``), but it resolved the route's limits before
         asking the filter: ~5 % of an API read. Those requests now return at once; a
         view's own ``@limiter.limit`` (``in_middleware=False``) is checked as before."""
-        if in_middleware and request.path.startswith(("/api/", "/static/")):
+        if in_middleware and (request.path.startswith(("/api/", "/static/"))
+                              or self._nothing_in_middleware()):
             return
         super()._check_request_limit(callable_name, in_middleware)
+
+    def _nothing_in_middleware(self) -> bool:
+        """Whether the middleware pass could find a limit for this request at all. It can
+        apply only application, default, meta and blueprint limits and the limits a
+        decorated helper left as a hint on the endpoint (a view's own ``@limiter.limit``
+        is checked by its decorator, not here); Shequ declares none of the first four, so
+        on a page such as ``/`` flask-limiter resolved the route's limits for nothing
+        (~40-60 µs of the home page, docs/performance.md). Read on every request, so a
+        limit added later (or the storage falling back to memory) is seen at once."""
+        manager = self.limit_manager
+        return not (
+            self._storage_dead
+            or self._meta_limits
+            or manager._application_limits
+            or manager._default_limits
+            or manager._blueprint_limits
+            or manager.has_hints(request.endpoint or "")
+        )
 
 
 limiter = AppLimiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)

@@ -26,7 +26,12 @@ from core.web.i18n import (
     translation_directories,
     use_plugin_domain,
 )
-from core.web.shell import install_csrf_token, install_template_gettext, shell_urls
+from core.web.shell import (
+    install_csrf_token,
+    install_template_gettext,
+    nav_sections,
+    shell_urls,
+)
 
 csrf = CSRFProtect()
 
@@ -70,9 +75,14 @@ def init_app(app: Flask, kernel: Any) -> None:
 
     @app.context_processor
     def _shell() -> dict[str, Any]:
+        nav = navigation(kernel)
+        locale = str(get_locale())
+        nav_main, nav_staff = nav_sections(nav, locale)
         return {
-            "nav": navigation(kernel),
-            "locale": str(get_locale()),
+            "nav": nav,
+            "nav_main": nav_main,  # the main menu and the home page's service cards
+            "nav_staff": nav_staff,  # the staff menu (before core's admin links)
+            "locale": locale,
             "languages": LANGUAGES,
             "kernel_config": kernel.config,
             "shell_urls": shell_urls(),  # the layout's links, built once per mount point

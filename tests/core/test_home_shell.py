@@ -76,3 +76,44 @@ def test_every_form_on_the_page_carries_the_sessions_token_and_it_is_checked(app
     assert 'class="elder"' in client.get("/").text
     bad = client.post("/prefs/elder", data={"elder": "off", "csrf_token": token[:-2] + "xx"})
     assert bad.status_code == 400
+
+
+def _between(page: str, start: str, end: str) -> str:
+    at = page.index(start)
+    return page[at:page.index(end, at)]
+
+
+def test_the_menus_and_service_cards_speak_the_pages_language(app, client_as):
+    """The menus are split and their labels localized once per request in Python
+    (core.web.shell.nav_sections), not by filters in the templates."""
+    client = client_as("admin")
+    for _ in range(2):  # the second request builds them again, for its own language
+        page = client.get("/").text
+        main = _between(page, '<nav class="site-nav"', "</nav>")
+        staff = _between(page, '<nav class="staff-nav"', "</nav>")
+        cards = _between(page, '<ul class="card-grid">', "</ul>")
+        assert 'href="/gov-services/"' in main and 'href="/gov-services/"' in cards
+        assert "办件队列" in staff and "/gov-services/queue" not in main + cards
+        assert "Service queue" not in page
+        client.set_cookie(LANG_COOKIE, "en")
+        page = client.get("/").text
+        assert "Service queue" in _between(page, '<nav class="staff-nav"', "</nav>")
+        assert "办件队列" not in page
+        client.delete_cookie(LANG_COOKIE)
+
+
+def test_a_limit_on_the_pages_is_applied_at_once_by_the_middleware(app):
+    """The limiter skips its per-request work while nothing could limit a page
+    (core.identity.limits.AppLimiter._nothing_in_middleware); a limit added on the pages'
+    blueprint is seen by the next request."""
+    from core.identity.limits import limiter
+
+    client = app.test_client()
+    assert client.get("/").status_code == 200
+    limiter.limit("2 per minute")(app.blueprints["web"])
+    try:
+        codes = [client.get("/").status_code for _ in range(3)]
+    finally:
+        limiter.limit_manager._blueprint_limits.pop("web", None)  # the limiter is shared
+    assert codes == [200, 200, 429]
+    assert client.get("/").status_code == 200
