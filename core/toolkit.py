@@ -37,6 +37,7 @@ from core.api.fields import (
     TEXT,
     Id,
     JsonBoolean,
+    Pattern,
     Strict,
     Text,
 )
@@ -121,6 +122,7 @@ __all__ = [
     "NavItem",
     "PageArgs",
     "Panel",
+    "Pattern",
     "Permission",
     "PluginInfo",
     "RegistryError",

@@ -33,6 +33,19 @@ OPT_TEXT = rf"^[^{CONTROL_CHARS}]*$"
 LINE = rf"^[^{LINE_CONTROL_CHARS}]*[^\s{LINE_CONTROL_CHARS}][^{LINE_CONTROL_CHARS}]*$"
 OPT_LINE = rf"^[^{LINE_CONTROL_CHARS}]*$"
 
+class Pattern(validate.Regexp):
+    """``validate.Regexp`` that means what the OpenAPI document says: the whole value
+    matches. marshmallow's uses ``re.match``, where ``$`` also matches before a final line
+    feed, so ``"civil\n"`` passed ``LINE`` and a 12-digit ``^[0-9]{12}$`` took
+    ``"110105001001\n"``; in the document's ECMAScript reading ``$`` is the end. The
+    pattern itself (what the document shows) is unchanged."""
+
+    def __call__(self, value: Any) -> Any:
+        if self.regex.fullmatch(value) is None:
+            raise validate.ValidationError(self._format_error(value))
+        return value
+
+
 _NUL = re.compile(r"\x00")
 _CONTROLS = re.compile(rf"[{LINE_CONTROL_CHARS}]")
 

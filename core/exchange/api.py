@@ -20,7 +20,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from werkzeug.exceptions import TooManyRequests, UnprocessableEntity
 
-from core.api.fields import Strict
+from core.api.fields import Pattern, Strict
 from core.current import current_kernel
 from core.db import current_session
 from core.exchange import services, standard
@@ -66,7 +66,7 @@ class FeedPage(Schema):
 class FactQuery(Strict):
     fact = fields.String(required=True, validate=validate.OneOf(list(services.FACTS)))
     id_number = fields.String(required=True, validate=validate.Length(min=1, max=32))
-    community = fields.String(validate=validate.Regexp(r"^[0-9]{12}$"))
+    community = fields.String(validate=Pattern(r"^[0-9]{12}$"))
 
 
 class FactAnswer(Schema):

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import Conflict, TooManyRequests, UnprocessableEntity
 
 from core.api.endpoints import endpoint, refuse
-from core.api.fields import AUTH, Id, JsonBoolean, Strict, Text
+from core.api.fields import AUTH, Id, JsonBoolean, Pattern, Strict, Text
 from core.api.pagination import PageArgs, page_schema, paginate
 from core.audit.services import search_access, search_audit
 from core.audit.web import request_facts
@@ -94,13 +94,13 @@ class ScopesSchema(Strict):
         load_default=False, metadata={"description": "Everywhere (district level)"}
     )
     communities = fields.List(
-        fields.String(validate=validate.Regexp(r"^[0-9]{12}$")),
+        fields.String(validate=Pattern(r"^[0-9]{12}$")),
         load_default=list,
         validate=validate.Length(max=200),
         metadata={"description": "12-digit division codes"},
     )
     grids = fields.List(
-        fields.String(validate=validate.Regexp(r"^[A-Za-z0-9_-]{1,32}$")),
+        fields.String(validate=Pattern(r"^[A-Za-z0-9_-]{1,32}$")),
         load_default=list,
         validate=validate.Length(max=200),
         metadata={"description": "Grid codes"},
@@ -165,7 +165,7 @@ class UserQuery(PageArgs):
 class UserCreate(Strict):
     username = fields.String(
         required=True,
-        validate=validate.Regexp(r"^(?:[A-Za-z0-9_.\-]{3,32}|1[3-9][0-9]{9})$"),
+        validate=Pattern(r"^(?:[A-Za-z0-9_.\-]{3,32}|1[3-9][0-9]{9})$"),
         metadata={"description": "3-32 letters, digits, '.', '-', '_', or a mobile number"},
     )
     display_name = Text(
@@ -174,7 +174,7 @@ class UserCreate(Strict):
         validate=validate.Length(max=100),
         metadata={"description": "Control characters are removed; empty: the username"},
     )
-    phone = fields.String(allow_none=True, validate=validate.Regexp(r"^1[3-9][0-9]{9}$"))
+    phone = fields.String(allow_none=True, validate=Pattern(r"^1[3-9][0-9]{9}$"))
     roles = fields.List(
         fields.String(validate=ROLE), required=True, validate=validate.Length(min=1, max=8)
     )
@@ -313,7 +313,7 @@ class ResetRequestIn(Strict):
 class ResetConfirmIn(Strict):
     login = Text(required=True, validate=validate.Length(1, 200),
                  metadata={"description": "As in the request"})
-    code = fields.String(required=True, validate=validate.Regexp(r"^[0-9]{6}$"),
+    code = fields.String(required=True, validate=Pattern(r"^[0-9]{6}$"),
                          metadata={"description": "The 6-digit code from the message"})
     password = fields.String(required=True, validate=validate.Length(8, 128), metadata={
         "description": "The new password: 8 to 128 characters (more when "

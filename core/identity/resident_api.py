@@ -23,7 +23,7 @@ from marshmallow import Schema, fields, validate
 from sqlalchemy import false, select
 
 from core.api.endpoints import endpoint
-from core.api.fields import LINE, Id, Strict
+from core.api.fields import LINE, Id, Pattern, Strict
 from core.api.pagination import PageArgs, page_schema, paginate
 from core.audit.models import AccessEntry
 from core.audit.services import access_log_for
@@ -133,7 +133,7 @@ class OwnTokenSchema(Schema):
 
 class OwnTokenCreateSchema(Strict):
     name = fields.String(
-        required=True, validate=[validate.Length(min=1, max=100), validate.Regexp(LINE)]
+        required=True, validate=[validate.Length(min=1, max=100), Pattern(LINE)]
     )
     permissions = fields.List(
         fields.String(validate=validate.Length(max=120)),

@@ -189,7 +189,7 @@ so they are prefixed with the plugin."""
 
 from __future__ import annotations
 
-from core.toolkit import LINE, page_schema
+from core.toolkit import LINE, Pattern, page_schema
 from marshmallow import Schema, fields, validate
 
 # LINE (the toolkit's): some visible text, no control characters. Stated in the schema,
@@ -199,7 +199,7 @@ from marshmallow import Schema, fields, validate
 class __Cls__ItemIn(Schema):
     title = fields.String(
         required=True,
-        validate=[validate.Length(1, 200), validate.Regexp(LINE, error="Enter a title.")],
+        validate=[validate.Length(1, 200), Pattern(LINE, error="Enter a title.")],
     )
 
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from core.toolkit import LINE, OPT_LINE, OPT_TEXT, TEXT, Id, JsonBoolean, page_schema
+from core.toolkit import LINE, OPT_LINE, OPT_TEXT, TEXT, Id, JsonBoolean, Pattern, page_schema
 from plugins.commerce.services import CATEGORIES
 
 CATEGORY = validate.OneOf(list(CATEGORIES))
-COMMUNITY = validate.Regexp(r"^[0-9]{12}$")
+COMMUNITY = Pattern(r"^[0-9]{12}$")
 
 
 def _field(n: int, required: bool, rx: str) -> fields.String:
-    checks = [validate.Length(1 if required else 0, n), validate.Regexp(rx)]
+    checks = [validate.Length(1 if required else 0, n), Pattern(rx)]
     if required:
         return fields.String(required=True, validate=checks)
     return fields.String(load_default="", validate=checks)
@@ -29,7 +29,7 @@ def _text(n: int, *, required: bool = True) -> fields.String:
 # ---------------------------------------------------------------------------- input
 
 
-PHONE = [validate.Length(0, 30), validate.Regexp(r"^[0-9+\- ]*$")]
+PHONE = [validate.Length(0, 30), Pattern(r"^[0-9+\- ]*$")]
 
 
 class CommerceTicketIn(Schema):
@@ -81,7 +81,7 @@ class CommerceComplaintIn(Schema):
 
 class CommerceApplyIn(Schema):
     credit_code = fields.String(
-        required=True, validate=[validate.Length(18, 18), validate.Regexp(r"^[0-9A-Za-z]{18}$")]
+        required=True, validate=[validate.Length(18, 18), Pattern(r"^[0-9A-Za-z]{18}$")]
     )
     name = _line(100)
     categories = fields.List(
@@ -95,7 +95,7 @@ class CommerceApplyIn(Schema):
     opening_hours = _line(200, required=False)
     price_list = _text(2000, required=False)
     phone = fields.String(
-        load_default="", validate=[validate.Length(0, 30), validate.Regexp(r"^[0-9+\- ]*$")]
+        load_default="", validate=[validate.Length(0, 30), Pattern(r"^[0-9+\- ]*$")]
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from core.toolkit import Strict, Text, page_schema
+from core.toolkit import Pattern, Strict, Text, page_schema
 
 KINDS = ("receipt", "decision", "certificate")
 STATUSES = ("valid", "revoked", "tampered", "unknown")
@@ -52,7 +52,7 @@ class DocumentsVerifyIn(Strict):
     """One of: ``code``; ``statement`` with ``signature`` (as the verification page or the
     PDF gives them); or ``signed``, the ``SHEQU-DOC:…`` token in the PDF's metadata."""
 
-    code = fields.String(validate=validate.Regexp(r"^[0-9A-Fa-f]{16}$"))
+    code = fields.String(validate=Pattern(r"^[0-9A-Fa-f]{16}$"))
     statement = fields.Dict(keys=fields.String())
     signature = fields.String(validate=validate.Length(1, 200))
     signed = fields.String(validate=validate.Length(1, 20000))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from core.toolkit import MAX_ID, OPT_TEXT, TEXT, page_schema
+from core.toolkit import MAX_ID, OPT_TEXT, TEXT, Pattern, page_schema
 
 CODE = r"^[a-z][a-z0-9_]{1,59}$"
 
@@ -66,14 +66,14 @@ class GovServiceList(Schema):
 class GovServiceQuery(Schema):
     q = fields.String(
         load_default="",
-        validate=[validate.Length(max=50), validate.Regexp(OPT_TEXT)],
+        validate=[validate.Length(max=50), Pattern(OPT_TEXT)],
         metadata={"description": "Words in Chinese or English, full pinyin or initials "
                   "(老人, 证明, gaoling, gljt): matched against names, summaries, keywords "
                   "and life events; the matches come best first"},
     )
     life_event = fields.String(
         load_default=None,
-        validate=validate.Regexp(CODE),
+        validate=Pattern(CODE),
         metadata={"description": "Only the services of this life event (elderly, birth…)"},
     )
 
@@ -85,14 +85,14 @@ class GovPrefillOut(Schema):
 
 
 class GovApplicationIn(Schema):
-    service_code = fields.String(required=True, validate=validate.Regexp(CODE))
+    service_code = fields.String(required=True, validate=Pattern(CODE))
     answers = fields.Dict(keys=fields.String(), load_default=dict)
     #: Staff filing at the counter for a resident (needs gov_services.application.handle).
     person_id = fields.Integer(
         load_default=None, allow_none=True, validate=validate.Range(1, MAX_ID)
     )
     comment = fields.String(
-        load_default="", validate=[validate.Length(max=2000), validate.Regexp(OPT_TEXT)]
+        load_default="", validate=[validate.Length(max=2000), Pattern(OPT_TEXT)]
     )
 
 
@@ -142,21 +142,21 @@ GovApplicationPage = page_schema(GovApplicationOut, "GovApplicationPage")
 class GovQueueArgs(Schema):
     page = fields.Integer(load_default=1, validate=validate.Range(1, 100000))
     page_size = fields.Integer(load_default=20, validate=validate.Range(1, 100))
-    state = fields.String(load_default=None, validate=validate.Regexp(CODE))
-    service = fields.String(load_default=None, validate=validate.Regexp(CODE))
-    community = fields.String(load_default=None, validate=validate.Regexp(r"^\d{12}$"))
+    state = fields.String(load_default=None, validate=Pattern(CODE))
+    service = fields.String(load_default=None, validate=Pattern(CODE))
+    community = fields.String(load_default=None, validate=Pattern(r"^\d{12}$"))
     overdue = fields.Boolean(load_default=False)
 
 
 class GovActionIn(Schema):
-    action = fields.String(required=True, validate=validate.Regexp(CODE))
+    action = fields.String(required=True, validate=Pattern(CODE))
     comment = fields.String(
-        load_default="", validate=[validate.Length(max=2000), validate.Regexp(OPT_TEXT)]
+        load_default="", validate=[validate.Length(max=2000), Pattern(OPT_TEXT)]
     )
     #: request_material: the complete list at once (一次性告知) — codes of the service's
     #: own documents, and a short description (at most 50 characters) for anything else.
     missing = fields.List(
-        fields.String(validate=[validate.Length(1, 200), validate.Regexp(OPT_TEXT)]),
+        fields.String(validate=[validate.Length(1, 200), Pattern(OPT_TEXT)]),
         load_default=list,
         validate=validate.Length(max=30),
         metadata={"description": "For request_material: codes of the service's documents "
@@ -169,10 +169,10 @@ class GovRevealIn(Schema):
     (default: all the application holds)."""
 
     purpose = fields.String(
-        required=True, validate=[validate.Length(1, 200), validate.Regexp(TEXT)]
+        required=True, validate=[validate.Length(1, 200), Pattern(TEXT)]
     )
     fields_ = fields.List(
-        fields.String(validate=validate.Regexp(CODE)),
+        fields.String(validate=Pattern(CODE)),
         data_key="fields",
         attribute="fields",
         load_default=None,
@@ -183,7 +183,7 @@ class GovRevealIn(Schema):
 class GovRatingIn(Schema):
     rating = fields.Integer(required=True, validate=validate.Range(1, 5))
     comment = fields.String(
-        load_default="", validate=[validate.Length(max=1000), validate.Regexp(OPT_TEXT)]
+        load_default="", validate=[validate.Length(max=1000), Pattern(OPT_TEXT)]
     )
 
 
@@ -206,14 +206,14 @@ GovMembershipPage = page_schema(GovMembershipOut, "GovMembershipPage")
 class GovMembershipArgs(Schema):
     page = fields.Integer(load_default=1, validate=validate.Range(1, 100000))
     page_size = fields.Integer(load_default=20, validate=validate.Range(1, 100))
-    database = fields.String(load_default=None, validate=validate.Regexp(CODE))
-    community = fields.String(load_default=None, validate=validate.Regexp(r"^\d{12}$"))
+    database = fields.String(load_default=None, validate=Pattern(CODE))
+    community = fields.String(load_default=None, validate=Pattern(r"^\d{12}$"))
     active = fields.Boolean(load_default=True)
 
 
 class GovEndMembershipIn(Schema):
     reason = fields.String(
-        required=True, validate=[validate.Length(1, 200), validate.Regexp(TEXT)]
+        required=True, validate=[validate.Length(1, 200), Pattern(TEXT)]
     )
 
 

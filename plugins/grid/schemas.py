@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from core.toolkit import LINE, TEXT, Id, PageArgs, Strict, Text, page_schema
+from core.toolkit import LINE, TEXT, Id, PageArgs, Pattern, Strict, Text, page_schema
 
 KINDS = ("matter", "incident", "offer")
 MET = ("person", "family", "neighbour", "nobody")
@@ -18,7 +18,7 @@ class FindingReferred(Schema):
 
     finding_id = fields.Integer(required=True)
     kind = fields.String(required=True, validate=validate.OneOf(KINDS))
-    community = fields.String(required=True, validate=validate.Regexp(r"^\d{12}$"))
+    community = fields.String(required=True, validate=Pattern(r"^\d{12}$"))
     grid = fields.String(required=True, allow_none=True)
     person_id = fields.Integer(required=True, allow_none=True)
     household_id = fields.Integer(required=True, allow_none=True)
@@ -32,9 +32,9 @@ class GridReferIn(Strict):
     kind = fields.String(required=True, validate=validate.OneOf(KINDS))
     category = fields.String(required=True, validate=validate.OneOf(CATEGORIES))
     summary = Text(one_line=True, required=True,
-                   validate=[validate.Length(1, 500), validate.Regexp(LINE, error="Enter text.")])
+                   validate=[validate.Length(1, 500), Pattern(LINE, error="Enter text.")])
     service_code = fields.String(load_default=None, allow_none=True,
-                                 validate=validate.Regexp(CODE))
+                                 validate=Pattern(CODE))
 
 
 class GridFindingIn(GridReferIn):
@@ -122,7 +122,7 @@ class GridVisitIn(Strict):
                          validate=validate.Length(1, 500),
                          metadata={"description": "default: the findings, cut at 500"})
     refer_service_code = fields.String(load_default=None, allow_none=True,
-                                       validate=validate.Regexp(CODE))
+                                       validate=Pattern(CODE))
 
 
 class GridCorrectionOut(Schema):
@@ -137,7 +137,7 @@ class GridCorrectionOut(Schema):
 
 class GridCorrectIn(Strict):
     reason = Text(required=True, validate=[validate.Length(1, 500),
-                                           validate.Regexp(TEXT, error="Enter text.")],
+                                           Pattern(TEXT, error="Enter text.")],
                   metadata={"description": "why the record is corrected (kept with it)"})
 
 
@@ -155,7 +155,7 @@ class GridPatrolCorrectIn(GridCorrectIn):
     """Only the fields given change; the grid stays."""
 
     area = Text(one_line=True, validate=[validate.Length(1, 200),
-                                         validate.Regexp(LINE, error="Enter text.")])
+                                         Pattern(LINE, error="Enter text.")])
     started_at = fields.AwareDateTime(default_timezone=None)
     ended_at = fields.AwareDateTime(allow_none=True)
     found = Text(validate=validate.Length(max=2000))
@@ -187,7 +187,7 @@ class GridVisitArgs(PageArgs):
 class GridPatrolIn(Strict):
     grid = fields.String(required=True, validate=validate.Length(1, 15))
     area = Text(one_line=True, required=True,
-                validate=[validate.Length(1, 200), validate.Regexp(LINE, error="Enter text.")])
+                validate=[validate.Length(1, 200), Pattern(LINE, error="Enter text.")])
     started_at = fields.AwareDateTime(required=True, default_timezone=None)
     ended_at = fields.AwareDateTime(load_default=None, allow_none=True)
     found = Text(load_default="", validate=validate.Length(max=2000))
@@ -197,7 +197,7 @@ class GridPatrolIn(Strict):
     refer_summary = Text(one_line=True, load_default=None, allow_none=True,
                          validate=validate.Length(1, 500))
     refer_service_code = fields.String(load_default=None, allow_none=True,
-                                       validate=validate.Regexp(CODE))
+                                       validate=Pattern(CODE))
 
 
 class GridPatrolOut(Schema):

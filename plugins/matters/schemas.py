@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from core.toolkit import LINE, OPT_LINE, TEXT, Id, JsonBoolean, Strict, page_schema
+from core.toolkit import LINE, OPT_LINE, TEXT, Id, JsonBoolean, Pattern, Strict, page_schema
 from plugins.matters.services import CATEGORIES, RATINGS, STATES
 
 CATEGORY = validate.OneOf(sorted(CATEGORIES))
@@ -14,19 +14,19 @@ CATEGORY = validate.OneOf(sorted(CATEGORIES))
 
 
 def _text(n: int) -> fields.String:
-    return fields.String(required=True, validate=[validate.Length(1, n), validate.Regexp(TEXT)])
+    return fields.String(required=True, validate=[validate.Length(1, n), Pattern(TEXT)])
 
 
 def _opt_line(n: int) -> fields.String:
     return fields.String(load_default="", validate=[validate.Length(0, n),
-                                                    validate.Regexp(OPT_LINE)])
+                                                    Pattern(OPT_LINE)])
 
 
 def _department() -> fields.String:
     """A department named by its code: one line (no control character reaches a query)
     within the column's 40 characters; whether it exists is the service's to say."""
     return fields.String(required=True, validate=[validate.Length(1, 40),
-                                                  validate.Regexp(LINE)])
+                                                  Pattern(LINE)])
 
 
 class MatterEvent(Schema):
@@ -57,10 +57,10 @@ class MattersFileIn(Strict):
     summary = _text(2000)
     location = _opt_line(200)
     community = fields.String(load_default=None, allow_none=True,
-                              validate=validate.Regexp(r"^\d{12}$"))
+                              validate=Pattern(r"^\d{12}$"))
     caller_name = _opt_line(50)
     caller_phone = fields.String(load_default="", validate=[validate.Length(0, 30),
-                                                       validate.Regexp(r"^[0-9+\- ]*$")])
+                                                       Pattern(r"^[0-9+\- ]*$")])
 
 
 class MattersHotlineIn(MattersFileIn):
@@ -166,23 +166,23 @@ class MattersDepartmentIn(Strict):
     """A new department, or a community office (``kind`` ``community`` with the
     12-digit ``community`` it serves)."""
 
-    code = fields.String(required=True, validate=validate.Regexp(
+    code = fields.String(required=True, validate=Pattern(
         r"^[a-z][a-z0-9_-]{0,39}$"), metadata={"description": "permanent; used in URLs"})
     name = fields.String(required=True, validate=[validate.Length(1, 100),
-                                                  validate.Regexp(LINE)])
+                                                  Pattern(LINE)])
     name_en = _opt_line(100)
     kind = fields.String(load_default="department",
                          validate=validate.OneOf(["department", "community"]))
     community = fields.String(load_default=None, allow_none=True,
-                              validate=validate.Regexp(r"^\d{12}$"))
+                              validate=Pattern(r"^\d{12}$"))
 
 
 class MattersDepartmentPatch(Strict):
     """Rename (``name``, ``name_en``), close (``active: false``; refused with 409 while it
     has open matters or routing rules) or reopen (``active: true``)."""
 
-    name = fields.String(validate=[validate.Length(1, 100), validate.Regexp(LINE)])
-    name_en = fields.String(validate=[validate.Length(0, 100), validate.Regexp(OPT_LINE)])
+    name = fields.String(validate=[validate.Length(1, 100), Pattern(LINE)])
+    name_en = fields.String(validate=[validate.Length(0, 100), Pattern(OPT_LINE)])
     active = JsonBoolean()
 
 
@@ -193,7 +193,7 @@ class MattersRouteIn(Strict):
     and place. Applies to matters filed afterwards."""
 
     category = fields.String(required=True, validate=validate.OneOf([*sorted(CATEGORIES), "*"]))
-    place = fields.String(load_default="", validate=validate.Regexp(r"^(\d{9}|\d{12})?$"))
+    place = fields.String(load_default="", validate=Pattern(r"^(\d{9}|\d{12})?$"))
     department = _department()
     answer_days = fields.Integer(load_default=None, allow_none=True,
                                  validate=validate.Range(1, 60))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from core.toolkit import LINE, OPT_TEXT, TEXT, Id, JsonBoolean
+from core.toolkit import LINE, OPT_TEXT, TEXT, Id, JsonBoolean, Pattern
 from plugins.self_governance.services.finances import PERIOD
 
 # ----------------------------------------------------------------------------- events
@@ -56,14 +56,14 @@ class SgNotice(Schema):
 class SgNoticeIn(Schema):
     title = fields.String(
         required=True,
-        validate=[validate.Length(1, 200), validate.Regexp(LINE, error="Enter a title.")],
+        validate=[validate.Length(1, 200), Pattern(LINE, error="Enter a title.")],
     )
     body = fields.String(
         load_default="",
-        validate=[validate.Length(0, 10000), validate.Regexp(OPT_TEXT, error="Enter text.")],
+        validate=[validate.Length(0, 10000), Pattern(OPT_TEXT, error="Enter text.")],
     )
     community = fields.String(
-        load_default=None, allow_none=True, validate=validate.Regexp(r"^\d{12}$")
+        load_default=None, allow_none=True, validate=Pattern(r"^\d{12}$")
     )
     pinned = JsonBoolean(load_default=False)
     expires_at = fields.AwareDateTime(load_default=None, allow_none=True)
@@ -73,7 +73,7 @@ class SgNoticeIn(Schema):
     )
     attachment_url = fields.String(
         load_default=None, allow_none=True,
-        validate=[validate.Length(1, 300), validate.Regexp(r"^(https?://|/(?!/))\S*$")],
+        validate=[validate.Length(1, 300), Pattern(r"^(https?://|/(?!/))\S*$")],
     )
 
 
@@ -141,11 +141,11 @@ class SgProposal(Schema):
 class SgProposalIn(Schema):
     title = fields.String(
         required=True,
-        validate=[validate.Length(1, 200), validate.Regexp(LINE, error="Enter a title.")],
+        validate=[validate.Length(1, 200), Pattern(LINE, error="Enter a title.")],
     )
     body = fields.String(
         required=True,
-        validate=[validate.Length(1, 5000), validate.Regexp(TEXT, error="Enter text.")],
+        validate=[validate.Length(1, 5000), Pattern(TEXT, error="Enter text.")],
     )
 
 
@@ -155,13 +155,13 @@ class SgAnswerIn(Schema):
     )
     reason = fields.String(
         required=True,
-        validate=[validate.Length(1, 5000), validate.Regexp(TEXT, error="Enter text.")],
+        validate=[validate.Length(1, 5000), Pattern(TEXT, error="Enter text.")],
     )
 
 
 # ----------------------------------------------------------------------------- notices (more)
 
-COMMUNITY = validate.Regexp(r"^\d{12}$", error="A community is its 12-digit code.")
+COMMUNITY = Pattern(r"^\d{12}$", error="A community is its 12-digit code.")
 
 
 class SgNoticeOne(SgNotice):
@@ -228,7 +228,7 @@ class SgLineIn(Schema):
     kind = fields.String(required=True, validate=validate.OneOf(["income", "expense"]))
     description = fields.String(
         required=True,
-        validate=[validate.Length(1, 200), validate.Regexp(LINE, error="Enter text.")],
+        validate=[validate.Length(1, 200), Pattern(LINE, error="Enter text.")],
     )
     amount = fields.Float(
         # Inclusive bounds: the OpenAPI document cannot state an exclusive maximum, so a
@@ -238,7 +238,7 @@ class SgLineIn(Schema):
     voucher = fields.String(
         load_default=None,
         allow_none=True,
-        validate=[validate.Length(0, 120), validate.Regexp(OPT_TEXT, error="Enter text.")],
+        validate=[validate.Length(0, 120), Pattern(OPT_TEXT, error="Enter text.")],
     )
 
 
@@ -246,11 +246,11 @@ class SgStatementIn(Schema):
     community = fields.String(required=True, validate=COMMUNITY)
     period = fields.String(
         required=True,
-        validate=validate.Regexp(PERIOD, error="Give the period as YYYY-MM."),
+        validate=Pattern(PERIOD, error="Give the period as YYYY-MM."),
     )
     title = fields.String(
         required=True,
-        validate=[validate.Length(1, 200), validate.Regexp(LINE, error="Enter a title.")],
+        validate=[validate.Length(1, 200), Pattern(LINE, error="Enter a title.")],
     )
     items = fields.List(fields.Nested(SgLineIn), required=True, validate=validate.Length(0, 500))
 
@@ -258,14 +258,14 @@ class SgStatementIn(Schema):
 class SgQuestionIn(Schema):
     text = fields.String(
         required=True,
-        validate=[validate.Length(1, 2000), validate.Regexp(TEXT, error="Enter text.")],
+        validate=[validate.Length(1, 2000), Pattern(TEXT, error="Enter text.")],
     )
 
 
 class SgQuestionAnswerIn(Schema):
     answer = fields.String(
         required=True,
-        validate=[validate.Length(1, 5000), validate.Regexp(TEXT, error="Enter text.")],
+        validate=[validate.Length(1, 5000), Pattern(TEXT, error="Enter text.")],
     )
 
 
@@ -293,7 +293,7 @@ class SgProgressIn(Schema):
     )
     note = fields.String(
         load_default="",
-        validate=[validate.Length(0, 2000), validate.Regexp(OPT_TEXT, error="Enter text.")],
+        validate=[validate.Length(0, 2000), Pattern(OPT_TEXT, error="Enter text.")],
     )
 
 
@@ -304,11 +304,11 @@ class SgVoteIn(Schema):
     community = fields.String(required=True, validate=COMMUNITY)
     title = fields.String(
         required=True,
-        validate=[validate.Length(1, 200), validate.Regexp(LINE, error="Enter a title.")],
+        validate=[validate.Length(1, 200), Pattern(LINE, error="Enter a title.")],
     )
     description = fields.String(
         load_default="",
-        validate=[validate.Length(0, 5000), validate.Regexp(OPT_TEXT, error="Enter text.")],
+        validate=[validate.Length(0, 5000), Pattern(OPT_TEXT, error="Enter text.")],
     )
     kind = fields.String(load_default="motion", validate=validate.OneOf(["motion", "election"]))
     electorate = fields.String(
@@ -325,7 +325,7 @@ class SgVoteIn(Schema):
     opens_at = fields.AwareDateTime(required=True)
     closes_at = fields.AwareDateTime(required=True)
     candidates = fields.List(
-        fields.String(validate=[validate.Length(1, 120), validate.Regexp(LINE)]),
+        fields.String(validate=[validate.Length(1, 120), Pattern(LINE)]),
         load_default=list,
         validate=validate.Length(0, 50),
     )
@@ -392,7 +392,7 @@ class SgReceipt(Schema):
 class SgReceiptArgs(Schema):
     receipt = fields.String(
         required=True,
-        validate=validate.Regexp(
+        validate=Pattern(
             r"^[A-Za-z0-9]{5}-?[A-Za-z0-9]{5}$", error="Two groups of five letters and digits."
         ),
     )
@@ -450,18 +450,18 @@ class SgThreadOne(SgThread):
 class SgThreadIn(Schema):
     title = fields.String(
         required=True,
-        validate=[validate.Length(1, 200), validate.Regexp(LINE, error="Enter a title.")],
+        validate=[validate.Length(1, 200), Pattern(LINE, error="Enter a title.")],
     )
     body = fields.String(
         required=True,
-        validate=[validate.Length(1, 5000), validate.Regexp(TEXT, error="Write something.")],
+        validate=[validate.Length(1, 5000), Pattern(TEXT, error="Write something.")],
     )
 
 
 class SgReplyIn(Schema):
     body = fields.String(
         required=True,
-        validate=[validate.Length(1, 5000), validate.Regexp(TEXT, error="Write something.")],
+        validate=[validate.Length(1, 5000), Pattern(TEXT, error="Write something.")],
     )
 
 
@@ -473,7 +473,7 @@ class SgFollow(Schema):
 class SgReportIn(Schema):
     reason = fields.String(
         load_default="",
-        validate=[validate.Length(0, 200), validate.Regexp(OPT_TEXT, error="Enter text.")],
+        validate=[validate.Length(0, 200), Pattern(OPT_TEXT, error="Enter text.")],
     )
 
 
@@ -484,7 +484,7 @@ class SgReportOut(Schema):
 
 REASON = fields.String(
     required=True,
-    validate=[validate.Length(1, 200), validate.Regexp(LINE, error="Give a reason.")],
+    validate=[validate.Length(1, 200), Pattern(LINE, error="Give a reason.")],
 )
 
 
@@ -571,11 +571,11 @@ class SgRound(Schema):
 class SgMemberIn(Schema):
     name = fields.String(
         required=True,
-        validate=[validate.Length(1, 50), validate.Regexp(LINE, error="Enter a name.")],
+        validate=[validate.Length(1, 50), Pattern(LINE, error="Enter a name.")],
     )
     post = fields.String(
         load_default="",
-        validate=[validate.Length(0, 50), validate.Regexp(OPT_TEXT, error="Enter text.")],
+        validate=[validate.Length(0, 50), Pattern(OPT_TEXT, error="Enter text.")],
     )
 
 
@@ -613,7 +613,7 @@ class SgCommunityArgs(Schema):
 
 class SgCandidateArgs(SgCommunityArgs):
     q = fields.String(
-        required=True, validate=[validate.Length(1, 50), validate.Regexp(LINE, error="Enter text.")]
+        required=True, validate=[validate.Length(1, 50), Pattern(LINE, error="Enter text.")]
     )
 
 
@@ -628,7 +628,7 @@ class SgGroupRepIn(Schema):
     person_id = Id(required=True)
     group_name = fields.String(
         required=True,
-        validate=[validate.Length(1, 60), validate.Regexp(LINE, error="Enter the group's name.")],
+        validate=[validate.Length(1, 60), Pattern(LINE, error="Enter the group's name.")],
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from core.toolkit import LINE, TEXT, Id, JsonBoolean, PageArgs, page_schema
+from core.toolkit import LINE, TEXT, Id, JsonBoolean, PageArgs, Pattern, page_schema
 from plugins.surveillance.models import (
     CAMERA_STATUSES,
     INCIDENT_KINDS,
@@ -21,18 +21,18 @@ CODE = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
 
 def _line(n: int, **kw) -> fields.String:
-    return fields.String(validate=[validate.Length(1, n), validate.Regexp(LINE)], **kw)
+    return fields.String(validate=[validate.Length(1, n), Pattern(LINE)], **kw)
 
 
 # ------------------------------------------------------------------------------ cameras
 
 
 class SurveillanceCameraIn(Schema):
-    code = fields.String(required=True, validate=[validate.Length(1, 40), validate.Regexp(CODE)])
+    code = fields.String(required=True, validate=[validate.Length(1, 40), Pattern(CODE)])
     name = _line(100, required=True)
-    community_code = fields.String(validate=validate.Regexp(r"^\d{12}$"), allow_none=True)
+    community_code = fields.String(validate=Pattern(r"^\d{12}$"), allow_none=True)
     grid_code = fields.String(
-        validate=[validate.Length(1, 32), validate.Regexp(CODE)], allow_none=True
+        validate=[validate.Length(1, 32), Pattern(CODE)], allow_none=True
     )
     building_id = Id(allow_none=True, strict=False)  # as before: "12" is read too
     location = _line(200, required=True)
@@ -93,11 +93,11 @@ class SurveillanceIncidentIn(Schema):
 
     kind = fields.String(required=True, validate=validate.OneOf(INCIDENT_KINDS))
     severity = fields.String(load_default="medium", validate=validate.OneOf(SEVERITIES))
-    description = fields.String(validate=[validate.Length(1, 2000), validate.Regexp(TEXT)])
+    description = fields.String(validate=[validate.Length(1, 2000), Pattern(TEXT)])
     location = _line(200, required=True)
-    community_code = fields.String(validate=validate.Regexp(r"^\d{12}$"), allow_none=True)
+    community_code = fields.String(validate=Pattern(r"^\d{12}$"), allow_none=True)
     camera_code = fields.String(
-        validate=[validate.Length(1, 40), validate.Regexp(CODE)], allow_none=True
+        validate=[validate.Length(1, 40), Pattern(CODE)], allow_none=True
     )
     occurred_at = fields.AwareDateTime(
         allow_none=True,
@@ -110,11 +110,11 @@ class SurveillanceIngestIn(Schema):
     """An analytics detection. Send the ``Idempotency-Key`` header with it."""
 
     camera_code = fields.String(
-        required=True, validate=[validate.Length(1, 40), validate.Regexp(CODE)]
+        required=True, validate=[validate.Length(1, 40), Pattern(CODE)]
     )
     kind = fields.String(required=True, validate=validate.OneOf(INCIDENT_KINDS))
     severity = fields.String(load_default="medium", validate=validate.OneOf(SEVERITIES))
-    description = fields.String(validate=[validate.Length(1, 2000), validate.Regexp(TEXT)])
+    description = fields.String(validate=[validate.Length(1, 2000), Pattern(TEXT)])
     occurred_at = fields.AwareDateTime(allow_none=True)
 
 
@@ -122,7 +122,7 @@ class SurveillanceIngestHeaders(Schema):
     idempotency_key = fields.String(
         required=True,
         data_key="Idempotency-Key",
-        validate=[validate.Length(1, 100), validate.Regexp(LINE)],
+        validate=[validate.Length(1, 100), Pattern(LINE)],
     )
 
 
@@ -177,10 +177,10 @@ class SurveillanceReportIn(Schema):
 
     kind = fields.String(required=True, validate=validate.OneOf(INCIDENT_KINDS))
     description = fields.String(
-        required=True, validate=[validate.Length(1, 2000), validate.Regexp(TEXT)]
+        required=True, validate=[validate.Length(1, 2000), Pattern(TEXT)]
     )
     location = _line(200, required=True)
-    community_code = fields.String(validate=validate.Regexp(r"^\d{12}$"), allow_none=True)
+    community_code = fields.String(validate=Pattern(r"^\d{12}$"), allow_none=True)
 
 
 class SurveillanceReportStep(Schema):

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from core.toolkit import JsonBoolean, Strict
+from core.toolkit import JsonBoolean, Pattern, Strict
 from plugins.surveillance.models import CAMERA_STATUSES, INCIDENT_KINDS, RULE_KINDS, SEVERITIES
 from plugins.surveillance.schemas import CODE, LINE
 
-COMMUNITY = validate.Regexp(r"^\d{12}$")
+COMMUNITY = Pattern(r"^\d{12}$")
 
 
 def _name(**kw: object) -> fields.String:
-    return fields.String(validate=[validate.Length(1, 100), validate.Regexp(LINE)], **kw)
+    return fields.String(validate=[validate.Length(1, 100), Pattern(LINE)], **kw)
 
 
 # ------------------------------------------------------------------------------ rules
@@ -74,7 +74,7 @@ class SurveillanceClipIn(Strict):
     """A reference to footage kept in the camera or VMS (never the video)."""
 
     camera_code = fields.String(required=True,
-                                validate=[validate.Length(1, 40), validate.Regexp(CODE)])
+                                validate=[validate.Length(1, 40), Pattern(CODE)])
     starts_at = fields.AwareDateTime(required=True)
     ends_at = fields.AwareDateTime(required=True)
     reference = fields.String(load_default="", validate=[validate.Length(max=300)], metadata={

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from core.toolkit import LINE, Id, JsonBoolean, PageArgs, Strict, Text, page_schema
+from core.toolkit import LINE, Id, JsonBoolean, PageArgs, Pattern, Strict, Text, page_schema
 
 # Some visible text, no control characters: stated in the schema, so the OpenAPI document
 # says what the service accepts and the fuzzer's valid requests are really valid.
@@ -15,14 +15,14 @@ COMMUNITY = r"^[0-9]{12}$"
 
 
 def _line(n: int, **kw):
-    return Text(one_line=True, validate=[validate.Length(1, n), validate.Regexp(LINE)], **kw)
+    return Text(one_line=True, validate=[validate.Length(1, n), Pattern(LINE)], **kw)
 
 
 HOURS = validate.Range(0, 24)
 
 
 class VolunteersActivityIn(Strict):
-    community = fields.String(required=True, validate=validate.Regexp(COMMUNITY),
+    community = fields.String(required=True, validate=Pattern(COMMUNITY),
                               metadata={"description": "12-digit community code"})
     title = _line(200, required=True)
     description = Text(load_default="", validate=validate.Length(0, 4000))
@@ -69,13 +69,13 @@ VolunteersActivityPage = page_schema(VolunteersActivity, "VolunteersActivityPage
 
 
 class VolunteersActivityArgs(PageArgs):
-    community = fields.String(validate=validate.Regexp(COMMUNITY))
+    community = fields.String(validate=Pattern(COMMUNITY))
     when = fields.String(load_default="upcoming",
                          validate=validate.OneOf(["upcoming", "past", "all"]))
 
 
 class VolunteersCancelIn(Strict):
-    reason = Text(required=True, validate=[validate.Length(1, 500), validate.Regexp(SOME)])
+    reason = Text(required=True, validate=[validate.Length(1, 500), Pattern(SOME)])
 
 
 class VolunteersSignup(Schema):
@@ -110,7 +110,7 @@ class VolunteersAttendanceIn(Strict):
 
 class VolunteersCorrectionIn(Strict):
     hours = fields.Float(required=True, allow_nan=False, validate=HOURS)
-    reason = Text(required=True, validate=[validate.Length(1, 500), validate.Regexp(SOME)])
+    reason = Text(required=True, validate=[validate.Length(1, 500), Pattern(SOME)])
 
 
 class VolunteersCorrection(Schema):
@@ -148,7 +148,7 @@ class VolunteersRecord(Schema):
 
 
 class VolunteersSummaryArgs(Schema):
-    community = fields.String(required=True, validate=validate.Regexp(COMMUNITY))
+    community = fields.String(required=True, validate=Pattern(COMMUNITY))
     year = fields.Integer(required=True, validate=validate.Range(2000, 2100))
 
 

@@ -537,6 +537,27 @@ def test_tokens_api_refuses_more_than_the_owner_and_unknown_fields(client, token
     assert resp.status_code == 403
 
 
+def test_a_pattern_matches_the_whole_value_as_the_document_reads_it(client, token_for):
+    """``$`` in Python's ``re.match`` also matches before a final line feed; the OpenAPI
+    document's (ECMAScript) does not. A one-line name with a line feed after it is refused,
+    the same name without it is taken."""
+    from marshmallow import ValidationError
+
+    from core.toolkit import LINE, Pattern
+
+    t = token_for("community_worker")
+    resp = client.post("/api/v1/identity/tokens", json={"name": "ci\n"}, headers=bearer(t))
+    assert resp.status_code == 422 and "name" in resp.get_json()["error"]["fields"]
+    assert client.post("/api/v1/identity/tokens", json={"name": "ci"},
+                       headers=bearer(t)).status_code == 201
+    for value in ("110105001001\n", "1101050010011", "\n110105001001"):
+        with pytest.raises(ValidationError):
+            Pattern(r"^[0-9]{12}$")(value)
+    assert Pattern(r"^[0-9]{12}$")("110105001001") == "110105001001"
+    with pytest.raises(ValidationError):
+        Pattern(LINE)("civil\n")
+
+
 # ------------------------------------------------------------------------------ notifications
 
 

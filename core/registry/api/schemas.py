@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from core.api.fields import LINE_CONTROL_CHARS, JsonBoolean, Strict, Text
+from core.api.fields import LINE_CONTROL_CHARS, JsonBoolean, Pattern, Strict, Text
 from core.api.pagination import PageArgs, page_schema
 from core.registry import codes
 from core.registry.present import (
@@ -18,21 +18,21 @@ READ, WRITE, REVEAL = "registry.person.read", "registry.person.write", "registry
 ORG_READ, ORG_WRITE, IMPORT = "registry.org.read", "registry.org.write", "registry.import"
 #: Query kinds that carry personal data and so never travel in a URL (R26).
 SENSITIVE_KINDS = frozenset({"id_number", "phone", "id_last4", "address"})
-COMMUNITY = validate.Regexp(r"^[0-9]{12}$", error="A community code has 12 digits.")
-GRID = validate.Regexp(r"^[A-Za-z0-9_-]{1,32}$", error="Not a grid code.")
+COMMUNITY = Pattern(r"^[0-9]{12}$", error="A community code has 12 digits.")
+GRID = Pattern(r"^[A-Za-z0-9_-]{1,32}$", error="Not a grid code.")
 STATUS_FILTER = [*codes.STATUSES, "any"]
 #: A name has a letter (Han characters count) and no surrounding spaces.
 #: Control characters (C0 and C1) spelled out: ``\s`` matches U+0085 in Python but not in the
 #: ECMAScript regex an OpenAPI client validates with, so the document must not rely on it.
 #: A one-line value's control characters (core.api.fields) plus C1, which a name never holds.
 _CONTROL = LINE_CONTROL_CHARS + r"\x80-\x9f"
-NAME = validate.Regexp(rf"^[^\s\d_{_CONTROL}]([^{_CONTROL}]*[^\s{_CONTROL}])?$",
+NAME = Pattern(rf"^[^\s\d_{_CONTROL}]([^{_CONTROL}]*[^\s{_CONTROL}])?$",
                        error="Enter the name.")
 #: No digits at all: a name or pinyin, never an ID number, phone or address (R26).
-NO_DIGITS = validate.Regexp(r"^[^0-9０-９]*$", error="Names and pinyin have no digits; "
+NO_DIGITS = Pattern(r"^[^0-9０-９]*$", error="Names and pinyin have no digits; "
                             "search by ID number, phone or address with POST "
                             "/persons/search.")
-BASE64 = validate.Regexp(r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$",
+BASE64 = Pattern(r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$",
                          error="This is not base64.")
 
 
@@ -60,7 +60,7 @@ class PersonFields(Strict):
         metadata={"description": "GB 3304 code (01 汉族)"},
     )
     nationality = fields.String(
-        allow_none=True, validate=validate.Regexp(r"^[A-Z]{3}$"),
+        allow_none=True, validate=Pattern(r"^[A-Z]{3}$"),
         metadata={"description": "ISO 3166 alpha-3; null for Chinese"},
     )
     hukou_type = fields.String(validate=validate.OneOf(list(codes.HUKOU_TYPES)))
@@ -271,9 +271,9 @@ class OrganisationQuery(PageArgs):
 
 class OrganisationCreate(Strict):
     name = Text(required=True, one_line=True,
-                validate=[validate.Length(min=1, max=200), validate.Regexp(r"\S")])
+                validate=[validate.Length(min=1, max=200), Pattern(r"\S")])
     credit_code = fields.String(
-        required=True, validate=validate.Regexp(r"^[0-9A-Za-z]{18}$"),
+        required=True, validate=Pattern(r"^[0-9A-Za-z]{18}$"),
         metadata={"description": "Unified social credit code (GB 32100), check character "
                                  "verified"},
     )
@@ -287,7 +287,7 @@ class OrganisationCreate(Strict):
 class ImportRequest(Strict):
     filename = fields.String(
         required=True,
-        validate=validate.Regexp(r"^[^/\\\x00-\x1f]{1,200}\.(csv|xlsx|CSV|XLSX)$"),
+        validate=Pattern(r"^[^/\\\x00-\x1f]{1,200}\.(csv|xlsx|CSV|XLSX)$"),
         metadata={"description": "Ends in .csv or .xlsx (the format)"},
     )
     content_base64 = fields.String(

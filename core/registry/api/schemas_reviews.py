@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from core.api.fields import Id, JsonBoolean, Strict, Text
+from core.api.fields import Id, JsonBoolean, Pattern, Strict, Text
 from core.api.pagination import PageArgs
 from core.registry import codes
 from core.registry.corrections import CORRECTABLE, REASON_MAX, STATUSES
@@ -13,7 +13,7 @@ from core.registry.corrections import CORRECTABLE, REASON_MAX, STATUSES
 REVIEW = "registry.correction.review"
 DASHBOARD = "registry.dashboard.read"
 EXPORT = "registry.export"
-COMMUNITY_CODE = validate.Regexp(r"^[0-9]{12}$", error="A community code is 12 digits.")
+COMMUNITY_CODE = Pattern(r"^[0-9]{12}$", error="A community code is 12 digits.")
 
 
 class CorrectionRequest(Strict):

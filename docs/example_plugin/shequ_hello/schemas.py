@@ -4,15 +4,11 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from core.toolkit import page_schema
+from core.toolkit import LINE, TEXT, Pattern, page_schema
 
-# The API states what the services accept (some visible text, no control characters),
-# so the OpenAPI document is true and clients can validate before sending. Keep patterns to
-# the syntax every JSON Schema validator shares (Python, ECMAScript, Rust).
-_CONTROL = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f"  # tab, LF and CR are allowed
-_CONTROL_LINE = r"\x00-\x1f\x7f"
-TEXT = rf"^[^{_CONTROL}]*[^\s{_CONTROL}][^{_CONTROL}]*$"
-LINE = rf"^[^{_CONTROL_LINE}]*[^\s{_CONTROL_LINE}][^{_CONTROL_LINE}]*$"
+# The API states what the services accept (some visible text, no control characters) with
+# the toolkit's patterns, so the OpenAPI document is true and clients can validate before
+# sending. Pattern (not marshmallow's Regexp) matches the whole value, as the document reads.
 
 
 class HelloGreetingIn(Schema):
@@ -20,11 +16,11 @@ class HelloGreetingIn(Schema):
 
     recipient = fields.String(
         required=True,
-        validate=[validate.Length(1, 100), validate.Regexp(LINE, error="Enter a name.")],
+        validate=[validate.Length(1, 100), Pattern(LINE, error="Enter a name.")],
     )
     message = fields.String(
         required=True,
-        validate=[validate.Length(1, 500), validate.Regexp(TEXT, error="Enter a message.")],
+        validate=[validate.Length(1, 500), Pattern(TEXT, error="Enter a message.")],
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from core.toolkit import JsonBoolean, Strict, Text
+from core.toolkit import JsonBoolean, Pattern, Strict, Text
 
 CODE = r"^[a-z][a-z0-9_]{1,59}$"
 HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
@@ -31,14 +31,14 @@ class SlotList(Schema):
 
 
 class BookIn(Strict):
-    service_code = fields.String(required=True, validate=validate.Regexp(CODE))
+    service_code = fields.String(required=True, validate=Pattern(CODE))
     day = fields.Date(required=True)
-    time = fields.String(required=True, validate=validate.Regexp(HHMM))
+    time = fields.String(required=True, validate=Pattern(HHMM))
 
 
 class ChangeIn(Strict):
     day = fields.Date(required=True)
-    time = fields.String(required=True, validate=validate.Regexp(HHMM))
+    time = fields.String(required=True, validate=Pattern(HHMM))
 
 
 class BookingOut(Schema):
@@ -65,7 +65,7 @@ class StaffBookingOut(BookingOut):
 
 
 class DayQuery(Schema):
-    office = fields.String(required=True, validate=validate.Regexp(CODE))
+    office = fields.String(required=True, validate=Pattern(CODE))
     day = fields.Date(load_default=None)
 
 
@@ -76,7 +76,7 @@ class DayList(Schema):
 
 
 class CallNextIn(Strict):
-    office = fields.String(required=True, validate=validate.Regexp(CODE))
+    office = fields.String(required=True, validate=Pattern(CODE))
     counter = fields.Integer(required=True, validate=validate.Range(1, 99))
 
 
@@ -103,7 +103,7 @@ class RuleOut(Schema):
 
 
 class HoursIn(Strict):
-    periods = fields.List(fields.List(fields.String(validate=validate.Regexp(HHMM)),
+    periods = fields.List(fields.List(fields.String(validate=Pattern(HHMM)),
                                       validate=validate.Length(equal=2)),
                           required=True, validate=validate.Length(max=6))
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from core.toolkit import PageArgs, Strict, Text, page_schema
+from core.toolkit import PageArgs, Pattern, Strict, Text, page_schema
 
 CODE = r"^[a-z][a-z0-9_]{0,59}$"
 
 
 class OutreachArgs(PageArgs):
-    community = fields.String(load_default=None, validate=validate.Regexp(r"^\d{12}$"))
-    grid = fields.String(load_default=None, validate=validate.Regexp(r"^\d{15}$"))
-    service = fields.String(load_default=None, validate=validate.Regexp(CODE))
+    community = fields.String(load_default=None, validate=Pattern(r"^\d{12}$"))
+    grid = fields.String(load_default=None, validate=Pattern(r"^\d{15}$"))
+    service = fields.String(load_default=None, validate=Pattern(CODE))
     due = fields.Boolean(load_default=False, metadata={"description": "only those due today"})
 
 
