@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Union
 
 from marshmallow import Schema, fields
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from core.db import utcnow
@@ -472,6 +472,13 @@ def mark_linked_read(session: Session, user_id: int, paths: Iterable[str]) -> in
 _UNREAD_IN_FULL = 200
 
 
+_UNREAD_ON_OPEN = (
+    select(Notification.id, Notification.link)
+    .where(Notification.user_id == bindparam("user_id"), Notification.read_at.is_(None))
+    .limit(_UNREAD_IN_FULL + 1)
+)
+
+
 def read_on_open(session: Session, user_id: int, paths: Iterable[str]) -> tuple[int, int | None]:
     """What opening a page does to the user's notifications, in one statement for the
     usual account: mark read the unread ones linking to ``paths`` (as
@@ -479,11 +486,9 @@ def read_on_open(session: Session, user_id: int, paths: Iterable[str]) -> tuple[
     needs no COUNT of its own. ``unread left`` is ``None`` when the account holds more than
     ``_UNREAD_IN_FULL`` unread (then the badge counts them itself)."""
     wanted = {p[:300] for p in paths if p}
-    rows = session.execute(
-        select(Notification.id, Notification.link)
-        .where(Notification.user_id == user_id, Notification.read_at.is_(None))
-        .limit(_UNREAD_IN_FULL + 1)
-    ).all()
+    # plain column rows, so Core on the session's connection (same transaction) does it at
+    # a tenth of the ORM's cost per page (issue 23: 226 -> 22 µs CPU); built once
+    rows = session.connection().execute(_UNREAD_ON_OPEN, {"user_id": user_id}).all()
     if len(rows) > _UNREAD_IN_FULL:
         return mark_linked_read(session, user_id, wanted), None
     ids = [row.id for row in rows if row.link in wanted]
