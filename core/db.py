@@ -22,6 +22,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from core.config import AppSection
 from core.current import current_kernel
 
 NAMING_CONVENTION = {
@@ -45,21 +46,35 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def local_zone() -> ZoneInfo:
+#: The zone days are counted in when nothing configures one: ``[app] timezone``'s own
+#: default (read from the config schema, so the two cannot drift apart). A loaded config
+#: always has a value (the schema supplies this default), so it is used only where no
+#: kernel is at hand: a bare service call, a script, a test outside any app.
+DEFAULT_TIMEZONE: str = AppSection().fields["timezone"].load_default
+
+
+def local_zone(kernel: Any = None) -> ZoneInfo:
     """The configured time zone (``[app] timezone``, Asia/Shanghai by default): the one in
-    which residents and staff live their days. UTC outside an app."""
-    try:
-        name = current_kernel().config.app["timezone"]
-    except (RuntimeError, KeyError):
-        name = None
-    return ZoneInfo(str(name or "UTC"))
+    which residents and staff live their days. ``kernel`` is for code outside a request or
+    app context (a job, an event handler, a CLI step holding the kernel); without it the
+    current app's kernel is used, and with neither the documented default. One rule for
+    core and every plugin: a copy that fell back to UTC put "today" a day behind Beijing
+    every evening outside a request."""
+    if kernel is None and has_app_context():
+        try:
+            kernel = current_kernel()
+        except KeyError:  # a bare Flask app, not built by create_app
+            kernel = None
+    app = getattr(getattr(kernel, "config", None), "app", None) or {}
+    return ZoneInfo(str(app.get("timezone") or DEFAULT_TIMEZONE))
 
 
-def local_today(now: datetime | None = None) -> date:
+def local_today(now: datetime | None = None, *, kernel: Any = None) -> date:
     """Today in the configured time zone, not the server's: at 23:30 UTC it is already
     tomorrow in Beijing, and a birthday, an age or a "since today" follows Beijing's day.
-    ``now`` (aware) lets a test set the clock."""
-    return (now or utcnow()).astimezone(local_zone()).date()
+    ``now`` (aware) lets a test or a job set the clock; ``kernel`` as for
+    :func:`local_zone`."""
+    return (now or utcnow()).astimezone(local_zone(kernel)).date()
 
 
 class UTCDateTime(TypeDecorator):

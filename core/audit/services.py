@@ -30,15 +30,14 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, delete, event, func, insert, select
 from sqlalchemy.orm import Session
 
 from core.audit.models import AccessEntry, AuditEntry
-from core.current import current_kernel
-from core.db import utcnow
+from core.db import local_today, utcnow
 
 #: Legal floors: Cybersecurity Law Art. 21 (security logs, 6 months) and PIPL Art. 56
 #: (records of personal-information processing, 3 years). Config may only lengthen them;
@@ -119,30 +118,6 @@ def _role_of(viewer: Any) -> str:
     return str(roles[0])[:40] if roles else ""
 
 
-def _zone() -> Any:
-    """The configured time zone (``[app] timezone``) when an app is active, else UTC:
-    the day an entry belongs to, so "one row per day" means the residents' day."""
-    from flask import has_app_context
-
-    try:
-        kernel = current_kernel() if has_app_context() else None
-    except KeyError:  # a bare Flask app, not built by create_app
-        kernel = None
-    config = getattr(kernel, "config", None)
-    name = config.app.get("timezone") if config is not None else None
-    return _zone_named(name) if name else UTC
-
-
-@functools.lru_cache(maxsize=8)
-def _zone_named(name: str) -> Any:
-    from zoneinfo import ZoneInfo
-
-    try:
-        return ZoneInfo(name)
-    except Exception:  # pragma: no cover - config validation names a real zone
-        return UTC
-
-
 def access_key(row: Mapping[str, Any], day: date) -> str:
     """The digest identical displays of one day share (the unique ``key`` column)."""
     facts = [row["actor_id"], row["actor_name"], row["actor_role"], row["on_behalf_of_id"],
@@ -192,7 +167,7 @@ def access_row(
         "request_id": str(facts.get("request_id", ""))[:64],
         "count": 1,
     }
-    row["key"] = access_key(row, at.astimezone(_zone()).date())
+    row["key"] = access_key(row, local_today(at))
     return row
 
 

@@ -16,7 +16,6 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import (
     Blueprint,
@@ -48,7 +47,7 @@ from wtforms.validators import DataRequired, NumberRange, Optional, ValidationEr
 
 from core.audit.services import search_access, search_audit
 from core.current import current_kernel
-from core.db import current_session
+from core.db import current_session, local_zone
 from core.hookspecs import NavItem
 from core.identity import has_permission, require
 from core.identity.models import User
@@ -213,13 +212,6 @@ def _put_error(form: Any, exc: IdentityError, fallback: str) -> None:
     field.errors = [*field.errors, _(exc.message, **exc.params)]
 
 
-def _zone() -> Any:
-    try:
-        return ZoneInfo(current_kernel().config.app["timezone"])
-    except (KeyError, ValueError):
-        return UTC
-
-
 def _day_start(day: date | None, *, after: bool = False) -> datetime | None:
     """Midnight of ``day`` (or of the day after it) in the deployment's time zone, as UTC:
     "until 3 May" includes all of 3 May where the staff are."""
@@ -227,7 +219,7 @@ def _day_start(day: date | None, *, after: bool = False) -> datetime | None:
         return None
     if after:
         day = day + timedelta(days=1)
-    return datetime.combine(day, time.min, tzinfo=_zone()).astimezone(UTC)
+    return datetime.combine(day, time.min, tzinfo=local_zone()).astimezone(UTC)
 
 
 class ActionForm(FlaskForm):

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from core.toolkit import MAX_ID, N_, RuleError, current_kernel, utcnow
+from core.toolkit import MAX_ID, N_, RuleError, local_zone, utcnow
 from plugins.commerce.models import Ticket, TicketEvent
 
 #: Service categories (docs/requirements.md, domain §4): code → (English, Chinese).
@@ -161,14 +160,10 @@ def duration_words(hours: float | None) -> tuple[str, str]:
 def local_date(at: datetime | None) -> str:
     """``at``'s day in the configured time zone (``[app] timezone``), as 2026-12-08: work
     finished at 23:30 UTC was finished on the next day in Beijing. Outside an app (a bare
-    service call) the day is UTC's."""
+    service call) the day is the toolkit's documented default zone's."""
     if at is None:
         return ""
-    try:
-        zone = ZoneInfo(str(current_kernel().config.app["timezone"] or "UTC"))
-    except RuntimeError:
-        zone = ZoneInfo("UTC")
-    return at.astimezone(zone).date().isoformat()
+    return at.astimezone(local_zone()).date().isoformat()
 
 
 def label(table: dict[str, tuple[str, str]], code: str | None, lang: str = "zh") -> str:

@@ -13,13 +13,20 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
-from core.toolkit import MAX_ID, N_, current_session, mask_name, require
+from core.toolkit import (
+    MAX_ID,
+    N_,
+    current_session,
+    local_today,
+    local_zone,
+    mask_name,
+    require,
+)
 from plugins.gov_services.appointments import BOOK, HANDLE_APPT, MANAGE_APPT
 from plugins.gov_services.appointments import services as ap
 from plugins.gov_services.appointments.catalogue import office_name, offices
 from plugins.gov_services.appointments.models import Booking, Counter
 from plugins.gov_services.services import gov, lang, reader_for
-from plugins.gov_services.services.vocabulary import zone
 
 bp = Blueprint("gov_services_appt", __name__)  # templates: the plugin's own folder
 
@@ -35,7 +42,7 @@ def appt_state(state: str) -> str:
 
 @bp.app_template_global("appt_time")
 def appt_time(at: Any) -> str:
-    return ap.local(at, zone()).strftime("%Y-%m-%d %H:%M") if at else ""
+    return ap.local(at, local_zone()).strftime("%Y-%m-%d %H:%M") if at else ""
 
 
 @bp.app_template_global("appt_queue")
@@ -56,10 +63,6 @@ def _day(raw: str | None, default: date | None = None) -> date | None:
         return default
 
 
-def _today() -> date:
-    return ap.local(ap.now_utc(), zone()).date()
-
-
 def _own(booking_id: int) -> Booking:
     b = current_session().get(Booking, booking_id) if 0 < booking_id <= MAX_ID else None
     if b is None or b.person_id != getattr(current_user, "person_id", None):
@@ -76,7 +79,7 @@ def _staff_booking(booking_id: int) -> Booking:
 
 def _open_days(session: Any, g: Any, rule: Any, count: int = 7) -> list[date]:
     """The next open days of the service's office (day buttons: no typing on a phone)."""
-    out, day = [], _today()
+    out, day = [], local_today(ap.now_utc())
     for _i in range(rule.days_ahead + 1):
         if ap.periods(session, g.calendar, rule.office, day):
             out.append(day)
@@ -129,7 +132,7 @@ def book(gs_service: str):
         errors["day"] = _("The form has expired. Please try again.")
     if day is not None and "day" not in errors:
         try:
-            ap.check_day(session, g.calendar, rule, day, ap.now_utc(), zone())
+            ap.check_day(session, g.calendar, rule, day, ap.now_utc(), local_zone())
         except ap.AppointmentError as exc:
             errors["day"] = exc.text()
     slots = ap.slots(session, g.calendar, rule, day) if day and "day" not in errors else []
@@ -185,7 +188,7 @@ def change(gs_booking_id: int):
         errors["day"] = _("The form has expired. Please try again.")
     if day is not None and "day" not in errors:
         try:
-            ap.check_day(session, g.calendar, rule, day, ap.now_utc(), zone())
+            ap.check_day(session, g.calendar, rule, day, ap.now_utc(), local_zone())
         except ap.AppointmentError as exc:
             errors["day"] = exc.text()
     slots = ap.slots(session, g.calendar, rule, day) if day and "day" not in errors else []
@@ -234,7 +237,8 @@ def desk():
     g = gov()
     session = current_session()
     office = _office_arg(g)
-    day = _day(request.args.get("day"), _today()) or _today()
+    today = local_today(ap.now_utc())  # the office's day on the appointments' clock
+    day = _day(request.args.get("day"), today) or today
     rows = ap.day_list(session, current_user, office, day)
     ids = sorted({b.person_id for b in rows})
     people = {}
@@ -245,7 +249,7 @@ def desk():
     missed = ap.no_show_counts(session, ids, ap.now_utc())
     return render_template(
         "gov_services/appointments/desk.html", rows=rows, people=people, missed=missed,
-        office=office, offices=offices(g, lang()), day=day, today=_today(), g=g, lang=lang(),
+        office=office, offices=offices(g, lang()), day=day, today=today, g=g, lang=lang(),
         form=CsrfForm(), counters=ap.counters(session, office),
         repeated=ap.REPEATED_NO_SHOWS, now=ap.now_utc(),
     )

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from core.toolkit import N_, RuleError, current_kernel, recipient_locale, utcnow
+from core.toolkit import N_, RuleError, local_zone, recipient_locale, utcnow
+from core.toolkit import local_today as toolkit_local_today
 from plugins.gov_services.models import Application
 
 PLUGIN = "gov_services"
@@ -121,27 +121,25 @@ def clock() -> datetime:
     return utcnow()
 
 
-def zone(kernel: Any = None) -> ZoneInfo:
-    """The configured ``app.timezone`` (UTC outside an app)."""
-    try:
-        kernel = kernel if kernel is not None else current_kernel()
-        return ZoneInfo(str(kernel.config.app.get("timezone") or "UTC"))
-    except (RuntimeError, AttributeError, KeyError, ValueError):
-        return ZoneInfo("UTC")
+#: The configured ``app.timezone`` (the toolkit's one rule), under the name the
+#: appointment modules call it by.
+zone = local_zone
 
 
 def local_date(at: datetime, kernel: Any = None) -> date:
     """The calendar day of ``at`` in ``app.timezone`` (a naive value is UTC, as stored)."""
     if at.tzinfo is None:
-        at = at.replace(tzinfo=ZoneInfo("UTC"))
-    return at.astimezone(zone(kernel)).date()
+        at = at.replace(tzinfo=UTC)
+    return at.astimezone(local_zone(kernel)).date()
 
 
 def local_today(kernel: Any = None) -> date:
     """Today where the office is (``app.timezone``), not on the server's UTC clock: a case
     filed at 07:30 Beijing time is 23:30 UTC the day before, and its working-day deadline
-    and "overdue" must count from the office's day."""
-    return local_date(clock(), kernel)
+    and "overdue" must count from the office's day. The toolkit's ``local_today`` read on
+    this module's :func:`clock` (which a test sets), with the kernel first as the
+    services pass it."""
+    return toolkit_local_today(clock(), kernel=kernel)
 
 
 def has_bad_chars(value: str) -> bool:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import false, or_, true
 
-from core.toolkit import RuleError, current_kernel, registry_reader, utcnow
+from core.toolkit import RuleError, local_today, local_zone, registry_reader
 
 
 class GridError(RuleError):
@@ -16,15 +15,15 @@ class GridError(RuleError):
     object outside the caller's places."""
 
 
-def zone(kernel: Any = None) -> ZoneInfo:
-    kernel = kernel or current_kernel()
-    return ZoneInfo(str(kernel.config.app.get("timezone") or "UTC"))
+#: ``app.timezone`` (the toolkit's one rule), under the name the grid's modules use.
+zone = local_zone
 
 
 def today(kernel: Any = None, now: datetime | None = None) -> date:
     """Today in ``app.timezone``: a visit at 07:00 in Beijing is 23:00 UTC the day before,
-    and "overdue" counts from the office's day."""
-    return (now or utcnow()).astimezone(zone(kernel)).date()
+    and "overdue" counts from the office's day. The toolkit's ``local_today`` with the
+    kernel first, as the grid's services call it."""
+    return local_today(now, kernel=kernel)
 
 
 def local(at: datetime | None, kernel: Any = None) -> datetime | None:

@@ -7,13 +7,12 @@ import re
 from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 import core.toolkit as toolkit
-from core.toolkit import N_, utcnow
+from core.toolkit import N_, local_today, local_zone, utcnow
 from plugins.self_governance.models import (
     LineItem,
     Question,
@@ -121,12 +120,8 @@ def ask_question(
 #: ``[plugins.self_governance] question_answer_days`` does not say.
 ANSWER_DAYS = 10
 
-
-def local_zone(kernel: Any) -> ZoneInfo:
-    """The deployment's timezone (``app.timezone``): deadlines are days where the
-    community is, not in UTC."""
-    return ZoneInfo(str(kernel.config.app.get("timezone") or "Asia/Shanghai"))
-
+# Deadlines are days where the community is (``app.timezone``), not in UTC: the toolkit's
+# ``local_zone(kernel)`` (imported above), re-exported by ``services`` for the pages.
 
 def question_due(kernel: Any, asked_at: datetime) -> date:
     """The day a question asked at ``asked_at`` must be answered by: ``question_answer_days``
@@ -145,7 +140,7 @@ def question_state(kernel: Any, question: Question, today: date | None = None) -
     if question.answered_at is not None:
         answered = aware(question.answered_at).astimezone(zone).date()
         return "on_time" if answered <= due else "late"
-    today = today or utcnow().astimezone(zone).date()
+    today = today or local_today(kernel=kernel)
     return "open" if today <= due else "overdue"
 
 

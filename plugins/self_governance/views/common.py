@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort
 from flask_babel import gettext as _
@@ -20,6 +19,7 @@ from core.toolkit import (
     current_kernel,
     current_session,
     has_permission,
+    local_zone,
 )
 from plugins.self_governance import PUBLISH, info
 from plugins.self_governance import services as sv
@@ -130,10 +130,9 @@ def building_choices(communities: list[Any]) -> list[Any]:
 # ----------------------------------------------------------------------------- time
 
 
-def zone() -> ZoneInfo:
-    """The deployment's timezone (``app.timezone``): what forms are typed in and pages
-    show, whatever the server's clock says."""
-    return ZoneInfo(str(kernel().config.app.get("timezone") or "Asia/Shanghai"))
+#: The deployment's timezone (``app.timezone``, the toolkit's one rule): what forms are
+#: typed in and pages show, whatever the server's clock says.
+zone = local_zone
 
 
 def local_to_utc(value: datetime | None) -> datetime | None:

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.toolkit import current_kernel, utcnow
+from core.toolkit import local_zone, utcnow
 from plugins.surveillance.models import INCIDENT_KINDS, OPEN_STATUSES, Incident
 from plugins.surveillance.services.alerts import alerts_query
 from plugins.surveillance.services.cameras import cameras_query
@@ -24,7 +24,7 @@ def dashboard_numbers(
 
     Days are the configured timezone's (``[app] timezone``, Asia/Shanghai by default):
     an incident at 07:30 Beijing time is today's, not yesterday's in UTC (issue 16)."""
-    tz = ZoneInfo(timezone or _configured_timezone())
+    tz = ZoneInfo(timezone) if timezone else local_zone()
     now = (now or utcnow()).astimezone(tz)
     since = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
     open_n = (
@@ -66,16 +66,3 @@ def dashboard_numbers(
         "per_kind": per_kind,
         "recent_total": len(recent),
     }
-
-
-def local_zone() -> ZoneInfo:
-    """The configured time zone (``[app] timezone``): the one in which people give and read
-    times, so a date-and-time typed into a form means that zone's wall clock."""
-    return ZoneInfo(_configured_timezone())
-
-
-def _configured_timezone() -> str:
-    try:
-        return str(current_kernel().config.app["timezone"] or "UTC")
-    except RuntimeError:  # outside an app (a bare service call): plain UTC
-        return "UTC"
