@@ -51,6 +51,18 @@ class ConfigError(Exception):
         super().__init__("\n".join(lines))
 
 
+def _time_zone(value: str) -> None:
+    """A typo in the zone fails at start-up with the setting named, not on the first page
+    that counts a day."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValidationError(
+            f"not a time zone name such as Asia/Shanghai ({value!r})") from exc
+
+
 def _database_url(value: str) -> None:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
@@ -86,7 +98,7 @@ class AppSection(_Strict):
     secret_key = fields.String(load_default="")
     instance_path = fields.String(load_default="instance")
     default_locale = fields.String(load_default="zh", validate=validate.OneOf(["zh", "en"]))
-    timezone = fields.String(load_default="Asia/Shanghai")
+    timezone = fields.String(load_default="Asia/Shanghai", validate=_time_zone)
     demo_data = fields.Boolean(load_default=False)
     trusted_hosts = fields.List(fields.String(), load_default=list)
     max_content_length = fields.Integer(load_default=16 * 1024 * 1024, validate=validate.Range(1))

@@ -333,15 +333,9 @@ def app_today(app: Flask | None = None) -> date:
     """Today as the app counts days (``[app] timezone``), outside a request as well: what a
     test compares a due date or an age with. ``date.today()`` is the server's day, which
     from 16:00 UTC is a day behind Beijing's, so such a test fails every evening."""
-    from zoneinfo import ZoneInfo
+    from core.db import local_today
 
-    from core.db import utcnow
-
-    if app is not None:
-        zone = kernel_of(app).config.app["timezone"]
-    else:
-        zone = load_config(DEFAULT_CONFIG, environ={}).app["timezone"]
-    return utcnow().astimezone(ZoneInfo(zone)).date()
+    return local_today(kernel=kernel_of(app) if app is not None else None)
 
 
 def seed_demo(app: Flask, echo: Callable[[str], Any] = lambda _msg: None) -> None:

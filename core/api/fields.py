@@ -34,16 +34,40 @@ LINE = rf"^[^{LINE_CONTROL_CHARS}]*[^\s{LINE_CONTROL_CHARS}][^{LINE_CONTROL_CHAR
 OPT_LINE = rf"^[^{LINE_CONTROL_CHARS}]*$"
 
 class Pattern(validate.Regexp):
-    """``validate.Regexp`` that means what the OpenAPI document says: the whole value
-    matches. marshmallow's uses ``re.match``, where ``$`` also matches before a final line
-    feed, so ``"civil\n"`` passed ``LINE`` and a 12-digit ``^[0-9]{12}$`` took
-    ``"110105001001\n"``; in the document's ECMAScript reading ``$`` is the end. The
-    pattern itself (what the document shows) is unchanged."""
+    """``validate.Regexp`` read as the OpenAPI document (JSON Schema) reads a pattern: a
+    search of the value (unanchored unless the pattern says ``^``), with ``$`` the end of
+    the value. marshmallow's own anchors at the start (``re.match``), so ``\\S`` refused
+    ``" x"``, and Python's ``$`` also matches before a final line feed, so ``"civil\\n"``
+    passed ``LINE`` and a 12-digit code took a line feed after it. The document shows the
+    pattern as written (``self.regex``); the check runs it with each ``$`` as ``\\Z``."""
+
+    def __init__(self, regex: str, flags: int = 0, *, error: str | None = None) -> None:
+        super().__init__(regex, flags, error=error)
+        self._check = re.compile(_end_is_end(regex), flags)
 
     def __call__(self, value: Any) -> Any:
-        if self.regex.fullmatch(value) is None:
+        if self._check.search(value) is None:
             raise validate.ValidationError(self._format_error(value))
         return value
+
+
+def _end_is_end(pattern: str) -> str:
+    """``pattern`` with each ``$`` (not escaped, not in a class) as ``\\Z``."""
+    out, escaped, in_class = [], False, False
+    for ch in pattern:
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+        elif ch == "$":
+            out.append(r"\Z")
+            continue
+        out.append(ch)
+    return "".join(out)
 
 
 _NUL = re.compile(r"\x00")

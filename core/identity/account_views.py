@@ -403,9 +403,8 @@ def access_log():
     """Who saw my personal data (docs/requirements.md R10), in plain words and grouped by day:
     who (role and name, or the other department's system), through which service,
     which fields, partly hidden or in full, how many times, and why."""
-    from zoneinfo import ZoneInfo
-
     from core.audit.describe import by_day
+    from core.db import local_zone
     from core.identity.admin_views import role_label
 
     user = _me()
@@ -419,7 +418,7 @@ def access_log():
             return _("a download from the community register")
         return _via_label(via)
 
-    days = by_day(page.items, names, zone=ZoneInfo(current_kernel().config.app["timezone"]),
+    days = by_day(page.items, names, zone=local_zone(),
                   role_label=role_label, via_label=via_label)
     return render_template(
         "account/access_log.html",

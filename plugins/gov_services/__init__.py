@@ -107,6 +107,14 @@ OUTREACH = "gov_services.outreach.work"  # proactive offers: the outreach list
 STREET_OFFICER = "street_officer"
 
 EVENTS = ("submitted", "accepted", "approved", "rejected", "completed")
+#: ``gov_services.appointment.<verb>``, published by appointments/services.py.
+APPOINTMENT_EVENTS = {
+    "booked": "A resident booked a time for a counter service (the slot is theirs).",
+    "changed": "A booking moved to another time; `previous_*` is the slot it left.",
+    "cancelled": "A booking was cancelled before the cut-off; its place is free again.",
+    "checked_in": "The resident came and was checked in at the desk, with `queue_number`.",
+    "no_show": "Nobody checked in by the slot's end: a missed appointment (desk or sweep).",
+}
 
 
 # ----------------------------------------------------------------------------- start-up
@@ -167,6 +175,10 @@ def register_event_types(bus: Any) -> None:
         "A person joined (`added`) or left (`ended`, with a reason) a thematic "
         "database; ended memberships are kept as history.",
     )
+    from plugins.gov_services.appointments.schemas import AppointmentEvent
+
+    for name, doc in APPOINTMENT_EVENTS.items():
+        bus.declare(f"gov_services.appointment.{name}", AppointmentEvent, doc)
 
 
 @hookimpl

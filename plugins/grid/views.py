@@ -31,6 +31,7 @@ from core.toolkit import (
     bar_chart,
     current_kernel,
     current_session,
+    local_zone,
     mask_name,
     registry_reader,
     require,
@@ -39,7 +40,7 @@ from core.toolkit import (
 from plugins.grid import SUPERVISE, WORK
 from plugins.grid import services as svc
 from plugins.grid.presenters import RECORD_PURPOSE, log_visits, task_rows
-from plugins.grid.services.common import local, zone
+from plugins.grid.services.common import local
 from plugins.grid.services.corrections import (
     PATROL_FIELDS,
     VISIT_FIELDS,
@@ -174,7 +175,7 @@ def _refer_from(form: Any, summary: str, **source: Any) -> svc.GridError | None:
 
 
 def _local(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=zone()) if value is not None else None
+    return value.replace(tzinfo=local_zone()) if value is not None else None
 
 
 @bp.route("/")

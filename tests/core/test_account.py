@@ -539,8 +539,8 @@ def test_tokens_api_refuses_more_than_the_owner_and_unknown_fields(client, token
 
 def test_a_pattern_matches_the_whole_value_as_the_document_reads_it(client, token_for):
     """``$`` in Python's ``re.match`` also matches before a final line feed; the OpenAPI
-    document's (ECMAScript) does not. A one-line name with a line feed after it is refused,
-    the same name without it is taken."""
+    document's (ECMAScript) does not, and its patterns are searches. A one-line name with a
+    line feed after it is refused, the same name without it is taken."""
     from marshmallow import ValidationError
 
     from core.toolkit import LINE, Pattern
@@ -556,6 +556,8 @@ def test_a_pattern_matches_the_whole_value_as_the_document_reads_it(client, toke
     assert Pattern(r"^[0-9]{12}$")("110105001001") == "110105001001"
     with pytest.raises(ValidationError):
         Pattern(LINE)("civil\n")
+    assert Pattern(r"\S")(" x") == " x"  # a search, as JSON Schema reads a pattern
+    assert Pattern(r"^[a$]+$")("a$") == "a$"  # a $ in a class is a character
 
 
 # ------------------------------------------------------------------------------ notifications

@@ -43,6 +43,14 @@ def test_production_without_secret_is_refused():
     assert "SHEQU_SECRET_KEY" in str(err.value)
 
 
+def test_a_misspelt_time_zone_is_refused_at_start_with_the_key_named():
+    with pytest.raises(ConfigError) as err:
+        load_config(DEFAULT_CONFIG, environ={"SHEQU__APP__TIMEZONE": "Asia/Shanghia"})
+    assert "app.timezone" in str(err.value) and "Asia/Shanghia" in str(err.value)
+    cfg = load_config(DEFAULT_CONFIG, environ={"SHEQU__APP__TIMEZONE": "America/New_York"})
+    assert cfg.app["timezone"] == "America/New_York"
+
+
 def test_environment_overrides_single_keys_with_toml_values():
     env = {
         "SHEQU__DATABASE__URL": "postgresql+psycopg://u@127.0.0.1/x",

@@ -29,9 +29,9 @@ locale, app, journey, _catalogues = journey_fixtures("appointment", locales=("zh
 @pytest.fixture
 def morning(app: Any, monkeypatch: Any) -> datetime:
     """07:00 local on the next day the service centre is open; the rules read this clock."""
+    from core.toolkit import local_zone as zone
     from plugins.gov_services.appointments import services as ap
     from plugins.gov_services.services import gov
-    from plugins.gov_services.services.vocabulary import zone
 
     with app.app_context():
         kernel = app.extensions["shequ"]

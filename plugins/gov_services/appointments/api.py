@@ -15,7 +15,7 @@ from flask_login import current_user
 from flask_smorest import Blueprint, abort
 from sqlalchemy import select
 
-from core.toolkit import MAX_ID, current_session, endpoint, mask_name, refuse
+from core.toolkit import MAX_ID, current_session, endpoint, local_zone, mask_name, refuse
 from plugins.gov_services.appointments import BOOK, HANDLE_APPT, MANAGE_APPT
 from plugins.gov_services.appointments import services as ap
 from plugins.gov_services.appointments.models import Booking, SlotRule
@@ -38,7 +38,6 @@ from plugins.gov_services.appointments.schemas import (
     SlotQuery,
 )
 from plugins.gov_services.services import gov, reader_for
-from plugins.gov_services.services.vocabulary import zone
 
 blp = Blueprint("gov_services_appt_api", __name__,
                 description="Appointments for counter services (预约办理)")
@@ -46,7 +45,7 @@ VERIFIED = "Not a verified resident"
 
 
 def booking_out(b: Booking) -> dict[str, Any]:
-    start = ap.local(b.starts_at, zone())
+    start = ap.local(b.starts_at, local_zone())
     return {"id": b.id, "service_code": b.service_code, "office": b.office, "day": b.day,
             "time": start.strftime("%H:%M"), "starts_at": b.starts_at, "ends_at": b.ends_at,
             "state": b.state, "queue_number": ap.queue_label(b.queue_no) or None,
@@ -119,7 +118,8 @@ class Appointments(MethodView):
         try:
             b = ap.book(session, g, service_code=data["service_code"],
                         person_id=current_user.person_id, user_id=current_user.id,
-                        community=person.get("community"), day=data["day"], at=data["time"])
+                        community=person.get("community"), day=data["day"], at=data["time"],
+                        channel=ap.channel_of(current_user))
         except ap.AppointmentError as exc:
             session.rollback()
             refuse(exc)
@@ -159,7 +159,8 @@ class AppointmentChange(MethodView):
         session = current_session()
         b = _own(gs_booking_id)
         try:
-            ap.change(session, g, b, day=data["day"], at=data["time"])
+            ap.change(session, g, b, day=data["day"], at=data["time"],
+                      channel=ap.channel_of(current_user))
         except ap.AppointmentError as exc:
             session.rollback()
             refuse(exc)
@@ -177,7 +178,7 @@ class AppointmentCancel(MethodView):
         session = current_session()
         b = _own(gs_booking_id)
         try:
-            ap.cancel(session, g, b)
+            ap.cancel(session, g, b, channel=ap.channel_of(current_user))
         except ap.AppointmentError as exc:
             session.rollback()
             refuse(exc)
@@ -199,7 +200,7 @@ class Desk(MethodView):
         g = gov()
         session = current_session()
         office = _office(args["office"])
-        day = args.get("day") or ap.local(ap.now_utc(), zone()).date()
+        day = args.get("day") or ap.local(ap.now_utc(), local_zone()).date()
         rows = ap.day_list(session, current_user, office, day)
         ids = sorted({b.person_id for b in rows})
         names = {}

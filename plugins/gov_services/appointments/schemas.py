@@ -127,3 +127,49 @@ class OfficeSetup(Schema):
     hours = fields.Dict(keys=fields.String(), values=fields.List(fields.List(fields.String())),
                         required=True, metadata={"description": "weekday 0–6 → [[opens, closes]]"})
     rules = fields.List(fields.Nested(RuleOut), required=True)
+
+
+#: How an appointment step was taken: the resident on the web (pages or API), a worker
+#: for them in the assisted channel, or staff at the office's desk.
+CHANNELS = ("web", "assisted", "counter")
+
+
+class AppointmentEvent(Schema):
+    """Payload of ``gov_services.appointment.*``: the booking's ids and codes and its slot,
+    never personal data (the person is ``person_id``, read from the registry within one's
+    scopes). Times: ``day``/``time`` are the office's local day and clock time in
+    ``timezone``; ``starts_at``/``ends_at``/``at`` are ISO 8601 in UTC with their offset,
+    as every other event's times."""
+
+    booking_id = fields.Integer(required=True)
+    service_code = fields.String(required=True)
+    office = fields.String(required=True, metadata={"description": "The catalogue's office"})
+    person_id = fields.Integer(required=True)
+    community = fields.String(required=True, allow_none=True)
+    state = fields.String(required=True, validate=validate.OneOf(
+        ["booked", "cancelled", "checked_in", "no_show"]),
+        metadata={"description": "the booking's state after the step"})
+    day = fields.Date(required=True, metadata={"description": "The office's local day"})
+    time = fields.String(required=True, validate=Pattern(HHMM),
+                         metadata={"description": "Local start HH:MM in `timezone`"})
+    starts_at = fields.AwareDateTime(required=True, metadata={"description": "UTC"})
+    ends_at = fields.AwareDateTime(required=True, metadata={"description": "UTC"})
+    timezone = fields.String(required=True,
+                             metadata={"description": "IANA zone of `day` and `time`"})
+    # the choices are checked by a plain validator, not OneOf: the JSON Schema's enum
+    # would leave out null, so a no-show the sweep found would not validate
+    channel = fields.String(load_default=None, allow_none=True,
+                            validate=lambda v: v in CHANNELS,
+                            metadata={"description": "`web`, `assisted` or `counter`; null: "
+                                                     "by the system or not known"})
+    queue_number = fields.Integer(load_default=None, allow_none=True,
+                                  metadata={"description": "`checked_in` only"})
+    previous_day = fields.Date(load_default=None, allow_none=True,
+                               metadata={"description": "`changed` only"})
+    previous_time = fields.String(load_default=None, allow_none=True, validate=Pattern(HHMM),
+                                  metadata={"description": "`changed` only"})
+    previous_starts_at = fields.AwareDateTime(load_default=None, allow_none=True,
+                                              metadata={"description": "`changed` only, UTC"})
+    previous_ends_at = fields.AwareDateTime(load_default=None, allow_none=True,
+                                            metadata={"description": "`changed` only, UTC"})
+    at = fields.AwareDateTime(required=True, metadata={"description": "When (UTC)"})

@@ -23,9 +23,18 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core.toolkit import N_, Bilingual, Message, RuleError, notify, scope_allows, utcnow
+from core.toolkit import (
+    N_,
+    Bilingual,
+    Message,
+    RuleError,
+    local_zone,
+    notify,
+    scope_allows,
+    utcnow,
+)
 from plugins.gov_services.appointments.models import Booking, Counter, OpeningHours, SlotRule
-from plugins.gov_services.services.vocabulary import PLUGIN, zone
+from plugins.gov_services.services.vocabulary import PLUGIN
 
 ACTIVE = ("booked", "checked_in", "called", "served")
 STATES = ("booked", "checked_in", "called", "served", "cancelled", "no_show")
@@ -98,7 +107,7 @@ def now_utc() -> datetime:
 def local(at: datetime, tz: ZoneInfo | None = None) -> datetime:
     if at.tzinfo is None:
         at = at.replace(tzinfo=ZoneInfo("UTC"))
-    return at.astimezone(tz or zone())
+    return at.astimezone(tz or local_zone())
 
 
 def parse_hhmm(value: str) -> time:
@@ -158,7 +167,7 @@ def slots(session: Session, calendar: Any, rule: SlotRule, day: date, *,
           now: datetime | None = None, tz: ZoneInfo | None = None,
           with_past: bool = False) -> list[Slot]:
     """The service's slots on ``day`` with the places left; past ones left out."""
-    tz = tz or zone()
+    tz = tz or local_zone()
     now = now or now_utc()
     cap = capacity(session, rule)
     taken = dict(session.execute(
@@ -262,10 +271,13 @@ def _double(session: Session, person_id: int, service_code: str, day: date,
 
 
 def book(session: Session, g: Any, *, service_code: str, person_id: int, user_id: int | None,
-         community: str | None, day: date, at: str, now: datetime | None = None) -> Booking:
-    """Book the slot at ``at`` on ``day`` for the person; told by notification."""
+         community: str | None, day: date, at: str, now: datetime | None = None,
+         channel: str | None = None) -> Booking:
+    """Book the slot at ``at`` on ``day`` for the person; told by notification, and
+    ``gov_services.appointment.booked`` published in the same transaction. ``channel``
+    (:func:`channel_of`) is how it was booked, None when the caller does not say."""
     now = now or now_utc()
-    tz = zone(g.kernel)
+    tz = local_zone(g.kernel)
     rule = rule_for(session, service_code)
     if rule is None:
         raise NotBookable(N_("This service cannot be booked."), "service_code")
@@ -277,6 +289,7 @@ def book(session: Session, g: Any, *, service_code: str, person_id: int, user_id
     booking = Booking(service_code=service_code, office=rule.office, person_id=person_id,
                       user_id=user_id, community=community, state="booked")
     _seat_into(session, booking, slot)
+    _publish(session, g, booking, "booked", now=now, channel=channel)
     _tell(session, g, booking, N_("Appointment booked: %(service)s"),
           N_("%(when)s at %(office)s. Bring your ID card. Change or cancel it up to %(n)s "
              "hours before."), n=rule.cutoff_hours)
@@ -295,33 +308,40 @@ def _before_cutoff(session: Session, booking: Booking, now: datetime) -> None:
 
 
 def change(session: Session, g: Any, booking: Booking, *, day: date, at: str,
-           now: datetime | None = None) -> Booking:
-    """Move a booking to another slot (till the cut-off); the old place is freed."""
+           now: datetime | None = None, channel: str | None = None) -> Booking:
+    """Move a booking to another slot (till the cut-off); the old place is freed.
+    Publishes ``gov_services.appointment.changed`` with the slot it left."""
     now = now or now_utc()
     _before_cutoff(session, booking, now)
     rule = rule_for(session, booking.service_code)
     if rule is None:
         raise NotBookable(N_("This service cannot be booked."), "service_code")
-    slot = find_slot(session, g.calendar, rule, day, at, now=now, tz=zone(g.kernel))
+    slot = find_slot(session, g.calendar, rule, day, at, now=now, tz=local_zone(g.kernel))
     if slot.start == local(booking.starts_at, slot.start.tzinfo):
         raise AppointmentError(N_("That is the time you already have."), "time")
     if _double(session, booking.person_id, booking.service_code, day, exclude=booking.id):
         raise SlotTaken(N_("You already have an appointment for this service that day."), "day")
+    previous = (booking.day, booking.starts_at, booking.ends_at)
     # free the old place first, then take one in the new slot
     booking.seat, booking.active_day = None, None
     session.flush()
     _seat_into(session, booking, slot)
     booking.reminded_at = None
+    _publish(session, g, booking, "changed", now=now, channel=channel, previous=previous)
     _tell(session, g, booking, N_("Appointment changed: %(service)s"),
           N_("Your new time: %(when)s at %(office)s."))
     return booking
 
 
-def cancel(session: Session, g: Any, booking: Booking, *, now: datetime | None = None) -> Booking:
-    """Cancel (till the cut-off): the place is free for someone else at once."""
-    _before_cutoff(session, booking, now or now_utc())
+def cancel(session: Session, g: Any, booking: Booking, *, now: datetime | None = None,
+           channel: str | None = None) -> Booking:
+    """Cancel (till the cut-off): the place is free for someone else at once.
+    Publishes ``gov_services.appointment.cancelled``."""
+    now = now or now_utc()
+    _before_cutoff(session, booking, now)
     booking.state, booking.seat, booking.active_day = "cancelled", None, None
     session.flush()
+    _publish(session, g, booking, "cancelled", now=now, channel=channel)
     _tell(session, g, booking, N_("Appointment cancelled: %(service)s"),
           N_("Your appointment of %(when)s is cancelled."))
     return booking
@@ -359,13 +379,16 @@ def no_show_counts(session: Session, person_ids: Iterable[int], now: datetime) -
         .group_by(Booking.person_id)).all())
 
 
-def check_in(session: Session, g: Any, booking: Booking, *, now: datetime | None = None) -> int:
+def check_in(session: Session, g: Any, booking: Booking, *, now: datetime | None = None,
+             channel: str | None = "counter") -> int:
     """The resident is at the office: the next queue number of the office's day (unique by
-    constraint; two desks checking in at once retry with the next number)."""
+    constraint; two desks checking in at once retry with the next number). Publishes
+    ``gov_services.appointment.checked_in`` with the number; check-in is at the desk, so
+    the channel is ``counter`` unless the caller says otherwise."""
     now = now or now_utc()
     if booking.state != "booked":
         raise StateError(N_("Only a booked appointment can be checked in."), "state")
-    if booking.day != local(now, zone(g.kernel)).date():
+    if booking.day != local(now, local_zone(g.kernel)).date():
         raise StateError(N_("Check-in is on the day of the appointment only."), "state")
     for _ in range(20):
         top = session.scalar(select(func.max(Booking.queue_no)).where(
@@ -381,6 +404,8 @@ def check_in(session: Session, g: Any, booking: Booking, *, now: datetime | None
         break
     else:  # pragma: no cover - twenty desks at once
         raise StateError(N_("Please try again."), "state")
+    _publish(session, g, booking, "checked_in", now=now, channel=channel,
+             queue_number=booking.queue_no)
     _tell(session, g, booking, N_("Your queue number: %(number)s"),
           N_("Please wait to be called for %(service)s at %(office)s."),
           number=queue_label(booking.queue_no))
@@ -394,7 +419,7 @@ def queue_label(number: int | None) -> str:
 def call_next(session: Session, g: Any, user: Any, office: str, counter: int, *,
               now: datetime | None = None) -> Booking | None:
     """Call the lowest waiting number (within the caller's places) to ``counter``."""
-    today = local(now or now_utc(), zone(g.kernel)).date()
+    today = local(now or now_utc(), local_zone(g.kernel)).date()
     waiting = session.scalars(select(Booking).where(
         Booking.office == office, Booking.day == today, Booking.state == "checked_in")
         .order_by(Booking.queue_no))
@@ -418,9 +443,10 @@ def serve(session: Session, booking: Booking, *, now: datetime | None = None) ->
 
 
 def mark_no_show(session: Session, g: Any, booking: Booking, *,
-                 now: datetime | None = None) -> Booking:
+                 now: datetime | None = None, channel: str | None = "counter") -> Booking:
     """After the slot has ended, a booking nobody checked in is missed; the resident is
-    told, and may book again."""
+    told, and may book again. Publishes ``gov_services.appointment.no_show``: channel
+    ``counter`` when staff mark it at the desk, None from the sweep job."""
     now = now or now_utc()
     if booking.state != "booked":
         raise StateError(N_("Only a booked appointment can be marked missed."), "state")
@@ -428,6 +454,7 @@ def mark_no_show(session: Session, g: Any, booking: Booking, *,
         raise StateError(N_("The appointment has not ended yet."), "state")
     booking.state, booking.active_day = "no_show", None
     session.flush()
+    _publish(session, g, booking, "no_show", now=now, channel=channel)
     missed = no_show_counts(session, [booking.person_id], now).get(booking.person_id, 0)
     body = (N_("You did not come to your appointment of %(when)s. You have missed %(count)s "
                "appointments recently; please cancel in time if you cannot come.")
@@ -444,7 +471,7 @@ def send_reminders(session: Session, g: Any, *, now: datetime | None = None) -> 
     """Remind residents of tomorrow's appointments (local day), once each
     (``reminded_at``), in their language with the office's local time."""
     now = now or now_utc()
-    tomorrow = local(now, zone(g.kernel)).date() + timedelta(days=1)
+    tomorrow = local(now, local_zone(g.kernel)).date() + timedelta(days=1)
     rows = list(session.scalars(select(Booking).where(
         Booking.day == tomorrow, Booking.state == "booked", Booking.reminded_at.is_(None))))
     for b in rows:
@@ -461,7 +488,7 @@ def sweep_no_shows(session: Session, g: Any, *, now: datetime | None = None) -> 
     rows = list(session.scalars(select(Booking).where(
         Booking.state == "booked", Booking.ends_at <= now - timedelta(minutes=NO_SHOW_GRACE))))
     for b in rows:
-        mark_no_show(session, g, b, now=now)
+        mark_no_show(session, g, b, now=now, channel=None)
     return len(rows)
 
 
@@ -539,6 +566,60 @@ def set_counter(session: Session, office: str, number: int, *, label_zh: str = "
     return row
 
 
+# ------------------------------------------------------------------------------ events
+
+
+def channel_of(user: Any) -> str:
+    """The channel of a step a signed-in account takes for its own booking: ``assisted``
+    while a worker acts for the resident, else ``web`` (the pages and the API)."""
+    return "assisted" if getattr(user, "assisted", False) else "web"
+
+
+def _utc(at: datetime) -> datetime:
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
+def event_payload(g: Any, booking: Booking, *, now: datetime, channel: str | None,
+                  previous: tuple[date, datetime, datetime] | None = None,
+                  queue_number: int | None = None) -> dict[str, Any]:
+    """The payload of ``gov_services.appointment.*`` (``schemas.AppointmentEvent``): the
+    booking's ids and codes and its slot — a person reference, never a copy of registry
+    data. The slot is stated twice on purpose: the office's local ``day``/``time`` in the
+    named ``timezone`` (what the resident was told) and ``starts_at``/``ends_at`` in UTC
+    with their offset, as every other event's times."""
+    tz = local_zone(g.kernel)
+    out: dict[str, Any] = {
+        "booking_id": booking.id,
+        "service_code": booking.service_code,
+        "office": booking.office,
+        "person_id": booking.person_id,
+        "community": booking.community,
+        "state": booking.state,
+        "day": booking.day.isoformat(),
+        "time": local(booking.starts_at, tz).strftime("%H:%M"),
+        "starts_at": _utc(booking.starts_at).isoformat(),
+        "ends_at": _utc(booking.ends_at).isoformat(),
+        "timezone": tz.key,
+        "channel": channel,
+        "at": _utc(now).isoformat(),
+    }
+    if queue_number is not None:
+        out["queue_number"] = queue_number
+    if previous is not None:
+        day, starts, ends = previous
+        out.update(previous_day=day.isoformat(),
+                   previous_time=local(starts, tz).strftime("%H:%M"),
+                   previous_starts_at=_utc(starts).isoformat(),
+                   previous_ends_at=_utc(ends).isoformat())
+    return out
+
+
+def _publish(session: Session, g: Any, booking: Booking, verb: str, **kw: Any) -> None:
+    """Publish the step's event into the outbox on the caller's session: it commits or
+    rolls back with the step itself, so a refused step never leaves an event behind."""
+    g.bus.publish(session, f"gov_services.appointment.{verb}", event_payload(g, booking, **kw))
+
+
 # ------------------------------------------------------------------------------ telling
 
 
@@ -566,7 +647,8 @@ def _tell(session: Session, g: Any, booking: Booking, title: str, body: str,
 
 __all__ = [
     "ACTIVE", "STATES", "STATE_LABELS", "WEEKDAYS", "AppointmentError", "Booking", "Slot",
-    "SlotTaken", "StateError", "book", "call_next", "cancel", "change", "check_in",
-    "day_list", "mark_no_show", "my_bookings", "no_show_counts", "send_reminders", "serve",
+    "SlotTaken", "StateError", "book", "call_next", "cancel", "change", "channel_of",
+    "check_in", "day_list", "event_payload", "mark_no_show", "my_bookings", "no_show_counts",
+    "send_reminders", "serve",
     "set_counter", "set_hours", "set_rule", "slots", "sweep_no_shows",
 ]

@@ -120,7 +120,8 @@ def book(gs_service: str):
             try:
                 booking = ap.book(session, g, service_code=svc.code,
                                   person_id=current_user.person_id, user_id=current_user.id,
-                                  community=person.get("community"), day=day, at=chosen)
+                                  community=person.get("community"), day=day, at=chosen,
+                                  channel=ap.channel_of(current_user))
             except ap.AppointmentError as exc:
                 session.rollback()
                 errors[exc.field or "time"] = exc.text()
@@ -176,7 +177,8 @@ def change(gs_booking_id: int):
             errors["time"] = _("Choose a time.")
         else:
             try:
-                ap.change(session, g, b, day=day, at=chosen)
+                ap.change(session, g, b, day=day, at=chosen,
+                          channel=ap.channel_of(current_user))
             except ap.AppointmentError as exc:
                 session.rollback()
                 errors[exc.field if exc.field in ("day", "time") else "day"] = exc.text()
@@ -208,7 +210,7 @@ def cancel(gs_booking_id: int):
     if not CsrfForm().validate_on_submit():
         abort(400)
     try:
-        ap.cancel(session, g, b)
+        ap.cancel(session, g, b, channel=ap.channel_of(current_user))
     except ap.AppointmentError as exc:
         session.rollback()
         flash(exc.text(), "error")

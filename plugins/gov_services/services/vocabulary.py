@@ -121,10 +121,6 @@ def clock() -> datetime:
     return utcnow()
 
 
-#: The configured ``app.timezone`` (the toolkit's one rule), under the name the
-#: appointment modules call it by.
-zone = local_zone
-
 
 def local_date(at: datetime, kernel: Any = None) -> date:
     """The calendar day of ``at`` in ``app.timezone`` (a naive value is UTC, as stored)."""

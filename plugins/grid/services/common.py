@@ -15,10 +15,6 @@ class GridError(RuleError):
     object outside the caller's places."""
 
 
-#: ``app.timezone`` (the toolkit's one rule), under the name the grid's modules use.
-zone = local_zone
-
-
 def today(kernel: Any = None, now: datetime | None = None) -> date:
     """Today in ``app.timezone``: a visit at 07:00 in Beijing is 23:00 UTC the day before,
     and "overdue" counts from the office's day. The toolkit's ``local_today`` with the
@@ -27,7 +23,7 @@ def today(kernel: Any = None, now: datetime | None = None) -> date:
 
 
 def local(at: datetime | None, kernel: Any = None) -> datetime | None:
-    return at.astimezone(zone(kernel)) if at is not None else None
+    return at.astimezone(local_zone(kernel)) if at is not None else None
 
 
 def scopes_of(user: Any) -> set[tuple[str, str]]:

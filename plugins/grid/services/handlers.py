@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.toolkit import Message, current_kernel, notify, utcnow
+from core.toolkit import Message, current_kernel, local_zone, notify, utcnow
 from plugins.grid.models import GridFinding, GridSubject
-from plugins.grid.services.common import place_of, today, zone
+from plugins.grid.services.common import place_of, today
 from plugins.grid.services.rules import active_rules
 from plugins.grid.services.subjects import end_subjects, upsert_subject
 
@@ -32,7 +32,7 @@ def _arrival(session: Session, person_id: int, on: date) -> None:
 def on_registered(event: Any, session: Session) -> None:
     """``registry.person.registered``: a new resident is visited within the arrival
     rule's interval."""
-    _arrival(session, event.payload["person_id"], event.created_at.astimezone(zone()).date())
+    _arrival(session, event.payload["person_id"], event.created_at.astimezone(local_zone()).date())
 
 
 def on_moved(event: Any, session: Session) -> None:

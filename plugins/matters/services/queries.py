@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Select, false, or_, select
 from sqlalchemy.orm import Session
 
-from core.toolkit import MAX_ID, has_permission, scope_allows
+from core.toolkit import MAX_ID, has_permission, local_zone, scope_allows
 from plugins.matters.models import Matter, MattersDepartment, MattersMember, MattersStep
 from plugins.matters.services.rules import is_overdue, local_today
 
@@ -126,10 +126,8 @@ def statistics(session: Session, user: Any = None, *, zone_date: Any = None
     Counts only — no person, no matter text — so every holder of ``matters.stats.read``
     sees every department's (comparing departments is the point). 'On time' compares the
     step's local day with its deadline."""
-    from plugins.matters.services.rules import _zone
-
     today = zone_date or local_today()
-    zone = _zone()
+    zone = local_zone()
     out: dict[str, DepartmentStats] = {d.code: DepartmentStats(d.code)
                                        for d in departments(session)}
     for m in session.scalars(select(Matter)):

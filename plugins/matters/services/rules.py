@@ -27,7 +27,6 @@ from core.toolkit import (
     accounts_for_person,
     current_kernel,
     local_today,
-    local_zone,
     notify,
     staff_accounts,
     utcnow,
@@ -104,10 +103,6 @@ def label(table: dict[str, tuple], code: str | None, lang: str = "zh") -> str:
     return entry[1] if lang == "zh" else entry[0]
 
 
-#: Deadlines are the office's days (``app.timezone``), never UTC's: the toolkit's
-#: ``local_today`` (imported above, re-exported by ``services``) and its zone, under the
-#: name ``queries.statistics`` imports.
-_zone = local_zone
 
 
 def answer_days(category: str, settings: dict[str, Any]) -> int:

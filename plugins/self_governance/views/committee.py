@@ -15,6 +15,7 @@ from core.toolkit import (
     current_principal,
     current_session,
     has_permission,
+    local_zone,
     require,
     require_personal,
     utcnow,
@@ -39,7 +40,6 @@ from plugins.self_governance.views.common import (
     my_person,
     require_covers,
     utc_to_local,
-    zone,
 )
 from plugins.self_governance.views.forms import (
     ActionForm,
@@ -127,7 +127,7 @@ def supervision():
     if sv.open_due_rounds(session, kernel()):
         session.commit()
     return render_template("self_governance/supervision.html",
-                           data=sv.supervision(session, None, tz=zone()))
+                           data=sv.supervision(session, None, tz=local_zone()))
 
 
 @bp.route("/committee/")

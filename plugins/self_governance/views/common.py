@@ -130,17 +130,12 @@ def building_choices(communities: list[Any]) -> list[Any]:
 # ----------------------------------------------------------------------------- time
 
 
-#: The deployment's timezone (``app.timezone``, the toolkit's one rule): what forms are
-#: typed in and pages show, whatever the server's clock says.
-zone = local_zone
-
-
 def local_to_utc(value: datetime | None) -> datetime | None:
     """A naive date-time typed in a form, read in ``app.timezone``, as aware UTC."""
     if value is None:
         return None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=zone())
+        value = value.replace(tzinfo=local_zone())
     return value.astimezone(UTC)
 
 
@@ -148,4 +143,4 @@ def utc_to_local(value: datetime) -> datetime:
     """An aware (or naive UTC) instant as the naive local time a form field shows."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.astimezone(zone()).replace(tzinfo=None)
+    return value.astimezone(local_zone()).replace(tzinfo=None)

@@ -22,7 +22,6 @@ from plugins.volunteers.services.common import (
     minutes_of,
     state_label,
     year_bounds,
-    zone,
 )
 from plugins.volunteers.services.hours import (
     correct_entry,
@@ -79,5 +78,4 @@ __all__ = [
     "year_bounds",
     "year_summary",
     "year_volunteers",
-    "zone",
 ]

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from core.toolkit import N_, RuleError, current_kernel, has_permission, scope_allows
+from core.toolkit import N_, RuleError, has_permission, local_zone, scope_allows
 
 #: Sign-up states: code → (English, Chinese).
 SIGNUP_STATES: dict[str, tuple[str, str]] = {
@@ -33,33 +32,26 @@ class VolunteerError(RuleError):
     status = 409
 
 
-def zone(kernel: Any = None) -> ZoneInfo:
-    """The configured time zone (UTC outside an app)."""
-    try:
-        kernel = kernel or current_kernel()
-        return ZoneInfo(str(kernel.config.app.get("timezone") or "UTC"))
-    except RuntimeError:
-        return ZoneInfo("UTC")
 
 
 def local(at: datetime, kernel: Any = None) -> datetime:
     """``at`` (aware; naive is UTC, as stored) in the configured zone."""
     if at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
-    return at.astimezone(zone(kernel))
+    return at.astimezone(local_zone(kernel))
 
 
 def from_local(naive: datetime, kernel: Any = None) -> datetime:
     """A wall-clock time typed in the community's zone (a form's datetime-local, an API
     value without offset) as aware UTC; an aware value is only converted."""
     if naive.tzinfo is None:
-        naive = naive.replace(tzinfo=zone(kernel))
+        naive = naive.replace(tzinfo=local_zone(kernel))
     return naive.astimezone(UTC)
 
 
 def year_bounds(year: int, kernel: Any = None) -> tuple[datetime, datetime]:
     """The UTC instants where the local calendar year starts and ends."""
-    tz = zone(kernel)
+    tz = local_zone(kernel)
     return (datetime(year, 1, 1, tzinfo=tz).astimezone(UTC),
             datetime(year + 1, 1, 1, tzinfo=tz).astimezone(UTC))
 
