@@ -70,6 +70,7 @@ from core.identity import (
     require_personal,
     require_verified,
 )
+from core.identity.limits import throttle_wait
 from core.identity.notifications import Bilingual, Message, notify
 from core.identity.services import scope_allows
 from core.jobs import Job
@@ -188,6 +189,7 @@ __all__ = [
     "safe_row",
     "scope_allows",
     "staff_accounts",
+    "throttle_wait",
     "uscc_check_char",
     "utcnow",
     "working_calendar",

@@ -224,8 +224,17 @@ def login_succeeded(account: str, ip: str | None = None) -> None:
 
 
 def throttle_wait(rate: str, *identifiers: str) -> int:
-    """Count one request against ``rate`` for ``identifiers``; seconds to wait when it is
-    over (nothing counted then), else 0. For public forms and API calls (password reset)."""
+    """Count one request against ``rate`` for ``identifiers``; the seconds to wait when it
+    is over (nothing is counted then), else 0 — for a public form or API call a plugin
+    must bound (answer 429 with ``Retry-After`` on the API, "try again in N seconds" on a
+    page). ``rate`` is a ``limits`` rate string: ``"60 per minute"``, ``"5 per 15
+    minutes"``, ``"100/hour"``. ``identifiers`` name the counter: start with the plugin
+    and the purpose, then the client (``"documents-verify", request.remote_addr``).
+
+    The count lives in the app's limiter storage (``[limits] storage_uri`` with its
+    ``key_prefix``), the same as core's sign-in throttling: Redis when configured, so every
+    gunicorn worker shares one count; ``memory://`` otherwise, which counts per process
+    (production refuses it with several workers). Needs an app context."""
     from limits import parse
 
     item = parse(rate)

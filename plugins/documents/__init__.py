@@ -21,6 +21,20 @@ from core.hookspecs import NavItem, Permission, PluginInfo, hookimpl
 DEFAULT_FONT = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
 
 
+ISO_DATE = validate.Regexp(r"^\d{4}-\d{2}-\d{2}$", error="A date: YYYY-MM-DD.")
+
+
+class RetiredKey(Schema):
+    """One key the deployment signed with before (``[[plugins.documents.retired_keys]]``):
+    documents it signed still verify, and ``GET /api/v1/documents/keys`` lists it."""
+
+    #: A PEM file with the old key: the private key (PKCS#8) or only its public key.
+    file = fields.String(required=True, validate=validate.Length(1, 500))
+    #: When it started and stopped signing (YYYY-MM-DD, as published; optional).
+    valid_from = fields.String(load_default=None, allow_none=True, validate=ISO_DATE)
+    retired_at = fields.String(load_default=None, allow_none=True, validate=ISO_DATE)
+
+
 class DocumentsConfig(Schema):
     """``[plugins.documents]`` in the config file; validated at start-up."""
 
@@ -32,6 +46,11 @@ class DocumentsConfig(Schema):
     #: A file holding the Ed25519 private key (PEM, PKCS#8), or "" to derive the key
     #: from the deployment's secret key (core.toolkit.derive_key("documents.signing")).
     key_file = fields.String(load_default="", validate=validate.Length(0, 500))
+    #: Since when the current key signs (YYYY-MM-DD, published with the key; optional).
+    key_valid_from = fields.String(load_default="", validate=validate.Regexp(
+        r"^(\d{4}-\d{2}-\d{2})?$", error="A date: YYYY-MM-DD."))
+    #: The keys signed with before a rotation: their documents still verify.
+    retired_keys = fields.List(fields.Nested(RetiredKey), load_default=list)
     #: Verifications one client (IP address) may make per minute, pages and API together.
     verify_per_minute = fields.Integer(load_default=60, validate=validate.Range(1, 10000))
     #: The public address the QR code points to ("" = the address of the request, or
@@ -41,7 +60,7 @@ class DocumentsConfig(Schema):
 
 info = PluginInfo(
     id="documents",
-    version="0.1.0",
+    version="0.2.0",
     title="Documents",
     title_zh="证明文书",
     description="Verifiable receipts, decision letters and certificates for public services.",

@@ -29,6 +29,7 @@ from plugins.documents.models import Document
 from plugins.documents.schemas import (
     DocumentsDocument,
     DocumentsKey,
+    DocumentsKeys,
     DocumentsList,
     DocumentsPage,
     DocumentsRevokeIn,
@@ -36,9 +37,9 @@ from plugins.documents.schemas import (
     DocumentsVerifyIn,
 )
 from plugins.documents.services import issue as svc
-from plugins.documents.services.limits import allow
+from plugins.documents.services.limits import verify_wait
 from plugins.documents.services.pdf import FontMissing
-from plugins.documents.services.signing import signer
+from plugins.documents.services.signing import ALGORITHM, Signer, keys, signer
 from plugins.documents.views import client_address, pdf_response, unpack_signed
 
 blp = Blueprint("documents_api", __name__,
@@ -68,9 +69,9 @@ def _visible(code: str) -> Document:
 
 
 def _limit() -> None:
-    wait = allow(client_address())
+    wait = verify_wait(client_address())
     if wait:
-        raise TooManyRequests("Too many verifications; try again in a minute.",
+        raise TooManyRequests(f"Too many verifications; try again in {wait} seconds.",
                               retry_after=wait)
 
 
@@ -82,7 +83,15 @@ def verification_out(result: svc.Verification) -> dict[str, Any]:
         "statement": result.statement if result.status in ("valid", "revoked") else None,
         "revoked_on": result.revoked_on or None,
         "revoked_reason": result.revoked_reason or None,
+        "key_id": result.key.key_id if result.key else None,
+        "name_matches": result.name_matches,
     }
+
+
+def key_out(key: Signer) -> dict[str, Any]:
+    return {"key_id": key.key_id, "algorithm": ALGORITHM, "public_key_pem": key.public_pem(),
+            "public_key_raw": key.public_raw(), "current": key.current,
+            "valid_from": key.valid_from, "retired_at": key.retired_at}
 
 
 @blp.route("/mine")
@@ -119,7 +128,17 @@ class Key(MethodView):
     def get(self):
         """The public key the documents are signed with (Ed25519), for offline checks."""
         key = signer()
-        return {"key_id": key.key_id, "algorithm": "Ed25519", "public_key_pem": key.public_pem()}
+        return {"key_id": key.key_id, "algorithm": ALGORITHM, "public_key_pem": key.public_pem()}
+
+
+@blp.route("/keys")
+class Keys(MethodView):
+    @endpoint(blp)
+    @blp.response(200, DocumentsKeys)
+    def get(self):
+        """Every public verification key of the deployment: the current one first, then the
+        retired ones (documents they signed still verify). Public, for offline checks."""
+        return {"items": [key_out(k) for k in keys()]}
 
 
 @blp.route("/verify/<doc_code>")
@@ -140,12 +159,22 @@ class VerifyCode(MethodView):
 @blp.route("/verify")
 class VerifyStatement(MethodView):
     @endpoint(blp, errors=(409, 422, 429),
-              descriptions={409: "Neither a code, a statement with signature, nor signed"})
+              descriptions={409: "Neither a code, a statement with signature, nor signed; "
+                                 "or a name without a valid name-check code"})
     @blp.arguments(DocumentsVerifyIn)
     @blp.response(200, DocumentsVerification)
     def post(self, data):
         """Verify a code, a statement with its signature, or the ``SHEQU-DOC:`` token from
-        a PDF (public; rate limited). A changed statement answers ``tampered``."""
+        a PDF (public; rate limited). A changed statement answers ``tampered``. With
+        ``name`` and ``salt`` (the name-check code printed on the paper) it also answers
+        whether that full name is the one a v2 document committed to (``name_matches``),
+        never returning the name."""
+        salt = None
+        if "name" in data:
+            salt = svc.parse_salt(data.get("salt", ""))
+            if salt is None:
+                refuse(RuleError(N_("The name-check code is the 32 digits and letters printed "
+                                    "next to the name."), "salt"), status=409)
         _limit()
         session = current_session()
         if "code" in data:
@@ -158,6 +187,8 @@ class VerifyStatement(MethodView):
             result = svc.verify_signed(session, statement, signature)
         else:
             result = svc.verify_signed(session, data["statement"], data["signature"])
+        if salt is not None:
+            svc.check_name(result, data["name"], salt)
         svc.record_verification(session, result, via="api")
         out = verification_out(result)
         session.commit()

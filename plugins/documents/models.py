@@ -37,6 +37,10 @@ class Document(Base):
     statement: Mapped[str] = mapped_column(Text)
     #: Base64 of the Ed25519 signature over the full canonical statement.
     signature: Mapped[str] = mapped_column(String(100))
+    #: The per-document random salt of the v2 name commitment (32 hex digits), printed on
+    #: the PDF; the commitment itself is computed from the registry's name when needed,
+    #: never stored. None for v1 documents.
+    name_salt: Mapped[str | None] = mapped_column(String(32))
     #: The signing key's id (first 16 hex digits of SHA-256 of the public key).
     key_id: Mapped[str] = mapped_column(String(16))
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

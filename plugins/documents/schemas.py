@@ -56,6 +56,10 @@ class DocumentsVerifyIn(Strict):
     statement = fields.Dict(keys=fields.String())
     signature = fields.String(validate=validate.Length(1, 200))
     signed = fields.String(validate=validate.Length(1, 20000))
+    #: A name check (v2 documents): the full name as printed on the paper and the 32-hex
+    #: name-check code printed next to it (spaces or dashes between groups allowed).
+    name = fields.String(validate=validate.Length(1, 100))
+    salt = fields.String(validate=validate.Length(1, 80))
 
 
 class DocumentsVerification(Schema):
@@ -65,9 +69,32 @@ class DocumentsVerification(Schema):
     statement = fields.Dict(allow_none=True)
     revoked_on = fields.String(allow_none=True)
     revoked_reason = fields.String(allow_none=True)
+    #: The id of the key that signed it (see ``GET /keys``), when the signature is ours.
+    key_id = fields.String(allow_none=True)
+    #: The name check's answer: true (the name typed matches), false, or null (none asked,
+    #: or the document has no name commitment: v1). The name is never returned.
+    name_matches = fields.Boolean(allow_none=True)
 
 
 class DocumentsKey(Schema):
     key_id = fields.String(required=True)
     algorithm = fields.String(required=True)
     public_key_pem = fields.String(required=True)
+
+
+class DocumentsKeyItem(Schema):
+    """One public verification key of the deployment, current or retired."""
+
+    key_id = fields.String(required=True)
+    algorithm = fields.String(required=True)
+    public_key_pem = fields.String(required=True)
+    #: The raw 32-byte Ed25519 public key, base64.
+    public_key_raw = fields.String(required=True)
+    current = fields.Boolean(required=True)
+    #: YYYY-MM-DD as the deployment configured them (null when not given).
+    valid_from = fields.String(allow_none=True)
+    retired_at = fields.String(allow_none=True)
+
+
+class DocumentsKeys(Schema):
+    items = fields.List(fields.Nested(DocumentsKeyItem), required=True)

@@ -48,7 +48,7 @@ from core.toolkit import (
 from plugins.documents import GOV_READ, OWN, REVOKE, info
 from plugins.documents.models import Document
 from plugins.documents.services import issue as svc
-from plugins.documents.services.limits import allow
+from plugins.documents.services.limits import verify_wait
 from plugins.documents.services.pdf import MARK, FontMissing, draw_pdf
 from plugins.documents.services.templates import render
 
@@ -72,6 +72,16 @@ class VerifyForm(FlaskForm):
     statement = TextAreaField(_l("Statement and signature (as shown on a verification page)"),
                               validators=[Optional(), Length(max=20000)])
     pdf = FileField(_l("Or upload the PDF"))
+
+
+class NameCheckForm(FlaskForm):
+    """A verifier holding the paper checks the full name printed on it, with the
+    name-check code printed next to it: the page answers match or no match."""
+
+    name = StringField(_l("Full name as printed on the document"),
+                       validators=[DataRequired(), Length(max=100)])
+    salt = StringField(_l("Name-check code printed on the document"),
+                       validators=[DataRequired(), Length(max=80)])
 
 
 def client_address() -> str:
@@ -100,7 +110,8 @@ def pdf_response(session: Session, doc: Document) -> Response:
     statement = svc.full_statement(session, doc, purpose=purpose)
     revoked = ({"on": svc.local_date(doc.revoked_at), "reason": doc.revoked_reason}
                if doc.revoked_at else None)
-    data = draw_pdf(statement, doc.signature, verify_url=verify_url(doc.code), revoked=revoked)
+    data = draw_pdf(statement, doc.signature, verify_url=verify_url(doc.code), revoked=revoked,
+                    name_salt=doc.name_salt or "")
     if not _viewer_is_owner(doc):
         svc.log_display(session, doc, purpose)
         session.commit()
@@ -253,14 +264,15 @@ def application_slot(application_id: Any) -> str | None:
 
 
 def _limited() -> Any:
-    wait = allow(client_address())
+    wait = verify_wait(client_address())
     if not wait:
         return None
     return render_template("documents/verify.html", result=None, form=VerifyForm(),
-                           limited=wait, labels=STATUS_LABELS), 429
+                           limited=wait, labels=STATUS_LABELS), 429, {"Retry-After": str(wait)}
 
 
-def _verification_page(result: svc.Verification, form: VerifyForm, status: int = 200):
+def _verification_page(result: svc.Verification, form: VerifyForm, status: int = 200,
+                       name_form: NameCheckForm | None = None):
     session = current_session()
     svc.record_verification(session, result, via="page")
     session.commit()
@@ -268,22 +280,40 @@ def _verification_page(result: svc.Verification, form: VerifyForm, status: int =
         result.document is not None and result.statement and result.status != "tampered"
     ) else None
     pasted = None
-    if result.document is not None and result.status in ("valid", "revoked"):
+    if result.shown and result.document is not None:
         pasted = json.dumps({"statement": result.statement,
                              "signature": result.document.signature},
                             ensure_ascii=False, sort_keys=True)
+    name_form = name_form or NameCheckForm(formdata=None)
+    name_form.name.data = ""  # what was typed is not echoed back: the page never shows a name
+    if result.name_matches is not None:
+        name_form.salt.data = ""
     return render_template("documents/verify.html", result=result, texts=texts, form=form,
                            labels=STATUS_LABELS, kinds=KIND_LABELS, pasted=pasted,
-                           limited=0), status
+                           limited=0, name_form=name_form), status
 
 
-@bp.route("/verify/<doc_code>")
+@bp.route("/verify/<doc_code>", methods=["GET", "POST"])
 def verify(doc_code: str):
-    """The page the QR code opens: public, rate limited, logged."""
+    """The page the QR code opens: public, rate limited, logged. A POST is a name check:
+    the full name and the name-check code from the paper; the page says whether the name
+    matches, never what it is."""
     refused = _limited()
     if refused:
         return refused
-    return _verification_page(svc.verify_code(current_session(), doc_code), VerifyForm())
+    result = svc.verify_code(current_session(), doc_code)
+    name_form = None
+    if request.method == "POST":
+        name_form = NameCheckForm()
+        if not name_form.validate_on_submit():
+            return _verification_page(result, VerifyForm(), 400, name_form)
+        salt = svc.parse_salt(name_form.salt.data)
+        if salt is None:
+            name_form.salt.errors = [_("The name-check code is the 32 digits and letters "
+                                       "printed next to the name.")]
+            return _verification_page(result, VerifyForm(), 400, name_form)
+        svc.check_name(result, name_form.name.data, salt)
+    return _verification_page(result, VerifyForm(), name_form=name_form)
 
 
 @bp.route("/verify", methods=["GET", "POST"])

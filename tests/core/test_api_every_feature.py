@@ -99,6 +99,17 @@ FEATURES: list[tuple[str, str, str, str]] = [
     ("volunteers", "check in attendance", "(POST|PUT|PATCH)", r"^/volunteers/.*attend"),
     ("volunteers", "a resident's own hours", "GET", r"^/volunteers/.*(mine|hours)"),
     ("volunteers", "the yearly summary per community", "GET", r"^/volunteers/.*summary"),
+    # ---------------------------------------------------------------- documents
+    ("documents", "a resident's own documents", "GET", r"^/documents/mine$"),
+    ("documents", "an application's documents for staff", "GET",
+     r"^/documents/applications/\{\w+\}$"),
+    ("documents", "a document's PDF", "GET", r"^/documents/\{\w+\}/pdf$"),
+    ("documents", "revoke a document with a reason", "POST", r"^/documents/\{\w+\}/revoke$"),
+    ("documents", "verify a document by its code", "GET", r"^/documents/verify/\{\w+\}$"),
+    ("documents", "verify a brought statement, the PDF token or a typed name", "POST",
+     r"^/documents/verify$"),
+    ("documents", "the public verification keys, current and retired", "GET",
+     r"^/documents/keys$"),
     # ---------------------------------------------------------------- matters
     ("matters", "add a department", "POST", r"^/matters/departments$"),
     ("matters", "rename, close or reopen a department", "PATCH",

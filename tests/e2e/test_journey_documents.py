@@ -6,8 +6,10 @@ accepts it — the resident is told a 受理回执 (acceptance receipt) is issue
 the community check; the street office reviews and approves. The resident is told the
 决定书 (decision letter) is issued, finds it under 我的证明文书, downloads the PDF (its
 first page rendered to PNG next to the screenshots when pdftoppm is there) and opens its
-verification page, which says it is valid and what it states, the name masked. The
-worker then revokes it (the decision was reversed): the resident is told, and the same
+verification page, which says it is valid, which key signed it and what it states, the
+name masked; a bank clerk holding the paper types the full name and the name-check code
+printed on it, and the page says the name matches without showing it. The worker then
+revokes it (the decision was reversed): the resident is told, and the same
 page says it is revoked, with the reason.
 
 Screenshots: ``test-results/journeys/documents-zh/``."""
@@ -20,7 +22,7 @@ import subprocess
 from typing import Any
 
 import pytest
-from journey_kit import ROOT, Journey, journey_fixtures
+from journey_kit import PHONE, ROOT, Journey, journey_fixtures
 
 pytestmark = pytest.mark.e2e
 
@@ -36,7 +38,8 @@ def act(page: Any, action: str) -> None:
     page.locator(".flash-success").wait_for()
 
 
-def test_decision_letter_downloaded_and_verified(journey: Journey, locale: str) -> None:
+def test_decision_letter_downloaded_and_verified(journey: Journey, locale: str, app: Any
+                                                 ) -> None:
     # 1. the resident applies
     resident = journey.sign_in("resident")
     resident.goto(f"/gov-services/services/{SERVICE}/apply")
@@ -101,7 +104,30 @@ def test_decision_letter_downloaded_and_verified(journey: Journey, locale: str) 
     text = resident.locator("main").inner_text()
     assert reference in text and "居家养老补贴" in text and "张**" in text
     assert "张大爷" not in text
+    assert resident.locator("#signing-key").get_attribute("data-current") == "yes"
     journey.shot(resident, "verified")
+
+    # 5b. a bank clerk with the paper checks the full name: the name-check code is printed
+    #     on the PDF only; the page answers "matches" and never shows the name
+    import pypdf
+
+    printed = pypdf.PdfReader(str(pdf)).pages[0].extract_text()
+    salt = re.search(r"Name-check code：\s*([0-9a-f]{4}(?: [0-9a-f]{4}){7})\n",
+                     printed).group(1)
+    assert salt not in text
+    full_name = _registry_name(app, code)
+    ctx = journey.chromium.new_context(viewport=PHONE, base_url=journey.base_url)
+    ctx.add_cookies([{"name": "shequ_lang", "value": locale, "url": journey.base_url}])
+    journey.contexts.append(ctx)  # closed with the journey's
+    clerk = ctx.new_page()
+    clerk.goto(f"/documents/verify/{code}")
+    clerk.locator("#name").fill(full_name)
+    clerk.locator("#salt").fill(salt)
+    clerk.locator("#name-check button[type=submit]").click()
+    clerk.wait_for_load_state("load")
+    assert clerk.locator("#name-check-result").get_attribute("data-matches") == "yes"
+    assert full_name not in clerk.content()
+    journey.shot(clerk, "name-checked")
 
     # 6. the decision is reversed: the worker revokes the letter with a reason; the
     #    resident is told, and the same verification page now says it is revoked
@@ -115,3 +141,18 @@ def test_decision_letter_downloaded_and_verified(journey: Journey, locale: str) 
     assert resident.locator("#verification-status").get_attribute("data-status") == "revoked"
     assert "复核后撤销原决定" in resident.locator("main").inner_text()
     journey.shot(resident, "verified-revoked")
+
+
+def _registry_name(app: Any, code: str) -> str:
+    """The resident's full name as the registry has it (what the paper's holder says)."""
+    from sqlalchemy import select
+
+    from core.toolkit import kernel_of, registry_reader
+    from plugins.documents.models import Document
+
+    kernel = kernel_of(app)
+    with app.app_context(), kernel.db.session_scope() as db:
+        person_id = db.scalar(select(Document.person_id).where(Document.code == code))
+        person = registry_reader(db, "documents", purpose="journey test",
+                                 enforce_place=False).person(person_id)
+        return person["name"]

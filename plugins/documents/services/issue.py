@@ -4,8 +4,12 @@ call these."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import re
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -34,7 +38,13 @@ from core.toolkit import (
 )
 from plugins.documents import GOV_READ, REVOKE
 from plugins.documents.models import Document
-from plugins.documents.services.signing import PLUGIN, signer
+from plugins.documents.services.signing import (
+    PLUGIN,
+    Signer,
+    key_by_id,
+    key_that_signed,
+    signer,
+)
 from plugins.documents.services.templates import section_for
 
 #: The application events that issue a document, and the outcome each states.
@@ -54,17 +64,46 @@ def local_date(at: datetime, kernel: Any = None) -> str:
     return at.astimezone(local_zone(kernel)).date().isoformat()
 
 
-def masked_applicant(session: Session, person_id: int, *, purpose: str,
-                     actor: Any = None) -> str:
-    """The applicant's name, masked (张**), read through the registry reader — never
-    stored in this plugin's tables. The reader's own log entry is the system's (the read
-    is the plugin's); the display is logged by the caller under the real viewer."""
+#: The statement version new documents state: 2 adds the name commitment.
+VERSION = 2
+
+
+def applicant_name(session: Session, person_id: int, *, purpose: str) -> str:
+    """The applicant's full name, read through the registry reader — never stored in
+    this plugin's tables, never shown: it is masked, or hashed into the commitment. The
+    reader's own log entry is the system's (the read is the plugin's); a display is
+    logged by the caller under the real viewer."""
     try:
         person = registry_reader(session, PLUGIN, actor=None, purpose=purpose,
                                  enforce_place=False).person(person_id)
     except (ScopeError, RegistryError, LookupError):
         return ""
-    return mask_name(person.get("name") or "") if person else ""
+    return (person.get("name") or "") if person else ""
+
+
+def masked_applicant(session: Session, person_id: int, *, purpose: str) -> str:
+    """The applicant's name, masked (张**)."""
+    return mask_name(applicant_name(session, person_id, purpose=purpose))
+
+
+def normalise_name(name: str) -> str:
+    """A name as committed to and as compared: NFKC (full-width letters fold), no
+    whitespace at all — so "张 小明" typed by a clerk matches 张小明."""
+    return "".join(unicodedata.normalize("NFKC", name or "").split())
+
+
+def parse_salt(text: str) -> str | None:
+    """The 32 hex digits of a printed name-check code (spaces and dashes between the
+    groups allowed, any case), or None when it is not one."""
+    raw = re.sub(r"[\s\-]", "", text or "").lower()
+    return raw if re.fullmatch(r"[0-9a-f]{32}", raw) else None
+
+
+def name_commitment(salt: str, name: str) -> str:
+    """``sha256(salt || name)``, hex: SHA-256 over the UTF-8 bytes of the salt's 32 hex
+    digits followed by the normalised full name. Without the salt (only on the paper) the
+    commitment in the public statement cannot be tested against guessed names."""
+    return hashlib.sha256((salt + normalise_name(name)).encode("utf-8")).hexdigest()
 
 
 def log_display(session: Session, doc: Document, purpose: str, actor: Any = None) -> None:
@@ -74,12 +113,18 @@ def log_display(session: Session, doc: Document, purpose: str, actor: Any = None
                       plugin=PLUGIN, actor=actor, masked=True)
 
 
+def _with_name(statement: dict[str, Any], name: str, salt: str | None) -> dict[str, Any]:
+    statement["applicant"] = mask_name(name)
+    if statement.get("v", 1) >= 2:
+        statement["name_commitment"] = name_commitment(salt, name) if name and salt else ""
+    return statement
+
+
 def full_statement(session: Session, doc: Document, *, purpose: str) -> dict[str, Any]:
     """The statement the signature covers: the stored one plus the applicant's masked
-    name, read now from the registry."""
-    statement = json.loads(doc.statement)
-    statement["applicant"] = masked_applicant(session, doc.person_id, purpose=purpose)
-    return statement
+    name and (v2) the name commitment, both computed now from the registry's name."""
+    name = applicant_name(session, doc.person_id, purpose=purpose)
+    return _with_name(json.loads(doc.statement), name, doc.name_salt)
 
 
 def _new_code(session: Session) -> str:
@@ -114,7 +159,7 @@ def issue(session: Session, payload: dict[str, Any], *, event: str = "accepted",
     service_zh = payload.get("service_name") or payload["service_code"]
     office_zh = payload.get("office_name") or payload.get("office") or ""
     statement: dict[str, Any] = {
-        "v": 1,
+        "v": VERSION,
         "code": code,
         "kind": kind,
         "section": section,
@@ -127,15 +172,16 @@ def issue(session: Session, payload: dict[str, Any], *, event: str = "accepted",
         "due_on": payload.get("due_on") if kind == "receipt" else None,
         "reason": payload.get("reason") if section == "refusal" else None,
     }
-    full = dict(statement, applicant=masked_applicant(
-        session, payload["person_id"], purpose=f"document {code}"))
+    salt = secrets.token_hex(16)
+    full = _with_name(dict(statement), applicant_name(
+        session, payload["person_id"], purpose=f"document {code}"), salt)
     key = signer(kernel)
     doc = Document(
         code=code, kind=kind, application_id=payload["application_id"], outcome=outcome,
         service_code=payload["service_code"], reference=statement["reference"],
         person_id=payload["person_id"], community=payload.get("community"),
         statement=json.dumps(statement, ensure_ascii=False, sort_keys=True),
-        signature=key.sign(full), key_id=key.key_id, issued_at=at,
+        signature=key.sign(full), key_id=key.key_id, issued_at=at, name_salt=salt,
     )
     try:
         with session.begin_nested():
@@ -244,16 +290,30 @@ class Verification:
     statement: dict[str, Any] | None = None
     revoked_on: str = ""
     revoked_reason: str = ""
+    #: The key of the ring that signed it (current or retired), when the signature is ours.
+    key: Signer | None = None
+    #: The outcome of a name check: True (matches), False, or None (none asked or none
+    #: possible: a v1 document, or one not shown).
+    name_matches: bool | None = None
+
+    @property
+    def shown(self) -> bool:
+        """Whether what the document states may be shown: ours, unchanged."""
+        return self.document is not None and self.status in ("valid", "revoked")
+
+    @property
+    def can_check_name(self) -> bool:
+        return self.shown and bool((self.statement or {}).get("name_commitment"))
 
 
-def _result(session: Session, doc: Document, statement: dict[str, Any], ok: bool
-            ) -> Verification:
-    if not ok:
+def _result(session: Session, doc: Document, statement: dict[str, Any],
+            key: Signer | None) -> Verification:
+    if key is None:
         return Verification("tampered", doc, statement)
     if doc.revoked_at is not None:
         return Verification("revoked", doc, statement, local_date(doc.revoked_at),
-                            doc.revoked_reason)
-    return Verification("valid", doc, statement)
+                            doc.revoked_reason, key=key)
+    return Verification("valid", doc, statement, key=key)
 
 
 def verify_code(session: Session, code: str) -> Verification:
@@ -262,9 +322,9 @@ def verify_code(session: Session, code: str) -> Verification:
     if doc is None:
         return Verification("unknown")
     statement = full_statement(session, doc, purpose=f"verification of document {doc.code}")
-    key = signer()
-    ok = doc.key_id == key.key_id and key.verify(statement, doc.signature)
-    return _result(session, doc, statement, ok)
+    key = key_by_id(doc.key_id)  # the current key, or a retired one: old documents verify
+    ok = key is not None and key.verify(statement, doc.signature)
+    return _result(session, doc, statement, key if ok else None)
 
 
 def verify_signed(session: Session, statement: Any, signature: Any) -> Verification:
@@ -273,22 +333,42 @@ def verify_signed(session: Session, statement: Any, signature: Any) -> Verificat
     one on record (so a revoked document, or one we never issued, is not valid)."""
     if not isinstance(statement, dict) or not isinstance(signature, str):
         return Verification("tampered")
-    if not signer().verify(statement, signature):
+    key = key_that_signed(statement, signature)
+    if key is None:
         return Verification("tampered", None, statement)
     doc = by_code(session, str(statement.get("code", "")))
     if doc is None:
         return Verification("unknown", None, statement)
     on_record = full_statement(session, doc, purpose=f"verification of document {doc.code}")
-    return _result(session, doc, on_record, on_record == statement
-                   and signature == doc.signature)
+    same = on_record == statement and signature == doc.signature and key.key_id == doc.key_id
+    return _result(session, doc, on_record, key if same else None)
+
+
+def check_name(result: Verification, name: str, salt: str) -> Verification:
+    """Whether ``name`` (the full name a verifier typed, from the paper) is the one the
+    document committed to, using the salt printed on it: the answer is yes or no, the
+    name is never shown. Only for a document that verified and has a commitment (v2)."""
+    if not result.can_check_name or not (name or "").strip():
+        return result
+    typed = name_commitment(salt, name)
+    result.name_matches = hmac.compare_digest(
+        typed, str((result.statement or {}).get("name_commitment") or ""))
+    return result
 
 
 def record_verification(session: Session, result: Verification, *, via: str) -> None:
-    """Every verification is audited; one that showed the masked name is also in the
-    person's access log."""
+    """Every verification is audited; one that showed the masked name (or answered a name
+    check) is also in the person's access log."""
     code = result.document.code if result.document else ""
+    detail: dict[str, Any] = {"status": result.status, "via": via}
+    if result.key is not None:
+        detail["key"] = result.key.key_id
+    if result.name_matches is not None:
+        detail["name_check"] = "match" if result.name_matches else "mismatch"
     log_audit(session, "documents.document.verified", target_type="document", target_id=code,
-              outcome="ok" if result.status == "valid" else result.status,
-              detail={"status": result.status, "via": via})
-    if result.document is not None and result.status in ("valid", "revoked"):
-        log_display(session, result.document, f"verification of document {code}")
+              outcome="ok" if result.status == "valid" else result.status, detail=detail)
+    if result.shown and result.document is not None:
+        purpose = f"verification of document {code}"
+        if result.name_matches is not None:
+            purpose = f"name check on verification of document {code}"
+        log_display(session, result.document, purpose)

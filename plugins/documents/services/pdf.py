@@ -63,6 +63,11 @@ def _font(settings: dict[str, Any]) -> str:
     return key
 
 
+def _grouped(salt: str) -> str:
+    """The name-check code as printed: groups of four, easier to type back."""
+    return " ".join(salt[i:i + 4] for i in range(0, len(salt), 4))
+
+
 def qr_drawing(url: str, size: float = 32 * mm) -> Drawing:
     widget = QrCodeWidget(url, barLevel="M")
     x0, y0, x1, y1 = widget.getBounds()
@@ -79,8 +84,8 @@ def signed_blob(statement: dict[str, Any], signature: str) -> str:
 
 
 def draw_pdf(statement: dict[str, Any], signature: str, *, verify_url: str,
-             revoked: dict[str, str] | None = None, settings: dict[str, Any] | None = None
-             ) -> bytes:
+             revoked: dict[str, str] | None = None, settings: dict[str, Any] | None = None,
+             name_salt: str = "") -> bytes:
     """The document as PDF bytes (A4): title, the zh text, the en text where the template
     has it, then the code, the QR code to ``verify_url`` and the signature."""
     settings = settings or current_kernel().plugins.settings("documents")
@@ -115,6 +120,14 @@ def draw_pdf(statement: dict[str, Any], signature: str, *, verify_url: str,
         Paragraph(escape(verify_url), small),
         Paragraph(escape(f"Ed25519 签名 Signature：{signature}"), small),
     ]
+    if name_salt and statement.get("name_commitment"):
+        # the salt of the name commitment: only on the paper, so only its holder can ask
+        # the verification page whether a full name matches
+        info.insert(2, Paragraph(escape("姓名核验码 Name-check code："), body))
+        info.insert(3, Paragraph(escape(_grouped(name_salt)), body))
+        info.insert(4, Paragraph(escape(
+            "在核验页面输入持有人全名与此码，可确认姓名是否一致 / Type the holder's full name "
+            "and this code on the verification page to check the name."), small))
     table = Table([[info, qr_drawing(verify_url)]], colWidths=[120 * mm, 40 * mm])
     table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"),
                                ("BOX", (0, 0), (-1, -1), 0.5, "#888888")]))

@@ -21,12 +21,15 @@ MATRIX = {
     ("documents.application", "GET"): E(GOV_READERS, ok(404)),
     # verification is rate limited per address: the matrix's many calls may meet it (429)
     ("documents.verify", "GET"): E(PUBLIC, ok(200, 429)),  # the page says "unknown"
+    # a name check: refused by CSRF (400) or the limit (429); the page says "unknown"
+    ("documents.verify", "POST"): E(PUBLIC, ok(200, 400, 429)),
     ("documents.verify_form", "GET"): E(PUBLIC),
     ("documents.verify_form", "POST"): E(PUBLIC, ok(400)),  # blank form: refused before the limit
     # API
     ("documents_api.Mine", "GET"): E(LOGIN),
     ("documents_api.ByApplication", "GET"): E(GOV_READERS, ok(404)),
     ("documents_api.Key", "GET"): E(PUBLIC),
+    ("documents_api.Keys", "GET"): E(PUBLIC),
     ("documents_api.VerifyCode", "GET"): E(PUBLIC, ok(200, 429)),
     ("documents_api.VerifyStatement", "POST"): E(PUBLIC, ok(409, 422, 429)),  # empty body
     ("documents_api.One", "GET"): E(LOGIN, ok(404), denied=404),
@@ -40,6 +43,7 @@ PUBLIC_VIEWS = {
     "documents_api.VerifyCode": "the verification by code (public, rate limited)",
     "documents_api.VerifyStatement": "the verification of a statement (public, rate limited)",
     "documents_api.Key": "the public key the documents are signed with",
+    "documents_api.Keys": "every public verification key, current and retired",
 }
 
 SAMPLE_VALUES: dict[str, object] = {

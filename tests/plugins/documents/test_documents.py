@@ -6,11 +6,13 @@ gov_services and documents; events are published on its bus as gov_services woul
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
 import shutil
 import subprocess
+import uuid
 from itertools import count
 from types import SimpleNamespace
 
@@ -30,8 +32,7 @@ from core.testing import (
 )
 from core.toolkit import kernel_of
 from plugins.documents.models import Document
-from plugins.documents.services.limits import allow
-from plugins.documents.services.signing import _load, canonical
+from plugins.documents.services.signing import _load, canonical, signer
 from plugins.documents.services.templates import OUTCOMES, render, section_for, template_for
 
 API = "/api/v1/documents"
@@ -350,17 +351,66 @@ def test_the_verify_form_takes_a_code_a_statement_or_the_pdf(app, world, decided
     assert empty.status_code == 400 and "error-summary" in empty.get_data(as_text=True)
 
 
-def test_verification_is_rate_limited(app, world, decided):
-    kernel = kernel_of(app)
-    with app.app_context():
-        while not allow("127.0.0.1", kernel=kernel):
-            pass
+UNKNOWN = "0" * 16
+
+
+def limited_app(make_app, limits: dict | None = None, database: str | None = None):
+    """An app with gov_services and documents allowing 3 verifications a minute."""
+    config: dict = {"plugins": {"documents": {"verify_per_minute": 3}}}
+    if limits:
+        config["limits"] = limits
+    if database:
+        config["database"] = {"url": database}
+    return make_app(plugins=["gov_services", "documents"], config=config,
+                    migrate=database is None)
+
+
+def test_verification_is_rate_limited_pages_and_api_together(make_app):
+    """Through HTTP, on the app's limiter storage (memory:// in tests): three a minute
+    per address, page and API counted together; the API answers 429 with Retry-After and
+    the page says how long to wait. Another address is not affected."""
+    app = limited_app(make_app)
     anon = app.test_client()
-    refused = anon.get(f"{API}/verify/{decided['receipt'].code}")
-    assert refused.status_code == 429 and refused.headers.get("Retry-After")
-    assert anon.get(f"/documents/verify/{decided['receipt'].code}").status_code == 429
-    kernel.state("documents")["limit_hits"].clear()
-    assert anon.get(f"{API}/verify/{decided['receipt'].code}").status_code == 200
+    assert anon.get(f"{API}/verify/{UNKNOWN}").status_code == 200
+    assert anon.get(f"/documents/verify/{UNKNOWN}").status_code == 200
+    assert anon.post(f"{API}/verify", json={"code": UNKNOWN}).status_code == 200
+    refused = anon.get(f"{API}/verify/{UNKNOWN}")
+    assert refused.status_code == 429 and 1 <= int(refused.headers["Retry-After"]) <= 60
+    page = anon.get(f"/documents/verify/{UNKNOWN}")
+    assert page.status_code == 429 and page.headers.get("Retry-After")
+    wait = page.headers["Retry-After"]
+    assert f"Try again in {wait} seconds" in page.get_data(as_text=True) or (
+        f"{wait} 秒后再试" in page.get_data(as_text=True))
+    other = app.test_client()
+    other.environ_base["REMOTE_ADDR"] = "10.9.8.7"
+    assert other.get(f"{API}/verify/{UNKNOWN}").status_code == 200
+
+
+def test_the_verification_limit_holds_across_two_workers(make_app):
+    """Two app instances — two gunicorn workers — on one Redis share one count."""
+    try:
+        import redis
+
+        store = redis.Redis.from_url("redis://127.0.0.1:6379/2", socket_connect_timeout=1)
+        store.ping()
+    except Exception as exc:  # not installed, not running
+        pytest.skip(f"Redis is not reachable at 127.0.0.1:6379/2 ({exc.__class__.__name__})")
+    prefix = f"shequ-test-docs-{uuid.uuid4().hex[:12]}"
+    limits = {"storage_uri": "redis://127.0.0.1:6379/2", "key_prefix": prefix}
+    try:
+        first = limited_app(make_app, limits)
+        url = kernel_of(first).config.database["url"]
+        second = limited_app(make_app, limits, database=url)
+        workers = [first.test_client(), second.test_client()]
+        for n in range(3):  # two on one worker, one on the other
+            assert workers[n % 2].get(f"{API}/verify/{UNKNOWN}").status_code == 200
+        for worker in workers:  # the fourth is refused wherever it lands
+            assert worker.get(f"{API}/verify/{UNKNOWN}").status_code == 429
+            assert worker.get(f"/documents/verify/{UNKNOWN}").status_code == 429
+        assert store.keys(f"*{prefix}*")
+    finally:
+        for key in store.scan_iter(f"*{prefix}*"):
+            store.delete(key)
 
 
 def test_signing_key_from_a_file(tmp_path, app):
@@ -381,6 +431,183 @@ def test_signing_key_from_a_file(tmp_path, app):
     assert canonical({"b": 1, "a": "张"}) == '{"a":"张","b":1}'.encode()
     pem = app.test_client().get(f"{API}/key").json
     assert pem["algorithm"] == "Ed25519" and "BEGIN PUBLIC KEY" in pem["public_key_pem"]
+
+
+# ------------------------------------------------------------------------------ key rotation
+
+
+def _private_pem(path):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    path.write_bytes(Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    return str(path)
+
+
+def test_a_rotated_key_keeps_old_documents_valid(app, world, tmp_path):
+    kernel = kernel_of(app)
+    settings = kernel.plugins.settings("documents")
+    saved = {k: settings[k] for k in ("key_file", "retired_keys", "key_valid_from")}
+    anon = app.test_client()
+    aid = next(APP_IDS)
+    publish(app, "accepted", application_id=aid, person_id=world.me, state="review")
+    (old_doc,) = docs_of(app, aid)
+    old_key = anon.get(f"{API}/key").json
+    assert old_doc.key_id == old_key["key_id"]
+    # the operator kept only the public key the API published, then rotated
+    public_file = tmp_path / "old-public.pem"
+    public_file.write_text(old_key["public_key_pem"])
+    try:
+        settings.update(key_file=_private_pem(tmp_path / "new.pem"), key_valid_from="2026-12-08",
+                        retired_keys=[{"file": str(public_file), "valid_from": None,
+                                       "retired_at": "2026-12-07"}])
+        kernel.state("documents").pop("keys", None)
+        listed = anon.get(f"{API}/keys")
+        assert listed.status_code == 200
+        items = listed.json["items"]
+        assert [k["current"] for k in items] == [True, False]
+        assert items[1]["key_id"] == old_key["key_id"]
+        assert items[1]["retired_at"] == "2026-12-07" and items[0]["valid_from"] == "2026-12-08"
+        assert items[1]["public_key_pem"] == old_key["public_key_pem"]
+        assert all(k["algorithm"] == "Ed25519" and len(k["public_key_raw"]) == 44 for k in items)
+
+        aid2 = next(APP_IDS)
+        publish(app, "accepted", application_id=aid2, person_id=world.me, state="review")
+        (new_doc,) = docs_of(app, aid2)
+        assert new_doc.key_id == items[0]["key_id"] != old_doc.key_id
+        new = anon.get(f"{API}/verify/{new_doc.code}").json
+        assert new["status"] == "valid" and new["key_id"] == new_doc.key_id
+        old = anon.get(f"{API}/verify/{old_doc.code}").json
+        assert old["status"] == "valid" and old["key_id"] == old_doc.key_id
+        page = anon.get(f"/documents/verify/{old_doc.code}").get_data(as_text=True)
+        assert 'data-status="valid"' in page and f'data-key-id="{old_doc.key_id}"' in page
+        assert 'data-current="no"' in page and "2026-12-07" in page
+        assert 'data-current="yes"' in anon.get(
+            f"/documents/verify/{new_doc.code}").get_data(as_text=True)
+        # the statement and signature a verifier brings, signed by the retired key
+        brought = {"statement": old["statement"], "signature": old_doc.signature}
+        assert anon.post(f"{API}/verify", json=brought).json["status"] == "valid"
+
+        # without the retired key listed, the old document no longer verifies
+        settings["retired_keys"] = []
+        kernel.state("documents").pop("keys", None)
+        assert anon.get(f"{API}/verify/{old_doc.code}").json["status"] == "tampered"
+        assert len(anon.get(f"{API}/keys").json["items"]) == 1
+    finally:
+        settings.update(saved)
+        kernel.state("documents").pop("keys", None)
+    assert anon.get(f"{API}/verify/{old_doc.code}").json["status"] == "valid"
+
+
+def test_retired_key_settings_are_validated():
+    from plugins.documents import DocumentsConfig
+
+    loaded = DocumentsConfig().load({"retired_keys": [{"file": "/k/old.pem",
+                                                       "retired_at": "2026-06-30"}]})
+    assert loaded["retired_keys"][0]["valid_from"] is None
+    from marshmallow import ValidationError
+
+    with pytest.raises(ValidationError):
+        DocumentsConfig().load({"retired_keys": [{"retired_at": "2026-06-30"}]})
+    with pytest.raises(ValidationError):
+        DocumentsConfig().load({"retired_keys": [{"file": "x", "retired_at": "June"}]})
+
+
+# ------------------------------------------------------------------------------ name check
+
+
+def _salt(app, code: str) -> str:
+    with kernel_of(app).db.session_scope() as db:
+        return db.scalar(select(Document.name_salt).where(Document.code == code))
+
+
+def test_the_name_commitment_lets_a_clerk_check_the_full_name(app, world, decided):
+    from core.testing import access_count
+
+    doc = decided["certificate"]
+    salt = _salt(app, doc.code)
+    assert re.fullmatch(r"[0-9a-f]{32}", salt)
+    anon = app.test_client()
+    api = anon.get(f"{API}/verify/{doc.code}").json
+    statement = api["statement"]
+    assert statement["v"] == 2 and api["name_matches"] is None
+    assert statement["name_commitment"] == hashlib.sha256(
+        (salt + "张小明").encode()).hexdigest()
+    assert salt not in json.dumps(api)  # the salt is only on the paper
+    # the PDF prints the name-check code (grouped by four)
+    me = signed_in(app, "doc_me")
+    pypdf = pytest.importorskip("pypdf")
+    text = pypdf.PdfReader(io.BytesIO(me.get(f"/documents/{doc.code}/pdf").data)
+                           ).pages[0].extract_text()
+    assert salt[:4] + " " + salt[4:8] in text
+
+    page = anon.get(f"/documents/verify/{doc.code}").get_data(as_text=True)
+    assert 'id="name-check"' in page and salt not in page
+    token = csrf_token(anon, f"/documents/verify/{doc.code}")
+    grouped = " ".join(salt[i:i + 4] for i in range(0, 32, 4)).upper()
+    before = access_count(app, world.me, via="documents")
+    yes = anon.post(f"/documents/verify/{doc.code}",
+                    data={"csrf_token": token, "name": " 张 小明 ", "salt": grouped})
+    html = yes.get_data(as_text=True)
+    assert yes.status_code == 200 and 'data-matches="yes"' in html
+    assert "张小明" not in html and 'data-status="valid"' in html
+    assert access_count(app, world.me, via="documents") > before  # logged as today
+    no = anon.post(f"/documents/verify/{doc.code}",
+                   data={"csrf_token": token, "name": "张小红", "salt": salt})
+    assert 'data-matches="no"' in no.get_data(as_text=True)
+    assert "张小红" not in no.get_data(as_text=True)  # what was typed is not echoed
+    wrong_salt = anon.post(f"/documents/verify/{doc.code}",
+                           data={"csrf_token": token, "name": "张小明", "salt": "f" * 32})
+    assert 'data-matches="no"' in wrong_salt.get_data(as_text=True)
+    bad = anon.post(f"/documents/verify/{doc.code}",
+                    data={"csrf_token": token, "name": "张小明", "salt": "12"})
+    assert bad.status_code == 400 and "salt-error" in bad.get_data(as_text=True)
+    blank = anon.post(f"/documents/verify/{doc.code}", data={"csrf_token": token})
+    assert blank.status_code == 400 and "name-error" in blank.get_data(as_text=True)
+
+    # the API: with a code or with the brought statement
+    ok = anon.post(f"{API}/verify", json={"code": doc.code, "name": "张小明", "salt": salt})
+    assert ok.status_code == 200 and ok.json["name_matches"] is True
+    assert "张小明" not in ok.get_data(as_text=True)
+    brought = {"statement": statement, "signature": _signature(app, doc.code),
+               "name": "李四", "salt": salt}
+    assert anon.post(f"{API}/verify", json=brought).json["name_matches"] is False
+    missing = anon.post(f"{API}/verify", json={"code": doc.code, "name": "张小明"})
+    assert missing.status_code == 409 and "salt" in missing.json["error"]["fields"]
+
+    from core.audit.models import AuditEntry
+
+    with kernel_of(app).db.session_scope() as db:
+        checks = [a.detail.get("name_check") for a in db.scalars(select(AuditEntry).where(
+            AuditEntry.target_id == doc.code,
+            AuditEntry.action == "documents.document.verified"))]
+    assert "match" in checks and "mismatch" in checks
+
+
+def test_v1_statements_still_verify(app, world, decided):
+    """A document issued before the name commitment (v1, no salt) verifies as before and
+    offers no name check."""
+    doc = decided["receipt"]
+    kernel = kernel_of(app)
+    with app.app_context(), kernel.db.session_scope() as db:
+        row = db.scalar(select(Document).where(Document.code == doc.code))
+        stored = dict(json.loads(row.statement), v=1)
+        row.statement = json.dumps(stored, ensure_ascii=False, sort_keys=True)
+        row.name_salt = None
+        row.signature = signer(kernel).sign(dict(stored, applicant="张**"))
+    anon = app.test_client()
+    result = anon.get(f"{API}/verify/{doc.code}").json
+    assert result["status"] == "valid" and "name_commitment" not in result["statement"]
+    assert result["statement"]["v"] == 1
+    page = anon.get(f"/documents/verify/{doc.code}").get_data(as_text=True)
+    assert 'data-status="valid"' in page and 'id="name-check"' not in page
+    asked = anon.post(f"{API}/verify", json={"code": doc.code, "name": "张小明",
+                                             "salt": "a" * 32})
+    assert asked.json["status"] == "valid" and asked.json["name_matches"] is None
+    me = signed_in(app, "doc_me")
+    assert me.get(f"/documents/{doc.code}/pdf").status_code == 200
 
 
 # ------------------------------------------------------------------------------ access
@@ -440,3 +667,12 @@ def test_revoke_api_rules(app, world, decided):
 
 def test_api_survives_the_fuzzer(app, world):
     assert_api_fuzzes(app, API)
+
+
+def test_the_migrations_yield_exactly_the_models(app):
+    """The name_salt migration matches the model (the core test enables other plugins)."""
+    from core import migrate
+
+    kernel = kernel_of(app)
+    for tree in migrate.trees_for(kernel.plugins):
+        assert migrate.schema_diff(kernel.db.engine, tree) == [], tree.owner
