@@ -6,10 +6,9 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from core.toolkit import LINE, TEXT, Id, PageArgs, Pattern, Strict, Text, page_schema
+from plugins.grid.services.records import CATEGORIES, KINDS
 
-KINDS = ("matter", "incident", "offer")
 MET = ("person", "family", "neighbour", "nobody")
-CATEGORIES = ("living", "health", "housing", "safety", "environment", "dispute", "other")
 CODE = r"^[A-Za-z0-9_-]{1,60}$"
 
 
@@ -59,7 +58,7 @@ class GridFindingOut(Schema):
 
 
 class GridTaskArgs(Schema):
-    grid = fields.String(load_default=None, validate=validate.Length(1, 15))
+    grid = fields.String(load_default=None, validate=[validate.Length(1, 15), Pattern(LINE)])
 
 
 class GridTaskOut(Schema):
@@ -119,7 +118,7 @@ class GridVisitIn(Strict):
     refer_category = fields.String(load_default=None, allow_none=True,
                                    validate=validate.OneOf(CATEGORIES))
     refer_summary = Text(one_line=True, load_default=None, allow_none=True,
-                         validate=validate.Length(1, 500),
+                         validate=[validate.Length(1, 500), Pattern(LINE, error="Enter text.")],
                          metadata={"description": "default: the findings, cut at 500"})
     refer_service_code = fields.String(load_default=None, allow_none=True,
                                        validate=Pattern(CODE))
@@ -185,7 +184,7 @@ class GridVisitArgs(PageArgs):
 
 
 class GridPatrolIn(Strict):
-    grid = fields.String(required=True, validate=validate.Length(1, 15))
+    grid = fields.String(required=True, validate=[validate.Length(1, 15), Pattern(LINE)])
     area = Text(one_line=True, required=True,
                 validate=[validate.Length(1, 200), Pattern(LINE, error="Enter text.")])
     started_at = fields.AwareDateTime(required=True, default_timezone=None)
@@ -195,7 +194,7 @@ class GridPatrolIn(Strict):
     refer_category = fields.String(load_default=None, allow_none=True,
                                    validate=validate.OneOf(CATEGORIES))
     refer_summary = Text(one_line=True, load_default=None, allow_none=True,
-                         validate=validate.Length(1, 500))
+                         validate=[validate.Length(1, 500), Pattern(LINE, error="Enter text.")])
     refer_service_code = fields.String(load_default=None, allow_none=True,
                                        validate=Pattern(CODE))
 

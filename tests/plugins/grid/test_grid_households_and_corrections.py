@@ -186,3 +186,17 @@ def test_the_visit_page_corrects_and_shows_the_earlier_version(app, people, clie
     assert "更正这条记录" in other.get(record_url).get_data(as_text=True)  # a supervisor
     with app.app_context(), kernel_of(app).db.session_scope() as session:
         assert session.scalar(select(GridVisit.findings)) == "楼道灯坏了"
+
+
+def test_a_grid_code_or_summary_the_document_refuses_is_refused(app, people, client, token_for):
+    """What the hostile-input fuzzer found: a NUL in the grid filter reached PostgreSQL (a
+    500), and a one-line summary of only a line feed passed the document but not the
+    service. Both are 422 at the field now, on either database."""
+    worker = bearer(token_for("grid_worker"))
+    for path in ("households", "tasks"):
+        bad = client.get(f"{API}/{path}", query_string={"grid": "11\x00"}, headers=worker)
+        assert bad.status_code == 422 and "grid" in bad.json["error"]["fields"], bad.json
+    refused = client.post(f"{API}/visits", headers=worker, json={
+        "person_id": people["alone"], "met": "person", "findings": "门锁坏了",
+        "refer_kind": "matter", "refer_category": "environment", "refer_summary": "\n"})
+    assert refused.status_code == 422 and "refer_summary" in refused.json["error"]["fields"]
