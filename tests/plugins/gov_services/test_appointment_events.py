@@ -12,10 +12,11 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from appointments_kit import clients
 from sqlalchemy import func, select
 
 from core.events import EventError, OutboxEvent
-from core.testing import TEST_PASSWORD, build_test_app, csrf_token, ensure_user
+from core.testing import build_test_app, ensure_user
 from plugins.gov_services.appointments import services as ap
 
 API = "/api/v1/gov-services/appointments"
@@ -110,31 +111,10 @@ def world(app):
     return SimpleNamespace(kernel=kernel, people=people, users=users, C1=C1)
 
 
-def signed_in(app, username: str):
-    import re
-
-    c = app.test_client()
-    page = c.get("/account/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
-    resp = c.post("/account/login", data={"username": username, "password": TEST_PASSWORD,
-                                          "csrf_token": token})
-    assert resp.status_code == 302, username
-    c.environ_base["HTTP_X_CSRFTOKEN"] = csrf_token(c, "/gov-services/")
-    return c
-
-
 @pytest.fixture(scope="module")
 def as_(app, world):
-    cache: dict[str, Any] = {}
-    names = {"worker": "test_community_worker", "admin": "test_admin",
-             **{k: f"apev_{k}" for k in world.people}}
-
-    def get(who: str):
-        if who not in cache:
-            cache[who] = signed_in(app, names[who])
-        return cache[who]
-
-    return get
+    return clients(app, {"worker": "test_community_worker", "admin": "test_admin",
+                         **{k: f"apev_{k}" for k in world.people}})
 
 
 def mark(world) -> int:

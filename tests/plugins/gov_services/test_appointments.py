@@ -12,11 +12,11 @@ from datetime import UTC, date, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
+from appointments_kit import clients
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from core.testing import (
-    TEST_PASSWORD,
     access_count,
     assert_api_fuzzes,
     build_test_app,
@@ -119,32 +119,10 @@ def world(app):
                            admin=admin, C1=C1)
 
 
-def signed_in(app, username: str):
-    import re
-
-    c = app.test_client()
-    page = c.get("/account/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
-    resp = c.post("/account/login", data={"username": username, "password": TEST_PASSWORD,
-                                          "csrf_token": token})
-    assert resp.status_code == 302, username
-    # the API with the session cookie is CSRF-checked: every request carries the token
-    c.environ_base["HTTP_X_CSRFTOKEN"] = csrf_token(c, "/gov-services/")
-    return c
-
-
 @pytest.fixture(scope="module")
 def as_(app, world):
-    cache: dict[str, object] = {}
-    names = {"worker": "test_community_worker", "admin": "test_admin",
-             **{k: f"appt_{k}" for k in world.people}}
-
-    def get(who: str):
-        if who not in cache:
-            cache[who] = signed_in(app, names[who])
-        return cache[who]
-
-    return get
+    return clients(app, {"worker": "test_community_worker", "admin": "test_admin",
+                         **{k: f"appt_{k}" for k in world.people}})
 
 
 def book(app, world, who: str, day: date, time: str, service: str = "senior_card",
