@@ -338,6 +338,30 @@ def _correction_rows(session: Any, corrections: list[Any]) -> list[dict[str, Any
             for c in corrections]
 
 
+def _correct(found: Any, form: Any, *, fill: Any, correct: Any, changes: Any,
+             done: str, done_url: str) -> tuple[Any, str, int]:
+    """The correction step both record kinds share: the form filled from the record, the
+    service's rule (who may, within which window) and its refusal at the field; the
+    redirect once corrected, else ``(None, state, days)`` for the page."""
+    session = current_session()
+    days = _correction_days()
+    state = correction_state(session, current_user, found, days=days)
+    if not form.is_submitted():
+        fill(form)
+    if state in ("supervisor", "recorder") and form.validate_on_submit():
+        try:
+            correct(session, current_user, found, reason=form.reason.data or "",
+                    changes=changes(form), days=days)
+        except svc.GridError as exc:
+            session.rollback()
+            _rule_error(form, exc)
+        else:
+            session.commit()
+            flash(done, "success")
+            return redirect(done_url), state, days
+    return None, state, days
+
+
 @bp.route("/visits/<int:visit_id>/correct", methods=["GET", "POST"])
 @require(WORK)
 def correct_visit_page(visit_id: int):
@@ -348,26 +372,20 @@ def correct_visit_page(visit_id: int):
         found = svc.get_visit(session, current_user, visit_id)
     except svc.GridError:
         abort(404)
-    days = _correction_days()
-    state = correction_state(session, current_user, found, days=days)
     form = VisitCorrectionForm()
-    if not form.is_submitted():
+
+    def fill(f: Any) -> None:
         for name in VISIT_FIELDS:
-            getattr(form, name).data = getattr(found, name)
-    if state in ("supervisor", "recorder") and form.validate_on_submit():
-        try:
-            correct_visit(session, current_user, found, reason=form.reason.data or "",
-                          changes={n: getattr(form, n).data if n.endswith("_on")
-                                   else getattr(form, n).data or "" for n in VISIT_FIELDS},
-                          days=days)
-        except svc.GridError as exc:
-            session.rollback()
-            _rule_error(form, exc)
-        else:
-            session.commit()
-            flash(_("The visit record was corrected; the earlier version is kept."),
-                  "success")
-            return redirect(url_for("grid.visit", visit_id=found.id))
+            getattr(f, name).data = getattr(found, name)
+
+    done, state, days = _correct(
+        found, form, fill=fill, correct=correct_visit,
+        changes=lambda f: {n: getattr(f, n).data if n.endswith("_on")
+                           else getattr(f, n).data or "" for n in VISIT_FIELDS},
+        done=_("The visit record was corrected; the earlier version is kept."),
+        done_url=url_for("grid.visit", visit_id=found.id))
+    if done is not None:
+        return done
     shown = registry_reader(session, "grid", actor=current_user,
                             purpose=RECORD_PURPOSE).persons([found.person_id])
     log_visits(session, [found])
@@ -389,27 +407,21 @@ def correct_patrol_page(patrol_id: int):
         found = svc.get_patrol(session, current_user, patrol_id)
     except svc.GridError:
         abort(404)
-    days = _correction_days()
-    state = correction_state(session, current_user, found, days=days)
     form = PatrolCorrectionForm()
-    if not form.is_submitted():
-        form.area.data, form.found.data = found.area, found.found
-        form.started_at.data = _naive(found.started_at)
-        form.ended_at.data = _naive(found.ended_at)
-    if state in ("supervisor", "recorder") and form.validate_on_submit():
-        try:
-            correct_patrol(session, current_user, found, reason=form.reason.data or "",
-                           changes={"area": form.area.data or "", "found": form.found.data or "",
-                                    "started_at": _local(form.started_at.data),
-                                    "ended_at": _local(form.ended_at.data)}, days=days)
-        except svc.GridError as exc:
-            session.rollback()
-            _rule_error(form, exc)
-        else:
-            session.commit()
-            flash(_("The patrol record was corrected; the earlier version is kept."),
-                  "success")
-            return redirect(url_for("grid.patrols") + f"#patrol-{found.id}")
+
+    def fill(f: Any) -> None:
+        f.area.data, f.found.data = found.area, found.found
+        f.started_at.data, f.ended_at.data = _naive(found.started_at), _naive(found.ended_at)
+
+    done, state, days = _correct(
+        found, form, fill=fill, correct=correct_patrol,
+        changes=lambda f: {"area": f.area.data or "", "found": f.found.data or "",
+                           "started_at": _local(f.started_at.data),
+                           "ended_at": _local(f.ended_at.data)},
+        done=_("The patrol record was corrected; the earlier version is kept."),
+        done_url=url_for("grid.patrols") + f"#patrol-{found.id}")
+    if done is not None:
+        return done
     return render_template("grid/correct.html", form=form, errors=_errors(form),
                            state=state, days=days, kind="patrol",
                            title=_("Correct the patrol: %(area)s", area=found.area),
