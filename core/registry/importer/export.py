@@ -13,7 +13,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.audit.services import write_access_log
 from core.exports import csv_writer, xlsx_row
 from core.registry import codes
 from core.registry.importer.reading import COLUMNS, Progress, _fmt
@@ -40,8 +39,30 @@ from core.registry.validation import mask_id_number, mask_phone
 
 #: The access-log purpose of an export made without one (a masked export needs none).
 EXPORT_PURPOSE = "registry export"
-#: Access-log entries written per statement while an export runs (memory stays bounded).
-ACCESS_BATCH = 5000
+#: Persons read, written and access-logged per chunk of an export (one commit each; memory
+#: stays bounded and SQLite's write lock is held for one chunk's entries at a time).
+ACCESS_BATCH = 2000
+
+
+def _chunks(session: Session, query: Any, *, on_chunk: Any) -> Any:
+    """The rows of ``query`` (ordered by person id) in chunks of :data:`ACCESS_BATCH`, each
+    fetched in full so no cursor is open when ``on_chunk`` writes; ``on_chunk`` runs after
+    a chunk's rows were used and before the next chunk is read."""
+    last = 0
+    while True:
+        rows = session.execute(query.where(Person.id > last).limit(ACCESS_BATCH)).all()
+        yield from rows
+        if rows:
+            on_chunk()
+        if len(rows) < ACCESS_BATCH:
+            return
+        last = rows[-1][0].id
+
+
+def _commit_entries(session: Session, access: list[dict[str, Any] | None]) -> None:
+    log_displays(session, access)
+    access.clear()
+    session.commit()
 
 
 def write_template(target: str | Path, *, lang: str = "zh") -> None:
@@ -82,7 +103,16 @@ def export_persons(
     access-log entry either way: a masked one naming what the file shows of them (name,
     and the masked values), or a full one naming the revealed fields. Staff actors export
     only their communities and grids. Cells that a spreadsheet would run as formulas are
-    neutralised (core.exports: an apostrophe in CSV, a plain-text cell in XLSX)."""
+    neutralised (core.exports: an apostrophe in CSV, a plain-text cell in XLSX).
+
+    Commits ``session`` after each chunk of :data:`ACCESS_BATCH` persons, their entries
+    with it. Why: on SQLite a write made while a read cursor is open on an older snapshot
+    fails at once ("database is locked": waiting cannot help it), and one transaction for
+    the whole export would hold the single write lock until the file is done, stalling an
+    import and every other writer. So each chunk is read in full (keyset on the person
+    id), written to the file, and its entries committed before the next read: every
+    person is in the access log before the file can leave, and the log never lags behind
+    the file (an export that fails half-way keeps the entries of what it had read)."""
     fields = ["id_number", "birth_date", "phone", "address"]
     if reveal:
         check_reveal(actor, -1, fields, ALL_SCOPES, purpose)
@@ -130,7 +160,7 @@ def export_persons(
         writer.writerow(headers)
         emit = writer.writerow
     try:
-        for row in session.execute(query.execution_options(yield_per=2000)):
+        for row in _chunks(session, query, on_chunk=lambda: _commit_entries(session, access)):
             (p, ccode, gcode, road, estate, bname, uname, room, hno, role, since) = row
             birth = p.birth_date.isoformat() if p.birth_date else ""
             values = {
@@ -161,13 +191,9 @@ def export_persons(
             access.append(display_entry(
                 actor, p, fields=["name", *shown], revealed=shown if reveal else (),
                 purpose=why, via=via, facts=facts))
-            if len(access) >= ACCESS_BATCH:
-                log_displays(session, access)
-                write_access_log(session)  # in this transaction; bounded memory
-                access.clear()
             if progress and count % 1000 == 0:
                 progress(1000)
-        log_displays(session, access)
+        _commit_entries(session, access)
     finally:
         if xlsx:
             wb.save(target)
