@@ -171,6 +171,7 @@ url = "{db_url}"
 [server]
 host = "127.0.0.1"
 workers = 2
+threads = {os.environ.get("BENCH_SERVER_THREADS", "0")}  # 0: the shipped rule (sync with 2 workers)
 
 [limits]
 # production config refuses memory:// with several workers (finding 10); BENCH_LIMITS_URI

@@ -130,9 +130,9 @@ class ServerSection(_Strict):
     host = fields.String(load_default="127.0.0.1")
     port = fields.Integer(load_default=5000, validate=validate.Range(1, 65535))
     workers = fields.Integer(load_default=2, validate=validate.Range(1, 64))
-    #: Threads per worker (gunicorn's gthread worker): the embedded default is one process,
-    #: so its threads are what lets several people use it at once.
-    threads = fields.Integer(load_default=8, validate=validate.Range(1, 64))
+    #: Threads per worker (gunicorn's gthread worker; 1 is the sync worker). Unset: chosen
+    #: 0 (the default): chosen by ``core.server.worker_threads`` from the number of processes.
+    threads = fields.Integer(load_default=0, validate=validate.Range(0, 64))
     timeout = fields.Integer(load_default=30, validate=validate.Range(1, 3600))
     #: Reverse proxies in front of the app (nginx: 1). Their X-Forwarded-For/-Proto are
     #: trusted for exactly this many hops, and not at all when 0.

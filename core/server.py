@@ -25,6 +25,27 @@ class _Gunicorn(BaseApplication):
         return self.application
 
 
+#: Threads of the one process that serves when ``[server] threads`` is unset.
+EMBEDDED_THREADS = 8
+
+
+def worker_threads(configured: int | None, workers: int) -> int:
+    """Threads per gunicorn worker: ``configured`` when set (not 0), else
+    :data:`EMBEDDED_THREADS` for a single process and 1 (the sync worker) for several.
+
+    Why: one process is the embedded SQLite default, and there threads are the only way
+    a second person is served while an export, an upload or a slow phone holds the first.
+    With several processes, concurrency comes from the processes, which do not share a
+    GIL: threads inside a busy Python worker only divide its core, lengthening every
+    request (measured, docs/performance.md: with 2 workers x 8 threads the API read's p99
+    was 5.6x the bare floor's, with sync workers 1.6x, and the throughput 0.47x against
+    0.55x). A deployment of several workers has nginx in front, which buffers slow
+    clients before gunicorn sees them (docs/operations.md)."""
+    if configured:
+        return configured
+    return EMBEDDED_THREADS if workers == 1 else 1
+
+
 #: A Unix socket path longer than this cannot be bound (``sun_path`` is 108 bytes on Linux,
 #: 104 on the BSDs and macOS).
 MAX_SOCKET_PATH = 100

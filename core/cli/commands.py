@@ -54,10 +54,10 @@ def run(
         _serve_dev(ctx, host, port)
         return
     click.echo(f"Shequ is serving on http://{host}:{port}/  (Ctrl+C stops it)")
-    from core.server import serve
+    from core.server import serve, worker_threads
 
     serve(ctx.app, host=host, port=port, workers=workers, timeout=config.server["timeout"],
-          threads=int(config.server.get("threads", 1)))
+          threads=worker_threads(config.server.get("threads"), workers))
 
 
 def _dev_plugins(specs: tuple[str, ...]) -> dict[str, Any]:

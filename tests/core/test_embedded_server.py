@@ -81,10 +81,21 @@ def test_the_embedded_default_answers_while_one_client_is_stuck(tmp_path):
 
 def test_one_thread_is_the_sync_worker_and_a_stuck_client_blocks_it(tmp_path):
     """The control: with ``threads = 1`` the same stuck client holds the only worker, which
-    is why the default is not 1 (and proves the check above can fail)."""
+    is why one process does not default to 1 (and proves the check above can fail)."""
     proc, port = _serve(tmp_path, SHEQU__SERVER__THREADS="1", SHEQU__SERVER__TIMEOUT="20")
     try:
         assert not _answers_beside_a_stuck_client(port)
     finally:
         out = _stop(proc)
     assert "Using worker: sync" in out, out[-2000:]
+
+
+def test_several_workers_default_to_sync_workers(tmp_path):
+    """With several processes (events delivered by ``shequ worker``, so SQLite does not
+    force one) and ``threads`` unset, each process is a sync worker: the processes give the
+    concurrency, and threads would only share each worker's core (docs/operations.md)."""
+    proc, _port = _serve(tmp_path, SHEQU__SERVER__WORKERS="2",
+                         SHEQU__EVENTS__DELIVERY="worker")
+    out = _stop(proc)
+    assert "Using worker: sync" in out, out[-2000:]
+    assert out.count("Booting worker") == 2, out[-2000:]
