@@ -125,12 +125,16 @@ def _m() -> dict[str, Any]:
 
 
 _STARTED: dict[int, float] = {}
+_GAUGED: dict[int, Any] = {}
 
 
 def observe_request(endpoint: str | None, method: str, status: int, seconds: float) -> None:
     m = _m()
     pid = os.getpid()  # after a fork the child counts as itself (its own files)
-    m["worker"].set(_STARTED.setdefault(pid, time.time()))
+    gauge = m["worker"]
+    if _GAUGED.get(pid) is not gauge:  # once per process and gauge: an mmap write, locked
+        gauge.set(_STARTED.setdefault(pid, time.time()))
+        _GAUGED[pid] = gauge
     name = endpoint or "unmatched"  # a 404 from routing has no endpoint
     m["requests"].labels(name, method, str(status)).inc()
     m["latency"].labels(name, method).observe(seconds)

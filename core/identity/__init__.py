@@ -374,13 +374,14 @@ def _gate(marker: str, allowed: Callable[[Any], bool], *,
     def decorator(view: Callable) -> Callable:
         @functools.wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
-            if not current_user.is_authenticated:
+            user = current_user._get_current_object()  # one lookup, not one per question
+            if not user.is_authenticated:
                 if request.path.startswith("/api/"):
                     _deny(401)
                 return current_app.login_manager.unauthorized()
-            if personal and current_user.agent is not None:
+            if personal and user.agent is not None:
                 _refuse_assisted(marker)
-            if not allowed(current_user):
+            if not allowed(user):
                 _deny(403, marker)
             return view(*args, **kwargs)
 
@@ -466,7 +467,7 @@ def can_access(
 
 def check_access(**kwargs: Any) -> None:
     """:func:`can_access` for the current user, answering 404 when refused."""
-    if not can_access(current_user, **kwargs):
+    if not can_access(current_user._get_current_object(), **kwargs):
         _deny(404, kwargs.get("permission") or "@owner")
 
 
