@@ -175,7 +175,9 @@ class PersonReveal(MethodView):
         404: MISSING,
         422: "No fields or no purpose",
     })
-    @persons.arguments(RevealRequest)
+    # An instance, not the class: webargs builds a schema from a class on every request
+    # (~30 µs, 3 % of a reveal; docs/performance.md).
+    @persons.arguments(RevealRequest())
     @persons.response(200, PersonSchema)
     def post(self, data, person_id):
         """Show the named fields in full, once, for a stated purpose. One access-log entry
