@@ -27,6 +27,7 @@ from typing import Any, cast
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core.api.blueprint import ApiBlueprint
 from core.api.endpoints import endpoint, refuse
 from core.api.fields import (
     AUTH,
@@ -105,6 +106,7 @@ __all__ = [
     "OPT_TEXT",
     "TEXT",
     "AccountView",
+    "ApiBlueprint",
     "AppContext",
     "Base",
     "Bilingual",

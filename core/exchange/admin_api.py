@@ -15,9 +15,9 @@ from typing import Any
 from flask import abort
 from flask.views import MethodView
 from flask_login import current_user
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
+from core.api.blueprint import ApiBlueprint
 from core.api.endpoints import endpoint, refuse
 from core.api.fields import JsonBoolean, Strict, Text
 from core.current import current_kernel
@@ -32,7 +32,7 @@ STATUSES = ("queued", "failed", "dead", "delivered", "cancelled")
 #: Delivery ids are 64-bit (outbox-sized); one above this names nothing.
 MAX_DELIVERY = 2**62
 
-bp = Blueprint("exchange_clients", __name__,
+bp = ApiBlueprint("exchange_clients", __name__,
                description="Administering exchange clients and their webhooks")
 
 
@@ -381,5 +381,5 @@ class Redeliver(MethodView):
         return {"done": done}
 
 
-def blueprints() -> list[Blueprint]:
+def blueprints() -> list[ApiBlueprint]:
     return [bp]

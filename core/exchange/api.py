@@ -16,17 +16,17 @@ from typing import Any
 
 from flask import abort, g, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from werkzeug.exceptions import TooManyRequests, UnprocessableEntity
 
+from core.api.blueprint import ApiBlueprint
 from core.api.fields import Pattern, Strict
 from core.current import current_kernel
 from core.db import current_session
 from core.exchange import services, standard
 from core.exchange.models import ExchangeClient
 
-bp = Blueprint("exchange_api", __name__, description="Data standard, event feed, fact queries")
+bp = ApiBlueprint("exchange_api", __name__, description="Data standard, event feed, fact queries")
 
 SCHEME = "Exchange "
 
@@ -200,7 +200,7 @@ class Facts(MethodView):
         return answer
 
 
-def blueprints() -> list[Blueprint]:
+def blueprints() -> list[ApiBlueprint]:
     """The area's blueprints: this one (for clients) and the administration of clients
     (for user accounts, ``core.exchange.admin_api``)."""
     from core.exchange import admin_api

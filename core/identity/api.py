@@ -20,11 +20,11 @@ from flask import abort
 from flask.views import MethodView
 from flask_babel import gettext
 from flask_login import current_user
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import Conflict, TooManyRequests, UnprocessableEntity
 
+from core.api.blueprint import ApiBlueprint
 from core.api.endpoints import endpoint, refuse
 from core.api.fields import AUTH, Id, JsonBoolean, Pattern, Strict, Text
 from core.api.pagination import PageArgs, page_schema, paginate
@@ -57,10 +57,10 @@ from core.identity.views import (
 )
 from core.rules import MAX_ID
 
-identity = Blueprint(
+identity = ApiBlueprint(
     "identity_api", __name__, description="The current account, accounts and roles"
 )
-logs = Blueprint(
+logs = ApiBlueprint(
     "identity_logs_api",
     __name__,
     description="The audit log, the personal-data access log and outbound messages (read-only)",
@@ -756,6 +756,6 @@ class Messages(MethodView):
         return page
 
 
-def blueprints() -> list[Blueprint]:
+def blueprints() -> list[ApiBlueprint]:
     """The ``identity`` area's administrative blueprints, for ``core.api.core_api``."""
     return [identity, logs]

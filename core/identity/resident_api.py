@@ -17,11 +17,11 @@ from typing import Any
 from flask import abort
 from flask.views import MethodView
 from flask_login import current_user
-from flask_smorest import Blueprint
 from flask_smorest import abort as api_abort
 from marshmallow import Schema, fields, validate
 from sqlalchemy import false, select
 
+from core.api.blueprint import ApiBlueprint
 from core.api.endpoints import endpoint
 from core.api.fields import LINE, Id, Pattern, Strict
 from core.api.pagination import PageArgs, page_schema, paginate
@@ -50,7 +50,7 @@ SESSIONS = require_personal("identity.own.sessions", verified=False)
 TOKENS = require_personal("identity.own.tokens", verified=False)
 ASSISTED = {403: "Acting for a resident"}
 
-bp = Blueprint(
+bp = ApiBlueprint(
     "identity_account",
     __name__,
     description="The signed-in account's own notifications, access log, sessions and tokens",
@@ -295,7 +295,7 @@ class TokenItem(MethodView):
         session.commit()
 
 
-def blueprint() -> Blueprint:
+def blueprint() -> ApiBlueprint:
     """The blueprint to mount, next to core's ``identity`` area::
 
     api.register_blueprint(blueprint(), url_prefix="/api/v1/identity")

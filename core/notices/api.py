@@ -12,9 +12,9 @@ from typing import Any, NoReturn
 
 from flask.views import MethodView
 from flask_login import current_user
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
+from core.api.blueprint import ApiBlueprint
 from core.api.endpoints import endpoint, refuse
 from core.api.fields import Id, Strict, Text
 from core.audit.web import request_facts
@@ -24,7 +24,7 @@ from core.notices import services
 from core.notices.models import AUDIENCE_KINDS, DELIVERY_STATUSES, URGENCIES
 from core.registry.search import AGE_BANDS
 
-bp = Blueprint("notices_api", __name__,
+bp = ApiBlueprint("notices_api", __name__,
                description="Notices to the residents of a building, grid, community or group")
 
 SEND = "notices.send"
@@ -185,6 +185,6 @@ class NoticeItem(MethodView):
         return out
 
 
-def blueprints() -> list[Blueprint]:
+def blueprints() -> list[ApiBlueprint]:
     """The ``notices`` area's blueprints, for ``core.api.core_api``."""
     return [bp]

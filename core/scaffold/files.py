@@ -277,16 +277,16 @@ listed, with core's "Error" schema."""
 
 from __future__ import annotations
 
-from core.toolkit import PageArgs, current_session, endpoint, paginate
+from core.toolkit import ApiBlueprint, PageArgs, current_session, endpoint, paginate
 from flask.views import MethodView
 from flask_login import current_user
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
 from __pkg__ import MANAGE, READ
 from __pkg__.schemas import __Cls__Item, __Cls__ItemIn, __Cls__ItemPage
 from __pkg__.services import ItemError, create_item, get_item, items_query
 
-blp = Blueprint("__id___api", __name__, description="__title__")
+blp = ApiBlueprint("__id___api", __name__, description="__title__")
 
 
 @blp.route("/items")

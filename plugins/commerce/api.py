@@ -14,10 +14,11 @@ from typing import Any, NoReturn
 from flask.views import MethodView
 from flask_babel import gettext as _
 from flask_login import current_user
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from sqlalchemy import select
 
 from core.toolkit import (
+    ApiBlueprint,
     PageArgs,
     RegistryError,
     ScopeError,
@@ -35,7 +36,7 @@ from plugins.commerce import schemas as s
 from plugins.commerce import services as svc
 from plugins.commerce.models import Complaint, Merchant, Ticket
 
-blp = Blueprint(
+blp = ApiBlueprint(
     "commerce_api",
     __name__,
     description="Service hotline: merchants, tickets, dispatch, regulation",

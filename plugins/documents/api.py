@@ -10,12 +10,13 @@ from typing import Any
 
 from flask.views import MethodView
 from flask_login import current_user
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from werkzeug.exceptions import TooManyRequests
 
 from core.toolkit import (
     MAX_ID,
     N_,
+    ApiBlueprint,
     PageArgs,
     RuleError,
     current_session,
@@ -42,7 +43,7 @@ from plugins.documents.services.pdf import FontMissing
 from plugins.documents.services.signing import ALGORITHM, Signer, keys, signer
 from plugins.documents.views import client_address, pdf_response, unpack_signed
 
-blp = Blueprint("documents_api", __name__,
+blp = ApiBlueprint("documents_api", __name__,
                 description="Documents: receipts, decision letters and certificates")
 
 

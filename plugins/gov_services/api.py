@@ -13,10 +13,11 @@ from typing import Any
 import flask
 from flask.views import MethodView
 from flask_login import current_user
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
 from core.toolkit import (
     MAX_ID,
+    ApiBlueprint,
     check_access,
     current_session,
     endpoint,
@@ -72,7 +73,7 @@ from plugins.gov_services.services import (
 )
 from plugins.gov_services.services.search import search_services
 
-blp = Blueprint("gov_services_api", __name__, description="One-stop public services")
+blp = ApiBlueprint("gov_services_api", __name__, description="One-stop public services")
 VERIFIED = "Not a verified resident"
 
 

@@ -8,9 +8,17 @@ from typing import Any, NoReturn
 
 from flask.views import MethodView
 from flask_login import current_user
-from flask_smorest import Blueprint
 
-from core.toolkit import N_, PageArgs, current_kernel, current_session, endpoint, paginate, refuse
+from core.toolkit import (
+    N_,
+    ApiBlueprint,
+    PageArgs,
+    current_kernel,
+    current_session,
+    endpoint,
+    paginate,
+    refuse,
+)
 from plugins.grid import SUPERVISE, WORK
 from plugins.grid import services as svc
 from plugins.grid.presenters import findings_by, log_visits, task_rows
@@ -38,7 +46,7 @@ from plugins.grid.services.households import (
     visit_persons,
 )
 
-blp = Blueprint("grid_api", __name__, description="Grid work: visits, patrols, referrals, "
+blp = ApiBlueprint("grid_api", __name__, description="Grid work: visits, patrols, referrals, "
                 "coverage")
 
 

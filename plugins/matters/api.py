@@ -12,11 +12,12 @@ from typing import Any
 
 from flask.views import MethodView
 from flask_login import current_user
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from sqlalchemy.orm import Session
 
 from core.toolkit import (
     N_,
+    ApiBlueprint,
     RegistryError,
     ScopeError,
     current_kernel,
@@ -35,7 +36,7 @@ from plugins.matters import schemas as s
 from plugins.matters import services as svc
 from plugins.matters.models import Matter
 
-blp = Blueprint("matters_api", __name__, description="Government matters (有事找政府)")
+blp = ApiBlueprint("matters_api", __name__, description="Government matters (有事找政府)")
 
 ANY = (OWN, FILE, HANDLE, SUPERVISE, STATS)
 

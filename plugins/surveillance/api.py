@@ -13,9 +13,10 @@ from typing import Any, NoReturn
 
 from flask.views import MethodView
 from flask_login import current_user
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
 from core.toolkit import (
+    ApiBlueprint,
     PageArgs,
     current_kernel,
     current_session,
@@ -67,7 +68,7 @@ from plugins.surveillance.schemas import (
     SurveillanceTransitionIn,
 )
 
-blp = Blueprint(
+blp = ApiBlueprint(
     "surveillance_api",
     __name__,
     description="Safety: cameras, incidents, alerts and footage access",

@@ -11,9 +11,10 @@ from typing import Any, NoReturn
 
 from flask.views import MethodView
 from flask_login import current_user
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
 from core.toolkit import (
+    ApiBlueprint,
     current_kernel,
     current_session,
     endpoint,
@@ -27,7 +28,7 @@ from plugins.volunteers import schemas as s
 from plugins.volunteers import services as sv
 from plugins.volunteers.models import Activity, Signup
 
-blp = Blueprint("volunteers_api", __name__,
+blp = ApiBlueprint("volunteers_api", __name__,
                 description="Volunteering: activities, sign-up, attendance, hours, summaries")
 
 WORDS = {409: "Refused by a rule of the volunteers' service (see fields)",

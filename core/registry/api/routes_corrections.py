@@ -16,8 +16,8 @@ from typing import Any
 from flask import abort
 from flask.views import MethodView
 from flask_login import current_user
-from flask_smorest import Blueprint
 
+from core.api.blueprint import ApiBlueprint
 from core.api.endpoints import endpoint
 from core.audit.web import request_facts
 from core.current import current_kernel
@@ -55,7 +55,7 @@ from core.registry.models import Person
 from core.registry.present import display_entry, log_displays
 from core.rules import MAX_ID
 
-corrections = Blueprint(
+corrections = ApiBlueprint(
     "registry_corrections", __name__,
     description="Correction requests: a resident asks, a community worker decides",
 )

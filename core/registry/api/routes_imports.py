@@ -7,8 +7,8 @@ import base64
 from flask import abort
 from flask.views import MethodView
 from flask_login import current_user
-from flask_smorest import Blueprint
 
+from core.api.blueprint import ApiBlueprint
 from core.api.endpoints import endpoint
 from core.current import current_kernel
 from core.db import current_session
@@ -38,7 +38,7 @@ from core.registry.importer import (
 from core.registry.models import RegistryImport
 from core.rules import MAX_ID, N_
 
-imports = Blueprint(
+imports = ApiBlueprint(
     "registry_imports", __name__, description="Importing persons from CSV or XLSX files"
 )
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import abort
 from flask.views import MethodView
 from flask_login import current_user
-from flask_smorest import Blueprint
 
+from core.api.blueprint import ApiBlueprint
 from core.api.endpoints import endpoint
 from core.api.pagination import paginate
 from core.current import current_kernel
@@ -32,7 +32,7 @@ from core.registry.models import (
 )
 from core.rules import MAX_ID
 
-organisations = Blueprint(
+organisations = ApiBlueprint(
     "registry_organisations", __name__, description="Organisations (实有单位)"
 )
 

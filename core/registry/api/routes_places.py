@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
+from core.api.blueprint import ApiBlueprint
 from core.api.endpoints import endpoint
 from core.db import current_session
 from core.registry.api.common import (
@@ -19,7 +19,7 @@ from core.registry.api.schemas import (
     HouseholdSchema,
 )
 
-places = Blueprint(
+places = ApiBlueprint(
     "registry_places", __name__, description="Households and buildings: who lives where"
 )
 

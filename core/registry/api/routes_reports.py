@@ -17,8 +17,8 @@ from flask import Response, abort
 from flask.views import MethodView
 from flask_babel import gettext as _
 from flask_login import current_user
-from flask_smorest import Blueprint
 
+from core.api.blueprint import ApiBlueprint
 from core.api.endpoints import endpoint
 from core.audit.web import request_facts
 from core.db import current_session, local_today
@@ -37,7 +37,7 @@ from core.registry.errors import RegistryError, ScopeError
 from core.registry.importer import export_persons
 from core.rules import N_
 
-reports = Blueprint(
+reports = ApiBlueprint(
     "registry_reports", __name__,
     description="The population dashboard's figures and the persons export",
 )

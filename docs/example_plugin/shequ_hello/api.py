@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from flask.views import MethodView
 from flask_login import current_user
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
-from core.toolkit import PageArgs, current_kernel, current_session, endpoint, paginate
+from core.toolkit import ApiBlueprint, PageArgs, current_kernel, current_session, endpoint, paginate
 from shequ_hello import READ, SEND
 from shequ_hello.schemas import GreetingPage, HelloGreeting, HelloGreetingIn
 from shequ_hello.services import GreetingError, greetings_query, send_greeting
 
-blp = Blueprint("hello_api", __name__, description="Greetings (the example plugin)")
+blp = ApiBlueprint("hello_api", __name__, description="Greetings (the example plugin)")
 
 
 @blp.route("/greetings")

@@ -12,10 +12,18 @@ from typing import Any
 import flask
 from flask.views import MethodView
 from flask_login import current_user
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from sqlalchemy import select
 
-from core.toolkit import MAX_ID, current_session, endpoint, local_zone, mask_name, refuse
+from core.toolkit import (
+    MAX_ID,
+    ApiBlueprint,
+    current_session,
+    endpoint,
+    local_zone,
+    mask_name,
+    refuse,
+)
 from plugins.gov_services.appointments import BOOK, HANDLE_APPT, MANAGE_APPT
 from plugins.gov_services.appointments import services as ap
 from plugins.gov_services.appointments.models import Booking, SlotRule
@@ -39,7 +47,7 @@ from plugins.gov_services.appointments.schemas import (
 )
 from plugins.gov_services.services import gov, reader_for
 
-blp = Blueprint("gov_services_appt_api", __name__,
+blp = ApiBlueprint("gov_services_appt_api", __name__,
                 description="Appointments for counter services (预约办理)")
 VERIFIED = "Not a verified resident"
 

@@ -11,9 +11,16 @@ from typing import Any
 
 from flask.views import MethodView
 from flask_login import current_user
-from flask_smorest import Blueprint
 
-from core.toolkit import current_session, endpoint, mask_name, paginate, refuse, require_login
+from core.toolkit import (
+    ApiBlueprint,
+    current_session,
+    endpoint,
+    mask_name,
+    paginate,
+    refuse,
+    require_login,
+)
 from plugins.gov_services.outreach.schemas import (
     DeclineIn,
     OfferList,
@@ -37,7 +44,7 @@ from plugins.gov_services.outreach.services import (
 )
 from plugins.gov_services.services import APPLY, READ, gov, lang, reader_for
 
-blp = Blueprint("gov_services_outreach_api", __name__,
+blp = ApiBlueprint("gov_services_outreach_api", __name__,
                 description="Proactive offers and the staff outreach list")
 
 

@@ -7,13 +7,20 @@ from __future__ import annotations
 from typing import Any, NoReturn
 
 from flask_login import current_user
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
-from core.toolkit import MAX_ID, current_kernel, current_session, has_permission, refuse
+from core.toolkit import (
+    MAX_ID,
+    ApiBlueprint,
+    current_kernel,
+    current_session,
+    has_permission,
+    refuse,
+)
 from plugins.self_governance import MODERATE, info
 from plugins.self_governance import services as sv
 
-blp = Blueprint(
+blp = ApiBlueprint(
     "self_governance_api",
     __name__,
     description="Community affairs: notices, finances and questions, proposals and their "
