@@ -69,6 +69,7 @@ __all__ = [
     "login",
     "open_menu",
     "seed_demo",
+    "sign_in",
 ]
 
 TEST_DB_ENV = "SHEQU_TEST_DATABASE_URL"
@@ -260,24 +261,20 @@ def ensure_user(app: Flask, role: str, *, username: str | None = None) -> Any:
     return user
 
 
-def login(client: FlaskClient, app: Flask, role: str) -> Any:
-    """Sign ``client`` in through the real login form (CSRF token included)."""
-    import re
+def sign_in(client: FlaskClient, username: str, password: str = TEST_PASSWORD) -> FlaskClient:
+    """Sign ``client`` in as ``username`` through the real login form (CSRF token
+    included); returns the client."""
+    resp = client.post("/account/login", data={
+        "username": username, "password": password,
+        "csrf_token": csrf_token(client, "/account/login")})
+    assert resp.status_code == 302, f"sign-in as {username} failed: {resp.status_code}"
+    return client
 
+
+def login(client: FlaskClient, app: Flask, role: str) -> Any:
+    """Sign ``client`` in through the real login form as a user holding ``role``."""
     user = ensure_user(app, role)
-    page = client.get("/account/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
-    if token is None:
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    resp = client.post(
-        "/account/login",
-        data={
-            "username": user.username,
-            "password": TEST_PASSWORD,
-            "csrf_token": token.group(1) if token else "",
-        },
-    )
-    assert resp.status_code == 302, f"login as {role} failed: {resp.status_code}"
+    sign_in(client, user.username)
     return user
 
 

@@ -22,13 +22,13 @@ from sqlalchemy import select
 from core.testing import (
     C1,
     C2,
-    TEST_PASSWORD,
     RegistryData,
     assert_api_fuzzes,
     build_test_app,
     csrf_token,
     deliver_events,
     ensure_user,
+    sign_in,
 )
 from core.toolkit import kernel_of
 from plugins.documents.models import Document
@@ -79,13 +79,7 @@ def world(app):
 
 
 def signed_in(app, username: str):
-    c = app.test_client()
-    page = c.get("/account/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
-    resp = c.post("/account/login", data={"username": username, "password": TEST_PASSWORD,
-                                          "csrf_token": token})
-    assert resp.status_code == 302, username
-    return c
+    return sign_in(app.test_client(), username)
 
 
 def publish(app, event: str, *, application_id: int, person_id: int, state: str,

@@ -7,12 +7,12 @@ schema and validates against the JSON Schema the exchange serves. A fixed clock:
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from appointments_kit import clients
+from appointments_kit import MON, NOW, at, clients, fixed_clock
 from sqlalchemy import func, select
 
 from core.events import EventError, OutboxEvent
@@ -21,18 +21,10 @@ from plugins.gov_services.appointments import services as ap
 
 API = "/api/v1/gov-services/appointments"
 PREFIX = "gov_services.appointment."
-MON = date(2027, 3, 1)
 TUE, THU, FRI = MON + timedelta(days=1), MON + timedelta(days=3), MON + timedelta(days=4)
-#: 08:00 on Monday in Asia/Shanghai.
-NOW = datetime(2027, 3, 1, 0, 0, tzinfo=UTC)
 KEYS = {"booking_id", "service_code", "office", "person_id", "community", "state", "day",
         "time", "starts_at", "ends_at", "timezone", "channel", "queue_number", "previous_day",
         "previous_time", "previous_starts_at", "previous_ends_at", "at"}
-
-
-def at(hours: float) -> datetime:
-    """Monday ``hours`` o'clock local time, in UTC."""
-    return NOW + timedelta(hours=hours - 8)
 
 
 @pytest.fixture(scope="module")
@@ -47,19 +39,9 @@ def app(tmp_path_factory):
     cleanup()
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture(autouse=True)
 def clock(monkeypatch):
-    c = Clock()
-    monkeypatch.setattr(ap, "now_utc", c)
-    return c
+    return fixed_clock(monkeypatch)
 
 
 @pytest.fixture(scope="module")

@@ -8,11 +8,11 @@ and the API fuzzer."""
 from __future__ import annotations
 
 import threading
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
-from appointments_kit import clients
+from appointments_kit import MON, NOW, at, clients, fixed_clock
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -26,16 +26,8 @@ from core.testing import (
 from plugins.gov_services.appointments import services as ap
 
 API = "/api/v1/gov-services/appointments"
-MON = date(2027, 3, 1)
 TUE, WED, SAT = MON + timedelta(days=1), MON + timedelta(days=2), MON + timedelta(days=5)
 THU = (MON + timedelta(days=3)).isoformat()
-#: 08:00 on Monday in Asia/Shanghai.
-NOW = datetime(2027, 3, 1, 0, 0, tzinfo=UTC)
-
-
-def at(hours: float) -> datetime:
-    """Monday ``hours`` o'clock local time, in UTC."""
-    return NOW + timedelta(hours=hours - 8)
 
 
 @pytest.fixture(scope="module")
@@ -49,19 +41,9 @@ def app(tmp_path_factory):
     cleanup()
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture(autouse=True)
 def clock(monkeypatch):
-    c = Clock()
-    monkeypatch.setattr(ap, "now_utc", c)
-    return c
+    return fixed_clock(monkeypatch)
 
 
 @pytest.fixture(scope="module")
