@@ -33,7 +33,7 @@ STATUSES = ("queued", "failed", "dead", "delivered", "cancelled")
 MAX_DELIVERY = 2**62
 
 bp = ApiBlueprint("exchange_clients", __name__,
-               description="Administering exchange clients and their webhooks")
+                  description="Administering exchange clients and their webhooks")
 
 
 # ------------------------------------------------------------------------------ schemas

@@ -25,7 +25,7 @@ from core.notices.models import AUDIENCE_KINDS, DELIVERY_STATUSES, URGENCIES
 from core.registry.search import AGE_BANDS
 
 bp = ApiBlueprint("notices_api", __name__,
-               description="Notices to the residents of a building, grid, community or group")
+                  description="Notices to the residents of a building, grid, community or group")
 
 SEND = "notices.send"
 PLACE = {403: "The place is outside the caller's assignments",

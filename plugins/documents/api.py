@@ -44,7 +44,7 @@ from plugins.documents.services.signing import ALGORITHM, Signer, keys, signer
 from plugins.documents.views import client_address, pdf_response, unpack_signed
 
 blp = ApiBlueprint("documents_api", __name__,
-                description="Documents: receipts, decision letters and certificates")
+                   description="Documents: receipts, decision letters and certificates")
 
 
 def document_out(doc: Document) -> dict[str, Any]:

@@ -47,7 +47,7 @@ from plugins.grid.services.households import (
 )
 
 blp = ApiBlueprint("grid_api", __name__, description="Grid work: visits, patrols, referrals, "
-                "coverage")
+                   "coverage")
 
 
 def _refuse(exc: svc.GridError) -> NoReturn:

@@ -29,7 +29,7 @@ from plugins.volunteers import services as sv
 from plugins.volunteers.models import Activity, Signup
 
 blp = ApiBlueprint("volunteers_api", __name__,
-                description="Volunteering: activities, sign-up, attendance, hours, summaries")
+                   description="Volunteering: activities, sign-up, attendance, hours, summaries")
 
 WORDS = {409: "Refused by a rule of the volunteers' service (see fields)",
          404: "No such activity, sign-up or entry for the caller"}

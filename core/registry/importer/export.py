@@ -7,10 +7,11 @@ file, and the staff's place scope.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, Select, select
 from sqlalchemy.orm import Session
 
 from core.exports import csv_writer, xlsx_row
@@ -44,7 +45,8 @@ EXPORT_PURPOSE = "registry export"
 ACCESS_BATCH = 2000
 
 
-def _chunks(session: Session, query: Any, *, on_chunk: Any) -> Any:
+def _chunks(session: Session, query: Select, *, on_chunk: Callable[[], None]
+            ) -> Iterator[Row]:
     """The rows of ``query`` (ordered by person id) in chunks of :data:`ACCESS_BATCH`, each
     fetched in full so no cursor is open when ``on_chunk`` writes; ``on_chunk`` runs after
     a chunk's rows were used and before the next chunk is read."""
@@ -193,7 +195,6 @@ def export_persons(
                 purpose=why, via=via, facts=facts))
             if progress and count % 1000 == 0:
                 progress(1000)
-        _commit_entries(session, access)
     finally:
         if xlsx:
             wb.save(target)

@@ -48,7 +48,7 @@ from plugins.gov_services.appointments.schemas import (
 from plugins.gov_services.services import gov, reader_for
 
 blp = ApiBlueprint("gov_services_appt_api", __name__,
-                description="Appointments for counter services (预约办理)")
+                   description="Appointments for counter services (预约办理)")
 VERIFIED = "Not a verified resident"
 
 

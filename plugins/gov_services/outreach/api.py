@@ -45,7 +45,7 @@ from plugins.gov_services.outreach.services import (
 from plugins.gov_services.services import APPLY, READ, gov, lang, reader_for
 
 blp = ApiBlueprint("gov_services_outreach_api", __name__,
-                description="Proactive offers and the staff outreach list")
+                   description="Proactive offers and the staff outreach list")
 
 
 def _item_out(item: Any, person: dict[str, Any] | None) -> dict[str, Any]:
